@@ -1,0 +1,46 @@
+# Two commands do everything (see README): `make lab` and `make test`.
+# Both create .venv on first use and reinstall only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sda-lab-installed
+BROWSER_STAMP := $(VENV)/.browser-deps
+PORT   ?= 8888
+
+.PHONY: install lab test test-fast bench clean browser-deps
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Open the workbench on the embedded default data, at the first notebook.
+lab: install
+	$(BIN)/jupyter lab --ServerApp.port=$(PORT) notebooks/01_mel_round_trip.ipynb
+
+# Headless Chromium for the real-browser test (Debian's package, never a browser download).
+# Installed only where apt-get can run as root; elsewhere the browser test is skipped.
+browser-deps: $(BROWSER_STAMP)
+$(BROWSER_STAMP):
+	@if test -x /usr/bin/chromium; then :; \
+	elif command -v apt-get >/dev/null && test "$$(id -u)" = 0; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "warning: could not install chromium; the browser test will be skipped"; \
+	else echo "note: no /usr/bin/chromium and no root apt-get; the browser test will be skipped"; fi
+	@mkdir -p $(VENV) && touch $(BROWSER_STAMP)
+
+# Unit tests plus every notebook under nbval (and the browser test where Chromium is present).
+test: install browser-deps
+	$(BIN)/python -m pytest
+
+# Unit tests only, for quick iteration.
+test-fast: install
+	$(BIN)/python -m pytest tests -m "not browser"
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache data/cache
