@@ -1,16 +1,19 @@
 """Plots, inline audio and small tables for the notebooks.
 
-Figures are drawn small (``FIG_DPI``) and audio is embedded as 16-bit WAV, so committed notebooks
-stay a few MB. Every function returns what it made so a caller can save or test it.
+Figures are drawn small (``FIG_DPI``) and audio is embedded as 16-bit FLAC (lossless, about half
+the size of WAV, played by every current browser), so committed notebooks stay a few MB. Every function returns what it made so a caller can save or test it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import io
+
 import librosa.display
 import matplotlib.pyplot as plt
 import numpy as np
+import soundfile as sf
 import torch
 from IPython.display import Audio, Markdown
 
@@ -23,13 +26,34 @@ def _np(x: torch.Tensor | np.ndarray) -> np.ndarray:
     return x.detach().float().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def flac_bytes(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> bytes:
+    """Encode one mono clip as 16-bit FLAC; values are clipped to [-1, 1]."""
+    x = np.clip(_np(waveform).reshape(-1), -1.0, 1.0)
+    buf = io.BytesIO()
+    sf.write(buf, x, sample_rate, format="FLAC", subtype="PCM_16")
+    return buf.getvalue()
+
+
 def audio_player(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> Audio:
     """An inline player for one mono clip (any shape with one non-singleton axis).
 
-    Not normalised, so a quiet reconstruction sounds quiet; values are clipped to [-1, 1].
+    Not normalised, so a quiet reconstruction sounds quiet.
     """
-    x = np.clip(_np(waveform).reshape(-1), -1.0, 1.0)
-    return Audio(x, rate=sample_rate, normalize=False)
+    player = Audio(data=flac_bytes(waveform, sample_rate))
+    player.mimetype = "audio/flac"  # IPython assumes WAV for raw bytes
+    return player
+
+
+def audio_row(waveforms: Sequence[torch.Tensor], captions: Sequence[str], sample_rate: int):
+    """Several players side by side with captions, as one HTML block."""
+    from IPython.display import HTML
+
+    cells = "".join(
+        f"<div style='margin-right:12px'><div style='font-size:12px'>{c}</div>"
+        f"{audio_player(w, sample_rate)._repr_html_()}</div>"
+        for w, c in zip(waveforms, captions)
+    )
+    return HTML(f"<div style='display:flex;flex-wrap:wrap'>{cells}</div>")
 
 
 def show_mel(mel: torch.Tensor | np.ndarray, config: SpectrogramConfig, ax: plt.Axes | None = None,
