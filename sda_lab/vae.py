@@ -1,0 +1,251 @@
+"""Convolutional VAE over normalised log-mel spectrograms (seed: ``models/vae.py``).
+
+    x (B, 1, 128, 94) --pad--> (B, 1, 128, 96) --4 x [Conv2d s2, BN, ReLU, Dropout2d]-->
+    (B, 256, 8, 6) --flatten--> (B, 12288) --fc_mu / fc_logvar--> mu, logvar (B, 64)
+    z (B, 64) --fc--> (B, 12288) --> (B, 256, 8, 6) --3 x [ConvT s2, BN, ReLU, Dropout2d],
+    ConvT s2--> (B, 1, 128, 96) --sigmoid, crop--> (B, 1, 128, 94)
+
+Where this differs from the seed
+--------------------------------
+- The seed builds the flatten dimension lazily in the first forward pass. Until a batch has gone
+  through, the parameter count is wrong and an optimizer built on ``model.parameters()`` misses the
+  linear heads. Here every parameter is built at construction from the spectrogram shape
+  (``n_mels``, ``n_frames``; defaults 128 x 94 = 1 s at 48 kHz), so
+  ``sum(p.numel() for p in model.parameters()) == 3_148_545`` before any forward.
+- The decoder's Sigmoid matches the representation: :mod:`sda_lab.spectrogram` maps full-scale
+  audio into [0, 1] (the seed's bare ``log1p`` peaked near 11, out of a sigmoid's reach).
+
+Training tip (from the seed): clip gradient norms (the trainer uses 1.0); the KL and the wide
+linear heads can produce large early gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import _check_finite
+
+TIME_MULTIPLE = 16  # four stride-2 layers halve the time axis four times
+
+
+@dataclass
+class VAEConfig:
+    """Architecture of :class:`ConvVAE`; defaults are the seed's."""
+
+    latent_dim: int = 64
+    dropout: float = 0.2
+    n_mels: int = 128
+    n_frames: int = 94  # 1 s at 48 kHz, hop 512: AudioSpectrogram().get_mel_shape(48000)[1]
+    channels: tuple[int, ...] = (32, 64, 128, 256)
+
+    def __post_init__(self) -> None:
+        self.channels = tuple(self.channels)
+        if self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be at least 1, got {self.latent_dim}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        down = 2 ** len(self.channels)
+        if self.n_mels % down:
+            raise ValueError(f"n_mels must be a multiple of {down}, got {self.n_mels}")
+        if self.n_frames < 1:
+            raise ValueError(f"n_frames must be positive, got {self.n_frames}")
+
+    @property
+    def padded_frames(self) -> int:
+        """Frames after padding time up to a multiple of 16 (94 -> 96)."""
+        m = 2 ** len(self.channels)
+        return -(-self.n_frames // m) * m
+
+    @property
+    def bottleneck_shape(self) -> tuple[int, int, int]:
+        """(channels, mel rows, frames) at the narrowest point: (256, 8, 6) by default."""
+        down = 2 ** len(self.channels)
+        return self.channels[-1], self.n_mels // down, self.padded_frames // down
+
+    @property
+    def flatten_dim(self) -> int:
+        c, h, w = self.bottleneck_shape
+        return c * h * w
+
+
+def _block(conv: nn.Module, channels: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True), nn.Dropout2d(dropout))
+
+
+class ConvEncoder(nn.Module):
+    """Mel ``(B, 1, n_mels, T)`` -> ``(mu, logvar)``, each ``(B, latent_dim)``."""
+
+    def __init__(self, latent_dim: int = 64, dropout: float = 0.2, n_mels: int = 128,
+                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+        super().__init__()
+        self.config = VAEConfig(latent_dim, dropout, n_mels, n_frames, tuple(channels))
+        c_in = (1, *self.config.channels[:-1])
+        self.convs = nn.Sequential(*[
+            _block(nn.Conv2d(i, o, kernel_size=3, stride=2, padding=1), o, dropout)
+            for i, o in zip(c_in, self.config.channels)
+        ])
+        self.fc_mu = nn.Linear(self.config.flatten_dim, latent_dim)
+        self.fc_logvar = nn.Linear(self.config.flatten_dim, latent_dim)
+
+    @property
+    def flatten_dim(self) -> int:
+        return self.config.flatten_dim
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        c = self.config
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 4 or x.shape[1] != 1:
+            raise ValueError(
+                f"input must have shape (batch, 1, {c.n_mels}, frames), got {tuple(x.shape)}"
+            )
+        if x.dtype != torch.float32:
+            raise ValueError(f"input must be float32, got {x.dtype}; use x.float()")
+        if x.shape[2] != c.n_mels:
+            raise ValueError(f"model was built for {c.n_mels} mel bands, got {x.shape[2]}")
+        padded = -(-x.shape[3] // TIME_MULTIPLE) * TIME_MULTIPLE
+        if padded != c.padded_frames:
+            raise ValueError(
+                f"model was built for {c.n_frames} frames (padded to {c.padded_frames}), got "
+                f"{x.shape[3]} frames (padded to {padded}); it accepts "
+                f"{c.padded_frames - TIME_MULTIPLE + 1}..{c.padded_frames} frames. For this "
+                f"length build ConvVAE(n_frames={x.shape[3]}); AudioSpectrogram().get_mel_shape"
+                "(num_samples) gives the frames of a clip length"
+            )
+        _check_finite(x, "input")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_input(x)
+        pad = self.config.padded_frames - x.shape[3]
+        h = F.pad(x, (0, pad))  # (B, 1, n_mels, padded)
+        h = self.convs(h)  # (B, 256, n_mels/16, padded/16)
+        h = h.flatten(1)  # (B, flatten_dim)
+        return self.fc_mu(h), self.fc_logvar(h)  # (B, latent), (B, latent)
+
+
+class ConvDecoder(nn.Module):
+    """Latent ``(B, latent_dim)`` -> mel ``(B, 1, n_mels, T)`` in (0, 1)."""
+
+    def __init__(self, latent_dim: int = 64, dropout: float = 0.2, n_mels: int = 128,
+                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+        super().__init__()
+        self.config = VAEConfig(latent_dim, dropout, n_mels, n_frames, tuple(channels))
+        self.fc = nn.Linear(latent_dim, self.config.flatten_dim)
+        rev = self.config.channels[::-1]  # 256, 128, 64, 32
+
+        def up(i: int, o: int) -> nn.ConvTranspose2d:
+            return nn.ConvTranspose2d(i, o, kernel_size=3, stride=2, padding=1, output_padding=1)
+
+        self.deconvs = nn.Sequential(
+            *[_block(up(i, o), o, dropout) for i, o in zip(rev[:-1], rev[1:])],
+            up(rev[-1], 1),
+        )
+        self.output_activation = nn.Sigmoid()  # the representation lives in [0, 1]
+
+    def forward(self, z: torch.Tensor, target_shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        c = self.config
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != c.latent_dim:
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"latent must have shape (batch, {c.latent_dim}), got {shape}")
+        _check_finite(z, "latent")
+        frames = c.n_frames if target_shape is None else int(target_shape[-1])
+        if target_shape is not None and int(target_shape[-2]) != c.n_mels:
+            raise ValueError(f"target_shape must have {c.n_mels} mel bands, got {target_shape}")
+        if not c.padded_frames - TIME_MULTIPLE < frames <= c.padded_frames:
+            raise ValueError(
+                f"decoder was built for {c.n_frames} frames (padded to {c.padded_frames}); "
+                f"cannot produce {frames}"
+            )
+        h = self.fc(z).view(-1, *c.bottleneck_shape)  # (B, 256, n_mels/16, padded/16)
+        h = self.deconvs(h)  # (B, 1, n_mels, padded)
+        return self.output_activation(h[..., :frames])  # (B, 1, n_mels, frames)
+
+
+class ConvVAE(nn.Module):
+    """Convolutional VAE; every parameter exists from construction.
+
+    Parameters
+    ----------
+    latent_dim, dropout
+        The seed's: 64 and 0.2.
+    n_mels, n_frames
+        Spectrogram shape the model is built for (128 x 94 = 1 s at 48 kHz). Inputs may have any
+        frame count that pads to the same multiple of 16 (81..96 by default).
+    """
+
+    def __init__(self, latent_dim: int = 64, dropout: float = 0.2, n_mels: int = 128,
+                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+        super().__init__()
+        self.encoder = ConvEncoder(latent_dim, dropout, n_mels, n_frames, channels)
+        self.decoder = ConvDecoder(latent_dim, dropout, n_mels, n_frames, channels)
+
+    @classmethod
+    def from_config(cls, config: VAEConfig) -> ConvVAE:
+        return cls(**asdict(config))
+
+    @property
+    def config(self) -> VAEConfig:
+        return self.encoder.config
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def get_num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, 1, n_mels, T)`` -> ``(mu, logvar)``, each ``(B, latent_dim)``."""
+        return self.encoder(x)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """``z = mu + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``: ``(B, latent_dim)``."""
+        std = torch.exp(0.5 * logvar)
+        return mu + std * torch.randn_like(std)
+
+    def decode(self, z: torch.Tensor, target_shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """``(B, latent_dim)`` -> ``(B, 1, n_mels, T)``; ``T`` from ``target_shape[-1]`` or the
+        frames the model was built for."""
+        return self.decoder(z, target_shape)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x (B, 1, n_mels, T)`` -> ``(recon, mu, logvar)`` with ``recon.shape == x.shape``."""
+        mu, logvar = self.encode(x)  # (B, latent), (B, latent)
+        z = self.reparameterize(mu, logvar)  # (B, latent)
+        return self.decode(z, x.shape), mu, logvar  # (B, 1, n_mels, T)
+
+    @torch.no_grad()
+    def sample(self, num_samples: int, device: torch.device | str | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``num_samples`` draws from the prior N(0, I): ``(N, 1, n_mels, n_frames)``.
+
+        Runs in eval mode (no dropout, running BatchNorm statistics) and restores the mode.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+        device = torch.device(device) if device is not None else next(self.parameters()).device
+        z = torch.randn(num_samples, self.latent_dim, generator=generator,
+                        device=generator.device if generator is not None else device)
+        was_training = self.training
+        self.eval()
+        try:
+            return self.decode(z.to(device))  # (N, 1, n_mels, n_frames)
+        finally:
+            self.train(was_training)
+
+
+def summary(model: ConvVAE, batch_size: int = 1, depth: int = 3):
+    """torchinfo's layer table (output shape and parameters per layer) for one input batch."""
+    from torchinfo import summary as _summary
+
+    c = model.config
+    return _summary(
+        model, input_size=(batch_size, 1, c.n_mels, c.n_frames), depth=depth,
+        col_names=("output_size", "num_params"), row_settings=("var_names",), verbose=0,
+        device=next(model.parameters()).device,
+    )
