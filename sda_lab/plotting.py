@@ -124,3 +124,85 @@ def markdown_table(rows: Sequence[Mapping[str, object]], floatfmt: str = ".3f") 
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
     lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows]
     return Markdown("\n".join(lines))
+
+
+def plot_mels(mels: Sequence[torch.Tensor], titles: Sequence[str], config: SpectrogramConfig,
+              ncols: int | None = None) -> plt.Figure:
+    """A row (or grid) of normalised log-mel images with titles."""
+    n = len(mels)
+    ncols = ncols or n
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.3 * nrows), dpi=FIG_DPI,
+                             squeeze=False)
+    for ax, m, t in zip(axes.ravel(), mels, titles):
+        show_mel(m, config, ax=ax, title=t)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps: Sequence[torch.Tensor], per_layer: int = 4) -> plt.Figure:
+    """The first ``per_layer`` channels of each encoder block's output, one row per block."""
+    fig, axes = plt.subplots(len(maps), per_layer, figsize=(2.2 * per_layer, 1.7 * len(maps)),
+                             dpi=FIG_DPI, squeeze=False)
+    for r, fmap in enumerate(maps):
+        for c in range(per_layer):
+            ax = axes[r, c]
+            ax.imshow(_np(fmap[0, c]), origin="lower", aspect="auto", cmap="viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(f"block {r + 1}\n{tuple(fmap.shape[1:])}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kl_schedules(total_epochs: int, warmup_fractions: Sequence[float] = (0.1, 0.3, 0.5),
+                      n_cycles: int = 4, cycle_ratio: float = 0.5) -> plt.Figure:
+    """KL weight against epoch for linear warm-ups and the cyclical schedule."""
+    from .losses import cyclical_kl_weight, get_kl_weight
+
+    epochs = np.arange(total_epochs)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 2.6), dpi=FIG_DPI, sharey=True)
+    for f in warmup_fractions:
+        axes[0].plot(epochs, [get_kl_weight(e, total_epochs, f) for e in epochs],
+                     label=f"warm-up {f:.0%}" + (" (seed)" if f == 0.3 else ""))
+    axes[0].set_title("linear warm-up")
+    axes[1].plot(epochs, [cyclical_kl_weight(e, total_epochs, n_cycles, cycle_ratio)
+                          for e in epochs], color="C3")
+    axes[1].set_title(f"cyclical ({n_cycles} cycles, ramp {cycle_ratio:.0%})")
+    axes[0].set_ylabel("KL weight")
+    axes[0].legend(fontsize=8)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    return fig
+
+
+def plot_histories(histories: Mapping[str, object]) -> plt.Figure:
+    """Overlay several :class:`sda_lab.train.History` curves, one colour per run."""
+    fig, axes = plt.subplots(1, 4, figsize=(14, 2.8), dpi=FIG_DPI)
+    for name, h in histories.items():
+        h.plot(title=name, axes=axes)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kl_bars(histories: Mapping[str, object], free_bits: float | None = None) -> plt.Figure:
+    """Final raw KL per latent dimension (sorted, largest first), one panel per run."""
+    n = len(histories)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 2.6), dpi=FIG_DPI, sharey=True,
+                             squeeze=False)
+    for ax, (name, h) in zip(axes[0], histories.items()):
+        kl = np.sort(np.asarray(h.kl_per_dim))[::-1]
+        ax.bar(np.arange(len(kl)), kl, width=1.0)
+        if free_bits:
+            ax.axhline(free_bits, color="red", ls="--", lw=1, label=f"free bits {free_bits}")
+            ax.legend(fontsize=7)
+        ax.set_title(f"{name}: {h.active_units[-1]} active units", fontsize=9)
+        ax.set_xlabel("latent dimension (sorted)")
+    axes[0, 0].set_ylabel("KL (nats)")
+    fig.tight_layout()
+    return fig

@@ -14,6 +14,12 @@ Where this differs from the seed
   ``sum(p.numel() for p in model.parameters()) == 3_148_545`` before any forward.
 - The decoder's Sigmoid matches the representation: :mod:`sda_lab.spectrogram` maps full-scale
   audio into [0, 1] (the seed's bare ``log1p`` peaked near 11, out of a sigmoid's reach).
+- The last layer's bias starts at ``output_bias_init = -3`` (sigmoid 0.047, near the mean of
+  real log-mels, which are mostly quiet) instead of 0 (sigmoid 0.5). Measured on 100 default
+  clips after 12 epochs: eval reconstruction MSE 0.021 instead of 0.102.
+- ``logvar`` is clamped to [-30, 20]. While the seed's warm-up holds the KL weight at 0, nothing
+  restrains the encoder; in our runs it drove ``logvar`` past 88, ``exp`` overflowed, and the
+  loss became ``0 * inf = NaN``. The clamp (std between 3e-7 and 2e4) never binds in a healthy run.
 
 Training tip (from the seed): clip gradient norms (the trainer uses 1.0); the KL and the wide
 linear heads can produce large early gradients.
@@ -30,6 +36,7 @@ from torch import nn
 from ._checks import _check_finite
 
 TIME_MULTIPLE = 16  # four stride-2 layers halve the time axis four times
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite; see module docstring
 
 
 @dataclass
@@ -41,6 +48,7 @@ class VAEConfig:
     n_mels: int = 128
     n_frames: int = 94  # 1 s at 48 kHz, hop 512: AudioSpectrogram().get_mel_shape(48000)[1]
     channels: tuple[int, ...] = (32, 64, 128, 256)
+    output_bias_init: float = -3.0  # sigmoid(-3) = 0.047: start near quiet, not at 0.5
 
     def __post_init__(self) -> None:
         self.channels = tuple(self.channels)
@@ -124,16 +132,19 @@ class ConvEncoder(nn.Module):
         h = F.pad(x, (0, pad))  # (B, 1, n_mels, padded)
         h = self.convs(h)  # (B, 256, n_mels/16, padded/16)
         h = h.flatten(1)  # (B, flatten_dim)
-        return self.fc_mu(h), self.fc_logvar(h)  # (B, latent), (B, latent)
+        logvar = self.fc_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)  # (B, latent), exp() finite
+        return self.fc_mu(h), logvar  # (B, latent), (B, latent)
 
 
 class ConvDecoder(nn.Module):
     """Latent ``(B, latent_dim)`` -> mel ``(B, 1, n_mels, T)`` in (0, 1)."""
 
     def __init__(self, latent_dim: int = 64, dropout: float = 0.2, n_mels: int = 128,
-                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256),
+                 output_bias_init: float = -3.0) -> None:
         super().__init__()
-        self.config = VAEConfig(latent_dim, dropout, n_mels, n_frames, tuple(channels))
+        self.config = VAEConfig(latent_dim, dropout, n_mels, n_frames, tuple(channels),
+                                output_bias_init)
         self.fc = nn.Linear(latent_dim, self.config.flatten_dim)
         rev = self.config.channels[::-1]  # 256, 128, 64, 32
 
@@ -144,6 +155,7 @@ class ConvDecoder(nn.Module):
             *[_block(up(i, o), o, dropout) for i, o in zip(rev[:-1], rev[1:])],
             up(rev[-1], 1),
         )
+        nn.init.constant_(self.deconvs[-1].bias, output_bias_init)
         self.output_activation = nn.Sigmoid()  # the representation lives in [0, 1]
 
     def forward(self, z: torch.Tensor, target_shape: tuple[int, ...] | None = None) -> torch.Tensor:
@@ -178,10 +190,12 @@ class ConvVAE(nn.Module):
     """
 
     def __init__(self, latent_dim: int = 64, dropout: float = 0.2, n_mels: int = 128,
-                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256),
+                 output_bias_init: float = -3.0) -> None:
         super().__init__()
         self.encoder = ConvEncoder(latent_dim, dropout, n_mels, n_frames, channels)
-        self.decoder = ConvDecoder(latent_dim, dropout, n_mels, n_frames, channels)
+        self.decoder = ConvDecoder(latent_dim, dropout, n_mels, n_frames, channels,
+                                   output_bias_init)
 
     @classmethod
     def from_config(cls, config: VAEConfig) -> ConvVAE:
@@ -249,3 +263,44 @@ def summary(model: ConvVAE, batch_size: int = 1, depth: int = 3):
         col_names=("output_size", "num_params"), row_settings=("var_names",), verbose=0,
         device=next(model.parameters()).device,
     )
+
+
+def parameter_breakdown(model: ConvVAE) -> list[dict[str, object]]:
+    """One row per layer that owns parameters: name, type, formula, count.
+
+    The formula spells the count out (kernel 3): Conv2d/ConvTranspose2d ``in*out*9 + out``,
+    BatchNorm2d ``2*out`` (scale and shift; running statistics are buffers), Linear
+    ``in*out + out``.
+    """
+    rows = []
+    for name, mod in model.named_modules():
+        own = sum(p.numel() for p in mod.parameters(recurse=False))
+        if not own:
+            continue
+        if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)):
+            i, o = mod.in_channels, mod.out_channels
+            k = mod.kernel_size[0] * mod.kernel_size[1]
+            formula = f"{i}*{o}*{k} + {o}"
+        elif isinstance(mod, nn.BatchNorm2d):
+            formula = f"2*{mod.num_features}"
+        elif isinstance(mod, nn.Linear):
+            formula = f"{mod.in_features}*{mod.out_features} + {mod.out_features}"
+        else:
+            formula = "?"
+        rows.append({"layer": name, "type": type(mod).__name__, "formula": formula,
+                     "parameters": own})
+    return rows
+
+
+@torch.no_grad()
+def feature_maps(model: ConvVAE, x: torch.Tensor) -> list[torch.Tensor]:
+    """Outputs of each encoder block for ``x`` ``(1, 1, n_mels, T)``: ``(1, C_i, H_i, W_i)`` each."""
+    maps: list[torch.Tensor] = []
+    hooks = [blk.register_forward_hook(lambda m, i, o: maps.append(o.detach().cpu()))
+             for blk in model.encoder.convs]
+    try:
+        model.encode(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return maps

@@ -1,0 +1,123 @@
+"""Notebook 05 in a real browser: JupyterLab on loopback, Debian's Chromium driven by Playwright.
+
+Runs all cells, drags the first latent slider, and checks that the mel image and the audio
+element's source change. A screenshot is saved to test-artifacts/explorer.png. Skipped (with the
+reason) where /usr/bin/chromium is absent; `make test` installs it on Debian as root.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def lab(tmp_path):
+    # the model is trained (or loaded) here, so the browser's kernel only loads it
+    from sda_lab.train import load_or_train_default
+
+    load_or_train_default(progress=False)
+    # a copy, so that JupyterLab's autosave can never touch the committed notebook
+    shutil.copy(ROOT / "notebooks" / "05_latent_explorer.ipynb", tmp_path / "explorer.ipynb")
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+           "--LabApp.expose_app_in_browser=True", "--ServerApp.disable_check_xsrf=False"]
+    log = open(tmp_path / "lab.log", "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+                            env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text())
+                time.sleep(0.5)
+        yield base, token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_explorer_in_jupyterlab(lab):
+    from playwright.sync_api import sync_playwright
+
+    base, token = lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/lab/tree/explorer.ipynb?token={token}")
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
+                timeout=120_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # the last code cell prints the latency line once everything above it has run
+            page.get_by_text("kernel-side update").wait_for(timeout=300_000)
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
+            assert not tracebacks, tracebacks
+
+            explorer = page.locator(".widget-hbox").filter(has=page.locator(".widget-slider")).first
+            image = explorer.locator(".widget-image").first
+            audio = explorer.locator("audio").first
+            image.scroll_into_view_if_needed()
+            src_img, src_audio = image.get_attribute("src"), audio.get_attribute("src")
+            assert src_img and src_audio
+
+            handle = explorer.locator(".widget-slider .noUi-handle").first
+            box = handle.bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(box["x"] + 90, box["y"] + box["height"] / 2, steps=8)
+            page.mouse.up()
+            page.wait_for_function(
+                "([el, old]) => el.getAttribute('src') !== old",
+                arg=[image.element_handle(), src_img], timeout=30_000)
+            page.wait_for_function(
+                "([el, old]) => el.getAttribute('src') !== old",
+                arg=[audio.element_handle(), src_audio], timeout=30_000)
+            explorer.screenshot(path=str(ARTIFACTS / "explorer.png"))
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000
