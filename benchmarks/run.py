@@ -1,0 +1,193 @@
+"""`make bench`: sda-lab measured against what researchers would otherwise use, in one run.
+
+Writes benchmarks/RESULTS.md (and prints it). Sections:
+1. mel inversion vs librosa.feature.inverse.mel_to_audio, batch 1 and 16, interleaved repeats
+2. forward mel vs librosa.feature.melspectrogram
+3. VAE training: sda-lab's trainer vs a bare PyTorch loop, samples/s and memory
+4. the latent explorer's update latency
+5. each notebook's execution time under nbval
+
+Usage: python -m benchmarks.run [--quick] [--skip-notebooks]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import librosa
+import numpy as np
+import torch
+
+from sda_lab.data import make_default_dataset
+from sda_lab.evaluate import librosa_mel_to_audio
+from sda_lab.losses import vae_loss
+from sda_lab.metrics import spectral_convergence
+from sda_lab.profiling import measure_training_step
+from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.train import TrainConfig, load_or_train_default, train
+from sda_lab.vae import ConvVAE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def median_time(fn, repeats: int) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def bench_inversion(spec: AudioSpectrogram, clips: torch.Tensor, repeats: int) -> list[dict]:
+    rows = []
+    for batch in (1, 16):
+        x = clips[:batch]  # (batch, 1, 48000)
+        mel = spec.waveform_to_mel(x)  # (batch, 1, 128, 94)
+        ours_t, lib_t = [], []
+        for r in range(repeats):  # interleaved, so drift hits both alike
+            torch.manual_seed(r)
+            t0 = time.perf_counter()
+            y = spec.mel_to_waveform(mel, length=x.shape[-1])
+            ours_t.append(time.perf_counter() - t0)
+            np.random.seed(r)
+            t0 = time.perf_counter()
+            y_ref = librosa_mel_to_audio(spec, mel, length=x.shape[-1])
+            lib_t.append(time.perf_counter() - t0)
+        torch.manual_seed(0)
+        y_q = spec.mel_to_waveform(mel, length=x.shape[-1], quality=True)
+        t_ours, t_lib = statistics.median(ours_t), statistics.median(lib_t)
+        sc, sc_ref = float(spectral_convergence(x, y).mean()), float(spectral_convergence(x, y_ref).mean())
+        rows.append({"batch": batch, "sda-lab s": t_ours, "librosa s": t_lib,
+                     "sda-lab audio s/s": batch / t_ours, "librosa audio s/s": batch / t_lib,
+                     "speed-up": t_lib / t_ours, "SC sda-lab": sc, "SC librosa": sc_ref,
+                     "SC sda-lab quality=True": float(spectral_convergence(x, y_q).mean())})
+    return rows
+
+
+def bench_forward(spec: AudioSpectrogram, clips: torch.Tensor, repeats: int) -> list[dict]:
+    rows = []
+    for batch in (1, 16):
+        x = clips[:batch]
+        xn = x[:, 0].numpy()
+        t_ours, _ = median_time(lambda: spec.waveform_to_mel(x), repeats)
+        c = spec.config
+        t_lib, _ = median_time(lambda: [librosa.feature.melspectrogram(
+            y=v, sr=c.sample_rate, n_fft=c.n_fft, hop_length=c.hop_length, n_mels=c.n_mels,
+            htk=True, norm=None) for v in xn], repeats)
+        rows.append({"batch": batch, "sda-lab ms": 1000 * t_ours, "librosa ms": 1000 * t_lib,
+                     "speed-up": t_lib / t_ours})
+    return rows
+
+
+def bare_loop(model: ConvVAE, mels: torch.Tensor, epochs: int, batch_size: int) -> float:
+    """The same model, loss and optimizer with nothing else: the trainer's yardstick."""
+    torch.manual_seed(0)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    n = mels.shape[0]
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(n)
+        for i in range(0, n, batch_size):
+            x = mels[perm[i:i + batch_size]]
+            recon, mu, logvar = model(x)
+            loss, _, _ = vae_loss(recon, x, mu, logvar)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return epochs * n / (time.perf_counter() - t0)
+
+
+def bench_training(spec: AudioSpectrogram, epochs: int) -> list[dict]:
+    mels = spec.waveform_to_mel(make_default_dataset(32).waveforms)  # (160, 1, 128, 94)
+    torch.manual_seed(0)
+    bare = bare_loop(ConvVAE(), mels, epochs, 32)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    train(ConvVAE(), mels, TrainConfig(epochs=epochs, lr=2e-3, device="cpu"), progress=True)
+    ours = epochs * mels.shape[0] / (time.perf_counter() - t0)
+    step = measure_training_step(ConvVAE(), batch_size=32, device="cpu")
+    return [{"loop": "bare PyTorch", "samples/s": bare, "relative": 1.0},
+            {"loop": "sda-lab trainer (clipping, history, active units, tqdm)", "samples/s": ours,
+             "relative": ours / bare},
+            {"loop": "one step, batch 32 (profiling.measure_training_step)",
+             "samples/s": step["samples_per_s"],
+             "relative": f"activations {step['activation_mb']:.0f} MB + params/grads/AdamW "
+                         f"{step['params_grads_adam_mb']:.0f} MB = {step['estimated_peak_mb']:.0f} MB"}]
+
+
+def bench_explorer(spec: AudioSpectrogram, moves: int) -> list[dict]:
+    from sda_lab.widgets import LatentExplorer
+
+    model = load_or_train_default(progress=True).model.cpu()
+    clips = make_default_dataset(4)
+    ex = LatentExplorer(model, spec, spec.waveform_to_mel(clips.waveforms), clips.labels)
+    secs = [ex.set_dimension(k % 8, float(ex.sliders[k % 8].value) + 0.05 * (1 - 2 * (k % 2)))
+            for k in range(moves)]
+    secs.sort()
+    return [{"updates": moves, "median ms": 1000 * statistics.median(secs),
+             "p90 ms": 1000 * secs[int(0.9 * (len(secs) - 1))], "max ms": 1000 * secs[-1]}]
+
+
+def bench_notebooks() -> list[dict]:
+    rows = []
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               str(nb)], cwd=ROOT, capture_output=True, text=True)
+        rows.append({"notebook": nb.name, "seconds": time.perf_counter() - t0,
+                     "result": "passed" if proc.returncode == 0 else "FAILED"})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
+    return "\n".join(["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+                     + ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (for a smoke run)")
+    ap.add_argument("--skip-notebooks", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    args = ap.parse_args()
+    reps = 2 if args.quick else 5
+    spec = AudioSpectrogram()
+    clips = make_default_dataset(4).waveforms  # (20, 1, 48000), all five kinds
+
+    gpu = "no CUDA device" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
+    parts = [
+        "# sda-lab benchmarks\n",
+        f"Written by `make bench` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
+        f"{os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"librosa {librosa.__version__}, {gpu}. Medians of {reps} interleaved repeats.\n",
+        "## 1. Mel inversion, 1 s clips at 48 kHz, 64 Griffin-Lim iterations\n",
+        "librosa gets each mel divided by its peak (same answer, see `sda_lab.evaluate`), and runs "
+        "clip by clip: it has no batch mode. SC is spectral convergence (lower is better).\n",
+        table(bench_inversion(spec, clips, reps)),
+        "\n## 2. Forward mel (waveform -> mel power)\n",
+        table(bench_forward(spec, clips, 3 * reps)),
+        "\n## 3. VAE training on the CPU, batch 32\n",
+        table(bench_training(spec, epochs=2 if args.quick else 4)),
+        "\n## 4. Latent explorer: one slider release (decode + Griffin-Lim + redraw)\n",
+        table(bench_explorer(spec, moves=10 if args.quick else 30)),
+    ]
+    if not args.skip_notebooks:
+        parts += ["\n## 5. Notebooks under nbval (`pytest notebooks/NN.ipynb`, whole process)\n",
+                  table(bench_notebooks())]
+    text = "\n".join(parts) + "\n"
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
