@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Open the workbench on the embedded default data, at the first notebook.
+# (Jupyter refuses to run as root without --allow-root: containers and lab machines often are root.)
 lab: install
-	$(BIN)/jupyter lab --ServerApp.port=$(PORT) notebooks/01_mel_round_trip.ipynb
+	$(BIN)/jupyter lab --ServerApp.port=$(PORT) $$(test "$$(id -u)" = 0 && echo --allow-root) \
+	  notebooks/01_mel_round_trip.ipynb
 
 # Headless Chromium for the real-browser test (Debian's package, never a browser download).
 # Installed only where apt-get can run as root; elsewhere the browser test is skipped.

@@ -74,7 +74,7 @@ def vae_loss(recon: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar
 
 def compute_kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> float:
     """Raw KL (no free bits), summed over dimensions, averaged over the batch, in nats."""
-    return float(kl_per_dimension(mu, logvar).sum(dim=1).mean())
+    return float(kl_per_dimension(mu.detach(), logvar.detach()).sum(dim=1).mean())
 
 
 def _check_schedule_args(epoch: float, total_epochs: int) -> None:
