@@ -40,7 +40,7 @@ def mel_png(mel: torch.Tensor, width: int = 4, height: int = 2.4) -> bytes:
     """A normalised mel ``(..., n_mels, T)`` as a PNG (magma, low frequencies at the bottom)."""
     m = mel.detach().float().cpu().reshape(mel.shape[-2], mel.shape[-1]).numpy()
     fig = Figure(figsize=(width, height))
-    ax = fig.add_axes((0.08, 0.12, 0.9, 0.84))
+    ax = fig.add_axes((0.1, 0.2, 0.87, 0.76))
     ax.imshow(m, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1,
               interpolation="nearest")
     ax.set_xlabel("frame", fontsize=8)
@@ -52,7 +52,7 @@ def mel_png(mel: torch.Tensor, width: int = 4, height: int = 2.4) -> bytes:
 def waveform_png(wave: torch.Tensor, sample_rate: int, width: int = 4, height: int = 1.6) -> bytes:
     x = wave.detach().float().cpu().reshape(-1).numpy()
     fig = Figure(figsize=(width, height))
-    ax = fig.add_axes((0.08, 0.2, 0.9, 0.75))
+    ax = fig.add_axes((0.1, 0.3, 0.87, 0.65))
     ax.plot(np.arange(len(x)) / sample_rate, x, lw=0.4)
     ax.set_ylim(-1, 1)
     ax.set_xlabel("seconds", fontsize=8)

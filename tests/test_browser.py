@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,8 +43,14 @@ def lab(tmp_path):
     from sda_lab.train import load_or_train_default
 
     load_or_train_default(progress=False)
-    # a copy, so that JupyterLab's autosave can never touch the committed notebook
-    shutil.copy(ROOT / "notebooks" / "05_latent_explorer.ipynb", tmp_path / "explorer.ipynb")
+    # a copy without outputs: autosave can never touch the committed notebook, and nothing on
+    # the page can come from a stale committed output
+    nb = nbformat.read(ROOT / "notebooks" / "05_latent_explorer.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)
+    nbformat.write(nb, tmp_path / "explorer.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
@@ -95,7 +101,8 @@ def test_explorer_in_jupyterlab(lab):
                 timeout=120_000)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
             # the last code cell prints the latency line once everything above it has run
-            page.get_by_text("kernel-side update").wait_for(timeout=300_000)
+            page.locator(".jp-OutputArea-output pre", has_text="kernel-side update").wait_for(
+                timeout=300_000)
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
             assert not tracebacks, tracebacks
