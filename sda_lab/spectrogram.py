@@ -192,7 +192,7 @@ class AudioSpectrogram:
             it the result has ``(T - 1) * hop_length`` samples (47,616 for a 1 s, 48 kHz clip).
         quality : bool
             False (default): the seed's path, least squares + ``griffin_lim_iters`` (64).
-            True: NNLS refinement + ``quality_griffin_lim_iters`` (256); about 4x slower, lower
+            True: NNLS refinement + ``quality_griffin_lim_iters`` (256); about 4.5x slower, lower
             spectral convergence (``make bench`` measures both).
 
         Returns
