@@ -221,6 +221,27 @@ class LatentExplorer:
         self.sliders[rank].value = value  # fires _on_slider -> update
         return self.last_seconds
 
+    def move_effect(self, rank: int, n_sd: float = 2.0) -> float:
+        """Mean absolute change of the decoded mel when the ``rank``-th dimension moves ``n_sd``
+        aggregate-posterior standard deviations from the start point (through the real slider
+        path). The explorer is left back at its start point."""
+        self.set_start(self.start_menu.value)
+        before = self.mel.clone()
+        d = self.order[rank]
+        self.set_dimension(rank, self.sliders[rank].value + n_sd * float(self.scale[d]))
+        change = float((self.mel - before).abs().mean())
+        self.set_start(self.start_menu.value)
+        return change
+
+    def measure_latency(self, moves: int = 10, step: float = 0.05) -> list[float]:
+        """Seconds of kernel-side work for ``moves`` slider releases on the top 8 dimensions."""
+        seconds = []
+        for k in range(moves):
+            rank = k % min(8, len(self.sliders))
+            nudge = step if k % 2 == 0 else -step
+            seconds.append(self.set_dimension(rank, float(self.sliders[rank].value) + nudge))
+        return seconds
+
     def _on_slider(self, change) -> None:
         if not self._suspend:
             self.update()

@@ -77,3 +77,13 @@ def test_traversal_shape_and_centre(setup):
     assert grid.shape == (2, 3, 1, 128, 94)
     torch.testing.assert_close(grid[0, 1], grid[1, 1])  # offset 0 is the same point
     assert mel_png(grid[0, 0])[:4] == b"\x89PNG"
+
+
+def test_move_effect_and_latency_use_the_slider_path(setup):
+    model, spec, mels = setup
+    ex = LatentExplorer(model, spec, mels)
+    start = ex.z.clone()
+    assert ex.move_effect(0) > 0
+    torch.testing.assert_close(ex.z, start, atol=1e-2, rtol=0)  # back at the start point
+    secs = ex.measure_latency(moves=3)
+    assert len(secs) == 3 and all(s > 0 for s in secs)
