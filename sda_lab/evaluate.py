@@ -38,7 +38,7 @@ def librosa_mel_to_audio(spec: AudioSpectrogram, mel: torch.Tensor, length: int 
             n_iter=n_iter or c.griffin_lim_iters, length=length, fmin=c.f_min, fmax=c.f_max,
             htk=True, norm=None,
         )
-        out.append(y * np.sqrt(peak) ** (2 / c.power))
+        out.append(y * peak ** (1 / c.power))  # mel power scales by peak, magnitude by its root
     return torch.from_numpy(np.stack(out)).float().unsqueeze(1)  # (B, 1, samples)
 
 

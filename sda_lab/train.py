@@ -19,10 +19,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .losses import (active_units, compute_kl_divergence, cyclical_kl_weight, get_kl_weight,
-                     kl_per_dimension, vae_loss)
+from .losses import active_units, cyclical_kl_weight, get_kl_weight, kl_per_dimension, vae_loss
 from .utils import pick_device, seed_everything
-from .vae import ConvVAE, VAEConfig
+from .vae import ConvVAE, VAEConfig, encode_dataset
 
 SCHEDULES = ("linear", "cyclical", "constant")
 CHECKPOINT_FORMAT = 1
@@ -79,6 +78,23 @@ class History:
     kl_per_dim: list[float] = field(default_factory=list)
     au_variance: list[float] = field(default_factory=list)
 
+    def informative_dims(self, threshold: float = 0.1) -> int:
+        """Latent dimensions whose final raw KL exceeds ``threshold`` nats."""
+        return sum(k > threshold for k in self.kl_per_dim)
+
+    def summary(self) -> dict[str, object]:
+        """One table row: epochs, wall time, first and final KL, final recon, active units."""
+        return {
+            "epochs": len(self.epoch),
+            "wall s": round(sum(self.seconds), 1),
+            "raw KL epoch 0": round(self.raw_kl[0], 1),
+            "final recon": round(self.recon[-1], 4),
+            "final raw KL": round(self.raw_kl[-1], 2),
+            "final active units": self.active_units[-1],
+            "max active units": max(self.active_units),
+            "dims with KL > 0.1 nats": self.informative_dims(0.1),
+        }
+
     def plot(self, title: str | None = None, axes=None):
         """Recon, KL (clamped and raw), KL weight and active units against epoch."""
         import matplotlib.pyplot as plt
@@ -113,22 +129,6 @@ class TrainingDiverged(RuntimeError):
     """Raised when the loss becomes NaN or Inf."""
 
 
-@torch.no_grad()
-def encode_dataset(model: ConvVAE, mels: torch.Tensor, batch_size: int = 128
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances of every mel, in eval mode: two ``(N, D)`` tensors."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    mus, logvars = [], []
-    for i in range(0, mels.shape[0], batch_size):
-        mu, logvar = model.encode(mels[i:i + batch_size].to(device))  # (b, D) each
-        mus.append(mu)
-        logvars.append(logvar)
-    model.train(was_training)
-    return torch.cat(mus), torch.cat(logvars)  # (N, D), (N, D)
-
-
 def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
           checkpoint_path: str | Path | None = None, progress: bool = True,
           optimizer: torch.optim.Optimizer | None = None) -> History:
@@ -147,11 +147,12 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
     config = config or TrainConfig()
     if mels.dim() != 4 or mels.shape[0] == 0:
         raise ValueError(f"mels must be a non-empty (N, 1, n_mels, T) batch, got {tuple(mels.shape)}")
-    model.encoder._check_input(mels.float())
+    data = mels.float()  # (N, 1, n_mels, T)
+    model.encoder.check_input(data)
     seed_everything(config.seed)
     device = pick_device(config.device)
     model.to(device)
-    data = mels.float().to(device)  # (N, 1, n_mels, T), moved once
+    data = data.to(device)  # moved once
     n = data.shape[0]
     steps_per_epoch = math.ceil(n / config.batch_size)
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr,

@@ -103,7 +103,8 @@ class ConvEncoder(nn.Module):
     def flatten_dim(self) -> int:
         return self.config.flatten_dim
 
-    def _check_input(self, x: torch.Tensor) -> None:
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is a finite float32 mel this model was built for."""
         c = self.config
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
@@ -127,7 +128,7 @@ class ConvEncoder(nn.Module):
         _check_finite(x, "input")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self._check_input(x)
+        self.check_input(x)
         pad = self.config.padded_frames - x.shape[3]
         h = F.pad(x, (0, pad))  # (B, 1, n_mels, padded)
         h = self.convs(h)  # (B, 256, n_mels/16, padded/16)
@@ -251,6 +252,22 @@ class ConvVAE(nn.Module):
             return self.decode(z.to(device))  # (N, 1, n_mels, n_frames)
         finally:
             self.train(was_training)
+
+
+@torch.no_grad()
+def encode_dataset(model: ConvVAE, mels: torch.Tensor, batch_size: int = 128
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances of every mel, in eval mode: two ``(N, D)`` tensors."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    mus, logvars = [], []
+    for i in range(0, mels.shape[0], batch_size):
+        mu, logvar = model.encode(mels[i:i + batch_size].to(device))  # (b, D) each
+        mus.append(mu)
+        logvars.append(logvar)
+    model.train(was_training)
+    return torch.cat(mus), torch.cat(logvars)  # (N, D), (N, D)
 
 
 def summary(model: ConvVAE, batch_size: int = 1, depth: int = 3):

@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 
 import ipywidgets as W
-import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -24,8 +23,7 @@ from matplotlib.figure import Figure
 from .losses import kl_per_dimension
 from .plotting import flac_bytes
 from .spectrogram import AudioSpectrogram
-from .train import encode_dataset
-from .vae import ConvVAE
+from .vae import ConvVAE, encode_dataset
 
 STARTS = ("clip", "prior", "zero")
 
@@ -318,5 +316,3 @@ def traversal(model: ConvVAE, z: torch.Tensor, dims: Sequence[int], offsets: Seq
     mels = model.decode(zs.flatten(0, 1).to(device)).cpu()  # (n_dims * n_offsets, 1, M, T)
     return mels.view(len(dims), len(offsets), *mels.shape[1:])
 
-
-matplotlib.rcParams.setdefault("figure.max_open_warning", 50)

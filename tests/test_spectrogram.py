@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.spectrogram import SpectrogramConfig
 from sda_lab.metrics import spectral_convergence
 
 from .conftest import sine

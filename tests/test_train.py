@@ -108,3 +108,15 @@ def test_bad_training_input(mels):
         train(ConvVAE(), mels[:0], small(), progress=False)
     with pytest.raises(ValueError, match="kl_schedule"):
         TrainConfig(kl_schedule="sigmoid")
+
+
+def test_history_summary_and_informative_dims():
+    from sda_lab.train import History
+
+    h = History(epoch=[0, 1], recon=[0.5, 0.25], raw_kl=[100.0, 3.0], active_units=[10, 4],
+                seconds=[1.0, 2.0], kl_per_dim=[0.05, 0.2, 2.0])
+    assert h.informative_dims(0.1) == 2 and h.informative_dims(1.0) == 1
+    row = h.summary()
+    assert row["epochs"] == 2 and row["wall s"] == 3.0 and row["raw KL epoch 0"] == 100.0
+    assert row["final recon"] == 0.25 and row["final active units"] == 4
+    assert row["max active units"] == 10 and row["dims with KL > 0.1 nats"] == 2
