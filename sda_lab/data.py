@@ -6,45 +6,77 @@ noise sweeps). Each clip's parameters come from a ``numpy`` generator seeded by 
 so the set is identical on every machine and every run, and clip ``i`` does not depend on how
 many clips were asked for.
 
+The user's own audio comes in through :func:`load_folder`, which reads whatever libsndfile
+reads, cuts it into clips, and reports on every file it found (``AudioClips.report``); the
+repository bundles a few real recordings in ``data/examples/`` (:func:`example_folder`).
+
 Shapes: clips ``(N, 1, samples)`` float32 in [-1, 1].
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.signal
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
 KINDS = ("pluck", "bell", "drum", "vowel", "sweep")
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 PEAK = 0.8  # clips are normalised to this peak: headroom below full scale
 
 
 @dataclass
 class AudioClips:
-    """A set of equal-length mono clips with a label per clip.
+    """A set of equal-length mono clips with a label and a source file per clip.
 
     Attributes
     ----------
     waveforms : Tensor
-        ``(N, 1, samples)`` float32.
+        ``(N, 1, samples)`` float32 in [-1, 1].
     labels : list[str]
         Kind of each clip (default set) or ``"file.wav@start_s"`` (user folders).
     sample_rate : int
+        Hz.
     skipped : list[str]
-        Files that could not be read, or clips dropped as silent, with the reason.
+        Files that could not be used, or clips dropped as silent, each with the reason.
+    files : list[str]
+        Source of each clip: the file's path relative to the folder (user folders) or one
+        pseudo-file per clip (``"pluck_003"``, default set), so a split by file keeps every
+        clip of one recording on one side. Left empty by a caller, it becomes one pseudo-file
+        per clip (``"clip_00000"``, ...).
+    report : pandas.DataFrame or None
+        From :func:`load_folder`: one row per file found, see :data:`REPORT_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        If ``waveforms`` is not ``(N, 1, samples)`` or ``labels``/``files`` do not have N entries.
     """
 
     waveforms: torch.Tensor
     labels: list[str]
     sample_rate: int
     skipped: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    report: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.waveforms.ndim != 3 or self.waveforms.shape[1] != 1:
+            raise ValueError("AudioClips.waveforms must be (N, 1, samples), got shape "
+                             f"{tuple(self.waveforms.shape)}")
+        n = self.waveforms.shape[0]
+        if not self.files:
+            self.files = [f"clip_{i:05d}" for i in range(n)]
+        for name in ("labels", "files"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"AudioClips.{name} must have one entry per clip ({n}), "
+                                 f"got {len(getattr(self, name))}")
 
     def __len__(self) -> int:
         return self.waveforms.shape[0]
@@ -60,6 +92,39 @@ class AudioClips:
         for i, lab in enumerate(self.labels):
             seen.setdefault(lab, i)
         return self.waveforms[list(seen.values())], list(seen)  # (K, 1, samples)
+
+    def select(self, indices) -> "AudioClips":
+        """The clips at ``indices`` (a sequence of ints), with their labels and files.
+
+        ``skipped``, ``report`` and ``sample_rate`` are kept, since they describe the source.
+        """
+        idx = [int(i) for i in indices]
+        return AudioClips(self.waveforms[idx],  # (len(idx), 1, samples)
+                          [self.labels[i] for i in idx], self.sample_rate, list(self.skipped),
+                          [self.files[i] for i in idx], self.report)
+
+    def summary(self) -> str:
+        """One paragraph for a person: files found/used/skipped, clips, total duration."""
+        n, secs = len(self), self.waveforms.shape[-1] / self.sample_rate
+        clips = (f"{n} clip{'s' * (n != 1)} of {secs:g} s at {self.sample_rate / 1000:g} kHz "
+                 f"({n * secs:.4g} s in total)")
+        if self.report is None:
+            return f"{clips} from {len(set(self.files))} sources."
+        rep = self.report
+        used = rep[rep["status"] == "ok"]
+        skipped = rep[rep["status"] != "ok"]
+        text = (f"Found {len(rep)} file{'s' * (len(rep) != 1)}: {len(used)} used, "
+                f"{len(skipped)} skipped. {clips}, cut from {used['duration_s'].sum():.4g} s "
+                "of audio")
+        silent = int(rep["silent_clips"].sum())
+        padded = int(rep["padded_clips"].sum())
+        text += (f"; {padded} clip{'s' * (padded != 1)} padded with silence, {silent} dropped "
+                 "as silent.")
+        if len(skipped):
+            reasons = skipped["reason"].str.split(" [(:]", regex=True).str[0].value_counts()
+            text += " Skipped: " + ", ".join(f"{c} {r}" for r, c in reasons.items()) + "."
+            text += " See .report for every file."
+        return text
 
 
 # -- synthesis -------------------------------------------------------------------------------
@@ -167,76 +232,328 @@ def make_default_dataset(clips_per_kind: int = 8, seed: int = 0, sample_rate: in
                          kinds: tuple[str, ...] = KINDS) -> AudioClips:
     """The embedded default data set: ``clips_per_kind`` clips of each kind, interleaved.
 
-    ``make_default_dataset(60)`` gives 300 clips in a few seconds. Labels are the kind names.
+    ``make_default_dataset(60)`` gives 300 clips in a few seconds. Labels are the kind names;
+    ``files`` names one pseudo-file per clip, ``f"{kind}_{i:03d}"``.
     """
     if clips_per_kind < 1:
         raise ValueError(f"clips_per_kind must be at least 1, got {clips_per_kind}")
-    waves, labels = [], []
+    waves, labels, files = [], [], []
     for i in range(clips_per_kind):
         for kind in kinds:
             waves.append(synthesize_clip(kind, i, seed=seed, sample_rate=sample_rate))
             labels.append(kind)
+            files.append(f"{kind}_{i:03d}")  # one pseudo-file per clip
     clips = torch.from_numpy(np.stack(waves)).unsqueeze(1)  # (N, 1, samples)
-    return AudioClips(clips, labels, sample_rate)
+    return AudioClips(clips, labels, sample_rate, files=files)
 
 
 # -- user audio ------------------------------------------------------------------------------
 
+#: Columns of :attr:`AudioClips.report`, one row per file found by :func:`load_folder`.
+#: ``peak_dbfs`` is the file's own peak over all channels (before any change), ``clips`` the
+#: clips kept, ``silent_clips`` those dropped as silent, ``padded_clips`` the kept clips padded
+#: with silence; ``reason`` says why a skipped file was skipped (empty when ``status`` is "ok")
+#: and ``note`` what was changed in a used file (peak-normalised, tail dropped, ...).
+REPORT_COLUMNS = ("file", "format", "subtype", "sample_rate", "channels", "duration_s",
+                  "peak_dbfs", "clips", "status", "reason", "silent_clips", "padded_clips", "note")
+SHORT_FILES = ("pad", "skip")
+CUTS = ("grid", "onset")
+TOO_LOUD = ("normalize", "clip")
+TAIL_KEEP = 0.5  # a last partial clip at least half a clip long is padded and kept
+FULL_CLIP_TOLERANCE = 0.01  # a file at most 1% short of a clip is a whole clip, never "short"
+SILENCE_FRAME_SECONDS = 0.02  # a clip is silent when its loudest 20 ms frame is below silence_db
+# Extensions that announce audio: a file with one of these that libsndfile cannot read gets a
+# warning; any other unreadable file (notes, images) is reported as "not audio" quietly.
+# Whether a file is read is decided by libsndfile itself, never by this list.
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".aif",
+                    ".aiff", ".aifc", ".caf", ".au", ".snd", ".w64", ".rf64", ".m4a", ".aac",
+                    ".wma", ".wv", ".ape", ".alac", ".mp4", ".webm", ".mka", ".voc", ".sd2")
+_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+class NoUsableAudioError(ValueError):
+    """:func:`load_folder` found no usable clip; ``report`` holds the per-file report."""
+
+    def __init__(self, message: str, report: pd.DataFrame) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options}, got {value!r}")
+
+
+def _list_files(root: Path, recursive: bool) -> list[Path]:
+    """Every regular file under ``root``, sorted; hidden folders (``.git``, ...) are not entered."""
+    if not recursive:
+        return sorted(p for p in root.iterdir() if p.is_file())
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(folder, n) for n in names if Path(folder, n).is_file()]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _libsndfile_message(exc: Exception, path: Path) -> str:
+    """libsndfile's own words, without the ``Error opening '<path>': `` prefix."""
+    msg = str(exc)
+    prefix = f"Error opening {str(path)!r}: "
+    return msg[len(prefix):] if msg.startswith(prefix) else msg
+
+
+def _loudest_frame_rms(x: torch.Tensor, frame: int) -> float:
+    """RMS of the loudest non-overlapping ``frame``-sample frame of ``x`` ``(samples,)``."""
+    n = x.shape[0] // frame * frame
+    frames = x[:n].view(-1, frame) if n else x[None]  # (frames, frame)
+    return float(frames.pow(2).mean(dim=1).sqrt().max())
+
+
+def _onset_starts(mono: torch.Tensor, sample_rate: int, clip_len: int) -> list[int]:
+    """Clip starts at onsets (librosa, backtracked), skipping onsets inside the previous clip."""
+    import librosa  # imported here: it takes a second and only cut="onset" needs it
+
+    onsets = librosa.onset.onset_detect(y=mono.numpy(), sr=sample_rate, backtrack=True,
+                                        units="samples")
+    starts: list[int] = []
+    for o in onsets:
+        if not starts or o >= starts[-1] + clip_len:
+            starts.append(int(o))
+    return starts
+
+
+def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold: float,
+               short_files: str, cut: str, too_loud: str, silence_db: float):
+    """Read, check and cut one file. Returns (report row, clips, starts in s, warnings, skipped)."""
+    row = dict.fromkeys(REPORT_COLUMNS)
+    row.update(file=name, clips=0, silent_clips=0, padded_clips=0, status="skipped", reason="",
+               note="", format=path.suffix.lower().lstrip(".") or "")
+    clips: list[torch.Tensor] = []
+    starts_s: list[float] = []
+    warns: list[str] = []
+    skipped: list[str] = []
+
+    def skip(reason: str, warn: bool = False):
+        row["reason"] = reason
+        skipped.append(f"{name}: {reason}")
+        if warn:
+            warns.append(f"skipping {name}: {reason}")
+        return row, clips, starts_s, warns, skipped
+
+    if any(part.startswith(".") for part in Path(name).parts):
+        return skip("hidden file")
+    if path.stat().st_size == 0:
+        return skip("empty (0 bytes)", warn=path.suffix.lower() in AUDIO_EXTENSIONS)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            row.update(format=f.format, subtype=f.subtype, sample_rate=f.samplerate,
+                       channels=f.channels, duration_s=f.frames / f.samplerate)
+            data = f.read(dtype="float32", always_2d=True)  # (frames, channels)
+            sr = f.samplerate
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
+        msg = _libsndfile_message(exc, path)
+        if path.suffix.lower() in AUDIO_EXTENSIONS:
+            return skip(f"unreadable ({msg})", warn=True)
+        return skip(f"not audio ({msg})")
+    row["duration_s"] = data.shape[0] / sr  # what was read (a truncated file reads short)
+    if data.shape[0] == 0:
+        return skip("empty (no samples)")
+    bad = int((~np.isfinite(data)).sum())
+    if bad:
+        return skip(f"NaN/Inf samples ({bad} of {data.size})", warn=True)
+    peak = float(np.abs(data).max())
+    row["peak_dbfs"] = 20 * np.log10(peak) if peak > 0 else -np.inf
+
+    mono = torch.from_numpy(data.mean(axis=1))  # (frames,)
+    if peak > 1.0:
+        level = f"{peak:.3g} ({row['peak_dbfs']:+.1f} dBFS)"
+        if too_loud == "normalize":
+            mono = mono / peak  # (frames,) now peaking at <= 1.0
+            row["note"] = f"peak-normalised from {level}"
+            warns.append(f"{name} peaks at {level}, above full scale: peak-normalised to 1.0")
+        else:
+            mono = mono.clamp(-1.0, 1.0)  # (frames,)
+            row["note"] = f"clipped at full scale (peak was {level})"
+            warns.append(f"{name} peaks at {level}, above full scale: clipped to [-1, 1]")
+    if sr != sample_rate:
+        mono = AF.resample(mono, sr, sample_rate)  # (frames * sample_rate / sr,)
+        over = float(mono.abs().max())
+        if over > 1.0:  # resampling can overshoot a full-scale file by a little
+            mono = mono / over if too_loud == "normalize" else mono.clamp(-1.0, 1.0)
+
+    n = mono.shape[0]
+    if n < (1 - FULL_CLIP_TOLERANCE) * clip_len:  # a short file
+        if short_files == "skip":
+            return skip(f"shorter than a clip ({n / sample_rate:.3g} s < "
+                        f"{clip_len / sample_rate:g} s; short_files='pad' keeps it)")
+        starts = [0]
+    elif cut == "onset":
+        starts = _onset_starts(mono, sample_rate, clip_len)
+        if not starts:
+            starts = list(range(0, n, clip_len))
+            row["note"] = "; ".join(filter(None, [row["note"], "no onset found: grid cuts"]))
+    else:
+        starts = list(range(0, n, clip_len))
+    if n >= (1 - FULL_CLIP_TOLERANCE) * clip_len:
+        tail = n - starts[-1]
+        if tail < TAIL_KEEP * clip_len:  # a short last piece of a long file is dropped
+            starts = starts[:-1]
+            row["note"] = "; ".join(filter(None, [row["note"],
+                                                  f"last {tail / sample_rate:.3g} s dropped"]))
+    if not starts:  # cut="onset": the only onset leaves less than half a clip after it
+        return skip(f"no clip: the only onset leaves under {TAIL_KEEP:g} of a clip")
+    frame = max(1, int(SILENCE_FRAME_SECONDS * sample_rate))
+    for start in starts:
+        piece = mono[start:start + clip_len]  # (<= clip_len,)
+        label_s = round(start / sample_rate, 3)
+        if _loudest_frame_rms(piece, frame) < threshold:
+            row["silent_clips"] += 1
+            skipped.append(f"{name}@{label_s:g}s: silent (< {silence_db:g} dBFS)")
+            continue
+        if piece.shape[0] < clip_len:
+            row["padded_clips"] += 1
+            piece = torch.nn.functional.pad(piece, (0, clip_len - piece.shape[0]))  # (clip_len,)
+        clips.append(piece)
+        starts_s.append(label_s)
+    row["clips"] = len(clips)
+    if not clips:
+        row["reason"] = f"silent (below {silence_db:g} dBFS)"
+        skipped.append(f"{name}: {row['reason']}")
+        return row, clips, starts_s, warns, skipped
+    row["status"] = "ok"
+    return row, clips, starts_s, warns, skipped
+
 
 def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float = 1.0,
-                silence_db: float = -50.0, recursive: bool = True) -> AudioClips:
-    """Read every wav/flac/ogg file under ``path`` into 1 s mono clips.
+                silence_db: float = -50.0, recursive: bool = True, short_files: str = "pad",
+                cut: str = "grid", too_loud: str = "normalize") -> AudioClips:
+    """Read every audio file under ``path`` into mono clips of ``clip_seconds``.
 
-    Each file is mixed down to mono, resampled to ``sample_rate`` with torchaudio, and cut into
-    non-overlapping clips of ``clip_seconds`` (a short tail is dropped). Clips whose RMS is below
-    ``silence_db`` dBFS are skipped. A file that cannot be read is reported by name in a warning
-    and in ``skipped``; the rest of the folder still loads.
+    Which files are audio is decided by libsndfile (``soundfile``) trying to open each one, not
+    by a list of extensions: WAV (int, float, WAVEX, upper-case ``.WAV``), FLAC, Ogg Vorbis and
+    Opus, AIFF, MP3 (libsndfile >= 1.1), CAF, W64, ... whatever ``soundfile.available_formats()``
+    lists. Each file is mixed down to mono and resampled to ``sample_rate`` with
+    ``torchaudio.functional.resample``, then cut:
+
+    - ``cut="grid"``: non-overlapping clips from the start of the file. The last partial piece
+      is padded with silence and kept when it is at least half a clip (``TAIL_KEEP``), else
+      dropped (noted in the report).
+    - ``cut="onset"``: a clip starts at each onset found by ``librosa.onset.onset_detect``
+      (``backtrack=True``, so at the energy minimum just before the attack); an onset inside the
+      previous clip starts none, so clips never overlap. Audio before the first onset is unused;
+      the last clip follows the half-a-clip rule. A file with no onset is cut on the grid.
+    - A file shorter than one clip (a drum one-shot) is padded with silence to the clip length
+      (``short_files="pad"``, default) or skipped (``short_files="skip"``). A file at most 1%
+      short of a clip (44,099 samples at 44.1 kHz for 1 s) counts as a whole clip.
+    - A clip whose loudest 20 ms frame has an RMS below ``silence_db`` dBFS is silent and
+      dropped (counted per file in the report).
+    - A file peaking above full scale (a float WAV at 3.0) is peak-normalised to 1.0
+      (``too_loud="normalize"``) or clipped to [-1, 1] (``too_loud="clip"``), with a warning
+      naming the file and its peak, so clips stay in [-1, 1] and their mels in [0, 1].
+    - A file that cannot be used is skipped with the reason: unreadable (libsndfile's message,
+      with a warning if its extension announces audio), not audio (quietly: notes, images),
+      empty, NaN/Inf samples (warning), silent, shorter than a clip (``short_files="skip"``),
+      hidden (``.DS_Store``; hidden folders are not entered). A truncated file yields the
+      samples that are there.
+
+    Parameters
+    ----------
+    path : folder of audio (str or Path); subfolders too when ``recursive``.
+    sample_rate : Hz of the clips.
+    clip_seconds : length of every clip, seconds.
+    silence_db : dBFS below which a clip counts as silent.
+    short_files : "pad" or "skip".
+    cut : "grid" or "onset".
+    too_loud : "normalize" or "clip".
+
+    Returns
+    -------
+    AudioClips
+        ``waveforms`` ``(N, 1, round(clip_seconds * sample_rate))`` float32 in [-1, 1];
+        ``labels`` ``"file@start_s"``; ``files`` the source file of each clip (relative to
+        ``path``); ``report`` one row per file found (:data:`REPORT_COLUMNS`); ``skipped``.
 
     Raises
     ------
     FileNotFoundError
-        If ``path`` is not a directory.
+        If ``path`` does not exist; ``NotADirectoryError`` if it is a file.
     ValueError
-        If no usable clip was found (the message lists what was skipped and why).
+        For an unknown option or a non-positive ``sample_rate``/``clip_seconds``.
+    NoUsableAudioError
+        (a ``ValueError``) if no usable clip was found: the message lists every file found and
+        why it was skipped; ``.report`` holds the report.
     """
     root = Path(path)
-    if not root.is_dir():
+    if not root.exists():
         raise FileNotFoundError(f"audio folder not found: {root} (expected a directory)")
-    pattern = "**/*" if recursive else "*"
-    files = sorted(p for p in root.glob(pattern) if p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not root.is_dir():
+        raise NotADirectoryError(f"expected a folder of audio files, got a file: {root}")
+    _choice("short_files", short_files, SHORT_FILES)
+    _choice("cut", cut, CUTS)
+    _choice("too_loud", too_loud, TOO_LOUD)
+    if not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
+        raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
     clip_len = int(round(clip_seconds * sample_rate))
+    if clip_len < 1:
+        raise ValueError(f"clip_seconds must be positive, got {clip_seconds!r}")
     threshold = 10 ** (silence_db / 20)
-    waves: list[torch.Tensor] = []
-    labels: list[str] = []
-    skipped: list[str] = []
-    for f in files:
-        name = str(f.relative_to(root))
-        try:
-            data, sr = sf.read(str(f), dtype="float32", always_2d=True)  # (frames, channels)
-        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
-            msg = f"{name}: unreadable ({exc})"
-            warnings.warn(f"skipping {msg}", stacklevel=2)
-            skipped.append(msg)
-            continue
-        if data.shape[0] == 0:
-            skipped.append(f"{name}: empty file")
-            continue
-        mono = torch.from_numpy(data.mean(axis=1))  # (frames,)
-        if sr != sample_rate:
-            mono = AF.resample(mono, sr, sample_rate)  # (frames * sample_rate / sr,)
-        n_clips = mono.shape[0] // clip_len
-        if n_clips == 0:
-            skipped.append(f"{name}: shorter than {clip_seconds:g} s")
-            continue
-        for k, clip in enumerate(mono[: n_clips * clip_len].view(n_clips, clip_len)):
-            if clip.pow(2).mean().sqrt() < threshold:
-                skipped.append(f"{name}@{k * clip_seconds:g}s: silent (< {silence_db} dBFS)")
-                continue
-            waves.append(clip)
-            labels.append(f"{name}@{k * clip_seconds:g}s")
+
+    rows, waves, labels, files, skipped = [], [], [], [], []
+    for f in _list_files(root, recursive):
+        name = f.relative_to(root).as_posix()
+        row, clips, starts, warns, skip = _load_file(f, name, sample_rate, clip_len, threshold,
+                                                     short_files, cut, too_loud, silence_db)
+        for w in warns:
+            warnings.warn(w, stacklevel=2)
+        rows.append(row)
+        skipped += skip
+        waves += clips
+        labels += [f"{name}@{s:g}s" for s in starts]
+        files += [name] * len(clips)
+    report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
+    for col in ("sample_rate", "channels", "clips", "silent_clips", "padded_clips"):
+        report[col] = report[col].astype("Int64")
+    for col in ("duration_s", "peak_dbfs"):
+        report[col] = report[col].astype(float)
     if not waves:
-        found = f"{len(files)} audio files" if files else f"no {'/'.join(AUDIO_EXTENSIONS)} files"
-        detail = "; ".join(skipped[:10])
-        raise ValueError(f"no usable 1 s clips in {root}: found {found}. {detail}".strip())
+        what = (f"{len(rows)} file{'s' * (len(rows) != 1)}, none usable:" if rows
+                else "no files.")
+        lines = [f"  {r['file']}: {r['reason']}" for r in rows[:30]]
+        if len(rows) > 30:
+            lines.append(f"  ... and {len(rows) - 30} more (see the exception's .report)")
+        raise NoUsableAudioError(
+            f"no usable {clip_seconds:g} s clips in {root}: found {what}\n" + "\n".join(lines),
+            report)
     clips = torch.stack(waves).unsqueeze(1)  # (N, 1, clip_len)
-    return AudioClips(clips, labels, sample_rate, skipped)
+    return AudioClips(clips, labels, sample_rate, skipped, files, report)
+
+
+def example_folder() -> Path:
+    """The bundled example sounds, ``data/examples/`` in the repository (see its README).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the package runs outside a repository checkout (the examples are not installed).
+    """
+    folder = _DATA_DIR / "examples"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"bundled examples not found at {folder}: they ship with the "
+                                "repository checkout (install it with pip install -e .)")
+    return folder
+
+
+def _is_audio(path: Path) -> bool:
+    try:
+        return sf.info(str(path)).frames > 0
+    except Exception:
+        return False
+
+
+def user_or_example_folder() -> Path:
+    """``data/user/`` if it holds any audio file libsndfile can read, else :func:`example_folder`."""
+    user = _DATA_DIR / "user"
+    if user.is_dir() and any(not f.name.startswith(".") and _is_audio(f)
+                             for f in _list_files(user, recursive=True)):
+        return user
+    return example_folder()
