@@ -58,18 +58,293 @@ def test_load_folder_mixes_resamples_cuts_and_skips(tmp_path):
 
     with pytest.warns(UserWarning, match="broken.wav"):
         clips = load_folder(tmp_path)
-    assert clips.waveforms.shape == (2, 1, 48_000)  # 2.5 s -> two whole clips
-    assert clips.labels == ["tone.wav@0s", "tone.wav@1s"]
+    # 2.5 s -> two whole clips, the 0.5 s tail padded into a third; the short file padded
+    assert clips.waveforms.shape == (4, 1, 48_000)
+    assert clips.labels == ["sub/short.ogg@0s", "tone.wav@0s", "tone.wav@1s", "tone.wav@2s"]
+    assert clips.files == ["sub/short.ogg", "tone.wav", "tone.wav", "tone.wav"]
     # mono mix of 0.5 and 0.3 amplitude sines peaks near 0.4
-    assert 0.3 < float(clips.waveforms.abs().max()) < 0.45
+    assert 0.3 < float(clips.waveforms[1:].abs().max()) < 0.45
     reasons = " ".join(clips.skipped)
     assert "broken.wav: unreadable" in reasons
     assert "quiet.flac@0s: silent" in reasons
-    assert "short.ogg: shorter than 1 s" in reasons
+    # 10,000 samples: a short file is kept, padded with silence (short_files="pad")
+    assert "short.ogg" not in reasons
 
 
-def test_load_folder_errors(tmp_path):
+
+
+# -- load_folder on many formats ------------------------------------------------------------
+
+import shutil  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import sda_lab.data as data_mod  # noqa: E402
+from sda_lab.data import (  # noqa: E402
+    REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder, user_or_example_folder)
+from sda_lab.spectrogram import AudioSpectrogram  # noqa: E402
+
+SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
+
+
+def _tone(seconds, sr, amp=0.5, freq=440.0, channels=1):
+    t = np.arange(int(round(seconds * sr))) / sr
+    x = amp * np.sin(2 * np.pi * freq * t)
+    return np.stack([x] * channels, 1) if channels > 1 else x
+
+
+def _mixed_folder(root):
+    """A folder the way a user fills it; returns {file: clips expected with the defaults}."""
+    sr = 44_100
+    sf.write(root / "f32.wav", _tone(2.0, sr), sr, subtype="FLOAT")  # 2 clips
+    sf.write(root / "i16.wav", _tone(1.6, sr), sr, subtype="PCM_16")  # 1 + 0.6 s tail padded
+    sf.write(root / "i24.wav", _tone(1.3, 22_050, channels=2), 22_050, subtype="PCM_24")  # tail dropped
+    sf.write(root / "UPPER.WAV", _tone(1.0, sr), sr, subtype="PCM_16")
+    sf.write(root / "f.flac", _tone(2.0, 48_000, channels=2), 48_000)
+    sf.write(root / "v.ogg", _tone(1.0, sr), sr, format="OGG", subtype="VORBIS")
+    sf.write(root / "a.aiff", _tone(1.0, sr), sr, format="AIFF", subtype="PCM_16")
+    sf.write(root / "short.wav", _tone(0.3, sr), sr)  # padded to 1 s
+    sf.write(root / "almost.wav", _tone(1.0, sr)[:44_099], sr)  # one sample short: a whole clip
+    sf.write(root / "loud.wav", _tone(1.0, sr, amp=3.0), sr, subtype="FLOAT")
+    nan = _tone(1.0, sr)
+    nan[100] = np.nan
+    sf.write(root / "nan.wav", nan, sr, subtype="FLOAT")
+    sf.write(root / "silent.flac", np.zeros(2 * sr), sr)
+    (root / "notes.txt").write_text("take 3 was the good one\n")
+    (root / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    (root / "broken.wav").write_bytes(b"RIFF not really a wav")
+    (root / "empty.wav").write_bytes(b"")
+    (root / ".DS_Store").write_bytes(bytes(32))
+    sf.write(root / "whole.wav", _tone(4.0, sr), sr, subtype="PCM_16")
+    raw = (root / "whole.wav").read_bytes()
+    (root / "truncated.wav").write_bytes(raw[: len(raw) // 2])  # header says 4 s, 2 s are there
+    (root / "whole.wav").unlink()
+    (root / "sub").mkdir()
+    sf.write(root / "sub" / "deep.flac", _tone(1.0, sr), sr)
+    (root / ".git").mkdir()
+    sf.write(root / ".git" / "not_entered.wav", _tone(1.0, sr), sr)
+    return {"f32.wav": 2, "i16.wav": 2, "i24.wav": 1, "UPPER.WAV": 1, "f.flac": 2, "v.ogg": 1,
+            "a.aiff": 1, "short.wav": 1, "almost.wav": 1, "loud.wav": 1, "truncated.wav": 2,
+            "sub/deep.flac": 1}
+
+
+SKIPPED = {  # file -> start of the reason
+    "nan.wav": "NaN/Inf samples (1 of 44100)", "silent.flac": "silent (below -50 dBFS)",
+    "notes.txt": "not audio (Format not recognised", "cover.png": "not audio (",
+    "broken.wav": "unreadable (", "empty.wav": "empty (0 bytes)", ".DS_Store": "hidden file",
+}
+
+
+def _load(path, **kw):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clips = load_folder(path, **kw)
+    return clips, [str(w.message) for w in caught]
+
+
+def test_every_file_is_loaded_or_skipped_with_its_reason(tmp_path):
+    expected = _mixed_folder(tmp_path)
+    clips, warned = _load(tmp_path)
+    rep = clips.report.set_index("file")
+    assert list(clips.report.columns) == list(REPORT_COLUMNS)
+    assert sorted(rep.index) == sorted([*expected, *SKIPPED])  # .git/ is not entered
+    ok = rep[rep.status == "ok"]
+    assert ok["clips"].to_dict() == expected
+    assert (ok["reason"] == "").all()
+    for name, reason in SKIPPED.items():
+        assert rep.loc[name, "status"] == "skipped" and rep.loc[name, "clips"] == 0
+        assert rep.loc[name, "reason"].startswith(reason), (name, rep.loc[name, "reason"])
+        assert any(s.startswith(f"{name}: {reason}") for s in clips.skipped)
+    assert rep.loc["silent.flac", "silent_clips"] == 2
+    assert rep.loc["i16.wav", "padded_clips"] == 1 and rep.loc["short.wav", "padded_clips"] == 1
+    assert "last 0.3 s dropped" in rep.loc["i24.wav", "note"]
+    # what libsndfile says each file is, whatever the extension says
+    assert rep.loc["UPPER.WAV", ["format", "subtype"]].tolist() == ["WAV", "PCM_16"]
+    assert rep.loc["f32.wav", "subtype"] == "FLOAT" and rep.loc["i24.wav", "subtype"] == "PCM_24"
+    assert rep.loc["v.ogg", "format"] == "OGG" and rep.loc["a.aiff", "format"] == "AIFF"
+    assert rep.loc["i24.wav", ["sample_rate", "channels"]].tolist() == [22_050, 2]
+    assert rep.loc["truncated.wav", "duration_s"] == pytest.approx(2.0, abs=0.01)
+    assert rep.loc["loud.wav", "peak_dbfs"] == pytest.approx(20 * np.log10(3.0), abs=0.01)
+    # clips, labels and files agree
+    assert clips.waveforms.shape == (sum(expected.values()), 1, 48_000)
+    assert len(clips.labels) == len(clips.files) == len(clips)
+    assert all(lab.split("@")[0] == f for lab, f in zip(clips.labels, clips.files))
+    assert {f: clips.files.count(f) for f in set(clips.files)} == expected
+    # warnings name the broken audio and the loud file, never the notes, image or .DS_Store
+    assert sorted(w.split(" ")[1] if w.startswith("skipping") else w.split(" ")[0]
+                  for w in warned) == ["broken.wav:", "empty.wav:", "loud.wav", "nan.wav:"]
+    assert "loud.wav peaks at 3 (+9.5 dBFS)" in " ".join(warned)
+    # the short file: 0.3 s of tone, then silence
+    short = clips.waveforms[clips.files.index("short.wav"), 0]
+    assert float(short[: 14_000].abs().max()) > 0.4 and float(short[14_500:].abs().max()) == 0
+    summary = clips.summary()
+    assert "Found 19 files: 12 used, 7 skipped. 16 clips of 1 s at 48 kHz" in summary
+
+
+def test_loud_files_are_normalised_or_clipped_and_their_mel_stays_in_range(tmp_path):
+    sf.write(tmp_path / "loud.wav", _tone(1.0, 48_000, amp=3.0), 48_000, subtype="FLOAT")
+    spec = AudioSpectrogram()
+    norm, warned = _load(tmp_path)
+    assert float(norm.waveforms.abs().max()) == pytest.approx(1.0, abs=1e-3)
+    assert "peak-normalised" in norm.report.loc[0, "note"] and "normalised to 1.0" in warned[0]
+    clipped, warned = _load(tmp_path, too_loud="clip")
+    x = clipped.waveforms[0, 0]
+    assert float(x.abs().max()) <= 1.0 and float((x.abs() == 1.0).float().mean()) > 0.5
+    assert "clipped to [-1, 1]" in warned[0]
+    for clips in (norm, clipped):
+        mel = spec.waveform_to_mel(clips.waveforms)
+        assert 0.0 <= float(mel.min()) and float(mel.max()) <= 1.0
+
+
+def test_short_files_skip_keeps_whole_clips_only(tmp_path):
+    _mixed_folder(tmp_path)
+    clips, _ = _load(tmp_path, short_files="skip")
+    rep = clips.report.set_index("file")
+    assert rep.loc["short.wav", "status"] == "skipped"
+    assert rep.loc["short.wav", "reason"].startswith("shorter than a clip (0.3 s < 1 s")
+    assert rep.loc["almost.wav", "clips"] == 1  # 44,099 samples at 44.1 kHz is a whole clip
+    assert "short.wav" not in clips.files and len(clips) == 15
+
+
+def test_grid_tail_rule_and_clip_length_other_than_one_second(tmp_path):
+    sr = 48_000
+    sf.write(tmp_path / "a.wav", _tone(2.0, sr), sr)
+    clips, _ = _load(tmp_path, clip_seconds=0.75, sample_rate=16_000)
+    # 2 s = 0.75 + 0.75 + 0.5 (>= half a clip: padded and kept)
+    assert clips.waveforms.shape == (3, 1, 12_000)
+    assert clips.labels == ["a.wav@0s", "a.wav@0.75s", "a.wav@1.5s"]
+    assert float(clips.waveforms[2, 0, 8_100:].abs().max()) == 0  # padding after 0.5 s
+    clips, _ = _load(tmp_path, clip_seconds=0.6)  # 3 x 0.6 + 0.2 s tail: dropped
+    assert len(clips) == 3 and "last 0.2 s dropped" in clips.report.loc[0, "note"]
+
+
+def _bursts(sr, seconds, onsets):
+    x = np.zeros(int(seconds * sr))
+    rng = np.random.default_rng(0)
+    for o in onsets:
+        n = int(0.3 * sr)
+        t = np.arange(n) / sr
+        burst = (np.sin(2 * np.pi * 330 * t) + 0.3 * rng.normal(size=n)) * np.exp(-t / 0.05)
+        x[int(o * sr): int(o * sr) + n] += 0.5 * burst
+    return x
+
+
+def test_onset_cut_starts_clips_at_onsets_without_overlap(tmp_path):
+    sr = 48_000
+    # 1.3 s lies inside the clip from 0.5 s; 3.7 s leaves 0.3 s: less than half a clip
+    sf.write(tmp_path / "hits.wav", _bursts(sr, 4.0, [0.5, 1.3, 2.2, 3.7]), sr)
+    clips, _ = _load(tmp_path, cut="onset")
+    starts = [float(lab.split("@")[1].rstrip("s")) for lab in clips.labels]
+    assert len(starts) == 2
+    for got, want in zip(starts, [0.5, 2.2]):
+        assert want - 0.05 <= got <= want + 0.005  # backtracked to just before the attack
+    assert starts[1] - starts[0] >= 1.0
+    onset_clip = clips.waveforms[0, 0]
+    assert float(onset_clip[: int(0.5 * sr - starts[0] * sr) - 100].abs().max()) < 1e-3
+    grid, _ = _load(tmp_path)
+    assert len(grid) == 4
+
+
+def test_load_folder_bad_input_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="audio folder not found"):
         load_folder(tmp_path / "missing")
-    with pytest.raises(ValueError, match="no usable 1 s clips.*no .wav/.flac/.ogg files"):
+    (tmp_path / "x.wav").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="expected a folder"):
+        load_folder(tmp_path / "x.wav")
+    for kw, msg in [({"short_files": "trim"}, "short_files must be one of"),
+                    ({"cut": "random"}, "cut must be one of"),
+                    ({"too_loud": "ignore"}, "too_loud must be one of"),
+                    ({"clip_seconds": 0}, "clip_seconds must be positive"),
+                    ({"sample_rate": -1}, "sample_rate must be a positive int")]:
+        with pytest.raises(ValueError, match=msg):
+            load_folder(tmp_path, **kw)
+
+
+def test_nothing_usable_lists_every_file_and_why(tmp_path):
+    with pytest.raises(NoUsableAudioError, match="no usable 1 s clips .*found no files"):
         load_folder(tmp_path)
+    (tmp_path / "readme.md").write_text("# my sounds")
+    sf.write(tmp_path / "quiet.wav", np.zeros(48_000), 48_000)
+    sf.write(tmp_path / "blip.wav", _tone(0.2, 48_000), 48_000)
+    with pytest.raises(NoUsableAudioError) as err:
+        load_folder(tmp_path, short_files="skip")
+    msg = str(err.value)
+    assert "found 3 files, none usable" in msg
+    assert "blip.wav: shorter than a clip" in msg and "short_files='pad' keeps it" in msg
+    assert "quiet.wav: silent" in msg and "readme.md: not audio" in msg
+    assert isinstance(err.value, ValueError) and len(err.value.report) == 3
+
+
+@pytest.mark.parametrize("fmt, subtype, ext, sr", [("MP3", "MPEG_LAYER_III", "mp3", 44_100),
+                                                   ("OGG", "OPUS", "opus", 48_000),
+                                                   ("OGG", "VORBIS", "oga", 44_100),
+                                                   ("AIFF", "PCM_24", "aif", 44_100),
+                                                   ("CAF", "PCM_16", "caf", 44_100)])
+def test_other_formats_libsndfile_reads(tmp_path, fmt, subtype, ext, sr):
+    if fmt not in sf.available_formats() or subtype not in sf.available_subtypes(fmt):
+        pytest.skip(f"this libsndfile ({sf.__libsndfile_version__}) has no {fmt}/{subtype}")
+    sf.write(tmp_path / f"x.{ext}", _tone(1.5, sr, channels=2), sr, format=fmt, subtype=subtype)
+    clips, warned = _load(tmp_path)
+    assert clips.report.loc[0, "status"] == "ok" and len(clips) == 2 and not warned
+
+
+def test_default_set_has_one_pseudo_file_per_clip():
+    d = make_default_dataset(2)
+    assert d.files[:6] == ["pluck_000", "bell_000", "drum_000", "vowel_000", "sweep_000",
+                           "pluck_001"]
+    assert len(set(d.files)) == len(d) and d.report is None
+    assert "10 clips of 1 s at 48 kHz" in d.summary()
+
+
+def test_audio_clips_defaults_validation_and_select():
+    w = torch.zeros(3, 1, 8)
+    old = AudioClips(w, ["a", "b", "a"], 8_000)  # the constructor from before files/report
+    assert old.files == ["clip_00000", "clip_00001", "clip_00002"] and old.report is None
+    with pytest.raises(ValueError, match=r"labels must have one entry per clip \(3\), got 2"):
+        AudioClips(w, ["a", "b"], 8_000)
+    with pytest.raises(ValueError, match=r"waveforms must be \(N, 1, samples\)"):
+        AudioClips(torch.zeros(3, 8), ["a", "b", "c"], 8_000)
+    sub = AudioClips(torch.arange(3.0).view(3, 1, 1), ["a", "b", "c"], 8_000,
+                     files=["x", "y", "z"]).select([2, 0])
+    assert sub.labels == ["c", "a"] and sub.files == ["z", "x"]
+    assert sub.waveforms.flatten().tolist() == [2.0, 0.0]
+
+
+def test_bundled_examples_load_and_user_folder_wins_once_it_has_audio(tmp_path, monkeypatch):
+    clips, warned = _load(example_folder())
+    rep = clips.report
+    assert not warned and (rep.status == "ok").sum() == 12
+    ok = rep[rep.status == "ok"]
+    assert set(ok.file.str.rsplit(".", n=1).str[1]) == {"flac", "wav", "WAV", "ogg", "aiff"}
+    assert (ok.clips >= 1).all() and len(clips) == ok.clips.sum()
+    notes = rep[rep.status != "ok"].set_index("file").reason.str.split(" ").str[:2].str.join(" ")
+    assert notes.to_dict() == {"FREEPATS-COPYRIGHT.txt": "not audio", "README.md": "not audio"}
+    assert clips.report["file"].tolist() == sorted(clips.report["file"])
+    data_dir = tmp_path / "data"
+    (data_dir / "user").mkdir(parents=True)
+    shutil.copytree(example_folder(), data_dir / "examples")
+    (data_dir / "user" / "README.md").write_text("Put your audio here.")
+    monkeypatch.setattr(data_mod, "_DATA_DIR", data_dir)
+    assert user_or_example_folder() == data_dir / "examples"
+    sf.write(data_dir / "user" / "mine.flac", _tone(1.0, 44_100), 44_100)
+    assert user_or_example_folder() == data_dir / "user"
+    shutil.rmtree(data_dir / "examples")
+    with pytest.raises(FileNotFoundError, match="bundled examples not found"):
+        example_folder()
+
+
+@pytest.mark.skipif(not SHARED_AUDIO.is_dir(), reason=f"no shared audio at {SHARED_AUDIO}")
+@pytest.mark.parametrize("folder", ["drum-one-shots", "instruments"])
+def test_shared_real_audio_every_file_loaded_or_explained(folder):
+    path = SHARED_AUDIO / folder
+    clips, _ = _load(path)
+    rep = clips.report
+    on_disk = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    assert sorted(rep.file) == on_disk
+    assert ((rep.status == "ok") | (rep.reason.str.len() > 0)).all()
+    readable = rep[rep.sample_rate.notna()]  # libsndfile opened it
+    assert len(readable) >= 6
+    assert (readable.clips >= 1).all(), readable[readable.clips < 1]
+    assert float(clips.waveforms.abs().max()) <= 1.0
+    assert {f: clips.files.count(f) for f in set(clips.files)} == \
+        dict(zip(rep.file[rep.clips > 0], rep.clips[rep.clips > 0]))
