@@ -1,10 +1,30 @@
 """A small trainer for :class:`~sda_lab.vae.ConvVAE`: a loop, not a framework.
 
-AdamW, gradient-norm clipping, a KL weight per epoch from a schedule, a tqdm progress bar, a
-per-epoch history (recon, KL, raw KL, weight, active units) that plots in one call, a fixed seed,
+AdamW, gradient-norm clipping, a KL weight from a schedule, a tqdm progress bar, a per-epoch
+history (recon, KL, raw KL, weight, active units) that plots in one call, a fixed seed,
 automatic device choice, and atomic checkpoints (model, configs, optimizer, history) that load
 back into an identical model. A non-finite loss stops training with the epoch and step named,
 and the last good checkpoint is kept.
+
+Training that tells the truth on small data
+-------------------------------------------
+- **Validation by file** (:func:`split_by_file`): clips cut from one recording are near copies of
+  each other, so a random clip split leaks; the split holds out whole files.
+- **The baseline to beat**: the reconstruction MSE of predicting the training set's mean mel for
+  every clip, on training and on validation clips (``History.train_baseline``,
+  ``History.val_baseline``). A collapsed VAE (its decoder ignores ``z``) scores about that.
+- **Eval-mode reconstruction** every epoch: ``History.train_recon`` and ``History.val_recon`` are
+  the MSE of decoding the posterior mean with dropout off and BatchNorm's running statistics, the
+  numbers comparable with the baselines (``History.recon`` is the training-mode loss term, with
+  sampled ``z``).
+- **A collapse alarm** (:func:`collapse_alarm`): after the KL warm-up, validation (else
+  training) recon at or above 0.9x its baseline, or no active unit left, is reported with
+  ``warnings.warn``, in the progress bar, and in ``History.alarms`` / ``History.alarm``.
+- **Budgets** in optimiser steps or minutes (``TrainConfig.max_steps``, ``max_minutes``) besides
+  epochs; ``History.stop_reason`` says which one ended training.
+- **Waveform augmentation** for small sets (:class:`AugmentConfig`, off by default).
+- **Best by validation**: with a checkpoint path, the epoch with the lowest validation recon is
+  kept beside the last one.
 """
 
 from __future__ import annotations
@@ -13,10 +33,15 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+import torchaudio.functional as AF
 from tqdm.auto import tqdm
 
 from .losses import active_units, cyclical_kl_weight, get_kl_weight, kl_per_dimension, vae_loss
@@ -25,13 +50,102 @@ from .vae import ConvVAE, VAEConfig, encode_dataset
 
 SCHEDULES = ("linear", "cyclical", "constant")
 CHECKPOINT_FORMAT = 1
+COLLAPSE_RATIO = 0.9  # recon at or above this fraction of the mean-mel baseline: collapse alarm
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP, torch.compile
+
+
+@dataclass
+class AugmentConfig:
+    """Random waveform augmentation applied to every training batch before the mel.
+
+    Each clip independently gets a gain, a time shift and a speed factor (all uniform/random,
+    from a generator seeded by ``TrainConfig.seed``). Cheap: one resample per distinct speed
+    factor per batch, no pitch shifter.
+
+    Attributes
+    ----------
+    gain_db : float
+        Gain drawn uniformly from ``[-gain_db, +gain_db]`` dB, then lowered where needed so the
+        clip's peak stays <= 1 (the representation's full scale).
+    max_shift_s : float
+        Shift drawn uniformly from ``[-max_shift_s, +max_shift_s]`` seconds; the gap is filled
+        with silence (no wrap-around).
+    speed : float
+        Speed factor drawn from ``{1 - speed, 1, 1 + speed}`` (resampling, so pitch and tempo
+        change together, Ko et al. 2015, *Audio augmentation for speech recognition*); the
+        result is cropped or zero-padded to the clip length. 0 disables it.
+    """
+
+    gain_db: float = 6.0
+    max_shift_s: float = 0.05
+    speed: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.gain_db < 0 or self.max_shift_s < 0 or not 0 <= self.speed < 0.5:
+            raise ValueError(f"AugmentConfig needs gain_db >= 0, max_shift_s >= 0 and "
+                             f"0 <= speed < 0.5, got {self}")
+
+
+def augment_waveforms(waves: torch.Tensor, config: AugmentConfig, sample_rate: int,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Randomly gain, shift and speed-perturb a batch of clips: ``(B, 1, S)`` -> ``(B, 1, S)``.
+
+    See :class:`AugmentConfig`. Random draws come from ``generator`` (CPU); the work runs on the
+    input's device.
+    """
+    if waves.dim() != 3 or waves.shape[1] != 1:
+        raise ValueError(f"waves must be (batch, 1, samples), got {tuple(waves.shape)}")
+    b, _, s = waves.shape
+    dev = waves.device
+    out = waves
+    if config.speed > 0:
+        choice = torch.randint(0, 3, (b,), generator=generator)  # 0: slower, 1: same, 2: faster
+        parts = out.clone()
+        for k, factor in ((0, 1 - config.speed), (2, 1 + config.speed)):
+            idx = (choice == k).nonzero().flatten().to(dev)
+            if idx.numel() == 0:
+                continue
+            # playing samples recorded at orig_freq back at 100 changes speed by orig_freq/100
+            y = AF.resample(out[idx, 0], orig_freq=round(100 * factor), new_freq=100)  # (n, S')
+            y = y[:, :s] if y.shape[1] >= s else F.pad(y, (0, s - y.shape[1]))  # (n, S)
+            parts[idx, 0] = y
+        out = parts
+    if config.max_shift_s > 0:
+        max_shift = int(round(config.max_shift_s * sample_rate))
+        shifts = torch.randint(-max_shift, max_shift + 1, (b,), generator=generator).tolist()
+        shifted = torch.zeros_like(out)  # (B, 1, S)
+        for i, k in enumerate(shifts):
+            if k >= 0:
+                shifted[i, :, k:] = out[i, :, :s - k]
+            else:
+                shifted[i, :, :s + k] = out[i, :, -k:]
+        out = shifted
+    if config.gain_db > 0:
+        db = (torch.rand(b, generator=generator) * 2 - 1) * config.gain_db  # (B,)
+        gain = (10 ** (db / 20)).to(dev)
+        peak = out.abs().amax(dim=(1, 2)).clamp(min=1e-9)  # (B,)
+        gain = torch.minimum(gain, 1.0 / peak)
+        out = out * gain.view(b, 1, 1)  # (B, 1, S)
+    return out
 
 
 @dataclass
 class TrainConfig:
-    """How to train; loss defaults are the seed's (free bits 0.5 per sample, 30% warm-up)."""
+    """How to train; loss defaults are the seed's (free bits 0.5 per sample, 30% warm-up).
 
-    epochs: int = 30
+    Budget: training stops at the first of ``epochs``, ``max_steps`` (optimiser steps) and
+    ``max_minutes`` (wall clock, checked after every step); ``epochs=None`` means no epoch limit
+    (then a step or minute budget is required). ``History.stop_reason`` says which one ended it.
+
+    Schedules: with epochs only, the KL weight is set per epoch from ``epoch / epochs`` (the
+    seed's schedules, unchanged). With a step or minute budget, it is set per step from the
+    fraction of the planned budget used, ``p = max(step / planned_steps, elapsed / max_minutes)``
+    (``planned_steps = min(epochs * steps_per_epoch, max_steps)``), so a 30% warm-up is 30% of the
+    budget however many epochs that turns out to be. A minute budget makes the schedule (and so
+    the result) depend on the machine's speed; use ``max_steps`` for reproducible runs.
+    """
+
+    epochs: int | None = 30
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-2  # AdamW's default decoupled decay
@@ -45,15 +159,42 @@ class TrainConfig:
     free_bits_mode: str = "per_sample"
     seed: int = 0
     device: str | None = None  # None: CUDA, then MPS, then CPU
+    max_steps: int | None = None  # optimiser-step budget
+    max_minutes: float | None = None  # wall-clock budget
+    augment: AugmentConfig | None = None  # None (default): no augmentation; True: AugmentConfig()
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
+        if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, "
                              f"{self.batch_size}")
         if self.kl_schedule not in SCHEDULES:
             raise ValueError(f"kl_schedule must be one of {SCHEDULES}, got {self.kl_schedule!r}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be > 0 or None, got {self.max_minutes}")
+        if self.epochs is None and self.max_steps is None and self.max_minutes is None:
+            raise ValueError("epochs=None needs a budget: set max_steps or max_minutes")
+        if self.augment is True:
+            self.augment = AugmentConfig()
+        elif self.augment is False:
+            self.augment = None
+        elif isinstance(self.augment, dict):  # from asdict(), e.g. a checkpoint
+            self.augment = AugmentConfig(**self.augment)
+        elif self.augment is not None and not isinstance(self.augment, AugmentConfig):
+            raise TypeError(f"augment must be None, a bool or an AugmentConfig, got "
+                            f"{type(self.augment).__name__}")
+
+    @property
+    def budgeted(self) -> bool:
+        """True when a step or minute budget is set (the schedule then runs per step)."""
+        return self.max_steps is not None or self.max_minutes is not None
 
     def kl_weight_at(self, epoch: int) -> float:
+        """The seed's per-epoch schedule (used when no step/minute budget is set)."""
+        if self.epochs is None:
+            raise ValueError("kl_weight_at(epoch) needs epochs; with a budget use "
+                             "kl_weight_at_progress")
         if self.kl_schedule == "linear":
             w = get_kl_weight(epoch, self.epochs, self.warmup_fraction)
         elif self.kl_schedule == "cyclical":
@@ -62,10 +203,32 @@ class TrainConfig:
             w = 1.0
         return w * self.kl_weight
 
+    def kl_weight_at_progress(self, progress: float) -> float:
+        """The schedule over the fraction ``progress`` in [0, 1] of the planned budget."""
+        p = min(max(progress, 0.0), 1.0)
+        if self.kl_schedule == "linear":
+            w = 1.0 if self.warmup_fraction <= 0 else min(1.0, p / self.warmup_fraction)
+        elif self.kl_schedule == "cyclical":
+            tau = (p * self.n_cycles) % 1.0 if p < 1.0 else 1.0
+            w = min(1.0, tau / self.cycle_ratio)
+        else:
+            w = 1.0
+        return w * self.kl_weight
+
 
 @dataclass
 class History:
-    """Per-epoch means; ``kl_per_dim`` holds the final raw KL of each latent dimension."""
+    """Per-epoch means; ``kl_per_dim`` holds the final raw KL of each latent dimension.
+
+    Per-epoch lists (one entry per epoch, a last partial epoch included when a budget stops
+    training mid-epoch): ``recon`` (training-mode MSE, sampled ``z``), ``train_recon`` and
+    ``val_recon`` (eval-mode MSE of decoding the posterior mean; ``val_recon`` is empty without
+    validation data), ``steps`` (optimiser steps done by the end of the epoch) and ``alarms``
+    (the collapse alarm's message, ``""`` when it did not fire). Scalars: the mean-mel baselines
+    ``train_baseline`` / ``val_baseline`` (MSE of predicting the training set's mean mel),
+    ``alarm`` (the final verdict of :func:`collapse_alarm`, ``None`` when healthy),
+    ``stop_reason``, ``best_epoch`` and the clip counts.
+    """
 
     epoch: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -77,14 +240,36 @@ class History:
     seconds: list[float] = field(default_factory=list)
     kl_per_dim: list[float] = field(default_factory=list)
     au_variance: list[float] = field(default_factory=list)
+    train_recon: list[float] = field(default_factory=list)  # eval mode, posterior mean
+    val_recon: list[float] = field(default_factory=list)  # eval mode, posterior mean
+    steps: list[int] = field(default_factory=list)  # cumulative optimiser steps
+    alarms: list[str] = field(default_factory=list)  # "" when the alarm did not fire
+    train_baseline: float | None = None  # MSE of the training mean mel on training clips
+    val_baseline: float | None = None  # ... on validation clips
+    alarm: str | None = None  # final verdict; None: healthy (or not checked)
+    stop_reason: str = ""
+    best_epoch: int | None = None  # epoch of the best checkpoint (lowest val, else train recon)
+    n_train: int = 0
+    n_val: int = 0
 
     def informative_dims(self, threshold: float = 0.1) -> int:
         """Latent dimensions whose final raw KL exceeds ``threshold`` nats."""
         return sum(k > threshold for k in self.kl_per_dim)
 
+    def ratios(self) -> dict[str, float]:
+        """Final eval-mode recon divided by its mean-mel baseline: ``{"train": r, "val": r}``
+        (keys present only where both numbers exist). Below 1: better than the average."""
+        out = {}
+        if self.train_recon and self.train_baseline:
+            out["train"] = self.train_recon[-1] / self.train_baseline
+        if self.val_recon and self.val_baseline:
+            out["val"] = self.val_recon[-1] / self.val_baseline
+        return out
+
     def summary(self) -> dict[str, object]:
-        """One table row: epochs, wall time, first and final KL, final recon, active units."""
-        return {
+        """One table row: epochs, wall time, first and final KL, final recon, active units, and
+        where recorded, eval-mode recon against the mean-mel baseline and the alarm."""
+        row = {
             "epochs": len(self.epoch),
             "wall s": round(sum(self.seconds), 1),
             "raw KL epoch 0": round(self.raw_kl[0], 1),
@@ -94,6 +279,26 @@ class History:
             "max active units": max(self.active_units),
             "dims with KL > 0.1 nats": self.informative_dims(0.1),
         }
+        ratios = self.ratios()
+        if self.steps:
+            row["steps"] = self.steps[-1]
+        if self.train_recon:
+            row["train recon"] = round(self.train_recon[-1], 4)
+        if self.train_baseline is not None:
+            row["train baseline"] = round(self.train_baseline, 4)
+        if "train" in ratios:
+            row["train recon / baseline"] = round(ratios["train"], 3)
+        if self.val_recon:
+            row["val recon"] = round(self.val_recon[-1], 4)
+        if self.val_baseline is not None:
+            row["val baseline"] = round(self.val_baseline, 4)
+        if "val" in ratios:
+            row["val recon / baseline"] = round(ratios["val"], 3)
+        if self.train_recon or self.val_recon:
+            row["alarm"] = "fired" if self.alarm else "no"
+        if self.stop_reason:
+            row["stopped by"] = self.stop_reason.split(":")[0]
+        return row
 
     def plot(self, title: str | None = None, axes=None):
         """Recon, KL (clamped and raw), KL weight and active units against epoch."""
@@ -124,51 +329,336 @@ class History:
         fig.tight_layout()
         return fig
 
+    def plot_with_baseline(self, ax=None, title: str | None = None):
+        """Eval-mode train and validation recon against epoch, with their mean-mel baselines
+        as dashed lines and the epochs where the collapse alarm fired marked."""
+        import matplotlib.pyplot as plt
+
+        from .plotting import FIG_DPI
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 3), dpi=FIG_DPI)
+        ep = self.epoch
+        if self.train_recon:
+            ax.plot(ep, self.train_recon, color="C0", label="train recon (eval)")
+        if self.train_baseline is not None:
+            ax.axhline(self.train_baseline, color="C0", ls="--", lw=1,
+                       label="train baseline (mean mel)")
+        if self.val_recon:
+            ax.plot(ep, self.val_recon, color="C1", label="validation recon")
+        if self.val_baseline is not None:
+            ax.axhline(self.val_baseline, color="C1", ls="--", lw=1,
+                       label="validation baseline (mean mel)")
+        fired = [e for e, a in zip(ep, self.alarms) if a]
+        if fired:
+            ax.plot(fired, [ax.get_ylim()[1]] * len(fired), "rv", ms=5, label="alarm fired",
+                    clip_on=False)
+        if self.best_epoch is not None:
+            ax.axvline(self.best_epoch, color="grey", lw=0.8, ls=":", label="best checkpoint")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("MSE")
+        ax.set_title(title or "reconstruction vs predicting the average", fontsize=10)
+        ax.legend(fontsize=7)
+        ax.figure.tight_layout()
+        return ax.figure
+
+
+def collapse_check(recon: float, baseline: float, active: int, what: str = "validation",
+                   ratio: float = COLLAPSE_RATIO, config: TrainConfig | None = None
+                   ) -> str | None:
+    """The alarm's rule on plain numbers: a message if ``recon >= ratio * baseline`` or
+    ``active == 0``, else ``None``. ``what`` names the clips the recon was measured on."""
+    reasons = []
+    if baseline > 0 and recon >= ratio * baseline:
+        reasons.append(f"{what} recon {recon:.4g} is {recon / baseline:.2f}x the mean-mel "
+                       f"baseline {baseline:.4g} (alarm at >= {ratio:g}x)")
+    if active == 0:
+        reasons.append("0 active latent units")
+    if not reasons:
+        return None
+    tips = []
+    if config is not None and config.kl_weight > 0:
+        tips.append(f"a lower KL weight (now {config.kl_weight:g})")
+    else:
+        tips.append("a lower KL weight")
+    if config is None or config.free_bits == 0:
+        tips.append("free bits (e.g. 0.5)")
+    tips += ["more steps or minutes", "the dB representation", "more audio"]
+    return ("posterior collapse or no learning: " + "; ".join(reasons)
+            + " - the model is no better than predicting the average mel. Try "
+            + ", ".join(tips) + ".")
+
+
+def collapse_alarm(history: History, ratio: float = COLLAPSE_RATIO,
+                   config: TrainConfig | None = None) -> str | None:
+    """The collapse alarm's verdict on a finished :class:`History`, from its final numbers.
+
+    Fires (returns a message saying what was seen and what to try) iff the final eval-mode
+    validation recon, or training recon where there is no validation, is at least ``ratio``
+    times its mean-mel baseline, or the final active-unit count is 0. Returns ``None`` when
+    healthy.
+
+    Raises
+    ------
+    ValueError
+        If the history has no eval-mode recon and baseline (it was not made by :func:`train`
+        of this version).
+    """
+    if not history.active_units:
+        raise ValueError("history has no epochs")
+    if history.val_recon and history.val_baseline is not None:
+        recon, base, what = history.val_recon[-1], history.val_baseline, "validation"
+    elif history.train_recon and history.train_baseline is not None:
+        recon, base, what = history.train_recon[-1], history.train_baseline, "training"
+    else:
+        raise ValueError("history has no eval-mode recon and baseline to judge collapse by "
+                         "(train_recon/val_recon and train_baseline/val_baseline are empty)")
+    return collapse_check(recon, base, history.active_units[-1], what, ratio, config)
+
+
+# -- validation split ------------------------------------------------------------------------
+
+
+def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
+                  val_files: Sequence[str] | None = None
+                  ) -> tuple[list[int], list[int], list[str]]:
+    """Split clip indices into training and validation so no file is on both sides.
+
+    Parameters
+    ----------
+    clips_or_files : AudioClips or sequence of str
+        Anything with a ``files`` list (the source file of every clip), or that list itself.
+    val_fraction : float
+        Fraction of the *files* held out, in [0, 1): ``max(1, round(fraction * n_files))``
+        files, at least one file left for training. 0 holds nothing out.
+    seed : int
+        Seeds which files are held out (NumPy ``default_rng``; same seed, same split).
+    val_files : sequence of str, optional
+        Hold out exactly these files instead (full names as in ``files``, or a unique base
+        name); ``val_fraction`` is then ignored.
+
+    Returns
+    -------
+    train_idx, val_idx, val_files
+        Sorted clip indices and the sorted held-out file names.
+
+    Raises
+    ------
+    ValueError
+        Fraction outside [0, 1), fewer than two files to split, an unknown validation file, or
+        every file held out.
+    """
+    files = list(getattr(clips_or_files, "files", clips_or_files))
+    if not files:
+        raise ValueError("split_by_file got no clips (an empty file list)")
+    unique = sorted(set(files))
+    if val_files is not None:
+        chosen = set()
+        for name in val_files:
+            if name in unique:
+                chosen.add(name)
+                continue
+            matches = [f for f in unique if Path(f).name == name or Path(f).stem == name]
+            if len(matches) != 1:
+                shown = ", ".join(unique[:5]) + (" ..." if len(unique) > 5 else "")
+                why = "matches several" if matches else "is not one of the"
+                raise ValueError(f"validation file {name!r} {why} {len(unique)} files "
+                                 f"({shown})")
+            chosen.add(matches[0])
+        if len(chosen) == len(unique):
+            raise ValueError(f"all {len(unique)} files are held out for validation; keep at "
+                             "least one for training")
+    else:
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        if val_fraction == 0:
+            chosen = set()
+        else:
+            if len(unique) < 2:
+                raise ValueError(f"a validation split by file needs at least 2 files, found "
+                                 f"{len(unique)} ({unique[0]}); add audio files or train "
+                                 "without validation (val_fraction=0)")
+            n_val = min(len(unique) - 1, max(1, round(val_fraction * len(unique))))
+            order = np.random.default_rng(seed).permutation(len(unique))
+            chosen = {unique[i] for i in order[:n_val]}
+    train_idx = [i for i, f in enumerate(files) if f not in chosen]
+    val_idx = [i for i, f in enumerate(files) if f in chosen]
+    return train_idx, val_idx, sorted(chosen)
+
+
+# -- training --------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def eval_recon(model: ConvVAE, mels: torch.Tensor, batch_size: int = 128
+               ) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """Eval-mode reconstruction MSE of decoding the posterior mean, mean over every element.
+
+    Returns ``(mse, mu, logvar)`` with ``mu``, ``logvar`` ``(N, D)``; the model's train/eval
+    mode is restored.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count, mus, logvars = 0.0, 0, [], []
+    for i in range(0, mels.shape[0], batch_size):
+        x = mels[i:i + batch_size].to(device)  # (b, 1, M, T)
+        mu, logvar = model.encode(x)  # (b, D) each
+        recon = model.decode(mu, x.shape)  # (b, 1, M, T)
+        total += float((recon.float() - x.float()).pow(2).sum())
+        count += x.numel()
+        mus.append(mu)
+        logvars.append(logvar)
+    model.train(was_training)
+    return total / count, torch.cat(mus), torch.cat(logvars)  # (N, D), (N, D)
+
+
+def mean_mel_baseline(train_mels: torch.Tensor, other: torch.Tensor | None = None) -> float:
+    """MSE of predicting the mean of ``train_mels`` ``(N, 1, M, T)`` for every clip of
+    ``other`` (default: ``train_mels`` itself), mean over every element; float64 sums."""
+    mean = train_mels.double().mean(dim=0, keepdim=True)  # (1, 1, M, T)
+    target = train_mels if other is None else other
+    if target.shape[1:] != train_mels.shape[1:]:
+        raise ValueError(f"mels to score {tuple(target.shape)} and training mels "
+                         f"{tuple(train_mels.shape)} differ in shape")
+    return float((target.double() - mean).pow(2).mean())
+
+
+def best_path_for(checkpoint_path: str | Path) -> Path:
+    """Where the best-by-validation checkpoint goes by default: ``<stem>.best<suffix>``
+    beside ``checkpoint_path`` (``run/ck.pt`` -> ``run/ck.best.pt``)."""
+    p = Path(checkpoint_path)
+    return p.with_name(f"{p.stem}.best{p.suffix or '.pt'}")
+
 
 class TrainingDiverged(RuntimeError):
     """Raised when the loss becomes NaN or Inf."""
 
 
+def _check_batch(x: torch.Tensor, name: str, like: torch.Tensor | None = None) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty (N, 1, n_mels, T) batch, got "
+                         f"{tuple(x.shape)}")
+    if like is not None and x.shape[1:] != like.shape[1:]:
+        raise ValueError(f"{name} {tuple(x.shape)} must match the training mels "
+                         f"{tuple(like.shape)} after the first axis")
+
+
 def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
           checkpoint_path: str | Path | None = None, progress: bool = True,
-          optimizer: torch.optim.Optimizer | None = None) -> History:
+          optimizer: torch.optim.Optimizer | None = None, *,
+          val_mels: torch.Tensor | None = None,
+          best_checkpoint_path: str | Path | None = None,
+          waveforms: torch.Tensor | None = None, spectrogram=None,
+          extra: dict | None = None, save_every_s: float = 0.0) -> History:
     """Train ``model`` on ``mels`` ``(N, 1, n_mels, T)`` and return the per-epoch history.
 
-    The model is moved to the chosen device. When ``checkpoint_path`` is given, a checkpoint is
-    written atomically after every epoch, so the file on disk is always the last good one.
+    The model is moved to the chosen device. Training stops at the first of
+    ``config.epochs``, ``config.max_steps`` and ``config.max_minutes`` (see :class:`TrainConfig`
+    for how the KL schedule follows a budget); a budget may end the last epoch part-way.
+
+    Parameters
+    ----------
+    val_mels : Tensor, optional
+        ``(N_val, 1, n_mels, T)`` held-out clips (from other files than ``mels``, see
+        :func:`split_by_file`). Scored every epoch in eval mode (``History.val_recon``).
+    checkpoint_path : path, optional
+        The last checkpoint, written atomically after every epoch (at most every
+        ``save_every_s`` seconds, and always after the last epoch), so the file on disk is always
+        a good one. Beside it, ``best_checkpoint_path`` (default ``<stem>.best.pt``, see
+        :func:`best_path_for`) holds the epoch with the lowest validation recon (lowest eval-mode
+        training recon when there is no validation data), without optimizer state.
+    waveforms, spectrogram
+        The training clips' waveforms ``(N, 1, samples)`` (row ``i`` gives ``mels[i]``) and the
+        :class:`~sda_lab.spectrogram.AudioSpectrogram` that made ``mels``; needed with
+        ``config.augment`` (each batch is augmented, then turned into mels). ``spectrogram``'s
+        config is also stored in every checkpoint as ``extra["spectrogram_config"]``.
+    extra : dict, optional
+        Stored in every checkpoint's ``extra``.
 
     Raises
     ------
     ValueError
-        If ``mels`` does not fit the model (shape, dtype, NaN) or is empty.
+        If ``mels`` (or ``val_mels``) does not fit the model (shape, dtype, NaN) or is empty, or
+        augmentation is asked for without ``waveforms`` and ``spectrogram``.
     TrainingDiverged
         If the loss becomes NaN or Inf; the message names the epoch and step.
     """
     config = config or TrainConfig()
-    if mels.dim() != 4 or mels.shape[0] == 0:
-        raise ValueError(f"mels must be a non-empty (N, 1, n_mels, T) batch, got {tuple(mels.shape)}")
+    _check_batch(mels, "mels")
     data = mels.float()  # (N, 1, n_mels, T)
     model.encoder.check_input(data)
+    if val_mels is not None and val_mels.shape[0] == 0:
+        val_mels = None
+    if val_mels is not None:
+        _check_batch(val_mels, "val_mels", like=mels)
+        model.encoder.check_input(val_mels.float())
+    aug = config.augment
+    n = data.shape[0]
+    if aug is not None:
+        if waveforms is None or spectrogram is None:
+            raise ValueError("TrainConfig.augment needs train(..., waveforms=<(N, 1, samples) "
+                             "training clips>, spectrogram=<the AudioSpectrogram of mels>)")
+        if waveforms.dim() != 3 or waveforms.shape[0] != n:
+            raise ValueError(f"waveforms must be (N={n}, 1, samples) to match mels, got "
+                             f"{tuple(waveforms.shape)}")
     seed_everything(config.seed)
     device = pick_device(config.device)
     model.to(device)
+    history = History(n_train=n, n_val=0 if val_mels is None else val_mels.shape[0])
+    history.train_baseline = mean_mel_baseline(data)
+    if val_mels is not None:
+        history.val_baseline = mean_mel_baseline(data, val_mels.float())
     data = data.to(device)  # moved once
-    n = data.shape[0]
+    val = val_mels.float().to(device) if val_mels is not None else None  # (N_val, 1, M, T)
+    wav = waveforms.float().to(device) if aug is not None else None  # (N, 1, samples)
     steps_per_epoch = math.ceil(n / config.batch_size)
+    planned = steps_per_epoch * config.epochs if config.epochs is not None else math.inf
+    if config.max_steps is not None:
+        planned = min(planned, config.max_steps)
+    budget_s = config.max_minutes * 60 if config.max_minutes is not None else None
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=config.lr,
                                                weight_decay=config.weight_decay)
-    history = History()
+    extra = dict(extra or {})
+    if spectrogram is not None:
+        extra.setdefault("spectrogram_config", asdict(spectrogram.config))
+    best_path = (Path(best_checkpoint_path) if best_checkpoint_path is not None
+                 else best_path_for(checkpoint_path) if checkpoint_path is not None else None)
     generator = torch.Generator().manual_seed(config.seed)
-    bar = tqdm(total=config.epochs * steps_per_epoch, disable=not progress, unit="step",
-               desc="training", leave=True, mininterval=0.5)
-    for epoch in range(config.epochs):
+    aug_generator = torch.Generator().manual_seed(config.seed + 1)
+    bar = tqdm(total=planned if math.isfinite(planned) else None, disable=not progress,
+               unit="step", desc="training", leave=True, mininterval=0.5)
+    t_start = time.perf_counter()
+    last_save = -math.inf
+    best_metric, best_state, best_history, best_written = math.inf, None, None, True
+    step_count, epoch = 0, 0
+    warmed, warned = False, False
+    stop: str | None = None
+    weight = 0.0
+    while stop is None:
         model.train()
         t0 = time.perf_counter()
-        weight = config.kl_weight_at(epoch)
+        if not config.budgeted:
+            weight = config.kl_weight_at(epoch)
         order = torch.randperm(n, generator=generator).to(device)
         sums = torch.zeros(4, device=device)  # loss, recon, kl, raw kl (summed over samples)
+        seen = 0
         for step in range(steps_per_epoch):
-            x = data[order[step * config.batch_size:(step + 1) * config.batch_size]]  # (b, 1, M, T)
+            if config.budgeted:
+                p = step_count / planned if math.isfinite(planned) else 0.0
+                if budget_s is not None:
+                    p = max(p, (time.perf_counter() - t_start) / budget_s)
+                weight = config.kl_weight_at_progress(p)
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            if aug is not None:
+                w = augment_waveforms(wav[idx], aug, spectrogram.config.sample_rate,
+                                      aug_generator)  # (b, 1, samples)
+                x = spectrogram.waveform_to_mel(w)  # (b, 1, M, T)
+            else:
+                x = data[idx]  # (b, 1, M, T)
             recon, mu, logvar = model(x)
             total, recon_loss, kl_loss = vae_loss(recon, x, mu, logvar, kl_weight=weight,
                                                   free_bits=config.free_bits,
@@ -189,26 +679,100 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             with torch.no_grad():
                 raw = kl_per_dimension(mu, logvar).sum(dim=1).mean()
                 sums += torch.stack([total, recon_loss, kl_loss, raw]).detach() * x.shape[0]
+            seen += x.shape[0]
+            step_count += 1
             bar.update(1)
-        means = (sums / n).tolist()
-        mu_all, logvar_all = encode_dataset(model, data)
+            if config.max_steps is not None and step_count >= config.max_steps:
+                stop = (f"max_steps: the budget of {config.max_steps} optimiser steps was "
+                        f"reached in epoch {epoch}")
+                break
+            if budget_s is not None and time.perf_counter() - t_start >= budget_s:
+                stop = (f"max_minutes: the budget of {config.max_minutes:g} min was reached "
+                        f"after {step_count} steps, in epoch {epoch}")
+                break
+        if stop is None and config.epochs is not None and epoch + 1 >= config.epochs:
+            stop = f"epochs: all {config.epochs} epochs done ({step_count} steps)"
+        means = (sums / seen).tolist()
+        train_recon, mu_all, logvar_all = eval_recon(model, data)
         au, variances = active_units(mu_all)
+        val_recon = eval_recon(model, val)[0] if val is not None else None
         history.epoch.append(epoch)
         history.loss.append(means[0])
         history.recon.append(means[1])
         history.kl.append(means[2])
         history.raw_kl.append(means[3])
-        history.kl_weight.append(weight)
+        history.kl_weight.append(weight)  # the weight of the epoch's last step
         history.active_units.append(au)
         history.seconds.append(time.perf_counter() - t0)
         history.kl_per_dim = kl_per_dimension(mu_all, logvar_all).mean(0).tolist()
         history.au_variance = variances.tolist()
-        bar.set_postfix(recon=f"{means[1]:.4f}", kl=f"{means[3]:.1f}", au=au, refresh=False)
-        if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, model, optimizer, history, config)
+        history.train_recon.append(train_recon)
+        history.steps.append(step_count)
+        if val_recon is not None:
+            history.val_recon.append(val_recon)
+        warmed = warmed or weight >= config.kl_weight
+        message = None
+        if warmed:
+            if val_recon is not None:
+                message = collapse_check(val_recon, history.val_baseline, au, "validation",
+                                         config=config)
+            else:
+                message = collapse_check(train_recon, history.train_baseline, au, "training",
+                                         config=config)
+        history.alarms.append(message or "")
+        if message and not warned:
+            warnings.warn(f"epoch {epoch}: {message}", stacklevel=2)
+            warned = True
+        metric = val_recon if val_recon is not None else train_recon
+        if metric < best_metric:
+            best_metric = metric
+            history.best_epoch = epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_history = replace(history, **{k: list(v) for k, v in asdict(history).items()
+                                               if isinstance(v, list)})
+            best_written = False
+        postfix = {"recon": f"{train_recon:.4f}"}
+        if val_recon is not None:
+            postfix["val"] = f"{val_recon:.4f}"
+            postfix["val/base"] = f"{val_recon / history.val_baseline:.2f}"
+        else:
+            postfix["train/base"] = f"{train_recon / history.train_baseline:.2f}"
+        postfix["au"] = au
+        if message:
+            postfix["ALARM"] = "collapse?"
+        bar.set_postfix(postfix, refresh=False)
+        if stop is not None:
+            history.stop_reason = stop
+            history.alarm = collapse_alarm(history, config=config)
+            if history.alarm and not warned:
+                warnings.warn(history.alarm, stacklevel=2)
+                warned = True
+        if checkpoint_path is not None and (stop is not None
+                                            or time.perf_counter() - last_save >= save_every_s):
+            save_checkpoint(checkpoint_path, model, optimizer, history, config, extra)
+            if not best_written:
+                save_checkpoint(best_path, _state_model(model, best_state), None, best_history,
+                                config, {**extra, "best_epoch": best_history.best_epoch})
+                best_written = True
+            last_save = time.perf_counter()
+        epoch += 1
     bar.close()
     model.eval()
     return history
+
+
+class _StateOnly:
+    """Quacks like a model for :func:`save_checkpoint`: a config and a given state dict."""
+
+    def __init__(self, config: VAEConfig, state: dict) -> None:
+        self.config, self._state = config, state
+
+    def state_dict(self) -> dict:
+        return self._state
+
+
+def _state_model(model: ConvVAE, state: dict) -> _StateOnly:
+    return _StateOnly(model.config, state)
 
 
 def save_checkpoint(path: str | Path, model: ConvVAE, optimizer: torch.optim.Optimizer | None,
@@ -217,7 +781,9 @@ def save_checkpoint(path: str | Path, model: ConvVAE, optimizer: torch.optim.Opt
     """Write weights, configs, optimizer and history to ``path`` atomically.
 
     The file is written to a temporary file in the same folder and renamed over ``path`` only
-    when complete, so a failed save never leaves a half-written checkpoint.
+    when complete, so a failed save never leaves a half-written checkpoint. Put the
+    spectrogram's config in ``extra["spectrogram_config"]`` (``asdict(spec.config)``) so
+    :meth:`Checkpoint.spectrogram` rebuilds the representation the model was trained on.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,9 +817,81 @@ class Checkpoint:
     optimizer_state: dict | None
     extra: dict
 
+    @property
+    def spectrogram_config(self):
+        """The :class:`~sda_lab.spectrogram.SpectrogramConfig` the model was trained on (from
+        ``extra["spectrogram_config"]``), or the default config when the checkpoint has none.
+
+        Raises
+        ------
+        ValueError
+            If the stored config names fields this version's ``SpectrogramConfig`` lacks.
+        """
+        from .spectrogram import SpectrogramConfig
+
+        stored = self.extra.get("spectrogram_config")
+        if not stored:
+            return SpectrogramConfig()
+        try:
+            return SpectrogramConfig(**stored)
+        except TypeError as exc:
+            raise ValueError(f"the checkpoint's spectrogram config {stored} does not fit this "
+                             f"sda-lab's SpectrogramConfig ({exc})") from exc
+
+    def spectrogram(self):
+        """An :class:`~sda_lab.spectrogram.AudioSpectrogram` built from
+        :attr:`spectrogram_config`: decode this model's mels only with it."""
+        from .spectrogram import AudioSpectrogram
+
+        return AudioSpectrogram(self.spectrogram_config)
+
+
+def _strip_wrapper_prefix(state: dict, expected: set[str]) -> dict:
+    """Remove uniform wrapper prefixes (``module.``, ``_orig_mod.``, nested) from every key."""
+    changed = True
+    while changed and set(state) != expected:
+        changed = False
+        for prefix in WRAPPER_PREFIXES:
+            if state and all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+                changed = True
+    return state
+
+
+def _state_mismatch(state: dict, reference: dict) -> str:
+    """One line saying how ``state``'s keys and shapes differ from ``reference``'s."""
+    unexpected = [k for k in state if k not in reference]
+    missing = [k for k in reference if k not in state]
+    reshaped = [k for k in state if k in reference and tuple(state[k].shape)
+                != tuple(reference[k].shape)]
+    parts = []
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys such as {unexpected[0]!r}")
+    if missing:
+        parts.append(f"{len(missing)} missing such as {missing[0]!r}")
+    if reshaped:
+        k = reshaped[0]
+        parts.append(f"{len(reshaped)} with another shape such as {k!r} (saved "
+                     f"{tuple(state[k].shape)}, expected {tuple(reference[k].shape)})")
+    return "; ".join(parts)
+
 
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
-    """Rebuild the model (in eval mode) and read everything else saved by :func:`save_checkpoint`."""
+    """Rebuild the model (in eval mode) and read everything else saved by :func:`save_checkpoint`.
+
+    Weights saved from a wrapped model load too: a prefix shared by every key, ``module.``
+    (``DataParallel``/``DistributedDataParallel``) or ``_orig_mod.`` (``torch.compile``), is
+    stripped.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` is not a file.
+    ValueError
+        If it is not an sda-lab checkpoint, has another format, or its weights do not fit the
+        model its config describes (one line: how many keys are unexpected, missing or of
+        another shape, with an example of each).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -261,6 +899,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(f"{path} is not a readable sda-lab checkpoint ({exc})") from exc
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} is not an sda-lab checkpoint: it holds a "
+                         f"{type(payload).__name__}, expected a dict")
     missing = {"format", "model_config", "model_state"} - set(payload)
     if missing:
         raise ValueError(f"{path} is not an sda-lab checkpoint: missing {sorted(missing)}")
@@ -268,11 +909,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         raise ValueError(f"{path} has checkpoint format {payload['format']}, this sda-lab reads "
                          f"{CHECKPOINT_FORMAT}")
     model = ConvVAE.from_config(VAEConfig(**payload["model_config"]))
-    model.load_state_dict(payload["model_state"])
+    reference = model.state_dict()
+    state = _strip_wrapper_prefix(dict(payload["model_state"]), set(reference))
+    mismatch = _state_mismatch(state, reference)
+    if mismatch:
+        raise ValueError(f"{path}: the saved weights do not fit the model its config describes "
+                         f"({len(state)} saved tensors, {len(reference)} expected): {mismatch}")
+    model.load_state_dict(state)
     model.to(pick_device(str(device)) if device is not None else pick_device()).eval()
     hist = History(**payload["history"]) if payload.get("history") else None
     tc = TrainConfig(**payload["train_config"]) if payload.get("train_config") else None
     return Checkpoint(model, hist, tc, payload.get("optimizer_state"), payload.get("extra", {}))
+
 
 
 # -- the default model the explorer opens on -------------------------------------------------
@@ -293,6 +941,17 @@ DEFAULT_CLIPS_PER_KIND = 60  # 300 clips
 #   weight 3e-3, free bits 0,   dropout 0,   40 ep: MSE 0.0152, KL 0.8 nats (too collapsed)
 DEFAULT_MODEL = VAEConfig(dropout=0.0)
 DEFAULT_TRAIN = TrainConfig(epochs=40, lr=2e-3, kl_weight=1e-3, free_bits=0.0)
+
+# The recipe for the user's own audio (the CLI's default and notebook 06's). For now the
+# explorer's recipe above; kept here, in one place, so a rate-distortion sweep can change it.
+OWN_AUDIO_MODEL = VAEConfig(dropout=0.0)
+OWN_AUDIO_TRAIN = TrainConfig(epochs=40, lr=2e-3, kl_weight=1e-3, free_bits=0.0)
+
+
+def own_audio_recipe(**train_overrides) -> tuple[VAEConfig, TrainConfig]:
+    """Copies of ``(OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN)``, the training overridden field by field
+    (``own_audio_recipe(epochs=None, max_minutes=1.0)``); unknown fields raise ``TypeError``."""
+    return replace(OWN_AUDIO_MODEL), replace(OWN_AUDIO_TRAIN, **train_overrides)
 
 
 def default_cache_dir() -> Path:
@@ -320,7 +979,11 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
     from .spectrogram import AudioSpectrogram
 
     config = config or DEFAULT_TRAIN
-    key = hashlib.sha1(json.dumps([asdict(config), asdict(DEFAULT_MODEL), DEFAULT_CLIPS_PER_KIND,
+    # Fields added after the first release are left out of the key while at their defaults, so
+    # models cached before they existed are still found.
+    keyed = {k: v for k, v in asdict(config).items()
+             if not (k in ("max_steps", "max_minutes", "augment") and v is None)}
+    key = hashlib.sha1(json.dumps([keyed, asdict(DEFAULT_MODEL), DEFAULT_CLIPS_PER_KIND,
                                    CHECKPOINT_FORMAT]).encode()).hexdigest()[:10]
     path = Path(path) if path is not None else default_cache_dir() / f"default_vae_{key}.pt"
     if path.is_file():
