@@ -1,0 +1,147 @@
+"""The experiments runner: run keys, the cache, failures, statistics, and a real Dask cluster."""
+
+import os
+
+import pytest
+import torch
+
+from sda_lab.experiments import (
+    DataSpec, Effect, Results, ResultStore, RunSpec, base_seed, bootstrap_ci, dask_client,
+    execute_run, grid, run_grid, seeds_from,
+)
+from sda_lab.train import TrainConfig
+from sda_lab.vae import VAEConfig
+
+TINY = DataSpec(clips_per_kind=1)  # 5 clips
+FAST = TrainConfig(epochs=2, batch_size=4, lr=2e-3)
+
+
+class Refuses:
+    """An executor that must not be asked for anything (everything should be cached)."""
+
+    def submit(self, *args, **kwargs):
+        raise AssertionError("submit called although every run was cached")
+
+
+def test_key_depends_on_what_determines_the_run_only():
+    a = RunSpec("a", 0, FAST, data=TINY)
+    assert a.key == RunSpec("renamed", 0, FAST, data=TINY).key  # the arm's name is a label
+    others = [RunSpec("a", 1, FAST, data=TINY),
+              RunSpec("a", 0, TrainConfig(epochs=3, batch_size=4, lr=2e-3), data=TINY),
+              RunSpec("a", 0, FAST, VAEConfig(latent_dim=32), TINY),
+              RunSpec("a", 0, FAST, data=DataSpec(clips_per_kind=2))]
+    assert len({a.key, *(o.key for o in others)}) == 5
+    # the trainer's own seed field is overridden by the run's seed, so it cannot split the cache
+    assert RunSpec("a", 0, TrainConfig(epochs=2, batch_size=4, lr=2e-3, seed=7), data=TINY).key == a.key
+
+
+def test_grid_is_arms_times_seeds_and_rejects_nonsense():
+    specs = grid({"x": FAST, "y": (FAST, VAEConfig(latent_dim=16))}, [3, 4, 5], TINY)
+    assert [(s.arm, s.seed) for s in specs] == [("x", 3), ("x", 4), ("x", 5),
+                                                 ("y", 3), ("y", 4), ("y", 5)]
+    assert specs[3].model.latent_dim == 16
+    with pytest.raises(ValueError, match="at least one arm and one seed"):
+        grid({"x": FAST}, [], TINY)
+    with pytest.raises(TypeError, match="expected a TrainConfig"):
+        grid({"x": {"epochs": 2}}, [0], TINY)
+    with pytest.raises(ValueError, match="needs folder"):
+        DataSpec(source="folder")
+
+
+def test_run_grid_caches_resumes_and_tabulates(tmp_path):
+    threads = torch.get_num_threads()
+    specs = grid({"fb": FAST, "nofb": TrainConfig(epochs=2, batch_size=4, lr=2e-3, free_bits=0.0)},
+                 [0, 1], TINY)
+    first = run_grid(specs[:3], executor="serial", store=tmp_path, progress=False)
+    assert [r["status"] for r in first.records] == ["ok"] * 3
+    assert len(list(tmp_path.glob("*.json"))) == 3
+    # an interrupted sweep resumes: the 3 finished runs are reused, only the 4th is trained
+    second = run_grid(specs, executor="serial", store=tmp_path, progress=False)
+    assert [r["cached"] for r in second.records] == [True, True, True, False]
+    # everything cached: the executor is never asked
+    third = run_grid(specs, executor=Refuses(), store=tmp_path, progress=False)
+    assert all(r["cached"] for r in third.records)
+    epochs, finals = third.epochs(), third.finals()
+    assert len(epochs) == 4 * 2 and set(epochs["epoch"]) == {0, 1}
+    assert list(finals["arm"]) == ["fb", "fb", "nofb", "nofb"]
+    for col in ("recon", "raw_kl", "active_units", "informative_dims", "wall_s", "train.free_bits",
+                "model.latent_dim", "data.clips_per_kind"):
+        assert col in finals, col
+    assert finals.loc[finals["arm"] == "nofb", "train.free_bits"].eq(0.0).all()
+    assert third.per_seed("recon").shape == (2, 2)
+    assert "[" in third.summary().loc["fb", "recon"]  # mean [low, high]
+    assert torch.get_num_threads() == threads  # the serial path leaves torch's threads alone
+
+
+def test_a_failed_run_is_a_row_with_its_error_and_is_retried(tmp_path):
+    bad = DataSpec(source="folder", folder=str(tmp_path / "no-such-folder"))
+    specs = grid({"bad": FAST}, [0], bad) + grid({"good": FAST}, [0], TINY)
+    res = run_grid(specs, executor="serial", store=tmp_path / "runs", progress=False)
+    assert [r["status"] for r in res.records] == ["failed", "ok"]
+    assert "no-such-folder" in res.failed.loc[0, "error"]
+    assert res.finals().loc[0, "status"] == "failed"
+    assert len(res.finals()) == 2 and len(res.epochs()) == 2  # the good run's two epochs
+    assert not ResultStore(tmp_path / "runs").path(specs[0].key).exists()  # not cached
+
+
+def test_execute_run_never_raises(tmp_path):
+    rec = execute_run(RunSpec("x", 0, FAST, data=DataSpec(source="folder", folder=str(tmp_path))),
+                      threads=None)
+    assert rec["status"] == "failed" and rec["error"]
+
+
+def test_bootstrap_interval_and_effects():
+    mean, lo, hi = bootstrap_ci([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert mean == 3.0 and 1.0 <= lo < mean < hi <= 5.0
+    assert bootstrap_ci([2.5]) == (2.5, 2.5, 2.5)
+    assert bootstrap_ci([1.0, float("nan"), 3.0])[0] == 2.0
+    always = Effect("m", "a", "b", [0.1, 0.5, 0.2], *bootstrap_ci([0.1, 0.5, 0.2]))
+    assert always.a_wins == 3 and always.holds(">") and not always.holds("<")
+    mixed = Effect("m", "a", "b", [1.0, -1.0, 0.5, -0.5], *bootstrap_ci([1.0, -1.0, 0.5, -0.5]))
+    assert not mixed.holds(">") and not mixed.holds("<") and not mixed.excludes_zero
+
+
+def _record(arm, seed, recon):
+    return {"arm": arm, "seed": seed, "status": "ok", "kl_per_dim": [0.0, 0.5],
+            "epochs": {"epoch": [0], "recon": [recon], "raw_kl": [1.0], "active_units": [1]}}
+
+
+def test_results_effect_is_paired_by_seed():
+    res = Results([_record("a", s, 1.0 + s) for s in range(5)] +
+                  [_record("b", s, 0.9 + s) for s in range(5)])
+    eff = res.effect("recon", "a", "b")
+    assert eff.n == 5 and eff.a_wins == 5 and abs(eff.mean - 0.1) < 1e-9
+    with pytest.raises(KeyError, match="arms must be among"):
+        res.effect("recon", "a", "zzz")
+
+
+def test_base_seed_from_environment(monkeypatch):
+    monkeypatch.delenv("SDA_LAB_SEED", raising=False)
+    assert base_seed() == 0
+    monkeypatch.setenv("SDA_LAB_SEED", "7")
+    assert base_seed() == 7 and seeds_from(7, 3) == [7000, 7001, 7002]
+    monkeypatch.setenv("SDA_LAB_SEED", "seven")
+    with pytest.raises(ValueError, match="SDA_LAB_SEED must be an integer"):
+        base_seed()
+
+
+def test_dask_local_cluster_runs_a_sweep_in_worker_processes(tmp_path):
+    """A real LocalCluster: 2 worker processes with 1 thread each, as in the notebooks."""
+    specs = grid({"fb": FAST}, [0, 1, 2], TINY)
+    client = dask_client(n_workers=2, threads_per_worker=1)
+    try:
+        workers = client.scheduler_info()["workers"]
+        assert len(workers) == 2 and all(w["nthreads"] == 1 for w in workers.values())
+        res = run_grid(specs, executor=client, store=tmp_path, progress=False)
+    finally:
+        client.close()
+        client.cluster.close()
+    assert [r["status"] for r in res.records] == ["ok"] * 3
+    assert all(r["pid"] != os.getpid() and r["threads"] == 1 for r in res.records)
+    # the same run in this process, 1 thread: the same numbers (up to float noise)
+    threads = torch.get_num_threads()
+    try:
+        here = execute_run(specs[0], threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert here["epochs"]["recon"] == pytest.approx(res.records[0]["epochs"]["recon"], rel=1e-4)
