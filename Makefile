@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Open the workbench on the embedded default data, at the first notebook.
+# Open the workbench at the first notebook, serving the repository root so that data/ (your
+# audio in data/user/, the bundled data/examples/) shows in JupyterLab's file browser. Without
+# root_dir, Jupyter would serve only the notebook's own folder (notebooks/).
 # (Jupyter refuses to run as root without --allow-root: containers and lab machines often are root.)
 lab: install
-	$(BIN)/jupyter lab --ServerApp.port=$(PORT) $$(test "$$(id -u)" = 0 && echo --allow-root) \
-	  notebooks/01_mel_round_trip.ipynb
+	$(BIN)/jupyter lab --ServerApp.port=$(PORT) --ServerApp.root_dir=. \
+	  $$(test "$$(id -u)" = 0 && echo --allow-root) notebooks/01_mel_round_trip.ipynb
 
 # Headless Chromium for the real-browser test (Debian's package, never a browser download).
 # Installed only where apt-get can run as root; elsewhere the browser test is skipped.
