@@ -34,7 +34,8 @@ def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def vae_loss(recon: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-             kl_weight: float = 1.0, free_bits: float = 0.5, free_bits_mode: str = "per_sample"
+             kl_weight: float = 1.0, free_bits: float = 0.5, free_bits_mode: str = "per_sample",
+             gaussian_sigma: float | None = None
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Reconstruction + weighted KL with free bits: ``(total, recon_loss, kl_loss)``.
 
@@ -50,6 +51,14 @@ def vae_loss(recon: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar
         "per_sample" (the seed's) clamps each sample's KL per dimension; "batch" clamps each
         dimension's KL averaged over the minibatch first (Kingma et al., 2016), so a dimension
         used by some samples still pays its full KL.
+    gaussian_sigma : float, optional
+        None (default): the seed's reconstruction term, the MSE *averaged* over every element.
+        A number sigma: the Gaussian decoder's negative log-likelihood in nats,
+        ``sum over elements of (x - x_hat)^2 / (2 sigma^2)``, averaged over the batch (the
+        constant ``0.5 log(2 pi sigma^2)`` per element is left out). Then ``kl_weight = 1`` is
+        the ELBO (Kingma & Welling, 2014) and any other weight is a beta-VAE's beta (Higgins et
+        al., 2017) whose meaning does not change with the image size. The seed's weight
+        converts with :func:`elbo_kl_weight`.
 
     Returns
     -------
@@ -63,13 +72,38 @@ def vae_loss(recon: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar
         raise ValueError(f"free_bits must be >= 0, got {free_bits}")
     if free_bits_mode not in FREE_BITS_MODES:
         raise ValueError(f"free_bits_mode must be one of {FREE_BITS_MODES}, got {free_bits_mode!r}")
-    recon_loss = F.mse_loss(recon, target, reduction="mean")
+    if gaussian_sigma is None:
+        recon_loss = F.mse_loss(recon, target, reduction="mean")
+    else:
+        if not gaussian_sigma > 0:
+            raise ValueError(f"gaussian_sigma must be > 0 (a standard deviation in the mel's "
+                             f"units), got {gaussian_sigma}")
+        per_sample = (recon - target).pow(2).flatten(1).sum(dim=1)  # (B,)
+        recon_loss = per_sample.mean() / (2 * gaussian_sigma**2)
     kl = kl_per_dimension(mu, logvar)  # (B, D)
     if free_bits_mode == "per_sample":
         kl_loss = torch.clamp(kl, min=free_bits).sum(dim=1).mean()
     else:
         kl_loss = torch.clamp(kl.mean(dim=0), min=free_bits).sum()
     return recon_loss + kl_weight * kl_loss, recon_loss, kl_loss
+
+
+def elbo_kl_weight(seed_kl_weight: float, n_elements: int, gaussian_sigma: float) -> float:
+    """The KL weight under ``gaussian_sigma`` equivalent to ``seed_kl_weight`` in the seed's loss.
+
+    The seed's loss is ``mean_sq + w * KL`` with ``mean_sq = sum_sq / P`` over ``P`` elements
+    per sample. Multiplying it by ``P / (2 sigma^2)`` gives ``sum_sq / (2 sigma^2) +
+    w * P / (2 sigma^2) * KL``: the same optimum, with beta ``= w * P / (2 sigma^2)``. For one
+    128 x 94 mel (``P = 12,032``) and ``sigma = 0.1``, the seed's weight 1 is beta 601,600 and
+    the explorer's 1e-3 is beta 602: that is why the seed's weight 1 collapses the posterior.
+
+    >>> round(elbo_kl_weight(1e-3, 12_032, 0.1), 1)
+    601.6
+    """
+    if n_elements < 1 or not gaussian_sigma > 0:
+        raise ValueError(f"need n_elements >= 1 and gaussian_sigma > 0, got {n_elements}, "
+                         f"{gaussian_sigma}")
+    return seed_kl_weight * n_elements / (2 * gaussian_sigma**2)
 
 
 def compute_kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> float:

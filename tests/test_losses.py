@@ -99,3 +99,29 @@ def test_active_units():
     assert count == 1 and var.shape == (4,)
     with pytest.raises(ValueError, match="N >= 2"):
         active_units(torch.zeros(1, 4))
+
+
+def test_gaussian_likelihood_option_is_the_elbo_and_converts_from_the_seed():
+    import math
+
+    from sda_lab.losses import elbo_kl_weight, vae_loss
+
+    torch.manual_seed(0)
+    x, r = torch.rand(3, 1, 8, 6), torch.rand(3, 1, 8, 6)
+    mu, logvar = torch.randn(3, 4), torch.randn(3, 4) * 0.1
+    sigma = 0.2
+    total, rec, kl = vae_loss(r, x, mu, logvar, kl_weight=1.0, free_bits=0.0, gaussian_sigma=sigma)
+    # the Gaussian NLL (without its constant), summed over elements, averaged over the batch
+    nll = ((r - x) ** 2).sum(dim=(1, 2, 3)).mean() / (2 * sigma**2)
+    assert rec.item() == pytest.approx(nll.item(), rel=1e-6)
+    assert total.item() == pytest.approx(rec.item() + kl.item(), rel=1e-6)
+    # same optimum as the seed's loss with the converted weight: the losses are proportional
+    w_seed = 1e-3
+    beta = elbo_kl_weight(w_seed, n_elements=8 * 6, gaussian_sigma=sigma)
+    seed_total, _, _ = vae_loss(r, x, mu, logvar, kl_weight=w_seed, free_bits=0.0)
+    elbo_total, _, _ = vae_loss(r, x, mu, logvar, kl_weight=beta, free_bits=0.0,
+                                gaussian_sigma=sigma)
+    assert elbo_total.item() == pytest.approx(seed_total.item() * 48 / (2 * sigma**2), rel=1e-5)
+    assert math.isclose(elbo_kl_weight(1.0, 12_032, 0.1), 601_600.0)
+    with pytest.raises(ValueError, match="gaussian_sigma must be > 0"):
+        vae_loss(r, x, mu, logvar, gaussian_sigma=0.0)
