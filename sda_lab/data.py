@@ -31,7 +31,7 @@ KINDS = ("pluck", "bell", "drum", "vowel", "sweep")
 PEAK = 0.8  # clips are normalised to this peak: headroom below full scale
 
 
-@dataclass
+@dataclass(repr=False)
 class AudioClips:
     """A set of equal-length mono clips with a label and a source file per clip.
 
@@ -80,6 +80,11 @@ class AudioClips:
 
     def __len__(self) -> int:
         return self.waveforms.shape[0]
+
+    def __repr__(self) -> str:
+        n, samples = self.waveforms.shape[0], self.waveforms.shape[-1]
+        return (f"AudioClips({n} clips of {samples} samples at {self.sample_rate} Hz from "
+                f"{len(set(self.files))} files, {len(self.skipped)} skipped entries)")
 
     def by_label(self, label: str) -> torch.Tensor:
         """All clips whose label is ``label``: ``(n, 1, samples)``."""

@@ -300,6 +300,7 @@ def test_audio_clips_defaults_validation_and_select():
     w = torch.zeros(3, 1, 8)
     old = AudioClips(w, ["a", "b", "a"], 8_000)  # the constructor from before files/report
     assert old.files == ["clip_00000", "clip_00001", "clip_00002"] and old.report is None
+    assert repr(old) == "AudioClips(3 clips of 8 samples at 8000 Hz from 3 files, 0 skipped entries)"
     with pytest.raises(ValueError, match=r"labels must have one entry per clip \(3\), got 2"):
         AudioClips(w, ["a", "b"], 8_000)
     with pytest.raises(ValueError, match=r"waveforms must be \(N, 1, samples\)"):
