@@ -417,6 +417,23 @@ def collapse_alarm(history: History, ratio: float = COLLAPSE_RATIO,
     return collapse_check(recon, base, history.active_units[-1], what, ratio, config)
 
 
+def alarm_report(history: History, ratio: float = COLLAPSE_RATIO,
+                 config: TrainConfig | None = None) -> dict[str, object]:
+    """The alarm's verdict as ``{"fired": bool, "why": str}``: the message when it fired, else
+    the numbers that cleared it (which recon, its ratio to the baseline, active units)."""
+    message = collapse_alarm(history, ratio, config)
+    if message:
+        return {"fired": True, "why": message}
+    if history.val_recon and history.val_baseline is not None:
+        recon, base, what = history.val_recon[-1], history.val_baseline, "validation"
+    else:
+        recon, base, what = history.train_recon[-1], history.train_baseline, "training"
+    return {"fired": False,
+            "why": f"{what} recon {recon:.4g} is {recon / base:.2f}x the mean-mel baseline "
+                   f"{base:.4g} (alarm at >= {ratio:g}x) with {history.active_units[-1]} "
+                   "active latent units"}
+
+
 # -- validation split ------------------------------------------------------------------------
 
 
