@@ -556,7 +556,7 @@ def _is_audio(path: Path) -> bool:
 
 
 def user_or_example_folder() -> Path:
-    """``data/user/`` if it holds any audio file libsndfile can read, else :func:`example_folder`."""
+    """``data/user/`` if it holds any audio file libsndfile reads, else :func:`example_folder`."""
     user = _DATA_DIR / "user"
     if user.is_dir() and any(not f.name.startswith(".") and _is_audio(f)
                              for f in _list_files(user, recursive=True)):

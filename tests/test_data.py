@@ -1,9 +1,17 @@
+import shutil
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
-from sda_lab.data import KINDS, load_folder, make_default_dataset, synthesize_clip
+import sda_lab.data as data_mod
+from sda_lab.data import (KINDS, REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder,
+                          load_folder, make_default_dataset, synthesize_clip,
+                          user_or_example_folder)
+from sda_lab.spectrogram import AudioSpectrogram
 
 
 def test_default_set_shape_labels_and_range():
@@ -75,14 +83,6 @@ def test_load_folder_mixes_resamples_cuts_and_skips(tmp_path):
 
 # -- load_folder on many formats ------------------------------------------------------------
 
-import shutil  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import sda_lab.data as data_mod  # noqa: E402
-from sda_lab.data import (  # noqa: E402
-    REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder, user_or_example_folder)
-from sda_lab.spectrogram import AudioSpectrogram  # noqa: E402
 
 SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 
@@ -98,7 +98,8 @@ def _mixed_folder(root):
     sr = 44_100
     sf.write(root / "f32.wav", _tone(2.0, sr), sr, subtype="FLOAT")  # 2 clips
     sf.write(root / "i16.wav", _tone(1.6, sr), sr, subtype="PCM_16")  # 1 + 0.6 s tail padded
-    sf.write(root / "i24.wav", _tone(1.3, 22_050, channels=2), 22_050, subtype="PCM_24")  # tail dropped
+    # 22.05 kHz stereo 24-bit, 1.3 s: one clip, the 0.3 s tail dropped
+    sf.write(root / "i24.wav", _tone(1.3, 22_050, channels=2), 22_050, subtype="PCM_24")
     sf.write(root / "UPPER.WAV", _tone(1.0, sr), sr, subtype="PCM_16")
     sf.write(root / "f.flac", _tone(2.0, 48_000, channels=2), 48_000)
     sf.write(root / "v.ogg", _tone(1.0, sr), sr, format="OGG", subtype="VORBIS")
@@ -300,7 +301,8 @@ def test_audio_clips_defaults_validation_and_select():
     w = torch.zeros(3, 1, 8)
     old = AudioClips(w, ["a", "b", "a"], 8_000)  # the constructor from before files/report
     assert old.files == ["clip_00000", "clip_00001", "clip_00002"] and old.report is None
-    assert repr(old) == "AudioClips(3 clips of 8 samples at 8000 Hz from 3 files, 0 skipped entries)"
+    assert repr(old) == ("AudioClips(3 clips of 8 samples at 8000 Hz from 3 files, "
+                         "0 skipped entries)")
     with pytest.raises(ValueError, match=r"labels must have one entry per clip \(3\), got 2"):
         AudioClips(w, ["a", "b"], 8_000)
     with pytest.raises(ValueError, match=r"waveforms must be \(N, 1, samples\)"):
