@@ -497,6 +497,7 @@ class Results:
                     "recon": e["recon"][-1],
                     "raw_kl": e["raw_kl"][-1],
                     "raw_kl_epoch0": e["raw_kl"][0],
+                    "raw_kl_peak": max(e["raw_kl"][1:] or e["raw_kl"]),
                     "active_units": e["active_units"][-1],
                     "informative_dims": int(sum(k > kl_threshold for k in r["kl_per_dim"])),
                 })
@@ -536,15 +537,37 @@ class Results:
             rows.append(row)
         return pd.DataFrame(rows).set_index("arm")
 
-    def effect(self, metric: str, a: str, b: str) -> Effect:
-        """Paired difference ``a - b`` of a final metric over the seeds both arms share."""
+    def effect(self, metric: str, a: str, b: str, factor: float = 1.0) -> Effect:
+        """Paired difference ``a - factor * b`` of a final metric over the seeds both arms
+        share (``factor=1.5`` tests "a is more than 1.5 times b")."""
         table = self.per_seed(metric)
         if a not in table or b not in table:
             raise KeyError(f"arms must be among {self.arms}, got {a!r} and {b!r}")
         pair = table[[a, b]].dropna()
-        diffs = (pair[a] - pair[b]).astype(float).tolist()
+        diffs = (pair[a] - factor * pair[b]).astype(float).tolist()
         mean, lo, hi = bootstrap_ci(diffs)
-        return Effect(metric, a, b, diffs, mean, lo, hi)
+        name = b if factor == 1.0 else f"{factor:g} x {b}"
+        return Effect(metric, a, name, diffs, mean, lo, hi)
+
+    def claims(self, claims: Sequence[tuple]) -> pd.DataFrame:
+        """A verdict per claim ``(metric, a, ">" or "<", b[, factor])``: "a > factor * b".
+
+        Columns: the claim, the mean paired difference with its 95% bootstrap interval, in how
+        many seeds it holds, and ``holds`` (every seed, or an interval that excludes 0 on the
+        claimed side: see :meth:`Effect.holds`).
+        """
+        rows = []
+        for c in claims:
+            metric, a, op, b = c[:4]
+            factor = c[4] if len(c) > 4 else 1.0
+            if op not in (">", "<"):
+                raise ValueError(f"a claim's direction is '>' or '<', got {op!r}")
+            eff = self.effect(metric, a, b, factor)
+            wins = eff.a_wins if op == ">" else sum(d < 0 for d in eff.diffs)
+            rows.append({"claim": f"{metric}: {a} {op} {eff.b}",
+                         "mean difference [95% CI]": f"{eff.mean:.3g} [{eff.low:.3g}, {eff.high:.3g}]",
+                         "seeds where it holds": f"{wins}/{eff.n}", "holds": eff.holds(op)})
+        return pd.DataFrame(rows).set_index("claim")
 
     def plot(self, metrics: Sequence[str] = ("recon", "raw_kl", "kl_weight", "active_units"),
              log: Sequence[str] = ("recon", "raw_kl"), band: str = "minmax"):

@@ -145,3 +145,15 @@ def test_dask_local_cluster_runs_a_sweep_in_worker_processes(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert here["epochs"]["recon"] == pytest.approx(res.records[0]["epochs"]["recon"], rel=1e-4)
+
+
+def test_claims_table_states_each_claim_with_its_verdict():
+    res = Results([_record("a", s, 2.0 + 0.1 * s) for s in range(5)] +
+                  [_record("b", s, 1.0 + 0.3 * s) for s in range(5)])
+    table = res.claims([("recon", "a", ">", "b"), ("recon", "a", ">", "b", 1.5),
+                        ("recon", "a", "<", "b")])
+    assert list(table["holds"]) == [True, False, False]
+    # a > 1.5 b: 2.0 > 1.5 and 2.1 > 1.95 hold, 2.2 > 2.4 does not: 2 of 5 seeds
+    assert table["seeds where it holds"].tolist() == ["5/5", "2/5", "0/5"]
+    with pytest.raises(ValueError, match="direction"):
+        res.claims([("recon", "a", ">=", "b")])
