@@ -149,13 +149,9 @@ def _finite(x):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status."""
-    import torch
-
     from .data import load_folder
     from .spectrogram import AudioSpectrogram
-    from .train import alarm_report, own_audio_recipe, split_by_file, train
-    from .utils import seed_everything
-    from .vae import ConvVAE
+    from .train import alarm_report, own_audio_recipe, split_by_file, train_on_clips
 
     t0 = time.perf_counter()
     out = Path(args.out)
@@ -163,38 +159,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must be a folder, got an existing file: {out}")
     clips = load_folder(args.folder, short_files=args.short_files, cut=args.cut)
     print(clips.summary())
-    train_idx, val_idx, val_files = split_by_file(clips, args.val_fraction, args.seed,
-                                                  args.val_files)
-    if len(train_idx) < 2:
-        raise ValueError(f"only {len(train_idx)} training clip after holding out "
-                         f"{len(val_files)} files; need at least 2 (add audio or lower "
-                         "--val-fraction)")
     budget = args.max_minutes is not None or args.max_steps is not None
-    epochs = args.epochs if args.epochs is not None else (None if budget else "recipe")
-    overrides = dict(seed=args.seed, max_minutes=args.max_minutes, max_steps=args.max_steps,
+    overrides = dict(max_minutes=args.max_minutes, max_steps=args.max_steps,
                      kl_weight=args.kl_weight, free_bits=args.free_bits, lr=args.lr,
                      batch_size=args.batch_size, device=args.device, augment=args.augment)
-    if epochs != "recipe":
-        overrides["epochs"] = epochs
+    if args.epochs is not None or budget:
+        overrides["epochs"] = args.epochs  # None: the budget alone ends training
     model_cfg, train_cfg = own_audio_recipe(**overrides)
+    model_cfg = replace(model_cfg, latent_dim=args.latent_dim)
     spec = AudioSpectrogram()
-    mels = torch.cat([spec.waveform_to_mel(clips.waveforms[i:i + 64])
-                      for i in range(0, len(clips), 64)])  # (N, 1, n_mels, T)
-    model_cfg = replace(model_cfg, latent_dim=args.latent_dim, n_mels=spec.config.n_mels,
-                        n_frames=mels.shape[-1])
-    seed_everything(args.seed)
-    model = ConvVAE.from_config(model_cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"training on {len(train_idx)} clips from {len(set(clips.files)) - len(val_files)} "
-          f"files, validating on {len(val_idx)} clips from {len(val_files)} files "
+    train_idx, val_idx, val_files = split_by_file(clips, args.val_fraction, args.seed,
+                                                  args.val_files)
+    n_files = len(set(clips.files))
+    print(f"training on {len(train_idx)} clips from {n_files - len(val_files)} files, "
+          f"validating on {len(val_idx)} clips from {len(val_files)} files "
           f"({', '.join(val_files) or 'none'})")
-    val_mels = mels[val_idx] if val_idx else None
-    history = train(model, mels[train_idx], train_cfg, checkpoint_path=out / "checkpoint.pt",
-                    progress=not args.quiet, val_mels=val_mels,
-                    best_checkpoint_path=out / "best.pt",
-                    waveforms=clips.waveforms[train_idx] if args.augment else None,
-                    spectrogram=spec, save_every_s=30.0,
-                    extra={"folder": str(args.folder), "val_files": val_files})
+    run = train_on_clips(clips, model_cfg, train_cfg, val_fraction=args.val_fraction,
+                         val_files=val_files or None, seed=args.seed, spectrogram=spec,
+                         checkpoint_path=out / "checkpoint.pt",
+                         best_checkpoint_path=out / "best.pt", progress=not args.quiet,
+                         extra={"folder": str(args.folder)})
+    history, train_idx, val_idx, val_files = run.history, run.train_idx, run.val_idx, run.val_files
+    model_cfg, train_cfg = run.model_config, run.train_config
     verdict = alarm_report(history, config=train_cfg)
     ratios = history.ratios()
     report = clips.report

@@ -206,3 +206,20 @@ def plot_kl_bars(histories: Mapping[str, object], free_bits: float | None = None
     axes[0, 0].set_ylabel("KL (nats)")
     fig.tight_layout()
     return fig
+
+
+def plot_durations(report, clip_seconds: float = 1.0) -> plt.Figure:
+    """Duration of every file in a :func:`sda_lab.data.load_folder` report (horizontal bars,
+    grey for skipped files), with the clip length marked; seconds on a log axis."""
+    rows = report.sort_values("duration_s", na_position="first")
+    fig, ax = plt.subplots(figsize=(6.5, 0.25 * len(rows) + 0.9), dpi=FIG_DPI)
+    used = (rows["status"] == "ok").to_numpy()
+    durations = rows["duration_s"].fillna(0).to_numpy(dtype=float)
+    ax.barh(rows["file"], np.maximum(durations, 1e-3), color=np.where(used, "C0", "0.7"))
+    ax.axvline(clip_seconds, color="red", ls="--", lw=1, label=f"clip length {clip_seconds:g} s")
+    ax.set_xscale("log")
+    ax.set_xlabel("duration (s); grey: skipped")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -940,6 +940,132 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
 
 
 
+# -- a folder of audio, end to end (the CLI and notebook 06) ----------------------------------
+
+
+@dataclass
+class ClipsRun:
+    """What :func:`train_on_clips` made: the model, its history, and how the data was split.
+
+    ``mels`` ``(N, 1, n_mels, T)`` holds every clip (training and validation), in the order of
+    ``clips``; ``train_idx``/``val_idx`` index both.
+    """
+
+    model: ConvVAE
+    history: History
+    spectrogram: object  # AudioSpectrogram
+    clips: object  # AudioClips
+    mels: torch.Tensor
+    train_idx: list[int]
+    val_idx: list[int]
+    val_files: list[str]
+    model_config: VAEConfig
+    train_config: TrainConfig
+
+    @property
+    def train_mels(self) -> torch.Tensor:
+        return self.mels[self.train_idx]  # (N_train, 1, n_mels, T)
+
+    @property
+    def val_mels(self) -> torch.Tensor:
+        return self.mels[self.val_idx]  # (N_val, 1, n_mels, T)
+
+    def verdict(self) -> dict[str, object]:
+        """The collapse alarm's verdict, :func:`alarm_report`."""
+        return alarm_report(self.history, config=self.train_config)
+
+    @torch.no_grad()
+    def reconstruct(self, indices: Sequence[int]) -> torch.Tensor:
+        """Eval-mode reconstructions (posterior mean decoded) of the clips at ``indices``:
+        ``(len(indices), 1, n_mels, T)`` on the CPU."""
+        self.model.eval()
+        device = next(self.model.parameters()).device
+        x = self.mels[list(indices)].to(device)  # (k, 1, n_mels, T)
+        mu, _ = self.model.encode(x)  # (k, D)
+        return self.model.decode(mu, x.shape).cpu()  # (k, 1, n_mels, T)
+
+
+def clips_to_mels(spectrogram, waveforms: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """``(N, 1, samples)`` -> ``(N, 1, n_mels, T)`` in batches of ``batch`` clips."""
+    return torch.cat([spectrogram.waveform_to_mel(waveforms[i:i + batch])
+                      for i in range(0, waveforms.shape[0], batch)])  # (N, 1, n_mels, T)
+
+
+def train_on_clips(clips, model_config: VAEConfig | None = None,
+                   train_config: TrainConfig | None = None, val_fraction: float = 0.2,
+                   val_files: Sequence[str] | None = None, seed: int = 0, spectrogram=None,
+                   checkpoint_path: str | Path | None = None,
+                   best_checkpoint_path: str | Path | None = None, progress: bool = True,
+                   save_every_s: float = 30.0, extra: dict | None = None,
+                   mels: torch.Tensor | None = None) -> ClipsRun:
+    """Split ``clips`` by file, build a VAE for their mel shape, and train it with validation.
+
+    ``seed`` seeds the split, the initial weights and the data order (it overrides
+    ``train_config.seed``). Defaults: :func:`own_audio_recipe` and the default
+    :class:`~sda_lab.spectrogram.AudioSpectrogram`; ``model_config``'s ``n_mels``/``n_frames``
+    are set from the mels. ``mels`` may pass precomputed mels of every clip (same spectrogram).
+    Waveform augmentation (``train_config.augment``) uses ``clips.waveforms``.
+
+    Raises
+    ------
+    ValueError
+        From :func:`split_by_file`, or fewer than 2 training clips.
+    """
+    from .spectrogram import AudioSpectrogram
+
+    rec_model, rec_train = own_audio_recipe()
+    model_config = model_config or rec_model
+    train_config = replace(train_config or rec_train, seed=seed)
+    spec = spectrogram or AudioSpectrogram()
+    train_idx, val_idx, held_out = split_by_file(clips, val_fraction, seed, val_files)
+    if len(train_idx) < 2:
+        raise ValueError(f"only {len(train_idx)} training clip after holding out "
+                         f"{len(held_out)} files; need at least 2 (add audio or hold out less)")
+    if mels is None:
+        mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
+    model_config = replace(model_config, n_mels=spec.config.n_mels, n_frames=mels.shape[-1])
+    seed_everything(seed)
+    model = ConvVAE.from_config(model_config)
+    history = train(model, mels[train_idx], train_config, checkpoint_path=checkpoint_path,
+                    progress=progress, val_mels=mels[val_idx] if val_idx else None,
+                    best_checkpoint_path=best_checkpoint_path,
+                    waveforms=clips.waveforms[train_idx] if train_config.augment else None,
+                    spectrogram=spec, save_every_s=save_every_s,
+                    extra={"val_files": held_out, **(extra or {})})
+    return ClipsRun(model, history, spec, clips, mels, train_idx, val_idx, held_out,
+                    model_config, train_config)
+
+
+def augmentation_effect(clips, seeds: Sequence[int] = (0, 1, 2), max_steps: int = 150,
+                        augment: AugmentConfig | None = None, val_fraction: float = 0.2,
+                        **train_overrides):
+    """Validation recon with and without augmentation, paired by seed (same split, same
+    initial weights, same data order): a pandas DataFrame, one row per seed and arm, with
+    ``val_recon``, ``val_baseline``, ``val_ratio`` (recon / baseline), ``train_ratio`` and
+    ``alarm``. Each run trains the own-audio recipe for ``max_steps`` optimiser steps."""
+    import pandas as pd
+
+    from .spectrogram import AudioSpectrogram
+
+    spec = AudioSpectrogram()
+    mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
+    rows = []
+    for seed in seeds:
+        for arm, aug in (("off", None), ("on", augment or AugmentConfig())):
+            _, cfg = own_audio_recipe(epochs=None, max_steps=max_steps, augment=aug,
+                                      **train_overrides)
+            run = train_on_clips(clips, train_config=cfg, val_fraction=val_fraction, seed=seed,
+                                 spectrogram=spec, progress=False, mels=mels)
+            h = run.history
+            rows.append({"seed": seed, "augment": arm, "val_files": len(run.val_files),
+                         "val_recon": h.val_recon[-1], "val_baseline": h.val_baseline,
+                         "val_ratio": h.ratios().get("val"),
+                         "train_ratio": h.ratios().get("train"),
+                         "active_units": h.active_units[-1], "alarm": h.alarm is not None,
+                         "seconds": sum(h.seconds)})
+    return pd.DataFrame(rows)
+
+
 # -- the default model the explorer opens on -------------------------------------------------
 
 DEFAULT_CLIPS_PER_KIND = 60  # 300 clips

@@ -327,3 +327,23 @@ def test_own_audio_recipe_is_a_copy():
     model_cfg, cfg = own_audio_recipe(epochs=None, max_minutes=1.0)
     assert cfg.max_minutes == 1.0 and cfg.kl_weight == train_mod.OWN_AUDIO_TRAIN.kl_weight
     assert train_mod.OWN_AUDIO_TRAIN.max_minutes is None and model_cfg.dropout == 0.0
+
+
+def test_train_on_clips_splits_by_file_and_augmentation_effect_pairs_seeds():
+    from sda_lab.data import AudioClips, make_default_dataset
+    from sda_lab.train import augmentation_effect, train_on_clips
+
+    base = make_default_dataset(2)  # 10 clips
+    files = [f"f{i // 3}.wav" for i in range(10)]  # 4 files of 3, 3, 3, 1 clips
+    clips = AudioClips(base.waveforms, base.labels, base.sample_rate, files=files)
+    _, cfg = own_audio_recipe(epochs=None, max_steps=2, batch_size=4, device="cpu")
+    run = train_on_clips(clips, train_config=cfg, val_fraction=0.25, seed=5, progress=False)
+    assert len(run.val_files) == 1 and run.train_config.seed == 5
+    assert {files[i] for i in run.train_idx}.isdisjoint(run.val_files)
+    assert run.history.n_val == len(run.val_idx) and run.val_mels.shape[0] == len(run.val_idx)
+    assert run.reconstruct(run.val_idx).shape == run.val_mels.shape
+    assert run.verdict()["fired"] == (run.history.alarm is not None)
+    df = augmentation_effect(clips, seeds=(0,), max_steps=1, val_fraction=0.25, batch_size=4,
+                             device="cpu")
+    assert list(df["augment"]) == ["off", "on"] and df["val_files"].tolist() == [1, 1]
+    assert df["val_baseline"].nunique() == 1  # same seed, same split in both arms
