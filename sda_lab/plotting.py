@@ -127,15 +127,16 @@ def markdown_table(rows: Sequence[Mapping[str, object]], floatfmt: str = ".3f") 
 
 
 def plot_mels(mels: Sequence[torch.Tensor], titles: Sequence[str], config: SpectrogramConfig,
-              ncols: int | None = None) -> plt.Figure:
-    """A row (or grid) of normalised log-mel images with titles."""
+              ncols: int | None = None, vmin: float = 0.0, vmax: float = 1.0) -> plt.Figure:
+    """A row (or grid) of normalised log-mel images with titles, colours from ``vmin`` to
+    ``vmax`` (pass a lower ``vmax`` to see quiet recordings)."""
     n = len(mels)
     ncols = ncols or n
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.3 * nrows), dpi=FIG_DPI,
                              squeeze=False)
     for ax, m, t in zip(axes.ravel(), mels, titles):
-        show_mel(m, config, ax=ax, title=t)
+        show_mel(m, config, ax=ax, title=t, vmin=vmin, vmax=vmax)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     fig.tight_layout()
