@@ -888,6 +888,12 @@ class LatentExplorer:
         ax.legend(fontsize=7, loc="best", ncols=2)
         return fig
 
+    def snapshot_image(self):
+        """:meth:`snapshot` as an ``IPython.display.Image`` (PNG), for ``display()``."""
+        from IPython.display import Image as IPImage
+
+        return IPImage(data=_png(self.snapshot()), format="png")
+
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = (f"LatentExplorer: {len(self.sliders)} latent sliders over "

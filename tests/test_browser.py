@@ -1,7 +1,11 @@
 """Notebook 05 in a real browser: JupyterLab on loopback, Debian's Chromium driven by Playwright.
 
-Runs all cells, drags the first latent slider, and checks that the mel image and the audio
-element's source change. A screenshot is saved to test-artifacts/explorer.png. Skipped (with the
+Runs all cells, then drags the first latent slider continuously (mouse down, 15 moves over
+about 1.5 s, up) and checks that several mel pictures and at least one new audio clip arrive
+*during* the drag, and that once it settles the status line names the slider's final value for
+both the picture and the audio. Then it clicks a clip on the latent map and checks that the start
+menu moved to that clip and its audio autoplays. A screenshot is saved to
+test-artifacts/explorer.png. Skipped (with the
 reason) where /usr/bin/chromium is absent; `make test` installs it on Debian as root.
 """
 
@@ -83,13 +87,32 @@ def lab(tmp_path):
         log.close()
 
 
+_RECORD_CHANGES = """([img, aud]) => {
+    window.__sda = {img: [], aud: []};
+    const watch = (el, key) => new MutationObserver(() => window.__sda[key].push(performance.now()))
+        .observe(el, {attributes: true, attributeFilter: ['src']});
+    watch(img, 'img');
+    watch(aud, 'aud');
+}"""
+
+# the two status spans (picture, audio) name the value they rendered, in the slider's format
+_RENDERED_VALUES = """([explorer]) => {
+    const num = t => parseFloat(t.replace('\u2212', '-').split('=').pop());
+    const readout = explorer.querySelector('.widget-slider .widget-readout');
+    const spans = [...explorer.querySelectorAll('.sda-rendered')].map(s => s.textContent);
+    return {slider: readout.textContent, spans: spans,
+            settled: spans.length === 2 && spans.every(t => num(t) === num(readout.textContent))};
+}"""
+
+
 def test_explorer_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
     base, token = lab
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM),
+                                    args=CHROMIUM_ARGS + ["--autoplay-policy=no-user-gesture-required"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/lab/tree/explorer.ipynb?token={token}")
@@ -113,20 +136,45 @@ def test_explorer_in_jupyterlab(lab):
             image.scroll_into_view_if_needed()
             src_img, src_audio = image.get_attribute("src"), audio.get_attribute("src")
             assert src_img and src_audio
+            page.evaluate(_RECORD_CHANGES, [image.element_handle(), audio.element_handle()])
 
+            # a continuous drag: mouse down, 15 moves 100 ms apart, mouse up
             handle = explorer.locator(".widget-slider .noUi-handle").first
             box = handle.bounding_box()
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            x0, y0 = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            page.mouse.move(x0, y0)
             page.mouse.down()
-            page.mouse.move(box["x"] + 90, box["y"] + box["height"] / 2, steps=8)
+            t_down = page.evaluate("performance.now()")
+            for k in range(1, 16):
+                page.mouse.move(x0 + 7 * k, y0)
+                page.wait_for_timeout(100)
+            t_up = page.evaluate("performance.now()")
             page.mouse.up()
-            page.wait_for_function(
-                "([el, old]) => el.getAttribute('src') !== old",
-                arg=[image.element_handle(), src_img], timeout=30_000)
-            page.wait_for_function(
-                "([el, old]) => el.getAttribute('src') !== old",
-                arg=[audio.element_handle(), src_audio], timeout=30_000)
+            page.wait_for_function(f"(args) => ({_RENDERED_VALUES})(args).settled",
+                                   arg=[explorer.element_handle()], timeout=30_000)
+            rendered = page.evaluate(_RENDERED_VALUES, [explorer.element_handle()])
+            changes = page.evaluate("window.__sda")
+            during_img = [t for t in changes["img"] if t_down < t <= t_up]
+            during_aud = [t for t in changes["aud"] if t_down < t <= t_up]
+            print(f"drag of {(t_up - t_down) / 1000:.2f} s: {len(during_img)} pictures, "
+                  f"{len(during_aud)} audio clips during it; settled on {rendered}")
+            assert len(during_img) >= 3, changes  # the picture follows the drag
+            assert len(during_aud) >= 1, changes  # and so does the audio, less often
+            assert rendered["settled"], rendered  # the last picture and audio: the final value
             explorer.screenshot(path=str(ARTIFACTS / "explorer.png"))
+
+            # a click on a clip in the latent map starts from it and plays it
+            menu = explorer.locator(".widget-dropdown select").first
+            before = menu.input_value()
+            points = explorer.locator(".bqplot .dot")
+            target = points.nth(5)
+            target.scroll_into_view_if_needed()
+            target.click(force=True)
+            page.wait_for_function("([el, old]) => el.value !== old",
+                                   arg=[menu.element_handle(), before], timeout=30_000)
+            page.wait_for_function("([el]) => el.autoplay === true",
+                                   arg=[audio.element_handle()], timeout=30_000)
+            assert menu.input_value() != before
         finally:
             browser.close()
     assert (ARTIFACTS / "explorer.png").stat().st_size > 10_000

@@ -261,3 +261,4 @@ def test_snapshot_and_latency_use_the_slider_path(setup):
     assert len(secs) == 3 and all(s > 0 for s in secs)
     fig = ex.snapshot()
     assert len(fig.axes) == 3
+    assert ex.snapshot_image().data[:4] == b"\x89PNG"

@@ -1,0 +1,188 @@
+"""The latent explorer while dragging, and the thread policy beside a second busy kernel.
+
+``run()`` returns a markdown section with three measurements:
+
+1. **A simulated drag** (in a fresh process per repeat): 45 slider values at 30 per second through
+   the real observer of a live :class:`~sda_lab.widgets.LatentExplorer` on the default model; the
+   picture and audio renders each lane completes per second during the drag, the median time of
+   one render, the time from the last value to its render, and whether the last picture and audio
+   are the final value. Alone, and beside a second process that trains a VAE the whole time.
+2. **The thread policy**: inverting 20 clips (64 Griffin-Lim iterations each, one at a time as
+   the explorer does) alone and beside the busy trainer, under OpenMP's default wait policy, with
+   ``OMP_WAIT_POLICY=PASSIVE`` in both processes, and with one torch thread in both.
+
+Every number is the median over ``repeats`` fresh processes (the machine is shared and noisy);
+ratios are against the default policy alone. ``python -m benchmarks.bench_explorer [repeats]``
+prints the section.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = {  # name -> environment of both processes
+    "default (spinning OpenMP threads)": {},
+    "OMP_WAIT_POLICY=PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "1 torch thread": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+}
+
+_BUSY = """
+import sys, torch
+from sda_lab.losses import vae_loss
+from sda_lab.vae import ConvVAE
+torch.manual_seed(0)
+model = ConvVAE()
+opt = torch.optim.Adam(model.parameters(), 1e-3)
+x = torch.rand(16, 1, 128, 94) * 0.5  # (16, 1, 128, 94)
+first = True
+while True:
+    recon, mu, logvar = model(x)
+    loss = vae_loss(recon, x, mu, logvar, kl_weight=1e-3)[0]
+    opt.zero_grad(); loss.backward(); opt.step()
+    if first:
+        print("ready", flush=True); first = False
+"""
+
+_INVERT = """
+import json, time, torch
+from sda_lab.data import make_default_dataset
+from sda_lab.spectrogram import AudioSpectrogram
+spec = AudioSpectrogram()
+mels = spec.waveform_to_mel(make_default_dataset(4).waveforms)  # (20, 1, 128, 94)
+spec.mel_to_waveform(mels[:1], length=48_000)  # warm-up
+t0 = time.perf_counter()
+for m in mels:
+    spec.mel_to_waveform(m[None], length=48_000)  # (1, 1, 48000)
+print(json.dumps({"seconds": time.perf_counter() - t0, "threads": torch.get_num_threads()}))
+"""
+
+_DRAG = """
+import json, torch
+from sda_lab.data import make_default_dataset
+from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.train import load_or_train_default
+from sda_lab.widgets import LatentExplorer
+model = load_or_train_default(progress=False).model.cpu()
+spec = AudioSpectrogram()
+clips = make_default_dataset(8)
+ex = LatentExplorer(model, spec, spec.waveform_to_mel(clips.waveforms), clips.labels,
+                    clip_index=clips.labels.index("vowel"))
+ex.simulate_drag(rank=0, changes=10, rate_hz=30)  # warm-up
+ex.set_start(ex.start_menu.value)
+s = ex.simulate_drag(rank=0, changes=45, rate_hz=30)
+print(json.dumps({k: getattr(s, k) for k in ("seconds", "picture_renders", "audio_renders",
+      "picture_per_s", "audio_per_s", "picture_ms", "audio_ms", "settle_ms", "final_matches")}))
+"""
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env.update(extra)
+    return env
+
+
+def _child(code: str, env: dict[str, str], busy: bool) -> dict:
+    """Run ``code`` in a fresh interpreter (beside a busy trainer if ``busy``); its JSON line."""
+    trainer = None
+    try:
+        if busy:
+            trainer = subprocess.Popen([sys.executable, "-c", _BUSY], env=env, cwd=ROOT,
+                                       stdout=subprocess.PIPE, text=True)
+            assert trainer.stdout.readline().strip() == "ready"
+            time.sleep(1.0)
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
+                             capture_output=True, text=True, timeout=600).stdout
+        return json.loads(out.strip().splitlines()[-1])
+    finally:
+        if trainer is not None:
+            trainer.kill()
+            trainer.wait()
+
+
+def measure_thread_policies(repeats: int = 3) -> list[dict]:
+    """Median seconds to invert 20 clips per policy, alone and beside the busy trainer."""
+    times: dict[tuple[str, bool], list[float]] = {}
+    for _ in range(repeats):  # interleaved so slow phases of the shared machine hit all alike
+        for name, extra in POLICIES.items():
+            for busy in (False, True):
+                times.setdefault((name, busy), []).append(
+                    _child(_INVERT, _env(extra), busy)["seconds"])
+    base = statistics.median(times[(next(iter(POLICIES)), False)])
+    rows = []
+    for name in POLICIES:
+        alone = statistics.median(times[(name, False)])
+        busy = statistics.median(times[(name, True)])
+        rows.append({"policy": name, "alone_s": alone, "busy_s": busy,
+                     "alone_vs_default": alone / base, "busy_vs_default_alone": busy / base,
+                     "busy_over_alone": busy / alone,
+                     "spread": f"{min(times[(name, False)]):.2f}-{max(times[(name, False)]):.2f} / "
+                               f"{min(times[(name, True)]):.2f}-{max(times[(name, True)]):.2f}"})
+    return rows
+
+
+def measure_drags(repeats: int = 3, policies: tuple[str, ...] = (
+        "default (spinning OpenMP threads)", "OMP_WAIT_POLICY=PASSIVE")) -> list[dict]:
+    """Median drag statistics per policy, alone and beside the busy trainer."""
+    rows = []
+    runs: dict[tuple[str, bool], list[dict]] = {}
+    for _ in range(repeats):
+        for name in policies:
+            for busy in (False, True):
+                runs.setdefault((name, busy), []).append(
+                    _child(_DRAG, _env(POLICIES[name]), busy))
+    for (name, busy), rs in runs.items():
+        med = {k: statistics.median(r[k] for r in rs)
+               for k in ("picture_per_s", "audio_per_s", "picture_ms", "audio_ms", "settle_ms")}
+        rows.append({"policy": name, "situation": "beside a busy trainer" if busy else "alone",
+                     **med, "final_ok": all(r["final_matches"] for r in rs),
+                     "picture_range": f"{min(r['picture_per_s'] for r in rs):.1f}-"
+                                      f"{max(r['picture_per_s'] for r in rs):.1f}"})
+    return rows
+
+
+def run(repeats: int = 3) -> str:
+    """The markdown section for benchmarks/RESULTS.md (about ``repeats`` x 2.5 minutes)."""
+    drags = measure_drags(repeats)
+    policies = measure_thread_policies(repeats)
+    lines = [
+        "## Latent explorer: live drag and a second busy kernel",
+        "",
+        f"A drag of 45 slider values at 30/s through the live explorer (default model), median of "
+        f"{repeats} fresh processes; \"beside a busy trainer\" runs a second process training a "
+        "VAE the whole time, with the same thread policy.",
+        "",
+        "| policy | situation | picture updates/s (range) | audio updates/s | one picture | "
+        "one audio render | last value drawn after | final render = final value |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in drags:
+        lines.append(f"| {r['policy']} | {r['situation']} | {r['picture_per_s']:.1f} "
+                     f"({r['picture_range']}) | {r['audio_per_s']:.1f} | {r['picture_ms']:.0f} ms | "
+                     f"{r['audio_ms']:.0f} ms | {r['settle_ms']:.0f} ms | "
+                     f"{'yes' if r['final_ok'] else 'NO'} |")
+    lines += [
+        "",
+        f"Thread policy: inverting 20 clips one by one (64 Griffin-Lim iterations), median of "
+        f"{repeats}; ratios against the default policy alone.",
+        "",
+        "| policy (both processes) | alone | beside a busy trainer | alone / default | "
+        "busy / default alone | busy / alone | range alone / busy (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in policies:
+        lines.append(f"| {r['policy']} | {r['alone_s']:.2f} s | {r['busy_s']:.2f} s | "
+                     f"{r['alone_vs_default']:.2f} | {r['busy_vs_default_alone']:.2f} | "
+                     f"{r['busy_over_alone']:.2f} | {r['spread']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
