@@ -628,6 +628,31 @@ class Results:
         fig.tight_layout()
         return fig
 
+    def plot_kl_per_dim(self, free_bits: float | None = None):
+        """Final KL per latent dimension, sorted largest first: a panel per arm, a line per
+        seed, with the free-bits floor drawn when given."""
+        import matplotlib.pyplot as plt
+
+        from .plotting import FIG_DPI
+
+        arms = self.arms
+        fig, axes = plt.subplots(1, len(arms), figsize=(4.2 * len(arms), 2.6), dpi=FIG_DPI,
+                                 sharey=True, squeeze=False)
+        for ax, arm in zip(axes[0], arms):
+            for r in self.records:
+                if r["arm"] == arm and r.get("status") == "ok":
+                    kl = np.sort(np.asarray(r["kl_per_dim"]))[::-1]
+                    ax.plot(np.arange(len(kl)), kl, lw=1, alpha=0.8)
+            if free_bits:
+                ax.axhline(free_bits, color="red", ls="--", lw=1, label=f"free bits {free_bits}")
+                ax.legend(fontsize=7)
+            ax.set_yscale("log")
+            ax.set_title(arm, fontsize=9)
+            ax.set_xlabel("latent dimension (sorted)")
+        axes[0, 0].set_ylabel("final KL (nats)")
+        fig.tight_layout()
+        return fig
+
 
 def base_seed(default: int = 0) -> int:
     """The notebooks' base seed: ``$SDA_LAB_SEED`` (an integer), else ``default``."""
