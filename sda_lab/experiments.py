@@ -126,8 +126,23 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        blob = json.dumps(self.determinants(), sort_keys=True, default=str).encode()
-        return hashlib.sha1(blob).hexdigest()[:16]
+        """A hash of the determinants, where each config contributes only the fields that
+        differ from its defaults: adding a field (with a default that keeps today's behaviour)
+        to a config does not orphan the runs already cached."""
+        return run_key(self.determinants())
+
+
+_DEFAULTS = {"model": asdict(VAEConfig()), "train": {**asdict(TrainConfig()), "device": None},
+             "data": asdict(DataSpec())}
+
+
+def run_key(determinants: dict) -> str:
+    """The cache key of a run from :meth:`RunSpec.determinants` (see :attr:`RunSpec.key`)."""
+    slim = {k: ({f: v for f, v in val.items() if _DEFAULTS[k].get(f, object()) != v}
+                if k in _DEFAULTS else val)
+            for k, val in determinants.items()}
+    blob = json.dumps(slim, sort_keys=True, default=str).encode()
+    return hashlib.sha1(blob).hexdigest()[:16]
 
 
 def grid(arms: Mapping[str, TrainConfig | tuple[TrainConfig, VAEConfig]], seeds: Iterable[int],

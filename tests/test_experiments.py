@@ -157,3 +157,16 @@ def test_claims_table_states_each_claim_with_its_verdict():
     assert table["seeds where it holds"].tolist() == ["5/5", "2/5", "0/5"]
     with pytest.raises(ValueError, match="direction"):
         res.claims([("recon", "a", ">=", "b")])
+
+
+def test_a_new_config_field_at_its_default_keeps_the_key():
+    """Keys hash only non-default fields: a config growing a field does not orphan the cache."""
+    from sda_lab.experiments import run_key
+
+    spec = RunSpec("a", 0, FAST, data=TINY)
+    det = spec.determinants()
+    det["train"]["some_future_option"] = None  # absent from today's defaults: it counts...
+    assert run_key(det) != spec.key
+    det = spec.determinants()
+    det["train"]["lr"] = TrainConfig().lr  # ...and a field back at its default does not
+    assert run_key(det) == RunSpec("a", 0, TrainConfig(epochs=2, batch_size=4), data=TINY).key
