@@ -162,6 +162,9 @@ class TrainConfig:
     max_steps: int | None = None  # optimiser-step budget
     max_minutes: float | None = None  # wall-clock budget
     augment: AugmentConfig | None = None  # None (default): no augmentation; True: AugmentConfig()
+    # None: the seed's per-element mean MSE. A number: the Gaussian decoder's NLL with this sigma
+    # (mel units), under which kl_weight 1 is the ELBO; see losses.vae_loss and elbo_kl_weight.
+    gaussian_sigma: float | None = None
 
     def __post_init__(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -679,7 +682,8 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             recon, mu, logvar = model(x)
             total, recon_loss, kl_loss = vae_loss(recon, x, mu, logvar, kl_weight=weight,
                                                   free_bits=config.free_bits,
-                                                  free_bits_mode=config.free_bits_mode)
+                                                  free_bits_mode=config.free_bits_mode,
+                                                  gaussian_sigma=config.gaussian_sigma)
             if not torch.isfinite(total):
                 bar.close()
                 kept = f"; last good checkpoint kept at {checkpoint_path}" if (
@@ -695,7 +699,10 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             optimizer.step()
             with torch.no_grad():
                 raw = kl_per_dimension(mu, logvar).sum(dim=1).mean()
-                sums += torch.stack([total, recon_loss, kl_loss, raw]).detach() * x.shape[0]
+                # History.recon is always the per-element MSE, whatever the loss's likelihood
+                mse = recon_loss if config.gaussian_sigma is None else (
+                    recon_loss * 2 * config.gaussian_sigma**2 / x[0].numel())
+                sums += torch.stack([total, mse, kl_loss, raw]).detach() * x.shape[0]
             seen += x.shape[0]
             step_count += 1
             bar.update(1)
@@ -1097,6 +1104,12 @@ def own_audio_recipe(**train_overrides) -> tuple[VAEConfig, TrainConfig]:
     return replace(OWN_AUDIO_MODEL), replace(OWN_AUDIO_TRAIN, **train_overrides)
 
 
+# TrainConfig's fields when default models were first cached; see load_or_train_default.
+_FIRST_TRAIN_FIELDS = frozenset({
+    "epochs", "batch_size", "lr", "weight_decay", "grad_clip", "kl_schedule", "warmup_fraction",
+    "n_cycles", "cycle_ratio", "kl_weight", "free_bits", "free_bits_mode", "seed", "device"})
+
+
 def default_cache_dir() -> Path:
     """``$SDA_LAB_CACHE``, else ``data/cache`` of a source checkout, else ``~/.cache/sda-lab``."""
     env = os.environ.get("SDA_LAB_CACHE")
@@ -1124,8 +1137,9 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
     config = config or DEFAULT_TRAIN
     # Fields added after the first release are left out of the key while at their defaults, so
     # models cached before they existed are still found.
+    defaults = asdict(TrainConfig())
     keyed = {k: v for k, v in asdict(config).items()
-             if not (k in ("max_steps", "max_minutes", "augment") and v is None)}
+             if k in _FIRST_TRAIN_FIELDS or v != defaults[k]}
     key = hashlib.sha1(json.dumps([keyed, asdict(DEFAULT_MODEL), DEFAULT_CLIPS_PER_KIND,
                                    CHECKPOINT_FORMAT]).encode()).hexdigest()[:10]
     path = Path(path) if path is not None else default_cache_dir() / f"default_vae_{key}.pt"

@@ -347,3 +347,17 @@ def test_train_on_clips_splits_by_file_and_augmentation_effect_pairs_seeds():
                              device="cpu")
     assert list(df["augment"]) == ["off", "on"] and df["val_files"].tolist() == [1, 1]
     assert df["val_baseline"].nunique() == 1  # same seed, same split in both arms
+
+
+def test_gaussian_sigma_trains_and_history_recon_stays_mse():
+    """Under the ELBO option the history still reports the per-element MSE (comparable with
+    the mean-mel baseline), not the likelihood's scaled sum."""
+    from sda_lab.train import TrainConfig, train
+    from sda_lab.vae import ConvVAE
+
+    torch.manual_seed(0)
+    mels = torch.rand(6, 1, 128, 94) * 0.5  # (6, 1, 128, 94)
+    h = train(ConvVAE(dropout=0.0), mels, TrainConfig(epochs=1, batch_size=6, kl_weight=1.0,
+                                                      free_bits=0.0, gaussian_sigma=0.1),
+              progress=False)
+    assert 0.0 < h.recon[0] < 1.0  # an MSE of values in [0, 1], not a sum over 12,032 pixels
