@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="files shorter than a clip: pad with silence (default) or skip")
     t.add_argument("--cut", choices=("grid", "onset"), default="grid",
                    help="cut clips on a fixed grid (default) or at onsets")
+    t.add_argument("--scale", choices=("log1p", "db"), default="log1p",
+                   help="mel representation: the seed's log1p (default) or a dB scale, which "
+                        "spreads recordings at ordinary levels over more of [0, 1]")
     t.add_argument("--augment", action="store_true",
                    help="random gain, time shift and speed on training clips")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best found)")
@@ -150,7 +153,7 @@ def _finite(x):
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status."""
     from .data import load_folder
-    from .spectrogram import AudioSpectrogram
+    from .spectrogram import AudioSpectrogram, SpectrogramConfig
     from .train import alarm_report, own_audio_recipe, split_by_file, train_on_clips
 
     t0 = time.perf_counter()
@@ -167,7 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs  # None: the budget alone ends training
     model_cfg, train_cfg = own_audio_recipe(**overrides)
     model_cfg = replace(model_cfg, latent_dim=args.latent_dim)
-    spec = AudioSpectrogram()
+    spec = AudioSpectrogram() if args.scale == "log1p" else AudioSpectrogram(
+        SpectrogramConfig(scale=args.scale))
     train_idx, val_idx, val_files = split_by_file(clips, args.val_fraction, args.seed,
                                                   args.val_files)
     n_files = len(set(clips.files))

@@ -115,3 +115,21 @@ def test_out_is_a_file(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code, line = _error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "file")])
     assert code == 1 and "--out must be a folder" in line
+
+
+def test_db_scale_is_stored_in_the_checkpoint(tmp_path, capsys):
+    from sda_lab.spectrogram import SpectrogramConfig
+
+    if "scale" not in SpectrogramConfig.__dataclass_fields__:
+        pytest.skip("this SpectrogramConfig has no scale choice")
+    folder = _write_folder(tmp_path / "a")
+    out = tmp_path / "run"
+    code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--scale", "db",
+                 "--latent-dim", "4", "--quiet", "--val-fraction", "0"])
+    assert code == 0, capsys.readouterr().err
+    ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
+    assert ck.spectrogram().config.scale == "db"
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["val_recon"] is None and m["n_val_clips"] == 0 and m["val_files"] == []
+    assert m["alarm"]["fired"] == (m["train_recon"] >= 0.9 * m["train_baseline"]
+                                   or m["active_units"] == 0)
