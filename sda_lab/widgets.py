@@ -745,14 +745,17 @@ class LatentExplorer:
         self.set_start(self.start_menu.value)
         return change
 
-    def measure_latency(self, moves: int = 10, steps: int = 3) -> list[float]:
+    def measure_latency(self, moves: int = 10, step: float | None = None,
+                        steps: int = 3) -> list[float]:
         """Seconds of kernel-side work (decode + Griffin-Lim + redraw) for ``moves`` slider
-        moves of ``steps`` slider steps on the top 8 dimensions, each waited for."""
+        moves on the top 8 dimensions, each waited for; a move is ``step`` latent units if
+        given, else ``steps`` slider steps."""
         seconds = []
         for k in range(moves):
             rank = k % min(8, len(self.sliders))
             s = self.sliders[rank]
-            nudge = steps * s.step if k % 2 == 0 else -steps * s.step
+            size = step if step is not None else steps * s.step
+            nudge = size if k % 2 == 0 else -size
             seconds.append(self.set_dimension(rank, float(s.value) + nudge))
         return seconds
 
@@ -860,8 +863,8 @@ class LatentExplorer:
         ax.imshow(self.mel[0, 0].numpy(), origin="lower", aspect="auto", cmap="magma",
                   vmin=0, vmax=1, interpolation="nearest")
         s = self.sliders[self._moved]
-        ax.set_title(f"decoded mel at {s.description} = {format(s.value, s.readout_format)}",
-                     fontsize=9)
+        ax.set_title(f"decoded mel: start {self.start_menu.label}, {s.description} = "
+                     f"{format(s.value, s.readout_format)}", fontsize=9)
         ax.set_ylabel("mel band", fontsize=8)
         ax.tick_params(labelsize=7)
         ax = fig.add_subplot(gs[1, 0])

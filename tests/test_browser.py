@@ -64,7 +64,8 @@ def lab(tmp_path):
         cmd.append("--allow-root")
     log = open(tmp_path / "lab.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-                            env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1"},
+                            env={**os.environ, "JUPYTER_PLATFORM_DIRS": "1",
+                                 "OMP_WAIT_POLICY": "PASSIVE"},  # as `make lab` starts it
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
