@@ -77,27 +77,77 @@ class DataSpec:
     seed: int = 0
     folder: str | None = None
     tag: str = ""
+    # The representation: SpectrogramConfig.scale, "log1p" (the seed's) or "db".
+    scale: str = "log1p"
+    # Validation split BY FILE (sda_lab.train.split_by_file): this fraction of the files (of the
+    # folder, or of the synthetic set's one-file-per-clip) is held out; 0 trains on everything.
+    val_fraction: float = 0.0
+    split_seed: int = 0  # which files are held out (same split in every run of a sweep)
+    # At most this many clips (None: all), taken evenly spaced over the folder's clip order
+    # before the split, so a tiny sweep still sees every file.
+    max_clips: int | None = None
 
     def __post_init__(self) -> None:
+        from .spectrogram import SCALES
+
         if self.source not in ("default", "folder"):
             raise ValueError(f"DataSpec.source must be 'default' or 'folder', got {self.source!r}")
         if self.source == "folder" and not self.folder:
             raise ValueError("DataSpec(source='folder') needs folder=<path to audio>")
         if self.clips_per_kind < 1:
             raise ValueError(f"clips_per_kind must be >= 1, got {self.clips_per_kind}")
+        if self.scale not in SCALES:
+            raise ValueError(f"DataSpec.scale must be one of {SCALES}, got {self.scale!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"DataSpec.val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_clips is not None and self.max_clips < 2:
+            raise ValueError(f"DataSpec.max_clips must be >= 2 or None, got {self.max_clips}")
 
 
-@lru_cache(maxsize=4)
-def load_mels(data: DataSpec):
-    """The normalised log-mels of ``data``: ``(N, 1, n_mels, T)``, cached per process."""
+@lru_cache(maxsize=8)
+def load_clip_mels(data: DataSpec):
+    """``(mels, files)``: the normalised mels ``(N, 1, n_mels, T)`` of ``data`` in its scale and
+    each clip's source file (after ``max_clips``), cached per process."""
     from .data import load_folder, make_default_dataset
-    from .spectrogram import AudioSpectrogram
+    from .spectrogram import AudioSpectrogram, SpectrogramConfig
 
     if data.source == "default":
         clips = make_default_dataset(data.clips_per_kind, seed=data.seed)
     else:
         clips = load_folder(data.folder)
-    return AudioSpectrogram().waveform_to_mel(clips.waveforms)  # (N, 1, 128, T)
+    files = list(clips.files)
+    waves = clips.waveforms  # (N, 1, samples)
+    if data.max_clips is not None and len(files) > data.max_clips:
+        keep = np.unique(np.linspace(0, len(files) - 1, data.max_clips).round().astype(int))
+        waves = waves[keep]  # (max_clips, 1, samples)
+        files = [files[i] for i in keep]
+    spec = AudioSpectrogram(SpectrogramConfig(scale=data.scale))
+    return spec.waveform_to_mel(waves), files  # (N, 1, 128, T)
+
+
+def load_mels(data: DataSpec):
+    """The normalised mels of ``data`` (every clip, training and validation):
+    ``(N, 1, n_mels, T)``, cached per process."""
+    return load_clip_mels(data)[0]
+
+
+def load_split(data: DataSpec):
+    """``(train_mels, val_mels)`` of ``data``, split by file with ``data.val_fraction`` and
+    ``data.split_seed`` (:func:`sda_lab.train.split_by_file`); ``val_mels`` is None without a
+    split. Shapes ``(N_train, 1, n_mels, T)``, ``(N_val, 1, n_mels, T)``.
+
+    Raises
+    ------
+    ValueError
+        From :func:`~sda_lab.train.split_by_file` (e.g. a folder with a single file).
+    """
+    from .train import split_by_file
+
+    mels, files = load_clip_mels(data)
+    if data.val_fraction == 0:
+        return mels, None
+    train_idx, val_idx, _ = split_by_file(files, data.val_fraction, data.split_seed)
+    return mels[train_idx], mels[val_idx]  # (N_train, 1, M, T), (N_val, 1, M, T)
 
 
 @dataclass(frozen=True)
@@ -187,18 +237,20 @@ def execute_run(spec: RunSpec, threads: int | None = 1) -> dict:
                     "threads": torch.get_num_threads()}
     t0 = time.perf_counter()
     try:
-        mels = load_mels(spec.data)  # (N, 1, 128, T)
+        mels, val_mels = load_split(spec.data)  # (N, 1, 128, T), (N_val, 1, 128, T) or None
         seed_everything(spec.seed)
         model = ConvVAE.from_config(spec.model)
         with warnings.catch_warnings(record=True) as caught:  # kept in the record, not printed
             warnings.simplefilter("always")
             history = train(model, mels, replace(spec.train, seed=spec.seed, device="cpu"),
-                            progress=False)
+                            progress=False, val_mels=val_mels)
         record["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
         h = asdict(history)
         n = len(h["epoch"])
         record["epochs"] = {k: v for k, v in h.items() if isinstance(v, list) and len(v) == n}
         record["kl_per_dim"] = h.get("kl_per_dim", [])
+        record["scalars"] = {k: h.get(k) for k in ("train_baseline", "val_baseline", "n_train",
+                                                   "n_val", "stop_reason")}
         record["status"] = "ok"
         record["error"] = ""
     except Exception as exc:  # recorded, not raised: one bad run must not sink a sweep
@@ -516,10 +568,17 @@ class Results:
                     "active_units": e["active_units"][-1],
                     "informative_dims": int(sum(k > kl_threshold for k in r["kl_per_dim"])),
                 })
-                for k in ("val_recon", "train_baseline", "val_baseline"):
+                for k in ("train_recon", "val_recon", "train_baseline", "val_baseline"):
                     v = e.get(k)
                     if isinstance(v, list) and v and v[-1] is not None:
                         row[k] = v[-1]
+                for k, v in r.get("scalars", {}).items():  # baselines, clip counts
+                    if v is not None:
+                        row[k] = v
+                if "train_recon" in row and row.get("train_baseline"):
+                    row["train_ratio"] = row["train_recon"] / row["train_baseline"]
+                if "val_recon" in row and row.get("val_baseline"):
+                    row["val_ratio"] = row["val_recon"] / row["val_baseline"]
             for k, v in det.get("train", {}).items():
                 row[f"train.{k}"] = v
             for k, v in det.get("model", {}).items():
@@ -690,4 +749,5 @@ def seeds_from(base: int, n: int = 5) -> list[int]:
 __all__ = [
     "DataSpec", "RunSpec", "grid", "execute_run", "ResultStore", "SerialExecutor", "dask_client",
     "run_grid", "Results", "Effect", "bootstrap_ci", "base_seed", "seeds_from", "load_mels",
+    "load_clip_mels", "load_split",
 ]

@@ -1,0 +1,283 @@
+"""Rate and distortion: which KL weight, which representation?
+
+A VAE's loss trades two numbers (Alemi et al. 2018, "Fixing a Broken ELBO"): the **rate**, the
+KL of the posterior from the prior in nats (how much the code says about each clip), and the
+**distortion**, how far the reconstruction is from the input. Each KL weight ``beta`` picks one
+point on that trade-off; sweeping ``beta`` traces the curve. This module sweeps ``beta`` x seeds
+x representation (:class:`~sda_lab.spectrogram.SpectrogramConfig` ``scale``: the seed's
+``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.experiments`: cached, parallel)
+and plots the curves.
+
+The loss is the Gaussian ELBO option (``TrainConfig.gaussian_sigma``, :func:`sda_lab.losses.vae_loss`):
+reconstruction ``sum (x - x_hat)^2 / (2 sigma^2)`` over the mel's elements with ``sigma`` =
+:data:`SIGMA` (0.1 in the [0, 1] mel units), so ``beta = 1`` is the ELBO and ``beta`` means the
+same at any image size. The seed's loss (mean MSE + weight x KL) is the same optimum at
+``beta = weight * P / (2 sigma^2)`` (:func:`sda_lab.losses.elbo_kl_weight`, ``P = 128 x 94``
+elements): the seed's weight 1 is beta 601,600 and the explorer's 1e-3 is beta 602.
+
+- **Rate**: the final raw KL (no free bits), summed over latent dimensions, nats per clip.
+- **Distortion**: the validation MSE (eval mode, posterior mean decoded) on clips of files held
+  out of training (split by file), as a fraction of the mean-image baseline (predicting the
+  training set's mean mel for every clip). 1.0 is "learnt nothing beyond the average".
+
+Marked on the curves: the seed's loss with weight 1 (its representation, log1p), a free-bits run
+(``free_bits`` nats per dimension at the largest ``beta``) and the shipped default
+(:func:`sda_lab.train.own_audio_recipe`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .experiments import DataSpec, Results, RunSpec
+from .losses import elbo_kl_weight
+from .train import TrainConfig
+from .vae import VAEConfig
+
+SIGMA = 0.1  # the Gaussian decoder's sigma in mel units: beta = 1 is the ELBO under it
+BETAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # 6 decades (and the seed's weight 1 at 6e5)
+SCALES = ("log1p", "db")
+# A small model for a sweep that must fit in minutes on 2 cores (the recipe's is 32..256).
+SWEEP_MODEL = VAEConfig(dropout=0.0, latent_dim=32, channels=(16, 32, 64, 128))
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The sweep: betas x scales, each run ``max_steps`` optimiser steps of ``batch_size`` clips.
+
+    ``gaussian_sigma`` is the ELBO option's sigma (mel units). The markers: ``seed_weight`` (the
+    seed's loss, mean MSE + weight x KL, on log1p), ``free_bits`` nats per dimension at
+    ``free_bits_beta`` (None: the largest beta), and the shipped default (the own-audio recipe's
+    loss at this budget; on ``shipped_scale``).
+    """
+
+    betas: tuple[float, ...] = BETAS
+    scales: tuple[str, ...] = SCALES
+    gaussian_sigma: float = SIGMA
+    max_steps: int = 60
+    batch_size: int = 8
+    lr: float = 2e-3
+    model: VAEConfig = field(default_factory=lambda: SWEEP_MODEL)
+    seed_weight: float | None = 1.0
+    free_bits: float | None = 0.5
+    free_bits_beta: float | None = None
+    shipped: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.betas or any(not b > 0 for b in self.betas):
+            raise ValueError(f"betas must be positive numbers, got {self.betas}")
+        bad = [s for s in self.scales if s not in SCALES]
+        if not self.scales or bad:
+            raise ValueError(f"scales must be among {SCALES}, got {self.scales}")
+        if not self.gaussian_sigma > 0:
+            raise ValueError(f"gaussian_sigma must be > 0, got {self.gaussian_sigma}")
+        if self.max_steps < 1 or self.batch_size < 1:
+            raise ValueError(f"max_steps and batch_size must be >= 1, got {self.max_steps}, "
+                             f"{self.batch_size}")
+
+    def train_config(self, beta: float, free_bits: float = 0.0) -> TrainConfig:
+        """A grid point: the ELBO option at ``beta`` (linear warm-up over 30% of the steps)."""
+        return TrainConfig(epochs=None, max_steps=self.max_steps, batch_size=self.batch_size,
+                           lr=self.lr, kl_weight=float(beta), free_bits=free_bits,
+                           gaussian_sigma=self.gaussian_sigma)
+
+
+def arm_name(tag: str, scale: str, kind: str, beta: float | None = None) -> str:
+    """``"<data> <scale> beta=<b>"`` for a grid point, ``"<data> <scale> <kind>"`` for a marker."""
+    what = f"beta={beta:g}" if kind == "grid" else kind
+    return f"{tag} {scale} {what}".strip()
+
+
+def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[int],
+                         config: SweepConfig | None = None, betas: Sequence[float] | None = None
+                         ) -> list[RunSpec]:
+    """Every (data, scale, beta) x seed, plus the markers, as :class:`RunSpec` s.
+
+    ``data``: one or more :class:`DataSpec` (each should hold out files: ``val_fraction > 0``);
+    its ``scale`` is replaced by each of ``config.scales`` and its ``tag`` names it in the arms.
+    ``betas`` overrides ``config.betas``. Run them with :func:`sda_lab.experiments.run_grid`.
+
+    Raises
+    ------
+    ValueError
+        No seeds, or a DataSpec without a validation split.
+    """
+    from .train import own_audio_recipe
+
+    config = config or SweepConfig()
+    if betas is not None:
+        config = replace(config, betas=tuple(float(b) for b in betas))
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("need at least one seed")
+    datas = [data] if isinstance(data, DataSpec) else list(data)
+    specs: list[RunSpec] = []
+    for d in datas:
+        if d.val_fraction <= 0:
+            raise ValueError(f"DataSpec {d.tag or d.source!r} has no validation split; set "
+                             "val_fraction > 0 (distortion is measured on held-out files)")
+        _, recipe = own_audio_recipe()
+        for scale in config.scales:
+            ds = replace(d, scale=scale)
+            arms: list[tuple[str, TrainConfig]] = [
+                (arm_name(d.tag, scale, "grid", b), config.train_config(b)) for b in config.betas]
+            if config.seed_weight is not None and scale == "log1p":
+                arms.append((arm_name(d.tag, scale, "seed"), replace(
+                    config.train_config(config.seed_weight), gaussian_sigma=None)))
+            if config.free_bits:
+                fb_beta = config.free_bits_beta or max(config.betas)
+                arms.append((arm_name(d.tag, scale, f"free bits {config.free_bits:g}"),
+                             config.train_config(fb_beta, config.free_bits)))
+            if config.shipped and scale == shipped_scale():
+                arms.append((arm_name(d.tag, scale, "shipped"), replace(
+                    config.train_config(recipe.kl_weight, recipe.free_bits),
+                    gaussian_sigma=recipe.gaussian_sigma)))
+            for name, tc in arms:
+                specs += [RunSpec(name, s, tc, config.model, ds) for s in seeds]
+    return specs
+
+
+def shipped_scale() -> str:
+    """The representation of the shipped own-audio recipe (:data:`sda_lab.train.OWN_AUDIO_SCALE`)."""
+    from . import train
+
+    return getattr(train, "OWN_AUDIO_SCALE", "log1p")
+
+
+def equivalent_beta(train: TrainConfig | dict, n_elements: int, sigma: float = SIGMA) -> float:
+    """The ELBO beta of a run's loss under ``sigma``: its weight when it uses the ELBO option
+    with that sigma, else the seed-loss conversion :func:`~sda_lab.losses.elbo_kl_weight`
+    (``n_elements`` = n_mels x frames per clip)."""
+    t = train if isinstance(train, dict) else train.__dict__
+    w, s = float(t["kl_weight"]), t.get("gaussian_sigma")
+    if s is None:
+        return elbo_kl_weight(w, n_elements, sigma)
+    return w * (sigma / float(s)) ** 2  # the same loss rescaled to sigma
+
+
+def rd_table(results: Results, sigma: float = SIGMA) -> pd.DataFrame:
+    """One row per arm: data, scale, kind, beta (ELBO-equivalent under ``sigma``), seeds, and
+    mean / sd / min / max over seeds of ``rate`` (final raw KL, nats) and ``distortion``
+    (validation MSE / mean-image baseline), plus the training ratio's mean."""
+    f = results.finals()
+    f = f[f["status"] == "ok"].copy()
+    if f.empty:
+        raise ValueError("no successful runs in these results")
+    if "val_ratio" not in f:
+        raise ValueError("these runs have no validation (val_ratio); use DataSpec.val_fraction")
+    rows = []
+    for arm in results.arms:
+        sub = f[f["arm"] == arm]
+        if sub.empty:
+            continue
+        first = results.records[[r["arm"] for r in results.records].index(arm)]
+        det = first["determinants"]
+        n_el = det["model"]["n_mels"] * det["model"]["n_frames"]
+        kind = ("grid" if " beta=" in arm else arm.split(f"{det['data']['scale']} ", 1)[-1])
+        rows.append({
+            "arm": arm, "data": det["data"].get("tag", ""), "scale": det["data"]["scale"],
+            "kind": kind, "beta": equivalent_beta(det["train"], n_el, sigma),
+            "free_bits": det["train"]["free_bits"], "seeds": len(sub),
+            "rate": sub["raw_kl"].mean(), "rate_sd": sub["raw_kl"].std(ddof=1),
+            "rate_min": sub["raw_kl"].min(), "rate_max": sub["raw_kl"].max(),
+            "distortion": sub["val_ratio"].mean(), "distortion_sd": sub["val_ratio"].std(ddof=1),
+            "distortion_min": sub["val_ratio"].min(), "distortion_max": sub["val_ratio"].max(),
+            "train_ratio": sub["train_ratio"].mean() if "train_ratio" in sub else np.nan,
+        })
+    return pd.DataFrame(rows)
+
+
+MARKERS = {"seed": ("*", "seed's loss, weight 1"), "shipped": ("D", "shipped default")}
+
+
+def plot_rate_distortion(table: pd.DataFrame, title: str | None = None):
+    """Rate (x, nats, log) against distortion (y, validation MSE / mean-image baseline): a panel
+    per data set, a curve per representation through the grid's betas (mean over seeds, error
+    bars min-max over seeds), each point labelled with its beta; markers for the seed's loss
+    (star), free bits (triangle) and the shipped default (diamond). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import FIG_DPI
+
+    datas = list(dict.fromkeys(table["data"]))
+    fig, axes = plt.subplots(1, len(datas), figsize=(5.2 * len(datas), 3.8), dpi=FIG_DPI,
+                             squeeze=False)
+    for ax, d in zip(axes[0], datas):
+        for i, scale in enumerate(dict.fromkeys(table["scale"])):
+            sub = table[(table["data"] == d) & (table["scale"] == scale)]
+            g = sub[sub["kind"] == "grid"].sort_values("beta")
+            x = g["rate"].clip(lower=1e-2)
+            ax.errorbar(x, g["distortion"],
+                        xerr=[g["rate"] - g["rate_min"], g["rate_max"] - g["rate"]],
+                        yerr=[g["distortion"] - g["distortion_min"],
+                              g["distortion_max"] - g["distortion"]],
+                        color=f"C{i}", marker="o", ms=4, lw=1.2, capsize=2,
+                        label=f"{scale} (beta {g['beta'].min():g} .. {g['beta'].max():g})")
+            for _, r in g.iterrows():
+                ax.annotate(f"{r['beta']:g}", (max(r["rate"], 1e-2), r["distortion"]),
+                            fontsize=6, xytext=(3, 3), textcoords="offset points", color=f"C{i}")
+            for _, r in sub[sub["kind"] != "grid"].iterrows():
+                key = r["kind"] if r["kind"] in MARKERS else "free bits"
+                m, text = MARKERS.get(key, ("^", r["kind"]))
+                ax.errorbar([max(r["rate"], 1e-2)], [r["distortion"]],
+                            xerr=[[r["rate"] - r["rate_min"]], [r["rate_max"] - r["rate"]]],
+                            yerr=[[r["distortion"] - r["distortion_min"]],
+                                  [r["distortion_max"] - r["distortion"]]],
+                            fmt=m, ms=9 if m == "*" else 6, color=f"C{i}", mec="k", capsize=2,
+                            label=f"{scale}: {text} (beta {r['beta']:.3g})")
+        ax.axhline(1.0, color="grey", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("rate: final KL (nats per clip)")
+        ax.set_ylabel("distortion: held-out MSE / mean image")
+        ax.set_title(d or "data", fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def example_folder(part: str = "instruments") -> Path:
+    """Real recordings for a sweep: ``../shared/audio/<part>`` next to the repository when it
+    exists (CI has it), else the bundled ``data/examples/<part>``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither exists.
+    """
+    root = Path(__file__).resolve().parents[1]
+    env = os.environ.get("SDA_LAB_SHARED_AUDIO")
+    for cand in ([Path(env) / part] if env else []) + [root.parent / "shared" / "audio" / part,
+                                                       root / "data" / "examples" / part]:
+        if cand.is_dir():
+            return cand
+    raise FileNotFoundError(f"no folder of real audio for {part!r}: looked for "
+                            f"{root.parent / 'shared' / 'audio' / part} and "
+                            f"{root / 'data' / 'examples' / part}")
+
+
+def heldout_specs(folder: str | Path, arms: dict[str, tuple[str, TrainConfig]], seeds: Sequence[int],
+                  model: VAEConfig | None = None, val_fraction: float = 1 / 3,
+                  max_clips: int | None = None, tag: str = "") -> list[RunSpec]:
+    """RunSpecs comparing recipes on held-out files of ``folder``: ``arms`` maps a name to
+    ``(scale, TrainConfig)``; every run holds out the same files (``split_seed=0``)."""
+    from .train import OWN_AUDIO_MODEL
+
+    specs = []
+    for name, (scale, tc) in arms.items():
+        d = DataSpec(source="folder", folder=str(folder), scale=scale, val_fraction=val_fraction,
+                     max_clips=max_clips, tag=tag)
+        specs += [RunSpec(name, s, tc, model or OWN_AUDIO_MODEL, d) for s in seeds]
+    return specs
+
+
+__all__ = ["SIGMA", "BETAS", "SCALES", "SWEEP_MODEL", "SweepConfig", "arm_name",
+           "rate_distortion_grid", "equivalent_beta", "rd_table", "plot_rate_distortion",
+           "example_folder", "heldout_specs", "shipped_scale"]

@@ -1,0 +1,135 @@
+"""The rate-distortion sweep: its grid, its table, its plot, and the DataSpec it relies on."""
+
+import math
+from dataclasses import replace
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from sda_lab.experiments import DataSpec, load_clip_mels, load_split, run_grid  # noqa: E402
+from sda_lab.losses import elbo_kl_weight  # noqa: E402
+from sda_lab.rate_distortion import (  # noqa: E402
+    SweepConfig,
+    equivalent_beta,
+    example_folder,
+    plot_rate_distortion,
+    rate_distortion_grid,
+    rd_table,
+)
+from sda_lab.train import TrainConfig  # noqa: E402
+from sda_lab.vae import VAEConfig  # noqa: E402
+
+TINY_MODEL = VAEConfig(dropout=0.0, latent_dim=4, channels=(4, 8, 16, 32))
+TINY_DATA = DataSpec(source="default", clips_per_kind=2, val_fraction=0.3, tag="synth")
+
+
+def test_dataspec_scale_and_split_by_file():
+    train, val = load_split(TINY_DATA)  # 10 clips, 3 held out
+    assert train.shape[0] == 7 and val.shape[0] == 3
+    assert train.shape[1:] == (1, 128, 94)
+    db_train, _ = load_split(replace(TINY_DATA, scale="db"))
+    # the same clips on another scale: different values, same shape
+    assert db_train.shape == train.shape
+    assert (db_train - train).abs().mean() > 0.01
+    # the held-out clips are whole files, never on both sides
+    _, files = load_clip_mels(TINY_DATA)
+    assert len(set(files)) == 10
+
+
+def test_dataspec_rejects_bad_fields():
+    with pytest.raises(ValueError, match="scale"):
+        DataSpec(scale="linear")
+    with pytest.raises(ValueError, match="val_fraction"):
+        DataSpec(val_fraction=1.0)
+    with pytest.raises(ValueError, match="max_clips"):
+        DataSpec(max_clips=1)
+
+
+def test_dataspec_defaults_keep_old_keys():
+    # new fields at their defaults must not change a cached run's key
+    from sda_lab.experiments import RunSpec
+
+    a = RunSpec("a", 0, TrainConfig(epochs=1), data=DataSpec())
+    b = RunSpec("a", 0, TrainConfig(epochs=1), data=DataSpec(scale="log1p", val_fraction=0.0))
+    c = RunSpec("a", 0, TrainConfig(epochs=1), data=DataSpec(scale="db"))
+    assert a.key == b.key != c.key
+
+
+def test_max_clips_keeps_every_file_evenly():
+    _, every = load_clip_mels(DataSpec(source="default", clips_per_kind=4))
+    mels, files = load_clip_mels(DataSpec(source="default", clips_per_kind=4, max_clips=5))
+    assert mels.shape[0] == 5 and len(files) == 5
+    # spread over the whole clip order (a folder's files come one after the other), not the
+    # first five
+    assert files[0] == every[0] and files[-1] == every[-1]
+    assert [every.index(f) for f in files] == [0, 5, 10, 14, 19]
+
+
+def test_grid_has_every_beta_scale_seed_and_the_markers():
+    cfg = SweepConfig(betas=(1.0, 100.0), model=TINY_MODEL, max_steps=2)
+    specs = rate_distortion_grid(TINY_DATA, seeds=[0, 1], config=cfg)
+    arms = sorted({s.arm for s in specs})
+    assert "synth db beta=1" in arms and "synth log1p beta=100" in arms
+    assert "synth log1p seed" in arms and "synth db seed" not in arms  # the seed's is log1p
+    assert "synth db free bits 0.5" in arms
+    assert any(a.endswith("shipped") for a in arms)
+    # 2 betas x 2 scales + seed + 2 free bits + shipped = 8 arms, 2 seeds each
+    assert len(specs) == 8 * 2 and len({s.key for s in specs}) == 16
+    fb = next(s for s in specs if s.arm == "synth db free bits 0.5")
+    assert fb.train.free_bits == 0.5 and fb.train.kl_weight == 100.0
+    assert {s.data.scale for s in specs if " db " in s.arm} == {"db"}
+    with pytest.raises(ValueError, match="validation"):
+        rate_distortion_grid(replace(TINY_DATA, val_fraction=0.0), [0], cfg)
+    with pytest.raises(ValueError, match="betas"):
+        SweepConfig(betas=(0.0,))
+
+
+def test_equivalent_beta_converts_the_seed_loss():
+    seed = TrainConfig(kl_weight=1e-3)
+    assert math.isclose(equivalent_beta(seed, 12_032, 0.1), elbo_kl_weight(1e-3, 12_032, 0.1))
+    elbo = TrainConfig(kl_weight=50.0, gaussian_sigma=0.1)
+    assert equivalent_beta(elbo, 12_032, 0.1) == pytest.approx(50.0)
+    assert equivalent_beta(elbo, 12_032, 0.2) == pytest.approx(200.0)  # sigma rescales beta
+
+
+def test_tiny_sweep_table_and_plot(tmp_path):
+    cfg = SweepConfig(betas=(0.01, 1e5), model=TINY_MODEL, max_steps=6, batch_size=4,
+                      scales=("db",), free_bits=None, shipped=False, seed_weight=None)
+    res = run_grid(rate_distortion_grid(TINY_DATA, [0, 1], cfg), executor="serial",
+                   store=tmp_path, progress=False)
+    assert res.failed.empty
+    table = rd_table(res)
+    assert list(table["beta"]) == [0.01, 1e5] and set(table["seeds"]) == {2}
+    assert (table["distortion"] > 0).all() and (table["rate"] >= 0).all()
+    low, high = table.iloc[0], table.iloc[1]
+    # beta 1e5 makes the KL cost dominate: far less rate than beta 0.01
+    assert high["rate"] < 0.5 * low["rate"]
+    f = res.finals()
+    assert {"val_recon", "val_baseline", "val_ratio", "train_ratio"} <= set(f.columns)
+    fig = plot_rate_distortion(table)
+    assert len(fig.axes) == 1
+    again = run_grid(rate_distortion_grid(TINY_DATA, [0, 1], cfg), executor="serial",
+                     store=tmp_path, progress=False)
+    assert all(r["cached"] for r in again.records)
+    assert rd_table(again)["rate"].tolist() == table["rate"].tolist()
+
+
+def test_rd_table_needs_validation(tmp_path):
+    from sda_lab.experiments import grid
+
+    specs = grid({"a": TrainConfig(epochs=1, batch_size=4)},
+                 [0], DataSpec(source="default", clips_per_kind=1))
+    specs = [replace(s, model=TINY_MODEL) for s in specs]
+    res = run_grid(specs, executor="serial", store=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="val_fraction"):
+        rd_table(res)
+
+
+def test_example_folder_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("SDA_LAB_SHARED_AUDIO", str(tmp_path / "nowhere"))
+    folder = example_folder("instruments")
+    assert folder.is_dir() and any(folder.iterdir())
+    with pytest.raises(FileNotFoundError, match="no folder"):
+        example_folder("no-such-part")
