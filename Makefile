@@ -20,8 +20,10 @@ install: $(STAMP)
 # audio in data/user/, the bundled data/examples/) shows in JupyterLab's file browser. Without
 # root_dir, Jupyter would serve only the notebook's own folder (notebooks/).
 # (Jupyter refuses to run as root without --allow-root: containers and lab machines often are root.)
+# OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning, so two busy kernels do
+# not slow each other several-fold (benchmarks/bench_explorer.py measures it).
 lab: install
-	$(BIN)/jupyter lab --ServerApp.port=$(PORT) --ServerApp.root_dir=. \
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/jupyter lab --ServerApp.port=$(PORT) --ServerApp.root_dir=. \
 	  $$(test "$$(id -u)" = 0 && echo --allow-root) notebooks/01_mel_round_trip.ipynb
 
 # Headless Chromium for the real-browser test (Debian's package, never a browser download).

@@ -113,8 +113,10 @@ def measure_thread_policies(repeats: int = 3) -> list[dict]:
     for _ in range(repeats):  # interleaved so slow phases of the shared machine hit all alike
         for name, extra in POLICIES.items():
             for busy in (False, True):
-                times.setdefault((name, busy), []).append(
-                    _child(_INVERT, _env(extra), busy)["seconds"])
+                t = _child(_INVERT, _env(extra), busy)["seconds"]
+                times.setdefault((name, busy), []).append(t)
+                print(f"  invert 20 clips, {name}, {'busy' if busy else 'alone'}: {t:.2f} s",
+                      file=sys.stderr, flush=True)
     base = statistics.median(times[(next(iter(POLICIES)), False)])
     rows = []
     for name in POLICIES:
@@ -136,8 +138,10 @@ def measure_drags(repeats: int = 3, policies: tuple[str, ...] = (
     for _ in range(repeats):
         for name in policies:
             for busy in (False, True):
-                runs.setdefault((name, busy), []).append(
-                    _child(_DRAG, _env(POLICIES[name]), busy))
+                r = _child(_DRAG, _env(POLICIES[name]), busy)
+                runs.setdefault((name, busy), []).append(r)
+                print(f"  drag, {name}, {'busy' if busy else 'alone'}: {r}", file=sys.stderr,
+                      flush=True)
     for (name, busy), rs in runs.items():
         med = {k: statistics.median(r[k] for r in rs)
                for k in ("picture_per_s", "audio_per_s", "picture_ms", "audio_ms", "settle_ms")}
