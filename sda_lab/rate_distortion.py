@@ -53,7 +53,7 @@ class SweepConfig:
 
     ``gaussian_sigma`` is the ELBO option's sigma (mel units). The markers: ``seed_weight`` (the
     seed's loss, mean MSE + weight x KL, on log1p), ``free_bits`` nats per dimension at
-    ``free_bits_beta`` (None: the largest beta), and the shipped default (the own-audio recipe's
+    ``free_bits_beta`` (None: the largest beta) on ``free_bits_scales``, and the shipped default (the own-audio recipe's
     loss at this budget; on ``shipped_scale``).
     """
 
@@ -67,6 +67,7 @@ class SweepConfig:
     seed_weight: float | None = 1.0
     free_bits: float | None = 0.5
     free_bits_beta: float | None = None
+    free_bits_scales: tuple[str, ...] = ("db",)
     shipped: bool = True
 
     def __post_init__(self) -> None:
@@ -130,7 +131,7 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
             if config.seed_weight is not None and scale == "log1p":
                 arms.append((arm_name(d.tag, scale, "seed"), replace(
                     config.train_config(config.seed_weight), gaussian_sigma=None)))
-            if config.free_bits:
+            if config.free_bits and scale in config.free_bits_scales:
                 fb_beta = config.free_bits_beta or max(config.betas)
                 arms.append((arm_name(d.tag, scale, f"free bits {config.free_bits:g}"),
                              config.train_config(fb_beta, config.free_bits)))
@@ -278,6 +279,42 @@ def heldout_specs(folder: str | Path, arms: dict[str, tuple[str, TrainConfig]], 
     return specs
 
 
+def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
+    """Train ``spec`` once in this process and decode held-out clips: ``(targets, recons,
+    sample_rate)``, each ``(n_clips, 1, samples)`` waveforms inverted from the mel (targets: the
+    held-out clips' own mels, i.e. the best any model could sound; recons: the posterior mean
+    decoded). For listening to a point of the curve; the numbers come from the sweep.
+
+    Raises
+    ------
+    ValueError
+        If ``spec.data`` has no validation split.
+    """
+    import torch
+
+    from .experiments import load_split
+    from .spectrogram import AudioSpectrogram, SpectrogramConfig
+    from .train import train
+    from .utils import seed_everything
+    from .vae import ConvVAE
+
+    mels, val = load_split(spec.data)  # (N, 1, M, T), (N_val, 1, M, T)
+    if val is None:
+        raise ValueError("heldout_reconstructions needs a DataSpec with val_fraction > 0")
+    seed_everything(spec.seed)
+    model = ConvVAE.from_config(spec.model)
+    train(model, mels, replace(spec.train, seed=spec.seed, device="cpu"), progress=False)
+    model.eval()
+    idx = torch.linspace(0, val.shape[0] - 1, n_clips).round().long()
+    x = val[idx]  # (n_clips, 1, M, T)
+    with torch.no_grad():
+        mu, _ = model.encode(x)  # (n_clips, D)
+        recon = model.decode(mu, x.shape)  # (n_clips, 1, M, T)
+    spec_ = AudioSpectrogram(SpectrogramConfig(scale=spec.data.scale))
+    sr = spec_.config.sample_rate
+    return spec_.mel_to_waveform(x), spec_.mel_to_waveform(recon), sr  # (n_clips, 1, samples)
+
+
 __all__ = ["SIGMA", "BETAS", "SCALES", "SWEEP_MODEL", "SweepConfig", "arm_name",
            "rate_distortion_grid", "equivalent_beta", "rd_table", "plot_rate_distortion",
-           "example_folder", "heldout_specs", "shipped_scale"]
+           "example_folder", "heldout_specs", "shipped_scale", "heldout_reconstructions"]

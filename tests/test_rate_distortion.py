@@ -75,8 +75,9 @@ def test_grid_has_every_beta_scale_seed_and_the_markers():
     assert "synth log1p seed" in arms and "synth db seed" not in arms  # the seed's is log1p
     assert "synth db free bits 0.5" in arms
     assert any(a.endswith("shipped") for a in arms)
-    # 2 betas x 2 scales + seed + 2 free bits + shipped = 8 arms, 2 seeds each
-    assert len(specs) == 8 * 2 and len({s.key for s in specs}) == 16
+    assert "synth log1p free bits 0.5" not in arms  # free bits on db only, by default
+    # 2 betas x 2 scales + seed + free bits + shipped = 7 arms, 2 seeds each
+    assert len(specs) == 7 * 2 and len({s.key for s in specs}) == 14
     fb = next(s for s in specs if s.arm == "synth db free bits 0.5")
     assert fb.train.free_bits == 0.5 and fb.train.kl_weight == 100.0
     assert {s.data.scale for s in specs if " db " in s.arm} == {"db"}
