@@ -182,15 +182,21 @@ class RunSpec:
         return run_key(self.determinants())
 
 
-_DEFAULTS = {"model": asdict(VAEConfig()), "train": {**asdict(TrainConfig()), "device": None},
-             "data": asdict(DataSpec())}
+def _plain(x):
+    """JSON's view of ``x`` (tuples become lists), so stored and fresh values compare equal."""
+    return json.loads(json.dumps(x, default=str))
+
+
+_DEFAULTS = _plain({"model": asdict(VAEConfig()),
+                    "train": {**asdict(TrainConfig()), "device": None},
+                    "data": asdict(DataSpec())})
 
 
 def run_key(determinants: dict) -> str:
     """The cache key of a run from :meth:`RunSpec.determinants` (see :attr:`RunSpec.key`)."""
     slim = {k: ({f: v for f, v in val.items() if _DEFAULTS[k].get(f, object()) != v}
                 if k in _DEFAULTS else val)
-            for k, val in determinants.items()}
+            for k, val in _plain(determinants).items()}
     blob = json.dumps(slim, sort_keys=True, default=str).encode()
     return hashlib.sha1(blob).hexdigest()[:16]
 
