@@ -6,13 +6,20 @@ Both are computed per clip on the linear STFT magnitude, so they judge what a li
 - Spectral convergence (Sturmel & Daudet, 2011; used for Griffin-Lim by e.g. Arik et al., 2019):
   ``|| |S| - |S_hat| ||_F / || |S| ||_F``. 0 is perfect; 1 is as far off as silence.
 - Log-spectral distance in dB: ``mean_t sqrt(mean_f (10 log10(|S|^2 / |S_hat|^2))^2)``.
+- Mel consistency (no reference needed): spectral convergence between a mel and the mel of the
+  audio it inverts to, see :func:`mel_consistency`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from ._checks import check_waveform
+from ._checks import check_mel, check_waveform
+
+if TYPE_CHECKING:
+    from .spectrogram import AudioSpectrogram
 
 
 def _magnitudes(reference: torch.Tensor, estimate: torch.Tensor, n_fft: int, hop_length: int
@@ -53,3 +60,62 @@ def log_spectral_distance(reference: torch.Tensor, estimate: torch.Tensor, n_fft
     floor = floor[:, None, None]
     diff_db = 10 * torch.log10(p_ref.clamp(min=floor) / p_est.clamp(min=floor))  # (B, F, frames)
     return diff_db.pow(2).mean(dim=1).sqrt().mean(dim=1)  # (B,)
+
+
+def mel_consistency(spec: AudioSpectrogram, mel: torch.Tensor,
+                    waveform: torch.Tensor | None = None, method: str | None = None
+                    ) -> torch.Tensor:
+    """Spectral convergence between a mel and the mel of its inverted audio, per clip ``(B,)``.
+
+    Usable where no original waveform exists (a VAE decoder's output): a mel that some audio
+    could have produced, and that the inversion found that audio for, scores near 0; a mel no
+    audio could produce (or a poor inversion) scores higher. Definition, on mel magnitudes
+    ``M = sqrt(mel power)`` (``spec.mel_to_power``)::
+
+        || M - M_hat ||_F / || M ||_F,   M_hat = M(spec.waveform_to_mel(audio))
+
+    with ``audio = spec.mel_to_waveform(mel, method=method)`` unless ``waveform`` is given. This
+    is the "spectral convergence" of Sturmel & Daudet (2011), the consistency Griffin & Lim
+    (1984) minimise, measured in the mel domain instead of the STFT domain.
+
+    Parameters
+    ----------
+    spec : AudioSpectrogram
+        The representation ``mel`` is in.
+    mel : Tensor
+        ``(B, 1, n_mels, T)`` normalised mel, ``T >= ceil(n_fft / hop_length) + 1`` (5 for the
+        defaults: the inverted audio must hold one FFT window).
+    waveform : Tensor, optional
+        ``(B, 1, samples)`` audio to compare instead of inverting ``mel``; it must give ``T``
+        frames.
+    method : str, optional
+        Inversion method passed to ``mel_to_waveform`` (default: the config's).
+
+    Raises
+    ------
+    ValueError
+        On a bad mel, too few frames, or a waveform whose mel has another number of frames.
+    """
+    c = spec.config
+    mel = check_mel(mel, c.n_mels)
+    frames = mel.shape[-1]
+    need = -(-c.n_fft // c.hop_length) + 1
+    if waveform is None:
+        if frames < need:
+            raise ValueError(
+                f"mel has {frames} frames; mel_consistency needs at least {need} so that the "
+                f"inverted audio ({(frames - 1) * c.hop_length} samples) holds one FFT window "
+                f"({c.n_fft})"
+            )
+        waveform = spec.mel_to_waveform(mel, method=method)  # (B, 1, (T-1)*hop)
+    back = spec.waveform_to_mel(waveform)  # (B, 1, n_mels, T')
+    if back.shape[0] != mel.shape[0] or back.shape[-1] != frames:
+        raise ValueError(
+            f"waveform gives mels of shape {tuple(back.shape)}, expected {tuple(mel.shape)} "
+            f"(B={mel.shape[0]}, {frames} frames)"
+        )
+    m = spec.mel_to_power(mel).sqrt()  # (B, n_mels, T)
+    m_hat = spec.mel_to_power(back.to(mel.device)).sqrt()  # (B, n_mels, T)
+    num = (m - m_hat).flatten(1).norm(dim=1)  # (B,)
+    den = m.flatten(1).norm(dim=1).clamp(min=1e-8)  # (B,)
+    return num / den

@@ -32,11 +32,16 @@ Griffin-Lim gets true silence there. Power above the bound (louder than full sca
 to 1.
 
 Why offer both: ``log1p(p)`` is nearly linear for ``p < 1``, and real recordings (peaks -25 to
--7 dBFS, long quiet tails) keep most mel power there. Measured on six real instrument
-recordings, 87% of log1p values sit under 0.05 and their standard deviation is 0.056 (0.142 on
-the synthetic default set), so a per-element MSE on them is tiny next to a KL term. The dB scale
-spreads the same audio over the whole [0, 1] range (notebook 01 shows both histograms).
-``value_stats`` measures it.
+-7 dBFS, long quiet tails) keep most mel power there. Measured with :func:`value_stats` on the
+six real instrument recordings (FreePats renders, 84 one-second clips at 48 kHz) and on the
+synthetic default set (``make_default_dataset(4)``):
+
+    values                   log1p: std   under 0.05      db (-100 dB floor): std   under 0.05
+    real recordings               0.049          93%                          0.148          60%
+    synthetic default set         0.145          82%                          0.227          61%
+
+With log1p a per-element MSE between real-audio mels is tiny next to a KL term; the dB scale
+spreads the same audio three times wider. Notebook 01 shows both histograms.
 
 Inversion: mel -> linear spectrogram -> Griffin-Lim
 ---------------------------------------------------
