@@ -47,30 +47,43 @@ def median_time(fn, repeats: int) -> tuple[float, object]:
 
 
 def bench_inversion(spec: AudioSpectrogram, clips: torch.Tensor, repeats: int) -> list[dict]:
+    """Each inversion path and librosa on the same mels, timed back to back in this process.
+
+    Timings are medians of ``repeats`` interleaved rounds (every path once per round, so load
+    drift on a shared machine hits all alike); compare the ratios, not the absolute times.
+    """
+    paths = {
+        "seed (torchaudio lstsq + GL 64)": lambda m, n: spec.mel_to_waveform(m, n, method="seed"),
+        f"sda-lab default (NNLS {spec.config.nnls_iters} + GL 64)":
+            lambda m, n: spec.mel_to_waveform(m, n),
+        f"quality=True (NNLS {spec.config.quality_nnls_iters} + GL "
+        f"{spec.config.quality_griffin_lim_iters})":
+            lambda m, n: spec.mel_to_waveform(m, n, quality=True),
+        "librosa mel_to_audio (NNLS + GL 64)": lambda m, n: librosa_mel_to_audio(spec, m, n),
+    }
     rows = []
     for batch in (1, 16):
         x = clips[:batch]  # (batch, 1, 48000)
         mel = spec.waveform_to_mel(x)  # (batch, 1, 128, 94)
-        ours_t, lib_t = [], []
-        for r in range(repeats):  # interleaved, so drift hits both alike
-            torch.manual_seed(r)
-            t0 = time.perf_counter()
-            y = spec.mel_to_waveform(mel, length=x.shape[-1])
-            ours_t.append(time.perf_counter() - t0)
-            np.random.seed(r)
-            t0 = time.perf_counter()
-            y_ref = librosa_mel_to_audio(spec, mel, length=x.shape[-1])
-            lib_t.append(time.perf_counter() - t0)
-        torch.manual_seed(0)
-        t_q, y_q = median_time(lambda: spec.mel_to_waveform(mel, length=x.shape[-1], quality=True),
-                               max(1, repeats // 2))
-        t_ours, t_lib = statistics.median(ours_t), statistics.median(lib_t)
-        sc, sc_ref = float(spectral_convergence(x, y).mean()), float(spectral_convergence(x, y_ref).mean())
-        rows.append({"batch": batch, "sda-lab s": t_ours, "librosa s": t_lib,
-                     "sda-lab audio s/s": batch / t_ours, "librosa audio s/s": batch / t_lib,
-                     "speed-up": t_lib / t_ours, "SC sda-lab": sc, "SC librosa": sc_ref,
-                     "SC sda-lab quality=True": float(spectral_convergence(x, y_q).mean()),
-                     "quality=True s": t_q})
+        times: dict[str, list[float]] = {k: [] for k in paths}
+        outs: dict[str, torch.Tensor] = {}
+        for r in range(repeats):  # interleaved, so drift hits every path alike
+            for name, fn in paths.items():
+                if name.startswith("quality") and r >= max(1, repeats // 2):
+                    continue  # the slow path gets half the repeats
+                torch.manual_seed(r)
+                np.random.seed(r)
+                t0 = time.perf_counter()
+                outs[name] = fn(mel, x.shape[-1])
+                times[name].append(time.perf_counter() - t0)
+        t_seed = statistics.median(times[next(iter(paths))])
+        t_lib = statistics.median(times["librosa mel_to_audio (NNLS + GL 64)"])
+        for name in paths:
+            t = statistics.median(times[name])
+            sc = float(spectral_convergence(x, outs[name]).mean())
+            rows.append({"batch": batch, "path": name, "SC": sc, "ms": 1000 * t,
+                         "x seed time": t / t_seed, "librosa time / this": t_lib / t,
+                         "(1 - SC) per s of audio-ms": (1 - sc) / (1000 * t / batch)})
     return rows
 
 
@@ -158,21 +171,29 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer repeats (for a smoke run)")
     ap.add_argument("--skip-notebooks", action="store_true")
+    ap.add_argument("--only-inversion", action="store_true",
+                    help="section 1 only, printed (RESULTS.md is left alone)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     args = ap.parse_args()
     reps = 2 if args.quick else 5
     spec = AudioSpectrogram()
     clips = make_default_dataset(4).waveforms  # (20, 1, 48000), all five kinds
 
+    if args.only_inversion:
+        print(table(bench_inversion(spec, clips, reps)))
+        return
     gpu = "no CUDA device" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
     parts = [
         "# sda-lab benchmarks\n",
         f"Written by `make bench` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
         f"{os.cpu_count()} CPU cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
         f"librosa {librosa.__version__}, {gpu}. Medians of {reps} interleaved repeats.\n",
-        "## 1. Mel inversion, 1 s clips at 48 kHz, 64 Griffin-Lim iterations\n",
-        "librosa gets each mel divided by its peak (same answer, see `sda_lab.evaluate`), and runs "
-        "clip by clip: it has no batch mode. SC is spectral convergence (lower is better).\n",
+        "## 1. Mel inversion, 1 s clips at 48 kHz\n",
+        "Every path inverts the same mels; times are medians of interleaved rounds in one "
+        "process (the quality path gets half the rounds). librosa gets each mel divided by its "
+        "peak (same answer, see `sda_lab.evaluate`), and runs clip by clip: it has no batch mode. "
+        "SC is spectral convergence against the original (lower is better); the last column is "
+        "quality per millisecond spent on one second of audio.\n",
         table(bench_inversion(spec, clips, reps)),
         "\n## 2. Forward mel (waveform -> mel power)\n",
         table(bench_forward(spec, clips, 3 * reps)),

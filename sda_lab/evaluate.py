@@ -27,8 +27,15 @@ def librosa_mel_to_audio(spec: AudioSpectrogram, mel: torch.Tensor, length: int 
     librosa's L-BFGS-B NNLS is badly conditioned on raw STFT powers (peaks in the thousands):
     measured here, one 1 s pluck took 206 s unscaled and 1.3 s scaled. The baseline is librosa
     used well, not librosa at its slowest.
+
+    Raises
+    ------
+    ValueError
+        On a bad mel, fewer than ``spec.config.min_frames`` frames (librosa would silently
+        return an empty clip for one frame), or a ``length`` that does not fit the frames.
     """
     c = spec.config
+    spec._check_frames(mel, length)  # the same minimal frames and lengths as sda-lab's paths
     power = spec.mel_to_power(mel).cpu().double().numpy()  # (B, n_mels, T)
     out = []
     for m in power:
@@ -53,11 +60,16 @@ class RoundTripResult:
     librosa_log_spectral_distance_db: float
     seconds: float
     librosa_seconds: float
+    seed_path_spectral_convergence: float | None = None  # mel_to_waveform(method="seed")
 
 
-def compare_round_trips(spec: AudioSpectrogram, clips: AudioClips, seed: int = 0
+def compare_round_trips(spec: AudioSpectrogram, clips: AudioClips, seed: int = 0,
+                        method: str | None = None, with_seed_path: bool = False
                         ) -> list[RoundTripResult]:
     """For each label in ``clips``: invert its mels with sda-lab and with librosa.
+
+    ``method`` is passed to ``mel_to_waveform`` (default: the config's, NNLS). With
+    ``with_seed_path`` the seed's inversion (``method="seed"``) is also scored, untimed.
 
     Both see the same mels and run the same number of Griffin-Lim iterations; each label's
     clips are inverted as one batch by sda-lab and clip by clip by librosa (it has no batch
@@ -70,7 +82,7 @@ def compare_round_trips(spec: AudioSpectrogram, clips: AudioClips, seed: int = 0
         torch.manual_seed(seed)
         np.random.seed(seed)  # librosa's random phase init uses numpy's global generator
         t0 = time.perf_counter()
-        y = spec.mel_to_waveform(mel, length=x.shape[-1])  # (n, 1, samples)
+        y = spec.mel_to_waveform(mel, length=x.shape[-1], method=method)  # (n, 1, samples)
         t1 = time.perf_counter()
         y_ref = librosa_mel_to_audio(spec, mel, length=x.shape[-1])  # (n, 1, samples)
         t2 = time.perf_counter()
@@ -82,6 +94,11 @@ def compare_round_trips(spec: AudioSpectrogram, clips: AudioClips, seed: int = 0
             float(log_spectral_distance(x, y_ref).mean()),
             t1 - t0, t2 - t1,
         ))
+        if with_seed_path:
+            torch.manual_seed(seed)
+            y_seed = spec.mel_to_waveform(mel, length=x.shape[-1], method="seed")
+            results[-1].seed_path_spectral_convergence = float(
+                spectral_convergence(x, y_seed).mean())
     return results
 
 
@@ -90,6 +107,8 @@ def round_trip_rows(results: list[RoundTripResult]) -> list[dict[str, object]]:
     return [
         {
             "clip type": r.label,
+            **({"SC seed path": r.seed_path_spectral_convergence}
+               if r.seed_path_spectral_convergence is not None else {}),
             "SC sda-lab": r.spectral_convergence,
             "SC librosa": r.librosa_spectral_convergence,
             "LSD dB sda-lab": r.log_spectral_distance_db,

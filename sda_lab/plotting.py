@@ -112,6 +112,29 @@ def plot_value_histogram(mels: torch.Tensor, bins: int = 60) -> plt.Figure:
     return fig
 
 
+def plot_value_histograms(mels: Mapping[str, torch.Tensor], bins: int = 50) -> plt.Figure:
+    """One histogram panel per named batch of normalised mels (e.g. scale x data set), all on
+    the decoder's range [0, 1], each titled with its standard deviation and share under 0.05."""
+    n = len(mels)
+    ncols = min(n, 2)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 2.2 * nrows), dpi=FIG_DPI,
+                             squeeze=False, sharex=True)
+    for ax, (name, m) in zip(axes.ravel(), mels.items()):
+        values = _np(m).ravel()
+        ax.hist(values, bins=bins, range=(0.0, 1.0), log=True)
+        ax.set_title(f"{name}: std {values.std():.3f}, {np.mean(values < 0.05):.0%} under 0.05",
+                     fontsize=9)
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("normalised mel value")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("count (log)")
+    fig.tight_layout()
+    return fig
+
+
 def markdown_table(rows: Sequence[Mapping[str, object]], floatfmt: str = ".3f") -> Markdown:
     """Render a list of dicts (same keys) as a Markdown table."""
     if not rows:
