@@ -39,11 +39,11 @@ $(BROWSER_STAMP):
 
 # Unit tests plus every notebook under nbval (and the browser test where Chromium is present).
 test: install browser-deps
-	$(BIN)/python -m pytest
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest
 
 # Unit tests only, for quick iteration.
 test-fast: install
-	$(BIN)/python -m pytest tests -m "not browser"
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest tests -m "not browser"
 
 bench: install
 	$(BIN)/python -m benchmarks.run

@@ -1149,5 +1149,13 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
     mels = AudioSpectrogram().waveform_to_mel(clips.waveforms)  # (300, 1, 128, 94)
     seed_everything(config.seed)
     model = ConvVAE.from_config(DEFAULT_MODEL)
-    train(model, mels, config, checkpoint_path=path, progress=progress)  # saved every epoch
+    # Trained under a temporary name and renamed when complete: a run interrupted (or still
+    # going in another kernel) never leaves a half-trained file under the name that is loaded.
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.pt")
+    try:
+        train(model, mels, config, checkpoint_path=partial, progress=progress)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+        best_path_for(partial).unlink(missing_ok=True)
     return load_checkpoint(path)

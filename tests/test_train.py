@@ -1,4 +1,5 @@
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -361,3 +362,23 @@ def test_gaussian_sigma_trains_and_history_recon_stays_mse():
                                                       free_bits=0.0, gaussian_sigma=0.1),
               progress=False)
     assert 0.0 < h.recon[0] < 1.0  # an MSE of values in [0, 1], not a sum over 12,032 pixels
+
+
+def test_default_model_interrupted_leaves_nothing_under_the_loaded_name(tmp_path, monkeypatch):
+    """Another kernel must never load a half-trained default model from the cache."""
+    import sda_lab.train as tm
+
+    seen = {}
+
+    def train_then_die(model, mels, config, checkpoint_path=None, progress=True, **kw):
+        seen["path"] = Path(checkpoint_path)
+        save_checkpoint(checkpoint_path, model, None, None)  # one epoch's checkpoint...
+        raise KeyboardInterrupt  # ...then the user interrupts
+
+    monkeypatch.setattr(tm, "train", train_then_die)
+    monkeypatch.setattr(tm, "DEFAULT_CLIPS_PER_KIND", 1)
+    target = tmp_path / "default.pt"
+    with pytest.raises(KeyboardInterrupt):
+        tm.load_or_train_default(target, progress=False)
+    assert seen["path"] != target and not target.exists()
+    assert list(tmp_path.iterdir()) == []  # the partial file is cleaned up too
