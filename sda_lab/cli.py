@@ -83,7 +83,7 @@ def _fraction(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``sda_lab`` command's argument parser (subcommand ``train``)."""
-    from .train import OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN
+    from .train import OWN_AUDIO_MODEL, OWN_AUDIO_SCALE, OWN_AUDIO_TRAIN
 
     parser = _Parser(prog=PROG, description="sda-lab: small-dataset audio VAEs.")
     subs = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -121,9 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="files shorter than a clip: pad with silence (default) or skip")
     t.add_argument("--cut", choices=("grid", "onset"), default="grid",
                    help="cut clips on a fixed grid (default) or at onsets")
-    t.add_argument("--scale", choices=("log1p", "db"), default="log1p",
-                   help="mel representation: the seed's log1p (default) or a dB scale, which "
-                        "spreads recordings at ordinary levels over more of [0, 1]")
+    t.add_argument("--scale", choices=("log1p", "db"), default=OWN_AUDIO_SCALE,
+                   help=f"mel representation (default {OWN_AUDIO_SCALE}): the seed's log1p or "
+                        "a dB scale, which spreads recordings at ordinary levels over more of "
+                        "[0, 1]")
     t.add_argument("--augment", action="store_true",
                    help="random gain, time shift and speed on training clips")
     t.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best found)")

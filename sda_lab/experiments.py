@@ -239,7 +239,8 @@ def execute_run(spec: RunSpec, threads: int | None = 1) -> dict:
     if threads is not None:
         torch.set_num_threads(threads)
     record: dict = {"key": spec.key, "arm": spec.arm, "seed": spec.seed,
-                    "determinants": spec.determinants(), "host": os.uname().nodename, "pid": os.getpid(),
+                    "determinants": spec.determinants(), "host": os.uname().nodename,
+                    "pid": os.getpid(),
                     "threads": torch.get_num_threads()}
     t0 = time.perf_counter()
     try:

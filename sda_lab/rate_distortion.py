@@ -8,12 +8,13 @@ x representation (:class:`~sda_lab.spectrogram.SpectrogramConfig` ``scale``: the
 ``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.experiments`: cached, parallel)
 and plots the curves.
 
-The loss is the Gaussian ELBO option (``TrainConfig.gaussian_sigma``, :func:`sda_lab.losses.vae_loss`):
-reconstruction ``sum (x - x_hat)^2 / (2 sigma^2)`` over the mel's elements with ``sigma`` =
-:data:`SIGMA` (0.1 in the [0, 1] mel units), so ``beta = 1`` is the ELBO and ``beta`` means the
-same at any image size. The seed's loss (mean MSE + weight x KL) is the same optimum at
-``beta = weight * P / (2 sigma^2)`` (:func:`sda_lab.losses.elbo_kl_weight`, ``P = 128 x 94``
-elements): the seed's weight 1 is beta 601,600 and the explorer's 1e-3 is beta 602.
+The loss is the Gaussian ELBO option (``TrainConfig.gaussian_sigma``,
+:func:`sda_lab.losses.vae_loss`): reconstruction ``sum (x - x_hat)^2 / (2 sigma^2)`` over the
+mel's elements with ``sigma`` = :data:`SIGMA` (0.1 in the [0, 1] mel units), so ``beta = 1`` is
+the ELBO and ``beta`` means the same at any image size. The seed's loss (mean MSE + weight x KL)
+is the same optimum at ``beta = weight * P / (2 sigma^2)``
+(:func:`sda_lab.losses.elbo_kl_weight`, ``P = 128 x 94`` elements): the seed's weight 1 is beta
+601,600 and the explorer's 1e-3 is beta 602.
 
 - **Rate**: the final raw KL (no free bits), summed over latent dimensions, nats per clip.
 - **Distortion**: the validation MSE (eval mode, posterior mean decoded) on clips of files held
@@ -53,8 +54,8 @@ class SweepConfig:
 
     ``gaussian_sigma`` is the ELBO option's sigma (mel units). The markers: ``seed_weight`` (the
     seed's loss, mean MSE + weight x KL, on log1p), ``free_bits`` nats per dimension at
-    ``free_bits_beta`` (None: the largest beta) on ``free_bits_scales``, and the shipped default (the own-audio recipe's
-    loss at this budget; on ``shipped_scale``).
+    ``free_bits_beta`` (None: the largest beta) on ``free_bits_scales``, and the shipped
+    default (the own-audio recipe's loss at this budget, on :func:`shipped_scale`).
     """
 
     betas: tuple[float, ...] = BETAS
@@ -145,7 +146,7 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
 
 
 def shipped_scale() -> str:
-    """The representation of the shipped own-audio recipe (:data:`sda_lab.train.OWN_AUDIO_SCALE`)."""
+    """The shipped own-audio recipe's representation, :data:`sda_lab.train.OWN_AUDIO_SCALE`."""
     from . import train
 
     return getattr(train, "OWN_AUDIO_SCALE", "log1p")
@@ -264,8 +265,8 @@ def example_folder(part: str = "instruments") -> Path:
                             f"{root / 'data' / 'examples' / part}")
 
 
-def heldout_specs(folder: str | Path, arms: dict[str, tuple[str, TrainConfig]], seeds: Sequence[int],
-                  model: VAEConfig | None = None, val_fraction: float = 1 / 3,
+def heldout_specs(folder: str | Path, arms: dict[str, tuple[str, TrainConfig]],
+                  seeds: Sequence[int], model: VAEConfig | None = None, val_fraction: float = 1 / 3,
                   max_clips: int | None = None, tag: str = "") -> list[RunSpec]:
     """RunSpecs comparing recipes on held-out files of ``folder``: ``arms`` maps a name to
     ``(scale, TrainConfig)``; every run holds out the same files (``split_seed=0``)."""

@@ -1008,8 +1008,8 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
     """Split ``clips`` by file, build a VAE for their mel shape, and train it with validation.
 
     ``seed`` seeds the split, the initial weights and the data order (it overrides
-    ``train_config.seed``). Defaults: :func:`own_audio_recipe` and the default
-    :class:`~sda_lab.spectrogram.AudioSpectrogram`; ``model_config``'s ``n_mels``/``n_frames``
+    ``train_config.seed``). Defaults: :func:`own_audio_recipe` and
+    :func:`own_audio_spectrogram`; ``model_config``'s ``n_mels``/``n_frames``
     are set from the mels. ``mels`` may pass precomputed mels of every clip (same spectrogram).
     Waveform augmentation (``train_config.augment``) uses ``clips.waveforms``.
 
@@ -1018,12 +1018,10 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
     ValueError
         From :func:`split_by_file`, or fewer than 2 training clips.
     """
-    from .spectrogram import AudioSpectrogram
-
     rec_model, rec_train = own_audio_recipe()
     model_config = model_config or rec_model
     train_config = replace(train_config or rec_train, seed=seed)
-    spec = spectrogram or AudioSpectrogram()
+    spec = spectrogram or own_audio_spectrogram()
     train_idx, val_idx, held_out = split_by_file(clips, val_fraction, seed, val_files)
     if len(train_idx) < 2:
         raise ValueError(f"only {len(train_idx)} training clip after holding out "
@@ -1052,9 +1050,7 @@ def augmentation_effect(clips, seeds: Sequence[int] = (0, 1, 2), max_steps: int 
     ``alarm``. Each run trains the own-audio recipe for ``max_steps`` optimiser steps."""
     import pandas as pd
 
-    from .spectrogram import AudioSpectrogram
-
-    spec = AudioSpectrogram()
+    spec = own_audio_spectrogram()
     mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
     rows = []
     for seed in seeds:
@@ -1096,6 +1092,16 @@ DEFAULT_TRAIN = TrainConfig(epochs=40, lr=2e-3, kl_weight=1e-3, free_bits=0.0)
 # explorer's recipe above; kept here, in one place, so a rate-distortion sweep can change it.
 OWN_AUDIO_MODEL = VAEConfig(dropout=0.0)
 OWN_AUDIO_TRAIN = TrainConfig(epochs=40, lr=2e-3, kl_weight=1e-3, free_bits=0.0)
+OWN_AUDIO_SCALE = "log1p"  # the mel representation (SpectrogramConfig.scale) of the recipe
+
+
+def own_audio_spectrogram():
+    """The recipe's :class:`~sda_lab.spectrogram.AudioSpectrogram` (:data:`OWN_AUDIO_SCALE`)."""
+    from .spectrogram import AudioSpectrogram, SpectrogramConfig
+
+    return AudioSpectrogram(SpectrogramConfig(scale=OWN_AUDIO_SCALE))
+
+
 
 
 def own_audio_recipe(**train_overrides) -> tuple[VAEConfig, TrainConfig]:
