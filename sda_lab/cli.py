@@ -155,7 +155,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status."""
     from .data import load_folder
     from .spectrogram import AudioSpectrogram, SpectrogramConfig
-    from .train import alarm_report, own_audio_recipe, split_by_file, train_on_clips
+    from .train import own_audio_recipe, split_by_file, train_on_clips
 
     t0 = time.perf_counter()
     out = Path(args.out)
@@ -186,7 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                          extra={"folder": str(args.folder)})
     history, train_idx, val_idx, val_files = run.history, run.train_idx, run.val_idx, run.val_files
     model_cfg, train_cfg = run.model_config, run.train_config
-    verdict = alarm_report(history, config=train_cfg)
+    verdict = run.verdict()
     ratios = history.ratios()
     report = clips.report
     metrics = {

@@ -368,10 +368,11 @@ class History:
 
 
 def collapse_check(recon: float, baseline: float, active: int, what: str = "validation",
-                   ratio: float = COLLAPSE_RATIO, config: TrainConfig | None = None
-                   ) -> str | None:
+                   ratio: float = COLLAPSE_RATIO, config: TrainConfig | None = None,
+                   scale: str | None = None) -> str | None:
     """The alarm's rule on plain numbers: a message if ``recon >= ratio * baseline`` or
-    ``active == 0``, else ``None``. ``what`` names the clips the recon was measured on."""
+    ``active == 0``, else ``None``. ``what`` names the clips the recon was measured on;
+    ``scale`` (the spectrogram's, when known) drops the dB tip when already on dB."""
     reasons = []
     if baseline > 0 and recon >= ratio * baseline:
         reasons.append(f"{what} recon {recon:.4g} is {recon / baseline:.2f}x the mean-mel "
@@ -387,14 +388,17 @@ def collapse_check(recon: float, baseline: float, active: int, what: str = "vali
         tips.append("a lower KL weight")
     if config is None or config.free_bits == 0:
         tips.append("free bits (e.g. 0.5)")
-    tips += ["more steps or minutes", "the dB representation", "more audio"]
+    tips.append("more steps or minutes")
+    if scale != "db":
+        tips.append("the dB representation")
+    tips.append("more audio")
     return ("posterior collapse or no learning: " + "; ".join(reasons)
             + " - the model is no better than predicting the average mel. Try "
             + ", ".join(tips) + ".")
 
 
 def collapse_alarm(history: History, ratio: float = COLLAPSE_RATIO,
-                   config: TrainConfig | None = None) -> str | None:
+                   config: TrainConfig | None = None, scale: str | None = None) -> str | None:
     """The collapse alarm's verdict on a finished :class:`History`, from its final numbers.
 
     Fires (returns a message saying what was seen and what to try) iff the final eval-mode
@@ -417,14 +421,15 @@ def collapse_alarm(history: History, ratio: float = COLLAPSE_RATIO,
     else:
         raise ValueError("history has no eval-mode recon and baseline to judge collapse by "
                          "(train_recon/val_recon and train_baseline/val_baseline are empty)")
-    return collapse_check(recon, base, history.active_units[-1], what, ratio, config)
+    return collapse_check(recon, base, history.active_units[-1], what, ratio, config, scale)
 
 
 def alarm_report(history: History, ratio: float = COLLAPSE_RATIO,
-                 config: TrainConfig | None = None) -> dict[str, object]:
+                 config: TrainConfig | None = None, scale: str | None = None
+                 ) -> dict[str, object]:
     """The alarm's verdict as ``{"fired": bool, "why": str}``: the message when it fired, else
     the numbers that cleared it (which recon, its ratio to the baseline, active units)."""
-    message = collapse_alarm(history, ratio, config)
+    message = collapse_alarm(history, ratio, config, scale)
     if message:
         return {"fired": True, "why": message}
     if history.val_recon and history.val_baseline is not None:
@@ -645,6 +650,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
     extra = dict(extra or {})
     if spectrogram is not None:
         extra.setdefault("spectrogram_config", asdict(spectrogram.config))
+    scale = getattr(getattr(spectrogram, "config", None), "scale", None)
     best_path = (Path(best_checkpoint_path) if best_checkpoint_path is not None
                  else best_path_for(checkpoint_path) if checkpoint_path is not None else None)
     generator = torch.Generator().manual_seed(config.seed)
@@ -739,10 +745,10 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         if warmed:
             if val_recon is not None:
                 message = collapse_check(val_recon, history.val_baseline, au, "validation",
-                                         config=config)
+                                         config=config, scale=scale)
             else:
                 message = collapse_check(train_recon, history.train_baseline, au, "training",
-                                         config=config)
+                                         config=config, scale=scale)
         history.alarms.append(message or "")
         if message and not warned:
             warnings.warn(f"epoch {epoch}: {message}", stacklevel=2)
@@ -767,7 +773,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         bar.set_postfix(postfix, refresh=False)
         if stop is not None:
             history.stop_reason = stop
-            history.alarm = collapse_alarm(history, config=config)
+            history.alarm = collapse_alarm(history, config=config, scale=scale)
             if history.alarm and not warned:
                 warnings.warn(history.alarm, stacklevel=2)
                 warned = True
@@ -979,7 +985,8 @@ class ClipsRun:
 
     def verdict(self) -> dict[str, object]:
         """The collapse alarm's verdict, :func:`alarm_report`."""
-        return alarm_report(self.history, config=self.train_config)
+        return alarm_report(self.history, config=self.train_config,
+                            scale=getattr(self.spectrogram.config, "scale", None))
 
     @torch.no_grad()
     def reconstruct(self, indices: Sequence[int]) -> torch.Tensor:
@@ -1100,8 +1107,6 @@ def own_audio_spectrogram():
     from .spectrogram import AudioSpectrogram, SpectrogramConfig
 
     return AudioSpectrogram(SpectrogramConfig(scale=OWN_AUDIO_SCALE))
-
-
 
 
 def own_audio_recipe(**train_overrides) -> tuple[VAEConfig, TrainConfig]:

@@ -382,3 +382,9 @@ def test_default_model_interrupted_leaves_nothing_under_the_loaded_name(tmp_path
         tm.load_or_train_default(target, progress=False)
     assert seen["path"] != target and not target.exists()
     assert list(tmp_path.iterdir()) == []  # the partial file is cleaned up too
+
+
+def test_alarm_drops_the_db_tip_on_db():
+    h = History(epoch=[0], active_units=[0], train_recon=[0.02], train_baseline=0.02)
+    assert "dB representation" in collapse_alarm(h)
+    assert "dB representation" not in collapse_alarm(h, scale="db")
