@@ -6,6 +6,8 @@ Writes benchmarks/RESULTS.md (and prints it). Sections:
 3. VAE training: sda-lab's trainer vs a bare PyTorch loop, samples/s and memory
 4. the latent explorer's update latency
 5. each notebook's execution time under nbval
+6. parallel training runs: worker processes x threads (bench_sweep)
+7. the live explorer while dragging, and the thread policy beside a busy kernel (bench_explorer)
 
 Usage: python -m benchmarks.run [--quick] [--skip-notebooks]
 """
@@ -33,6 +35,8 @@ from sda_lab.profiling import measure_training_step
 from sda_lab.spectrogram import AudioSpectrogram
 from sda_lab.train import TrainConfig, load_or_train_default, train
 from sda_lab.vae import ConvVAE
+
+from . import bench_explorer, bench_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,14 +177,22 @@ def main() -> None:
     ap.add_argument("--skip-notebooks", action="store_true")
     ap.add_argument("--only-inversion", action="store_true",
                     help="section 1 only, printed (RESULTS.md is left alone)")
+    ap.add_argument("--only", choices=("inversion", "sweep", "explorer"),
+                    help="one section only, printed (RESULTS.md is left alone)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     args = ap.parse_args()
     reps = 2 if args.quick else 5
     spec = AudioSpectrogram()
     clips = make_default_dataset(4).waveforms  # (20, 1, 48000), all five kinds
 
-    if args.only_inversion:
+    if args.only_inversion or args.only == "inversion":
         print(table(bench_inversion(spec, clips, reps)))
+        return
+    if args.only == "sweep":
+        print(bench_sweep.run())
+        return
+    if args.only == "explorer":
+        print(bench_explorer.run(repeats=1 if args.quick else 3))
         return
     gpu = "no CUDA device" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
     parts = [
@@ -201,6 +213,10 @@ def main() -> None:
         table(bench_training(spec, epochs=2 if args.quick else 4)),
         "\n## 4. Latent explorer: one slider release (decode + Griffin-Lim + redraw)\n",
         table(bench_explorer(spec, moves=10 if args.quick else 30)),
+        "\n## 6. Training sweeps\n",
+        bench_sweep.run(),
+        "\n## 7. Live explorer and thread policy\n",
+        bench_explorer.run(repeats=1 if args.quick else 3),
     ]
     if not args.skip_notebooks:
         parts += ["\n## 5. Notebooks under nbval (`pytest notebooks/NN.ipynb`, whole process)\n",
