@@ -14,6 +14,7 @@ from sda_lab.rate_distortion import (  # noqa: E402
     SweepConfig,
     equivalent_beta,
     example_folder,
+    heldout_reconstructions,
     plot_rate_distortion,
     rate_distortion_grid,
     rd_table,
@@ -134,3 +135,19 @@ def test_example_folder_falls_back(monkeypatch, tmp_path):
     assert folder.is_dir() and any(folder.iterdir())
     with pytest.raises(FileNotFoundError, match="no folder"):
         example_folder("no-such-part")
+
+
+def test_markers_plot_and_heldout_reconstructions(tmp_path):
+    cfg = SweepConfig(betas=(1.0,), model=TINY_MODEL, max_steps=2, batch_size=4,
+                      free_bits_beta=1.0)
+    specs = rate_distortion_grid(TINY_DATA, [0], cfg)
+    res = run_grid(specs, executor="serial", store=tmp_path, progress=False)
+    table = rd_table(res)
+    kinds = set(table["kind"])
+    assert {"grid", "seed", "free bits 0.5", "shipped"} <= kinds
+    seed_row = table[table["kind"] == "seed"].iloc[0]
+    assert seed_row["beta"] == pytest.approx(elbo_kl_weight(1.0, 128 * 94, 0.1))
+    fig = plot_rate_distortion(table)
+    assert len(fig.axes[0].get_legend().get_texts()) == len(table)  # a curve per scale + markers
+    target, recon, sr = heldout_reconstructions(specs[0])
+    assert target.shape == recon.shape and target.shape[:2] == (1, 1) and sr == 48_000
