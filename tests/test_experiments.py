@@ -133,11 +133,13 @@ def test_dask_local_cluster_runs_a_sweep_in_worker_processes(tmp_path):
         workers = client.scheduler_info()["workers"]
         assert len(workers) == 2 and all(w["nthreads"] == 1 for w in workers.values())
         res = run_grid(specs, executor=client, store=tmp_path, progress=False)
+        env = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     finally:
         client.close()
         client.cluster.close()
     assert [r["status"] for r in res.records] == ["ok"] * 3
     assert all(r["pid"] != os.getpid() and r["threads"] == 1 for r in res.records)
+    assert set(env.values()) == {None}  # no glibc trim threshold in the workers
     # the same run in this process, 1 thread: the same numbers (up to float noise)
     threads = torch.get_num_threads()
     try:
@@ -170,3 +172,11 @@ def test_a_new_config_field_at_its_default_keeps_the_key():
     det = spec.determinants()
     det["train"]["lr"] = TrainConfig().lr  # ...and a field back at its default does not
     assert run_key(det) == RunSpec("a", 0, TrainConfig(epochs=2, batch_size=4), data=TINY).key
+
+
+def test_workers_do_not_get_dasks_malloc_trim_threshold():
+    from sda_lab.experiments import worker_environ
+
+    env = worker_environ()
+    assert "MALLOC_TRIM_THRESHOLD_" not in env
+    assert env.get("OMP_NUM_THREADS") in (1, "1")  # the rest of Dask's settings are kept
