@@ -36,7 +36,8 @@ from sda_lab.spectrogram import AudioSpectrogram
 from sda_lab.train import TrainConfig, load_or_train_default, train
 from sda_lab.vae import ConvVAE
 
-from . import bench_explorer, bench_sweep
+from . import bench_explorer as live_explorer_bench
+from . import bench_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,7 +193,7 @@ def main() -> None:
         print(bench_sweep.run())
         return
     if args.only == "explorer":
-        print(bench_explorer.run(repeats=1 if args.quick else 3))
+        print(live_explorer_bench.run(repeats=1 if args.quick else 3))
         return
     gpu = "no CUDA device" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
     parts = [
@@ -216,7 +217,7 @@ def main() -> None:
         "\n## 6. Training sweeps\n",
         bench_sweep.run(),
         "\n## 7. Live explorer and thread policy\n",
-        bench_explorer.run(repeats=1 if args.quick else 3),
+        live_explorer_bench.run(repeats=1 if args.quick else 3),
     ]
     if not args.skip_notebooks:
         parts += ["\n## 5. Notebooks under nbval (`pytest notebooks/NN.ipynb`, whole process)\n",
