@@ -106,6 +106,19 @@ _RENDERED_VALUES = """([explorer]) => {
 }"""
 
 
+# the first clip (after clip 0, the start) whose dot is on top at its centre: {index, x, y}
+_UNCOVERED_DOT = """([explorer]) => {
+    const dots = [...explorer.querySelectorAll('.bqplot .dot')];
+    for (let i = 1; i < dots.length - 1; i++) {  // the last dot is the red cross
+        const r = dots[i].getBoundingClientRect();
+        const x = r.x + r.width / 2, y = r.y + r.height / 2;
+        const hit = document.elementFromPoint(x, y);
+        if (r.width > 0 && (hit === dots[i] || dots[i].contains(hit))) return {index: i, x: x, y: y};
+    }
+    return null;
+}"""
+
+
 def test_explorer_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
@@ -167,10 +180,12 @@ def test_explorer_in_jupyterlab(lab):
             # a click on a clip in the latent map starts from it and plays it
             menu = explorer.locator(".widget-dropdown select").first
             before = menu.input_value()
-            points = explorer.locator(".bqplot .dot")
-            target = points.nth(5)
-            target.scroll_into_view_if_needed()
-            target.click(force=True)
+            explorer.locator(".bqplot").first.scroll_into_view_if_needed()
+            # the current-latent marker follows the drag and can cover any clip's dot: click a
+            # dot that is on top at its own centre (clip 0, the start, is not one to pick)
+            target = page.evaluate(_UNCOVERED_DOT, [explorer.element_handle()])
+            assert target is not None, "every clip's dot on the latent map is covered"
+            page.mouse.click(target["x"], target["y"])
             page.wait_for_function("([el, old]) => el.value !== old",
                                    arg=[menu.element_handle(), before], timeout=30_000)
             page.wait_for_function("([el]) => el.autoplay === true",
