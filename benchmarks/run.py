@@ -8,6 +8,9 @@ Writes benchmarks/RESULTS.md (and prints it). Sections:
 5. each notebook's execution time under nbval
 6. parallel training runs: worker processes x threads (bench_sweep)
 7. the live explorer while dragging, and the thread policy beside a busy kernel (bench_explorer)
+8. the own-audio recipe on real recordings: `python -m sda_lab train --max-minutes 5`, held-out
+   error against the mean image, and the explorer's top- vs lowest-ranked dimension
+   (bench_own_audio; choosing the recipe: ``python -m benchmarks.bench_own_audio choose``)
 
 Usage: python -m benchmarks.run [--quick] [--skip-notebooks]
 """
@@ -37,7 +40,7 @@ from sda_lab.train import TrainConfig, load_or_train_default, train
 from sda_lab.vae import ConvVAE
 
 from . import bench_explorer as live_explorer_bench
-from . import bench_sweep
+from . import bench_own_audio, bench_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,7 +181,7 @@ def main() -> None:
     ap.add_argument("--skip-notebooks", action="store_true")
     ap.add_argument("--only-inversion", action="store_true",
                     help="section 1 only, printed (RESULTS.md is left alone)")
-    ap.add_argument("--only", choices=("inversion", "sweep", "explorer"),
+    ap.add_argument("--only", choices=("inversion", "sweep", "explorer", "own-audio"),
                     help="one section only, printed (RESULTS.md is left alone)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     args = ap.parse_args()
@@ -194,6 +197,9 @@ def main() -> None:
         return
     if args.only == "explorer":
         print(live_explorer_bench.run(repeats=1 if args.quick else 3))
+        return
+    if args.only == "own-audio":
+        print(bench_own_audio.section(minutes=1.0 if args.quick else 5.0))
         return
     gpu = "no CUDA device" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
     parts = [
@@ -218,6 +224,8 @@ def main() -> None:
         bench_sweep.run(),
         "\n## 7. Live explorer and thread policy\n",
         live_explorer_bench.run(repeats=1 if args.quick else 3),
+        "\n## 8. Your own audio: the shipped recipe on real recordings\n",
+        bench_own_audio.section(minutes=1.0 if args.quick else 5.0),
     ]
     if not args.skip_notebooks:
         parts += ["\n## 5. Notebooks under nbval (`pytest notebooks/NN.ipynb`, whole process)\n",

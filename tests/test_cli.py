@@ -117,18 +117,20 @@ def test_out_is_a_file(tmp_path, capsys):
     assert code == 1 and "--out must be a folder" in line
 
 
-def test_db_scale_is_stored_in_the_checkpoint(tmp_path, capsys):
-    from sda_lab.spectrogram import SpectrogramConfig
+@pytest.mark.parametrize("scale", [None, "log1p", "db"])
+def test_scale_is_stored_in_the_checkpoint(tmp_path, capsys, scale):
+    """No --scale: the recipe's representation (dB); --scale picks either one."""
+    from sda_lab.train import OWN_AUDIO_SCALE, OWN_AUDIO_TRAIN
 
-    if "scale" not in SpectrogramConfig.__dataclass_fields__:
-        pytest.skip("this SpectrogramConfig has no scale choice")
     folder = _write_folder(tmp_path / "a")
     out = tmp_path / "run"
-    code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--scale", "db",
+    code = main(["train", str(folder), "--out", str(out), "--max-steps", "1",
+                 *(["--scale", scale] if scale else []),
                  "--latent-dim", "4", "--quiet", "--val-fraction", "0"])
     assert code == 0, capsys.readouterr().err
     ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
-    assert ck.spectrogram().config.scale == "db"
+    assert ck.spectrogram().config.scale == (scale or OWN_AUDIO_SCALE) == (scale or "db")
+    assert ck.train_config.kl_weight == OWN_AUDIO_TRAIN.kl_weight
     m = json.loads((out / "metrics.json").read_text())
     assert m["val_recon"] is None and m["n_val_clips"] == 0 and m["val_files"] == []
     assert m["alarm"]["fired"] == (m["train_recon"] >= 0.9 * m["train_baseline"]

@@ -1,0 +1,238 @@
+"""The own-audio recipe on real recordings: held-out-file distortion against the mean image.
+
+Two parts:
+
+- ``choose``: arms (mel representation x KL weight) x seeds on a folder, each run a fixed number
+  of optimiser steps (reproducible, unlike a minute budget). Each seed also picks the held-out
+  files (``split_by_file``), so the spread covers both initialisation and which files are unseen.
+  The figure of merit is the validation MSE on held-out files divided by the MSE of predicting
+  the training set's mean mel on them (below 1: the model learned something that transfers).
+- ``augment``: augmentation on and off, paired by seed (``sda_lab.train.augmentation_effect``),
+  printed as the markdown table notebook 06 shows.
+- ``cli``: the shipped command itself, ``python -m sda_lab train FOLDER --out DIR --max-minutes
+  M --seed S``, one subprocess per folder and seed, read back from DIR/metrics.json.
+
+Rows are appended to a JSON-lines file as they finish, and rows already there are not re-run, so
+an interrupted measurement resumes. Run alone on a quiet machine (training is CPU-bound)::
+
+    python -m benchmarks.bench_own_audio choose ../shared/audio/instruments \\
+        --arms log1p:1e-3 db:1e-3 db:1e-4 --seeds 0 1 2 --max-steps 300
+    python -m benchmarks.bench_own_audio cli ../shared/audio/drum-one-shots --minutes 5 --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _done(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _append(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def parse_arm(text: str) -> tuple[str, float]:
+    """``"db:1e-4"`` -> ``("db", 1e-4)``."""
+    scale, _, weight = text.partition(":")
+    if scale not in ("log1p", "db") or not weight:
+        raise argparse.ArgumentTypeError(f"expected SCALE:KL_WEIGHT with SCALE log1p or db, "
+                                         f"got {text!r}")
+    return scale, float(weight)
+
+
+def choose(folders, arms, seeds, max_steps: int, out: Path) -> list[dict]:
+    """Train every (folder, arm, seed) for ``max_steps`` steps; rows appended to ``out``."""
+    import torch
+
+    from sda_lab.data import load_folder
+    from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from sda_lab.train import clips_to_mels, own_audio_recipe, train_on_clips
+
+    rows = _done(out)
+    seen = {(r["folder"], r["scale"], r["kl_weight"], r["seed"], r["max_steps"]) for r in rows}
+    for folder in folders:
+        clips = load_folder(folder)
+        for scale, weight in arms:
+            spec = AudioSpectrogram(SpectrogramConfig(scale=scale))
+            mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
+            for seed in seeds:
+                key = (str(folder), scale, weight, seed, max_steps)
+                if key in seen:
+                    continue
+                _, cfg = own_audio_recipe(epochs=None, max_steps=max_steps, kl_weight=weight)
+                t0 = time.perf_counter()
+                run = train_on_clips(clips, train_config=cfg, seed=seed, spectrogram=spec,
+                                     mels=mels, progress=False)
+                h = run.history
+                row = {"folder": str(folder), "scale": scale, "kl_weight": weight, "seed": seed,
+                       "max_steps": max_steps, "val_files": run.val_files,
+                       "val_ratio": h.ratios().get("val"), "train_ratio": h.ratios().get("train"),
+                       "best_val_ratio": min(h.val_recon) / h.val_baseline,
+                       "active_units": h.active_units[-1], "raw_kl": h.raw_kl[-1],
+                       "alarm": h.alarm is not None, "seconds": time.perf_counter() - t0,
+                       "threads": torch.get_num_threads()}
+                _append(out, row)
+                rows.append(row)
+                print(f"{Path(folder).name} {scale}:{weight:g} seed {seed}: "
+                      f"val {row['val_ratio']:.3f}x, train {row['train_ratio']:.3f}x, "
+                      f"{row['active_units']} active units, {row['seconds']:.0f} s", flush=True)
+    return rows
+
+
+def explorer_effects(checkpoint: Path, folder, starts: int = 4) -> tuple[float, float]:
+    """Mean |change| of the decoded mel for a 2-sd move of the top- and the lowest-ranked
+    latent dimension (``LatentExplorer.move_effect``, the slider path), averaged over ``starts``
+    clips spread through the folder."""
+    import numpy as np
+
+    from sda_lab.widgets import LatentExplorer
+
+    ex = LatentExplorer.from_checkpoint(checkpoint, folder, show_map=False)
+    last = len(ex.sliders) - 1
+    top, low = [], []
+    for i in np.linspace(0, len(ex.mu) - 1, starts).round().astype(int):
+        ex.set_start(("clip", int(i)))
+        top.append(ex.move_effect(0))
+        low.append(ex.move_effect(last))
+    return float(np.mean(top)), float(np.mean(low))
+
+
+def cli(folders, seeds, minutes: float, out: Path, extra: list[str] | None = None) -> list[dict]:
+    """Run the shipped command per folder and seed; rows appended to ``out``."""
+    rows = _done(out)
+    seen = {(r["folder"], r["seed"], r["minutes"], tuple(r["extra"])) for r in rows}
+    extra = list(extra or [])
+    for folder in folders:
+        for seed in seeds:
+            if (str(folder), seed, minutes, tuple(extra)) in seen:
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                cmd = [sys.executable, "-m", "sda_lab", "train", str(folder), "--out", tmp,
+                       "--max-minutes", str(minutes), "--seed", str(seed), "--quiet", *extra]
+                proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+                m = json.loads((Path(tmp) / "metrics.json").read_text())
+                top, low = explorer_effects(Path(tmp) / "checkpoint.pt", folder)
+            row = {"folder": str(folder), "seed": seed, "minutes": minutes, "extra": extra,
+                   "scale": m["spectrogram_config"]["scale"],
+                   "kl_weight": m["train_config"]["kl_weight"], "val_files": m["val_files"],
+                   "val_ratio": m["val_ratio"], "train_ratio": m["train_ratio"],
+                   "active_units": m["active_units"], "steps": m["steps"],
+                   "alarm": m["alarm"]["fired"], "wall_s": m["wall_s"],
+                   "explorer_top": top, "explorer_lowest": low, "explorer_ratio": top / low}
+            _append(out, row)
+            rows.append(row)
+            print(f"{Path(folder).name} seed {seed}: {row['steps']} steps in {minutes:g} min, "
+                  f"val {row['val_ratio']:.3f}x, train {row['train_ratio']:.3f}x "
+                  f"({row['scale']}, KL weight {row['kl_weight']:g}, held out "
+                  f"{', '.join(row['val_files'])}); explorer: top dimension moves the mel "
+                  f"{row['explorer_ratio']:.1f}x more than the lowest", flush=True)
+    return rows
+
+
+def table(rows: list[dict], by: list[str]) -> str:
+    """Mean [min, max] of the held-out ratio per group, with seeds and active units."""
+    df = pd.DataFrame(rows)
+    df["folder"] = df["folder"].map(lambda p: Path(p).name)
+    g = df.groupby(by, sort=False)
+    out = g.agg(seeds=("seed", "count"), val_mean=("val_ratio", "mean"),
+                val_min=("val_ratio", "min"), val_max=("val_ratio", "max"),
+                train_mean=("train_ratio", "mean"), active_units=("active_units", "mean"))
+    if "explorer_ratio" in df:
+        out["explorer_ratio_min"] = g["explorer_ratio"].min()
+    return out.round(3).to_string()
+
+
+def augment_table(folder, seeds, max_steps: int) -> str:
+    """Validation error / baseline with augmentation off and on, per seed (paired)."""
+    from sda_lab.data import load_folder
+    from sda_lab.train import augmentation_effect
+
+    df = augmentation_effect(load_folder(folder), seeds=seeds, max_steps=max_steps)
+    wide = df.pivot(index="seed", columns="augment", values="val_ratio")
+    diff = wide["on"] - wide["off"]
+    lines = [f"**{max_steps} steps**", "", "| seed | val ratio, off | val ratio, on | on - off |",
+             "|---|---|---|---|"]
+    lines += [f"| {s} | {wide.loc[s, 'off']:.3f} | {wide.loc[s, 'on']:.3f} | {diff[s]:+.3f} |"
+              for s in wide.index]
+    lines.append(f"| mean (sd) | {wide['off'].mean():.3f} | {wide['on'].mean():.3f} | "
+                 f"{diff.mean():+.3f} ({diff.std():.3f}) |")
+    below = int((df["val_ratio"] < 0.9).sum())
+    lines += ["", f"Augmentation lowered the ratio in {int((diff < 0).sum())} of {len(diff)} "
+              f"seeds; runs below 0.9 (clearly better than the average): {below} of {len(df)}; "
+              f"alarm fired in {int(df['alarm'].sum())} of {len(df)}."]
+    return "\n".join(lines) + "\n"
+
+
+def real_folders() -> list[Path]:
+    """The real-recording folders beside the checkout (``../shared/audio/*``), else the bundled
+    examples."""
+    shared = ROOT.parent / "shared" / "audio"
+    found = sorted(p for p in shared.glob("*") if p.is_dir()) if shared.is_dir() else []
+    return found or [ROOT / "data" / "examples"]
+
+
+def section(folders=None, seeds=(0,), minutes: float = 5.0) -> str:
+    """``make bench``'s section: the shipped command on each real folder, as a markdown table."""
+    out = Path(tempfile.mkdtemp()) / "cli.jsonl"
+    rows = cli(folders or real_folders(), list(seeds), minutes, out)
+    lines = ["| folder | seed | held out | steps | validation / mean image | training / mean image "
+             "| active units | explorer: top / lowest dim |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {Path(r['folder']).name} | {r['seed']} | {len(r['val_files'])} files | "
+              f"{r['steps']} | {r['val_ratio']:.3f} | {r['train_ratio']:.3f} | "
+              f"{r['active_units']} | {r['explorer_ratio']:.1f}x |" for r in rows]
+    return (f"`python -m sda_lab train FOLDER --max-minutes {minutes:g} --seed S` with the shipped "
+            f"recipe; held-out files chosen by the seed.\n\n" + "\n".join(lines) + "\n")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="part", required=True)
+    c = sub.add_parser("choose")
+    c.add_argument("folders", nargs="+")
+    c.add_argument("--arms", nargs="+", type=parse_arm, default=[("log1p", 1e-3), ("db", 1e-3)])
+    c.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    c.add_argument("--max-steps", type=int, default=300)
+    c.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "own_audio_choose.jsonl")
+    g = sub.add_parser("augment")
+    g.add_argument("folder")
+    g.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    g.add_argument("--max-steps", nargs="+", type=int, default=[80, 250])
+    t = sub.add_parser("cli")
+    t.add_argument("folders", nargs="+")
+    t.add_argument("--seeds", nargs="+", type=int, default=[0])
+    t.add_argument("--minutes", type=float, default=5.0)
+    t.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
+                   help="further options for sda_lab train (last)")
+    t.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "own_audio_cli.jsonl")
+    a = p.parse_args(argv)
+    if a.part == "augment":
+        for n in a.max_steps:
+            print(augment_table(a.folder, a.seeds, n), flush=True)
+    elif a.part == "choose":
+        rows = choose(a.folders, a.arms, a.seeds, a.max_steps, a.out)
+        print(table(rows, ["folder", "max_steps", "scale", "kl_weight"]))
+    else:
+        rows = cli(a.folders, a.seeds, a.minutes, a.out, a.extra)
+        print(table(rows, ["folder", "minutes", "scale", "kl_weight"]))
+
+
+if __name__ == "__main__":
+    main()
