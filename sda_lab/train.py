@@ -369,10 +369,15 @@ class History:
 
 def collapse_check(recon: float, baseline: float, active: int, what: str = "validation",
                    ratio: float = COLLAPSE_RATIO, config: TrainConfig | None = None,
-                   scale: str | None = None) -> str | None:
+                   scale: str | None = None, train_ratio: float | None = None) -> str | None:
     """The alarm's rule on plain numbers: a message if ``recon >= ratio * baseline`` or
     ``active == 0``, else ``None``. ``what`` names the clips the recon was measured on;
-    ``scale`` (the spectrogram's, when known) drops the dB tip when already on dB."""
+    ``scale`` (the spectrogram's, when known) drops the dB tip when already on dB.
+
+    The message names the likelier cause. With ``train_ratio`` (training recon / its baseline)
+    below ``ratio`` and active units left, the model did learn its training clips and only the
+    held-out files sit at the average: that is a failure to generalise (memorising too few or
+    too unlike files), not posterior collapse, and the tips differ."""
     reasons = []
     if baseline > 0 and recon >= ratio * baseline:
         reasons.append(f"{what} recon {recon:.4g} is {recon / baseline:.2f}x the mean-mel "
@@ -381,6 +386,14 @@ def collapse_check(recon: float, baseline: float, active: int, what: str = "vali
         reasons.append("0 active latent units")
     if not reasons:
         return None
+    if what == "validation" and active > 0 and train_ratio is not None and train_ratio < ratio:
+        weight = f" (now {config.kl_weight:g})" if config is not None else ""
+        return ("no generalisation to the held-out files: " + reasons[0]
+                + f", while training recon is {train_ratio:.2f}x its baseline with {active} "
+                "active latent units - the model learnt its training clips, not what carries "
+                "over to unseen files. Try more or more varied audio (the held-out files may be "
+                "unlike every training file), augmentation, a higher KL weight" + weight
+                + ", fewer steps, or best.pt (the lowest validation error).")
     tips = []
     if config is not None and config.kl_weight > 0:
         tips.append(f"a lower KL weight (now {config.kl_weight:g})")
@@ -421,7 +434,10 @@ def collapse_alarm(history: History, ratio: float = COLLAPSE_RATIO,
     else:
         raise ValueError("history has no eval-mode recon and baseline to judge collapse by "
                          "(train_recon/val_recon and train_baseline/val_baseline are empty)")
-    return collapse_check(recon, base, history.active_units[-1], what, ratio, config, scale)
+    train_ratio = (history.train_recon[-1] / history.train_baseline
+                   if history.train_recon and history.train_baseline else None)
+    return collapse_check(recon, base, history.active_units[-1], what, ratio, config, scale,
+                          train_ratio)
 
 
 def alarm_report(history: History, ratio: float = COLLAPSE_RATIO,
@@ -745,7 +761,9 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         if warmed:
             if val_recon is not None:
                 message = collapse_check(val_recon, history.val_baseline, au, "validation",
-                                         config=config, scale=scale)
+                                         config=config, scale=scale,
+                                         train_ratio=train_recon / history.train_baseline
+                                         if history.train_baseline else None)
             else:
                 message = collapse_check(train_recon, history.train_baseline, au, "training",
                                          config=config, scale=scale)
@@ -769,7 +787,8 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             postfix["train/base"] = f"{train_recon / history.train_baseline:.2f}"
         postfix["au"] = au
         if message:
-            postfix["ALARM"] = "collapse?"
+            postfix["ALARM"] = ("no generalisation?" if message.startswith("no generalisation")
+                                else "collapse?")
         bar.set_postfix(postfix, refresh=False)
         if stop is not None:
             history.stop_reason = stop

@@ -1,4 +1,4 @@
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -175,11 +175,21 @@ def test_collapse_alarm_reports_both_ways():
     healthy = History(epoch=[0], active_units=[5], train_recon=[0.004], train_baseline=0.02,
                       val_recon=[0.012], val_baseline=0.02)
     assert collapse_alarm(healthy) is None
-    collapsed = History(epoch=[0], active_units=[5], train_recon=[0.004], train_baseline=0.02,
+    collapsed = History(epoch=[0], active_units=[5], train_recon=[0.019], train_baseline=0.02,
                         val_recon=[0.019], val_baseline=0.02)
     msg = collapse_alarm(collapsed, config=TrainConfig(kl_weight=0.01, free_bits=0.0))
-    assert "validation recon 0.019 is 0.95x" in msg
+    assert msg.startswith("posterior collapse") and "validation recon 0.019 is 0.95x" in msg
     assert "lower KL weight (now 0.01)" in msg and "free bits" in msg and "dB" in msg
+    # training clips learnt, held-out files at the average: said as such, with other advice
+    memorised = History(epoch=[0], active_units=[5], train_recon=[0.004], train_baseline=0.02,
+                        val_recon=[0.019], val_baseline=0.02)
+    msg = collapse_alarm(memorised, config=TrainConfig(kl_weight=1e-4, free_bits=0.0))
+    assert msg.startswith("no generalisation") and "validation recon 0.019 is 0.95x" in msg
+    assert "training recon is 0.20x" in msg and "higher KL weight (now 0.0001)" in msg
+    assert "lower KL weight" not in msg
+    # with no active unit it is collapse whatever the training error
+    gone = replace(memorised, active_units=[0])
+    assert collapse_alarm(gone).startswith("posterior collapse")
     no_units = History(epoch=[0], active_units=[0], train_recon=[0.004], train_baseline=0.02)
     assert "0 active latent units" in collapse_alarm(no_units)  # judged on training recon
     just_below = History(epoch=[0], active_units=[1], train_recon=[0.0179], train_baseline=0.02)
