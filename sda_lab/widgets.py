@@ -596,7 +596,7 @@ class LatentExplorer:
             self.renderer.on_picture = self.map.show
         self.set_start(initial)
         for rank, s in enumerate(self.sliders):
-            s.observe(lambda ch, r=rank: self._on_slider(r), names="value")
+            s.observe(lambda ch, r=rank: self._on_slider(r, ch), names="value")
         self.start_menu.observe(self._on_start_menu, names="value")
         self.reset_button.on_click(lambda _: self.set_start(self.start_menu.value))
         self.random_button.on_click(lambda _: self.randomise())
@@ -802,8 +802,13 @@ class LatentExplorer:
         value = format(s.value, s.readout_format)
         return f"<span class='sda-rendered'>{s.description} = {value}</span>"
 
-    def _on_slider(self, rank: int) -> None:
+    def _on_slider(self, rank: int, change: dict | None = None) -> None:
         if self._suspend:
+            return
+        if change is not None and abs(change["new"] - change["old"]) < 0.5 * self.sliders[rank].step:
+            # Not a move: the browser's slider snapping a value the kernel set (a start point)
+            # to its step and sending it back. Treated as a move, it would redraw for nothing and
+            # cancel the autoplay of a clip just clicked on the map.
             return
         self._moved = rank
         if self.audio.autoplay:  # a map click plays its clip; a drag does not autoplay
