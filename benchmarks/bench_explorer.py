@@ -98,9 +98,14 @@ def _child(code: str, env: dict[str, str], busy: bool) -> dict:
                                        stdout=subprocess.PIPE, text=True)
             assert trainer.stdout.readline().strip() == "ready"
             time.sleep(1.0)
-        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True,
-                             capture_output=True, text=True, timeout=600).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        if proc.returncode != 0:  # say how it died: a bare CalledProcessError hides stderr
+            raise RuntimeError(f"benchmark child exited with {proc.returncode} "
+                               f"({'busy' if busy else 'alone'}, OMP_WAIT_POLICY="
+                               f"{env.get('OMP_WAIT_POLICY', 'unset')}); stdout tail: "
+                               f"{proc.stdout[-300:]!r}; stderr tail:\n{proc.stderr[-2000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
         if trainer is not None:
             trainer.kill()
