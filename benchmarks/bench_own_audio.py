@@ -61,15 +61,14 @@ def choose(folders, arms, seeds, max_steps: int, out: Path) -> list[dict]:
     import torch
 
     from sda_lab.data import load_folder
-    from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
-    from sda_lab.train import clips_to_mels, own_audio_recipe, train_on_clips
+    from sda_lab.train import clips_to_mels, own_audio_recipe, own_audio_spectrogram, train_on_clips
 
     rows = _done(out)
     seen = {(r["folder"], r["scale"], r["kl_weight"], r["seed"], r["max_steps"]) for r in rows}
     for folder in folders:
         clips = load_folder(folder)
         for scale, weight in arms:
-            spec = AudioSpectrogram(SpectrogramConfig(scale=scale))
+            spec = own_audio_spectrogram(scale)
             mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
             for seed in seeds:
                 key = (str(folder), scale, weight, seed, max_steps)

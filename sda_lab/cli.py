@@ -145,8 +145,7 @@ def _finite(x):
 def cmd_train(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status."""
     from .data import load_folder
-    from .spectrogram import AudioSpectrogram, SpectrogramConfig
-    from .train import own_audio_recipe, split_by_file, train_on_clips
+    from .train import own_audio_recipe, own_audio_spectrogram, split_by_file, train_on_clips
 
     t0 = time.perf_counter()
     out = Path(args.out)
@@ -162,8 +161,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["epochs"] = args.epochs  # None: the budget alone ends training
     model_cfg, train_cfg = own_audio_recipe(**overrides)
     model_cfg = replace(model_cfg, latent_dim=args.latent_dim)
-    spec = AudioSpectrogram() if args.scale == "log1p" else AudioSpectrogram(
-        SpectrogramConfig(scale=args.scale))
+    spec = own_audio_spectrogram(args.scale)
     train_idx, val_idx, val_files = split_by_file(clips, args.val_fraction, args.seed,
                                                   args.val_files)
     n_files = len(set(clips.files))

@@ -367,6 +367,10 @@ class History:
         return ax.figure
 
 
+ALARM_COLLAPSE = "posterior collapse or no learning"
+ALARM_NO_GENERALISATION = "no generalisation to the held-out files"
+
+
 def collapse_check(recon: float, baseline: float, active: int, what: str = "validation",
                    ratio: float = COLLAPSE_RATIO, config: TrainConfig | None = None,
                    scale: str | None = None, train_ratio: float | None = None) -> str | None:
@@ -388,7 +392,7 @@ def collapse_check(recon: float, baseline: float, active: int, what: str = "vali
         return None
     if what == "validation" and active > 0 and train_ratio is not None and train_ratio < ratio:
         weight = f" (now {config.kl_weight:g})" if config is not None else ""
-        return ("no generalisation to the held-out files: " + reasons[0]
+        return (f"{ALARM_NO_GENERALISATION}: " + reasons[0]
                 + f", while training recon is {train_ratio:.2f}x its baseline with {active} "
                 "active latent units - the model learnt its training clips, not what carries "
                 "over to unseen files. Try more or more varied audio (the held-out files may be "
@@ -405,7 +409,7 @@ def collapse_check(recon: float, baseline: float, active: int, what: str = "vali
     if scale != "db":
         tips.append("the dB representation")
     tips.append("more audio")
-    return ("posterior collapse or no learning: " + "; ".join(reasons)
+    return (f"{ALARM_COLLAPSE}: " + "; ".join(reasons)
             + " - the model is no better than predicting the average mel. Try "
             + ", ".join(tips) + ".")
 
@@ -787,8 +791,8 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             postfix["train/base"] = f"{train_recon / history.train_baseline:.2f}"
         postfix["au"] = au
         if message:
-            postfix["ALARM"] = ("no generalisation?" if message.startswith("no generalisation")
-                                else "collapse?")
+            no_gen = message.startswith(ALARM_NO_GENERALISATION)
+            postfix["ALARM"] = "no generalisation?" if no_gen else "collapse?"
         bar.set_postfix(postfix, refresh=False)
         if stop is not None:
             history.stop_reason = stop
@@ -1133,11 +1137,12 @@ OWN_AUDIO_TRAIN = TrainConfig(epochs=40, lr=2e-3, kl_weight=1e-4, free_bits=0.0)
 OWN_AUDIO_SCALE = "db"  # the mel representation (SpectrogramConfig.scale) of the recipe
 
 
-def own_audio_spectrogram():
-    """The recipe's :class:`~sda_lab.spectrogram.AudioSpectrogram` (:data:`OWN_AUDIO_SCALE`)."""
+def own_audio_spectrogram(scale: str | None = None):
+    """The recipe's :class:`~sda_lab.spectrogram.AudioSpectrogram`: its representation
+    :data:`OWN_AUDIO_SCALE`, or ``scale`` ("log1p" or "db") in its place."""
     from .spectrogram import AudioSpectrogram, SpectrogramConfig
 
-    return AudioSpectrogram(SpectrogramConfig(scale=OWN_AUDIO_SCALE))
+    return AudioSpectrogram(SpectrogramConfig(scale=scale or OWN_AUDIO_SCALE))
 
 
 def own_audio_recipe(**train_overrides) -> tuple[VAEConfig, TrainConfig]:

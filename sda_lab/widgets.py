@@ -805,7 +805,8 @@ class LatentExplorer:
     def _on_slider(self, rank: int, change: dict | None = None) -> None:
         if self._suspend:
             return
-        if change is not None and abs(change["new"] - change["old"]) < 0.5 * self.sliders[rank].step:
+        step = self.sliders[rank].step
+        if change is not None and abs(change["new"] - change["old"]) < 0.5 * step:
             # Not a move: the browser's slider snapping a value the kernel set (a start point)
             # to its step and sending it back. Treated as a move, it would redraw for nothing and
             # cancel the autoplay of a clip just clicked on the map.
