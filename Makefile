@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.sda-lab-installed
 BROWSER_STAMP := $(VENV)/.browser-deps
 PORT   ?= 8888
 
-.PHONY: install lab test test-fast bench clean browser-deps
+.PHONY: install lab test test-fast bench notebooks clean browser-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# Re-execute the notebooks in place and stamp them (tests/test_notebook_outputs.py checks the
+# stamps): `make notebooks` runs all, `make notebooks NB="03 07"` the ones named.
+notebooks: install
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python tools/nbstamp.py $(NB)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache data/cache
