@@ -1,6 +1,10 @@
-"""``python -m sda_lab train``: a real subprocess on a tiny folder, and its one-line errors."""
+"""``python -m sda_lab``: the parser, option checks before any work, one-line errors naming flags.
 
-import json
+Runs that train are in ``tests/test_cli_train.py``.
+"""
+
+import argparse
+import errno
 import subprocess
 import sys
 from pathlib import Path
@@ -8,130 +12,187 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
-from sda_lab.cli import main
-from sda_lab.train import load_checkpoint
+from sda_lab import cli
+from sda_lab.cli import build_parser, main
+from sda_lab.commands import _options
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _write_folder(folder: Path, names=("a.wav", "b.flac", "c.ogg", "sub/d.wav"), sr=22050):
+def write_folder(folder: Path, names=("a.wav", "b.flac", "c.ogg", "sub/d.wav"), sr=22050,
+                 seconds=1.05):
+    """Decaying sines of different pitch, one per name, plus a note that is not audio."""
     for i, name in enumerate(names):
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        t = np.arange(int(1.05 * sr)) / sr
+        t = np.arange(int(seconds * sr)) / sr
         x = 0.5 * np.sin(2 * np.pi * (220 + 110 * i) * t) * np.exp(-2 * t)
         sf.write(path, x, sr)
     (folder / "notes.txt").write_text("not audio")
     return folder
 
 
-def _run(*args, cwd=REPO):
+def run_cli(*args, cwd=REPO):
     return subprocess.run([sys.executable, "-m", "sda_lab", *map(str, args)], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 
-def test_train_writes_checkpoints_and_metrics(tmp_path):
-    folder = _write_folder(tmp_path / "audio")
-    out = tmp_path / "run"
-    proc = _run("train", folder, "--out", out, "--max-steps", 3, "--seed", 1,
-                "--latent-dim", 8, "--batch-size", 2)
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert "training" in proc.stderr  # the progress bar
-    m = json.loads((out / "metrics.json").read_text())
-    for key in ("train_recon", "train_baseline", "val_recon", "val_baseline", "n_train_clips",
-                "n_val_clips", "val_files", "alarm", "train_config", "model_config",
-                "spectrogram_config", "report", "wall_s"):
-        assert key in m, key
-    assert m["n_train_clips"] == 3 and m["n_val_clips"] == 1 and len(m["val_files"]) == 1
-    assert m["val_files"][0] not in m["train_files"]
-    assert m["steps"] == 3 and m["stop_reason"].startswith("max_steps")
-    assert m["train_config"]["seed"] == 1 and m["model_config"]["latent_dim"] == 8
-    assert m["train_config"]["epochs"] is None  # a step budget without --epochs
-    assert isinstance(m["alarm"]["fired"], bool) and m["alarm"]["why"]
-    assert m["alarm"]["fired"] == (m["val_recon"] >= 0.9 * m["val_baseline"]
-                                   or m["active_units"] == 0)
-    assert len(m["report"]) == 5 and {r["file"] for r in m["report"]} >= {"notes.txt"}
-    assert m["val_baseline"] > 0 and m["train_baseline"] > 0
-    ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
-    assert ck.model.latent_dim == 8 and ck.history.steps[-1] == 3
-    assert ck.spectrogram().config.n_mels == m["spectrogram_config"]["n_mels"]
-    best = load_checkpoint(out / "best.pt", device="cpu")
-    assert best.history.best_epoch == m["best_epoch"]
-
-
-def test_missing_folder_is_one_line_from_the_real_command(tmp_path):
-    proc = _run("train", tmp_path / "nope", "--out", tmp_path / "run")
-    assert proc.returncode == 1
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("sda-lab: error: audio folder not found")
-
-
-def _error_of(capsys, argv):
+def error_of(capsys, argv):
+    """Exit code and the one error line of ``main(argv)`` (warnings aside)."""
     with pytest.raises(SystemExit) as info:
         sys.exit(main(argv))
     err = capsys.readouterr().err
     lines = [s for s in err.splitlines() if not s.startswith("sda-lab: warning:")]
     assert len(lines) == 1, err
+    assert "Traceback" not in err
     return info.value.code, lines[0]
+
+
+def test_missing_folder_is_one_line_from_the_real_command(tmp_path):
+    proc = run_cli("train", tmp_path / "nope", "--out", tmp_path / "run")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("sda-lab: error: audio folder not found")
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--seed", "-1"], "--seed: expected a non-negative integer, got '-1'"),
+    (["--seed", "1.5"], "--seed: expected a non-negative integer, got '1.5'"),
+    (["--seed", str(2**40)], "--seed: expected a non-negative integer up to"),
+    (["--val-fraction", "1.5"], "--val-fraction: expected a fraction in [0, 1), got '1.5'"),
+    (["--max-steps", "0"], "--max-steps: expected a positive integer, got '0'"),
+    (["--lr", "nan"], "--lr: expected a positive number, got 'nan'"),
+    (["--kl-weight", "-1"], "--kl-weight: expected a number >= 0, got '-1'"),
+    (["--cut", "beats"], "--cut: invalid choice: 'beats'"),
+    (["--device", "gpu"], "--device: expected one of cpu, cuda, cuda:N, mps, got 'gpu'"),
+])
+def test_bad_option_names_the_flag_before_the_folder_is_read(tmp_path, capsys, argv, line):
+    """The folder does not exist: the option's error comes first, naming the flag."""
+    code, got = error_of(capsys, ["train", str(tmp_path / "nope"), "--out",
+                                  str(tmp_path / "o"), *argv])
+    assert code == 2 and got.startswith(f"sda-lab: error: {line}"), got
+    assert "argument" not in got and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "x"], "the following arguments are required: --out"),
+    (["fly"], "invalid choice: 'fly'"),
+])
+def test_bad_command_lines(capsys, argv, match):
+    code, line = error_of(capsys, argv)
+    assert code == 2 and line.startswith("sda-lab: error:") and match in line
+
+
+@pytest.mark.parametrize("name, attr", [("cuda", "cuda"), ("cuda:0", "cuda"), ("mps", "mps")])
+def test_device_missing_on_this_machine_is_one_line(tmp_path, capsys, monkeypatch, name, attr):
+    if attr == "cuda":
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    else:
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    code, line = error_of(capsys, ["train", str(tmp_path), "--out", str(tmp_path / "o"),
+                                   "--device", name])
+    assert code == 2 and line.startswith(f"sda-lab: error: --device: expected a device this "
+                                         f"machine has, got '{name}'")
+    assert "not available here" in line
+
+
+def test_out_is_a_file(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    code, line = error_of(capsys, ["train", str(tmp_path / "nope"), "--out",
+                                   str(tmp_path / "file")])
+    assert code == 1 and "--out: expected a folder, got a file" in line
+
+
+def test_out_unwritable_is_checked_before_the_folder(tmp_path, capsys, monkeypatch):
+    """A folder that cannot be written (simulated: root ignores chmod) fails before loading."""
+    import sda_lab._io as io_mod
+
+    def refuse(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(io_mod.tempfile, "mkstemp", refuse)
+    code, line = error_of(capsys, ["train", str(tmp_path / "nope"), "--out",
+                                   str(tmp_path / "o")])
+    assert code == 1 and line.startswith("sda-lab: error: --out: cannot write to")
+    assert "permission denied" in line
+
+
+@pytest.mark.parametrize("name", ["checkpoint.pt", "best.pt", "metrics.json"])
+def test_out_holding_a_run_is_refused_before_the_folder(tmp_path, capsys, name):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / name).write_text("earlier run")
+    code, line = error_of(capsys, ["train", str(tmp_path / "nope"), "--out", str(out)])
+    assert code == 1 and line.startswith("sda-lab: error: --out: expected a folder without "
+                                         "another run")
+    assert name in line and "--overwrite" in line
+    assert (out / name).read_text() == "earlier run"
 
 
 def test_no_usable_audio(tmp_path, capsys):
     folder = tmp_path / "empty"
     folder.mkdir()
     (folder / "readme.txt").write_text("nothing here")
-    code, line = _error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o")])
-    assert code == 1 and "no usable 1 s clips" in line and "readme.txt" in line
+    (folder / "noise.bin").write_bytes(b"\x01" * 100)
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o")])
+    assert code == 1 and "no usable 1 s clips" in line and "noise.bin" in line
 
 
-def test_split_impossible_with_one_file(tmp_path, capsys):
-    folder = _write_folder(tmp_path / "one", names=("only.wav",))
-    code, line = _error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o")])
+def test_split_error_names_the_flag_not_the_keyword(tmp_path, capsys):
+    folder = write_folder(tmp_path / "one", names=("only.wav",))
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o")])
     assert code == 1 and "at least 2 files, found 1 (only.wav)" in line
+    assert "--val-fraction" in line and "val_fraction" not in line.replace("--val-fraction", "")
 
 
 def test_unknown_validation_file(tmp_path, capsys):
-    folder = _write_folder(tmp_path / "a")
-    code, line = _error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o"),
-                                    "--val-files", "zzz.wav"])
+    folder = write_folder(tmp_path / "a")
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o"),
+                                   "--val-files", "zzz.wav"])
     assert code == 1 and "'zzz.wav' is not one of the 4 files" in line
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["train", "x", "--out", "o", "--val-fraction", "1.5"], "expected a fraction in [0, 1)"),
-    (["train", "x", "--out", "o", "--max-steps", "0"], "expected a positive integer"),
-    (["train", "x", "--out", "o", "--cut", "beats"], "invalid choice: 'beats'"),
-    (["train", "x"], "the following arguments are required: --out"),
-    (["fly"], "invalid choice: 'fly'"),
-])
-def test_bad_options(capsys, argv, match):
-    code, line = _error_of(capsys, argv)
-    assert code == 2 and line.startswith("sda-lab: error:") and match in line
+def test_option_lists_come_from_their_modules():
+    from sda_lab import data, spectrogram
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    choices = {a.dest: a.choices for a in train._actions if a.choices}
+    assert choices["cut"] is data.CUTS and choices["short_files"] is data.SHORT_FILES
+    assert choices["scale"] is spectrogram.SCALES
 
 
-def test_out_is_a_file(tmp_path, capsys):
-    folder = _write_folder(tmp_path / "a")
-    (tmp_path / "file").write_text("x")
-    code, line = _error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "file")])
-    assert code == 1 and "--out must be a folder" in line
+def test_only_existing_command_modules_are_registered(monkeypatch):
+    monkeypatch.setattr(cli, "COMMAND_MODULES",
+                        ("sda_lab.commands.train", "sda_lab.commands.no_such_command"))
+    subs = build_parser()._subparsers._group_actions[0].choices
+    assert list(subs) == ["train"]
 
 
-@pytest.mark.parametrize("scale", [None, "log1p", "db"])
-def test_scale_is_stored_in_the_checkpoint(tmp_path, capsys, scale):
-    """No --scale: the recipe's representation (dB); --scale picks either one."""
-    from sda_lab.train import OWN_AUDIO_SCALE, OWN_AUDIO_TRAIN
+def test_errors_from_deeper_name_flags_and_full_disks():
+    line = _options.error_line(ValueError("needs 2 files; train without validation "
+                                          "(val_fraction=0) or set max_steps, see "
+                                          "TrainConfig.max_steps in /x/val_fraction.py"))
+    assert line == ("needs 2 files; train without validation (--val-fraction=0) or set "
+                    "--max-steps, see TrainConfig.max_steps in /x/val_fraction.py")
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/x/checkpoint.pt")
+    assert _options.error_line(full) == ("no space left on the device while writing "
+                                         "/runs/x/checkpoint.pt")
+    torch_full = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos "
+                              "64 vs 0\nwrite failed")
+    assert _options.error_line(torch_full).startswith("no space left on the device")
 
-    folder = _write_folder(tmp_path / "a")
-    out = tmp_path / "run"
-    code = main(["train", str(folder), "--out", str(out), "--max-steps", "1",
-                 *(["--scale", scale] if scale else []),
-                 "--latent-dim", "4", "--quiet", "--val-fraction", "0"])
-    assert code == 0, capsys.readouterr().err
-    ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
-    assert ck.spectrogram().config.scale == (scale or OWN_AUDIO_SCALE) == (scale or "db")
-    assert ck.train_config.kl_weight == OWN_AUDIO_TRAIN.kl_weight
-    m = json.loads((out / "metrics.json").read_text())
-    assert m["val_recon"] is None and m["n_val_clips"] == 0 and m["val_files"] == []
-    assert m["alarm"]["fired"] == (m["train_recon"] >= 0.9 * m["train_baseline"]
-                                   or m["active_units"] == 0)
+
+def test_diverged_run_says_so():
+    from sda_lab.train import TrainingDiverged
+
+    line = _options.error_line(TrainingDiverged("loss became nan at epoch 0, step 3"))
+    assert line.startswith("training diverged: loss became nan at epoch 0, step 3")
+
+
+def test_option_types_are_argparse_types():
+    with pytest.raises(argparse.ArgumentTypeError, match="got 'inf'"):
+        _options.positive_float("inf")
+    assert _options.fraction("0") == 0.0 and _options.seed("7") == 7
+    assert _options.device("CPU") == "cpu"

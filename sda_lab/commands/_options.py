@@ -12,6 +12,7 @@ Errors raised deeper (the trainer, the split) name Python keywords (``val_fracti
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 
 __all__ = ["PROG", "OneLineParser", "KEYWORD_FLAGS", "positive_int", "positive_float",
@@ -133,10 +134,26 @@ def in_flag_terms(text: str) -> str:
     return _KEYWORD.sub(lambda m: KEYWORD_FLAGS[m.group(1) or m.group(2)], text)
 
 
+def _no_space(exc: BaseException) -> bool:
+    text = str(exc)
+    return ((isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
+            or "No space left" in text or ("enforce fail" in text and "write" in text.lower()))
+
+
 def error_line(exc: BaseException) -> str:
     """One line for ``exc``: its first line, then up to five more joined by ``; ``, in the
-    CLI's flag names."""
+    CLI's flag names. A full disk says "no space left on ..." (``sda_lab._io.WriteError``
+    already does; a raw ``OSError``/torch write error is reworded); a diverged run starts
+    "training diverged"."""
+    from .._io import WriteError
+
+    if _no_space(exc) and not isinstance(exc, WriteError):
+        where = getattr(exc, "filename", None)
+        return f"no space left on the device{f' while writing {where}' if where else ''}"
     lines = [s.strip() for s in str(exc).splitlines() if s.strip()]
+    if type(exc).__name__ == "TrainingDiverged" and not (lines and "diverged" in lines[0]):
+        lines = [f"training diverged: {lines[0] if lines else 'the loss became NaN or Inf'}",
+                 *lines[1:]]
     if not lines:
         return type(exc).__name__
     text = lines[0]

@@ -1,0 +1,257 @@
+"""``python -m sda_lab train FOLDER --out DIR``: the own-audio recipe on a folder of audio.
+
+Order of work, so nothing long starts before every check passed and no finished run is lost:
+
+1. options: each parsed by its type in :mod:`sda_lab.commands._options` (one line naming the
+   flag); the recipe's configs and the representation are built from them (their errors are
+   rewritten to the flags);
+2. ``--out``: a writable folder (:func:`sda_lab._io.check_writable_dir`) that holds no earlier
+   run (:data:`RUN_FILES`) unless ``--overwrite`` is given;
+3. the folder is loaded (:func:`sda_lab.data.load_folder`), split by file once
+   (:func:`sda_lab.train.split_by_file`), turned into mels once; a training set of one mel
+   repeated (a looped tone: mean-mel baseline 0) is refused;
+4. with ``--overwrite`` the old run's files are removed only now, then training writes
+   ``DIR/checkpoint.pt`` (last) and ``DIR/best.pt`` (lowest validation recon) as it goes, and
+   ``DIR/metrics.json`` is written atomically once, at the end, so the folder never mixes runs.
+
+``metrics.json`` holds final eval-mode recon and mean-mel baselines on training and validation
+clips, their ratios (``null`` with a ``*_ratio_note`` where a baseline is 0 or missing), clip
+counts, validation files, the collapse alarm's verdict, why training stopped, the configs, the
+per-file report and the wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, is_dataclass, replace
+from pathlib import Path
+
+from . import _options as opt
+
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json")  # what one run writes into --out
+DEGENERATE_BASELINE = 1e-12  # a mean-mel MSE below this: every clip is the same mel
+FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
+
+
+def add_parser(subparsers) -> None:
+    """Add ``train`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
+    from ..data import CUTS, SHORT_FILES
+    from ..spectrogram import SCALES
+    from ..train import OWN_AUDIO_MODEL, OWN_AUDIO_SCALE, OWN_AUDIO_TRAIN
+
+    t = subparsers.add_parser(
+        "train", help="train a VAE on a folder of audio",
+        description="Train the own-audio recipe on every audio file under FOLDER, with a "
+                    "validation split by file; write DIR/checkpoint.pt, DIR/best.pt and "
+                    "DIR/metrics.json.")
+    t._sub_name = "train"
+    r = OWN_AUDIO_TRAIN
+    t.add_argument("folder", metavar="FOLDER", help="folder of audio files (searched recursively)")
+    t.add_argument("--out", metavar="DIR", required=True,
+                   help="output folder (created; must not hold another run unless --overwrite)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its files are removed when training "
+                        "starts)")
+    t.add_argument("--val-fraction", type=opt.fraction, default=0.2,
+                   help="fraction of the files held out for validation (default 0.2; 0: none)")
+    t.add_argument("--val-files", nargs="+", metavar="FILE",
+                   help="hold out exactly these files instead of a random fraction")
+    t.add_argument("--seed", type=opt.seed, default=0,
+                   help="random seed of the split, weights and data order (default 0)")
+    t.add_argument("--max-minutes", type=opt.positive_float,
+                   help="wall-clock budget; with no --epochs, train until it is spent")
+    t.add_argument("--max-steps", type=opt.positive_int,
+                   help="optimiser-step budget; with no --epochs, train until it is spent")
+    t.add_argument("--epochs", type=opt.positive_int,
+                   help=f"epoch limit (default {r.epochs} when no budget is given, else none)")
+    t.add_argument("--kl-weight", type=opt.nonneg_float, default=r.kl_weight,
+                   help=f"KL weight after the warm-up (default {r.kl_weight:g})")
+    t.add_argument("--free-bits", type=opt.nonneg_float, default=r.free_bits,
+                   help=f"free bits, nats per latent dimension (default {r.free_bits:g})")
+    t.add_argument("--lr", type=opt.positive_float, default=r.lr,
+                   help=f"learning rate (default {r.lr:g})")
+    t.add_argument("--batch-size", type=opt.positive_int, default=r.batch_size,
+                   help=f"clips per step (default {r.batch_size})")
+    t.add_argument("--latent-dim", type=opt.positive_int, default=OWN_AUDIO_MODEL.latent_dim,
+                   help=f"latent dimensions (default {OWN_AUDIO_MODEL.latent_dim})")
+    t.add_argument("--short-files", choices=SHORT_FILES, default=SHORT_FILES[0],
+                   help=f"files shorter than a clip: {' or '.join(SHORT_FILES)} "
+                        f"(default {SHORT_FILES[0]}: pad with silence)")
+    t.add_argument("--cut", choices=CUTS, default=CUTS[0],
+                   help=f"where clips start: {' or '.join(CUTS)} (default {CUTS[0]})")
+    t.add_argument("--scale", choices=SCALES, default=OWN_AUDIO_SCALE,
+                   help=f"mel representation (default {OWN_AUDIO_SCALE}): the reference log1p "
+                        "or a dB scale, which spreads recordings at ordinary levels over more "
+                        "of [0, 1]")
+    t.add_argument("--augment", action="store_true",
+                   help="random gain, time shift and speed on training clips")
+    t.add_argument("--device", type=opt.device, default=None,
+                   help="cpu, cuda, cuda:N or mps (default: the best found)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=run)
+
+
+def check_out(out: Path, overwrite: bool) -> list[Path]:
+    """Prove ``--out`` can take this run before any work; returns the earlier run's files.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` holds files of an earlier run (:data:`RUN_FILES`) and not ``overwrite``.
+    sda_lab._io.WriteError
+        If ``out`` is a file or cannot be created or written.
+    """
+    from .._io import check_writable_dir
+
+    old = [out / name for name in RUN_FILES if out.is_dir() and (out / name).exists()]
+    if old and not overwrite:
+        raise ValueError(f"--out: expected a folder without another run, got {out} holding "
+                         f"{', '.join(p.name for p in old)}; pass --overwrite to replace that "
+                         "run, or choose another folder")
+    check_writable_dir(out, "--out")
+    return old
+
+
+def _configs(args: argparse.Namespace):
+    """The recipe's (model, train) configs and spectrogram with the options applied."""
+    from .. import train as T
+
+    budget = args.max_minutes is not None or args.max_steps is not None
+    overrides = dict(max_minutes=args.max_minutes, max_steps=args.max_steps,
+                     kl_weight=args.kl_weight, free_bits=args.free_bits, lr=args.lr,
+                     batch_size=args.batch_size, device=args.device, augment=args.augment,
+                     seed=args.seed)
+    if args.epochs is not None or budget:
+        overrides["epochs"] = args.epochs  # None: the budget alone ends training
+    model_cfg, train_cfg = T.own_audio_recipe(**overrides)
+    model_cfg = replace(model_cfg, latent_dim=args.latent_dim)
+    return model_cfg, train_cfg, T.own_audio_spectrogram(args.scale)
+
+
+def _ratio(recon, baseline) -> tuple[float | None, str]:
+    """recon / baseline, or ``None`` and the reason there is no ratio."""
+    if recon is None:
+        return None, "nothing held out for validation"
+    if baseline is None:
+        return None, "no baseline was computed"
+    if baseline <= DEGENERATE_BASELINE:
+        return None, (f"the mean-mel baseline is {baseline:.3g}: every clip is the training "
+                      "set's mean mel, so no ratio is defined")
+    return recon / baseline, ""
+
+
+def _verdict(run) -> dict:
+    """The alarm's single end-of-run verdict as ``{"fired": bool, "why": str, ...}``."""
+    try:
+        v = run.verdict()
+    except ZeroDivisionError:
+        return {"fired": None, "why": "no verdict: a mean-mel baseline is 0"}
+    if isinstance(v, dict):
+        return v
+    if is_dataclass(v):
+        return asdict(v)
+    return {"fired": bool(v), "why": str(v)}
+
+
+def _finite(x):
+    """NaN/Inf -> None, so metrics.json is strict JSON."""
+    import math
+
+    return x if not isinstance(x, float) or math.isfinite(x) else None
+
+
+def _fmt(x, spec: str = ".4g") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
+    from .. import train as T
+    from .._io import atomic_write_json
+    from ..data import load_folder
+
+    t0 = time.perf_counter()
+    model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
+    out = Path(args.out)
+    old = check_out(out, args.overwrite)
+    clips = load_folder(args.folder, short_files=args.short_files, cut=args.cut)
+    print(clips.summary())
+    train_idx, val_idx, val_files = T.split_by_file(clips, args.val_fraction, args.seed,
+                                                    args.val_files)  # the one split of the run
+    if len(train_idx) < 2:
+        raise ValueError(f"--val-fraction/--val-files: expected at least 2 training clips, got "
+                         f"{len(train_idx)} after holding out {len(val_files)} files")
+    n_files = len(set(clips.files))
+    print(f"training on {len(train_idx)} clips from {n_files - len(val_files)} files, "
+          f"validating on {len(val_idx)} clips from {len(val_files)} files "
+          f"({', '.join(val_files) or 'none'})")
+    mels = T.clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T), once
+    baseline = T.mean_mel_baseline(mels[train_idx])
+    if baseline <= DEGENERATE_BASELINE:
+        raise ValueError(f"{FOLDER_ARG}: expected clips that differ, got {len(train_idx)} "
+                         f"training clips that are all the same mel (mean-mel baseline "
+                         f"{baseline:.3g}, e.g. a looped tone): there is nothing to learn "
+                         "beyond the average; add different audio")
+    for path in old:  # --overwrite: the earlier run goes only now, when training starts
+        path.unlink(missing_ok=True)
+    result = T.train_on_clips(
+        clips, model_cfg, train_cfg, val_fraction=0.0, val_files=val_files or None,
+        seed=args.seed, spectrogram=spec, checkpoint_path=out / "checkpoint.pt",
+        best_checkpoint_path=out / "best.pt", progress=not args.quiet,
+        extra={"folder": str(args.folder)}, mels=mels)
+    history = result.history
+    verdict = _verdict(result)
+    val_recon = history.val_recon[-1] if history.val_recon else None
+    train_ratio, train_note = _ratio(history.train_recon[-1], history.train_baseline)
+    val_ratio, val_note = _ratio(val_recon, history.val_baseline)
+    report = clips.report
+    metrics = {
+        "folder": str(Path(args.folder).resolve()),
+        "train_recon": history.train_recon[-1],
+        "train_baseline": history.train_baseline,
+        "train_ratio": train_ratio,
+        "train_ratio_note": train_note,
+        "val_recon": val_recon,
+        "val_baseline": history.val_baseline,
+        "val_ratio": val_ratio,
+        "val_ratio_note": val_note,
+        "active_units": history.active_units[-1],
+        "n_train_clips": len(result.train_idx),
+        "n_val_clips": len(result.val_idx),
+        "val_files": result.val_files,
+        "train_files": sorted({clips.files[i] for i in result.train_idx}),
+        "alarm": verdict,
+        "stop_reason": history.stop_reason,
+        "epochs": len(history.epoch),
+        "steps": history.steps[-1],
+        "best_epoch": history.best_epoch,
+        "wall_s": time.perf_counter() - t0,
+        "train_s": sum(history.seconds),
+        "model_config": asdict(result.model_config),
+        "train_config": asdict(result.train_config),
+        "spectrogram_config": asdict(spec.config),
+        "report": json.loads(report.to_json(orient="records")) if report is not None else [],
+        "history": {k: [_finite(x) for x in v] if isinstance(v, list) else _finite(v)
+                    for k, v in asdict(history).items()},
+        "argv": sys.argv[1:],
+    }
+    metrics = {k: _finite(v) for k, v in metrics.items()}
+    atomic_write_json(out / "metrics.json", metrics)  # once, at the end
+    print(f"stopped by {history.stop_reason}")
+    val = (f"; validation {_fmt(val_recon)} vs baseline {_fmt(history.val_baseline)} "
+           f"({_fmt(val_ratio, '.2f')}x{', ' + val_note if val_note else ''})"
+           if val_recon is not None else "; nothing held out for validation")
+    print(f"train recon {_fmt(metrics['train_recon'])} vs mean-mel baseline "
+          f"{_fmt(history.train_baseline)} ({_fmt(train_ratio, '.2f')}x"
+          f"{', ' + train_note if train_note else ''}){val}; "
+          f"{metrics['active_units']} active units")
+    state = {True: "FIRED", False: "quiet", None: "no verdict"}[verdict.get("fired")]
+    print(f"collapse alarm: {state}: {verdict.get('why', '')}")
+    print(f"wrote {out / 'checkpoint.pt'}, {out / 'best.pt'}, {out / 'metrics.json'}")
+    print(f'open the explorer on this run: from sda_lab.widgets import LatentExplorer; '
+          f'LatentExplorer.from_run("{out}")')
+    return 0
+
