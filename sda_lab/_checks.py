@@ -74,3 +74,55 @@ def check_mel(mel: object, n_mels: int, name: str = "mel") -> torch.Tensor:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
     _check_finite(x, name)
     return x
+
+
+def check_latent(z: object, latent_dim: int, name: str = "latent") -> torch.Tensor:
+    """Validate a batch of latent vectors of shape (B, latent_dim)."""
+    if not isinstance(z, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+    if z.dim() != 2 or z.shape[1] != latent_dim:
+        raise ValueError(f"{name} must have shape (batch, {latent_dim}), got {tuple(z.shape)}")
+    _check_tensor(z, name)
+    _check_finite(z, name)
+    return z
+
+
+def check_frames(frames: int, length: int | None, n_fft: int, hop_length: int) -> None:
+    """Validate a mel's frame count, and a wanted output ``length``, for Griffin-Lim.
+
+    Griffin-Lim's STFT pads ``n_fft // 2`` samples by reflection on each side, which needs more
+    than ``n_fft // 2`` samples; ``T`` frames hold ``(T - 1) * hop_length``. So at least
+    ``n_fft // (2 * hop_length) + 2`` frames (4 for n_fft 2048, hop 512). A centred STFT gives
+    ``T`` frames for ``(T - 1) * hop_length`` to ``T * hop_length - 1`` samples.
+
+    Raises
+    ------
+    ValueError
+        On too few frames, a non-positive ``length``, or one that does not fit ``frames``.
+    """
+    min_frames = n_fft // (2 * hop_length) + 2
+    if frames < min_frames:
+        raise ValueError(
+            f"mel has {frames} frame(s); Griffin-Lim needs at least {min_frames} "
+            f"(n_fft // (2 * hop_length) + 2 for n_fft={n_fft}, hop_length={hop_length}), "
+            f"i.e. {(min_frames - 1) * hop_length} samples or more"
+        )
+    if length is not None:
+        if length < 1:
+            raise ValueError(f"length must be a positive number of samples, got {length}")
+        lo, hi = (frames - 1) * hop_length, frames * hop_length - 1
+        if not lo <= length <= hi:
+            raise ValueError(
+                f"length {length} does not fit a mel of {frames} frames: a centred STFT "
+                f"with hop_length {hop_length} gives {frames} frames for {lo} to {hi} samples"
+            )
+
+
+def check_nonempty(x: object, name: str) -> torch.Tensor:
+    """Validate a tensor of any shape that holds at least one value."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} needs at least one value, got an empty tensor of shape "
+                         f"{tuple(x.shape)}")
+    return x

@@ -1,4 +1,4 @@
-"""Waveform <-> normalised log-mel spectrogram (seed: ``audio/spectrogram.py``).
+"""Waveform <-> normalised log-mel spectrogram (reference plan: ``audio/spectrogram.py``).
 
 The VAE never sees audio, only this representation, so it has to be (a) a faithful, invertible
 picture of the sound and (b) inside what the decoder can output. Shapes throughout:
@@ -6,11 +6,11 @@ picture of the sound and (b) inside what the decoder can output. Shapes througho
     waveform  (B, 1, samples)   float, mono, nominally in [-1, 1]
     mel       (B, 1, n_mels, T) float in [0, 1], T = samples // hop_length + 1
 
-Where this differs from the seed
---------------------------------
-The seed normalises with ``log1p(mel)`` and lets the VAE decoder end in a Sigmoid, whose outputs
+Where this differs from the reference plan
+------------------------------------------
+The plan normalises with ``log1p(mel)`` and lets the VAE decoder end in a Sigmoid, whose outputs
 lie in (0, 1). But ``log1p`` of the power mel of a 0.5-amplitude 440 Hz sine already peaks near
-10.9, so a sigmoid decoder could never reproduce loud sounds. Both scales below divide by, or
+11, so a sigmoid decoder could never reproduce loud sounds. Both scales below divide by, or
 measure against, one fixed constant, the Parseval bound ``max_mel_power = n_fft * sum(window**2)``.
 
 Why that constant: for any signal with ``|x| <= 1`` Parseval gives, per frame,
@@ -20,9 +20,9 @@ can exceed ``n_fft * sum(w**2)`` (``2048 * 768`` for the defaults, Hann window).
 
 Two scales (``SpectrogramConfig.scale``)
 ----------------------------------------
-``"log1p"`` (default, the seed's compression): ``mel = log1p(power) / log1p(max_mel_power)``;
-for the defaults the divisor is ``log1p(2048 * 768) = 14.268``. Full-scale audio lands in
-[0, 1]; louder audio can exceed 1. Inverted exactly by ``expm1(mel * log_scale)``.
+``"log1p"`` (default, the plan's compression): ``mel = log1p(power) / log1p(max_mel_power)``.
+Full-scale audio lands in [0, 1]; louder audio can exceed 1. Inverted exactly by
+``expm1(mel * log_scale)``.
 
 ``"db"``: ``mel = clamp((10 log10(power / max_mel_power) - db_floor) / -db_floor, 0, 1)``, a
 decibel scale with 0 dB at the Parseval bound and ``db_floor`` (default -100 dB) at 0. Inverted
@@ -31,78 +31,56 @@ a value at or below 0 (the floor) inverts to **zero power**, not to the floor's 
 Griffin-Lim gets true silence there. Power above the bound (louder than full scale) is clipped
 to 1.
 
-Why offer both: ``log1p(p)`` is nearly linear for ``p < 1``, and real recordings (peaks -25 to
--7 dBFS, long quiet tails) keep most mel power there. Measured with :func:`value_stats` on the
-six real instrument recordings (FreePats renders, 84 one-second clips at 48 kHz) and on the
-synthetic default set (``make_default_dataset(4)``):
+Why offer both: ``log1p(p)`` is nearly linear for ``p < 1``, and quiet recordings keep most mel
+power there, so their log1p mels crowd near 0 and a per-element MSE between them is tiny next to
+a KL term; the dB scale spreads the same audio wider. :func:`value_stats` measures the spread;
+notebook 01 shows both histograms and ``benchmarks/RESULTS.md`` the measured spreads.
 
-    values                   log1p: std   under 0.05      db (-100 dB floor): std   under 0.05
-    real recordings               0.049          93%                          0.148          60%
-    synthetic default set         0.145          82%                          0.227          61%
+Inversion (:mod:`sda_lab.inversion`)
+------------------------------------
+``mel_to_waveform`` undoes the value map, estimates the linear power spectrogram
+(:func:`~sda_lab.inversion.mel_to_linear`), then recovers a phase
+(:func:`~sda_lab.inversion.griffin_lim`). Methods, by algorithm:
 
-With log1p a per-element MSE between real-audio mels is tiny next to a KL term; the dB scale
-spreads the same audio three times wider. Notebook 01 shows both histograms.
+- ``"nnls"`` (default): the clipped pseudo-inverse answer, then ``nnls_iters`` FISTA steps of
+  non-negative least squares, then ``griffin_lim_iters`` Griffin-Lim iterations;
+- ``"lstsq"``: the reference plan's path, clipped least squares (torchaudio's
+  ``InverseMelScale``) + ``griffin_lim_iters`` iterations;
+- ``"nnls_long"``: as ``"nnls"`` with ``quality_nnls_iters`` and ``quality_griffin_lim_iters``.
 
-Inversion: mel -> linear spectrogram -> Griffin-Lim
----------------------------------------------------
-``mel_to_waveform`` first estimates the linear power spectrogram ``S >= 0`` whose mel is the
-given one, then recovers a phase with Griffin-Lim (Griffin & Lim 1984; torchaudio's
-implementation with the fast momentum of Perraudin et al. 2013). Measured on the 20 default
-clips, spectral convergence against the original (mean):
+The old names ``"seed"`` and ``"quality"`` still work and warn. Spectral convergence and time of
+each, against librosa's ``mel_to_audio``: ``benchmarks/RESULTS.md`` and notebook 01.
 
-    linear spectrogram fed to Griffin-Lim                64 iterations   256 iterations
-    true power spectrogram (upper bound)                     0.106          0.091
-    least squares (torchaudio InverseMelScale, the seed)     0.407          0.401
-    non-negative least squares (NNLS)                        0.313          0.305
-
-so the mel -> linear step loses three times more than phase retrieval, and Griffin-Lim beyond 64
-iterations buys almost nothing. The default (``method="nnls"``) therefore spends its time on the
-mel -> linear step:
-
-1. the minimum-norm least-squares solution from a pseudo-inverse of the filterbank computed once
-   (``torch.linalg.pinv``; the same answer that torchaudio's InverseMelScale gets from
-   ``torch.linalg.lstsq`` on every call, which costs more than the rest of this step), clipped
-   at 0;
-2. ``nnls_iters`` (100) steps of FISTA (Beck & Teboulle 2009) on NNLS,
-   ``min ||fb @ S - mel||^2`` subject to ``S >= 0``, warm-started from step 1 (as librosa's
-   ``util.nnls`` starts L-BFGS-B from the clipped least-squares answer). The step is the diagonal
-   majorizer ``diag(fb.T @ fb @ 1)`` of ``fb.T @ fb``, valid because the filterbank is
-   non-negative (the bound behind Lee & Seung's 2001 multiplicative updates); it converges
-   several times faster than the scalar step ``1 / ||fb||^2`` because the narrow low-frequency
-   filters no longer wait for the wide high ones. The filterbank has at most two non-zeros per
-   STFT bin, so on the CPU it is applied as a sparse matrix.
-3. ``griffin_lim_iters`` (64) Griffin-Lim iterations.
-
-``method="seed"`` is the seed's path (InverseMelScale + 64 iterations), and
-``quality=True`` (or ``method="quality"``) the slow one: ``quality_nnls_iters`` (200) NNLS
-steps + ``quality_griffin_lim_iters`` (256). ``make bench`` measures all three against librosa.
-
-The seed's GriffinLim returns ``(T - 1) * hop`` samples (47,616 for a 48,000-sample clip), so
-``mel_to_waveform`` takes the wanted ``length`` and passes it to the final inverse STFT.
+The plan's GriffinLim returns ``(T - 1) * hop`` samples, so ``mel_to_waveform`` takes the
+wanted ``length`` and passes it to the final inverse STFT.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import torch
-import torchaudio.functional as AF
 import torchaudio.transforms as T
+from torch import nn
 
-from ._checks import check_mel, check_waveform
+from ._checks import check_frames, check_mel, check_nonempty, check_waveform
+from .inversion import (INVERSION_METHODS, fb_pseudo_inverse, griffin_lim, mel_to_linear,
+                        nnls_step, resolve_method)
 
 SCALES = ("log1p", "db")
-INVERSION_METHODS = ("nnls", "seed", "quality")
+
+__all__ = ["SCALES", "INVERSION_METHODS", "SpectrogramConfig", "AudioSpectrogram", "value_stats"]
 
 
 @dataclass
 class SpectrogramConfig:
-    """Parameters of the mel representation; the STFT/mel defaults are the seed's.
+    """Parameters of the mel representation; the STFT/mel defaults are the reference plan's.
 
     ``scale`` and ``db_floor`` choose the value map (module docstring); ``inversion`` and the
-    ``*_iters`` fields choose how :meth:`AudioSpectrogram.mel_to_waveform` inverts.
+    ``*_iters`` fields choose how :meth:`AudioSpectrogram.mel_to_waveform` inverts. The
+    ``quality_*`` fields are the iteration counts of method ``"nnls_long"`` (their names are
+    kept so that stored configs still load).
 
     Raises
     ------
@@ -120,12 +98,12 @@ class SpectrogramConfig:
     f_max: float | None = None  # None means sample_rate / 2
     power: float = 2.0  # power spectrogram (magnitude squared)
     griffin_lim_iters: int = 64
-    quality_griffin_lim_iters: int = 256  # used by mel_to_waveform(..., quality=True)
-    quality_nnls_iters: int = 200
-    scale: str = "log1p"  # "log1p" (the seed's compression) or "db"
+    quality_griffin_lim_iters: int = 256  # method "nnls_long" (mel_to_waveform(quality=True))
+    quality_nnls_iters: int = 200  # method "nnls_long"
+    scale: str = "log1p"  # "log1p" (the reference plan's compression) or "db"
     db_floor: float = -100.0  # dB below the Parseval bound that maps to 0 (scale="db")
-    inversion: str = "nnls"  # mel_to_waveform's default method: "nnls", "seed" or "quality"
-    nnls_iters: int = 100  # FISTA steps of the default inversion (converged: 150 gains nothing)
+    inversion: str = "nnls"  # mel_to_waveform's default method, one of INVERSION_METHODS
+    nnls_iters: int = 100  # FISTA steps of the default inversion
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
@@ -149,10 +127,7 @@ class SpectrogramConfig:
                 f"db_floor must be a finite negative number of dB below the Parseval bound "
                 f"(e.g. -100.0), got {self.db_floor!r}"
             )
-        if self.inversion not in INVERSION_METHODS:
-            raise ValueError(
-                f"inversion must be one of {INVERSION_METHODS}, got {self.inversion!r}"
-            )
+        self.inversion = resolve_method(self.inversion, name="inversion")
         for name in ("griffin_lim_iters", "quality_griffin_lim_iters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -173,36 +148,49 @@ class SpectrogramConfig:
         """
         return self.n_fft // (2 * self.hop_length) + 2
 
+    def inversion_plan(self, method: str) -> tuple[str, int, int]:
+        """``(mel_to_linear method, NNLS steps, Griffin-Lim iterations)`` of an inversion method."""
+        return {"nnls": ("nnls", self.nnls_iters, self.griffin_lim_iters),
+                "lstsq": ("lstsq", 0, self.griffin_lim_iters),
+                "nnls_long": ("nnls", self.quality_nnls_iters, self.quality_griffin_lim_iters),
+                }[resolve_method(method)]
+
 
 def value_stats(mels: torch.Tensor, low: float = 0.05) -> dict[str, float]:
     """How a batch of normalised mels ``(B, 1, n_mels, T)`` (any shape) uses the range [0, 1].
 
     Returns ``{"std", "iqr", "median", "below_low"}``: standard deviation, inter-quartile range
     and median of all values, and the fraction of values under ``low``. A per-element MSE
-    between two mels can only be as large as these spreads allow.
+    between two mels can only be as large as these spreads allow. At most a million values
+    (drawn with random seed 0) go into the quantiles, ``torch.quantile``'s size limit.
+
+    Raises
+    ------
+    ValueError
+        On an empty tensor.
     """
-    v = mels.detach().float().flatten().cpu()
-    if v.numel() == 0:
-        raise ValueError("value_stats needs at least one value, got an empty tensor")
-    q = torch.quantile(v[torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))
-                         [:1_000_000]], torch.tensor([0.25, 0.5, 0.75]))  # quantile caps size
+    v = check_nonempty(mels, "mels").detach().float().flatten().cpu()
+    pick = torch.randperm(v.numel(), generator=torch.Generator().manual_seed(0))[:1_000_000]
+    q = torch.quantile(v[pick], torch.tensor([0.25, 0.5, 0.75]))
     return {"std": float(v.std()), "iqr": float(q[2] - q[0]), "median": float(q[1]),
             "below_low": float((v < low).float().mean())}
 
 
-class AudioSpectrogram:
+class AudioSpectrogram(nn.Module):
     """Converts mono waveforms to normalised log-mel spectrograms and back.
 
-    The torchaudio transforms (MelSpectrogram, InverseMelScale, GriffinLim) are built once here,
-    with the filterbank's pseudo-inverse and sparse form for the default inversion.
-    MelSpectrogram, the default inversion and GriffinLim run on the input's device;
-    the seed's InverseMelScale always runs on the CPU (its ``torch.linalg.lstsq`` is unsupported
-    on MPS), and its result is moved back.
+    An ``nn.Module`` whose tensors are buffers, as torchaudio's ``MelScale``: the STFT window
+    and filterbank (in ``mel_transform``, a torchaudio ``MelSpectrogram``), the filterbank's
+    pseudo-inverse ``fb_pinv`` and the NNLS step ``nnls_step``. One ``.to(device)`` moves them
+    all and ``.to(torch.float64)`` converts them; calling the module is :meth:`waveform_to_mel`.
+    The work runs on the input's device: an input on another device moves the module there
+    first (``.to`` it once to avoid that). It runs in the buffers' dtype (float32 unless
+    converted) and returns the input's dtype. Picklable (Dask workers), copyable.
 
     Parameters
     ----------
     config : SpectrogramConfig, optional
-        Defaults to the seed's 48 kHz / n_fft 2048 / hop 512 / 128 mels, log1p scale.
+        Defaults to the reference plan's 48 kHz / n_fft 2048 / hop 512 / 128 mels, log1p.
 
     Examples
     --------
@@ -213,6 +201,7 @@ class AudioSpectrogram:
     """
 
     def __init__(self, config: SpectrogramConfig | None = None) -> None:
+        super().__init__()
         self.config = config or SpectrogramConfig()
         c = self.config
         self.mel_transform = T.MelSpectrogram(
@@ -224,33 +213,30 @@ class AudioSpectrogram:
             n_mels=c.n_mels,
             power=c.power,
         )
-        self.inverse_mel = T.InverseMelScale(
-            n_stft=c.n_stft,
-            n_mels=c.n_mels,
-            sample_rate=c.sample_rate,
-            f_min=c.f_min,
-            f_max=c.f_max,
-        )
-        self.griffin_lim = T.GriffinLim(
-            n_fft=c.n_fft, n_iter=c.griffin_lim_iters, hop_length=c.hop_length, power=c.power
-        )
-        fb = self.inverse_mel.fb.T.contiguous()  # (n_mels, n_stft): mel = fb @ linear
-        self._fb = fb
-        self._fb_lipschitz = float(torch.linalg.matrix_norm(fb, ord=2) ** 2)
-        # Minimum-norm least squares, once: the answer InverseMelScale's lstsq gives per call.
-        self._fb_pinv = torch.linalg.pinv(fb.double()).float().contiguous()  # (n_stft, n_mels)
-        # Diagonal majorizer of fb.T @ fb (fb >= 0): per-bin FISTA step 1 / (fb.T @ fb @ 1).
-        d = fb.T @ fb.sum(dim=1)  # (n_stft,)
-        self._nnls_step = torch.where(d > 0, 1.0 / d.clamp(min=1e-30), torch.zeros_like(d))
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": used for matmul only
-            warnings.simplefilter("ignore")
-            self._fb_csr = fb.to_sparse_csr()  # (n_mels, n_stft), <= 2 non-zeros per column
-            self._fbT_csr = fb.T.contiguous().to_sparse_csr()  # (n_stft, n_mels)
-        window = self.mel_transform.spectrogram.window
+        fb = self.fb  # (n_mels, n_stft): mel = fb @ linear
+        # derived from the config, so not saved in a state dict (torchaudio's buffers are)
+        self.register_buffer("fb_pinv", fb_pseudo_inverse(fb), persistent=False)  # (n_stft, n_mels)
+        self.register_buffer("nnls_step", nnls_step(fb), persistent=False)  # (n_stft,)
         # Upper bound of any mel band for |x| <= 1 (Parseval, see module docstring).
-        self.max_mel_power = c.n_fft * float(window.pow(2).sum())
+        self.max_mel_power = c.n_fft * float(self.window.double().pow(2).sum())
         self.log_scale = math.log1p(self.max_mel_power)
         self.floor_power = self.max_mel_power * 10 ** (c.db_floor / 10)  # scale="db": maps to 0
+
+    @property
+    def fb(self) -> torch.Tensor:
+        """The mel filterbank ``(n_mels, n_stft)`` (HTK scale, no normalisation): mel = fb @ S."""
+        return self.mel_transform.mel_scale.fb.T  # a view of torchaudio's (n_stft, n_mels) buffer
+
+    @property
+    def window(self) -> torch.Tensor:
+        """The STFT's periodic Hann window ``(n_fft,)``, shared by Griffin-Lim."""
+        return self.mel_transform.spectrogram.window
+
+    def _follow(self, x: torch.Tensor) -> torch.dtype:
+        """Move to ``x``'s device if needed; return the dtype the work runs in."""
+        if self.fb_pinv.device != x.device:
+            self.to(x.device)
+        return self.fb_pinv.dtype
 
     # -- shapes ------------------------------------------------------------------------------
 
@@ -288,20 +274,24 @@ class AudioSpectrogram:
             samples.
         """
         x = check_waveform(waveform, min_samples=self.config.n_fft)
-        dtype = x.dtype
-        self.mel_transform.to(x.device)
-        mel_power = self.mel_transform(x.squeeze(1).float())  # (B, n_mels, T)
+        work = self._follow(x)
+        mel_power = self.mel_transform(x.squeeze(1).to(work))  # (B, n_mels, T)
         mel = self.power_to_mel(mel_power)  # (B, n_mels, T)
-        return mel.unsqueeze(1).to(dtype)  # (B, 1, n_mels, T)
+        return mel.unsqueeze(1).to(x.dtype)  # (B, 1, n_mels, T)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """:meth:`waveform_to_mel`: ``(B, 1, samples)`` -> ``(B, 1, n_mels, T)``."""
+        return self.waveform_to_mel(waveform)
 
     def mel_to_power(self, mel: torch.Tensor) -> torch.Tensor:
-        """Undo the normalisation: ``(B, 1, n_mels, T)`` -> mel power ``(B, n_mels, T)``, float32.
+        """Undo the normalisation: ``(B, 1, n_mels, T)`` -> mel power ``(B, n_mels, T)``.
 
         Exact inverse of :meth:`power_to_mel` (for ``scale="db"``: above the floor; values at
-        or below 0 give zero power). Negative values (a decoder's undershoot) count as 0.
+        or below 0 give zero power). Negative values (a decoder's undershoot) count as 0. The
+        result is in the buffers' dtype (float32 unless converted), on ``mel``'s device.
         """
         mel = check_mel(mel, self.config.n_mels)
-        m = mel.squeeze(1).float()  # (B, n_mels, T)
+        m = mel.squeeze(1).to(self._follow(mel))  # (B, n_mels, T)
         if self.config.scale == "log1p":
             return torch.expm1(m.clamp(min=0) * self.log_scale)  # (B, n_mels, T)
         floor = self.config.db_floor
@@ -311,107 +301,33 @@ class AudioSpectrogram:
     # -- inverse -----------------------------------------------------------------------------
 
     def _check_frames(self, mel: torch.Tensor, length: int | None) -> None:
-        c = self.config
-        frames = mel.shape[-1]
-        if frames < c.min_frames:
-            raise ValueError(
-                f"mel has {frames} frame(s); Griffin-Lim needs at least {c.min_frames} "
-                f"(n_fft // (2 * hop_length) + 2 for n_fft={c.n_fft}, hop_length={c.hop_length}), "
-                f"i.e. {(c.min_frames - 1) * c.hop_length} samples or more"
-            )
-        if length is not None:
-            if length < 1:
-                raise ValueError(f"length must be a positive number of samples, got {length}")
-            lo, hi = (frames - 1) * c.hop_length, frames * c.hop_length - 1
-            if not lo <= length <= hi:
-                raise ValueError(
-                    f"length {length} does not fit a mel of {frames} frames: a centred STFT "
-                    f"with hop_length {c.hop_length} gives {frames} frames for {lo} to {hi} "
-                    "samples"
-                )
+        """Kept for callers of the old private name: ``_checks.check_frames`` for this config."""
+        check_frames(mel.shape[-1], length, self.config.n_fft, self.config.hop_length)
 
     def mel_to_linear(self, mel: torch.Tensor, nnls_iters: int = 0,
                       method: str = "nnls") -> torch.Tensor:
         """Estimate the linear power spectrogram ``(B, n_stft, T)`` from a normalised mel.
 
-        Parameters
-        ----------
-        mel : Tensor
-            ``(B, 1, n_mels, T)`` normalised mel.
-        nnls_iters : int
-            FISTA steps of non-negative least squares ``min ||fb @ S - mel||^2, S >= 0``
-            (diagonally preconditioned, see the module docstring) after the least-squares
-            start. 0 returns the start itself.
-        method : str
-            ``"nnls"`` (default): start from the precomputed pseudo-inverse, on ``mel``'s device.
-            ``"seed"``: start from torchaudio's InverseMelScale (``lstsq`` per call, on the CPU;
-            the result is on the CPU). Both starts are the same least-squares answer, clipped
-            at 0.
+        :func:`sda_lab.inversion.mel_to_linear` on :meth:`mel_to_power` of ``mel``
+        ``(B, 1, n_mels, T)``, with this module's filterbank, pseudo-inverse and step.
+        ``method="nnls"`` with ``nnls_iters`` FISTA steps (0, the default here, returns the
+        clipped least-squares start), or ``"lstsq"`` (the reference plan's InverseMelScale).
 
         Returns
         -------
         Tensor
-            ``(B, n_stft, T)`` float32, non-negative.
+            ``(B, n_stft, T)``, non-negative, on ``mel``'s device, in the buffers' dtype.
         """
-        if nnls_iters < 0:
-            raise ValueError(f"nnls_iters must be 0 or more, got {nnls_iters}")
-        mel_power = self.mel_to_power(mel)  # (B, n_mels, T)
-        if method == "seed":
-            mel_power = mel_power.cpu()
-            start = self.inverse_mel(mel_power)  # (B, n_stft, T), lstsq + ReLU
-            if nnls_iters == 0:
-                return start
-            return self._nnls(mel_power, start, nnls_iters)  # (B, n_stft, T)
-        if method != "nnls":
-            raise ValueError(f"method must be 'nnls' or 'seed', got {method!r}")
-        B, n_mels, frames = mel_power.shape
-        target = mel_power.transpose(0, 1).reshape(n_mels, B * frames)  # (n_mels, B*T)
-        linear = torch.relu(self._fb_pinv.to(target.device) @ target)  # (n_stft, B*T)
-        if nnls_iters > 0:
-            linear = self._nnls_columns(target, linear, nnls_iters)  # (n_stft, B*T)
-        return self._from_columns(linear, B, frames)  # (B, n_stft, T)
-
-    @staticmethod
-    def _from_columns(columns: torch.Tensor, batch: int, frames: int) -> torch.Tensor:
-        """``(n_stft, B*T)`` -> ``(B, n_stft, T)`` stored frame-major, as ``torch.stft`` returns
-        it: Griffin-Lim's element-wise steps then run measurably faster than on a row-major
-        copy (the seed's lstsq answer happens to have this layout too)."""
-        n_stft = columns.shape[0]
-        out = columns.reshape(n_stft, batch, frames).permute(1, 2, 0).contiguous()  # (B, T, n_stft)
-        return out.transpose(1, 2)  # (B, n_stft, T)
-
-    def _nnls(self, target: torch.Tensor, start: torch.Tensor, n_iter: int) -> torch.Tensor:
-        """NNLS refinement of ``start``: ``(B, n_mels, T)``, ``(B, n_stft, T)`` -> ``(B, n_stft, T)``."""
-        B, n_mels, frames = target.shape
-        y0 = target.transpose(0, 1).reshape(n_mels, B * frames)  # (n_mels, B*T)
-        x = start.to(target.device).transpose(0, 1).reshape(-1, B * frames)  # (n_stft, B*T)
-        return self._from_columns(self._nnls_columns(y0, x, n_iter), B, frames)
-
-    def _nnls_columns(self, y0: torch.Tensor, x: torch.Tensor, n_iter: int) -> torch.Tensor:
-        """FISTA (Beck & Teboulle 2009) for ``min ||fb @ X - y0||^2, X >= 0`` with the diagonal
-        step ``1 / (fb.T @ fb @ 1)``, every frame of every clip a column:
-        ``y0 (n_mels, N)``, start ``x (n_stft, N)`` -> ``(n_stft, N)``."""
-        device = y0.device
-        step = self._nnls_step.to(device)[:, None]  # (n_stft, 1)
-        if device.type == "cpu":
-            fb, fbt = self._fb_csr, self._fbT_csr  # sparse: 2,019 non-zeros of 131,200
-        else:
-            fb = self._fb.to(device)
-            fbt = fb.T
-        y = x
-        t = 1.0
-        for _ in range(n_iter):
-            grad = fbt @ (fb @ y - y0)  # (n_stft, N)
-            x_next = torch.addcmul(y, step, grad, value=-1.0).clamp_(min=0.0)  # (n_stft, N)
-            t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
-            # momentum y = x_next + (t - 1) / t_next * (x_next - x), as one fused lerp
-            y = torch.lerp(x, x_next, 1.0 + (t - 1) / t_next)  # (n_stft, N)
-            x, t = x_next, t_next
-        return x
+        return mel_to_linear(self.mel_to_power(mel), fb=self.fb, method=method,
+                             nnls_iters=nnls_iters, pinv=self.fb_pinv, step=self.nnls_step)
 
     def mel_to_waveform(self, mel_log: torch.Tensor, length: int | None = None,
                         quality: bool = False, method: str | None = None) -> torch.Tensor:
         """Normalised log-mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, samples)``.
+
+        :meth:`mel_to_power`, then :func:`sda_lab.inversion.mel_to_linear`, then
+        :func:`sda_lab.inversion.griffin_lim` (as librosa's ``mel_to_audio`` composes
+        ``mel_to_stft`` and ``griffinlim``).
 
         Parameters
         ----------
@@ -420,24 +336,22 @@ class AudioSpectrogram:
             (4 for the defaults).
         length : int, optional
             Samples to return. Pass the original clip's length to get it back exactly; without
-            it the result has ``(T - 1) * hop_length`` samples (47,616 for a 1 s, 48 kHz clip).
-            Must lie in ``[(T - 1) * hop_length, T * hop_length - 1]``, the lengths whose STFT
-            has ``T`` frames.
+            it the result has ``(T - 1) * hop_length`` samples. Must lie in
+            ``[(T - 1) * hop_length, T * hop_length - 1]``, the lengths whose STFT has ``T``
+            frames.
         quality : bool
-            True: the slow path, an alias of ``method="quality"``.
+            True: an alias of ``method="nnls_long"``.
         method : str, optional
-            ``None`` means ``config.inversion`` (``"nnls"`` by default).
-            ``"nnls"``: pseudo-inverse + ``nnls_iters`` (100) NNLS steps + ``griffin_lim_iters``
-            (64) Griffin-Lim iterations. ``"seed"``: the seed's InverseMelScale (least squares)
-            + ``griffin_lim_iters``. ``"quality"``: ``quality_nnls_iters`` (200) NNLS steps +
-            ``quality_griffin_lim_iters`` (256); about 4x slower for a few percent.
-            ``make bench`` measures all three.
+            One of ``INVERSION_METHODS`` (module docstring); ``None`` means ``config.inversion``
+            (``"nnls"`` by default). ``"seed"`` and ``"quality"`` are old names of ``"lstsq"``
+            and ``"nnls_long"`` (``FutureWarning``).
 
         Returns
         -------
         Tensor
             ``(B, 1, samples)`` on ``mel_log``'s device with its dtype. Griffin-Lim starts from
-            random phases (torchaudio's default), so seed ``torch`` for reproducible output.
+            random phases (torchaudio's), so set the random seed (``torch.manual_seed``) for
+            reproducible output.
 
         Raises
         ------
@@ -445,38 +359,22 @@ class AudioSpectrogram:
             On a bad mel (shape, bands, non-finite), fewer than ``config.min_frames`` frames, a
             ``length`` that does not fit ``T``, or an unknown method.
         """
-        mel = check_mel(mel_log, self.config.n_mels)
-        self._check_frames(mel, length)
         c = self.config
-        method = "quality" if quality else (method or c.inversion)
-        if method not in INVERSION_METHODS:
-            raise ValueError(f"method must be one of {INVERSION_METHODS}, got {method!r}")
-        device, dtype = mel.device, mel.dtype
-        if method == "seed":
-            linear = self.mel_to_linear(mel, 0, method="seed")  # (B, n_stft, T)
-            n_iter = c.griffin_lim_iters
-        elif method == "nnls":
-            linear = self.mel_to_linear(mel, c.nnls_iters)  # (B, n_stft, T)
-            n_iter = c.griffin_lim_iters
-        else:
-            linear = self.mel_to_linear(mel, c.quality_nnls_iters)  # (B, n_stft, T)
-            n_iter = c.quality_griffin_lim_iters
-        gl = self.griffin_lim.to(device)
-        wave = AF.griffinlim(
-            linear.to(device),
-            gl.window,
-            gl.n_fft,
-            gl.hop_length,
-            gl.win_length,
-            gl.power,
-            n_iter,
-            gl.momentum,
-            length,
-            gl.rand_init,
-        )  # (B, samples)
-        return wave.unsqueeze(1).to(dtype)  # (B, 1, samples)
+        mel = check_mel(mel_log, c.n_mels)
+        check_frames(mel.shape[-1], length, c.n_fft, c.hop_length)
+        linear_method, nnls_iters, n_iter = c.inversion_plan(
+            "nnls_long" if quality else (method or c.inversion))
+        linear = mel_to_linear(self.mel_to_power(mel), fb=self.fb, method=linear_method,
+                               nnls_iters=nnls_iters, pinv=self.fb_pinv,
+                               step=self.nnls_step)  # (B, n_stft, T)
+        wave = griffin_lim(linear, n_fft=c.n_fft, hop_length=c.hop_length, n_iter=n_iter,
+                           power=c.power, length=length, window=self.window)  # (B, samples)
+        return wave.unsqueeze(1).to(mel.dtype)  # (B, 1, samples)
 
     def round_trip(self, waveform: torch.Tensor, method: str | None = None) -> torch.Tensor:
         """Waveform -> mel -> waveform, same shape, device and dtype as the input."""
         return self.mel_to_waveform(self.waveform_to_mel(waveform), length=waveform.shape[-1],
                                     method=method)
+
+    def extra_repr(self) -> str:
+        return repr(self.config)
