@@ -1,39 +1,41 @@
-"""Convolutional VAE over normalised log-mel spectrograms (seed: ``models/vae.py``).
+"""Convolutional VAE over normalised log-mel spectrograms (reference plan: ``models/vae.py``).
 
     x (B, 1, 128, 94) --pad--> (B, 1, 128, 96) --4 x [Conv2d s2, BN, ReLU, Dropout2d]-->
     (B, 256, 8, 6) --flatten--> (B, 12288) --fc_mu / fc_logvar--> mu, logvar (B, 64)
     z (B, 64) --fc--> (B, 12288) --> (B, 256, 8, 6) --3 x [ConvT s2, BN, ReLU, Dropout2d],
     ConvT s2--> (B, 1, 128, 96) --sigmoid, crop--> (B, 1, 128, 94)
 
-Where this differs from the seed
---------------------------------
-- The seed builds the flatten dimension lazily in the first forward pass. Until a batch has gone
+Where this differs from the reference plan
+------------------------------------------
+- The plan builds the flatten dimension lazily in the first forward pass. Until a batch has gone
   through, the parameter count is wrong and an optimizer built on ``model.parameters()`` misses the
   linear heads. Here every parameter is built at construction from the spectrogram shape
   (``n_mels``, ``n_frames``; defaults 128 x 94 = 1 s at 48 kHz), so
   ``sum(p.numel() for p in model.parameters()) == 3_148_545`` before any forward.
 - The decoder's Sigmoid matches the representation: :mod:`sda_lab.spectrogram` maps full-scale
-  audio into [0, 1] (the seed's bare ``log1p`` peaked near 11, out of a sigmoid's reach).
+  audio into [0, 1] (the plan's bare ``log1p`` peaked near 11, out of a sigmoid's reach).
 - The last layer's bias starts at ``output_bias_init = -3`` (sigmoid 0.047, near the mean of
-  real log-mels, which are mostly quiet) instead of 0 (sigmoid 0.5). Measured on 100 default
-  clips after 12 epochs: eval reconstruction MSE 0.021 instead of 0.102.
-- ``logvar`` is clamped to [-30, 20]. While the seed's warm-up holds the KL weight at 0, nothing
+  real log-mels, which are mostly quiet) instead of 0 (sigmoid 0.5): the untrained decoder
+  starts near quiet instead of at mid-scale, and reached a lower early reconstruction error in
+  our runs.
+- ``logvar`` is clamped to [-30, 20]. While the plan's warm-up holds the KL weight at 0, nothing
   restrains the encoder; in our runs it drove ``logvar`` past 88, ``exp`` overflowed, and the
   loss became ``0 * inf = NaN``. The clamp (std between 3e-7 and 2e4) never binds in a healthy run.
 
-Training tip (from the seed): clip gradient norms (the trainer uses 1.0); the KL and the wide
+Training tip (from the plan): clip gradient norms (the trainer uses 1.0); the KL and the wide
 linear heads can produce large early gradients.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import _check_finite
+from ._checks import check_latent, check_mel
 
 TIME_MULTIPLE = 16  # four stride-2 layers halve the time axis four times
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite; see module docstring
@@ -41,7 +43,16 @@ LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite; see module doc
 
 @dataclass
 class VAEConfig:
-    """Architecture of :class:`ConvVAE`; defaults are the seed's."""
+    """Architecture of :class:`ConvVAE`; defaults are the reference plan's.
+
+    Every part of a model takes this one object (``ConvEncoder(config)``,
+    ``ConvDecoder(config)``, ``ConvVAE(config)``); checkpoints store ``asdict(config)``.
+
+    Raises
+    ------
+    ValueError
+        On ``latent_dim < 1``, ``dropout`` outside [0, 1), ``n_mels`` not a multiple of
+        ``2 ** len(channels)``, or ``n_frames < 1``."""
 
     latent_dim: int = 64
     dropout: float = 0.2
@@ -84,20 +95,47 @@ def _block(conv: nn.Module, channels: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True), nn.Dropout2d(dropout))
 
 
-class ConvEncoder(nn.Module):
-    """Mel ``(B, 1, n_mels, T)`` -> ``(mu, logvar)``, each ``(B, latent_dim)``."""
+def make_config(config: VAEConfig | None = None, /, **fields: object) -> VAEConfig:
+    """One :class:`VAEConfig` from either a config or its fields by name (not both).
 
-    def __init__(self, latent_dim: int = 64, dropout: float = 0.2, n_mels: int = 128,
-                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256)) -> None:
+    ``make_config(latent_dim=8)`` is ``VAEConfig(latent_dim=8)``; ``make_config(cfg)`` is
+    ``cfg`` itself, so every part of a model shares one object.
+
+    Raises
+    ------
+    TypeError
+        On a ``config`` that is not a ``VAEConfig``, fields given with one, or an unknown field.
+    """
+    if config is not None:
+        if not isinstance(config, VAEConfig):
+            raise TypeError(f"config must be a VAEConfig, got {type(config).__name__}; pass "
+                            "scalar fields by name (latent_dim=..., dropout=...)")
+        if fields:
+            raise TypeError(f"pass a VAEConfig or its fields, not both (got {sorted(fields)})")
+        return config
+    known = {f.name for f in dataclasses.fields(VAEConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise TypeError(f"unknown VAEConfig field(s) {unknown}; the fields are {sorted(known)}")
+    return VAEConfig(**fields)
+
+
+class ConvEncoder(nn.Module):
+    """Mel ``(B, 1, n_mels, T)`` -> ``(mu, logvar)``, each ``(B, latent_dim)``.
+
+    ``ConvEncoder(config)`` or ``ConvEncoder(latent_dim=..., ...)`` (see :func:`make_config`).
+    """
+
+    def __init__(self, config: VAEConfig | None = None, /, **fields: object) -> None:
         super().__init__()
-        self.config = VAEConfig(latent_dim, dropout, n_mels, n_frames, tuple(channels))
-        c_in = (1, *self.config.channels[:-1])
+        self.config = c = make_config(config, **fields)
+        c_in = (1, *c.channels[:-1])
         self.convs = nn.Sequential(*[
-            _block(nn.Conv2d(i, o, kernel_size=3, stride=2, padding=1), o, dropout)
-            for i, o in zip(c_in, self.config.channels)
+            _block(nn.Conv2d(i, o, kernel_size=3, stride=2, padding=1), o, c.dropout)
+            for i, o in zip(c_in, c.channels)
         ])
-        self.fc_mu = nn.Linear(self.config.flatten_dim, latent_dim)
-        self.fc_logvar = nn.Linear(self.config.flatten_dim, latent_dim)
+        self.fc_mu = nn.Linear(c.flatten_dim, c.latent_dim)
+        self.fc_logvar = nn.Linear(c.flatten_dim, c.latent_dim)
 
     @property
     def flatten_dim(self) -> int:
@@ -106,16 +144,9 @@ class ConvEncoder(nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` unless ``x`` is a finite float32 mel this model was built for."""
         c = self.config
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"input must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 4 or x.shape[1] != 1:
-            raise ValueError(
-                f"input must have shape (batch, 1, {c.n_mels}, frames), got {tuple(x.shape)}"
-            )
+        check_mel(x, c.n_mels, "input")
         if x.dtype != torch.float32:
             raise ValueError(f"input must be float32, got {x.dtype}; use x.float()")
-        if x.shape[2] != c.n_mels:
-            raise ValueError(f"model was built for {c.n_mels} mel bands, got {x.shape[2]}")
         padded = -(-x.shape[3] // TIME_MULTIPLE) * TIME_MULTIPLE
         if padded != c.padded_frames:
             raise ValueError(
@@ -125,7 +156,6 @@ class ConvEncoder(nn.Module):
                 f"length build ConvVAE(n_frames={x.shape[3]}); AudioSpectrogram().get_mel_shape"
                 "(num_samples) gives the frames of a clip length"
             )
-        _check_finite(x, "input")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.check_input(x)
@@ -138,33 +168,30 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Latent ``(B, latent_dim)`` -> mel ``(B, 1, n_mels, T)`` in (0, 1)."""
+    """Latent ``(B, latent_dim)`` -> mel ``(B, 1, n_mels, T)`` in (0, 1).
 
-    def __init__(self, latent_dim: int = 64, dropout: float = 0.2, n_mels: int = 128,
-                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256),
-                 output_bias_init: float = -3.0) -> None:
+    ``ConvDecoder(config)`` or ``ConvDecoder(latent_dim=..., ...)`` (see :func:`make_config`).
+    """
+
+    def __init__(self, config: VAEConfig | None = None, /, **fields: object) -> None:
         super().__init__()
-        self.config = VAEConfig(latent_dim, dropout, n_mels, n_frames, tuple(channels),
-                                output_bias_init)
-        self.fc = nn.Linear(latent_dim, self.config.flatten_dim)
-        rev = self.config.channels[::-1]  # 256, 128, 64, 32
+        self.config = c = make_config(config, **fields)
+        self.fc = nn.Linear(c.latent_dim, c.flatten_dim)
+        rev = c.channels[::-1]  # 256, 128, 64, 32
 
         def up(i: int, o: int) -> nn.ConvTranspose2d:
             return nn.ConvTranspose2d(i, o, kernel_size=3, stride=2, padding=1, output_padding=1)
 
         self.deconvs = nn.Sequential(
-            *[_block(up(i, o), o, dropout) for i, o in zip(rev[:-1], rev[1:])],
+            *[_block(up(i, o), o, c.dropout) for i, o in zip(rev[:-1], rev[1:])],
             up(rev[-1], 1),
         )
-        nn.init.constant_(self.deconvs[-1].bias, output_bias_init)
+        nn.init.constant_(self.deconvs[-1].bias, c.output_bias_init)
         self.output_activation = nn.Sigmoid()  # the representation lives in [0, 1]
 
     def forward(self, z: torch.Tensor, target_shape: tuple[int, ...] | None = None) -> torch.Tensor:
         c = self.config
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != c.latent_dim:
-            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"latent must have shape (batch, {c.latent_dim}), got {shape}")
-        _check_finite(z, "latent")
+        check_latent(z, c.latent_dim)
         frames = c.n_frames if target_shape is None else int(target_shape[-1])
         if target_shape is not None and int(target_shape[-2]) != c.n_mels:
             raise ValueError(f"target_shape must have {c.n_mels} mel bands, got {target_shape}")
@@ -181,30 +208,35 @@ class ConvDecoder(nn.Module):
 class ConvVAE(nn.Module):
     """Convolutional VAE; every parameter exists from construction.
 
+    One :class:`VAEConfig` describes it and is handed to both parts, as nanoGPT hands
+    ``GPTConfig`` down: ``model.config is model.encoder.config is model.decoder.config``.
+
     Parameters
     ----------
-    latent_dim, dropout
-        The seed's: 64 and 0.2.
-    n_mels, n_frames
-        Spectrogram shape the model is built for (128 x 94 = 1 s at 48 kHz). Inputs may have any
+    config : VAEConfig, optional
+        The architecture. Or pass its fields by name instead (the reference plan's
+        ``ConvVAE(latent_dim=64, dropout=0.2)``); the config is built once from them.
+        ``latent_dim``, ``dropout``: the plan's 64 and 0.2. ``n_mels``, ``n_frames``: the
+        spectrogram shape the model is built for (128 x 94 = 1 s at 48 kHz); inputs may have any
         frame count that pads to the same multiple of 16 (81..96 by default).
+
+    Raises
+    ------
+    TypeError
+        On both a config and fields, or an unknown field. ``ValueError`` on invalid values
+        (see :class:`VAEConfig`).
     """
 
-    def __init__(self, latent_dim: int = 64, dropout: float = 0.2, n_mels: int = 128,
-                 n_frames: int = 94, channels: tuple[int, ...] = (32, 64, 128, 256),
-                 output_bias_init: float = -3.0) -> None:
+    def __init__(self, config: VAEConfig | None = None, /, **fields: object) -> None:
         super().__init__()
-        self.encoder = ConvEncoder(latent_dim, dropout, n_mels, n_frames, channels)
-        self.decoder = ConvDecoder(latent_dim, dropout, n_mels, n_frames, channels,
-                                   output_bias_init)
+        self.config = make_config(config, **fields)
+        self.encoder = ConvEncoder(self.config)
+        self.decoder = ConvDecoder(self.config)
 
     @classmethod
     def from_config(cls, config: VAEConfig) -> ConvVAE:
-        return cls(**asdict(config))
-
-    @property
-    def config(self) -> VAEConfig:
-        return self.encoder.config
+        """The model of ``config``; ``ConvVAE.from_config(cfg).config == cfg``."""
+        return cls(config)
 
     @property
     def latent_dim(self) -> int:

@@ -1,7 +1,78 @@
+import dataclasses
+import io
+
 import pytest
 import torch
 
-from sda_lab.vae import ConvVAE, VAEConfig, summary
+from sda_lab.vae import (ConvDecoder, ConvEncoder, ConvVAE, VAEConfig, encode_dataset,
+                         feature_maps, parameter_breakdown, summary)
+
+TINY = VAEConfig(latent_dim=4, dropout=0.0, n_mels=32, n_frames=16, channels=(4, 8))
+
+# a valid value other than the default for every field
+NON_DEFAULT = {"latent_dim": 5, "dropout": 0.1, "n_mels": 48, "n_frames": 20,
+               "channels": (4, 8, 16), "output_bias_init": -1.0}
+
+
+def test_every_field_has_a_non_default_case():
+    assert set(NON_DEFAULT) == {f.name for f in dataclasses.fields(VAEConfig)}
+    for f in dataclasses.fields(VAEConfig):
+        assert NON_DEFAULT[f.name] != getattr(VAEConfig(), f.name), f.name
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(VAEConfig)])
+def test_config_round_trips_for_every_field(field):
+    cfg = dataclasses.replace(TINY, **{field: NON_DEFAULT[field]})
+    model = ConvVAE.from_config(cfg)
+    assert model.config == cfg
+    assert model.config is model.encoder.config is model.decoder.config  # one object
+    assert ConvVAE(**dataclasses.asdict(cfg)).config == cfg  # the scalar signature too
+    if field == "output_bias_init":
+        assert float(model.decoder.deconvs[-1].bias.detach()) == NON_DEFAULT[field]
+
+
+def test_output_bias_init_reaches_the_config():
+    """The bug: the VAE's config was the encoder's, which never received output_bias_init."""
+    model = ConvVAE(output_bias_init=-1.0)
+    assert model.config.output_bias_init == -1.0
+    assert float(model.decoder.deconvs[-1].bias.detach()) == -1.0
+
+
+def test_saved_state_dict_and_config_give_the_same_model():
+    cfg = dataclasses.replace(TINY, output_bias_init=-1.5, latent_dim=3)
+    model = ConvVAE(cfg).eval()
+    buf = io.BytesIO()
+    torch.save({"model_config": dataclasses.asdict(cfg), "model_state": model.state_dict()}, buf)
+    buf.seek(0)
+    payload = torch.load(buf, weights_only=True)
+    back = ConvVAE.from_config(VAEConfig(**payload["model_config"])).eval()
+    back.load_state_dict(payload["model_state"])
+    assert back.config == cfg
+    x = torch.rand(2, 1, 32, 16)
+    assert torch.equal(back(x)[1], model(x)[1])
+
+
+def test_parts_take_one_config_or_its_fields():
+    enc, dec = ConvEncoder(TINY), ConvDecoder(TINY)
+    assert enc.config is TINY and dec.config is TINY
+    assert ConvEncoder(latent_dim=4, n_mels=32, n_frames=16, channels=(4, 8)).config == \
+        dataclasses.replace(TINY, dropout=0.2)
+    with pytest.raises(TypeError, match="not both"):
+        ConvVAE(TINY, latent_dim=8)
+    with pytest.raises(TypeError, match=r"unknown VAEConfig field\(s\) \['latent'\]"):
+        ConvVAE(latent=8)
+    with pytest.raises(TypeError, match="config must be a VAEConfig, got int"):
+        ConvVAE(64)
+
+
+def test_helpers_work_on_a_config_built_model():
+    model = ConvVAE(TINY)
+    mels = torch.rand(5, 1, 32, 16)
+    mu, logvar = encode_dataset(model, mels, batch_size=2)
+    assert mu.shape == logvar.shape == (5, 4)
+    rows = parameter_breakdown(model)
+    assert sum(r["parameters"] for r in rows) == model.get_num_params()
+    assert [m.shape[1] for m in feature_maps(model, mels[:1])] == [4, 8]
 
 
 def test_parameter_count_at_construction():
@@ -19,7 +90,7 @@ def test_parameter_count_follows_shape():
     assert m.get_num_params() == 3_148_545 + 3 * 64 * (26_624 - 12_288) + (26_624 - 12_288)
 
 
-def test_seed_task2_verify_script():
+def test_reference_plan_task2_verify_script():
     model = ConvVAE(latent_dim=64, dropout=0.2)
     x = torch.randn(4, 1, 128, 94)
     recon, mu, logvar = model(x)
@@ -85,7 +156,7 @@ def test_sample_restores_mode_and_uses_generator():
         (torch.rand(1, 1, 128, 80), r"accepts 81..96 frames"),
         (torch.rand(128, 94), r"shape \(batch, 1, 128, frames\)"),
         (torch.rand(1, 2, 128, 94), r"shape \(batch, 1, 128, frames\)"),
-        (torch.rand(1, 1, 64, 94), r"built for 128 mel bands, got 64"),
+        (torch.rand(1, 1, 64, 94), r"input must have 128 mel bands, got 64"),
         (torch.rand(1, 1, 128, 94, dtype=torch.float64), r"float32, got torch.float64"),
         (torch.full((1, 1, 128, 94), float("nan")), r"non-finite"),
     ],
