@@ -12,13 +12,12 @@ Run alone on a quiet machine: ``python -m benchmarks.bench_sweep`` (about 3 minu
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 
 import torch
 
-from sda_lab.experiments import DataSpec, dask_client, execute_run, grid, run_grid
+from sda_lab.experiments import DataSpec, dask_client, execute_run, grid, run_grid, usable_cpus
 from sda_lab.train import TrainConfig
 
 
@@ -28,7 +27,7 @@ def _specs(n_runs: int, epochs: int, clips_per_kind: int):
 
 
 def run(n_runs: int = 4, epochs: int = 10, clips_per_kind: int = 16) -> str:
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()  # the CPUs this process may use (affinity mask), as dask_client
     specs = _specs(n_runs, epochs, clips_per_kind)
     rows = []
     threads = torch.get_num_threads()

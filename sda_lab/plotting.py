@@ -247,3 +247,221 @@ def plot_durations(report, clip_seconds: float = 1.0) -> plt.Figure:
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def plot_history(history, title: str | None = None, axes=None) -> plt.Figure:
+    """Recon, KL (raw solid, optimised dotted), KL weight and active units against epoch of a
+    :class:`sda_lab.train.History`; pass ``axes`` (4 of them) to overlay runs."""
+    if axes is None:
+        fig, axes = plt.subplots(1, 4, figsize=(13, 2.6), dpi=FIG_DPI)
+    else:
+        fig = axes[0].figure
+    ep = history.epoch
+    axes[0].plot(ep, history.recon, label=title)
+    axes[0].set_title("reconstruction MSE")
+    axes[0].set_yscale("log")
+    axes[1].plot(ep, history.raw_kl, label=f"{title or ''} raw")
+    axes[1].plot(ep, history.kl, ls=":", color=axes[1].lines[-1].get_color())
+    axes[1].set_title("KL nats (solid raw, dotted optimised)")
+    axes[1].set_yscale("log")  # unweighted epochs reach 1e8 nats; later ones a few
+    axes[2].plot(ep, history.kl_weight, label=title)
+    axes[2].set_title("KL weight")
+    axes[3].plot(ep, history.active_units, label=title)
+    axes[3].set_title("active units")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    if title:
+        axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history_with_baseline(history, ax=None, title: str | None = None) -> plt.Figure:
+    """Eval-mode train and validation recon of a :class:`sda_lab.train.History` against epoch,
+    their mean-mel baselines dashed, the epochs whose live state sat at the average marked,
+    the best checkpoint's epoch dotted, and the run's one verdict in the title."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3), dpi=FIG_DPI)
+    ep = history.epoch
+    if history.train_recon:
+        ax.plot(ep, history.train_recon, color="C0", label="train recon (eval)")
+    if history.train_baseline is not None:
+        ax.axhline(history.train_baseline, color="C0", ls="--", lw=1,
+                   label="train baseline (mean mel)")
+    if history.val_recon:
+        ax.plot(ep, history.val_recon, color="C1", label="validation recon")
+    if history.val_baseline is not None:
+        ax.axhline(history.val_baseline, color="C1", ls="--", lw=1,
+                   label="validation baseline (mean mel)")
+    at_average = [e for e, a in zip(ep, history.alarms) if a]
+    if at_average:
+        ax.plot(at_average, [ax.get_ylim()[1]] * len(at_average), "v", color="0.6", ms=4,
+                label="epoch at the average", clip_on=False)
+    if history.best_epoch is not None:
+        ax.axvline(history.best_epoch, color="grey", lw=0.8, ls=":", label="best checkpoint")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE")
+    kind = getattr(history, "alarm_kind", "")
+    ax.set_title((title or "reconstruction vs predicting the average")
+                 + (f" (verdict: {kind})" if kind else ""), fontsize=10)
+    ax.legend(fontsize=7)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+# -- experiments (sda_lab.experiments.Results, sda_lab.rate_distortion) ----------------------
+
+
+def _sweep_arms(results) -> list[str]:
+    """The arms of ``results`` with a successful run; a warning and a figure note name the
+    others ("all N runs of arm X failed: ..."); ``ValueError`` when no arm has one."""
+    import warnings
+
+    failures = results.arm_failures()
+    arms = [a for a in results.arms if a not in failures]
+    if not arms:
+        raise ValueError("nothing to plot: " + "; ".join(failures.values()))
+    for text in failures.values():
+        warnings.warn(text, stacklevel=3)
+    return arms
+
+
+def _note_failures(fig: plt.Figure, results) -> None:
+    failures = results.arm_failures()
+    if failures:
+        fig.text(0.01, 0.005, "\n".join(failures.values()), fontsize=6, color="red", va="bottom")
+
+
+def plot_sweep_curves(results, metrics: Sequence[str] = ("recon", "raw_kl", "kl_weight",
+                                                         "active_units"),
+                      log: Sequence[str] = ("recon", "raw_kl"), band: str = "minmax") -> plt.Figure:
+    """Each metric of a sweep (:class:`sda_lab.experiments.Results`) against epoch: the mean
+    over seeds per arm, with a band (``"minmax"`` over seeds, or ``"ci"``: 95% bootstrap
+    interval of the mean). Arms whose runs all failed are named on the figure."""
+    from .experiments.results import bootstrap_ci
+
+    arms = _sweep_arms(results)
+    df = results.epochs()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.5 * len(metrics), 2.8), dpi=FIG_DPI,
+                             squeeze=False)
+    for arm in arms:
+        i = results.arms.index(arm)
+        sub = df[df["arm"] == arm]
+        n_seeds = sub["seed"].nunique()
+        for ax, m in zip(axes[0], metrics):
+            g = sub.groupby("epoch")[m]
+            mean = g.mean()
+            if band == "ci":
+                ci = g.apply(lambda s: bootstrap_ci(s.tolist(), n_resamples=999)[1:])
+                lo = [c[0] for c in ci]
+                hi = [c[1] for c in ci]
+            else:
+                lo, hi = g.min(), g.max()
+            ax.plot(mean.index, mean.values, color=f"C{i}", label=f"{arm} ({n_seeds} seeds)")
+            ax.fill_between(mean.index, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+    for ax, m in zip(axes[0], metrics):
+        ax.set_title(m.replace("_", " "))
+        ax.set_xlabel("epoch")
+        if m in log:
+            ax.set_yscale("log")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"mean over seeds, band: {'min-max' if band == 'minmax' else '95% CI'}",
+                 fontsize=9)
+    fig.tight_layout()
+    _note_failures(fig, results)
+    return fig
+
+
+def plot_sweep_finals(results, metrics: Sequence[str] = ("recon", "raw_kl", "active_units",
+                                                         "informative_dims")) -> plt.Figure:
+    """Each run's final value as a dot per seed, per arm, with the mean and 95% bootstrap
+    interval (:class:`sda_lab.experiments.Results`)."""
+    from .experiments.results import bootstrap_ci
+
+    arms = _sweep_arms(results)
+    f = results.finals()
+    f = f[f["status"] == "ok"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 2.8), dpi=FIG_DPI,
+                             squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for i, arm in enumerate(arms):
+            vals = f.loc[f["arm"] == arm, m].astype(float).tolist()
+            mean, lo, hi = bootstrap_ci(vals)
+            ax.scatter([i] * len(vals), vals, color=f"C{results.arms.index(arm)}", s=14, alpha=0.7)
+            ax.errorbar([i + 0.2], [mean], yerr=[[mean - lo], [hi - mean]], fmt="o",
+                        color="k", ms=4, capsize=3)
+        ax.set_xticks(range(len(arms)), arms, rotation=20, fontsize=7)
+        ax.set_title(m.replace("_", " "), fontsize=9)
+    fig.tight_layout()
+    _note_failures(fig, results)
+    return fig
+
+
+def plot_kl_per_dim(results, free_bits: float | None = None) -> plt.Figure:
+    """Final KL per latent dimension (nats), sorted largest first: a panel per arm of
+    :class:`sda_lab.experiments.Results`, a line per seed, the free-bits floor drawn when given."""
+    arms = _sweep_arms(results)
+    fig, axes = plt.subplots(1, len(arms), figsize=(4.2 * len(arms), 2.6), dpi=FIG_DPI,
+                             sharey=True, squeeze=False)
+    for ax, arm in zip(axes[0], arms):
+        for r in results.records:
+            if r["arm"] == arm and r.get("status") == "ok":
+                kl = np.sort(np.asarray(r["kl_per_dim"]))[::-1]
+                ax.plot(np.arange(len(kl)), kl, lw=1, alpha=0.8)
+        if free_bits:
+            ax.axhline(free_bits, color="red", ls="--", lw=1, label=f"free bits {free_bits}")
+            ax.legend(fontsize=7)
+        ax.set_yscale("log")
+        ax.set_title(arm, fontsize=9)
+        ax.set_xlabel("latent dimension (sorted)")
+    axes[0, 0].set_ylabel("final KL (nats)")
+    fig.tight_layout()
+    _note_failures(fig, results)
+    return fig
+
+
+RD_MARKERS = {"reference": ("*", "reference loss, weight 1"), "shipped": ("D", "shipped default")}
+
+
+def plot_rate_distortion(table, title: str | None = None) -> plt.Figure:
+    """Rate (x, nats, log) against distortion (y, validation MSE / mean-image baseline) from
+    :func:`sda_lab.rate_distortion.rd_table`: a panel per data set, a curve per representation
+    through the grid's betas (mean over seeds, error bars min-max over seeds), each point
+    labelled with its beta; markers for the reference loss (star), free bits (triangle) and
+    the shipped default (diamond)."""
+    datas = list(dict.fromkeys(table["data"]))
+    fig, axes = plt.subplots(1, len(datas), figsize=(5.2 * len(datas), 3.8), dpi=FIG_DPI,
+                             squeeze=False)
+    for ax, d in zip(axes[0], datas):
+        for i, scale in enumerate(dict.fromkeys(table["scale"])):
+            sub = table[(table["data"] == d) & (table["scale"] == scale)]
+            g = sub[sub["kind"] == "grid"].sort_values("beta")
+            x = g["rate"].clip(lower=1e-2)
+            ax.errorbar(x, g["distortion"],
+                        xerr=[g["rate"] - g["rate_min"], g["rate_max"] - g["rate"]],
+                        yerr=[g["distortion"] - g["distortion_min"],
+                              g["distortion_max"] - g["distortion"]],
+                        color=f"C{i}", marker="o", ms=4, lw=1.2, capsize=2,
+                        label=f"{scale} (beta {g['beta'].min():g} .. {g['beta'].max():g})")
+            for _, r in g.iterrows():
+                ax.annotate(f"{r['beta']:g}", (max(r["rate"], 1e-2), r["distortion"]),
+                            fontsize=6, xytext=(3, 3), textcoords="offset points", color=f"C{i}")
+            for _, r in sub[sub["kind"] != "grid"].iterrows():
+                m, text = RD_MARKERS.get(r["kind"], ("^", r["kind"]))
+                ax.errorbar([max(r["rate"], 1e-2)], [r["distortion"]],
+                            xerr=[[r["rate"] - r["rate_min"]], [r["rate_max"] - r["rate"]]],
+                            yerr=[[r["distortion"] - r["distortion_min"]],
+                                  [r["distortion_max"] - r["distortion"]]],
+                            fmt=m, ms=9 if m == "*" else 6, color=f"C{i}", mec="k", capsize=2,
+                            label=f"{scale}: {text} (beta {r['beta']:.3g})")
+        ax.axhline(1.0, color="grey", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("rate: final KL (nats per clip)")
+        ax.set_ylabel("distortion: held-out MSE / mean image")
+        ax.set_title(d or "data", fontsize=9)
+        ax.legend(fontsize=6, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

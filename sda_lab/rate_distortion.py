@@ -4,16 +4,16 @@ A VAE's loss trades two numbers (Alemi et al. 2018, "Fixing a Broken ELBO"): the
 KL of the posterior from the prior in nats (how much the code says about each clip), and the
 **distortion**, how far the reconstruction is from the input. Each KL weight ``beta`` picks one
 point on that trade-off; sweeping ``beta`` traces the curve. This module sweeps ``beta`` x seeds
-x representation (:class:`~sda_lab.spectrogram.SpectrogramConfig` ``scale``: the seed's
-``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.experiments`: cached, parallel)
-and plots the curves.
+x representation (:class:`~sda_lab.spectrogram.SpectrogramConfig` ``scale``: the reference
+plan's ``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.experiments`: cached,
+parallel); :func:`sda_lab.plotting.plot_rate_distortion` draws the curves.
 
 The loss is the Gaussian ELBO option (``TrainConfig.gaussian_sigma``,
 :func:`sda_lab.losses.vae_loss`): reconstruction ``sum (x - x_hat)^2 / (2 sigma^2)`` over the
 mel's elements with ``sigma`` = :data:`SIGMA` (0.1 in the [0, 1] mel units), so ``beta = 1`` is
-the ELBO and ``beta`` means the same at any image size. The seed's loss (mean MSE + weight x KL)
-is the same optimum at ``beta = weight * P / (2 sigma^2)``
-(:func:`sda_lab.losses.elbo_kl_weight`, ``P = 128 x 94`` elements): the seed's weight 1 is beta
+the ELBO and ``beta`` means the same at any image size. The reference loss (the plan's mean
+MSE + weight x KL) is the same optimum at ``beta = weight * P / (2 sigma^2)``
+(:func:`sda_lab.losses.elbo_kl_weight`, ``P = 128 x 94`` elements): the reference weight 1 is beta
 601,600 and the explorer's 1e-3 is beta 602.
 
 - **Rate**: the final raw KL (no free bits), summed over latent dimensions, nats per clip.
@@ -21,14 +21,13 @@ is the same optimum at ``beta = weight * P / (2 sigma^2)``
   out of training (split by file), as a fraction of the mean-image baseline (predicting the
   training set's mean mel for every clip). 1.0 is "learnt nothing beyond the average".
 
-Marked on the curves: the seed's loss with weight 1 (its representation, log1p), a free-bits run
-(``free_bits`` nats per dimension at the largest ``beta``) and the shipped default
+Marked on the curves: the reference loss with weight 1 (its representation, log1p), a
+free-bits run (``free_bits`` nats per dimension at the largest ``beta``) and the shipped default
 (:func:`sda_lab.train.own_audio_recipe`).
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -37,13 +36,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .experiments import DataSpec, Results, RunSpec
+from .experiments import DataSpec, Results, RunSpec, check_runnable, train_run
 from .losses import elbo_kl_weight
+from .plotting import RD_MARKERS as MARKERS, plot_rate_distortion  # noqa: F401 (re-exported)
+from .settings import extra_audio_dir
 from .train import TrainConfig
 from .vae import VAEConfig
 
 SIGMA = 0.1  # the Gaussian decoder's sigma in mel units: beta = 1 is the ELBO under it
-BETAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # 6 decades (and the seed's weight 1 at 6e5)
+BETAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # 6 decades (and the reference weight 1 at 6e5)
 SCALES = ("log1p", "db")
 # A small model for a sweep that must fit in minutes on 2 cores (the recipe's is 32..256).
 SWEEP_MODEL = VAEConfig(dropout=0.0, latent_dim=32, channels=(16, 32, 64, 128))
@@ -53,8 +54,8 @@ SWEEP_MODEL = VAEConfig(dropout=0.0, latent_dim=32, channels=(16, 32, 64, 128))
 class SweepConfig:
     """The sweep: betas x scales, each run ``max_steps`` optimiser steps of ``batch_size`` clips.
 
-    ``gaussian_sigma`` is the ELBO option's sigma (mel units). The markers: ``seed_weight`` (the
-    seed's loss, mean MSE + weight x KL, on log1p), ``free_bits`` nats per dimension at
+    ``gaussian_sigma`` is the ELBO option's sigma (mel units). The markers: ``reference_weight``
+    (the reference loss, mean MSE + weight x KL, on log1p), ``free_bits`` nats per dimension at
     ``free_bits_beta`` (None: the largest beta) on ``free_bits_scales``, and the shipped
     default (the own-audio recipe's loss at this budget, on :func:`shipped_scale`).
     """
@@ -66,7 +67,7 @@ class SweepConfig:
     batch_size: int = 8
     lr: float = 2e-3
     model: VAEConfig = field(default_factory=lambda: SWEEP_MODEL)
-    seed_weight: float | None = 1.0
+    reference_weight: float | None = 1.0
     free_bits: float | None = 0.5
     free_bits_beta: float | None = None
     free_bits_scales: tuple[str, ...] = ("db",)
@@ -109,7 +110,8 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
     Raises
     ------
     ValueError
-        No seeds, or a DataSpec without a validation split.
+        No seeds, a DataSpec without a validation split, or one that leaves fewer than two
+        training clips (:func:`sda_lab.experiments.check_runnable`).
     """
     from .train import own_audio_recipe
 
@@ -125,14 +127,15 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
         if d.val_fraction <= 0:
             raise ValueError(f"DataSpec {d.tag or d.source!r} has no validation split; set "
                              "val_fraction > 0 (distortion is measured on held-out files)")
+        check_runnable(config.train_config(config.betas[0]), d, d.tag or d.source)
         _, recipe = own_audio_recipe()
         for scale in config.scales:
             ds = replace(d, scale=scale)
             arms: list[tuple[str, TrainConfig]] = [
                 (arm_name(d.tag, scale, "grid", b), config.train_config(b)) for b in config.betas]
-            if config.seed_weight is not None and scale == "log1p":
-                arms.append((arm_name(d.tag, scale, "seed"), replace(
-                    config.train_config(config.seed_weight), gaussian_sigma=None)))
+            if config.reference_weight is not None and scale == "log1p":
+                arms.append((arm_name(d.tag, scale, "reference"), replace(
+                    config.train_config(config.reference_weight), gaussian_sigma=None)))
             if config.free_bits and scale in config.free_bits_scales:
                 fb_beta = config.free_bits_beta or max(config.betas)
                 arms.append((arm_name(d.tag, scale, f"free bits {config.free_bits:g}"),
@@ -155,7 +158,7 @@ def shipped_scale() -> str:
 
 def equivalent_beta(train: TrainConfig | dict, n_elements: int, sigma: float = SIGMA) -> float:
     """The ELBO beta of a run's loss under ``sigma``: its weight when it uses the ELBO option
-    with that sigma, else the seed-loss conversion :func:`~sda_lab.losses.elbo_kl_weight`
+    with that sigma, else the reference-loss conversion :func:`~sda_lab.losses.elbo_kl_weight`
     (``n_elements`` = n_mels x frames per clip)."""
     t = train if isinstance(train, dict) else train.__dict__
     w, s = float(t["kl_weight"]), t.get("gaussian_sigma")
@@ -196,89 +199,26 @@ def rd_table(results: Results, sigma: float = SIGMA) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-MARKERS = {"seed": ("*", "seed's loss, weight 1"), "shipped": ("D", "shipped default")}
-
-
-def plot_rate_distortion(table: pd.DataFrame, title: str | None = None):
-    """Rate (x, nats, log) against distortion (y, validation MSE / mean-image baseline): a panel
-    per data set, a curve per representation through the grid's betas (mean over seeds, error
-    bars min-max over seeds), each point labelled with its beta; markers for the seed's loss
-    (star), free bits (triangle) and the shipped default (diamond). Returns the figure."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import FIG_DPI
-
-    datas = list(dict.fromkeys(table["data"]))
-    fig, axes = plt.subplots(1, len(datas), figsize=(5.2 * len(datas), 3.8), dpi=FIG_DPI,
-                             squeeze=False)
-    for ax, d in zip(axes[0], datas):
-        for i, scale in enumerate(dict.fromkeys(table["scale"])):
-            sub = table[(table["data"] == d) & (table["scale"] == scale)]
-            g = sub[sub["kind"] == "grid"].sort_values("beta")
-            x = g["rate"].clip(lower=1e-2)
-            ax.errorbar(x, g["distortion"],
-                        xerr=[g["rate"] - g["rate_min"], g["rate_max"] - g["rate"]],
-                        yerr=[g["distortion"] - g["distortion_min"],
-                              g["distortion_max"] - g["distortion"]],
-                        color=f"C{i}", marker="o", ms=4, lw=1.2, capsize=2,
-                        label=f"{scale} (beta {g['beta'].min():g} .. {g['beta'].max():g})")
-            for _, r in g.iterrows():
-                ax.annotate(f"{r['beta']:g}", (max(r["rate"], 1e-2), r["distortion"]),
-                            fontsize=6, xytext=(3, 3), textcoords="offset points", color=f"C{i}")
-            for _, r in sub[sub["kind"] != "grid"].iterrows():
-                key = r["kind"] if r["kind"] in MARKERS else "free bits"
-                m, text = MARKERS.get(key, ("^", r["kind"]))
-                ax.errorbar([max(r["rate"], 1e-2)], [r["distortion"]],
-                            xerr=[[r["rate"] - r["rate_min"]], [r["rate_max"] - r["rate"]]],
-                            yerr=[[r["distortion"] - r["distortion_min"]],
-                                  [r["distortion_max"] - r["distortion"]]],
-                            fmt=m, ms=9 if m == "*" else 6, color=f"C{i}", mec="k", capsize=2,
-                            label=f"{scale}: {text} (beta {r['beta']:.3g})")
-        ax.axhline(1.0, color="grey", ls="--", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("rate: final KL (nats per clip)")
-        ax.set_ylabel("distortion: held-out MSE / mean image")
-        ax.set_title(d or "data", fontsize=9)
-        ax.legend(fontsize=6, loc="best")
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def example_folder(part: str = "instruments") -> Path:
-    """Real recordings for a sweep: ``../shared/audio/<part>`` next to the repository when it
-    exists (CI has it), else the bundled ``data/examples/<part>``.
+    """Real recordings for a sweep: ``$SDA_LAB_EXTRA_AUDIO/<part>`` when that variable names a
+    folder holding ``part`` (:func:`sda_lab.settings.extra_audio_dir`), else the bundled
+    ``data/examples/<part>``.
 
     Raises
     ------
+    sda_lab.settings.SettingError
+        ``SDA_LAB_EXTRA_AUDIO`` is set but is not a folder.
     FileNotFoundError
-        If neither exists.
+        If neither holds ``part``.
     """
-    root = Path(__file__).resolve().parents[1]
-    env = os.environ.get("SDA_LAB_SHARED_AUDIO")
-    for cand in ([Path(env) / part] if env else []) + [root.parent / "shared" / "audio" / part,
-                                                       root / "data" / "examples" / part]:
+    extra = extra_audio_dir()
+    bundled = Path(__file__).resolve().parents[1] / "data" / "examples" / part
+    candidates = ([extra / part] if extra is not None else []) + [bundled]
+    for cand in candidates:
         if cand.is_dir():
             return cand
     raise FileNotFoundError(f"no folder of real audio for {part!r}: looked for "
-                            f"{root.parent / 'shared' / 'audio' / part} and "
-                            f"{root / 'data' / 'examples' / part}")
-
-
-def heldout_specs(folder: str | Path, arms: dict[str, tuple[str, TrainConfig]],
-                  seeds: Sequence[int], model: VAEConfig | None = None, val_fraction: float = 1 / 3,
-                  max_clips: int | None = None, tag: str = "") -> list[RunSpec]:
-    """RunSpecs comparing recipes on held-out files of ``folder``: ``arms`` maps a name to
-    ``(scale, TrainConfig)``; every run holds out the same files (``split_seed=0``)."""
-    from .train import OWN_AUDIO_MODEL
-
-    specs = []
-    for name, (scale, tc) in arms.items():
-        d = DataSpec(source="folder", folder=str(folder), scale=scale, val_fraction=val_fraction,
-                     max_clips=max_clips, tag=tag)
-        specs += [RunSpec(name, s, tc, model or OWN_AUDIO_MODEL, d) for s in seeds]
-    return specs
+                            f"{' and '.join(str(c) for c in candidates)}")
 
 
 def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
@@ -294,20 +234,13 @@ def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
     """
     import torch
 
-    from .experiments import load_split
     from .spectrogram import AudioSpectrogram, SpectrogramConfig
-    from .train import train
-    from .utils import seed_everything
-    from .vae import ConvVAE
 
-    mels, val = load_split(spec.data)  # (N, 1, M, T), (N_val, 1, M, T)
-    if val is None:
+    if spec.data.val_fraction <= 0:
         raise ValueError("heldout_reconstructions needs a DataSpec with val_fraction > 0")
-    seed_everything(spec.seed)
-    model = ConvVAE.from_config(spec.model)
     with warnings.catch_warnings():  # the collapse alarm is part of what the curve shows
         warnings.simplefilter("ignore")
-        train(model, mels, replace(spec.train, seed=spec.seed, device="cpu"), progress=False)
+        model, _, val = train_run(spec, val=False)  # val: (N_val, 1, M, T)
     model.eval()
     idx = torch.linspace(0, val.shape[0] - 1, n_clips).round().long()
     x = val[idx]  # (n_clips, 1, M, T)
@@ -321,4 +254,4 @@ def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
 
 __all__ = ["SIGMA", "BETAS", "SCALES", "SWEEP_MODEL", "SweepConfig", "arm_name",
            "rate_distortion_grid", "equivalent_beta", "rd_table", "plot_rate_distortion",
-           "example_folder", "heldout_specs", "shipped_scale", "heldout_reconstructions"]
+           "example_folder", "shipped_scale", "heldout_reconstructions"]

@@ -5,6 +5,7 @@
 | ``SDA_LAB_SEED`` | base seed of the notebooks' experiments (integer in [0, 2**31 - 1]) | 0 |
 | ``SDA_LAB_CACHE`` | folder for stored runs and the default model | ``data/cache`` of a checkout, else ``~/.cache/sda-lab`` |
 | ``SDA_LAB_DASK_ADDRESS`` | scheduler of an existing Dask cluster (``tcp://HOST:PORT``) | none: a ``LocalCluster`` |
+| ``SDA_LAB_EXTRA_AUDIO`` | a folder of real recordings (sub-folders such as ``instruments/``) used by notebook 07 and by tests that need real audio | none: ``data/examples`` |
 
 A bad value raises :class:`SettingError` (a ``ValueError``) whose one line names the variable,
 what was expected and what came.
@@ -16,7 +17,8 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["SettingError", "base_seed", "cache_dir", "dask_address", "MAX_SEED"]
+__all__ = ["SettingError", "base_seed", "cache_dir", "dask_address", "extra_audio_dir",
+           "MAX_SEED"]
 
 MAX_SEED = 2**31 - 1  # seeds_from() multiplies by 1000 and numpy takes < 2**32: keep headroom
 _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/:]+(:\d{1,5})?/?$")
@@ -80,3 +82,18 @@ def dask_address() -> str | None:
         raise SettingError(f"SDA_LAB_DASK_ADDRESS: expected a scheduler address like "
                            f"tcp://HOST:8786, got {raw!r}")
     return raw
+
+
+def extra_audio_dir() -> Path | None:
+    """``$SDA_LAB_EXTRA_AUDIO`` as an existing folder, else ``None`` (unset).
+
+    Raises :class:`SettingError` when it is set to something that is not a folder.
+    """
+    raw = _raw("SDA_LAB_EXTRA_AUDIO")
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise SettingError(f"SDA_LAB_EXTRA_AUDIO: expected a folder of audio, but {path} "
+                           f"{'is a file' if path.exists() else 'does not exist'}")
+    return path

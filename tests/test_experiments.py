@@ -14,6 +14,7 @@ from sda_lab.vae import VAEConfig
 
 TINY = DataSpec(clips_per_kind=1)  # 5 clips
 FAST = TrainConfig(epochs=2, batch_size=4, lr=2e-3)
+TINY_MODEL = VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8, 16, 32))  # trains in a second
 
 
 class Refuses:
@@ -50,7 +51,8 @@ def test_grid_is_arms_times_seeds_and_rejects_nonsense():
 
 def test_run_grid_caches_resumes_and_tabulates(tmp_path):
     threads = torch.get_num_threads()
-    specs = grid({"fb": FAST, "nofb": TrainConfig(epochs=2, batch_size=4, lr=2e-3, free_bits=0.0)},
+    specs = grid({"fb": (FAST, TINY_MODEL),
+                  "nofb": (TrainConfig(epochs=2, batch_size=4, lr=2e-3, free_bits=0.0), TINY_MODEL)},
                  [0, 1], TINY)
     first = run_grid(specs[:3], executor="serial", store=tmp_path, progress=False)
     assert [r["status"] for r in first.records] == ["ok"] * 3
@@ -75,7 +77,11 @@ def test_run_grid_caches_resumes_and_tabulates(tmp_path):
 
 def test_a_failed_run_is_a_row_with_its_error_and_is_retried(tmp_path):
     bad = DataSpec(source="folder", folder=str(tmp_path / "no-such-folder"))
-    specs = grid({"bad": FAST}, [0], bad) + grid({"good": FAST}, [0], TINY)
+    with pytest.raises(FileNotFoundError, match="no-such-folder"):  # grid() refuses it...
+        grid({"bad": FAST}, [0], bad)
+    # ...but a folder can vanish between grid() and run_grid(): that run fails alone
+    specs = [RunSpec("bad", 0, FAST, TINY_MODEL, bad)] + grid({"good": (FAST, TINY_MODEL)}, [0],
+                                                             TINY)
     res = run_grid(specs, executor="serial", store=tmp_path / "runs", progress=False)
     assert [r["status"] for r in res.records] == ["failed", "ok"]
     assert "no-such-folder" in res.failed.loc[0, "error"]
@@ -121,13 +127,13 @@ def test_base_seed_from_environment(monkeypatch):
     monkeypatch.setenv("SDA_LAB_SEED", "7")
     assert base_seed() == 7 and seeds_from(7, 3) == [7000, 7001, 7002]
     monkeypatch.setenv("SDA_LAB_SEED", "seven")
-    with pytest.raises(ValueError, match="SDA_LAB_SEED must be an integer"):
+    with pytest.raises(ValueError, match="SDA_LAB_SEED: expected an integer"):
         base_seed()
 
 
 def test_dask_local_cluster_runs_a_sweep_in_worker_processes(tmp_path):
     """A real LocalCluster: 2 worker processes with 1 thread each, as in the notebooks."""
-    specs = grid({"fb": FAST}, [0, 1, 2], TINY)
+    specs = grid({"fb": (FAST, TINY_MODEL)}, [0, 1, 2], TINY)
     client = dask_client(n_workers=2, threads_per_worker=1)
     try:
         workers = client.scheduler_info()["workers"]

@@ -2,11 +2,15 @@
 
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
+
+import sda_lab  # noqa: E402
 
 from sda_lab.experiments import DataSpec, load_clip_mels, load_split, run_grid  # noqa: E402
 from sda_lab.losses import elbo_kl_weight  # noqa: E402
@@ -19,7 +23,8 @@ from sda_lab.rate_distortion import (  # noqa: E402
     rate_distortion_grid,
     rd_table,
 )
-from sda_lab.train import TrainConfig  # noqa: E402
+from sda_lab.settings import SettingError  # noqa: E402
+from sda_lab.train import TrainConfig, split_by_file  # noqa: E402
 from sda_lab.vae import VAEConfig  # noqa: E402
 
 TINY_MODEL = VAEConfig(dropout=0.0, latent_dim=4, channels=(4, 8, 16, 32))
@@ -34,9 +39,31 @@ def test_dataspec_scale_and_split_by_file():
     # the same clips on another scale: different values, same shape
     assert db_train.shape == train.shape
     assert (db_train - train).abs().mean() > 0.01
-    # the held-out clips are whole files, never on both sides
-    _, files = load_clip_mels(TINY_DATA)
-    assert len(set(files)) == 10
+    # the held-out clips are whole files, never on both sides, and load_split returns them
+    mels, files = load_clip_mels(TINY_DATA)
+    train_idx, val_idx, val_files = split_by_file(files, TINY_DATA.val_fraction,
+                                                  TINY_DATA.split_seed)
+    assert not {files[i] for i in train_idx} & {files[i] for i in val_idx}
+    assert sorted({files[i] for i in val_idx}) == val_files and len(val_files) == 3
+    assert torch.equal(val, mels[val_idx]) and torch.equal(train, mels[train_idx])
+
+
+def test_held_out_files_keep_all_their_clips_on_one_side(tmp_path):
+    """A folder whose files are cut into several clips: every clip of a file on one side."""
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for i in range(4):  # 4 files of 2.5 s: several 1 s clips each
+        sf.write(tmp_path / f"f{i}.wav", 0.1 * rng.standard_normal(120_000), 48_000)
+    data = DataSpec(source="folder", folder=str(tmp_path), val_fraction=0.5)
+    mels, files = load_clip_mels(data)
+    assert len(files) > len(set(files)) == 4
+    train, val = load_split(data)
+    train_idx, val_idx, _ = split_by_file(files, 0.5, 0)
+    assert not {files[i] for i in train_idx} & {files[i] for i in val_idx}
+    assert train.shape[0] + val.shape[0] == len(files)
+    assert torch.equal(val, mels[val_idx])
 
 
 def test_dataspec_rejects_bad_fields():
@@ -73,11 +100,11 @@ def test_grid_has_every_beta_scale_seed_and_the_markers():
     specs = rate_distortion_grid(TINY_DATA, seeds=[0, 1], config=cfg)
     arms = sorted({s.arm for s in specs})
     assert "synth db beta=1" in arms and "synth log1p beta=100" in arms
-    assert "synth log1p seed" in arms and "synth db seed" not in arms  # the seed's is log1p
+    assert "synth log1p reference" in arms and "synth db reference" not in arms  # log1p only
     assert "synth db free bits 0.5" in arms
     assert any(a.endswith("shipped") for a in arms)
     assert "synth log1p free bits 0.5" not in arms  # free bits on db only, by default
-    # 2 betas x 2 scales + seed + free bits + shipped = 7 arms, 2 seeds each
+    # 2 betas x 2 scales + reference + free bits + shipped = 7 arms, 2 seeds each
     assert len(specs) == 7 * 2 and len({s.key for s in specs}) == 14
     fb = next(s for s in specs if s.arm == "synth db free bits 0.5")
     assert fb.train.free_bits == 0.5 and fb.train.kl_weight == 100.0
@@ -98,7 +125,7 @@ def test_equivalent_beta_converts_the_seed_loss():
 
 def test_tiny_sweep_table_and_plot(tmp_path):
     cfg = SweepConfig(betas=(0.01, 1e5), model=TINY_MODEL, max_steps=6, batch_size=4,
-                      scales=("db",), free_bits=None, shipped=False, seed_weight=None)
+                      scales=("db",), free_bits=None, shipped=False, reference_weight=None)
     res = run_grid(rate_distortion_grid(TINY_DATA, [0, 1], cfg), executor="serial",
                    store=tmp_path, progress=False)
     assert res.failed.empty
@@ -129,12 +156,27 @@ def test_rd_table_needs_validation(tmp_path):
         rd_table(res)
 
 
-def test_example_folder_falls_back(monkeypatch, tmp_path):
-    monkeypatch.setenv("SDA_LAB_SHARED_AUDIO", str(tmp_path / "nowhere"))
-    folder = example_folder("instruments")
-    assert folder.is_dir() and any(folder.iterdir())
+def test_example_folder_reads_only_the_variable_then_the_bundled_examples(monkeypatch, tmp_path):
+    bundled = Path(sda_lab.__file__).resolve().parents[1] / "data" / "examples" / "instruments"
+    monkeypatch.delenv("SDA_LAB_EXTRA_AUDIO", raising=False)
+    assert example_folder("instruments") == bundled  # no folder outside the repository
+    (tmp_path / "instruments").mkdir()
+    monkeypatch.setenv("SDA_LAB_EXTRA_AUDIO", str(tmp_path))
+    assert example_folder("instruments") == tmp_path / "instruments"
+    (tmp_path / "instruments").rmdir()  # the variable's folder lacks the part: the bundled one
+    assert example_folder("instruments") == bundled
     with pytest.raises(FileNotFoundError, match="no folder"):
         example_folder("no-such-part")
+    monkeypatch.setenv("SDA_LAB_EXTRA_AUDIO", str(tmp_path / "nowhere"))
+    with pytest.raises(SettingError, match="SDA_LAB_EXTRA_AUDIO"):
+        example_folder("instruments")
+
+
+def test_the_sweep_refuses_data_that_leaves_one_training_clip():
+    cfg = SweepConfig(betas=(1.0,), model=TINY_MODEL, max_steps=2)
+    one_left = DataSpec(source="default", clips_per_kind=1, val_fraction=0.8, tag="tiny")
+    with pytest.raises(ValueError, match="leaves 1 training clip"):
+        rate_distortion_grid(one_left, [0], cfg)
 
 
 def test_markers_plot_and_heldout_reconstructions(tmp_path):
@@ -144,9 +186,9 @@ def test_markers_plot_and_heldout_reconstructions(tmp_path):
     res = run_grid(specs, executor="serial", store=tmp_path, progress=False)
     table = rd_table(res)
     kinds = set(table["kind"])
-    assert {"grid", "seed", "free bits 0.5", "shipped"} <= kinds
-    seed_row = table[table["kind"] == "seed"].iloc[0]
-    assert seed_row["beta"] == pytest.approx(elbo_kl_weight(1.0, 128 * 94, 0.1))
+    assert {"grid", "reference", "free bits 0.5", "shipped"} <= kinds
+    reference = table[table["kind"] == "reference"].iloc[0]
+    assert reference["beta"] == pytest.approx(elbo_kl_weight(1.0, 128 * 94, 0.1))
     fig = plot_rate_distortion(table)
     assert len(fig.axes[0].get_legend().get_texts()) == len(table)  # a curve per scale + markers
     target, recon, sr = heldout_reconstructions(specs[0])
