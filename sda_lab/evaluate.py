@@ -1,14 +1,16 @@
-"""Round-trip evaluation: sda-lab's mel inversion against librosa's reference, side by side."""
+"""Round-trip evaluation: sda-lab's mel inversion against librosa's, side by side."""
 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import librosa
 import numpy as np
 import torch
 
+from ._checks import check_frames, check_mel
 from .data import AudioClips
 from .metrics import log_spectral_distance, spectral_convergence
 from .spectrogram import AudioSpectrogram
@@ -25,8 +27,8 @@ def librosa_mel_to_audio(spec: AudioSpectrogram, mel: torch.Tensor, length: int 
     Each mel is divided by its peak before librosa sees it and the audio is scaled back by
     ``sqrt(peak)``. NNLS and Griffin-Lim are both homogeneous, so the answer is the same, but
     librosa's L-BFGS-B NNLS is badly conditioned on raw STFT powers (peaks in the thousands):
-    measured here, one 1 s pluck took 206 s unscaled and 1.3 s scaled. The baseline is librosa
-    used well, not librosa at its slowest.
+    unscaled, one 1 s pluck took minutes instead of about a second. The baseline is librosa used
+    well, not librosa at its slowest.
 
     Raises
     ------
@@ -35,7 +37,8 @@ def librosa_mel_to_audio(spec: AudioSpectrogram, mel: torch.Tensor, length: int 
         return an empty clip for one frame), or a ``length`` that does not fit the frames.
     """
     c = spec.config
-    spec._check_frames(mel, length)  # the same minimal frames and lengths as sda-lab's paths
+    mel = check_mel(mel, c.n_mels)
+    check_frames(mel.shape[-1], length, c.n_fft, c.hop_length)  # the same limits as sda-lab's
     power = spec.mel_to_power(mel).cpu().double().numpy()  # (B, n_mels, T)
     out = []
     for m in power:
@@ -60,21 +63,33 @@ class RoundTripResult:
     librosa_log_spectral_distance_db: float
     seconds: float
     librosa_seconds: float
-    seed_path_spectral_convergence: float | None = None  # mel_to_waveform(method="seed")
+    lstsq_spectral_convergence: float | None = None  # mel_to_waveform(method="lstsq")
+
+    @property
+    def seed_path_spectral_convergence(self) -> float | None:
+        """Old name of :attr:`lstsq_spectral_convergence` (``FutureWarning``)."""
+        warnings.warn("seed_path_spectral_convergence is deprecated; use "
+                      "lstsq_spectral_convergence", FutureWarning, stacklevel=2)
+        return self.lstsq_spectral_convergence
 
 
 def compare_round_trips(spec: AudioSpectrogram, clips: AudioClips, seed: int = 0,
-                        method: str | None = None, with_seed_path: bool = False
-                        ) -> list[RoundTripResult]:
+                        method: str | None = None, with_lstsq: bool = False,
+                        with_seed_path: bool | None = None) -> list[RoundTripResult]:
     """For each label in ``clips``: invert its mels with sda-lab and with librosa.
 
-    ``method`` is passed to ``mel_to_waveform`` (default: the config's, NNLS). With
-    ``with_seed_path`` the seed's inversion (``method="seed"``) is also scored, untimed.
+    ``seed`` is the random seed of both Griffin-Lim starts (torch's and numpy's). ``method`` is
+    passed to ``mel_to_waveform`` (default: the config's, NNLS). With ``with_lstsq`` the
+    reference plan's inversion (``method="lstsq"``) is also scored, untimed; ``with_seed_path``
+    is its old name (``FutureWarning``).
 
     Both see the same mels and run the same number of Griffin-Lim iterations; each label's
     clips are inverted as one batch by sda-lab and clip by clip by librosa (it has no batch
     mode). Metrics are means over that label's clips.
     """
+    if with_seed_path is not None:
+        warnings.warn("with_seed_path is deprecated; use with_lstsq", FutureWarning, stacklevel=2)
+        with_lstsq = with_seed_path
     results = []
     for label in dict.fromkeys(clips.labels):
         x = clips.by_label(label)  # (n, 1, samples)
@@ -94,11 +109,11 @@ def compare_round_trips(spec: AudioSpectrogram, clips: AudioClips, seed: int = 0
             float(log_spectral_distance(x, y_ref).mean()),
             t1 - t0, t2 - t1,
         ))
-        if with_seed_path:
+        if with_lstsq:
             torch.manual_seed(seed)
-            y_seed = spec.mel_to_waveform(mel, length=x.shape[-1], method="seed")
-            results[-1].seed_path_spectral_convergence = float(
-                spectral_convergence(x, y_seed).mean())
+            y_lstsq = spec.mel_to_waveform(mel, length=x.shape[-1], method="lstsq")
+            results[-1].lstsq_spectral_convergence = float(
+                spectral_convergence(x, y_lstsq).mean())
     return results
 
 
@@ -107,8 +122,8 @@ def round_trip_rows(results: list[RoundTripResult]) -> list[dict[str, object]]:
     return [
         {
             "clip type": r.label,
-            **({"SC seed path": r.seed_path_spectral_convergence}
-               if r.seed_path_spectral_convergence is not None else {}),
+            **({"SC lstsq": r.lstsq_spectral_convergence}
+               if r.lstsq_spectral_convergence is not None else {}),
             "SC sda-lab": r.spectral_convergence,
             "SC librosa": r.librosa_spectral_convergence,
             "LSD dB sda-lab": r.log_spectral_distance_db,
