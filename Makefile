@@ -22,8 +22,12 @@ install: $(STAMP)
 # (Jupyter refuses to run as root without --allow-root: containers and lab machines often are root.)
 # OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep instead of spinning, so two busy kernels do
 # not slow each other several-fold (benchmarks/bench_explorer.py measures it).
+# Kernels idle for 30 minutes are shut down (a kernel holding a trained model and its data is
+# 0.5-1 GB; seven notebooks left open would hold several GB until the server stops).
 lab: install
 	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/jupyter lab --ServerApp.port=$(PORT) --ServerApp.root_dir=. \
+	  --MappingKernelManager.cull_idle_timeout=1800 --MappingKernelManager.cull_interval=120 \
+	  --MappingKernelManager.cull_connected=True \
 	  $$(test "$$(id -u)" = 0 && echo --allow-root) notebooks/01_mel_round_trip.ipynb
 
 # Headless Chromium for the real-browser test (Debian's package, never a browser download).
