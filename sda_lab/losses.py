@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 
 FREE_BITS_MODES = ("per_sample", "batch")
+KL_SCHEDULES = ("linear", "cyclical", "constant")
+_PROGRESS_RESOLUTION = 10**6  # a budget's progress in [0, 1] is read as epoch p * 10**6 of 10**6
 
 
 def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -148,6 +150,30 @@ def cyclical_kl_weight(epoch: float, total_epochs: int, n_cycles: int = 4, ratio
     period = total_epochs / n_cycles
     tau = (epoch % period) / period
     return min(1.0, tau / ratio)
+
+
+def scheduled_kl_weight(schedule: str, epoch: float, total_epochs: int,
+                        warmup_fraction: float = 0.3, n_cycles: int = 4,
+                        cycle_ratio: float = 0.5) -> float:
+    """The weight in [0, 1] of ``schedule`` at ``epoch`` of ``total_epochs``: "linear"
+    (:func:`get_kl_weight`), "cyclical" (:func:`cyclical_kl_weight`) or "constant" (1.0)."""
+    if schedule == "linear":
+        return get_kl_weight(epoch, total_epochs, warmup_fraction)
+    if schedule == "cyclical":
+        return cyclical_kl_weight(epoch, total_epochs, n_cycles, cycle_ratio)
+    if schedule == "constant":
+        return 1.0
+    raise ValueError(f"schedule must be one of {KL_SCHEDULES}, got {schedule!r}")
+
+
+def kl_weight_at_progress(schedule: str, progress: float, warmup_fraction: float = 0.3,
+                          n_cycles: int = 4, cycle_ratio: float = 0.5) -> float:
+    """:func:`scheduled_kl_weight` over a budget instead of epochs: ``progress`` is the
+    fraction in [0, 1] of the planned steps or minutes used (clamped; 1 counts as the last
+    moment of the last cycle, so a budget ends at weight 1)."""
+    r = _PROGRESS_RESOLUTION
+    p = min(max(progress, 0.0), 1.0 - 1.0 / r)
+    return scheduled_kl_weight(schedule, p * r, r, warmup_fraction, n_cycles, cycle_ratio)
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:

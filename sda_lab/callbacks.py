@@ -1,0 +1,119 @@
+"""What :func:`sda_lab.train.train` shares between its steps, and its hooks (callbacks): the
+live state in the progress bar, the best checkpoint, the last checkpoint.
+
+A hook is any object with ``on_epoch_end(state)`` and ``on_train_end(state)``; ``train()`` calls
+them in order after every evaluation step and once when the run has its verdict (the idea of
+pythae's ``training_callbacks.py``, without the framework).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .checkpoint import save_checkpoint, write_checkpoint
+from .diagnostics import live_state
+from .history import History
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
+    from .vae import ConvVAE
+
+__all__ = ["TrainState", "LiveState", "BestCheckpoint", "LastCheckpoint"]
+
+
+@dataclass
+class TrainState:
+    """What the epoch step, the evaluation step and the hooks share during one :func:`train`."""
+
+    model: ConvVAE
+    optimizer: torch.optim.Optimizer
+    config: TrainConfig
+    history: History
+    data: torch.Tensor  # (N, 1, M, T) on the device
+    val: torch.Tensor | None  # (N_val, 1, M, T) on the device
+    extra: dict
+    planned: float  # planned optimiser steps (inf without an epoch or step limit)
+    steps_per_epoch: int
+    t_start: float
+    epoch: int = 0
+    step_count: int = 0
+    weight: float = 0.0
+    stop: str | None = None
+    live: str = ""  # the progress bar's state after the last epoch
+
+
+class LiveState:
+    """Hook: after every epoch, the state in the progress bar (``val/mean 0.42 · active 60``)
+    and in ``History.alarms``; at the end, the verdict's kind beside it."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def on_epoch_end(self, s: TrainState) -> None:
+        h = s.history
+        on_val = bool(h.val_recon)
+        text, looks = live_state(h.val_recon[-1] if on_val else h.train_recon[-1],
+                                 h.val_baseline if on_val else h.train_baseline,
+                                 h.active_units[-1], "validation" if on_val else "training")
+        h.alarms.append(looks)
+        s.live = text
+        self.bar.set_postfix_str(text, refresh=False)
+
+    def on_train_end(self, s: TrainState) -> None:
+        self.bar.set_postfix_str(f"{s.live} · verdict: {s.history.alarm_kind}", refresh=False)
+
+
+class BestCheckpoint:
+    """Hook: remembers the epoch with the lowest validation recon (training recon without
+    validation) and writes it, without optimizer state, to ``path`` (when given) at most every
+    ``save_every_s`` seconds and at the end."""
+
+    def __init__(self, path: Path | None, save_every_s: float) -> None:
+        self.path, self.save_every_s = path, save_every_s
+        self.metric, self.state, self.history, self.pending, self.saved_at = (
+            math.inf, None, None, False, -math.inf)
+
+    def on_epoch_end(self, s: TrainState) -> None:
+        h = s.history
+        metric = h.val_recon[-1] if h.val_recon else h.train_recon[-1]
+        if metric < self.metric:
+            self.metric, h.best_epoch = metric, s.epoch
+            self.state = {k: v.detach().to("cpu", copy=True)
+                          for k, v in s.model.state_dict().items()}
+            self.history = replace(h, **{k: list(v) for k, v in asdict(h).items()
+                                         if isinstance(v, list)})
+            self.pending = True
+        if s.stop is None and time.perf_counter() - self.saved_at >= self.save_every_s:
+            self._write(s)
+
+    def on_train_end(self, s: TrainState) -> None:
+        self._write(s)
+
+    def _write(self, s: TrainState) -> None:
+        if self.path is None or not self.pending:
+            return
+        write_checkpoint(self.path, s.model.config, self.state, None, self.history, s.config,
+                         {**s.extra, "best_epoch": self.history.best_epoch})
+        self.pending, self.saved_at = False, time.perf_counter()
+
+
+class LastCheckpoint:
+    """Hook: writes the last epoch (with optimizer state) to ``path`` at most every
+    ``save_every_s`` seconds, and always at the end, so the file on disk is always a good one."""
+
+    def __init__(self, path: Path, save_every_s: float) -> None:
+        self.path, self.save_every_s, self.saved_at = path, save_every_s, -math.inf
+
+    def on_epoch_end(self, s: TrainState) -> None:
+        if s.stop is None and time.perf_counter() - self.saved_at >= self.save_every_s:
+            self.on_train_end(s)
+
+    def on_train_end(self, s: TrainState) -> None:
+        save_checkpoint(self.path, s.model, s.optimizer, s.history, s.config, s.extra)
+        self.saved_at = time.perf_counter()

@@ -1,0 +1,135 @@
+"""A folder of clips to a model (the CLI and notebook 06): split by file, mels, one run with
+validation, and the paired augmentation comparison."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .augment import AugmentConfig
+from .diagnostics import alarm_report, check_training_clips, reconstruct, split_by_file
+from .history import History
+from .recipes import own_audio_recipe, own_audio_spectrogram
+from .train import TrainConfig, train_run
+from .vae import ConvVAE, VAEConfig
+
+__all__ = ["ClipsRun", "clips_to_mels", "train_on_clips", "augmentation_effect"]
+
+
+@dataclass
+class ClipsRun:
+    """What :func:`train_on_clips` made: the model, its history, and how the data was split.
+
+    ``mels`` ``(N, 1, n_mels, T)`` holds every clip (training and validation), in the order of
+    ``clips``; ``train_idx``/``val_idx`` index both.
+    """
+
+    model: ConvVAE
+    history: History
+    spectrogram: object  # AudioSpectrogram
+    clips: object  # AudioClips
+    mels: torch.Tensor
+    train_idx: list[int]
+    val_idx: list[int]
+    val_files: list[str]
+    model_config: VAEConfig
+    train_config: TrainConfig
+
+    @property
+    def train_mels(self) -> torch.Tensor:
+        return self.mels[self.train_idx]  # (N_train, 1, n_mels, T)
+
+    @property
+    def val_mels(self) -> torch.Tensor:
+        return self.mels[self.val_idx]  # (N_val, 1, n_mels, T)
+
+    def verdict(self) -> dict[str, object]:
+        """The run's one verdict, ``{"fired", "kind", "why"}`` (:func:`alarm_report`)."""
+        return alarm_report(self.history, config=self.train_config,
+                            scale=getattr(self.spectrogram.config, "scale", None))
+
+    def reconstruct(self, indices: Sequence[int]) -> torch.Tensor:
+        """Eval-mode reconstructions (posterior mean decoded) of the clips at ``indices``:
+        ``(len(indices), 1, n_mels, T)`` on the CPU."""
+        return reconstruct(self.model, self.mels[list(indices)])[3]  # (k, 1, n_mels, T)
+
+
+def clips_to_mels(spectrogram, waveforms: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """``(N, 1, samples)`` -> ``(N, 1, n_mels, T)`` in batches of ``batch`` clips."""
+    return torch.cat([spectrogram.waveform_to_mel(waveforms[i:i + batch])
+                      for i in range(0, waveforms.shape[0], batch)])  # (N, 1, n_mels, T)
+
+
+def train_on_clips(clips, model_config: VAEConfig | None = None,
+                   train_config: TrainConfig | None = None, val_fraction: float = 0.2,
+                   val_files: Sequence[str] | None = None, seed: int = 0, spectrogram=None,
+                   checkpoint_path: str | Path | None = None,
+                   best_checkpoint_path: str | Path | None = None, progress: bool = True,
+                   save_every_s: float = 30.0, extra: dict | None = None,
+                   mels: torch.Tensor | None = None) -> ClipsRun:
+    """Split ``clips`` by file, build a VAE for their mel shape, and train it with validation
+    (:func:`sda_lab.train.train_run`).
+
+    ``seed`` seeds the split, the initial weights and the data order (it overrides
+    ``train_config.seed``). Defaults: :func:`~sda_lab.recipes.own_audio_recipe` and
+    :func:`~sda_lab.recipes.own_audio_spectrogram`; ``model_config``'s ``n_mels``/``n_frames``
+    are set from the mels. ``mels`` may pass precomputed mels of every clip (same spectrogram).
+    Waveform augmentation (``train_config.augment``) uses ``clips.waveforms``.
+
+    Raises
+    ------
+    ValueError
+        Before any mel or epoch: from :func:`~sda_lab.diagnostics.split_by_file`, or fewer than
+        2 training clips.
+    """
+    rec_model, rec_train = own_audio_recipe()
+    model_config = model_config or rec_model
+    train_config = replace(train_config or rec_train, seed=seed)
+    spec = spectrogram or own_audio_spectrogram()
+    train_idx, val_idx, held_out = split_by_file(clips, val_fraction, seed, val_files)
+    check_training_clips(len(train_idx), held_out)
+    if mels is None:
+        mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
+    model_config = replace(model_config, n_mels=spec.config.n_mels, n_frames=mels.shape[-1])
+    model, history = train_run(
+        model_config, train_config, mels[train_idx], seed=seed,
+        checkpoint_path=checkpoint_path, progress=progress,
+        val_mels=mels[val_idx] if val_idx else None, best_checkpoint_path=best_checkpoint_path,
+        waveforms=clips.waveforms[train_idx] if train_config.augment else None,
+        spectrogram=spec, save_every_s=save_every_s,
+        extra={"val_files": held_out, **(extra or {})})
+    return ClipsRun(model, history, spec, clips, mels, train_idx, val_idx, held_out,
+                    model_config, train_config)
+
+
+def augmentation_effect(clips, seeds: Sequence[int] = (0, 1, 2), max_steps: int = 150,
+                        augment: AugmentConfig | None = None, val_fraction: float = 0.2,
+                        **train_overrides):
+    """Validation recon with and without augmentation, paired by seed (same split, same
+    initial weights, same data order): a pandas DataFrame, one row per seed and arm, with
+    ``val_recon``, ``val_baseline``, ``val_ratio`` (recon / baseline), ``train_ratio``,
+    ``alarm`` (fired) and ``verdict`` (its kind). Each run trains the own-audio recipe for
+    ``max_steps`` optimiser steps."""
+    import pandas as pd
+
+    spec = own_audio_spectrogram()
+    mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
+    rows = []
+    for seed in seeds:
+        for arm, aug in (("off", None), ("on", augment or AugmentConfig())):
+            _, cfg = own_audio_recipe(epochs=None, max_steps=max_steps, augment=aug,
+                                      **train_overrides)
+            run = train_on_clips(clips, train_config=cfg, val_fraction=val_fraction, seed=seed,
+                                 spectrogram=spec, progress=False, mels=mels)
+            h = run.history
+            rows.append({"seed": seed, "augment": arm, "val_files": len(run.val_files),
+                         "val_recon": h.val_recon[-1] if h.val_recon else None,
+                         "val_baseline": h.val_baseline,
+                         "val_ratio": h.ratios().get("val"),
+                         "train_ratio": h.ratios().get("train"),
+                         "active_units": h.active_units[-1], "alarm": h.alarm is not None,
+                         "verdict": h.alarm_kind, "seconds": sum(h.seconds)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,108 @@
+"""Named recipes: a representation, a model and a training configuration chosen together, with
+the reason in one line (the measurements behind each are in ``benchmarks/RESULTS.md`` and the
+notebooks it names).
+
+- :data:`DEFAULT_RECIPE`: the model the latent explorer opens on (notebooks 02 and 05), trained on
+  the synthetic default set by :func:`sda_lab.cache.load_or_train_default`.
+- :data:`OWN_AUDIO_RECIPE`: the user's own recordings (``python -m sda_lab train``, notebook 06).
+
+On the KL weight: the seed's loss adds a per-element *mean* MSE to a per-sample *sum* of KL over
+the latent dimensions. Against a Gaussian decoder's ELBO with noise ``sigma``, the seed's weight
+``w`` on one 128 x 94 mel (``P = 12,032`` elements) is a beta of ``w * P / (2 sigma^2)``
+(:func:`sda_lab.losses.elbo_kl_weight`): at ``sigma = 0.1`` the seed's weight 1 is beta 601,600,
+so the posterior collapses (notebooks 03-04), the explorer's 1e-3 is beta 602, and the own-audio
+1e-4 is beta 60.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from .spectrogram import AudioSpectrogram, SpectrogramConfig
+from .train import TrainConfig
+from .vae import VAEConfig
+
+__all__ = ["Recipe", "DEFAULT_RECIPE", "OWN_AUDIO_RECIPE", "DEFAULT_CLIPS_PER_KIND",
+           "DEFAULT_MODEL", "DEFAULT_TRAIN", "OWN_AUDIO_MODEL", "OWN_AUDIO_TRAIN",
+           "OWN_AUDIO_SCALE", "own_audio_spectrogram", "own_audio_recipe"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A representation, a model and a training configuration chosen together.
+
+    Attributes
+    ----------
+    name : str
+    spectrogram : SpectrogramConfig
+        The mel representation the model is trained on.
+    model : VAEConfig
+    train : TrainConfig
+    why : str
+        One line: why these choices, and where the measurements are.
+    """
+
+    name: str
+    spectrogram: SpectrogramConfig
+    model: VAEConfig
+    train: TrainConfig
+    why: str
+
+    def configs(self, **train_overrides) -> tuple[VAEConfig, TrainConfig]:
+        """Copies of ``(model, train)``, the training overridden field by field
+        (``configs(epochs=None, max_minutes=1.0)``); unknown fields raise ``TypeError``."""
+        return replace(self.model), replace(self.train, **train_overrides)
+
+    def audio_spectrogram(self, scale: str | None = None) -> AudioSpectrogram:
+        """The recipe's :class:`~sda_lab.spectrogram.AudioSpectrogram`, or the same with
+        another ``scale`` ("log1p" or "db")."""
+        config = self.spectrogram if scale is None else replace(self.spectrogram, scale=scale)
+        return AudioSpectrogram(config)
+
+
+DEFAULT_CLIPS_PER_KIND = 60  # 300 clips of the synthetic default set
+
+# Trained on the 300 default clips (40 epochs). Compared by eval-mode recon and by how much the
+# decoded mel moves for a 2-sd move of the top-ranked latent dimension (its "effect"; the mean
+# image scores MSE 0.0185):
+#   weight 1e-3, free bits 0.5, dropout 0.2, 30 ep: MSE 0.0102, KL 15 nats, top effect 0.006
+#   weight 1e-3, free bits 0.5, dropout 0,   40 ep: MSE 0.0077, KL 17 nats, top effect 0.008
+#     (free bits let every dimension sit just under 0.5 nats: no dimension stands out)
+#   weight 1e-3, free bits 0,   dropout 0,   40 ep: MSE 0.0106, KL 3.5 nats, top effect 0.076,
+#     lowest-ranked 0.002: the chosen default
+#   weight 3e-3, free bits 0,   dropout 0,   40 ep: MSE 0.0152, KL 0.8 nats (too collapsed)
+DEFAULT_RECIPE = Recipe(
+    name="default model",
+    spectrogram=SpectrogramConfig(),  # the seed's log1p: the synthetic set spreads fine under it
+    model=VAEConfig(dropout=0.0),
+    train=TrainConfig(epochs=40, lr=2e-3, kl_weight=1e-3, free_bits=0.0),
+    why="the explorer wants latent dimensions that differ in how much they matter: KL weight "
+        "1e-3 (beta 602 at sigma 0.1), no free bits, no dropout (the table above)")
+
+OWN_AUDIO_RECIPE = Recipe(
+    name="own audio",
+    spectrogram=SpectrogramConfig(scale="db"),
+    model=VAEConfig(dropout=0.0),
+    train=TrainConfig(epochs=40, lr=2e-3, kl_weight=1e-4, free_bits=0.0),
+    why="on real recordings log1p collapses; under dB, weight 1e-4 (beta about 60 at sigma "
+        "0.1) keeps the held-out error of 1e-3 with 2.7x less training error at a quarter of "
+        "1e-5's rate (benchmarks/RESULTS.md section 8, notebook 07)")
+
+# The names the notebooks, the CLI and the benchmarks have used since before recipes existed.
+DEFAULT_MODEL = DEFAULT_RECIPE.model
+DEFAULT_TRAIN = DEFAULT_RECIPE.train
+OWN_AUDIO_MODEL = OWN_AUDIO_RECIPE.model
+OWN_AUDIO_TRAIN = OWN_AUDIO_RECIPE.train
+OWN_AUDIO_SCALE = OWN_AUDIO_RECIPE.spectrogram.scale  # the recipe's SpectrogramConfig.scale
+
+
+def own_audio_spectrogram(scale: str | None = None) -> AudioSpectrogram:
+    """The own-audio recipe's :class:`~sda_lab.spectrogram.AudioSpectrogram`: its
+    representation :data:`OWN_AUDIO_SCALE`, or ``scale`` ("log1p" or "db") in its place."""
+    return OWN_AUDIO_RECIPE.audio_spectrogram(scale)
+
+
+def own_audio_recipe(**train_overrides) -> tuple[VAEConfig, TrainConfig]:
+    """Copies of ``(OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN)``, the training overridden field by field
+    (``own_audio_recipe(epochs=None, max_minutes=1.0)``); unknown fields raise ``TypeError``."""
+    return OWN_AUDIO_RECIPE.configs(**train_overrides)
