@@ -67,7 +67,7 @@ def fb_pseudo_inverse(fb: torch.Tensor) -> torch.Tensor:
 
 
 def nnls_step(fb: torch.Tensor) -> torch.Tensor:
-    """Per-bin FISTA step ``1 / (fb.T @ fb @ 1)`` for a non-negative filterbank ``(n_mels, n_stft)``.
+    """Per-bin FISTA step ``1 / (fb.T @ fb @ 1)`` of a filterbank ``fb >= 0`` ``(n_mels, n_stft)``.
 
     ``diag(fb.T @ fb @ 1)`` majorizes ``fb.T @ fb`` when ``fb >= 0`` (the bound behind Lee &
     Seung's 2001 multiplicative updates), so each bin gets its own step: the narrow

@@ -40,7 +40,18 @@ def _magnitudes(reference: torch.Tensor, estimate: torch.Tensor, n_fft: int, hop
 
 def spectral_convergence(reference: torch.Tensor, estimate: torch.Tensor, n_fft: int = 2048,
                          hop_length: int = 512) -> torch.Tensor:
-    """Spectral convergence per clip, shape ``(B,)``; lower is better, 0 is exact."""
+    """Spectral convergence per clip, shape ``(B,)``; lower is better, 0 is exact.
+
+    ``|| |S| - |S_hat| ||_F / || |S| ||_F`` on the STFT magnitudes (Hann window, ``n_fft``,
+    ``hop_length`` in samples) of ``reference`` and ``estimate``, both ``(B, 1, samples)``;
+    clips of different lengths are compared over their overlap. Sturmel & Daudet (2011).
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a bad waveform (``_checks.check_waveform``: shape, dtype, NaN, fewer than ``n_fft``
+        samples) or different batch sizes.
+    """
     s_ref, s_est = _magnitudes(reference, estimate, n_fft, hop_length)
     num = (s_ref - s_est).flatten(1).norm(dim=1)  # (B,)
     den = s_ref.flatten(1).norm(dim=1).clamp(min=1e-8)  # (B,)
@@ -51,8 +62,14 @@ def log_spectral_distance(reference: torch.Tensor, estimate: torch.Tensor, n_fft
                           hop_length: int = 512, floor_db: float = -80.0) -> torch.Tensor:
     """Log-spectral distance in dB per clip, shape ``(B,)``; lower is better.
 
-    Powers are floored ``floor_db`` below each clip's peak, so near-silent bins (where any
-    estimate's ratio is meaningless) do not dominate.
+    ``mean_t sqrt(mean_f (10 log10(P / P_hat))^2)`` on the STFT powers of ``reference`` and
+    ``estimate``, both ``(B, 1, samples)``. Powers are floored ``floor_db`` below each clip's
+    peak, so near-silent bins (where any estimate's ratio is meaningless) do not dominate.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`spectral_convergence`.
     """
     s_ref, s_est = _magnitudes(reference, estimate, n_fft, hop_length)
     p_ref, p_est = s_ref.pow(2), s_est.pow(2)

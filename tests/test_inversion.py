@@ -101,7 +101,8 @@ def test_griffin_lim_errors():
     s = torch.ones(1, 1025, 6)
     with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.5"):
         griffin_lim(s, n_fft=2048, hop_length=512, momentum=1.5)
-    with pytest.raises(ValueError, match=r"\(\.\.\., 1025, frames\) for n_fft=2048, got \(1, 513, 6\)"):
+    with pytest.raises(ValueError,
+                       match=r"\(\.\.\., 1025, frames\) for n_fft=2048, got \(1, 513, 6\)"):
         griffin_lim(s[:, :513], n_fft=2048, hop_length=512)
     with pytest.raises(ValueError, match="init_phase must have the spectrogram's shape"):
         griffin_lim(s, n_fft=2048, hop_length=512, init_phase=torch.zeros(1, 1025, 5))
@@ -143,7 +144,8 @@ def test_old_method_names_warn_and_map(spec):
     mel = spec.waveform_to_mel(sine(amp=0.3))[..., :6]  # (1, 1, 128, 6): cheap
     for old, new in (("seed", "lstsq"), ("quality", "nnls_long")):
         torch.manual_seed(0)
-        with pytest.warns(FutureWarning, match=rf"method='{old}' is deprecated; use method='{new}'"):
+        with pytest.warns(FutureWarning,
+                          match=rf"method='{old}' is deprecated; use method='{new}'"):
             a = spec.mel_to_waveform(mel, method=old)
         torch.manual_seed(0)
         b = spec.mel_to_waveform(mel, method=new)

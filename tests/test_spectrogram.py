@@ -105,7 +105,7 @@ def test_log_scale_is_the_parseval_bound(spec):
 
 
 def test_reference_log1p_exceeds_sigmoid_range_but_ours_does_not(spec):
-    """The reference plan's log1p(mel) of a 0.5-amplitude sine peaks near 10.9; ours stays in [0, 1]."""
+    """The plan's log1p(mel) of a 0.5-amplitude sine peaks near 10.9; ours stays in [0, 1]."""
     x = sine(amp=0.5)
     raw = torch.log1p(spec.mel_transform(x.squeeze(1)))
     assert 10.5 < float(raw.max()) < 11.5
