@@ -1,0 +1,253 @@
+"""New sounds from a trained run, checked against copying.
+
+On small data the risk is a model that hands back its training clips. For each generated mel,
+:func:`nearest_clips` finds the nearest training clip and the nearest held-out clip (mel MSE);
+:func:`copying_check` compares the distance to the nearest training clip with the distances
+of the held-out clips to *their* nearest training clip: a generated sound closer to a
+training clip than a held-out recording of the same kind is to any, is suspect. Its
+``copy_share`` is the share of samples closer than the closest held-out clip, and
+``median_share`` the share closer than the median held-out clip. (Close in spirit to the
+memorisation tests of generative-model evaluation, e.g. Meehan et al. 2020, "A non-parametric
+test to detect data-copying in generative models", which compare generated-to-train against
+test-to-train distances.)
+
+:func:`load_run` reads a run folder of ``python -m sda_lab train`` (``best.pt`` preferred,
+else ``checkpoint.pt``, and ``metrics.json``) and reloads its clips from the folder recorded
+there, split by file as in training; :func:`generate_run` is the ``generate`` command's work.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .descriptors import clip_descriptors, clip_length, invert
+from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
+
+__all__ = ["Run", "run_checkpoint", "load_run", "nearest_clips", "copying_check", "sample_sounds", "generate_run"]
+
+
+@dataclass
+class Run:
+    """A trained run: ``model`` (eval mode), ``spec`` (its AudioSpectrogram), ``metrics`` (its
+    metrics.json), ``clips`` (AudioClips reloaded from the recorded folder), ``mels``
+    ``(N, 1, n_mels, T)`` of every clip, and ``train_idx`` / ``val_idx`` into both."""
+
+    path: Path
+    model: object
+    spec: object
+    metrics: dict
+    clips: object
+    mels: torch.Tensor
+    train_idx: list[int]
+    val_idx: list[int]
+
+    @property
+    def train_mels(self) -> torch.Tensor:
+        return self.mels[self.train_idx]  # (N_train, 1, n_mels, T)
+
+    @property
+    def val_mels(self) -> torch.Tensor:
+        return self.mels[self.val_idx]  # (N_val, 1, n_mels, T)
+
+
+def _argv_value(argv: list, flag: str, default: str) -> str:
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return str(argv[i + 1])
+        if isinstance(a, str) and a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return default
+
+
+def run_checkpoint(run: str | Path) -> Path:
+    """``RUN/best.pt`` if it exists, else ``RUN/checkpoint.pt``; ``FileNotFoundError`` (one line)
+    when ``run`` is not a folder or has neither."""
+    path = Path(run)
+    if not path.is_dir():
+        raise FileNotFoundError(f"RUN: expected a run folder of 'python -m sda_lab train', got "
+                                f"{str(path)!r}, which is not a folder")
+    for name in ("best.pt", "checkpoint.pt"):
+        if (path / name).is_file():
+            return path / name
+    raise FileNotFoundError(f"RUN: {path} has neither best.pt nor checkpoint.pt; is it a "
+                            "folder written by 'python -m sda_lab train'?")
+
+
+def load_run(run: str | Path, device: str | None = "cpu") -> Run:
+    """Load a run folder of ``python -m sda_lab train``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such folder, no ``best.pt``/``checkpoint.pt``, no ``metrics.json``, or the training
+        audio folder recorded in it is gone (one line naming it).
+    ValueError
+        Unreadable metrics.json or checkpoint, or clips that no longer fit the model.
+    """
+    from .data import load_folder
+    from .train import clips_to_mels, load_checkpoint
+
+    path = Path(run)
+    ckpt_path = run_checkpoint(path)
+    metrics_path = path / "metrics.json"
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"RUN: {path} has no metrics.json (it names the training audio "
+                                "folder); the run did not finish or is not a train run")
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"RUN: {metrics_path} is not readable JSON ({exc})") from exc
+    folder = metrics.get("folder")
+    if not folder or not Path(folder).is_dir():
+        raise FileNotFoundError(f"training clips not found: the folder {folder!r} recorded in "
+                                f"{metrics_path} does not exist on this machine")
+    ckpt = load_checkpoint(ckpt_path, device=device)
+    spec = ckpt.spectrogram()
+    argv = metrics.get("argv") or []
+    cfg = ckpt.model.config
+    seconds = clip_length(spec, cfg.n_frames) / spec.config.sample_rate
+    clips = load_folder(folder, sample_rate=spec.config.sample_rate, clip_seconds=seconds,
+                        short_files=_argv_value(argv, "--short-files", "pad"),
+                        cut=_argv_value(argv, "--cut", "grid"))
+    mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
+    if mels.shape[-2:] != (cfg.n_mels, cfg.n_frames):
+        raise ValueError(f"clips of {folder} give mels of {tuple(mels.shape[-2:])}, the model "
+                         f"was built for ({cfg.n_mels}, {cfg.n_frames})")
+    held_out = set(metrics.get("val_files") or [])
+    train_idx = [i for i, f in enumerate(clips.files) if f not in held_out]
+    val_idx = [i for i, f in enumerate(clips.files) if f in held_out]
+    if not train_idx:
+        raise FileNotFoundError(f"training clips not found: none of the files in {folder} is a "
+                                f"training file of {metrics_path}")
+    return Run(path, ckpt.model.eval(), spec, metrics, clips, mels, train_idx, val_idx)
+
+
+@torch.no_grad()
+def _nearest(a: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """For each mel of ``a`` ``(n, ...)`` the mel MSE to its nearest of ``b`` ``(m, ...)`` and
+    that one's index: two ``(n,)`` arrays (inf and -1 when ``b`` is empty)."""
+    if b.shape[0] == 0:
+        return np.full(a.shape[0], np.inf), np.full(a.shape[0], -1)
+    fa, fb = a.flatten(1).double(), b.flatten(1).double()  # (n, P), (m, P)
+    d = torch.cdist(fa, fb).pow(2) / fa.shape[1]  # (n, m) mean squared error
+    v, i = d.min(1)
+    return v.numpy(), i.numpy()
+
+
+def nearest_clips(generated: torch.Tensor, train_mels: torch.Tensor,
+                  val_mels: torch.Tensor) -> pd.DataFrame:
+    """Per generated mel ``(n, 1, n_mels, T)``: ``nn_train_mse`` / ``nn_train_index`` (the
+    nearest training mel) and ``nn_val_mse`` / ``nn_val_index`` (the nearest held-out mel),
+    mel MSE; indices into ``train_mels`` / ``val_mels``."""
+    dt, it = _nearest(generated, train_mels)
+    dv, iv = _nearest(generated, val_mels)
+    return pd.DataFrame({"nn_train_mse": dt, "nn_train_index": it, "nn_val_mse": dv,
+                         "nn_val_index": iv})
+
+
+def copying_check(generated: torch.Tensor, train_mels: torch.Tensor,
+                  val_mels: torch.Tensor) -> dict[str, float]:
+    """The copying check (module docstring).
+
+    Returns
+    -------
+    dict
+        ``copy_share``: share of generated mels whose nearest-training MSE is below the
+        smallest nearest-training MSE of the held-out mels; ``median_share``: below their
+        median; ``heldout_min``, ``heldout_median``: those two held-out distances;
+        ``generated_median``: the generated mels' median nearest-training MSE; ``n``,
+        ``n_heldout``.
+
+    Raises
+    ------
+    ValueError
+        No held-out clips (the run was trained with ``--val-fraction 0``: nothing to compare
+        with) or no training clips.
+    """
+    if val_mels.shape[0] == 0:
+        raise ValueError("the copying check needs held-out clips; this run has none "
+                         "(trained with --val-fraction 0)")
+    if train_mels.shape[0] == 0:
+        raise ValueError("the copying check needs training clips; got none")
+    gen, _ = _nearest(generated, train_mels)
+    held, _ = _nearest(val_mels, train_mels)
+    return {"copy_share": float((gen < held.min()).mean()),
+            "median_share": float((gen < np.median(held)).mean()),
+            "heldout_min": float(held.min()), "heldout_median": float(np.median(held)),
+            "generated_median": float(np.median(gen)), "n": int(len(gen)),
+            "n_heldout": int(len(held))}
+
+
+def prior_for(run: Run, kind: str, seed: int = 0) -> LatentPrior:
+    """``kind`` "gmm" (fitted on the run's training posterior means) or "normal"."""
+    from .vae import encode_dataset
+
+    if kind not in PRIORS:
+        raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {kind!r}")
+    if kind == "normal":
+        return normal_prior(run.model.latent_dim)
+    mu, _ = encode_dataset(run.model, run.train_mels)  # (N_train, D)
+    return fit_gmm_prior(mu.cpu(), seed=seed)
+
+
+def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``n`` latents from ``prior`` (seeded), decoded and inverted: ``z`` ``(n, D)``, mels
+    ``(n, 1, n_mels, T)``, waveforms ``(n, 1, samples)`` on the CPU."""
+    z = prior.sample(n, seed)  # (n, D)
+    mels = decode_samples(model, z)  # (n, 1, n_mels, T)
+    return z, mels, invert(spec, mels, seed=seed)  # (n, 1, samples)
+
+
+def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str = "gmm",
+                 seed: int = 0, f0: bool = True) -> tuple[pd.DataFrame, dict | None]:
+    """Sample ``n`` sounds from a run, write ``out/sample_000.wav`` ... (16-bit PCM) and
+    ``out/samples.csv`` (one row per sound: file, prior, seed, descriptors, nearest training
+    and held-out clips and their mel MSE, ``closer_than_heldout``), atomically.
+
+    Returns the table and :func:`copying_check`'s dict (None when the run has no held-out
+    clips). Raises what :func:`load_run` raises, ``ValueError`` for ``n < 1`` or an unknown
+    prior, and :class:`sda_lab._io.WriteError` for an unwritable ``out``.
+    """
+    import io
+
+    import soundfile as sf
+
+    from ._io import atomic_write, check_writable_dir
+
+    if n < 1:
+        raise ValueError(f"--n: expected a positive number of sounds, got {n}")
+    if prior not in PRIORS:
+        raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
+    out = check_writable_dir(out, "--out")  # before any long work
+    run = run if isinstance(run, Run) else load_run(run)
+    _, mels, waves = sample_sounds(run.model, run.spec, prior_for(run, prior, seed), n, seed)
+    c = run.spec.config
+    table = clip_descriptors(waves, c.sample_rate, f0=f0, n_fft=c.n_fft, hop_length=c.hop_length)
+    near = nearest_clips(mels, run.train_mels, run.val_mels)
+    names = [f"sample_{i:03d}.wav" for i in range(n)]
+    labels = run.clips.labels
+    table.insert(0, "file", names)
+    table.insert(1, "prior", prior)
+    table.insert(2, "seed", seed)
+    table["nn_train_mse"] = near["nn_train_mse"]
+    table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
+    check = None
+    if run.val_idx:
+        table["nn_val_mse"] = near["nn_val_mse"]
+        table["nn_val_clip"] = [labels[run.val_idx[i]] for i in near["nn_val_index"]]
+        check = copying_check(mels, run.train_mels, run.val_mels)
+        table["closer_than_heldout"] = table["nn_train_mse"] < check["heldout_min"]
+    peak = waves.abs().amax(dim=(1, 2)).clamp(min=1.0)  # (n,) keep every file in [-1, 1]
+    for name, w, p in zip(names, waves, peak):
+        buf = io.BytesIO()
+        sf.write(buf, (w[0] / p).numpy(), c.sample_rate, format="WAV", subtype="PCM_16")
+        atomic_write(out / name, lambda f, b=buf.getvalue(): f.write(b))
+    atomic_write(out / "samples.csv", lambda f: f.write(table.to_csv(index=False).encode()))
+    return table, check

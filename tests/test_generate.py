@@ -1,0 +1,145 @@
+"""sda_lab.generate and ``python -m sda_lab generate``: run folders, nearest clips, the copying
+check, WAV + CSV output, one-line errors. Tiny model (4 latents, 32 mels, 16 frames at 8 kHz)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.train import save_checkpoint
+from sda_lab.vae import ConvVAE, VAEConfig
+
+SR = 8000
+TINY = VAEConfig(latent_dim=4, dropout=0.0, n_mels=32, n_frames=16, channels=(4, 8))
+TINY_SPEC = SpectrogramConfig(sample_rate=SR, n_fft=1024, hop_length=512, n_mels=32)
+FILES = {"a_sine.wav": 220.0, "b_sine.wav": 440.0, "c_sine.wav": 880.0, "d_noise.wav": None}
+VAL_FILES = ["c_sine.wav"]
+
+
+def _clip(freq, seed: int) -> np.ndarray:
+    t = np.arange(SR) / SR
+    if freq is None:
+        return (0.3 * np.random.default_rng(seed).standard_normal(SR)).clip(-1, 1)
+    return 0.5 * np.sin(2 * np.pi * freq * t) * np.exp(-3 * t)
+
+
+def tiny_run(root: Path, val_files=VAL_FILES, seed: int = 0) -> Path:
+    """A run folder as ``python -m sda_lab train`` writes it: best.pt of a tiny untrained VAE
+    (spectrogram config in extra), metrics.json naming the audio folder and held-out files,
+    and an audio folder of 4 two-clip WAVs."""
+    audio = root / "audio"
+    audio.mkdir(parents=True, exist_ok=True)
+    for i, (name, freq) in enumerate(FILES.items()):
+        sf.write(audio / name, np.concatenate([_clip(freq, i), 0.5 * _clip(freq, i + 10)]), SR)
+    run = root / "run"
+    torch.manual_seed(seed)
+    model = ConvVAE.from_config(TINY).eval()
+    spec = AudioSpectrogram(TINY_SPEC)
+    save_checkpoint(run / "best.pt", model, None, None,
+                    extra={"spectrogram_config": asdict(spec.config), "val_files": val_files})
+    metrics = {"folder": str(audio.resolve()), "val_files": list(val_files),
+               "train_files": sorted(set(FILES) - set(val_files)),
+               "spectrogram_config": asdict(spec.config), "model_config": asdict(TINY),
+               "argv": ["train", str(audio), "--out", str(run)]}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+def test_load_run_splits_by_the_recorded_files(tmp_path):
+    from sda_lab.generate import load_run
+
+    run = load_run(tiny_run(tmp_path))
+    assert len(run.clips) == 8
+    held = {run.clips.files[i] for i in run.val_idx}
+    assert held == set(VAL_FILES)
+    assert not held & {run.clips.files[i] for i in run.train_idx}
+    assert run.train_mels.shape == (6, 1, 32, 16)
+
+
+def test_load_run_names_a_missing_training_folder(tmp_path):
+    from sda_lab.generate import load_run
+
+    run = tiny_run(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["folder"] = str(tmp_path / "gone")
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(FileNotFoundError, match="training clips not found.*gone"):
+        load_run(run)
+
+
+def test_copying_check_flags_training_clips_handed_back():
+    from sda_lab.generate import copying_check, nearest_clips
+
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(10, 1, 8, 8, generator=g)
+    val = torch.rand(4, 1, 8, 8, generator=g)
+    copies = train[:5] + 1e-4  # (5, 1, 8, 8): the model handing back training clips
+    check = copying_check(copies, train, val)
+    assert check["copy_share"] == 1.0 and check["n"] == 5 and check["n_heldout"] == 4
+    fresh = torch.rand(6, 1, 8, 8, generator=g)  # new draws of the same distribution
+    assert copying_check(fresh, train, val)["copy_share"] < 1.0
+    near = nearest_clips(copies, train, val)
+    assert near["nn_train_index"].tolist() == [0, 1, 2, 3, 4]
+    assert (near["nn_train_mse"] < near["nn_val_mse"]).all()
+    with pytest.raises(ValueError, match="held-out"):
+        copying_check(copies, train, val[:0])
+
+
+def test_generate_writes_wavs_and_table(tmp_path):
+    from sda_lab.generate import generate_run
+
+    out = tmp_path / "out"
+    table, check = generate_run(tiny_run(tmp_path), out, n=3, prior="gmm", seed=1, f0=False)
+    wavs = sorted(out.glob("*.wav"))
+    assert [w.name for w in wavs] == ["sample_000.wav", "sample_001.wav", "sample_002.wav"]
+    data, sr = sf.read(wavs[0])
+    assert sr == SR and data.shape == (SR,) and np.abs(data).max() <= 1.0
+    csv = pd.read_csv(out / "samples.csv")
+    for col in ("file", "prior", "seed", "loudness_db", "centroid_hz", "nn_train_mse",
+                "nn_train_clip", "nn_val_mse", "nn_val_clip", "closer_than_heldout"):
+        assert col in csv.columns
+    assert (csv["nn_val_clip"].str.startswith("c_sine.wav")).all()
+    assert 0.0 <= check["copy_share"] <= 1.0
+    again, _ = generate_run(tiny_run(tmp_path), tmp_path / "again", n=3, prior="gmm", seed=1,
+                            f0=False)
+    assert np.allclose(again["nn_train_mse"], table["nn_train_mse"])  # the seed decides
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--n", "0"], "--n: expected a positive integer, got '0'"),
+    (["--prior", "flow"], "--prior: invalid choice: 'flow'"),
+    (["--seed", "-1"], "--seed: expected a non-negative integer"),
+])
+def test_cli_bad_options_are_one_line(tmp_path, capsys, argv, needle):
+    from sda_lab.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", str(tmp_path), "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and needle in err and len(err.splitlines()) == 1
+
+
+def test_cli_no_such_run_is_one_line(tmp_path, capsys):
+    from sda_lab.cli import main
+
+    assert main(["generate", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sda-lab: error: RUN:") and "nope" in err and len(err.splitlines()) == 1
+
+
+def test_cli_generate_end_to_end(tmp_path, capsys):
+    from sda_lab.cli import main
+
+    run = tiny_run(tmp_path)
+    assert main(["generate", str(run), "--n", "2", "--prior", "normal", "--no-f0",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert "copying check" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "o" / "samples.csv")) == 2
