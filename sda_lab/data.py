@@ -1,20 +1,19 @@
-"""Audio data: an embedded, synthesised default set, and the user's own folder of audio.
+"""Audio data: the user's own folder of audio (:func:`load_folder`) as :class:`AudioClips`.
 
-The default set is made by code, not downloaded: short, varied, musical 1 s clips at the
-spectrogram's sample rate in five kinds (plucked strings, FM bells, drum hits, formant vowels,
-noise sweeps). Each clip's parameters come from a ``numpy`` generator seeded by ``(seed, index)``,
-so the set is identical on every machine and every run, and clip ``i`` does not depend on how
-many clips were asked for.
-
-The user's own audio comes in through :func:`load_folder`, which reads whatever libsndfile
-reads, cuts it into clips, and reports on every file it found (``AudioClips.report``); the
-repository bundles a few real recordings in ``data/examples/`` (:func:`example_folder`).
+The embedded default set lives in :mod:`sda_lab.synth` (re-exported here:
+``make_default_dataset``, ``synthesize_clip``, ``KINDS``). :func:`load_folder` reads whatever
+libsndfile reads, cuts it into clips, and reports on every file it found
+(``AudioClips.report``); the repository bundles a few real recordings in ``data/examples/``
+(:func:`example_folder`). Long files are read in blocks and clips collected in one buffer
+(:mod:`sda_lab._audio_read`), so memory grows with the clips kept, not with copies of the files
+(measurements in ``benchmarks/RESULTS.md``).
 
 Shapes: clips ``(N, 1, samples)`` float32 in [-1, 1].
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -22,13 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.signal
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
 
-KINDS = ("pluck", "bell", "drum", "vowel", "sweep")
-PEAK = 0.8  # clips are normalised to this peak: headroom below full scale
+from ._audio_read import ClipBuffer, read_mono, resample
+from .synth import KINDS, PEAK, make_default_dataset, synthesize_clip  # noqa: F401 - re-exports
 
 
 @dataclass(repr=False)
@@ -132,135 +129,19 @@ class AudioClips:
         return text
 
 
-# -- synthesis -------------------------------------------------------------------------------
-
-
-def _envelope(n: int, sr: int, attack: float, decay: float) -> np.ndarray:
-    t = np.arange(n) / sr
-    att = np.clip(t / max(attack, 1e-4), 0, 1)
-    return att * np.exp(-t / decay)
-
-
-def _pluck(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Karplus-Strong string: a noise burst in a damped, low-passed delay loop."""
-    f0 = 440.0 * 2 ** (rng.integers(-24, 13) / 12)  # A2 .. A5 on the semitone grid
-    delay = max(2, int(round(sr / f0)))
-    damping = rng.uniform(0.990, 0.998)
-    burst = np.zeros(n)
-    burst[:delay] = rng.uniform(-1, 1, delay)
-    # y[n] = x[n] + damping/2 * (y[n-L] + y[n-L-1]), one IIR filter instead of a Python loop
-    a = np.zeros(delay + 2)
-    a[0], a[delay], a[delay + 1] = 1.0, -damping / 2, -damping / 2
-    return scipy.signal.lfilter([1.0], a, burst)
-
-
-def _bell(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Chowning FM bell: inharmonic ratio, modulation index decaying with the amplitude."""
-    t = np.arange(n) / sr
-    fc = rng.uniform(200, 1200)
-    ratio = rng.choice([1.4, 2.76, 3.5, 1.21])
-    index0 = rng.uniform(2, 8)
-    env = _envelope(n, sr, 0.002, rng.uniform(0.2, 0.6))
-    return env * np.sin(2 * np.pi * fc * t + index0 * env * np.sin(2 * np.pi * fc * ratio * t))
-
-
-def _drum(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Kick/tom: a sine sweeping down in pitch plus a short noise snap."""
-    t = np.arange(n) / sr
-    f_hi, f_lo = rng.uniform(150, 400), rng.uniform(40, 120)
-    sweep = f_lo + (f_hi - f_lo) * np.exp(-t / rng.uniform(0.02, 0.08))
-    phase = 2 * np.pi * np.cumsum(sweep) / sr
-    body = np.sin(phase) * np.exp(-t / rng.uniform(0.08, 0.3))
-    snap = rng.normal(0, 1, n) * np.exp(-t / rng.uniform(0.005, 0.03)) * rng.uniform(0.2, 0.8)
-    return body + snap
-
-
-_VOWEL_FORMANTS = {  # (F1, F2, F3) in Hz, adult male averages
-    "a": (730, 1090, 2440),
-    "e": (530, 1840, 2480),
-    "i": (270, 2290, 3010),
-    "o": (570, 840, 2410),
-    "u": (300, 870, 2240),
-}
-
-
-def _vowel(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Source-filter vowel: a vibrato sawtooth through three formant resonators."""
-    t = np.arange(n) / sr
-    f0 = rng.uniform(90, 260) * (1 + 0.01 * np.sin(2 * np.pi * rng.uniform(4, 6) * t))
-    phase = np.cumsum(f0) / sr
-    source = 2 * (phase % 1.0) - 1  # sawtooth, rich in harmonics
-    out = np.zeros(n)
-    formants = _VOWEL_FORMANTS[rng.choice(list(_VOWEL_FORMANTS))]
-    for i, f in enumerate(formants):
-        bw = 60 + 40 * i
-        r = np.exp(-np.pi * bw / sr)
-        a = [1, -2 * r * np.cos(2 * np.pi * f / sr), r * r]
-        out += scipy.signal.lfilter([1 - r], a, source) / (i + 1)
-    return out * _envelope(n, sr, 0.05, 2.0)
-
-
-def _sweep(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Band of noise whose centre glides between two frequencies (STFT-domain mask)."""
-    n_fft, hop = 1024, 256
-    frames = n // hop + 1
-    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
-    f_start, f_end = np.exp(rng.uniform(np.log(200), np.log(12000), 2))
-    centre = np.geomspace(f_start, f_end, frames)
-    width = rng.uniform(0.1, 0.4)  # in octaves
-    octaves = np.log2(np.maximum(freqs[:, None], 1.0) / centre[None, :])
-    mask = np.exp(-0.5 * (octaves / width) ** 2)  # (bins, frames)
-    spec = mask * np.exp(2j * np.pi * rng.uniform(0, 1, mask.shape))
-    _, x = scipy.signal.istft(spec, fs=sr, nperseg=n_fft, noverlap=n_fft - hop)
-    x = np.resize(x, n) if len(x) < n else x[:n]
-    return x * _envelope(n, sr, 0.1, 1.5)
-
-
-_SYNTHS = {"pluck": _pluck, "bell": _bell, "drum": _drum, "vowel": _vowel, "sweep": _sweep}
-
-
-def synthesize_clip(kind: str, index: int, seed: int = 0, sample_rate: int = 48_000,
-                    seconds: float = 1.0) -> np.ndarray:
-    """One deterministic clip ``(samples,)`` float32 of ``kind``, peak-normalised to 0.8."""
-    if kind not in _SYNTHS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    n = int(round(seconds * sample_rate))
-    rng = np.random.default_rng([seed, KINDS.index(kind), index])
-    x = _SYNTHS[kind](rng, n, sample_rate)
-    # Short fade-out so clips end in silence rather than a click.
-    fade = min(n, int(0.01 * sample_rate))
-    x[-fade:] *= np.linspace(1, 0, fade)
-    return (PEAK * x / (np.abs(x).max() + 1e-12)).astype(np.float32)
-
-
-def make_default_dataset(clips_per_kind: int = 8, seed: int = 0, sample_rate: int = 48_000,
-                         kinds: tuple[str, ...] = KINDS) -> AudioClips:
-    """The embedded default data set: ``clips_per_kind`` clips of each kind, interleaved.
-
-    ``make_default_dataset(60)`` gives 300 clips in a few seconds. Labels are the kind names;
-    ``files`` names one pseudo-file per clip, ``f"{kind}_{i:03d}"``.
-    """
-    if clips_per_kind < 1:
-        raise ValueError(f"clips_per_kind must be at least 1, got {clips_per_kind}")
-    waves, labels, files = [], [], []
-    for i in range(clips_per_kind):
-        for kind in kinds:
-            waves.append(synthesize_clip(kind, i, seed=seed, sample_rate=sample_rate))
-            labels.append(kind)
-            files.append(f"{kind}_{i:03d}")  # one pseudo-file per clip
-    clips = torch.from_numpy(np.stack(waves)).unsqueeze(1)  # (N, 1, samples)
-    return AudioClips(clips, labels, sample_rate, files=files)
-
-
 # -- user audio ------------------------------------------------------------------------------
 
-#: Columns of :attr:`AudioClips.report`, one row per file found by :func:`load_folder`.
-#: ``peak_dbfs`` is the file's own peak over all channels (before any change), ``clips`` the
-#: clips kept, ``silent_clips`` those dropped as silent, ``padded_clips`` the kept clips padded
-#: with silence; ``reason`` says why a skipped file was skipped (empty when ``status`` is "ok")
-#: and ``note`` what was changed in a used file (peak-normalised, tail dropped, ...).
+#: Columns of :attr:`AudioClips.report`, one row per file found by :func:`load_folder` (and one
+#: per folder that could not be listed, its name ending in "/"). ``peak_dbfs`` is the file's own
+#: peak over all channels (before any change), ``clips`` the clips kept, ``silent_clips`` those
+#: dropped as silent, ``padded_clips`` the kept clips padded with silence, ``seconds_unused``
+#: the seconds of the file (after resampling) that are in no kept clip (before the first onset,
+#: a dropped tail, silent clips); ``reason`` says why a skipped file was skipped (empty when
+#: ``status`` is "ok") and ``note`` what was changed in a used file (peak-normalised, tail
+#: dropped, found through a symlinked folder, ...).
 REPORT_COLUMNS = ("file", "format", "subtype", "sample_rate", "channels", "duration_s",
-                  "peak_dbfs", "clips", "status", "reason", "silent_clips", "padded_clips", "note")
+                  "peak_dbfs", "clips", "status", "reason", "silent_clips", "padded_clips",
+                  "seconds_unused", "note")
 SHORT_FILES = ("pad", "skip")
 CUTS = ("grid", "onset")
 TOO_LOUD = ("normalize", "clip")
@@ -268,11 +149,14 @@ TAIL_KEEP = 0.5  # a last partial clip at least half a clip long is padded and k
 FULL_CLIP_TOLERANCE = 0.01  # a file at most 1% short of a clip is a whole clip, never "short"
 SILENCE_FRAME_SECONDS = 0.02  # a clip is silent when its loudest 20 ms frame is below silence_db
 # Extensions that announce audio: a file with one of these that libsndfile cannot read gets a
-# warning; any other unreadable file (notes, images) is reported as "not audio" quietly.
+# warning; any other unreadable file (images, archives) is reported as "not audio" quietly.
 # Whether a file is read is decided by libsndfile itself, never by this list.
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".aif",
                     ".aiff", ".aifc", ".caf", ".au", ".snd", ".w64", ".rf64", ".m4a", ".aac",
                     ".wma", ".wv", ".ape", ".alac", ".mp4", ".webm", ".mka", ".voc", ".sd2")
+# Documents beside the audio (READMEs, licences, notes): not in the report at all, like hidden
+# files (".DS_Store") and hidden folders (".git").
+DOC_EXTENSIONS = (".md", ".txt", ".rst", ".pdf", ".html", ".htm")
 _DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
@@ -289,22 +173,84 @@ def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
 
 
+def is_ignored(name: str) -> bool:
+    """True for what :func:`load_folder` leaves out silently: hidden files and documents
+    (``README``, ``*.md``, ``*.txt``, ... :data:`DOC_EXTENSIONS`)."""
+    base = Path(name).name
+    return (base.startswith(".") or Path(base).suffix.lower() in DOC_EXTENSIONS
+            or base.upper().startswith(("README", "LICENSE", "LICENCE", "COPYING")))
+
+
+def display_name(rel: str) -> str:
+    """A relative path as text that can always be printed and stored as JSON: bytes that are
+    not UTF-8 (kept by Python as surrogates) are written as ``\\xe9``."""
+    return os.fsencode(rel).decode("utf-8", "backslashreplace")
+
+
+def _walk(root: Path, recursive: bool) -> tuple[list[tuple[Path, str, str]], list[dict]]:
+    """Files under ``root`` as (path, display name, note), sorted, and report rows for folders
+    that could not be listed or links that loop. Symlinked folders are followed (each real
+    folder once); hidden folders are not entered."""
+    found, folder_rows = [], []
+
+    def folder_row(rel: str, reason: str) -> None:
+        row = dict.fromkeys(REPORT_COLUMNS)
+        row.update(file=display_name(rel.rstrip("/") + "/"), format="folder", clips=0,
+                   silent_clips=0, padded_clips=0, status="skipped", reason=reason, note="")
+        folder_rows.append(row)
+
+    def describe(exc: OSError) -> str:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission denied (folder not read)"
+        return f"folder not read ({exc.strerror or exc})"
+
+    seen: set[tuple[int, int]] = set()
+    # (folder, its path relative to root, the symlinked folder it was reached through)
+    todo: list[tuple[Path, str, str]] = [(root, "", "")]
+    while todo:
+        folder, rel, via = todo.pop()
+        try:
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                folder_row(rel, "symlink to a folder already read (a loop): not read twice")
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            folder_row(rel or ".", describe(exc))
+            continue
+        for entry in entries:
+            sub = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                is_dir = entry.is_dir()  # follows links
+                is_file = not is_dir and entry.is_file()
+            except OSError as exc:
+                folder_row(sub, describe(exc))
+                continue
+            if is_dir:
+                if recursive and not entry.name.startswith("."):
+                    link = sub if entry.is_symlink() else via
+                    todo.append((Path(entry.path), sub, link))
+            elif is_file and not is_ignored(sub):
+                note = f"found through the symlinked folder {display_name(via)}" if via else ""
+                found.append((Path(entry.path), sub, note))
+    found.sort(key=lambda t: t[1])
+    return found, folder_rows
+
+
 def _list_files(root: Path, recursive: bool) -> list[Path]:
-    """Every regular file under ``root``, sorted; hidden folders (``.git``, ...) are not entered."""
-    if not recursive:
-        return sorted(p for p in root.iterdir() if p.is_file())
-    found = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(folder, n) for n in names if Path(folder, n).is_file()]
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+    """Every file :func:`load_folder` would look at, sorted by relative path."""
+    return [p for p, _, _ in _walk(Path(root), recursive)[0]]
 
 
 def _libsndfile_message(exc: Exception, path: Path) -> str:
     """libsndfile's own words, without the ``Error opening '<path>': `` prefix."""
     msg = str(exc)
-    prefix = f"Error opening {str(path)!r}: "
-    return msg[len(prefix):] if msg.startswith(prefix) else msg
+    for shown in (str(path), os.fsencode(path)):
+        prefix = f"Error opening {shown!r}: "
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
 
 
 def _loudest_frame_rms(x: torch.Tensor, frame: int) -> float:
@@ -314,26 +260,50 @@ def _loudest_frame_rms(x: torch.Tensor, frame: int) -> float:
     return float(frames.pow(2).mean(dim=1).sqrt().max())
 
 
-def _onset_starts(mono: torch.Tensor, sample_rate: int, clip_len: int) -> list[int]:
-    """Clip starts at onsets (librosa, backtracked), skipping onsets inside the previous clip."""
+def _onset_starts(mono: torch.Tensor, sample_rate: int, clip_len: int,
+                  threshold: float) -> list[int]:
+    """Clip starts at onsets (librosa, backtracked), skipping onsets inside the previous clip.
+
+    A file that is already sounding before the first onset librosa reports (a hit at 0 s has
+    no rising edge to detect) starts its first clip at 0, so that hit is kept."""
     import librosa  # imported here: it takes a second and only cut="onset" needs it
 
-    onsets = librosa.onset.onset_detect(y=mono.numpy(), sr=sample_rate, backtrack=True,
-                                        units="samples")
+    onsets = [int(o) for o in librosa.onset.onset_detect(y=mono.numpy(), sr=sample_rate,
+                                                         backtrack=True, units="samples")]
+    frame = max(1, int(SILENCE_FRAME_SECONDS * sample_rate))
+    lead = mono[:onsets[0]] if onsets else mono[:0]
+    if onsets and onsets[0] > 0 and lead.shape[0] >= frame and \
+            _loudest_frame_rms(lead, frame) >= threshold:
+        onsets.insert(0, 0)
     starts: list[int] = []
     for o in onsets:
         if not starts or o >= starts[-1] + clip_len:
-            starts.append(int(o))
+            starts.append(o)
     return starts
 
 
+def _open_error(exc: Exception, path: Path) -> tuple[str, bool]:
+    """(reason, whether to warn) for a file libsndfile could not open."""
+    if isinstance(exc, PermissionError) or getattr(exc, "errno", None) in (errno.EACCES,
+                                                                           errno.EPERM):
+        return "permission denied", True
+    msg = _libsndfile_message(exc, path)
+    if msg.strip() == "System error." and not os.access(path, os.R_OK):
+        return "permission denied", True
+    if path.suffix.lower() in AUDIO_EXTENSIONS:
+        return f"unreadable ({msg})", True
+    return f"not audio ({msg})", False
+
+
 def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold: float,
-               short_files: str, cut: str, too_loud: str, silence_db: float):
-    """Read, check and cut one file. Returns (report row, clips, starts in s, warnings, skipped)."""
+               short_files: str, cut: str, too_loud: str, silence_db: float,
+               buffer: ClipBuffer):
+    """Read, check and cut one file, appending its clips to ``buffer``.
+
+    Returns (report row, clip starts in s, warnings, skipped entries)."""
     row = dict.fromkeys(REPORT_COLUMNS)
     row.update(file=name, clips=0, silent_clips=0, padded_clips=0, status="skipped", reason="",
                note="", format=path.suffix.lower().lstrip(".") or "")
-    clips: list[torch.Tensor] = []
     starts_s: list[float] = []
     warns: list[str] = []
     skipped: list[str] = []
@@ -343,60 +313,60 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
         skipped.append(f"{name}: {reason}")
         if warn:
             warns.append(f"skipping {name}: {reason}")
-        return row, clips, starts_s, warns, skipped
+        return row, starts_s, warns, skipped
 
-    if any(part.startswith(".") for part in Path(name).parts):
-        return skip("hidden file")
-    if path.stat().st_size == 0:
-        return skip("empty (0 bytes)", warn=path.suffix.lower() in AUDIO_EXTENSIONS)
     try:
-        with sf.SoundFile(str(path)) as f:
-            row.update(format=f.format, subtype=f.subtype, sample_rate=f.samplerate,
-                       channels=f.channels, duration_s=f.frames / f.samplerate)
-            data = f.read(dtype="float32", always_2d=True)  # (frames, channels)
-            sr = f.samplerate
+        if path.stat().st_size == 0:
+            return skip("empty (0 bytes)", warn=path.suffix.lower() in AUDIO_EXTENSIONS)
+        os.close(os.open(path, os.O_RDONLY))  # a permission problem in the OS's words
+        read = read_mono(path)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
-        msg = _libsndfile_message(exc, path)
-        if path.suffix.lower() in AUDIO_EXTENSIONS:
-            return skip(f"unreadable ({msg})", warn=True)
-        return skip(f"not audio ({msg})")
-    row["duration_s"] = data.shape[0] / sr  # what was read (a truncated file reads short)
-    if data.shape[0] == 0:
+        return skip(*_open_error(exc, path))
+    sr = read.sample_rate
+    row.update(format=read.format, subtype=read.subtype, sample_rate=sr, channels=read.channels,
+               duration_s=read.mono.shape[0] / sr)  # what was read: a truncated file reads short
+    if read.mono.shape[0] == 0:
         return skip("empty (no samples)")
-    bad = int((~np.isfinite(data)).sum())
-    if bad:
-        return skip(f"NaN/Inf samples ({bad} of {data.size})", warn=True)
-    peak = float(np.abs(data).max())
+    if read.n_bad:
+        return skip(f"NaN/Inf samples ({read.n_bad} of {read.n_values})", warn=True)
+    peak = read.peak
     row["peak_dbfs"] = 20 * np.log10(peak) if peak > 0 else -np.inf
 
-    mono = torch.from_numpy(data.mean(axis=1))  # (frames,)
+    mono = read.mono  # (frames,) float32, owned: changed in place
     if peak > 1.0:
         level = f"{peak:.3g} ({row['peak_dbfs']:+.1f} dBFS)"
         if too_loud == "normalize":
-            mono = mono / peak  # (frames,) now peaking at <= 1.0
+            mono /= peak  # now peaking at <= 1.0
             row["note"] = f"peak-normalised from {level}"
             warns.append(f"{name} peaks at {level}, above full scale: peak-normalised to 1.0")
         else:
-            mono = mono.clamp(-1.0, 1.0)  # (frames,)
+            np.clip(mono, -1.0, 1.0, out=mono)
             row["note"] = f"clipped at full scale (peak was {level})"
             warns.append(f"{name} peaks at {level}, above full scale: clipped to [-1, 1]")
     if sr != sample_rate:
-        mono = AF.resample(mono, sr, sample_rate)  # (frames * sample_rate / sr,)
-        over = float(mono.abs().max())
+        mono = resample(mono, sr, sample_rate)  # (ceil(frames * sample_rate / sr),)
+        over = float(np.abs(mono).max())
         if over > 1.0:  # resampling can overshoot a full-scale file by a little
-            mono = mono / over if too_loud == "normalize" else mono.clamp(-1.0, 1.0)
+            if too_loud == "normalize":
+                mono /= over
+            else:
+                np.clip(mono, -1.0, 1.0, out=mono)
+    x = torch.from_numpy(mono)  # (n,), shares mono's memory
 
-    n = mono.shape[0]
+    n = x.shape[0]
     if n < (1 - FULL_CLIP_TOLERANCE) * clip_len:  # a short file
         if short_files == "skip":
             return skip(f"shorter than a clip ({n / sample_rate:.3g} s < "
                         f"{clip_len / sample_rate:g} s; short_files='pad' keeps it)")
         starts = [0]
     elif cut == "onset":
-        starts = _onset_starts(mono, sample_rate, clip_len)
+        starts = _onset_starts(x, sample_rate, clip_len, threshold)
         if not starts:
             starts = list(range(0, n, clip_len))
             row["note"] = "; ".join(filter(None, [row["note"], "no onset found: grid cuts"]))
+        elif starts[0] > 0:
+            row["note"] = "; ".join(filter(None, [row["note"], f"first {starts[0] / sample_rate:.3g}"
+                                                  " s before the first onset unused"]))
     else:
         starts = list(range(0, n, clip_len))
     if n >= (1 - FULL_CLIP_TOLERANCE) * clip_len:
@@ -405,11 +375,13 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
             starts = starts[:-1]
             row["note"] = "; ".join(filter(None, [row["note"],
                                                   f"last {tail / sample_rate:.3g} s dropped"]))
+    used = 0
     if not starts:  # cut="onset": the only onset leaves less than half a clip after it
+        row["seconds_unused"] = n / sample_rate
         return skip(f"no clip: the only onset leaves under {TAIL_KEEP:g} of a clip")
     frame = max(1, int(SILENCE_FRAME_SECONDS * sample_rate))
     for start in starts:
-        piece = mono[start:start + clip_len]  # (<= clip_len,)
+        piece = x[start:start + clip_len]  # (<= clip_len,)
         label_s = round(start / sample_rate, 3)
         if _loudest_frame_rms(piece, frame) < threshold:
             row["silent_clips"] += 1
@@ -417,16 +389,17 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
             continue
         if piece.shape[0] < clip_len:
             row["padded_clips"] += 1
-            piece = torch.nn.functional.pad(piece, (0, clip_len - piece.shape[0]))  # (clip_len,)
-        clips.append(piece)
+        buffer.append(piece.numpy())  # zero-padded to clip_len
+        used += piece.shape[0]
         starts_s.append(label_s)
-    row["clips"] = len(clips)
-    if not clips:
+    row["clips"] = len(starts_s)
+    row["seconds_unused"] = (n - used) / sample_rate
+    if not starts_s:
         row["reason"] = f"silent (below {silence_db:g} dBFS)"
         skipped.append(f"{name}: {row['reason']}")
-        return row, clips, starts_s, warns, skipped
+        return row, starts_s, warns, skipped
     row["status"] = "ok"
-    return row, clips, starts_s, warns, skipped
+    return row, starts_s, warns, skipped
 
 
 def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float = 1.0,
@@ -445,8 +418,10 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
       dropped (noted in the report).
     - ``cut="onset"``: a clip starts at each onset found by ``librosa.onset.onset_detect``
       (``backtrack=True``, so at the energy minimum just before the attack); an onset inside the
-      previous clip starts none, so clips never overlap. Audio before the first onset is unused;
-      the last clip follows the half-a-clip rule. A file with no onset is cut on the grid.
+      previous clip starts none, so clips never overlap. A file already sounding at 0 s (a hit
+      with no rising edge to detect) starts a clip at 0; audio before the first onset is
+      otherwise unused (``seconds_unused``). The last clip follows the half-a-clip rule. A file
+      with no onset is cut on the grid.
     - A file shorter than one clip (a drum one-shot) is padded with silence to the clip length
       (``short_files="pad"``, default) or skipped (``short_files="skip"``). A file at most 1%
       short of a clip (44,099 samples at 44.1 kHz for 1 s) counts as a whole clip.
@@ -455,11 +430,17 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
     - A file peaking above full scale (a float WAV at 3.0) is peak-normalised to 1.0
       (``too_loud="normalize"``) or clipped to [-1, 1] (``too_loud="clip"``), with a warning
       naming the file and its peak, so clips stay in [-1, 1] and their mels in [0, 1].
-    - A file that cannot be used is skipped with the reason: unreadable (libsndfile's message,
-      with a warning if its extension announces audio), not audio (quietly: notes, images),
-      empty, NaN/Inf samples (warning), silent, shorter than a clip (``short_files="skip"``),
-      hidden (``.DS_Store``; hidden folders are not entered). A truncated file yields the
-      samples that are there.
+    - A file that cannot be used is skipped with the reason: permission denied, unreadable
+      (libsndfile's message, with a warning if its extension announces audio), not audio
+      (quietly: images, archives), empty, NaN/Inf samples (warning), silent, shorter than a
+      clip (``short_files="skip"``). A truncated file yields the samples that are there.
+    - Left out silently (not in the report): hidden files (``.DS_Store``), hidden folders
+      (``.git``) and documents (``README``, ``*.md``, ``*.txt``: :func:`is_ignored`).
+    - Symlinked folders are followed, each real folder once (a link back up is a report row,
+      "a loop"); files found through one say so in ``note``. A folder that cannot be listed is
+      a report row (its name ending in ``/``, e.g. "permission denied") with a warning.
+    - File names need not be UTF-8: a Latin-1 name is read, and shown with ``\\xe9`` escapes.
+    - Memory: files are read in blocks and resampled in blocks; clips go into one buffer.
 
     Parameters
     ----------
@@ -503,24 +484,31 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
         raise ValueError(f"clip_seconds must be positive, got {clip_seconds!r}")
     threshold = 10 ** (silence_db / 20)
 
-    rows, waves, labels, files, skipped = [], [], [], [], []
-    for f in _list_files(root, recursive):
-        name = f.relative_to(root).as_posix()
-        row, clips, starts, warns, skip = _load_file(f, name, sample_rate, clip_len, threshold,
-                                                     short_files, cut, too_loud, silence_db)
+    found, folder_rows = _walk(root, recursive)
+    rows, labels, files, skipped = [], [], [], []
+    buffer = ClipBuffer(clip_len)
+    for f, rel, via in found:
+        name = display_name(rel)
+        row, starts, warns, skip = _load_file(f, name, sample_rate, clip_len, threshold,
+                                              short_files, cut, too_loud, silence_db, buffer)
+        if via:
+            row["note"] = "; ".join(filter(None, [row["note"], via]))
         for w in warns:
             warnings.warn(w, stacklevel=2)
         rows.append(row)
         skipped += skip
-        waves += clips
         labels += [f"{name}@{s:g}s" for s in starts]
-        files += [name] * len(clips)
+        files += [name] * len(starts)
+    for row in folder_rows:
+        skipped.append(f"{row['file']}: {row['reason']}")
+        warnings.warn(f"not reading {row['file']}: {row['reason']}", stacklevel=2)
+    rows += folder_rows
     report = pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
     for col in ("sample_rate", "channels", "clips", "silent_clips", "padded_clips"):
         report[col] = report[col].astype("Int64")
-    for col in ("duration_s", "peak_dbfs"):
+    for col in ("duration_s", "peak_dbfs", "seconds_unused"):
         report[col] = report[col].astype(float)
-    if not waves:
+    if not labels:
         what = (f"{len(rows)} file{'s' * (len(rows) != 1)}, none usable:" if rows
                 else "no files.")
         lines = [f"  {r['file']}: {r['reason']}" for r in rows[:30]]
@@ -529,7 +517,7 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
         raise NoUsableAudioError(
             f"no usable {clip_seconds:g} s clips in {root}: found {what}\n" + "\n".join(lines),
             report)
-    clips = torch.stack(waves).unsqueeze(1)  # (N, 1, clip_len)
+    clips = buffer.tensor()  # (N, 1, clip_len), the one copy of the clips
     return AudioClips(clips, labels, sample_rate, skipped, files, report)
 
 

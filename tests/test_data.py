@@ -1,4 +1,7 @@
+import errno
+import os
 import shutil
+import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -84,7 +87,7 @@ def test_load_folder_mixes_resamples_cuts_and_skips(tmp_path):
 # -- load_folder on many formats ------------------------------------------------------------
 
 
-SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
+SHARED_AUDIO = Path(os.environ.get("SDA_LAB_EXTRA_AUDIO") or "/nonexistent-sda-lab-extra-audio")
 
 
 def _tone(seconds, sr, amp=0.5, freq=440.0, channels=1):
@@ -131,9 +134,9 @@ def _mixed_folder(root):
 
 SKIPPED = {  # file -> start of the reason
     "nan.wav": "NaN/Inf samples (1 of 44100)", "silent.flac": "silent (below -50 dBFS)",
-    "notes.txt": "not audio (Format not recognised", "cover.png": "not audio (",
-    "broken.wav": "unreadable (", "empty.wav": "empty (0 bytes)", ".DS_Store": "hidden file",
+    "cover.png": "not audio (", "broken.wav": "unreadable (", "empty.wav": "empty (0 bytes)",
 }
+IGNORED = ("notes.txt", ".DS_Store")  # documents and hidden files: not in the report at all
 
 
 def _load(path, **kw):
@@ -179,7 +182,8 @@ def test_every_file_is_loaded_or_skipped_with_its_reason(tmp_path):
     short = clips.waveforms[clips.files.index("short.wav"), 0]
     assert float(short[: 14_000].abs().max()) > 0.4 and float(short[14_500:].abs().max()) == 0
     summary = clips.summary()
-    assert "Found 19 files: 12 used, 7 skipped. 16 clips of 1 s at 48 kHz" in summary
+    assert "Found 17 files: 12 used, 5 skipped. 16 clips of 1 s at 48 kHz" in summary
+    assert not set(IGNORED) & set(rep.index)
 
 
 def test_loud_files_are_normalised_or_clipped_and_their_mel_stays_in_range(tmp_path):
@@ -270,10 +274,10 @@ def test_nothing_usable_lists_every_file_and_why(tmp_path):
     with pytest.raises(NoUsableAudioError) as err:
         load_folder(tmp_path, short_files="skip")
     msg = str(err.value)
-    assert "found 3 files, none usable" in msg
+    assert "found 2 files, none usable" in msg and "readme.md" not in msg
     assert "blip.wav: shorter than a clip" in msg and "short_files='pad' keeps it" in msg
-    assert "quiet.wav: silent" in msg and "readme.md: not audio" in msg
-    assert isinstance(err.value, ValueError) and len(err.value.report) == 3
+    assert "quiet.wav: silent" in msg
+    assert isinstance(err.value, ValueError) and len(err.value.report) == 2
 
 
 @pytest.mark.parametrize("fmt, subtype, ext, sr", [("MP3", "MPEG_LAYER_III", "mp3", 44_100),
@@ -321,7 +325,7 @@ def test_bundled_examples_load_and_user_folder_wins_once_it_has_audio(tmp_path, 
     assert set(ok.file.str.rsplit(".", n=1).str[1]) == {"flac", "wav", "WAV", "ogg", "aiff"}
     assert (ok.clips >= 1).all() and len(clips) == ok.clips.sum()
     notes = rep[rep.status != "ok"].set_index("file").reason.str.split(" ").str[:2].str.join(" ")
-    assert notes.to_dict() == {"FREEPATS-COPYRIGHT.txt": "not audio", "README.md": "not audio"}
+    assert notes.to_dict() == {}  # README.md and FREEPATS-COPYRIGHT.txt are documents
     assert clips.report["file"].tolist() == sorted(clips.report["file"])
     data_dir = tmp_path / "data"
     (data_dir / "user").mkdir(parents=True)
@@ -336,13 +340,15 @@ def test_bundled_examples_load_and_user_folder_wins_once_it_has_audio(tmp_path, 
         example_folder()
 
 
-@pytest.mark.skipif(not SHARED_AUDIO.is_dir(), reason=f"no shared audio at {SHARED_AUDIO}")
+@pytest.mark.skipif(not SHARED_AUDIO.is_dir(), reason="SDA_LAB_EXTRA_AUDIO is not set to a "
+                    "folder of real recordings")
 @pytest.mark.parametrize("folder", ["drum-one-shots", "instruments"])
 def test_shared_real_audio_every_file_loaded_or_explained(folder):
     path = SHARED_AUDIO / folder
     clips, _ = _load(path)
     rep = clips.report
-    on_disk = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file())
+    on_disk = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
+                     if p.is_file() and not data_mod.is_ignored(p.relative_to(path).as_posix()))
     assert sorted(rep.file) == on_disk
     assert ((rep.status == "ok") | (rep.reason.str.len() > 0)).all()
     readable = rep[rep.sample_rate.notna()]  # libsndfile opened it
@@ -351,3 +357,138 @@ def test_shared_real_audio_every_file_loaded_or_explained(folder):
     assert float(clips.waveforms.abs().max()) <= 1.0
     assert {f: clips.files.count(f) for f in set(clips.files)} == \
         dict(zip(rep.file[rep.clips > 0], rep.clips[rep.clips > 0]))
+
+
+# -- issue 19: the loader reports everything it cannot use; memory grows with what is kept ----
+
+
+def test_a_file_name_that_is_not_utf8_is_read(tmp_path):
+    name = b"caf\xe9 kick.wav"  # Latin-1 bytes, as on old sample CDs
+    sf.write(os.path.join(os.fsencode(tmp_path), name), _tone(1.0, 48_000), 48_000)
+    clips, warned = _load(tmp_path)
+    assert not warned and len(clips) == 1
+    row = clips.report.iloc[0]
+    assert row["status"] == "ok" and row["file"] == "caf\\xe9 kick.wav"
+    assert clips.report.to_json()  # printable and storable
+
+
+def test_symlinked_folder_is_followed_and_a_loop_reported(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    sf.write(real / "hit.wav", _tone(1.0, 48_000), 48_000)
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "linked").symlink_to(real, target_is_directory=True)
+    (real / "back").symlink_to(top, target_is_directory=True)  # a loop
+    clips, _ = _load(top)
+    rep = clips.report.set_index("file")
+    assert clips.files == ["linked/hit.wav"]
+    assert "symlinked folder linked" in rep.loc["linked/hit.wav", "note"]
+    assert "loop" in rep.loc["linked/back/", "reason"]
+
+
+def test_unreadable_file_and_folder_say_permission_denied(tmp_path, monkeypatch):
+    sf.write(tmp_path / "ok.wav", _tone(1.0, 48_000), 48_000)
+    sf.write(tmp_path / "locked.wav", _tone(1.0, 48_000), 48_000)
+    (tmp_path / "private").mkdir()
+    sf.write(tmp_path / "private" / "x.wav", _tone(1.0, 48_000), 48_000)
+    if os.geteuid() == 0:  # root reads through chmod: simulate the OS's refusal
+        real_open, real_scandir = os.open, os.scandir
+
+        def fake_open(path, *a, **k):
+            if os.fsdecode(path).endswith("locked.wav"):
+                raise PermissionError(errno.EACCES, "Permission denied", path)
+            return real_open(path, *a, **k)
+
+        def fake_scandir(path="."):
+            if os.fsdecode(path).endswith("private"):
+                raise PermissionError(errno.EACCES, "Permission denied", path)
+            return real_scandir(path)
+
+        monkeypatch.setattr(os, "open", fake_open)
+        monkeypatch.setattr(os, "scandir", fake_scandir)
+    else:
+        (tmp_path / "locked.wav").chmod(0)
+        (tmp_path / "private").chmod(0)
+    try:
+        clips, warned = _load(tmp_path)
+    finally:
+        (tmp_path / "locked.wav").chmod(0o644)
+        (tmp_path / "private").chmod(0o755)
+    rep = clips.report.set_index("file")
+    assert clips.files == ["ok.wav"]
+    assert rep.loc["locked.wav", "reason"] == "permission denied"
+    assert rep.loc["private/", "reason"].startswith("permission denied")
+    assert any("private/" in w for w in warned)
+
+
+def test_onset_cut_keeps_a_hit_at_zero_and_accounts_for_every_second(tmp_path):
+    sr = 48_000
+    sf.write(tmp_path / "hits.wav", _bursts(sr, 2.5, [0.0, 1.3]), sr)
+    sf.write(tmp_path / "late.wav", _bursts(sr, 2.5, [0.7]), sr)
+    clips, _ = _load(tmp_path, cut="onset")
+    starts = {f: [] for f in ("hits.wav", "late.wav")}
+    for lab in clips.labels:
+        f, t = lab.split("@")
+        starts[f].append(float(t.rstrip("s")))
+    assert starts["hits.wav"][0] == 0.0 and len(starts["hits.wav"]) == 2
+    assert 1.25 <= starts["hits.wav"][1] <= 1.305
+    rep = clips.report.set_index("file")
+    # hits.wav: 0-1 s and 1.29-2.29 s used; late.wav: ~0.7 s before its onset, 0.8 s tail
+    assert rep.loc["hits.wav", "seconds_unused"] == pytest.approx(
+        2.5 - 1.0 - 1.0, abs=0.02)
+    assert rep.loc["late.wav", "seconds_unused"] == pytest.approx(2.5 - 1.0, abs=0.02)
+    assert "before the first onset unused" in rep.loc["late.wav", "note"]
+
+
+def test_grid_cut_reports_the_dropped_tail_as_unused(tmp_path):
+    sf.write(tmp_path / "a.wav", _tone(2.3, 48_000), 48_000)
+    clips, _ = _load(tmp_path)
+    assert clips.report.loc[0, "seconds_unused"] == pytest.approx(0.3, abs=1e-3)
+
+
+def test_user_readme_is_not_a_skipped_file_but_unknown_files_are(tmp_path):
+    (tmp_path / "README.md").write_text("Put your audio here.")
+    (tmp_path / "LICENSE").write_text("CC0")
+    (tmp_path / "patch.syx").write_bytes(b"\xf0\x43\x00\xf7")
+    sf.write(tmp_path / "a.wav", _tone(1.0, 48_000), 48_000)
+    clips, _ = _load(tmp_path)
+    assert sorted(clips.report.file) == ["a.wav", "patch.syx"]
+    assert "1 not audio" in clips.summary()
+
+
+def test_long_multichannel_file_is_read_in_blocks(tmp_path):
+    """Peak numpy memory while loading a 4-channel file: about the mono signal plus its clips,
+    not the whole 4-channel array next to them (that was > 5x the mono size)."""
+    sr, seconds = 48_000, 30
+    x = (0.3 * np.sin(2 * np.pi * 220 * np.arange(sr * seconds) / sr))[:, None]
+    sf.write(tmp_path / "long.wav", np.repeat(x, 4, axis=1), sr, subtype="FLOAT")
+    mono_bytes = sr * seconds * 4
+    tracemalloc.start()
+    try:
+        clips = load_folder(tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(clips) == 30
+    assert peak < 3.5 * mono_bytes, peak / mono_bytes
+
+
+def test_block_resampling_equals_resampling_the_whole_signal(monkeypatch):
+    import torchaudio.functional as AF
+
+    import sda_lab._audio_read as R
+
+    monkeypatch.setattr(R, "RESAMPLE_BLOCK_S", 0.25)
+    x = np.random.default_rng(0).standard_normal(44_100 + 123).astype(np.float32)
+    got = R.resample(x, 44_100, 48_000)
+    want = AF.resample(torch.from_numpy(x), 44_100, 48_000).numpy()
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_synth_names_are_re_exported_from_data():
+    import sda_lab.synth as synth
+
+    assert data_mod.make_default_dataset is synth.make_default_dataset
+    assert data_mod.synthesize_clip is synth.synthesize_clip and data_mod.KINDS is synth.KINDS

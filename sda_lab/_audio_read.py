@@ -1,0 +1,129 @@
+"""Reading audio for :func:`sda_lab.data.load_folder` in memory that grows with what is kept.
+
+- :func:`read_mono` reads a file in blocks of :data:`BLOCK_FRAMES` frames with ``soundfile``,
+  mixing each block to mono into one preallocated float32 array (never the whole multichannel
+  file at once), counting NaN/Inf and the peak over all channels on the way.
+- :func:`resample` runs ``torchaudio.functional.resample`` block by block with enough context
+  on each side that the result equals resampling the whole signal (to float rounding).
+- :class:`ClipBuffer` collects equal-length clips in one growing array (``ndarray.resize``:
+  on Linux a large buffer grows by remapping pages, not copying) and hands it to torch without a
+  stacked second copy.
+
+File names are opened as bytes (``os.fsencode``), so a name that is not UTF-8 (Latin-1 bytes
+from an old sample CD) opens like any other.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import soundfile as sf
+import torch
+
+BLOCK_FRAMES = 1 << 16  # frames per read block (about 1.4 s at 48 kHz)
+RESAMPLE_BLOCK_S = 10.0  # seconds of source audio per resampling block
+
+
+@dataclass
+class MonoRead:
+    """What :func:`read_mono` found: ``mono`` ``(frames,)`` float32 and the file's facts."""
+
+    mono: np.ndarray
+    sample_rate: int
+    format: str
+    subtype: str
+    channels: int
+    header_frames: int
+    peak: float  # over all channels, before mixing
+    n_bad: int  # NaN/Inf samples, all channels
+    n_values: int  # frames * channels read
+
+
+def _fs_path(path) -> str | bytes:
+    return os.fsencode(path) if os.name != "nt" else str(path)
+
+
+def read_mono(path) -> MonoRead:
+    """Read ``path`` block by block and mix it to mono ``(frames,)`` float32.
+
+    A truncated file yields the frames that are there. Raises what ``soundfile`` raises
+    (``LibsndfileError``, ``RuntimeError``) or ``OSError`` (permission denied).
+    """
+    with sf.SoundFile(_fs_path(path)) as f:
+        sr, channels = f.samplerate, f.channels
+        mono = np.empty(max(f.frames, 0), np.float32)
+        pos, peak, bad = 0, 0.0, 0
+        block = np.empty((BLOCK_FRAMES, channels), np.float32)
+        while True:
+            got = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True, out=block)
+            n = got.shape[0]
+            if n == 0:
+                break
+            if pos + n > mono.shape[0]:  # the header said fewer frames: grow
+                mono = np.resize(mono, pos + max(n, mono.shape[0] // 2))
+            part = mono[pos:pos + n]
+            np.mean(got, axis=1, out=part)  # (n,); NaN/Inf in any channel stays non-finite
+            if not np.isfinite(part).all():
+                bad += int((~np.isfinite(got)).sum())
+            elif n:
+                peak = max(peak, float(got.max()), -float(got.min()))  # no |x| temporary
+            pos += n
+            if n < BLOCK_FRAMES:
+                break
+        info = MonoRead(mono[:pos] if pos == mono.shape[0] else mono[:pos].copy(), sr,
+                        f.format, f.subtype, channels, f.frames, peak, bad, pos * channels)
+    return info
+
+
+def resample(mono: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """``mono`` ``(frames,)`` at ``orig`` Hz -> ``(ceil(frames * new / orig),)`` at ``new`` Hz.
+
+    ``torchaudio.functional.resample`` (windowed sinc, its defaults) applied to blocks of about
+    :data:`RESAMPLE_BLOCK_S` seconds, each with zero-padded context as wide as the filter, so
+    the peak memory is the output plus one block instead of several copies of the whole file.
+    """
+    import torchaudio.functional as AF
+
+    g = math.gcd(orig, new)
+    o, m = orig // g, new // g  # the resampler works in periods of o input, m output samples
+    n = mono.shape[0]
+    total = math.ceil(n * new / orig)
+    out = np.empty(total, np.float32)
+    block = max(1, int(RESAMPLE_BLOCK_S * orig) // o) * o  # a whole number of periods
+    ctx = max(1, math.ceil(64 * max(o, m) / min(o, m) / o)) * o  # >> the filter's half width
+    x = torch.from_numpy(mono)
+    for start in range(0, n, block):
+        lo, hi = max(0, start - ctx), min(n, start + block + ctx)
+        piece = torch.nn.functional.pad(x[lo:hi], (ctx - (start - lo),
+                                                   ctx - (hi - min(n, start + block))))
+        y = AF.resample(piece, orig, new)  # (ceil(len(piece) * m / o),)
+        first = start * m // o
+        want = min(total, math.ceil(min(n, start + block) * new / orig)) - first
+        out[first:first + want] = y[ctx * m // o: ctx * m // o + want].numpy()
+    return out
+
+
+class ClipBuffer:
+    """Equal-length clips ``(clip_len,)`` appended into one float32 array, zero-padded."""
+
+    def __init__(self, clip_len: int, capacity: int = 64) -> None:
+        self.clip_len = clip_len
+        self._data = np.zeros((capacity, clip_len), np.float32)
+        self.n = 0
+
+    def append(self, piece) -> None:
+        """Copy ``piece`` (``(k,)``, ``k <= clip_len``) in as the next clip, zero-padded."""
+        if self.n == self._data.shape[0]:
+            self._data.resize((max(16, self.n * 3 // 2), self.clip_len), refcheck=False)
+        k = piece.shape[0]
+        self._data[self.n, :k] = piece
+        self._data[self.n, k:] = 0.0
+        self.n += 1
+
+    def tensor(self) -> torch.Tensor:
+        """The clips as ``(n, 1, clip_len)``, sharing this buffer's memory (shrunk to ``n``)."""
+        self._data.resize((self.n, self.clip_len), refcheck=False)
+        return torch.from_numpy(self._data).unsqueeze(1)  # (n, 1, clip_len)
