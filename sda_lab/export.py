@@ -1,0 +1,212 @@
+"""Take a trained model elsewhere: one TorchScript file that plain PyTorch (or libtorch, nn~)
+loads with ``torch.jit.load``, no sda-lab needed.
+
+The file holds the representation, the VAE and the inversion:
+
+- ``forward(wave)``: waveform ``(B, 1, samples)`` -> waveform ``(B, 1, clip_samples)``
+  (analysis, posterior mean, decoder, inversion);
+- ``encode(wave)`` -> posterior mean ``(B, latent_dim)``; ``decode(z)`` -> waveform;
+- ``encode_mel(mel)`` -> ``(mu, logvar)``; ``decode_mel(z)`` -> mel ``(B, 1, n_mels, n_frames)``;
+  ``waveform_to_mel(wave)``; ``mel_to_waveform(mel)``;
+- attributes ``sample_rate``, ``latent_dim``, ``n_mels``, ``n_frames``, ``clip_samples``.
+
+The analysis (:meth:`AudioSpectrogram.waveform_to_mel`), the encoder, the decoder and the mel
+de-normalisation are traced from the package's own code (their input checks run once while
+tracing and are not part of the file); the inversion is scripted: the pseudo-inverse start,
+the same FISTA non-negative least squares as ``sda_lab.inversion._nnls_fista`` (sparse
+filterbank on the CPU, dense elsewhere, as there), and
+``torchaudio.functional.griffinlim`` (which ``sda_lab.inversion.griffin_lim`` follows step for
+step; the package's version takes keyword dicts TorchScript cannot compile). Griffin-Lim starts from random phases drawn from torch's
+global generator, so ``torch.manual_seed(s)`` before a call gives the package's output for
+the same seed, within float rounding. Beside ``FILE`` the spectrogram settings and model
+config are written as ``FILE.json``.
+
+Why TorchScript and not ``torch.export``: nn~ and libtorch hosts load TorchScript, and one
+file keeps several methods; ``torch.jit`` warns that it is deprecated in torch 2.14 but works
+in 2.11-2.14 (``tests/test_export.py`` loads the file in a process without sda-lab).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Tuple
+
+import torch
+import torchaudio.functional as AF
+from torch import nn
+
+from .descriptors import clip_length
+
+__all__ = ["EXPORT_FORMAT", "export_model", "export_run", "ExportedVAE"]
+
+EXPORT_FORMAT = 1
+GRIFFIN_LIM_MOMENTUM = 0.99  # sda_lab.inversion.griffin_lim's default, which mel_to_waveform uses
+
+
+class _Call(nn.Module):
+    """A module around one bound method, so the method can be traced."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def _trace(fn, example: torch.Tensor):
+    with warnings.catch_warnings():  # the package's input checks read tensors as bools
+        warnings.simplefilter("ignore")
+        module = fn if isinstance(fn, nn.Module) else _Call(fn)
+        return torch.jit.trace(module, example, check_trace=False)
+
+
+class ExportedVAE(nn.Module):
+    """What :func:`export_model` scripts; see the module docstring for the methods."""
+
+    def __init__(self, model, spec) -> None:
+        super().__init__()
+        c, mc = spec.config, model.config
+        self.sample_rate = int(c.sample_rate)
+        self.latent_dim = int(mc.latent_dim)
+        self.n_mels = int(mc.n_mels)
+        self.n_frames = int(mc.n_frames)
+        self.clip_samples = int(clip_length(spec, mc.n_frames))
+        # the config's default inversion; "lstsq" is the NNLS start itself (the clipped
+        # minimum-norm least-squares answer), so it exports as 0 NNLS steps
+        _, nnls_iters, gl_iters = c.inversion_plan(c.inversion)
+        self.nnls_iters, self.gl_iters = int(nnls_iters), int(gl_iters)
+        self.n_fft, self.hop_length, self.win_length = int(c.n_fft), int(c.hop_length), int(c.n_fft)
+        self.power, self.momentum = float(c.power), GRIFFIN_LIM_MOMENTUM
+        self.register_buffer("window", spec.window.detach().clone())  # (n_fft,)
+        self.register_buffer("fb", spec.fb.detach().clone().contiguous())  # (n_mels, n_stft)
+        self.register_buffer("fb_pinv", spec.fb_pinv.detach().clone())  # (n_stft, n_mels)
+        self.register_buffer("nnls_step", spec.nnls_step.detach().clone()[:, None])  # (n_stft, 1)
+        # sparse copies for the CPU, as the package's FISTA uses there (same rounding)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul only
+            warnings.simplefilter("ignore")
+            self.register_buffer("fb_csr", self.fb.to_sparse_csr())  # (n_mels, n_stft)
+            self.register_buffer("fbt_csr", self.fb.t().contiguous().to_sparse_csr())
+        samples = self.clip_samples
+        self.analysis = _trace(spec.waveform_to_mel, torch.zeros(2, 1, samples))
+        mel = torch.rand(2, 1, mc.n_mels, mc.n_frames)  # (2, 1, n_mels, T)
+        self.to_power = _trace(spec.mel_to_power, mel)
+        self.encoder = _trace(model.encoder.eval(), mel)
+        self.decoder = _trace(model.decoder.eval(), torch.zeros(2, mc.latent_dim))
+
+    def _nnls(self, y0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """FISTA for ``min ||fb X - y0||^2, X >= 0`` (Beck & Teboulle 2009), as the package's
+        ``sda_lab.inversion._nnls_fista``: ``y0 (n_mels, N)``, ``x (n_stft, N)`` -> ``(n_stft, N)``."""
+        y = x
+        t = 1.0
+        fb, fbt = self.fb, self.fb.t()
+        if y0.device.type == "cpu":
+            fb, fbt = self.fb_csr, self.fbt_csr
+        for _ in range(self.nnls_iters):
+            grad = fbt @ (fb @ y - y0)  # (n_stft, N)
+            x_next = torch.addcmul(y, self.nnls_step, grad, value=-1.0).clamp(min=0.0)
+            t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+            y = torch.lerp(x, x_next, 1.0 + (t - 1.0) / t_next)  # (n_stft, N)
+            x = x_next
+            t = t_next
+        return x
+
+    @torch.jit.export
+    def mel_to_waveform(self, mel: torch.Tensor) -> torch.Tensor:
+        """Normalised mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, (T - 1) * hop)``, or
+        ``clip_samples`` when ``T == n_frames``."""
+        power = self.to_power(mel)  # (B, n_mels, T)
+        B, n_mels, frames = power.shape[0], power.shape[1], power.shape[2]
+        target = power.transpose(0, 1).reshape(n_mels, B * frames)  # (n_mels, B*T)
+        linear = torch.relu(self.fb_pinv @ target)  # (n_stft, B*T)
+        linear = self._nnls(target, linear)  # (n_stft, B*T)
+        linear = linear.reshape(-1, B, frames).permute(1, 0, 2)  # (B, n_stft, T)
+        length = self.clip_samples if frames == self.n_frames else (frames - 1) * self.hop_length
+        wave = AF.griffinlim(linear, self.window, self.n_fft, self.hop_length, self.win_length,
+                             self.power, self.gl_iters, self.momentum, length, True)  # (B, S)
+        return wave.unsqueeze(1)  # (B, 1, samples)
+
+    @torch.jit.export
+    def waveform_to_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        """Waveform ``(B, 1, samples)`` -> normalised mel ``(B, 1, n_mels, T)``."""
+        return self.analysis(wave)
+
+    @torch.jit.export
+    def encode_mel(self, mel: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Mel ``(B, 1, n_mels, n_frames)`` -> ``(mu, logvar)``, each ``(B, latent_dim)``."""
+        return self.encoder(mel)
+
+    @torch.jit.export
+    def decode_mel(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent ``(B, latent_dim)`` -> mel ``(B, 1, n_mels, n_frames)``."""
+        return self.decoder(z)
+
+    @torch.jit.export
+    def encode(self, wave: torch.Tensor) -> torch.Tensor:
+        """Waveform ``(B, 1, clip_samples)`` -> posterior mean ``(B, latent_dim)``."""
+        mu, _ = self.encoder(self.analysis(wave))
+        return mu
+
+    @torch.jit.export
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent ``(B, latent_dim)`` -> waveform ``(B, 1, clip_samples)``."""
+        return self.mel_to_waveform(self.decoder(z))
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """Waveform ``(B, 1, clip_samples)`` -> its reconstruction, same shape."""
+        return self.decode(self.encode(wave))
+
+
+def export_model(model, spec, path: str | Path) -> Path:
+    """Script ``model`` (a ConvVAE; eval mode is set) with ``spec`` into the TorchScript file
+    ``path``, and write ``path`` + ``.json`` beside it (spectrogram settings, model config,
+    format, torch version). Both are written atomically.
+
+    Raises
+    ------
+    sda_lab._io.WriteError
+        ``path``'s folder cannot be written.
+    """
+    from ._io import atomic_write, atomic_write_json
+
+    path = Path(path)
+    model = model.eval().cpu()
+    with warnings.catch_warnings():  # torch.jit's deprecation notice (module docstring)
+        warnings.simplefilter("ignore")
+        scripted = torch.jit.script(ExportedVAE(model, spec))
+        atomic_write(path, lambda f: torch.jit.save(scripted, f))
+    atomic_write_json(sidecar_path(path), {
+        "format": EXPORT_FORMAT, "torch": torch.__version__, "file": path.name,
+        "methods": ["forward", "encode", "decode", "encode_mel", "decode_mel",
+                    "waveform_to_mel", "mel_to_waveform"],
+        "sample_rate": int(spec.config.sample_rate), "clip_samples": scripted.clip_samples,
+        "spectrogram_config": asdict(spec.config), "model_config": asdict(model.config),
+        "phases": "Griffin-Lim draws its initial phases from torch's global generator: "
+                  "call torch.manual_seed(s) first for reproducible audio"})
+    return path
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``FILE.json`` beside the export ``FILE``."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def export_run(run: str | Path, out: str | Path) -> Path:
+    """Export a run folder of ``python -m sda_lab train`` (``best.pt`` preferred, else
+    ``checkpoint.pt``) to ``out``. Raises ``FileNotFoundError`` (one line) when ``run`` is no
+    run folder, ``ValueError`` for an unreadable checkpoint, ``WriteError`` for ``out``."""
+    from ._io import check_writable_dir
+    from .generate import run_checkpoint
+    from .train import load_checkpoint
+
+    ckpt_path = run_checkpoint(run)
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out: expected a file name, got a folder: {out}")
+    check_writable_dir(out.parent if str(out.parent) else Path("."), "--out")
+    ckpt = load_checkpoint(ckpt_path, device="cpu")
+    return export_model(ckpt.model, ckpt.spectrogram(), out)

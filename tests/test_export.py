@@ -1,0 +1,115 @@
+"""sda_lab.export and ``python -m sda_lab export``: the TorchScript file loads in a process that
+cannot import sda_lab and gives the package's outputs (mels exactly, audio within float
+rounding for the same random seed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from sda_lab.cli import main
+
+from .test_generate import TINY, tiny_run
+
+# Run in a fresh interpreter: -I ignores PYTHONPATH and the user site, cwd is a temporary folder,
+# sys.path keeps only the venv's site-packages of the repository's paths, and the editable
+# install's finder is removed, so the child proves first that sda_lab cannot be imported there.
+CHILD = textwrap.dedent("""
+    import os, sys
+    repo = {repo!r}
+    sys.path = [p for p in sys.path if p and os.path.abspath(p) != repo
+                and not (p.startswith(repo + os.sep) and 'site-packages' not in p)]
+    sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]
+    sys.path_hooks = [h for h in sys.path_hooks if 'editable' not in repr(h).lower()]
+    sys.path_importer_cache.clear()
+    try:
+        import sda_lab
+    except ImportError:
+        pass
+    else:
+        raise SystemExit('sda_lab is importable in the child: ' + sda_lab.__file__)
+    import warnings; warnings.simplefilter('ignore')
+    import torch
+    m = torch.jit.load({model!r})
+    x = torch.load({inputs!r})
+    torch.manual_seed(7)
+    out = {{'wave': m(x['wave']), 'mel': m.waveform_to_mel(x['wave']),
+           'mu': m.encode(x['wave']), 'mu_logvar': m.encode_mel(x['mel']),
+           'decoded_mel': m.decode_mel(x['z'])}}
+    torch.manual_seed(7)
+    out['decoded'] = m.decode(x['z'])
+    out['attrs'] = [m.sample_rate, m.latent_dim, m.clip_samples]
+    torch.save(out, {outputs!r})
+""")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    run = tiny_run(root)
+    out = root / "tiny.ts"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    return run, out
+
+
+def test_export_loads_without_sda_lab_and_matches_the_package(exported, tmp_path):
+    from sda_lab.train import load_checkpoint
+
+    run, path = exported
+    ckpt = load_checkpoint(run / "best.pt", device="cpu")
+    model, spec = ckpt.model.eval(), ckpt.spectrogram()
+    g = torch.Generator().manual_seed(0)
+    wave = 0.3 * torch.randn(3, 1, 8000, generator=g)  # (3, 1, samples), batch 3 (traced on 2)
+    mel = spec.waveform_to_mel(wave)  # (3, 1, 32, 16)
+    z = torch.randn(3, TINY.latent_dim, generator=g)
+    torch.save({"wave": wave, "mel": mel, "z": z}, tmp_path / "in.pt")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = CHILD.format(repo=repo, model=str(path), inputs=str(tmp_path / "in.pt"),
+                        outputs=str(tmp_path / "out.pt"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    done = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = torch.load(tmp_path / "out.pt")
+    with torch.no_grad():
+        mu, logvar = model.encode(mel)
+        torch.manual_seed(7)
+        ref_wave = spec.mel_to_waveform(model.decode(mu), length=8000)  # (3, 1, 8000)
+        torch.manual_seed(7)
+        ref_decoded = spec.mel_to_waveform(model.decode(z), length=8000)
+        ref_decoded_mel = model.decode(z)
+    torch.testing.assert_close(got["mel"], mel)
+    torch.testing.assert_close(got["mu"], mu)
+    torch.testing.assert_close(got["mu_logvar"][1], logvar)
+    torch.testing.assert_close(got["decoded_mel"], ref_decoded_mel)
+    assert got["wave"].shape == (3, 1, 8000)
+    torch.testing.assert_close(got["wave"], ref_wave, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(got["decoded"], ref_decoded, atol=1e-5, rtol=1e-4)
+    assert got["attrs"] == [8000, TINY.latent_dim, 8000]
+
+
+def test_export_writes_the_spectrogram_settings_beside_it(exported):
+    _, path = exported
+    side = json.loads(path.with_name(path.name + ".json").read_text())
+    assert side["spectrogram_config"]["sample_rate"] == 8000
+    assert side["spectrogram_config"]["n_mels"] == 32
+    assert side["model_config"]["latent_dim"] == TINY.latent_dim
+    assert "forward" in side["methods"] and "decode" in side["methods"]
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "m.ts")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sda-lab: error: RUN:") and len(err.splitlines()) == 1
+    (tmp_path / "empty").mkdir()
+    assert main(["export", str(tmp_path / "empty"), "--out", str(tmp_path / "m.ts")]) == 1
+    assert "best.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["export", str(tmp_path)])
+    assert exc.value.code == 2 and "--out" in capsys.readouterr().err
