@@ -125,3 +125,21 @@ def test_gaussian_likelihood_option_is_the_elbo_and_converts_from_the_seed():
     assert math.isclose(elbo_kl_weight(1.0, 12_032, 0.1), 601_600.0)
     with pytest.raises(ValueError, match="gaussian_sigma must be > 0"):
         vae_loss(r, x, mu, logvar, gaussian_sigma=0.0)
+
+
+def test_the_schedules_by_name_and_over_a_budget():
+    from sda_lab.losses import kl_weight_at_progress, scheduled_kl_weight
+
+    assert [scheduled_kl_weight("linear", e, 10, 0.5) for e in (0, 1, 5, 9)] == [
+        get_kl_weight(e, 10, 0.5) for e in (0, 1, 5, 9)]
+    assert scheduled_kl_weight("cyclical", 3, 8, n_cycles=2, cycle_ratio=0.5) == \
+        cyclical_kl_weight(3, 8, 2, 0.5)
+    assert scheduled_kl_weight("constant", 0, 10) == 1.0
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        scheduled_kl_weight("sigmoid", 0, 10)
+    assert [kl_weight_at_progress("linear", p, 0.5) for p in (-1, 0, 0.25, 0.5, 1, 2)] == [
+        0, 0, 0.5, 1, 1, 1]
+    assert kl_weight_at_progress("linear", 0.1, 0.0) == 1.0  # no warm-up: never a division by 0
+    # cyclical: 2 cycles ramping over half of each; the budget's end is the end of a cycle (1)
+    assert [kl_weight_at_progress("cyclical", p, n_cycles=2, cycle_ratio=0.5)
+            for p in (0, 0.125, 0.25, 0.5, 1.0)] == [0, 0.5, 1, 0, 1]

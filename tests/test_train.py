@@ -283,3 +283,12 @@ def test_old_import_paths_still_work():
     assert "OWN_AUDIO_TRAIN" in dir(train_mod)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         train_mod.nope  # noqa: B018
+
+
+def test_profiling_names_its_median():
+    from sda_lab.profiling import measure_training_step
+
+    out = measure_training_step(ConvVAE.from_config(TINY), batch_size=2, steps=3, warmup=1,
+                                device="cpu")
+    assert out["median_step_ms"] == out["step_ms"] > 0
+    assert out["samples_per_s"] == pytest.approx(2000 / out["median_step_ms"])

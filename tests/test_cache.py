@@ -1,0 +1,94 @@
+"""The default model's cache: trained once, even when two kernels ask at once (issue 19)."""
+
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import pytest
+
+import sda_lab.recipes
+import sda_lab.train
+from sda_lab.cache import default_cache_dir, default_model_path, load_or_train_default
+from sda_lab.checkpoint import save_checkpoint
+from sda_lab.vae import VAEConfig
+
+
+@pytest.fixture
+def tiny_default(monkeypatch, tmp_path):
+    """The default recipe shrunk (5 clips, 4 channels, 1 epoch); every call of train() leaves
+    a file in ``tmp_path / "calls"`` (so calls from other processes count too)."""
+    monkeypatch.setattr(sda_lab.recipes, "DEFAULT_MODEL",
+                        VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8)))
+    monkeypatch.setattr(sda_lab.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    real = sda_lab.train.train
+
+    def counted(*args, **kwargs):
+        (calls / f"{time.monotonic_ns()}").touch()
+        time.sleep(0.5)  # long enough for the other caller to arrive while this one trains
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sda_lab.train, "train", counted)
+    return calls
+
+
+def _ask(path: str, barrier) -> None:
+    barrier.wait()
+    load_or_train_default(path, progress=False,
+                          config=sda_lab.train.TrainConfig(epochs=1, batch_size=5, device="cpu"))
+
+
+def test_two_processes_at_once_train_once(tmp_path, tiny_default):
+    target = tmp_path / "default.pt"
+    ctx = mp.get_context("fork")  # the children inherit the tiny recipe
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_ask, args=(str(target), barrier)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(list(tiny_default.iterdir())) == 1  # the second waited and reused the file
+    assert target.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls", "default.pt",
+                                                          "default.pt.lock"]
+
+
+def test_a_cached_model_is_loaded_not_trained(tmp_path, tiny_default):
+    cfg = sda_lab.train.TrainConfig(epochs=1, batch_size=5, device="cpu")
+    first = load_or_train_default(tmp_path / "m.pt", progress=False, config=cfg)
+    second = load_or_train_default(tmp_path / "m.pt", progress=False, config=cfg)
+    assert len(list(tiny_default.iterdir())) == 1
+    assert second.history == first.history and second.model.latent_dim == 4
+    assert second.spectrogram().config == sda_lab.recipes.DEFAULT_RECIPE.spectrogram
+
+
+def test_interrupted_training_leaves_nothing_under_the_loaded_name(tmp_path, monkeypatch):
+    """Another kernel must never load a half-trained default model from the cache."""
+    seen = {}
+
+    def train_then_die(model, mels, config, checkpoint_path=None, progress=True, **kw):
+        seen["path"] = Path(checkpoint_path)
+        save_checkpoint(checkpoint_path, model, None, None)  # one epoch's checkpoint...
+        raise KeyboardInterrupt  # ...then the user interrupts
+
+    monkeypatch.setattr(sda_lab.train, "train", train_then_die)
+    monkeypatch.setattr(sda_lab.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
+    target = tmp_path / "default.pt"
+    with pytest.raises(KeyboardInterrupt):
+        load_or_train_default(target, progress=False)
+    assert seen["path"] != target and not target.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["default.pt.lock"]  # partial removed
+
+
+def test_cache_folder_comes_from_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDA_LAB_CACHE", str(tmp_path / "c"))
+    assert default_cache_dir() == tmp_path / "c"
+    a = default_model_path()
+    b = default_model_path(sda_lab.train.TrainConfig(epochs=3))
+    assert a.parent == tmp_path / "c" and a.name.startswith("default_vae_") and a != b
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("SDA_LAB_CACHE", str(tmp_path / "file" / "under"))
+    with pytest.raises(ValueError, match="SDA_LAB_CACHE: expected a folder"):
+        default_cache_dir()
