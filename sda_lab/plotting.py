@@ -465,3 +465,36 @@ def plot_rate_distortion(table, title: str | None = None) -> plt.Figure:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_descriptor_heatmap(table, value: str = "correlation", ax: plt.Axes | None = None,
+                            labels: Sequence[str] | None = None) -> plt.Figure:
+    """Latent dimensions (rows, most informative first) x audio descriptors (columns), coloured
+    by ``value`` of :func:`sda_lab.descriptors.dimension_table` ("correlation", in [-1, 1], or
+    "effect"), each cell annotated. ``labels`` (indexed by dimension, e.g.
+    :func:`sda_lab.descriptors.dimension_labels`) name the rows; default ``"#rank z{dim}"``."""
+    from .descriptors import DESCRIPTORS
+
+    wide = table.pivot_table(index=["rank", "dim"], columns="descriptor", values=value,
+                             aggfunc="first")
+    wide = wide[[d for d in DESCRIPTORS if d in wide.columns]].sort_index()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(1.0 + 0.9 * wide.shape[1], 0.9 + 0.32 * len(wide)),
+                               dpi=FIG_DPI)
+    else:
+        fig = ax.figure
+    vals = wide.to_numpy(float)
+    lim = 1.0 if value == "correlation" else max(1e-9, float(np.nanmax(np.abs(vals))))
+    im = ax.imshow(vals, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    for (i, j), v in np.ndenumerate(vals):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if abs(v) > 0.6 * lim else "black")
+    ax.set_xticks(range(wide.shape[1]), [c.replace("_", " ") for c in wide.columns],
+                  rotation=30, ha="right", fontsize=8)
+    rows = [labels[d] if labels is not None else f"#{r + 1} z{d}" for r, d in wide.index]
+    ax.set_yticks(range(len(wide)), rows, fontsize=8)
+    ax.set_title(f"what each latent dimension does ({value} along a traversal)", fontsize=9)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return fig
