@@ -332,7 +332,7 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
     peak = read.peak
     row["peak_dbfs"] = 20 * np.log10(peak) if peak > 0 else -np.inf
 
-    mono = read.mono  # (frames,) float32, owned: changed in place
+    mono, read.mono = read.mono, None  # (frames,) float32, owned: changed in place, freed early
     if peak > 1.0:
         level = f"{peak:.3g} ({row['peak_dbfs']:+.1f} dBFS)"
         if too_loud == "normalize":

@@ -69,7 +69,7 @@ def test_report_and_no_validation(tmp_path, capsys, tiny):
     m = json.loads((out / "metrics.json").read_text())
     assert m["val_recon"] is None and m["val_ratio"] is None and m["val_files"] == []
     assert m["val_ratio_note"] == "nothing held out for validation"
-    assert len(m["report"]) == 5 and "notes.txt" in {r["file"] for r in m["report"]}
+    assert len(m["report"]) == 4 and "notes.txt" not in {r["file"] for r in m["report"]}
     ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
     assert ck.spectrogram().config.scale == "log1p"
 
