@@ -1,0 +1,81 @@
+"""The learned inverse mel (sda_lab.inverse_mel): trains, saves, loads, inverts, refuses bad input."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from sda_lab.data import make_default_dataset
+from sda_lab.inverse_mel import (InverseMelConfig, fit_inverse_mel, load_inverse_mel,
+                                 mel_to_magnitude, mel_to_waveform_learned, save_inverse_mel,
+                                 stft_magnitude)
+from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+
+SPEC = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=128,
+                                          n_mels=32, scale="db", nnls_iters=10,
+                                          griffin_lim_iters=4))
+TINY = InverseMelConfig(hidden=16, kernel_size=3, layers=1, nnls_iters=10, batch_size=4,
+                        lr=3e-3, max_steps=30)
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return make_default_dataset(2, seed=0, sample_rate=16_000).waveforms[:, :, :8000]
+
+
+@pytest.fixture(scope="module")
+def inverse(clips):
+    return fit_inverse_mel(SPEC, clips, TINY)
+
+
+def test_training_lowers_the_loss_below_the_nnls_start(inverse):
+    h = inverse.history
+    assert h["steps"] == TINY.max_steps
+    assert sum(h["loss"][-5:]) / 5 < h["nnls_loss"]
+
+
+def test_untrained_inverse_is_exactly_the_nnls_start(clips):
+    untrained = fit_inverse_mel(SPEC, clips, replace(TINY, max_steps=None, max_seconds=1e-9))
+    assert untrained.history["steps"] == 0
+    mel = SPEC.waveform_to_mel(clips[:2])
+    nnls = mel_to_magnitude(SPEC, mel)  # the same 10 NNLS steps as TINY's start
+    assert torch.allclose(mel_to_magnitude(SPEC, mel, untrained), nnls, rtol=1e-4, atol=1e-3)
+
+
+def test_save_load_round_trip_gives_identical_outputs(inverse, clips, tmp_path):
+    path = save_inverse_mel(tmp_path / "inv.pt", inverse)
+    back = load_inverse_mel(path)
+    mel = SPEC.waveform_to_mel(clips[:3])
+    assert torch.equal(mel_to_magnitude(SPEC, mel, inverse), mel_to_magnitude(SPEC, mel, back))
+    assert back.config == inverse.config and back.history["steps"] == inverse.history["steps"]
+    assert [p.name for p in tmp_path.iterdir()] == ["inv.pt"]  # no temporary file left
+
+
+def test_waveform_through_each_phase_start(inverse, clips):
+    x = clips[:2]
+    mel = SPEC.waveform_to_mel(x)
+    for phase in ("pghi", "random", "zero"):
+        y = mel_to_waveform_learned(SPEC, inverse, mel, phase=phase, length=x.shape[-1])
+        assert y.shape == x.shape and torch.isfinite(y).all()
+    assert stft_magnitude(SPEC, x).shape == (2, SPEC.config.n_stft, mel.shape[-1])
+
+
+def test_bad_input_is_one_clear_line(inverse, clips, tmp_path):
+    mel = SPEC.waveform_to_mel(clips[:1])
+    cases = [
+        (lambda: mel_to_waveform_learned(SPEC, inverse, mel, phase="onsets"), "phase must be"),
+        (lambda: mel_to_magnitude(SPEC, mel[:, :, :16], inverse), "32 mel bands"),
+        (lambda: mel_to_magnitude(AudioSpectrogram(replace(SPEC.config, scale="log1p")), mel,
+                                  inverse), "another spectrogram config"),
+        (lambda: fit_inverse_mel(SPEC, clips[:, 0], TINY), "shape"),
+        (lambda: InverseMelConfig(kernel_size=4), "kernel_size must be odd"),
+        (lambda: load_inverse_mel(tmp_path / "missing.pt"), "not found"),
+    ]
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    cases.append((lambda: load_inverse_mel(tmp_path / "junk.pt"), "not a readable inverse mel"))
+    torch.save({"format": 1}, tmp_path / "other.pt")
+    cases.append((lambda: load_inverse_mel(tmp_path / "other.pt"), "not an sda-lab inverse mel"))
+    for call, message in cases:
+        with pytest.raises((ValueError, FileNotFoundError), match=message) as info:
+            call()
+        assert "\n" not in str(info.value), str(info.value)
