@@ -32,8 +32,13 @@ DEPRECATED_METHODS = {"seed": "lstsq", "quality": "nnls_long"}  # old name -> al
 def _caller_stacklevel() -> int:
     """``warnings.warn``'s stacklevel of the first frame outside sda_lab (the user's call)."""
     package = os.path.dirname(os.path.abspath(__file__))
+
+    def inside(code) -> bool:  # a dataclass's generated __init__ has no file: "<string>"
+        return (os.path.abspath(code.co_filename).startswith(package)
+                or (code.co_filename == "<string>" and code.co_name == "__init__"))
+
     frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+    while frame is not None and inside(frame.f_code):
         frame, level = frame.f_back, level + 1
     return level
 
