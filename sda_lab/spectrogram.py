@@ -34,7 +34,8 @@ to 1.
 Why offer both: ``log1p(p)`` is nearly linear for ``p < 1``, and quiet recordings keep most mel
 power there, so their log1p mels crowd near 0 and a per-element MSE between them is tiny next to
 a KL term; the dB scale spreads the same audio wider. :func:`value_stats` measures the spread;
-notebook 01 shows both histograms and ``benchmarks/RESULTS.md`` the measured spreads.
+notebook 01 measures it on the synthetic set and on the bundled examples and shows both
+histograms.
 
 Inversion (:mod:`sda_lab.inversion`)
 ------------------------------------
