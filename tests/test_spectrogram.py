@@ -68,6 +68,9 @@ def test_to_moves_and_converts_every_buffer():
     torch.testing.assert_close(spec.waveform_to_mel(x), AudioSpectrogram().waveform_to_mel(x),
                                rtol=1e-5, atol=1e-6)
     assert spec.waveform_to_mel(x).dtype == torch.float32  # the input's dtype comes back
+    assert spec.mel_to_linear(spec.waveform_to_mel(x)[..., :6], nnls_iters=3).dtype == torch.float64
+    y = spec.mel_to_waveform(spec.waveform_to_mel(x)[..., :6])  # float64 Griffin-Lim inside
+    assert y.shape == (1, 1, 2560) and y.dtype == torch.float32 and bool(torch.isfinite(y).all())
     meta = AudioSpectrogram().to("meta")
     assert {b.device.type for b in meta.buffers()} == {"meta"}
     assert meta.fb.device.type == "meta" and meta.window.device.type == "meta"
