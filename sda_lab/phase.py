@@ -30,9 +30,9 @@ which multiplies bin ``m`` by ``(-1)^m``; :func:`pghi_phase` returns that conven
 Fast Griffin-Lim
 ----------------
 Perraudin, Balazs & Sondergaard (2013), "A fast Griffin-Lim algorithm", WASPAA: Griffin &
-Lim's (1984) projections with the momentum ``alpha`` (0.99), written as torchaudio's
-``functional.griffinlim`` writes it, but started from any given phase instead of a random or
-zero one. How much PGHI buys against a random start: ``benchmarks/bench_hearing.py`` and
+Lim's (1984) projections with the momentum ``alpha`` (0.99), as torchaudio's
+``functional.griffinlim`` (:func:`sda_lab.inversion.griffin_lim` runs them), started from a
+chosen phase instead of a random one. How much PGHI buys against a random start: ``benchmarks/bench_hearing.py`` and
 ``benchmarks/RESULTS.md``.
 """
 
@@ -44,6 +44,8 @@ import math
 import numba
 import numpy as np
 import torch
+
+from . import inversion
 
 __all__ = ["HANN_LAMBDA", "PHASE_INITS", "phase_gradients", "pghi_phase", "griffin_lim"]
 
@@ -183,6 +185,8 @@ def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop_length: int, n_iter: in
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013) from a chosen initial phase.
 
+    The iterations are :func:`sda_lab.inversion.griffin_lim`'s; this chooses the start.
+
     Parameters
     ----------
     magnitude : Tensor
@@ -229,19 +233,6 @@ def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop_length: int, n_iter: in
         phase = torch.zeros_like(mag)
     else:
         raise ValueError(f"init must be one of {PHASE_INITS} or a phase tensor, got {init!r}")
-    window = torch.hann_window(win_length, device=mag.device)
-    length = length or (mag.shape[-1] - 1) * hop_length
-
-    def istft(spec: torch.Tensor) -> torch.Tensor:
-        return torch.istft(spec, n_fft, hop_length, win_length, window,
-                           length=length)  # (B, samples)
-
-    angles = torch.polar(torch.ones_like(mag), phase)  # (B, n_stft, T) complex, |.| = 1
-    previous = torch.zeros_like(angles)
-    for _ in range(n_iter):
-        rebuilt = torch.stft(istft(mag * angles), n_fft, hop_length, win_length, window,
-                             return_complex=True)  # (B, n_stft, T)
-        angles = rebuilt - previous * (momentum / (1 + momentum))
-        angles = angles / (angles.abs() + 1e-16)
-        previous = rebuilt
-    return istft(mag * angles)  # (B, samples)
+    return inversion.griffin_lim(mag, n_fft=n_fft, hop_length=hop_length, n_iter=n_iter,
+                                 momentum=momentum, length=length, power=1.0,
+                                 win_length=win_length, init_phase=phase)  # (B, samples)
