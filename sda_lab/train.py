@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from importlib import import_module
 from pathlib import Path
 
@@ -29,9 +29,8 @@ from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState
 from .checkpoint import (CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint,
                          save_checkpoint, write_checkpoint)
 from .diagnostics import (ALARM_COLLAPSE, ALARM_NO_GENERALISATION, COLLAPSE_RATIO, Alarm,
-                          alarm_report, baseline_ratio, check_training_clips, collapse_alarm,
-                          collapse_check, eval_recon, live_state, mean_mel_baseline,
-                          split_by_file, verdict)
+                          alarm_report, check_training_clips, collapse_alarm, collapse_check,
+                          eval_recon, mean_mel_baseline, split_by_file, verdict)
 from .history import History
 from .losses import (KL_SCHEDULES, active_units, kl_per_dimension, kl_weight_at_progress,
                      scheduled_kl_weight, vae_loss)
