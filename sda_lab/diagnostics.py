@@ -332,7 +332,8 @@ def verdict(history, ratio: float = COLLAPSE_RATIO, config=None, scale: str | No
             and best != history.epoch[-1]:
         at_best = baseline_ratio(scores[history.epoch.index(best)], base)
         alarm = Alarm(**{**alarm.__dict__, "message": alarm.message + (
-            f" (the best epoch, {best}, reached {format_ratio(at_best)}: best.pt)")})
+            f" (the best epoch, {best}, reached {format_ratio(at_best)}: the best checkpoint, "
+            "best.pt from the CLI)")})
     return alarm
 
 
