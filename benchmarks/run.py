@@ -78,7 +78,7 @@ def bench_inversion(spec: AudioSpectrogram, clips: torch.Tensor, repeats: int) -
         outs: dict[str, torch.Tensor] = {}
         for r in range(repeats):  # interleaved, so drift hits every path alike
             for name, fn in paths.items():
-                if name.startswith("quality") and r >= max(1, repeats // 2):
+                if name.startswith("nnls_long") and r >= max(1, repeats // 2):
                     continue  # the slow path gets half the repeats
                 torch.manual_seed(r)
                 np.random.seed(r)
@@ -210,7 +210,7 @@ def main() -> None:
         f"librosa {librosa.__version__}, {gpu}. Medians of {reps} interleaved repeats.\n",
         "## 1. Mel inversion, 1 s clips at 48 kHz\n",
         "Every path inverts the same mels; times are medians of interleaved rounds in one "
-        "process (the quality path gets half the rounds). librosa gets each mel divided by its "
+        "process (the nnls_long path gets half the rounds). librosa gets each mel divided by its "
         "peak (same answer, see `sda_lab.evaluate`), and runs clip by clip: it has no batch mode. "
         "SC is spectral convergence against the original (lower is better); the last column is "
         "quality per millisecond spent on one second of audio.\n",
