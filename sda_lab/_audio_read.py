@@ -5,6 +5,7 @@
   file at once), counting NaN/Inf and the peak over all channels on the way.
 - :func:`resample` runs ``torchaudio.functional.resample`` block by block with enough context
   on each side that the result equals resampling the whole signal (to float rounding).
+- :func:`open_error` says in a few words why a file could not be opened.
 - :class:`ClipBuffer` collects equal-length clips in one growing array (``ndarray.resize``:
   on Linux a large buffer grows by remapping pages, not copying) and hands it to torch without a
   stacked second copy.
@@ -15,14 +16,22 @@ from an old sample CD) opens like any other.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
+# Extensions that announce audio: a file with one of these that libsndfile cannot read gets a
+# warning; any other unreadable file (images, archives) is reported as "not audio" quietly.
+# Whether a file is read is decided by libsndfile itself, never by this list.
+AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".aif",
+                    ".aiff", ".aifc", ".caf", ".au", ".snd", ".w64", ".rf64", ".m4a", ".aac",
+                    ".wma", ".wv", ".ape", ".alac", ".mp4", ".webm", ".mka", ".voc", ".sd2")
 BLOCK_FRAMES = 1 << 16  # frames per read block (about 1.4 s at 48 kHz)
 RESAMPLE_BLOCK_S = 10.0  # seconds of source audio per resampling block
 
@@ -127,3 +136,28 @@ class ClipBuffer:
         """The clips as ``(n, 1, clip_len)``, sharing this buffer's memory (shrunk to ``n``)."""
         self._data.resize((self.n, self.clip_len), refcheck=False)
         return torch.from_numpy(self._data).unsqueeze(1)  # (n, 1, clip_len)
+
+
+def _libsndfile_message(exc: Exception, path: Path) -> str:
+    """libsndfile's own words, without the ``Error opening '<path>': `` prefix."""
+    msg = str(exc)
+    for shown in (str(path), os.fsencode(path)):
+        prefix = f"Error opening {shown!r}: "
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def open_error(exc: Exception, path: Path) -> tuple[str, bool]:
+    """(reason, whether to warn) for a file that could not be opened: "permission denied",
+    "unreadable (<libsndfile's words>)" (warned: its extension is in :data:`AUDIO_EXTENSIONS`)
+    or "not audio (<libsndfile's words>)" (quiet: an image, an archive)."""
+    if isinstance(exc, PermissionError) or getattr(exc, "errno", None) in (errno.EACCES,
+                                                                           errno.EPERM):
+        return "permission denied", True
+    msg = _libsndfile_message(exc, path)
+    if msg.strip() == "System error." and not os.access(path, os.R_OK):
+        return "permission denied", True
+    if path.suffix.lower() in AUDIO_EXTENSIONS:
+        return f"unreadable ({msg})", True
+    return f"not audio ({msg})", False

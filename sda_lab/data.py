@@ -3,17 +3,18 @@
 The embedded default set lives in :mod:`sda_lab.synth` (re-exported here:
 ``make_default_dataset``, ``synthesize_clip``, ``KINDS``). :func:`load_folder` reads whatever
 libsndfile reads, cuts it into clips, and reports on every file it found
-(``AudioClips.report``); the repository bundles a few real recordings in ``data/examples/``
-(:func:`example_folder`). Long files are read in blocks and clips collected in one buffer
-(:mod:`sda_lab._audio_read`), so memory grows with the clips kept, not with copies of the files
-(measurements in ``benchmarks/RESULTS.md``).
+(``AudioClips.report``). Which files a folder holds (links, hidden files, documents, folders
+that cannot be listed) is :mod:`sda_lab.folders`, which also names the bundled recordings in
+``data/examples/`` (:func:`example_folder`); both modules' names are re-exported here. Long files
+are read in blocks and clips collected in one buffer (:mod:`sda_lab._audio_read`), so memory
+grows with the clips kept, not with copies of the files (``python -m benchmarks.bench_memory``;
+measurements in ``benchmarks/RESULTS.md``).
 
 Shapes: clips ``(N, 1, samples)`` float32 in [-1, 1].
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -21,10 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
 import torch
 
-from ._audio_read import ClipBuffer, read_mono, resample
+from ._audio_read import (AUDIO_EXTENSIONS, ClipBuffer, open_error,  # noqa: F401 - re-export
+                          read_mono, resample)
+from .folders import (DOC_EXTENSIONS, display_name, example_folder, is_ignored,  # noqa: F401
+                      list_files, user_or_example_folder, walk)  # re-exported for old imports
 from .synth import KINDS, PEAK, make_default_dataset, synthesize_clip  # noqa: F401 - re-exports
 
 
@@ -148,16 +151,6 @@ TOO_LOUD = ("normalize", "clip")
 TAIL_KEEP = 0.5  # a last partial clip at least half a clip long is padded and kept
 FULL_CLIP_TOLERANCE = 0.01  # a file at most 1% short of a clip is a whole clip, never "short"
 SILENCE_FRAME_SECONDS = 0.02  # a clip is silent when its loudest 20 ms frame is below silence_db
-# Extensions that announce audio: a file with one of these that libsndfile cannot read gets a
-# warning; any other unreadable file (images, archives) is reported as "not audio" quietly.
-# Whether a file is read is decided by libsndfile itself, never by this list.
-AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".mp2", ".aif",
-                    ".aiff", ".aifc", ".caf", ".au", ".snd", ".w64", ".rf64", ".m4a", ".aac",
-                    ".wma", ".wv", ".ape", ".alac", ".mp4", ".webm", ".mka", ".voc", ".sd2")
-# Documents beside the audio (READMEs, licences, notes): not in the report at all, like hidden
-# files (".DS_Store") and hidden folders (".git").
-DOC_EXTENSIONS = (".md", ".txt", ".rst", ".pdf", ".html", ".htm")
-_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
 class NoUsableAudioError(ValueError):
@@ -173,84 +166,17 @@ def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
 
 
-def is_ignored(name: str) -> bool:
-    """True for what :func:`load_folder` leaves out silently: hidden files and documents
-    (``README``, ``*.md``, ``*.txt``, ... :data:`DOC_EXTENSIONS`)."""
-    base = Path(name).name
-    return (base.startswith(".") or Path(base).suffix.lower() in DOC_EXTENSIONS
-            or base.upper().startswith(("README", "LICENSE", "LICENCE", "COPYING")))
+def _add_note(row: dict, text: str) -> None:
+    """Append ``text`` to the report row's ``note`` ("; " between notes)."""
+    row["note"] = "; ".join(filter(None, [row["note"], text]))
 
 
-def display_name(rel: str) -> str:
-    """A relative path as text that can always be printed and stored as JSON: bytes that are
-    not UTF-8 (kept by Python as surrogates) are written as ``\\xe9``."""
-    return os.fsencode(rel).decode("utf-8", "backslashreplace")
-
-
-def _walk(root: Path, recursive: bool) -> tuple[list[tuple[Path, str, str]], list[dict]]:
-    """Files under ``root`` as (path, display name, note), sorted, and report rows for folders
-    that could not be listed or links that loop. Symlinked folders are followed (each real
-    folder once); hidden folders are not entered."""
-    found, folder_rows = [], []
-
-    def folder_row(rel: str, reason: str) -> None:
-        row = dict.fromkeys(REPORT_COLUMNS)
-        row.update(file=display_name(rel.rstrip("/") + "/"), format="folder", clips=0,
-                   silent_clips=0, padded_clips=0, status="skipped", reason=reason, note="")
-        folder_rows.append(row)
-
-    def describe(exc: OSError) -> str:
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return "permission denied (folder not read)"
-        return f"folder not read ({exc.strerror or exc})"
-
-    seen: set[tuple[int, int]] = set()
-    # (folder, its path relative to root, the symlinked folder it was reached through)
-    todo: list[tuple[Path, str, str]] = [(root, "", "")]
-    while todo:
-        folder, rel, via = todo.pop()
-        try:
-            st = os.stat(folder)
-            if (st.st_dev, st.st_ino) in seen:
-                folder_row(rel, "symlink to a folder already read (a loop): not read twice")
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError as exc:
-            folder_row(rel or ".", describe(exc))
-            continue
-        for entry in entries:
-            sub = f"{rel}/{entry.name}" if rel else entry.name
-            try:
-                is_dir = entry.is_dir()  # follows links
-                is_file = not is_dir and entry.is_file()
-            except OSError as exc:
-                folder_row(sub, describe(exc))
-                continue
-            if is_dir:
-                if recursive and not entry.name.startswith("."):
-                    link = sub if entry.is_symlink() else via
-                    todo.append((Path(entry.path), sub, link))
-            elif is_file and not is_ignored(sub):
-                note = f"found through the symlinked folder {display_name(via)}" if via else ""
-                found.append((Path(entry.path), sub, note))
-    found.sort(key=lambda t: t[1])
-    return found, folder_rows
-
-
-def _list_files(root: Path, recursive: bool) -> list[Path]:
-    """Every file :func:`load_folder` would look at, sorted by relative path."""
-    return [p for p, _, _ in _walk(Path(root), recursive)[0]]
-
-
-def _libsndfile_message(exc: Exception, path: Path) -> str:
-    """libsndfile's own words, without the ``Error opening '<path>': `` prefix."""
-    msg = str(exc)
-    for shown in (str(path), os.fsencode(path)):
-        prefix = f"Error opening {shown!r}: "
-        if msg.startswith(prefix):
-            return msg[len(prefix):]
-    return msg
+def _folder_row(folder: str, reason: str) -> dict:
+    """A report row for a folder :func:`~sda_lab.folders.walk` could not read."""
+    row = dict.fromkeys(REPORT_COLUMNS)
+    row.update(file=folder, format="folder", clips=0, silent_clips=0, padded_clips=0,
+               status="skipped", reason=reason, note="")
+    return row
 
 
 def _loudest_frame_rms(x: torch.Tensor, frame: int) -> float:
@@ -282,19 +208,6 @@ def _onset_starts(mono: torch.Tensor, sample_rate: int, clip_len: int,
     return starts
 
 
-def _open_error(exc: Exception, path: Path) -> tuple[str, bool]:
-    """(reason, whether to warn) for a file libsndfile could not open."""
-    if isinstance(exc, PermissionError) or getattr(exc, "errno", None) in (errno.EACCES,
-                                                                           errno.EPERM):
-        return "permission denied", True
-    msg = _libsndfile_message(exc, path)
-    if msg.strip() == "System error." and not os.access(path, os.R_OK):
-        return "permission denied", True
-    if path.suffix.lower() in AUDIO_EXTENSIONS:
-        return f"unreadable ({msg})", True
-    return f"not audio ({msg})", False
-
-
 def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold: float,
                short_files: str, cut: str, too_loud: str, silence_db: float,
                buffer: ClipBuffer):
@@ -321,7 +234,7 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
         os.close(os.open(path, os.O_RDONLY))  # a permission problem in the OS's words
         read = read_mono(path)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, ...
-        return skip(*_open_error(exc, path))
+        return skip(*open_error(exc, path))
     sr = read.sample_rate
     row.update(format=read.format, subtype=read.subtype, sample_rate=sr, channels=read.channels,
                duration_s=read.mono.shape[0] / sr)  # what was read: a truncated file reads short
@@ -363,18 +276,16 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
         starts = _onset_starts(x, sample_rate, clip_len, threshold)
         if not starts:
             starts = list(range(0, n, clip_len))
-            row["note"] = "; ".join(filter(None, [row["note"], "no onset found: grid cuts"]))
+            _add_note(row, "no onset found: grid cuts")
         elif starts[0] > 0:
-            row["note"] = "; ".join(filter(None, [row["note"], f"first {starts[0] / sample_rate:.3g}"
-                                                  " s before the first onset unused"]))
+            _add_note(row, f"first {starts[0] / sample_rate:.3g} s before the first onset unused")
     else:
         starts = list(range(0, n, clip_len))
     if n >= (1 - FULL_CLIP_TOLERANCE) * clip_len:
         tail = n - starts[-1]
         if tail < TAIL_KEEP * clip_len:  # a short last piece of a long file is dropped
             starts = starts[:-1]
-            row["note"] = "; ".join(filter(None, [row["note"],
-                                                  f"last {tail / sample_rate:.3g} s dropped"]))
+            _add_note(row, f"last {tail / sample_rate:.3g} s dropped")
     used = 0
     if not starts:  # cut="onset": the only onset leaves less than half a clip after it
         row["seconds_unused"] = n / sample_rate
@@ -484,7 +395,8 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
         raise ValueError(f"clip_seconds must be positive, got {clip_seconds!r}")
     threshold = 10 ** (silence_db / 20)
 
-    found, folder_rows = _walk(root, recursive)
+    found, unread = walk(root, recursive)
+    folder_rows = [_folder_row(folder, reason) for folder, reason in unread]
     rows, labels, files, skipped = [], [], [], []
     buffer = ClipBuffer(clip_len)
     for f, rel, via in found:
@@ -492,7 +404,7 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
         row, starts, warns, skip = _load_file(f, name, sample_rate, clip_len, threshold,
                                               short_files, cut, too_loud, silence_db, buffer)
         if via:
-            row["note"] = "; ".join(filter(None, [row["note"], via]))
+            _add_note(row, via)
         for w in warns:
             warnings.warn(w, stacklevel=2)
         rows.append(row)
@@ -519,34 +431,3 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
             report)
     clips = buffer.tensor()  # (N, 1, clip_len), the one copy of the clips
     return AudioClips(clips, labels, sample_rate, skipped, files, report)
-
-
-def example_folder() -> Path:
-    """The bundled example sounds, ``data/examples/`` in the repository (see its README).
-
-    Raises
-    ------
-    FileNotFoundError
-        If the package runs outside a repository checkout (the examples are not installed).
-    """
-    folder = _DATA_DIR / "examples"
-    if not folder.is_dir():
-        raise FileNotFoundError(f"bundled examples not found at {folder}: they ship with the "
-                                "repository checkout (install it with pip install -e .)")
-    return folder
-
-
-def _is_audio(path: Path) -> bool:
-    try:
-        return sf.info(str(path)).frames > 0
-    except Exception:
-        return False
-
-
-def user_or_example_folder() -> Path:
-    """``data/user/`` if it holds any audio file libsndfile reads, else :func:`example_folder`."""
-    user = _DATA_DIR / "user"
-    if user.is_dir() and any(not f.name.startswith(".") and _is_audio(f)
-                             for f in _list_files(user, recursive=True)):
-        return user
-    return example_folder()

@@ -11,44 +11,10 @@ import soundfile as sf
 import torch
 
 import sda_lab.data as data_mod
-from sda_lab.data import (KINDS, REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder,
-                          load_folder, make_default_dataset, synthesize_clip,
-                          user_or_example_folder)
+import sda_lab.folders as folders_mod
+from sda_lab.data import (REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder,
+                          load_folder, user_or_example_folder)
 from sda_lab.spectrogram import AudioSpectrogram
-
-
-def test_default_set_shape_labels_and_range():
-    d = make_default_dataset(3)
-    assert d.waveforms.shape == (15, 1, 48_000)
-    assert d.waveforms.dtype == torch.float32
-    assert d.labels[:5] == list(KINDS)
-    assert float(d.waveforms.abs().amax()) == pytest.approx(0.8, rel=1e-4)
-    for label in KINDS:
-        assert d.by_label(label).shape == (3, 1, 48_000)
-    firsts, labels = d.first_of_each()
-    assert labels == list(KINDS) and firsts.shape == (5, 1, 48_000)
-
-
-def test_default_set_is_deterministic_and_prefix_stable():
-    a = make_default_dataset(2).waveforms
-    b = make_default_dataset(4).waveforms
-    torch.testing.assert_close(a, b[:10], rtol=0, atol=0)
-    assert not torch.equal(make_default_dataset(1, seed=1).waveforms, a[:5])
-
-
-def test_clips_are_varied():
-    d = make_default_dataset(4)
-    flat = d.waveforms.flatten(1)
-    corr = torch.corrcoef(flat)
-    off_diag = corr[~torch.eye(len(flat), dtype=torch.bool)]
-    assert float(off_diag.abs().max()) < 0.9  # no two clips are near-copies
-
-
-def test_unknown_kind_and_bad_count():
-    with pytest.raises(ValueError, match="kind must be one of"):
-        synthesize_clip("violin", 0)
-    with pytest.raises(ValueError, match="at least 1"):
-        make_default_dataset(0)
 
 
 def _write(path, data, sr):
@@ -80,8 +46,6 @@ def test_load_folder_mixes_resamples_cuts_and_skips(tmp_path):
     assert "quiet.flac@0s: silent" in reasons
     # 10,000 samples: a short file is kept, padded with silence (short_files="pad")
     assert "short.ogg" not in reasons
-
-
 
 
 # -- load_folder on many formats ------------------------------------------------------------
@@ -293,14 +257,6 @@ def test_other_formats_libsndfile_reads(tmp_path, fmt, subtype, ext, sr):
     assert clips.report.loc[0, "status"] == "ok" and len(clips) == 2 and not warned
 
 
-def test_default_set_has_one_pseudo_file_per_clip():
-    d = make_default_dataset(2)
-    assert d.files[:6] == ["pluck_000", "bell_000", "drum_000", "vowel_000", "sweep_000",
-                           "pluck_001"]
-    assert len(set(d.files)) == len(d) and d.report is None
-    assert "10 clips of 1 s at 48 kHz" in d.summary()
-
-
 def test_audio_clips_defaults_validation_and_select():
     w = torch.zeros(3, 1, 8)
     old = AudioClips(w, ["a", "b", "a"], 8_000)  # the constructor from before files/report
@@ -331,7 +287,7 @@ def test_bundled_examples_load_and_user_folder_wins_once_it_has_audio(tmp_path, 
     (data_dir / "user").mkdir(parents=True)
     shutil.copytree(example_folder(), data_dir / "examples")
     (data_dir / "user" / "README.md").write_text("Put your audio here.")
-    monkeypatch.setattr(data_mod, "_DATA_DIR", data_dir)
+    monkeypatch.setattr(folders_mod, "_DATA_DIR", data_dir)
     assert user_or_example_folder() == data_dir / "examples"
     sf.write(data_dir / "user" / "mine.flac", _tone(1.0, 44_100), 44_100)
     assert user_or_example_folder() == data_dir / "user"
@@ -487,8 +443,13 @@ def test_block_resampling_equals_resampling_the_whole_signal(monkeypatch):
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
-def test_synth_names_are_re_exported_from_data():
+def test_moved_names_are_still_importable_from_data():
+    import sda_lab._audio_read as audio_read
     import sda_lab.synth as synth
 
     assert data_mod.make_default_dataset is synth.make_default_dataset
     assert data_mod.synthesize_clip is synth.synthesize_clip and data_mod.KINDS is synth.KINDS
+    for name in ("is_ignored", "display_name", "example_folder", "user_or_example_folder",
+                 "DOC_EXTENSIONS", "walk", "list_files"):
+        assert getattr(data_mod, name) is getattr(folders_mod, name), name
+    assert data_mod.AUDIO_EXTENSIONS is audio_read.AUDIO_EXTENSIONS
