@@ -79,3 +79,17 @@ def test_bad_input_is_one_clear_line(inverse, clips, tmp_path):
         with pytest.raises((ValueError, FileNotFoundError), match=message) as info:
             call()
         assert "\n" not in str(info.value), str(info.value)
+
+
+def test_compare_inversions_scores_every_path_and_the_bound_beats_the_default(inverse, clips):
+    from sda_lab.inverse_mel import compare_inversions
+
+    rows = {r["path"]: r for r in compare_inversions(SPEC, clips[:4], inverse, seed=0)}
+    assert set(rows) == {
+        "floor: sqrt(NNLS(mel)) vs |S|", "floor: learned magnitude vs |S|",
+        "reference lstsq + GL", "NNLS default", "NNLS + PGHI + fast GL", "learned + fast GL",
+        "learned + PGHI + fast GL", "bound: true |S| + fast GL",
+        "bound: true |S| + PGHI + fast GL"}
+    assert rows["bound: true |S| + PGHI + fast GL"]["SC"] < rows["NNLS default"]["SC"]
+    assert rows["NNLS default"]["x default time"] == 1.0
+    assert all(0 <= r["SC"] < 2 for r in rows.values())

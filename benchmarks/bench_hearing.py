@@ -1,0 +1,108 @@
+"""What limits what I hear: every mel -> waveform path per material, on held-out files (issue 20).
+
+For each material (the synthetic default set, the bundled ``data/examples/instruments`` and
+``data/examples/drum-one-shots``, and every folder of audio under ``$SDA_LAB_EXTRA_AUDIO`` when
+it is set) the clips are split by file (:func:`sda_lab.train.split_by_file`, 20% of the files
+held out), a learned inverse mel is trained on the training files for ``--train-seconds``
+(:func:`sda_lab.inverse_mel.fit_inverse_mel`), and up to ``--clips`` held-out clips go through
+every path of :func:`sda_lab.inverse_mel.compare_inversions`, in the own-audio recipe's dB mel.
+Spectral convergence (SC) against the original STFT magnitude; time per clip as a ratio to the
+NNLS default measured in the same process (compare ratios, not absolute times).
+
+Usage: python -m benchmarks.bench_hearing [--clips 20] [--train-seconds 60] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from sda_lab.data import example_folder, load_folder, make_default_dataset
+from sda_lab.inverse_mel import InverseMelConfig, compare_inversions, fit_inverse_mel
+from sda_lab.plotting import markdown_table
+from sda_lab.train import own_audio_spectrogram, split_by_file
+
+SUMMARY = {  # column of the issue's table -> path of compare_inversions
+    "floor: sqrt(NNLS) vs |S|": "floor: sqrt(NNLS(mel)) vs |S|",
+    "floor: learned vs |S|": "floor: learned magnitude vs |S|",
+    "default (NNLS + GL)": "NNLS default",
+    "NNLS + PGHI + GL": "NNLS + PGHI + fast GL",
+    "learned + GL": "learned + fast GL",
+    "learned + PGHI + GL": "learned + PGHI + fast GL",
+    "bound: |S| + GL": "bound: true |S| + fast GL",
+    "bound: |S| + PGHI + GL": "bound: true |S| + PGHI + fast GL",
+}
+
+
+def materials(clips_per_kind: int, seed: int) -> dict:
+    """``{name: AudioClips}``: synthetic, the bundled examples, and ``$SDA_LAB_EXTRA_AUDIO``'s
+    folders (each sub-folder holding audio, or the folder itself)."""
+    found = {"synthetic default set": make_default_dataset(clips_per_kind, seed=seed)}
+    examples = example_folder()
+    for name in ("instruments", "drum-one-shots"):
+        if (examples / name).is_dir():
+            found[f"examples/{name}"] = load_folder(examples / name)
+    extra = os.environ.get("SDA_LAB_EXTRA_AUDIO")
+    if extra:
+        root = Path(extra)
+        subs = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        for folder in subs or [root]:
+            try:
+                found[f"extra/{folder.name}"] = load_folder(folder)
+            except (OSError, ValueError) as exc:
+                print(f"skipped {folder.name}: {str(exc).splitlines()[0]}")
+    return found
+
+
+def measure(clips, n_clips: int, train_seconds: float, seed: int) -> tuple[list[dict], dict]:
+    """One material: train on its training files, compare on up to ``n_clips`` held-out clips."""
+    spec = own_audio_spectrogram("db")
+    train_idx, val_idx, _ = split_by_file(clips, 0.2, seed)
+    g = torch.Generator().manual_seed(seed)
+    val_idx = [val_idx[i] for i in torch.randperm(len(val_idx), generator=g)[:n_clips]]
+    inverse = fit_inverse_mel(spec, clips.waveforms[train_idx],
+                              InverseMelConfig(max_seconds=train_seconds, seed=seed))
+    rows = compare_inversions(spec, clips.waveforms[val_idx], inverse, seed=seed)
+    info = {"train clips": len(train_idx), "held-out clips": len(val_idx),
+            "steps": inverse.history["steps"], "train s": inverse.history["seconds"]}
+    return rows, info
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--clips", type=int, default=20, help="held-out clips per material")
+    p.add_argument("--clips-per-kind", type=int, default=20,
+                   help="synthetic clips per kind (5 kinds; 20% held out)")
+    p.add_argument("--train-seconds", type=float, default=60.0,
+                   help="training budget of each learned inverse")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    torch.manual_seed(args.seed)
+    t0 = time.perf_counter()
+    summary, details = [], []
+    for name, clips in materials(args.clips_per_kind, args.seed).items():
+        rows, info = measure(clips, args.clips, args.train_seconds, args.seed)
+        by_path = {r["path"]: r for r in rows}
+        summary.append({"material": name, "held-out clips": info["held-out clips"],
+                        **{col: by_path[path]["SC"] for col, path in SUMMARY.items()},
+                        "learned + PGHI time / default":
+                            by_path["learned + PGHI + fast GL"]["x default time"]})
+        details.append((name, info, rows))
+    print(f"## What limits what I hear: SC on held-out files (dB mel, {platform.node()}, "
+          f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
+          f"{time.strftime('%Y-%m-%d')})\n")
+    print(markdown_table(summary).data)
+    for name, info, rows in details:
+        print(f"\n### {name}: {info}\n")
+        print(markdown_table(rows).data)
+    print(f"\n(total {time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
