@@ -155,17 +155,11 @@ def test_latent_map_projects_picks_and_places(setup):
     m._clicked(m.points, {"data": {"index": 4}})
     assert ex.start_menu.value == ("clip", 4) and ex.audio.autoplay
     torch.testing.assert_close(ex.z, ex.mu[4], atol=1e-2, rtol=0)
-    # the browser snaps the values the kernel set to the slider step and sends them back: that
-    # echo is no move, so the clip still autoplays and nothing is redrawn
+    # a genuine move afterwards redraws, and its render does not autoplay (test_widgets_play.py
+    # drives the browser's echoes)
     drawn = ex.picture_lane.completed
-    for s in ex.sliders[:3]:
-        s.value = s.value + 0.3 * s.step
-    ex.wait()
-    assert ex.audio.autoplay and ex.picture_lane.completed == drawn
-    ex.set_dimension(0, ex.sliders[0].value + ex.sliders[0].step)  # one step is a move
-    assert ex.picture_lane.completed > drawn
-    ex.set_dimension(0, ex.sliders[0].value + ex.sliders[0].step * 5)
-    assert not ex.audio.autoplay  # dragging afterwards does not autoplay every update
+    ex.set_dimension(0, ex.sliders[0].value + ex.sliders[0].step)
+    assert ex.picture_lane.completed > drawn and not ex.audio.autoplay
     # dropping the cross at a place starts from that point of the plane
     m._dropped(m.marker, {"point": {"x": 0.5, "y": -0.25}, "index": 0})
     assert ex.start_menu.value == ("map", 0)

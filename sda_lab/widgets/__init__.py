@@ -1,0 +1,40 @@
+"""Interactive latent-space explorers (ipywidgets 8 and bqplot; JupyterLab 4 and Notebook 7).
+
+Modules, in the order a render flows:
+
+- :mod:`.clips`: what is explored (mels checked against the model, from a folder or clips);
+- :mod:`.lanes`: the coalescing render lanes and the renderer (decode, preview or full
+  inversion, images, audio with its own autoplay flag);
+- :mod:`.images`: PNG pictures (a mel with axes; fast mel and waveform images);
+- :mod:`.sliders`: what the kernel set on each slider, to tell the browser's echoes from moves;
+- :mod:`.latent_map`: PCA of the posterior means and the clickable bqplot map;
+- :mod:`.explorer`: :class:`LatentExplorer` (sliders, start points, map, play action);
+- :mod:`.interpolation`: :class:`InterpolationExplorer` and :func:`traversal`;
+- :mod:`.export`: WAV files and figures of what you hear;
+- :mod:`.drag`: drag measurement for tests and benchmarks (:func:`simulate_drag`).
+
+Everything works headless (nbval): ``update()``, ``set_dimension()``, ``simulate_drag()`` and
+``snapshot()`` need no browser. Importing this package changes no process setting; for several
+kernels on few cores start JupyterLab with ``OMP_WAIT_POLICY=PASSIVE`` (``make lab`` does), or
+call :func:`sda_lab.utils.set_thread_policy` before torch is imported.
+"""
+
+from .clips import check_explorer_mels, clip_seconds, mels_for, spectrogram_for
+from .drag import DragStats, measure_latency, simulate_drag
+from .explorer import RUN_CHECKPOINTS, SLIDER_STEPS, STARTS, LatentExplorer
+from .export import export_explorer, export_interpolation, export_traversal, write_wav
+from .images import figure_png, mel_image_png, mel_png, waveform_image_png
+from .interpolation import InterpolationExplorer, traversal
+from .lanes import LatestValueWorker, Preview, Rendered, Renderer
+from .latent_map import PALETTE, PCA2, LatentMap, label_groups, map_groups
+from .sliders import KernelValues, SliderState, grid_value, set_slider
+
+_Renderer = Renderer  # the old private name
+
+__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "spectrogram_for", "DragStats",
+           "measure_latency", "simulate_drag", "RUN_CHECKPOINTS", "SLIDER_STEPS", "STARTS",
+           "LatentExplorer", "export_explorer", "export_interpolation", "export_traversal",
+           "write_wav", "figure_png", "mel_image_png", "mel_png", "waveform_image_png",
+           "InterpolationExplorer", "traversal", "LatestValueWorker", "Preview", "Rendered",
+           "Renderer", "PALETTE", "PCA2", "LatentMap", "label_groups", "map_groups",
+           "KernelValues", "SliderState", "grid_value", "set_slider"]

@@ -1,0 +1,89 @@
+"""What an explorer explores: mels checked against the model, from a tensor, clips or a folder,
+and the representation of a checkpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..spectrogram import AudioSpectrogram, SpectrogramConfig
+from ..vae import ConvVAE
+
+__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "spectrogram_for"]
+
+
+def check_explorer_mels(model: ConvVAE, mels: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``mels`` is ``(N >= 2, 1, n_mels, T)`` float32 for ``model``."""
+    c = model.config
+    expected = f"(N >= 2, 1, {c.n_mels}, {c.n_frames})"
+    if not isinstance(mels, torch.Tensor):
+        raise TypeError(f"mels must be a torch.Tensor {expected}, got {type(mels).__name__}")
+    if mels.dim() != 4 or mels.shape[1] != 1:
+        raise ValueError(f"mels must be {expected} for this model, got {tuple(mels.shape)}")
+    if mels.shape[0] == 0:
+        raise ValueError(f"mels are empty: expected {expected}, got {tuple(mels.shape)}")
+    if mels.shape[0] < 2:
+        raise ValueError(f"mels must be {expected}: the explorer needs at least two clips to "
+                         f"rank dimensions and set ranges, got {mels.shape[0]}")
+    model.encoder.check_input(mels)  # n_mels, frames, dtype, with the model's own message
+    if not torch.isfinite(mels).all():
+        raise ValueError("mels contain NaN or infinite values")
+
+
+def clip_seconds(model: ConvVAE, spec: AudioSpectrogram) -> float:
+    """Seconds of audio one of ``model``'s mels covers under ``spec``: 1 s when 1 s of audio
+    gives the model's frame count (the default), else ``(n_frames - 1) * hop`` samples."""
+    sr = spec.config.sample_rate
+    if spec.get_mel_shape(sr)[1] == model.config.n_frames:
+        return 1.0
+    return (model.config.n_frames - 1) * spec.config.hop_length / sr
+
+
+def spectrogram_for(extra: dict | None) -> AudioSpectrogram:
+    """The :class:`AudioSpectrogram` of a checkpoint's ``extra`` dict: a
+    :class:`SpectrogramConfig` stored there is used as is; a dict or nothing goes through
+    :meth:`sda_lab.train.Checkpoint.spectrogram` (the one checkpoint -> spectrogram function)."""
+    from ..train import Checkpoint
+
+    cfg = (extra or {}).get("spectrogram_config")
+    if isinstance(cfg, SpectrogramConfig):
+        return AudioSpectrogram(cfg)
+    if cfg is not None and not isinstance(cfg, dict):
+        raise TypeError(f"extra['spectrogram_config'] must be a dict or SpectrogramConfig, got "
+                        f"{type(cfg).__name__}")
+    return Checkpoint(None, None, None, None, dict(extra or {})).spectrogram()
+
+
+def mels_for(model: ConvVAE, spec: AudioSpectrogram, mels_or_folder=None,
+             labels: Sequence[str] | None = None) -> tuple[torch.Tensor, list[str]]:
+    """Mels ``(N, 1, n_mels, T)`` and labels for an explorer on ``model``.
+
+    ``mels_or_folder`` is a mel tensor, a waveform tensor ``(N, 1, samples)``, an
+    :class:`~sda_lab.data.AudioClips`, a folder of audio (read with
+    :func:`~sda_lab.data.load_folder` into clips of the model's length; labels
+    ``"sub/file.wav@2s"``) or None (the default data set, 4 clips of each kind).
+    """
+    from ..data import AudioClips, load_folder, make_default_dataset
+
+    if mels_or_folder is None:
+        clips = make_default_dataset(4, sample_rate=spec.config.sample_rate)
+        n = int(round(clip_seconds(model, spec) * spec.config.sample_rate))
+        waves = clips.waveforms[..., :n]  # (N, 1, <= n)
+        waves = torch.nn.functional.pad(waves, (0, n - waves.shape[-1]))  # (N, 1, n)
+        clips = AudioClips(waves, clips.labels, clips.sample_rate)
+    elif isinstance(mels_or_folder, (str, Path)):
+        clips = load_folder(mels_or_folder, sample_rate=spec.config.sample_rate,
+                            clip_seconds=clip_seconds(model, spec))
+    elif isinstance(mels_or_folder, AudioClips):
+        clips = mels_or_folder
+    elif isinstance(mels_or_folder, torch.Tensor):
+        x = mels_or_folder
+        if x.dim() == 3:  # waveforms (N, 1, samples)
+            x = spec.waveform_to_mel(x)  # (N, 1, n_mels, T)
+        return x, list(labels) if labels is not None else [f"clip {i}" for i in range(len(x))]
+    else:
+        raise TypeError("mels_or_folder must be a mel or waveform tensor, AudioClips, a folder "
+                        f"path or None, got {type(mels_or_folder).__name__}")
+    return spec.waveform_to_mel(clips.waveforms), list(labels or clips.labels)  # (N, 1, M, T)

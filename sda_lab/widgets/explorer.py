@@ -1,0 +1,423 @@
+"""The latent explorer: one slider per latent dimension over a start point, dimensions ranked by
+how much information they carry, with the decoded mel, the waveform, an audio player and the
+latent map, redrawn while a slider is dragged (:mod:`.lanes`).
+
+Playing a clip is an explicit action (:meth:`LatentExplorer.pick`, :meth:`~LatentExplorer.place`,
+``play=True``): its audio goes out in one message with ``autoplay`` set for that value only, and
+afterwards only a genuine user move renders again. The browser's echoes of values the kernel set
+are recognised as such (:class:`.sliders.KernelValues`) and never redraw or replace what plays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import ipywidgets as W
+import torch
+from matplotlib.figure import Figure
+
+from ..losses import kl_per_dimension
+from ..spectrogram import AudioSpectrogram
+from ..vae import ConvVAE, encode_dataset
+from .clips import check_explorer_mels, mels_for
+from .lanes import LatestValueWorker, Preview, Renderer
+from .latent_map import LatentMap
+from .sliders import KernelValues, set_slider
+
+__all__ = ["STARTS", "SLIDER_STEPS", "RUN_CHECKPOINTS", "LatentExplorer"]
+
+STARTS = ("clip", "prior", "zero")
+SLIDER_STEPS = 100  # a slider's step is its range / 100: an arrow key moves 1 %, not 0.01 units
+RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # what from_run opens, in this order
+
+
+class LatentExplorer:
+    """Sliders over latent dimensions with the decoded mel, waveform, audio and a latent map.
+
+    Parameters
+    ----------
+    model : ConvVAE
+        A trained model (:func:`sda_lab.train.load_or_train_default`, :meth:`from_run`,
+        :meth:`from_checkpoint`).
+    spec : AudioSpectrogram
+        The representation the model was trained on (inverts decoded mels to audio).
+    mels : Tensor
+        ``(N >= 2, 1, n_mels, T)`` data used to rank dimensions, set slider ranges, offer start
+        clips and draw the map; ``n_mels`` and ``T`` must fit the model.
+    labels : sequence of str, optional
+        One per clip, shown in the start menu and map (grouped by file for ``"f.wav@2s"``).
+    n_shown : int
+        Sliders in the main panel (highest-KL dimensions); the rest sit in an accordion below.
+    sd_range : float
+        Each slider spans ``start +- sd_range`` standard deviations of the aggregate posterior
+        of its dimension, ``sqrt(Var_x[mu] + E_x[sigma^2])``; its step is 1/100 of that span.
+    live : bool
+        True: sliders update while dragged, through the two coalescing lanes. False: each
+        change renders synchronously in the observer.
+    show_map : bool
+        Draw the latent map (bqplot).
+    preview : Preview or None
+        The audio lane's cheap inversion while values keep coming (the full one follows when
+        they stop); None renders every audio update in full.
+
+    Raises
+    ------
+    ValueError
+        ``start`` not in :data:`STARTS`, or ``mels`` empty, of one clip, or not the model's
+        ``(n_mels, frames)``.
+    """
+
+    def __init__(self, model: ConvVAE, spec: AudioSpectrogram, mels: torch.Tensor,
+                 labels: Sequence[str] | None = None, n_shown: int = 8, sd_range: float = 3.0,
+                 start: str = "clip", clip_index: int = 0, seed: int = 0, live: bool = True,
+                 show_map: bool = True, preview: Preview | None = Preview()) -> None:
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+        check_explorer_mels(model, mels)
+        if labels is not None and len(labels) != len(mels):
+            raise ValueError(f"labels must have one entry per clip: {len(mels)} clips, "
+                             f"{len(labels)} labels")
+        if not 0 <= clip_index < len(mels):
+            raise ValueError(f"clip_index must be in [0, {len(mels)}), got {clip_index}")
+        self.renderer = Renderer(model, spec, seed, preview)
+        self.model = model
+        self.spec = spec
+        self.live = live
+        self.labels = list(labels) if labels is not None else [f"clip {i}" for i in range(len(mels))]
+        mu, logvar = encode_dataset(model, mels)  # (N, D), (N, D)
+        self.mu = mu.cpu()
+        self.kl_per_dim = kl_per_dimension(mu, logvar).mean(0).cpu()  # (D,)
+        self.order = torch.argsort(self.kl_per_dim, descending=True).tolist()  # ranked dims
+        self.scale = (mu.var(0) + logvar.exp().mean(0)).sqrt().cpu()  # (D,) aggregate std
+        self.sd_range = sd_range
+        self.generator = torch.Generator().manual_seed(seed)
+        D = model.latent_dim
+
+        start_options = [(f"clip: {lab}", ("clip", i)) for i, lab in enumerate(self.labels)]
+        start_options += [("prior sample", ("prior", 0)), ("zero", ("zero", 0)),
+                          ("place on the map", ("map", 0))]
+        initial = ("clip", clip_index) if start == "clip" else (start, 0)
+        self.start_menu = W.Dropdown(options=start_options, value=initial, description="start")
+        self.reset_button = W.Button(description="reset", icon="undo")
+        self.random_button = W.Button(description="randomise", icon="random")
+        self.sliders: list[W.FloatSlider] = []
+        for rank, d in enumerate(self.order):
+            self.sliders.append(W.FloatSlider(
+                value=0.0, min=-1.0, max=1.0, step=0.02, continuous_update=live,
+                description=f"#{rank + 1} z{d}", readout_format=".2f",
+                tooltip=f"latent dimension {d}, KL {self.kl_per_dim[d]:.2f} nats",
+                layout=W.Layout(width="380px"),
+            ))
+        self.kernel_values = KernelValues(len(self.sliders))
+        self.echoes = 0  # slider values recognised as the browser's echoes (not moves)
+        self._suspend = False
+        self._moved = 0  # rank of the slider moved last (named in the status line)
+        self.start_z = torch.zeros(D)
+        self._map_z = torch.zeros(D)
+        self.last_seconds = 0.0
+        self.picture_lane = LatestValueWorker(self._render_picture_job, "picture")
+        self.audio_lane = LatestValueWorker(self._render_preview_job, "audio",
+                                            settle=self._render_audio_job)
+        self.map = (LatentMap(self.mu, self.labels, on_pick=self.pick, on_place=self.place)
+                    if show_map else None)
+        if self.map is not None:
+            self.renderer.on_picture = self.map.show
+        self.set_start(initial)
+        for rank, s in enumerate(self.sliders):
+            s.observe(lambda ch, r=rank: self._on_slider(r, ch), names="value")
+        self.start_menu.observe(self._on_start_menu, names="value")
+        self.reset_button.on_click(lambda _: self.set_start(self.start_menu.value))
+        self.random_button.on_click(lambda _: self.randomise())
+
+        shown, rest = self.sliders[:n_shown], self.sliders[n_shown:]
+        children = [W.HBox([self.start_menu, self.reset_button, self.random_button]),
+                    W.HTML(f"<b>latent dimensions, most informative first</b> (range: start "
+                           f"&plusmn; {sd_range:g} std, step 1/{SLIDER_STEPS} of the range)"),
+                    *shown]
+        if rest:
+            more = W.Accordion(children=[W.VBox(rest)],
+                               titles=(f"dimensions ranked {n_shown + 1}-{D} (less informative)",))
+            more.selected_index = None
+            children.append(more)
+        if self.map is not None:
+            children.append(self.map.widget)
+        self.widget = W.HBox([W.VBox(children), self.renderer.output_box()])
+
+    # -- construction from a checkpoint or a run ---------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, mels_or_folder=None, labels: Sequence[str] | None = None,
+                        spec: AudioSpectrogram | None = None, **kwargs) -> "LatentExplorer":
+        """An explorer on a saved model.
+
+        Parameters
+        ----------
+        checkpoint : str, Path or Checkpoint
+            A file from ``python -m sda_lab train`` / :func:`sda_lab.train.save_checkpoint`, or
+            what :func:`sda_lab.train.load_checkpoint` returned.
+        mels_or_folder : Tensor, AudioClips, str, Path or None
+            The clips to explore (see :func:`.clips.mels_for`); None takes the default data set.
+        spec : AudioSpectrogram, optional
+            Defaults to the checkpoint's own (:meth:`sda_lab.train.Checkpoint.spectrogram`).
+        **kwargs
+            Passed to the constructor.
+
+        Raises
+        ------
+        FileNotFoundError, ValueError
+            Missing or unreadable checkpoint; clips that do not fit the model.
+        """
+        from ..train import Checkpoint, load_checkpoint
+
+        ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
+        spec = spec or ckpt.spectrogram()
+        model = ckpt.model.eval()
+        mels, labels = mels_for(model, spec, mels_or_folder, labels)
+        return cls(model, spec, mels, labels, **kwargs)
+
+    @classmethod
+    def from_run(cls, run: str | Path, mels_or_folder=None, **kwargs) -> "LatentExplorer":
+        """An explorer on a run folder of ``python -m sda_lab train FOLDER --out RUN``.
+
+        Opens ``RUN/best.pt`` (lowest validation error), else ``RUN/checkpoint.pt`` (the last);
+        without ``mels_or_folder`` it explores the run's own training folder (recorded in the
+        checkpoint) when that still exists, else the default data set.
+
+        Raises
+        ------
+        FileNotFoundError
+            ``run`` is not a folder, or holds neither checkpoint (one line naming the folder and
+            the files expected).
+        """
+        run = Path(run)
+        if not run.is_dir():
+            raise FileNotFoundError(f"run folder not found: {run} (expected the --out folder of "
+                                    f"`python -m sda_lab train FOLDER --out {run}`)")
+        found = [run / name for name in RUN_CHECKPOINTS if (run / name).is_file()]
+        if not found:
+            present = sorted(p.name for p in run.iterdir())[:8]
+            raise FileNotFoundError(
+                f"{run} holds no run: expected {' or '.join(RUN_CHECKPOINTS)} (written by "
+                f"`python -m sda_lab train FOLDER --out {run}`), found "
+                f"{', '.join(present) if present else 'nothing'}")
+        from ..train import load_checkpoint
+
+        ckpt = load_checkpoint(found[0])
+        if mels_or_folder is None:
+            folder = ckpt.extra.get("folder")
+            if folder and Path(folder).is_dir():
+                mels_or_folder = folder
+        return cls.from_checkpoint(ckpt, mels_or_folder, **kwargs)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def z(self) -> torch.Tensor:
+        """The latent the sliders describe, ``(D,)``."""
+        z = torch.zeros(self.model.latent_dim)
+        for s, d in zip(self.sliders, self.order):
+            z[d] = s.value
+        return z
+
+    def _start_point(self, choice: tuple[str, int]) -> torch.Tensor:
+        kind, i = choice
+        if kind == "clip":
+            return self.mu[i].clone()
+        if kind == "prior":
+            return torch.randn(self.model.latent_dim, generator=self.generator)
+        if kind == "map":
+            return self._map_z.clone()
+        return torch.zeros(self.model.latent_dim)
+
+    def _on_start_menu(self, change) -> None:
+        if not self._suspend:
+            self.set_start(change["new"])
+
+    def set_start(self, choice: tuple[str, int], play: bool = False) -> None:
+        """Centre every slider on a start point and render it once, synchronously; with
+        ``play`` its audio autoplays (and keeps playing until a genuine user move)."""
+        self.wait()
+        if self.start_menu.value != choice:
+            self._suspend = True
+            try:
+                self.start_menu.value = choice
+            finally:
+                self._suspend = False
+        self.start_z = self._start_point(choice)
+        self._set_values(self.start_z, recentre=True)
+        self._render_now(play)
+
+    def pick(self, index: int, play: bool = True) -> None:
+        """Start from clip ``index`` (what clicking it on the map does) and play it."""
+        if not 0 <= index < len(self.mu):
+            raise ValueError(f"clip index must be in [0, {len(self.mu)}), got {index}")
+        self.set_start(("clip", index), play=play)
+
+    def place(self, z: torch.Tensor, play: bool = True) -> None:
+        """Start from latent ``z`` ``(D,)`` (what dropping the map's cross does) and play it."""
+        self._map_z = z.detach().float().cpu().reshape(self.model.latent_dim).clone()
+        self.set_start(("map", 0), play=play)
+
+    def randomise(self) -> None:
+        """Draw every dimension from its aggregate posterior N(mean, std) and redraw."""
+        self.wait()
+        z = self.mu.mean(0) + self.scale * torch.randn(self.model.latent_dim,
+                                                       generator=self.generator)
+        self._set_values(z, recentre=False)
+        self._render_now(False)
+
+    def _set_values(self, z: torch.Tensor, recentre: bool) -> None:
+        """Set every slider to ``z`` ``(D,)`` (and its range around it with ``recentre``), each
+        in one message, and record what was sent so the browser's echoes are known as such."""
+        self._suspend = True
+        try:
+            for rank, (s, d) in enumerate(zip(self.sliders, self.order)):
+                bounds = {}
+                if recentre:
+                    lo = float(z[d] - self.sd_range * self.scale[d])
+                    hi = float(z[d] + self.sd_range * self.scale[d])
+                    if not hi > lo:  # a dimension with no spread: keep a usable slider
+                        lo, hi = lo - 1.0, hi + 1.0
+                    bounds = {"lo": lo, "hi": hi, "step": (hi - lo) / SLIDER_STEPS}
+                self.kernel_values.record(rank, set_slider(s, float(z[d]), **bounds))
+        finally:
+            self._suspend = False
+
+    def set_dimension(self, rank: int, value: float, wait: bool = True) -> float:
+        """Move the slider of the ``rank``-th most informative dimension (0-based), as a user
+        would (through the slider's observer); with ``wait``, block until it is drawn and heard.
+        Returns the last audio render's seconds (the picture comes earlier)."""
+        self.sliders[rank].value = value  # fires _on_slider
+        if wait:
+            self.wait()
+        return self.last_seconds
+
+    def move_effect(self, rank: int, n_sd: float = 2.0) -> float:
+        """Mean absolute change of the decoded mel when the ``rank``-th dimension moves ``n_sd``
+        aggregate-posterior standard deviations from the start point (through the real slider
+        path). The explorer is left back at its start point."""
+        self.set_start(self.start_menu.value)
+        before = self.mel.clone()
+        d = self.order[rank]
+        self.set_dimension(rank, self.sliders[rank].value + n_sd * float(self.scale[d]))
+        change = float((self.mel - before).abs().mean())
+        self.set_start(self.start_menu.value)
+        return change
+
+    def measure_latency(self, moves: int = 10, step: float | None = None,
+                        steps: int = 3) -> list[float]:
+        """:func:`.drag.measure_latency` on this explorer."""
+        from .drag import measure_latency
+
+        return measure_latency(self, moves, step, steps)
+
+    def simulate_drag(self, rank: int = 0, changes: int = 40, rate_hz: float = 30.0,
+                      span: float = 0.8):
+        """:func:`.drag.simulate_drag` on this explorer; returns its :class:`.drag.DragStats`."""
+        from .drag import simulate_drag
+
+        return simulate_drag(self, rank, changes, rate_hz, span)
+
+    # -- slider changes and renders ------------------------------------------------------------
+
+    def _caption(self) -> str:
+        s = self.sliders[self._moved]
+        value = format(s.value, s.readout_format)
+        return f"<span class='sda-rendered'>{s.description} = {value}</span>"
+
+    def _on_slider(self, rank: int, change: dict | None = None) -> None:
+        if self._suspend:
+            return
+        if change is not None and self.kernel_values.is_echo(rank, float(change["new"])):
+            # the browser sending back a value the kernel set: no move, nothing redrawn, and
+            # what plays keeps playing. A late echo of an older state is answered with the
+            # newest one, so kernel and browser agree on the slider.
+            self.echoes += 1
+            if not self.kernel_values.is_latest(rank, float(change["new"])):
+                self._suspend = True
+                try:
+                    self.sliders[rank].value = self.kernel_values.latest(rank).value
+                finally:
+                    self._suspend = False
+            return
+        self.kernel_values.forget(rank)
+        self._moved = rank
+        if not self.live:
+            self._render_now(False)
+            return
+        job = (self.z, self._caption())
+        self.picture_lane.submit(job)
+        self.audio_lane.submit(job)
+
+    def _render_picture_job(self, job) -> None:
+        self._guard(self.renderer.render_picture, *job)
+
+    def _render_preview_job(self, job) -> None:
+        self.last_seconds = self._guard(self.renderer.render_audio, *job, False, True)
+
+    def _render_audio_job(self, job) -> None:
+        self.last_seconds = self._guard(self.renderer.render_audio, *job, False, False)
+
+    def _guard(self, fn, *args) -> float:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            self.renderer._show_status(error=f"{type(exc).__name__}: {exc}")
+            raise
+
+    def _render_now(self, play: bool) -> None:
+        self.wait()
+        self.last_seconds = self.renderer.render(self.z, self._caption(), play=play)
+
+    def wait(self, timeout: float | None = 60.0) -> bool:
+        """Block until both lanes are idle (every slider value so far drawn and heard in full)."""
+        return self.picture_lane.wait(timeout) & self.audio_lane.wait(timeout)
+
+    def update(self) -> float:
+        """Decode the current latent and redraw picture and full audio synchronously (no
+        autoplay); returns the seconds it took."""
+        self._render_now(False)
+        return self.last_seconds
+
+    @property
+    def mel(self) -> torch.Tensor:
+        """The last drawn mel, ``(1, 1, n_mels, T)``."""
+        return self.renderer.last_mel
+
+    @property
+    def audio(self) -> W.Audio:
+        return self.renderer.audio
+
+    # -- what a reader without a kernel sees, and what a user keeps -----------------------------
+
+    def snapshot(self) -> Figure:
+        """A static figure of the current state: mel, waveform and latent map (for committed
+        notebooks: a reader without a running kernel sees this instead of live widgets)."""
+        from .export import explorer_figure
+
+        self.wait()
+        s = self.sliders[self._moved]
+        return explorer_figure(self, f"start {self.start_menu.label}, {s.description} = "
+                                     f"{format(s.value, s.readout_format)}")
+
+    def snapshot_image(self):
+        """:meth:`snapshot` as an ``IPython.display.Image`` (PNG), for ``display()``."""
+        from IPython.display import Image as IPImage
+
+        from .images import figure_png
+
+        return IPImage(data=figure_png(self.snapshot()), format="png")
+
+    def export(self, folder: str | Path, name: str = "explorer") -> dict[str, Path]:
+        """Write the current state's audio (full inversion, ``NAME.wav``) and its
+        :meth:`snapshot` (``NAME.png``) into ``folder``; see :func:`.export.export_explorer`."""
+        from .export import export_explorer
+
+        return export_explorer(self, folder, name)
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = (f"LatentExplorer: {len(self.sliders)} latent sliders over "
+                                f"{len(self.mu)} clips (a live widget: run the notebook)")
+        return bundle

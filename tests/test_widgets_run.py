@@ -1,0 +1,143 @@
+"""The explorer on a run folder, the map on a real folder, live audio previews, and keeping
+what you hear (WAV + figure)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from PIL import Image
+
+from ._widgets_tiny import TINY_SPEC, tiny_setup
+from sda_lab.widgets import (PALETTE, InterpolationExplorer, LatentExplorer, LatestValueWorker,
+                             Preview, export_traversal, map_groups)
+
+
+def _save_run(folder, model, names=("best.pt", "checkpoint.pt"), extra=None):
+    from dataclasses import asdict
+
+    from sda_lab.train import save_checkpoint
+
+    for name in names:
+        save_checkpoint(folder / name, model, None, None,
+                        extra={"spectrogram_config": asdict(TINY_SPEC), **(extra or {})})
+
+
+def test_from_run_prefers_best_and_reads_the_runs_folder(tmp_path):
+    model, _, _, _ = tiny_setup()
+    audio = tmp_path / "audio"
+    for sub in ("speech", "ui"):
+        (audio / sub).mkdir(parents=True)
+        for i in range(2):
+            rng = np.random.default_rng(i)
+            sf.write(audio / sub / f"{sub}{i}.wav", 0.3 * rng.standard_normal(8000), 16_000)
+    run = tmp_path / "run"
+    _save_run(run, model, extra={"folder": str(audio)})
+    other = model.__class__.from_config(model.config)  # different weights in checkpoint.pt
+    from sda_lab.train import save_checkpoint
+
+    save_checkpoint(run / "checkpoint.pt", other, None, None,
+                    extra={"spectrogram_config": {"sample_rate": 16_000, "n_fft": 512,
+                                                  "hop_length": 256, "n_mels": 32}})
+    ex = LatentExplorer.from_run(run, n_shown=2)
+    assert torch.equal(ex.model.decoder.fc.weight, model.decoder.fc.weight)  # best.pt
+    assert ex.spec.config.sample_rate == 16_000
+    assert all(lab.split("/")[0] in ("speech", "ui") for lab in ex.labels)  # the run's folder
+    (run / "best.pt").unlink()
+    ex2 = LatentExplorer.from_run(run, mels_or_folder=torch.rand(3, 1, 32, 16), n_shown=2)
+    assert torch.equal(ex2.model.decoder.fc.weight, other.decoder.fc.weight)  # checkpoint.pt
+
+
+def test_from_run_names_the_folder_and_what_was_expected(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"run folder not found: .*nowhere"):
+        LatentExplorer.from_run(tmp_path / "nowhere")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FileNotFoundError) as err:
+        LatentExplorer.from_run(tmp_path)
+    msg = str(err.value)
+    assert "\n" not in msg and str(tmp_path) in msg and "best.pt or checkpoint.pt" in msg
+    assert "notes.txt" in msg
+
+
+def test_map_colours_by_sub_folder_when_files_outnumber_colours():
+    labels = [f"speech/s{i}.wav@0s" for i in range(6)] + [f"ui/u{i}.oga@0s" for i in range(9)]
+    assert map_groups(labels) == ["speech"] * 6 + ["ui"] * 9
+    few = ["a.wav@0s", "a.wav@1s", "b.wav@0s"]
+    assert map_groups(few) == ["a.wav", "a.wav", "b.wav"]  # few files: one colour per file
+    flat = [f"f{i}.wav@0s" for i in range(len(PALETTE) + 2)]
+    assert map_groups(flat) == [lab[:-3] for lab in flat]  # no sub-folders: files, reused
+
+    model, spec, _, _ = tiny_setup()
+    mels = torch.rand(len(labels), 1, 32, 16)
+    ex = LatentExplorer(model, spec, mels, labels, n_shown=2)
+    m = ex.map
+    assert m.groups == ["speech", "ui"] and len(set(m.points.colors)) == 2
+    assert "speech (6)" in m.caption.value and "ui (9)" in m.caption.value  # the legend
+    assert list(m.points.names) == labels and m.points.tooltip.fields == ["name"]  # hover
+
+
+def test_audio_previews_while_values_come_and_the_full_path_when_they_stop():
+    model, spec, mels, labels = tiny_setup()
+    ex = LatentExplorer(model, spec, mels, labels, n_shown=2, preview=Preview(2, 2))
+    heard = []
+    real = ex.renderer.render_audio
+
+    def spy(z, caption="", play=False, preview=False):
+        heard.append(preview)
+        return real(z, caption, play, preview)
+
+    ex.renderer.render_audio = spy
+    s = ex.sliders[0]
+    for k in range(1, 6):
+        s.value = s.value + s.step
+    ex.wait()
+    assert heard[0] is True and heard[-1] is False and heard.count(False) == 1
+    assert not ex.renderer.sound.preview and torch.equal(ex.renderer.sound.z, ex.z)
+    assert ex.audio_lane.settled == 1
+
+
+def test_worker_settles_once_on_the_last_value():
+    seen = []
+    w = LatestValueWorker(lambda v: seen.append(("fn", v)), settle=lambda v: seen.append(("settle", v)))
+    w.submit(1)
+    w.wait(5)
+    w.submit(2)
+    w.wait(5)
+    assert seen == [("fn", 1), ("settle", 1), ("fn", 2), ("settle", 2)] and w.settled == 2
+
+
+def test_export_writes_what_you_hear_and_the_figure(tmp_path):
+    model, spec, mels, labels = tiny_setup()
+    ex = LatentExplorer(model, spec, mels, labels, n_shown=2)
+    ex.set_dimension(0, ex.sliders[0].value + 3 * ex.sliders[0].step)
+    paths = ex.export(tmp_path / "keep", name="state")
+    wave, sr = sf.read(paths["wav"], dtype="float32")
+    assert sr == 16_000 and wave.shape == (ex.renderer.samples,)
+    np.testing.assert_allclose(wave, ex.renderer.last_wave.reshape(-1).numpy(), atol=1e-6)
+    assert Image.open(paths["png"]).size[0] > 300
+    ip = InterpolationExplorer(model, spec, mels, labels, a=0, b=1)
+    out = ip.export(tmp_path / "keep", steps=3)
+    assert [p.name for p in out["wav"]] == ["interpolation_t0.00.wav", "interpolation_t0.50.wav",
+                                            "interpolation_t1.00.wav"]
+    assert out["png"].stat().st_size > 1000
+    tr = export_traversal(model, spec, ex.z, [ex.order[0]], (-2.0, 2.0), ex.scale, tmp_path)
+    assert len(tr["wav"]) == 2 and tr["wav"][0].name == f"traversal_z{ex.order[0]}_-2sd.wav"
+    a, _ = sf.read(tr["wav"][0])
+    b, _ = sf.read(tr["wav"][1])
+    assert not np.allclose(a, b)  # the two ends of the traversal sound different
+    (tmp_path / "file").write_text("x")
+    from sda_lab._io import WriteError
+
+    with pytest.raises(WriteError, match="expected a folder, got a file"):
+        ex.export(tmp_path / "file")
+
+
+def test_import_changes_no_thread_policy():
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", "import os, sda_lab.widgets; "
+                          "print(os.environ.get('OMP_WAIT_POLICY'))"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "None", out.stderr[-500:]
