@@ -1,12 +1,17 @@
-"""Notebook 05 in a real browser: JupyterLab on loopback, Debian's Chromium driven by Playwright.
+"""The latent explorer in a real browser: JupyterLab on loopback, Debian's Chromium driven by
+Playwright. It checks the UI, not a model: the explorer opens on a tiny untrained VAE saved as a
+checkpoint in a temporary folder (made in about a second), in a generated two-cell notebook.
 
-Runs all cells, then drags the first latent slider continuously (mouse down, 15 moves over
-about 1.5 s, up) and checks that several mel pictures and at least one new audio clip arrive
-*during* the drag, and that once it settles the status line names the slider's final value for
-both the picture and the audio. Then it clicks a clip on the latent map and checks that the start
-menu moved to that clip and its audio autoplays. A screenshot is saved to
-test-artifacts/explorer.png. Skipped (with the
-reason) where /usr/bin/chromium is absent; `make test` installs it on Debian as root.
+It drags the first latent slider continuously (mouse down, 15 moves over about 1.5 s, up) and
+checks that several mel pictures and at least one new audio clip arrive *during* the drag, and
+that once it settles the status line names the slider's final value for both the picture and the
+audio. Then it clicks a clip on the latent map and checks that the clicked clip is what plays,
+by order of messages rather than by waiting: once the clip's audio has reached the page (sent
+after the sliders' new states, so the browser has already sent back any echo of them), a kernel
+request queued behind those echoes reports what the kernel did with them, and the player must
+still hold the clicked clip with autoplay on. A screenshot is saved to
+test-artifacts/explorer.png. Skipped (with the reason) where /usr/bin/chromium is absent;
+`make test` installs it on Debian as root.
 """
 
 from __future__ import annotations
@@ -41,19 +46,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _tiny_checkpoint(path: Path) -> Path:
+    """A small VAE on a 16 kHz, 32-band mel, untrained but made to listen to z and to spread the
+    clips over the map: renders take milliseconds, and it exists in about a second."""
+    from dataclasses import asdict
+
+    import torch
+
+    from sda_lab.spectrogram import SpectrogramConfig
+    from sda_lab.train import save_checkpoint
+    from sda_lab.vae import ConvVAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = ConvVAE.from_config(VAEConfig(latent_dim=8, dropout=0.0, n_mels=32, n_frames=32,
+                                          channels=(4, 8)))
+    with torch.no_grad():
+        model.decoder.fc.weight.mul_(50)
+        model.encoder.fc_mu.weight.mul_(200)
+        model.encoder.fc_logvar.bias.fill_(-4.0)
+    spec = SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=256, n_mels=32)
+    return save_checkpoint(path, model, None, None,
+                           extra={"spectrogram_config": asdict(spec)})
+
+
+_CELLS = ["from sda_lab.widgets import LatentExplorer\n"
+          "explorer = LatentExplorer.from_checkpoint({path!r}, n_shown=8)\n"
+          "explorer",
+          "print('explorer ready')"]
+
+
 @pytest.fixture()
 def lab(tmp_path):
-    # the model is trained (or loaded) here, so the browser's kernel only loads it
-    from sda_lab.train import load_or_train_default
-
-    load_or_train_default(progress=False)
-    # a copy without outputs: autosave can never touch the committed notebook, and nothing on
-    # the page can come from a stale committed output
-    nb = nbformat.read(ROOT / "notebooks" / "05_latent_explorer.ipynb", as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    nb.metadata.pop("widgets", None)
+    ckpt = _tiny_checkpoint(tmp_path / "tiny.pt")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.format(path=str(ckpt)))
+                                         for c in _CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nbformat.write(nb, tmp_path / "explorer.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -119,6 +147,27 @@ _UNCOVERED_DOT = """([explorer]) => {
 }"""
 
 
+# Runs code in the notebook's kernel; its reply comes after every message the page sent before
+# (one shell channel, in order). Reports the start clip, the audio's autoplay, whether the last
+# audio render was a play, and the audio renders since the previous call.
+_KERNEL_STATE = """async () => {
+    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    const expr = "__import__('json').dumps(dict(start=explorer.start_menu.value[1], "
+        + "autoplay=bool(explorer.audio.autoplay), play=explorer.renderer.sound.play, "
+        + "renders_since=explorer.audio_lane.completed - globals().get('_mark', 0), "
+        + "echoes=explorer.echoes))";
+    const future = kernel.requestExecute({code: "explorer.wait()", silent: false,
+        store_history: false, user_expressions: {r: expr}});
+    const reply = await future.done;
+    const r = reply.content.user_expressions.r;
+    if (r.status !== 'ok') throw new Error(r.ename + ': ' + r.evalue);
+    const state = JSON.parse(r.data['text/plain'].slice(1, -1));  // the repr of a JSON str
+    await kernel.requestExecute({code: "_mark = explorer.audio_lane.completed", silent: true,
+        store_history: false}).done;
+    return state;
+}"""
+
+
 def test_explorer_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
@@ -137,9 +186,9 @@ def test_explorer_in_jupyterlab(lab):
                 " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
                 timeout=120_000)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            # the last code cell prints the latency line once everything above it has run
-            page.locator(".jp-OutputArea-output pre", has_text="kernel-side update").wait_for(
-                timeout=300_000)
+            # the last cell prints once the explorer above it is built
+            page.locator(".jp-OutputArea-output pre", has_text="explorer ready").wait_for(
+                timeout=120_000)
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             tracebacks = [t for t in errors.all_inner_texts() if "Traceback" in t or "Error" in t]
             assert not tracebacks, tracebacks
@@ -176,6 +225,8 @@ def test_explorer_in_jupyterlab(lab):
             assert len(during_aud) >= 1, changes  # and so does the audio, less often
             assert rendered["settled"], rendered  # the last picture and audio: the final value
             explorer.screenshot(path=str(ARTIFACTS / "explorer.png"))
+            src_settled = audio.get_attribute("src")
+            page.evaluate(_KERNEL_STATE)  # marks the audio renders so far
 
             # a click on a clip in the latent map starts from it and plays it
             menu = explorer.locator(".widget-dropdown select").first
@@ -186,10 +237,21 @@ def test_explorer_in_jupyterlab(lab):
             target = page.evaluate(_UNCOVERED_DOT, [explorer.element_handle()])
             assert target is not None, "every clip's dot on the latent map is covered"
             page.mouse.click(target["x"], target["y"])
-            page.wait_for_function("([el, old]) => el.value !== old",
-                                   arg=[menu.element_handle(), before], timeout=30_000)
-            page.wait_for_function("([el]) => el.autoplay === true",
-                                   arg=[audio.element_handle()], timeout=30_000)
+            # the clip's audio is sent after the sliders' new states: once it is on the page, the
+            # browser has handled those states and sent back whatever echo they cause
+            page.wait_for_function("([el, old, menu, was]) => el.autoplay === true && el.src !== old"
+                                   " && menu.value !== was",
+                                   arg=[audio.element_handle(), src_settled,
+                                        menu.element_handle(), before], timeout=30_000)
+            src_played = audio.get_attribute("src")
+            # a kernel request queued behind those echoes: what did the kernel do with them?
+            kernel = page.evaluate(_KERNEL_STATE)
+            print(f"clicked dot {target['index']}; kernel after the echoes: {kernel}")
+            assert kernel["start"] == target["index"], kernel  # the clicked clip
+            assert kernel["autoplay"] and kernel["play"], kernel  # still the play render
+            assert kernel["renders_since"] == 0, kernel  # no echo redrew anything
+            assert audio.get_attribute("src") == src_played  # the player was not replaced
+            assert page.evaluate("([el]) => el.autoplay", [audio.element_handle()])
             assert menu.input_value() != before
         finally:
             browser.close()
