@@ -32,7 +32,7 @@ import torch
 from .losses import kl_per_dimension
 from .vae import ConvVAE, encode_dataset
 
-__all__ = ["DESCRIPTORS", "WORDS", "clip_descriptors", "clip_length", "invert", "rank_dimensions",
+__all__ = ["DESCRIPTORS", "WORDS", "ANALYSIS_GRIFFIN_LIM_ITERS", "clip_descriptors", "clip_length", "invert", "rank_dimensions",
            "traverse", "dimension_table", "dimension_labels", "label_for", "Directions",
            "descriptor_directions", "label_stability"]
 
@@ -50,6 +50,9 @@ SILENCE_DB = -80.0  # RMS floor in dB re full scale: frames below it carry no we
 F0_RANGE_HZ = (50.0, 2000.0)
 F0_RATE = 16_000  # Hz: pYIN runs at this rate
 F0_RESOLUTION = 0.5  # semitones per pYIN pitch bin (librosa: 0.1; its Viterbi cost grows as 1/res^2)
+# Griffin-Lim iterations of the analysis inversion (traversals, prior comparison): a quarter of
+# the default's; the descriptor change this costs is measured in the lead's RESULTS.md notes
+ANALYSIS_GRIFFIN_LIM_ITERS = 16
 MIN_VOICED = 0.3  # a clip is pitched when at least this share of its loud frames is voiced
 
 
@@ -61,16 +64,35 @@ def clip_length(spec, n_frames: int) -> int:
 
 
 @torch.no_grad()
-def invert(spec, mels: torch.Tensor, seed: int = 0, batch: int = 32) -> torch.Tensor:
-    """Mels ``(N, 1, n_mels, T)`` -> waveforms ``(N, 1, samples)`` on the CPU with the
-    spectrogram's default inversion; Griffin-Lim's random phases come from ``seed`` (the global
-    torch generator is left as it was)."""
+def invert(spec, mels: torch.Tensor, seed: int = 0, batch: int = 32,
+           griffin_lim_iters: int | None = None) -> torch.Tensor:
+    """Mels ``(N, 1, n_mels, T)`` -> waveforms ``(N, 1, samples)`` on the CPU.
+
+    ``griffin_lim_iters=None``: the spectrogram's default inversion
+    (:meth:`AudioSpectrogram.mel_to_waveform`). A number: its NNLS step
+    (:meth:`AudioSpectrogram.mel_to_linear`, ``config.nnls_iters`` steps), then that many
+    Griffin-Lim iterations (:func:`sda_lab.inversion.griffin_lim`): the analysis inversion
+    (:data:`ANALYSIS_GRIFFIN_LIM_ITERS`), since descriptors read magnitudes, which Griffin-Lim's
+    later iterations barely change. Random phases come from ``seed``; the global torch
+    generator is left as it was.
+    """
+    from .inversion import griffin_lim
+
+    c = spec.config
     length = clip_length(spec, mels.shape[-1])
     out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for i in range(0, mels.shape[0], batch):
-            out.append(spec.mel_to_waveform(mels[i:i + batch].cpu(), length=length))  # (b, 1, S)
+            m = mels[i:i + batch].cpu()  # (b, 1, n_mels, T)
+            if griffin_lim_iters is None:
+                out.append(spec.mel_to_waveform(m, length=length))  # (b, 1, samples)
+                continue
+            linear = spec.mel_to_linear(m, nnls_iters=c.nnls_iters)  # (b, n_stft, T)
+            wave = griffin_lim(linear, n_fft=c.n_fft, hop_length=c.hop_length,
+                               n_iter=griffin_lim_iters, power=c.power, length=length,
+                               window=spec.window)  # (b, samples)
+            out.append(wave.unsqueeze(1))  # (b, 1, samples)
     return torch.cat(out)  # (N, 1, samples)
 
 
@@ -176,10 +198,12 @@ def rank_dimensions(model: ConvVAE, mels: torch.Tensor) -> tuple[list[int], torc
 
 @torch.no_grad()
 def traverse(model: ConvVAE, spec, mels: torch.Tensor, n_dims: int = 8, n_clips: int = 4,
-             n_sd: float = 2.0, steps: int = 5, f0: bool = True, seed: int = 0) -> pd.DataFrame:
+             n_sd: float = 2.0, steps: int = 5, f0: bool = True, seed: int = 0,
+             griffin_lim_iters: int | None = ANALYSIS_GRIFFIN_LIM_ITERS) -> pd.DataFrame:
     """Move each of the ``n_dims`` top-ranked dimensions from ``n_clips`` clips' posterior means
     by ``linspace(-n_sd, n_sd, steps)`` aggregate posterior standard deviations; decode, invert
-    (:func:`invert`, phases from ``seed``) and analyse (:func:`clip_descriptors`).
+    (:func:`invert` with ``griffin_lim_iters``, phases from ``seed``; None: the full default
+    inversion) and analyse (:func:`clip_descriptors`).
 
     ``mels`` ``(N >= 2, 1, n_mels, T)``; the clips are the first ``n_clips`` of a permutation
     seeded by ``seed``. Returns a long DataFrame: ``rank`` (0 = most informative), ``dim``,
@@ -212,7 +236,7 @@ def traverse(model: ConvVAE, spec, mels: torch.Tensor, n_dims: int = 8, n_clips:
     z = torch.cat(zs)  # (n_dims * n_clips * steps, D)
     decoded = torch.cat([model.decode(z[i:i + 64].to(device), (1, 1, mels.shape[2], frames)).cpu()
                          for i in range(0, z.shape[0], 64)])  # (M, 1, n_mels, T)
-    waves = invert(spec, decoded, seed=seed)  # (M, 1, samples)
+    waves = invert(spec, decoded, seed=seed, griffin_lim_iters=griffin_lim_iters)  # (M, 1, S)
     desc = clip_descriptors(waves, spec.config.sample_rate, f0=f0,
                             n_fft=spec.config.n_fft, hop_length=spec.config.hop_length)
     return pd.concat([pd.DataFrame(rows), desc], axis=1)
@@ -328,7 +352,8 @@ def descriptor_directions(model: ConvVAE, spec, mels: torch.Tensor,
     if n < 3:
         raise ValueError(f"descriptor_directions needs at least 3 clips, got {n}")
     if descriptors is None:
-        waves = waveforms if waveforms is not None else invert(spec, mels)
+        waves = waveforms if waveforms is not None else invert(
+            spec, mels, griffin_lim_iters=ANALYSIS_GRIFFIN_LIM_ITERS)
         descriptors = clip_descriptors(waves, spec.config.sample_rate, f0=f0,
                                        n_fft=spec.config.n_fft, hop_length=spec.config.hop_length)
     if len(descriptors) != n:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .descriptors import DESCRIPTORS, clip_descriptors, invert
+from .descriptors import ANALYSIS_GRIFFIN_LIM_ITERS, DESCRIPTORS, clip_descriptors, invert
 from .vae import ConvVAE
 
 __all__ = ["PRIORS", "LatentPrior", "fit_gmm_prior", "normal_prior", "decode_samples",
@@ -143,11 +143,13 @@ def in_range_share(samples: pd.DataFrame, reference: pd.DataFrame) -> dict[str, 
 @torch.no_grad()
 def compare_priors(model: ConvVAE, spec, train_mels: torch.Tensor,
                    priors: Mapping[str, LatentPrior], n: int = 32, seed: int = 0,
-                   f0: bool = False, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+                   f0: bool = False, reference: pd.DataFrame | None = None,
+                   griffin_lim_iters: int | None = ANALYSIS_GRIFFIN_LIM_ITERS) -> pd.DataFrame:
     """Sample ``n`` sounds from each prior and measure them (module docstring).
 
     The training clips' descriptors are measured on their mels inverted the same way
-    (``reference`` may pass them), so both sides carry the inversion's artefacts.
+    (``reference`` may pass them), so both sides carry the inversion's artefacts; the inversion
+    is :func:`sda_lab.descriptors.invert` with ``griffin_lim_iters`` (None: the full default).
 
     Returns
     -------
@@ -160,7 +162,8 @@ def compare_priors(model: ConvVAE, spec, train_mels: torch.Tensor,
     sr, c = spec.config.sample_rate, spec.config
     kw = dict(f0=f0, n_fft=c.n_fft, hop_length=c.hop_length)
     if reference is None:
-        reference = clip_descriptors(invert(spec, train_mels, seed=seed), sr, **kw)
+        reference = clip_descriptors(invert(spec, train_mels, seed=seed,
+                                            griffin_lim_iters=griffin_lim_iters), sr, **kw)
     rows = []
 
     def consistency(mels: torch.Tensor, waves: torch.Tensor) -> dict[str, float]:
@@ -179,7 +182,7 @@ def compare_priors(model: ConvVAE, spec, train_mels: torch.Tensor,
     latents["training means"] = mu.cpu()  # decoded posterior means: the sounds the model knows
     for name, z in latents.items():
         mels = decode_samples(model, z)  # (n, 1, n_mels, T)
-        waves = invert(spec, mels, seed=seed)  # (n, 1, samples)
+        waves = invert(spec, mels, seed=seed, griffin_lim_iters=griffin_lim_iters)  # (n, 1, S)
         share = in_range_share(clip_descriptors(waves, sr, **kw), reference)
         rows.append({"prior": name, "n": len(z), **{f"in_range_{k}": v for k, v in share.items()},
                      **consistency(mels, waves)})

@@ -145,3 +145,13 @@ def test_heatmap_has_a_row_per_dimension_and_a_column_per_descriptor():
     ax = fig.axes[0]
     assert len(ax.get_yticklabels()) == 2 and len(ax.get_xticklabels()) == len(D.DESCRIPTORS)
     assert ax.get_yticklabels()[0].get_text() == "#1 z2"
+
+
+def test_analysis_inversion_is_the_default_one_at_the_default_iterations():
+    spec = AudioSpectrogram(TINY_SPEC)
+    mels = torch.rand(2, 1, 32, 16, generator=torch.Generator().manual_seed(3))
+    full = D.invert(spec, mels, seed=5)  # (2, 1, 8000)
+    same = D.invert(spec, mels, seed=5, griffin_lim_iters=spec.config.griffin_lim_iters)
+    torch.testing.assert_close(same, full)
+    quick = D.invert(spec, mels, seed=5, griffin_lim_iters=4)
+    assert quick.shape == full.shape and not torch.equal(quick, full)
