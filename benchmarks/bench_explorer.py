@@ -11,6 +11,13 @@
    the explorer does) alone and beside the busy trainer, under OpenMP's default wait policy, with
    ``OMP_WAIT_POLICY=PASSIVE`` in both processes, and with one torch thread in both.
 
+3. **Audio preview** (``python -m benchmarks.bench_explorer --preview``, one process, a few
+   minutes): the same drag on an *untrained* full-size ConvVAE (render cost depends on the
+   architecture and the inversion, not on the weights; no default model to train), with every
+   audio update inverted in full against the preview path (short NNLS + Griffin-Lim warm-started
+   from the previous render, full inversion once the values stop), and the mel consistency
+   (``sda_lab.metrics.mel_consistency``, lower is better) of what each path plays along a drag.
+
 Every number is the median over ``repeats`` fresh processes (the machine is shared and noisy);
 ratios are against the default policy alone. ``python -m benchmarks.bench_explorer [repeats]``
 prints the section.
@@ -80,6 +87,53 @@ s = ex.simulate_drag(rank=0, changes=45, rate_hz=30)
 print(json.dumps({k: getattr(s, k) for k in ("seconds", "picture_renders", "audio_renders",
       "picture_per_s", "audio_per_s", "picture_ms", "audio_ms", "settle_ms", "final_matches")}))
 """
+
+
+_PREVIEW = """
+import json, statistics, torch
+from sda_lab.data import make_default_dataset
+from sda_lab.metrics import mel_consistency
+from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.vae import ConvVAE
+from sda_lab.widgets import LatentExplorer, Preview
+torch.manual_seed(0)
+model = ConvVAE().eval()
+with torch.no_grad():
+    model.decoder.fc.weight.mul_(50)  # untrained: make the decoder listen to z
+spec = AudioSpectrogram()
+clips = make_default_dataset(2)
+mels = spec.waveform_to_mel(clips.waveforms)  # (10, 1, 128, 94)
+out = {"threads": torch.get_num_threads()}
+for name, preview in (("full inversion every update", None), ("preview, full on settle", Preview())):
+    ex = LatentExplorer(model, spec, mels, clips.labels, preview=preview, show_map=False)
+    ex.simulate_drag(rank=0, changes=10, rate_hz=30)  # warm-up
+    ex.set_start(ex.start_menu.value)
+    s = ex.simulate_drag(rank=0, changes=45, rate_hz=30)
+    out[name] = {k: getattr(s, k) for k in ("audio_per_s", "picture_per_s", "audio_ms",
+                                            "settle_ms", "final_matches", "final_full")}
+# what plays: 10 latents along a drag, each inverted by both paths (the preview warm-started
+# from the one before, as in a drag)
+r = ex.renderer
+s0 = ex.sliders[0]
+lo, hi = float(s0.value), float(s0.value) + 0.3 * (s0.max - s0.min)
+pre, full = [], []
+for k in range(10):
+    z = ex.z.clone()
+    z[ex.order[0]] = lo + (hi - lo) * k / 9
+    mel = r._decode(z)
+    w = r.invert(mel, preview=True)
+    r.last_wave = w
+    pre.append(float(mel_consistency(spec, mel, w)[0]))
+    full.append(float(mel_consistency(spec, mel, r.invert(mel))[0]))
+out["mel_consistency"] = {"preview": statistics.median(pre), "full": statistics.median(full)}
+print(json.dumps(out))
+"""
+
+
+def measure_preview() -> dict:
+    """One process: audio updates per second with and without the preview, and the quality of
+    what each plays (see the module docstring, item 3)."""
+    return _child(_PREVIEW, _env({}), busy=False)
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -194,4 +248,7 @@ def run(repeats: int = 3) -> str:
 
 
 if __name__ == "__main__":
-    print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
+    if "--preview" in sys.argv:
+        print(json.dumps(measure_preview(), indent=1))
+    else:
+        print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
