@@ -1,4 +1,5 @@
-"""Seeding and device choice, shared by the trainer, the widgets and the notebooks."""
+"""Seeding, device choice and the OpenMP thread policy, shared by the trainer, the widgets and
+the notebooks."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def set_thread_policy(wait_policy: str = "PASSIVE") -> dict[str, object]:
     OpenMP reads the variable once, when torch is loaded, so this sets it (unless the user
     already did) for every *child* process (Dask workers, training CLIs, kernels), and it takes
     effect in the current process only if torch was not imported yet. ``make lab`` sets it for
-    every kernel. Returns ``{"OMP_WAIT_POLICY": value, "torch_threads": n}``.
+    every kernel; nothing in sda-lab calls this on import (an explicit call, e.g. at the top of a
+    notebook started outside ``make lab``). Returns ``{"OMP_WAIT_POLICY": value, "torch_threads": n}``.
     """
     import os
 
