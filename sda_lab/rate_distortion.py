@@ -28,7 +28,6 @@ free-bits run (``free_bits`` nats per dimension at the largest ``beta``) and the
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -234,19 +233,15 @@ def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
     """
     import torch
 
+    from .diagnostics import reconstruct
     from .spectrogram import AudioSpectrogram, SpectrogramConfig
 
     if spec.data.val_fraction <= 0:
         raise ValueError("heldout_reconstructions needs a DataSpec with val_fraction > 0")
-    with warnings.catch_warnings():  # the collapse alarm is part of what the curve shows
-        warnings.simplefilter("ignore")
-        model, _, val = train_run(spec, val=False)  # val: (N_val, 1, M, T)
-    model.eval()
+    model, _, val = train_run(spec, val=False)  # val: (N_val, 1, M, T)
     idx = torch.linspace(0, val.shape[0] - 1, n_clips).round().long()
     x = val[idx]  # (n_clips, 1, M, T)
-    with torch.no_grad():
-        mu, _ = model.encode(x)  # (n_clips, D)
-        recon = model.decode(mu, x.shape)  # (n_clips, 1, M, T)
+    recon = reconstruct(model, x)[3]  # (n_clips, 1, M, T), eval mode, posterior mean decoded
     spec_ = AudioSpectrogram(SpectrogramConfig(scale=spec.data.scale))
     sr = spec_.config.sample_rate
     return spec_.mel_to_waveform(x), spec_.mel_to_waveform(recon), sr  # (n_clips, 1, samples)

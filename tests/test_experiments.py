@@ -1,6 +1,7 @@
 """The experiments runner: run keys, the cache, failures, statistics, and a real Dask cluster."""
 
 import os
+from dataclasses import replace
 
 import pytest
 import torch
@@ -94,6 +95,35 @@ def test_execute_run_never_raises(tmp_path):
     rec = execute_run(RunSpec("x", 0, FAST, data=DataSpec(source="folder", folder=str(tmp_path))),
                       threads=None)
     assert rec["status"] == "failed" and rec["error"]
+
+
+def test_a_run_trains_through_the_one_train_run_and_keeps_its_verdict(monkeypatch):
+    import sda_lab.train as T
+    from sda_lab.diagnostics import ALARM_KINDS
+    from sda_lab.experiments.spec import load_split
+    from sda_lab.utils import seed_everything
+    from sda_lab.vae import ConvVAE
+
+    calls = []
+    real = T.train_run
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs.get("seed"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(T, "train_run", counting)
+    spec = RunSpec("x", 3, FAST, TINY_MODEL, TINY)
+    rec = execute_run(spec, threads=None)
+    assert rec["status"] == "ok", rec["error"]
+    assert calls == [3]
+    assert rec["scalars"]["alarm_kind"] in ALARM_KINDS and rec["scalars"]["verdict"]
+    assert "warnings" not in rec  # training warns nothing; the verdict is the record
+    # the same numbers as the runner's own loop before it called train_run
+    mels, _ = load_split(spec.data)
+    seed_everything(3)
+    h = T.train(ConvVAE.from_config(TINY_MODEL), mels,
+                replace(FAST, seed=3, device="cpu"), progress=False)
+    assert rec["epochs"]["recon"] == h.recon and rec["epochs"]["train_recon"] == h.train_recon
 
 
 def test_bootstrap_interval_and_effects():

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import time
 import traceback
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -43,11 +42,13 @@ DEFAULT_THREADS_PER_WORKER = 1  # measured: see the module docstring and benchma
 
 
 def train_run(spec: RunSpec, val: bool = True):
-    """Train ``spec`` in this process: ``(model, history, val_mels)``.
+    """Train ``spec`` in this process, on the CPU: ``(model, history, val_mels)``.
 
-    The one place the experiments package trains (:func:`execute_run` for a sweep,
-    :func:`sda_lab.rate_distortion.heldout_reconstructions` for listening). Uses only
-    :func:`sda_lab.train.train` and :meth:`sda_lab.vae.ConvVAE.from_config`.
+    The experiments package's one way to train (:func:`execute_run` for a sweep,
+    :func:`sda_lab.rate_distortion.heldout_reconstructions` for listening): ``spec``'s data
+    (:func:`~sda_lab.experiments.spec.load_split`) handed to :func:`sda_lab.train.train_run`
+    with its model and train configs and its seed. ``val=False`` trains without validation;
+    the held-out mels ``(N_val, 1, n_mels, T)`` (or ``None``) are returned either way.
 
     Raises
     ------
@@ -55,18 +56,15 @@ def train_run(spec: RunSpec, val: bool = True):
         Fewer than :data:`~sda_lab.experiments.spec.MIN_TRAIN_CLIPS` training clips; and
         whatever loading the data or training raises.
     """
-    from ..train import train
-    from ..utils import seed_everything
-    from ..vae import ConvVAE
+    from .. import train as T
 
     mels, val_mels = load_split(spec.data)  # (N, 1, 128, T), (N_val, 1, 128, T) or None
     if mels.shape[0] < MIN_TRAIN_CLIPS:
         raise ValueError(f"{spec.data.source} data leaves {mels.shape[0]} training clip(s), "
                          f"expected at least {MIN_TRAIN_CLIPS}")
-    seed_everything(spec.seed)
-    model = ConvVAE.from_config(spec.model)
-    history = train(model, mels, replace(spec.train, seed=spec.seed, device="cpu"),
-                    progress=False, val_mels=val_mels if val else None)
+    model, history = T.train_run(spec.model, replace(spec.train, device="cpu"), mels,
+                                 seed=spec.seed, progress=False,
+                                 val_mels=val_mels if val else None)
     return model, history, val_mels
 
 
@@ -86,16 +84,14 @@ def execute_run(spec: RunSpec, threads: int | None = 1) -> dict:
                     "pid": os.getpid(), "threads": torch.get_num_threads()}
     t0 = time.perf_counter()
     try:
-        with warnings.catch_warnings(record=True) as caught:  # kept in the record, not printed
-            warnings.simplefilter("always")
-            _, history, _ = train_run(spec)
-        record["warnings"] = list(dict.fromkeys(str(w.message) for w in caught))
+        _, history, _ = train_run(spec)  # training warns nothing: its verdict is in history
         h = asdict(history)
         n = len(h["epoch"])
         record["epochs"] = {k: v for k, v in h.items() if isinstance(v, list) and len(v) == n}
         record["kl_per_dim"] = h.get("kl_per_dim", [])
         record["scalars"] = {k: h.get(k) for k in ("train_baseline", "val_baseline", "n_train",
-                                                   "n_val", "stop_reason")}
+                                                   "n_val", "stop_reason", "alarm_kind",
+                                                   "verdict")}
         record["status"] = "ok"
         record["error"] = ""
     except Exception as exc:  # recorded, not raised: one bad run must not sink a sweep
