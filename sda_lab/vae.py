@@ -287,18 +287,42 @@ class ConvVAE(nn.Module):
 
 
 @torch.no_grad()
-def encode_dataset(model: ConvVAE, mels: torch.Tensor, batch_size: int = 128
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances of every mel, in eval mode: two ``(N, D)`` tensors."""
+def eval_batches(model: ConvVAE, mels: torch.Tensor, batch_size: int = 128,
+                 decode: bool = False):
+    """The one eval-mode encode(/decode) loop: ``mels`` ``(N, 1, n_mels, T)`` in batches of
+    ``batch_size`` through ``model`` with dropout off and BatchNorm's running statistics, no
+    gradients; the model's train/eval mode is restored when the loop ends (or is left).
+
+    Yields
+    ------
+    x, mu, logvar, recon
+        Per batch: the batch on the model's device ``(b, 1, n_mels, T)``, the posterior
+        ``mu``, ``logvar`` ``(b, D)``, and with ``decode`` the posterior mean decoded
+        ``(b, 1, n_mels, T)`` (else ``None``), all on the model's device.
+
+    Used by :func:`encode_dataset` and :func:`sda_lab.diagnostics.reconstruct`.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    try:
+        for i in range(0, mels.shape[0], batch_size):
+            x = mels[i:i + batch_size].to(device)  # (b, 1, n_mels, T)
+            mu, logvar = model.encode(x)  # (b, D) each
+            yield x, mu, logvar, model.decode(mu, x.shape) if decode else None  # (b, 1, M, T)
+    finally:
+        model.train(was_training)
+
+
+def encode_dataset(model: ConvVAE, mels: torch.Tensor, batch_size: int = 128
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances of every mel ``(N, 1, n_mels, T)``, in eval mode
+    (:func:`eval_batches`; the model's mode is restored): two ``(N, D)`` tensors on the
+    model's device."""
     mus, logvars = [], []
-    for i in range(0, mels.shape[0], batch_size):
-        mu, logvar = model.encode(mels[i:i + batch_size].to(device))  # (b, D) each
+    for _, mu, logvar, _ in eval_batches(model, mels, batch_size):
         mus.append(mu)
         logvars.append(logvar)
-    model.train(was_training)
     return torch.cat(mus), torch.cat(logvars)  # (N, D), (N, D)
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sda_lab.vae import (ConvDecoder, ConvEncoder, ConvVAE, VAEConfig, encode_dataset,
-                         feature_maps, parameter_breakdown, summary)
+                         eval_batches, feature_maps, parameter_breakdown, summary)
 
 TINY = VAEConfig(latent_dim=4, dropout=0.0, n_mels=32, n_frames=16, channels=(4, 8))
 
@@ -73,6 +73,31 @@ def test_helpers_work_on_a_config_built_model():
     rows = parameter_breakdown(model)
     assert sum(r["parameters"] for r in rows) == model.get_num_params()
     assert [m.shape[1] for m in feature_maps(model, mels[:1])] == [4, 8]
+
+
+def test_eval_batches_is_eval_mode_batch_size_free_and_restores_the_mode():
+    torch.manual_seed(0)
+    model = ConvVAE(dataclasses.replace(TINY, dropout=0.5)).train()
+    mels = torch.rand(5, 1, 32, 16)
+    with torch.no_grad():
+        model(mels)  # move BatchNorm's running statistics off their initial values
+    batches = list(eval_batches(model, mels, batch_size=2, decode=True))
+    assert model.training  # restored
+    assert [b[0].shape[0] for b in batches] == [2, 2, 1]
+    mu = torch.cat([b[1] for b in batches])  # (5, D)
+    recon = torch.cat([b[3] for b in batches])  # (5, 1, 32, 16)
+    model.eval()
+    with torch.no_grad():
+        mu_ref, _ = model.encode(mels)  # one batch: eval mode makes batches independent
+        recon_ref = model.decode(mu_ref, mels.shape)
+    model.train()
+    assert torch.allclose(mu, mu_ref, atol=1e-6) and torch.allclose(recon, recon_ref, atol=1e-6)
+    assert not mu.requires_grad and not recon.requires_grad
+    assert all(b[3] is None for b in eval_batches(model, mels, batch_size=2))  # encode only
+    assert torch.allclose(encode_dataset(model, mels, batch_size=3)[0], mu_ref, atol=1e-6)
+    for _ in eval_batches(model, mels, batch_size=2):
+        break  # a loop left early still restores the mode (the generator is closed)
+    assert model.training
 
 
 def test_parameter_count_at_construction():
