@@ -6,6 +6,8 @@ in-process with :func:`tiny_recipe` in place of the own-audio recipe's 3.1 M-par
 
 import errno
 import json
+import re
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -15,7 +17,8 @@ import torch
 
 import sda_lab.train as T
 from sda_lab.cli import main
-from sda_lab.commands.train import _ratio
+from sda_lab.commands.train import _ratio, verdict_line
+from sda_lab.diagnostics import ALARM_KINDS
 from sda_lab.train import load_checkpoint
 
 from .test_cli import error_of, run_cli, write_folder
@@ -151,16 +154,68 @@ def test_diverged_run_reaches_the_user_as_one_line(tmp_path, capsys, monkeypatch
                     "try a lower lr (now 1e+30)")
 
 
-@pytest.mark.xfail(strict=False, reason="needs the trainer to raise TrainingDiverged naming the "
-                   "step when the latent goes non-finite (H1, sda_lab/train.py); today the "
-                   "encoder's 'latent contains non-finite values' comes first")
 def test_diverged_run_is_one_line_naming_the_step(tmp_path, capsys, tiny):
     folder = write_folder(tmp_path / "a")
     code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o"),
                                    "--lr", "1e30", "--max-steps", "6", "--batch-size", "1",
                                    "--quiet", "--latent-dim", "4"])
-    assert code == 1 and "training diverged" in line and "step" in line
-    assert "lr" in line
+    assert code == 1 and line.startswith("sda-lab: error: training diverged")
+    assert re.search(r"\bstep \d+", line)  # where it happened
+    assert "lr 1e+30" in line  # with what
+    assert "try a lower learning rate" in line and "--lr" in line  # and what to try
+    assert "grad_clip" in line
+
+
+def _two_kinds(folder):
+    """Six files, two kinds (decaying sines near 660 Hz and near 330 Hz), so a held-out file
+    has its kind in the training set and a few steps beat the mean mel on it."""
+    folder.mkdir(parents=True)
+    sr = 22050
+    t = np.arange(int(1.05 * sr)) / sr
+    for i in range(6):
+        f = (330 if i % 2 else 660) * (1 + 0.01 * i)
+        sf.write(folder / f"c{i}.wav", 0.5 * np.sin(2 * np.pi * f * t) * np.exp(-(1 + i % 3) * t),
+                 sr)
+    return folder
+
+
+def test_a_quiet_run_says_quiet_and_prints_no_warning(tmp_path, capsys, tiny):
+    folder = _two_kinds(tmp_path / "a")
+    argv = ["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
+            "--batch-size", "5", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
+            "--val-files", "c0.wav", "--quiet", "--latent-dim", "4"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["alarm"]["kind"] == "quiet", m["alarm"]
+    assert "collapse alarm: quiet: validation recon" in out
+    assert [str(w.message) for w in caught] == []
+    assert "warning" not in err.lower() and "Traceback" not in err
+
+
+def test_nothing_held_out_is_said_not_validated_not_quiet(tmp_path, capsys, tiny):
+    folder = _two_kinds(tmp_path / "a")
+    code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
+                 "--batch-size", "6", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
+                 "--val-fraction", "0", "--quiet", "--latent-dim", "4"])
+    out = capsys.readouterr().out
+    assert code == 0
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert m["alarm"]["kind"] == "not_validated", m["alarm"]
+    assert "collapse alarm: not validated (nothing held out): " in out
+    assert "collapse alarm: quiet" not in out
+
+
+@pytest.mark.parametrize("kind", ALARM_KINDS)
+def test_every_verdict_kind_has_its_own_printed_label(kind):
+    line = verdict_line({"fired": kind in ("collapse", "no_generalisation"), "kind": kind,
+                         "why": "because"})
+    assert line.startswith("collapse alarm: ") and line.endswith(": because")
+    assert ("FIRED" in line) == (kind in ("collapse", "no_generalisation"))
+    assert ("quiet" in line) == (kind == "quiet")
 
 
 def _looped_tone(path, freq, sr=48_000, seconds=3):

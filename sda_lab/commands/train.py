@@ -26,7 +26,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, is_dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from . import _options as opt
@@ -143,17 +143,20 @@ def _ratio(recon, baseline) -> tuple[float | None, str]:
     return recon / baseline, ""
 
 
-def _verdict(run) -> dict:
-    """The alarm's single end-of-run verdict as ``{"fired": bool, "why": str, ...}``."""
-    try:
-        v = run.verdict()
-    except ZeroDivisionError:
-        return {"fired": None, "why": "no verdict: a mean-mel baseline is 0"}
-    if isinstance(v, dict):
-        return v
-    if is_dataclass(v):
-        return asdict(v)
-    return {"fired": bool(v), "why": str(v)}
+# How the verdict's kind (sda_lab.diagnostics.ALARM_KINDS) is printed after "collapse alarm: "
+VERDICT_LABELS = {
+    "quiet": "quiet",
+    "not_validated": "not validated (nothing held out)",
+    "collapse": "FIRED",
+    "no_generalisation": "FIRED",
+    "undefined": "undefined (baseline 0)",
+}
+
+
+def verdict_line(verdict: dict) -> str:
+    """The printed verdict, from :meth:`sda_lab.own_audio.ClipsRun.verdict`'s ``{"fired",
+    "kind", "why"}``: ``"collapse alarm: <label by kind>: <why>"``."""
+    return f"collapse alarm: {VERDICT_LABELS[verdict['kind']]}: {verdict['why']}"
 
 
 def _finite(x):
@@ -203,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
         best_checkpoint_path=out / "best.pt", progress=not args.quiet,
         extra={"folder": str(args.folder)}, mels=mels)
     history = result.history
-    verdict = _verdict(result)
+    verdict = result.verdict()  # {"fired", "kind", "why"}
     val_recon = history.val_recon[-1] if history.val_recon else None
     train_ratio, train_note = _ratio(history.train_recon[-1], history.train_baseline)
     val_ratio, val_note = _ratio(val_recon, history.val_baseline)
@@ -248,8 +251,7 @@ def run(args: argparse.Namespace) -> int:
           f"{_fmt(history.train_baseline)} ({_fmt(train_ratio, '.2f')}x"
           f"{', ' + train_note if train_note else ''}){val}; "
           f"{metrics['active_units']} active units")
-    state = {True: "FIRED", False: "quiet", None: "no verdict"}[verdict.get("fired")]
-    print(f"collapse alarm: {state}: {verdict.get('why', '')}")
+    print(verdict_line(verdict))
     print(f"wrote {out / 'checkpoint.pt'}, {out / 'best.pt'}, {out / 'metrics.json'}")
     print(f'open the explorer on this run: from sda_lab.widgets import LatentExplorer; '
           f'LatentExplorer.from_run("{out}")')
