@@ -6,10 +6,10 @@ notebooks it names).
   the synthetic default set by :func:`sda_lab.cache.load_or_train_default`.
 - :data:`OWN_AUDIO_RECIPE`: the user's own recordings (``python -m sda_lab train``, notebook 06).
 
-On the KL weight: the seed's loss adds a per-element *mean* MSE to a per-sample *sum* of KL over
-the latent dimensions. Against a Gaussian decoder's ELBO with noise ``sigma``, the seed's weight
+On the KL weight: the reference loss adds a per-element *mean* MSE to a per-sample *sum* of KL
+over the latent dimensions. Against a Gaussian decoder's ELBO with noise ``sigma``, its weight
 ``w`` on one 128 x 94 mel (``P = 12,032`` elements) is a beta of ``w * P / (2 sigma^2)``
-(:func:`sda_lab.losses.elbo_kl_weight`): at ``sigma = 0.1`` the seed's weight 1 is beta 601,600,
+(:func:`sda_lab.losses.elbo_kl_weight`): at ``sigma = 0.1`` the reference weight 1 is beta 601,600,
 so the posterior collapses (notebooks 03-04), the explorer's 1e-3 is beta 602, and the own-audio
 1e-4 is beta 60.
 """
@@ -62,22 +62,15 @@ class Recipe:
 
 DEFAULT_CLIPS_PER_KIND = 60  # 300 clips of the synthetic default set
 
-# Trained on the 300 default clips (40 epochs). Compared by eval-mode recon and by how much the
-# decoded mel moves for a 2-sd move of the top-ranked latent dimension (its "effect"; the mean
-# image scores MSE 0.0185):
-#   weight 1e-3, free bits 0.5, dropout 0.2, 30 ep: MSE 0.0102, KL 15 nats, top effect 0.006
-#   weight 1e-3, free bits 0.5, dropout 0,   40 ep: MSE 0.0077, KL 17 nats, top effect 0.008
-#     (free bits let every dimension sit just under 0.5 nats: no dimension stands out)
-#   weight 1e-3, free bits 0,   dropout 0,   40 ep: MSE 0.0106, KL 3.5 nats, top effect 0.076,
-#     lowest-ranked 0.002: the chosen default
-#   weight 3e-3, free bits 0,   dropout 0,   40 ep: MSE 0.0152, KL 0.8 nats (too collapsed)
+# The measurements behind these choices: benchmarks/RESULTS.md, "Default-model recipe".
 DEFAULT_RECIPE = Recipe(
     name="default model",
-    spectrogram=SpectrogramConfig(),  # the seed's log1p: the synthetic set spreads fine under it
+    spectrogram=SpectrogramConfig(),  # the reference log1p: the synthetic set spreads fine under it
     model=VAEConfig(dropout=0.0),
     train=TrainConfig(epochs=40, lr=2e-3, kl_weight=1e-3, free_bits=0.0),
     why="the explorer wants latent dimensions that differ in how much they matter: KL weight "
-        "1e-3 (beta 602 at sigma 0.1), no free bits, no dropout (the table above)")
+        "1e-3 (beta 602 at sigma 0.1), no free bits, no dropout (benchmarks/RESULTS.md, "
+        "section \"Default-model recipe\")")
 
 OWN_AUDIO_RECIPE = Recipe(
     name="own audio",
