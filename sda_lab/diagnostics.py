@@ -22,6 +22,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .vae import eval_batches
+
 __all__ = ["COLLAPSE_RATIO", "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION", "ALARM_KINDS",
            "BASELINE_ZERO", "Alarm", "alarm_report", "baseline_ratio", "check_training_clips",
            "collapse_alarm", "collapse_check", "eval_recon", "format_ratio", "judge",
@@ -137,23 +139,14 @@ def reconstruct(model, mels: torch.Tensor, batch_size: int = 128, keep: bool = T
         The MSE over every element (float64 sum); ``mu``, ``logvar`` ``(N, D)`` on the model's
         device; ``recon`` ``(N, 1, n_mels, T)`` on the CPU, or ``None`` when ``keep`` is False.
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
     total, count, mus, logvars, recons = 0.0, 0, [], [], []
-    try:
-        for i in range(0, mels.shape[0], batch_size):
-            x = mels[i:i + batch_size].to(device)  # (b, 1, M, T)
-            mu, logvar = model.encode(x)  # (b, D) each
-            recon = model.decode(mu, x.shape)  # (b, 1, M, T)
-            total += float((recon.double() - x.double()).pow(2).sum())
-            count += x.numel()
-            mus.append(mu)
-            logvars.append(logvar)
-            if keep:
-                recons.append(recon.cpu())
-    finally:
-        model.train(was_training)
+    for x, mu, logvar, recon in eval_batches(model, mels, batch_size, decode=True):
+        total += float((recon.double() - x.double()).pow(2).sum())  # x, recon: (b, 1, M, T)
+        count += x.numel()
+        mus.append(mu)  # (b, D)
+        logvars.append(logvar)
+        if keep:
+            recons.append(recon.cpu())
     return (total / count, torch.cat(mus), torch.cat(logvars),  # (N, D), (N, D)
             torch.cat(recons) if keep else None)  # (N, 1, M, T)
 

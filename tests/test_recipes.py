@@ -35,7 +35,7 @@ def test_own_audio_spectrogram_takes_another_scale():
 
 
 def test_the_beta_in_the_recipes_words_is_the_right_way_up():
-    """The docstring says the seed's weight w is a beta of w * P / (2 sigma^2)."""
+    """The docstring says the reference weight w is a beta of w * P / (2 sigma^2)."""
     import sda_lab.recipes as r
 
     assert "w * P / (2 sigma^2)" in r.__doc__ and "2 * sigma^2 / 12,032" not in r.__doc__
