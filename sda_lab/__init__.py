@@ -1,3 +1,61 @@
-"""sda-lab: a workbench for small-dataset audio VAEs."""
+"""sda-lab: a workbench for small-dataset audio VAEs.
+
+The package in pipeline order (one idea per module):
+
+- representation: :mod:`~sda_lab.spectrogram` (waveform <-> normalised log-mel),
+  :mod:`~sda_lab.inversion` (mel -> linear -> waveform), :mod:`~sda_lab.phase` (PGHI, fast
+  Griffin-Lim), :mod:`~sda_lab.inverse_mel` (a learned inverse mel), :mod:`~sda_lab.metrics`,
+  :mod:`~sda_lab.evaluate`
+- data: :mod:`~sda_lab.synth` (the embedded default set), :mod:`~sda_lab.data` (your own
+  folder), :mod:`~sda_lab.folders`, :mod:`~sda_lab.augment`
+- model and loss: :mod:`~sda_lab.vae`, :mod:`~sda_lab.losses`
+- training: :mod:`~sda_lab.train`, :mod:`~sda_lab.callbacks`, :mod:`~sda_lab.history`,
+  :mod:`~sda_lab.diagnostics`, :mod:`~sda_lab.checkpoint`, :mod:`~sda_lab.recipes`,
+  :mod:`~sda_lab.cache`, :mod:`~sda_lab.own_audio`
+- studies: :mod:`~sda_lab.experiments`, :mod:`~sda_lab.rate_distortion`,
+  :mod:`~sda_lab.descriptors`, :mod:`~sda_lab.prior`, :mod:`~sda_lab.generate`
+- interface: :mod:`~sda_lab.widgets`, :mod:`~sda_lab.plotting`, :mod:`~sda_lab.cli` and
+  :mod:`~sda_lab.commands`, :mod:`~sda_lab.export`
+
+The names below are importable from ``sda_lab`` directly; each is loaded on first use, so
+``import sda_lab`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "SpectrogramConfig": "spectrogram", "AudioSpectrogram": "spectrogram",
+    "mel_to_linear": "inversion", "griffin_lim": "inversion",
+    "spectral_convergence": "metrics", "log_spectral_distance": "metrics",
+    "mel_consistency": "metrics",
+    "make_default_dataset": "synth", "load_folder": "data", "AudioClips": "data",
+    "VAEConfig": "vae", "ConvEncoder": "vae", "ConvDecoder": "vae", "ConvVAE": "vae",
+    "vae_loss": "losses", "get_kl_weight": "losses", "compute_kl_divergence": "losses",
+    "active_units": "losses",
+    "TrainConfig": "train", "train": "train", "train_run": "train",
+    "split_by_file": "diagnostics", "Alarm": "diagnostics",
+    "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
+    "Recipe": "recipes", "DEFAULT_RECIPE": "recipes", "OWN_AUDIO_RECIPE": "recipes",
+    "load_or_train_default": "cache", "train_on_clips": "own_audio",
+    "grid": "experiments", "run_grid": "experiments", "DataSpec": "experiments",
+    "LatentExplorer": "widgets", "InterpolationExplorer": "widgets",
+}
+
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str):
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sda_lab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
