@@ -36,7 +36,7 @@ _PUBLIC = {
     "VAEConfig": "vae", "ConvEncoder": "vae", "ConvDecoder": "vae", "ConvVAE": "vae",
     "vae_loss": "losses", "get_kl_weight": "losses", "compute_kl_divergence": "losses",
     "active_units": "losses",
-    "TrainConfig": "train", "train": "train", "train_run": "train",
+    "TrainConfig": "train", "train_run": "train",  # sda_lab.train is the module
     "split_by_file": "diagnostics", "Alarm": "diagnostics",
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
     "Recipe": "recipes", "DEFAULT_RECIPE": "recipes", "OWN_AUDIO_RECIPE": "recipes",
