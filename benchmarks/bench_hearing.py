@@ -59,14 +59,16 @@ def materials(clips_per_kind: int, seed: int) -> dict:
     return found
 
 
-def measure(clips, n_clips: int, train_seconds: float, seed: int) -> tuple[list[dict], dict]:
+def measure(clips, n_clips: int, train_seconds: float, seed: int, log_weight: float = 1.0
+            ) -> tuple[list[dict], dict]:
     """One material: train on its training files, compare on up to ``n_clips`` held-out clips."""
     spec = own_audio_spectrogram("db")
     train_idx, val_idx, _ = split_by_file(clips, 0.2, seed)
     g = torch.Generator().manual_seed(seed)
     val_idx = [val_idx[i] for i in torch.randperm(len(val_idx), generator=g)[:n_clips]]
     inverse = fit_inverse_mel(spec, clips.waveforms[train_idx],
-                              InverseMelConfig(max_seconds=train_seconds, seed=seed))
+                              InverseMelConfig(max_seconds=train_seconds, seed=seed,
+                                                               log_weight=log_weight))
     rows = compare_inversions(spec, clips.waveforms[val_idx], inverse, seed=seed)
     info = {"train clips": len(train_idx), "held-out clips": len(val_idx),
             "steps": inverse.history["steps"], "train s": inverse.history["seconds"]}
@@ -81,12 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-seconds", type=float, default=60.0,
                    help="training budget of each learned inverse")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-weight", type=float, default=InverseMelConfig.log_weight,
+                   help="weight of the log-magnitude L1 in the inverse's loss")
     args = p.parse_args(argv)
     torch.manual_seed(args.seed)
     t0 = time.perf_counter()
     summary, details = [], []
     for name, clips in materials(args.clips_per_kind, args.seed).items():
-        rows, info = measure(clips, args.clips, args.train_seconds, args.seed)
+        rows, info = measure(clips, args.clips, args.train_seconds, args.seed, args.log_weight)
         by_path = {r["path"]: r for r in rows}
         summary.append({"material": name, "held-out clips": info["held-out clips"],
                         **{col: by_path[path]["SC"] for col, path in SUMMARY.items()},
