@@ -169,8 +169,21 @@ def magnitude_loss(estimate: torch.Tensor, target: torch.Tensor, floor: float,
     return sc + log_weight * log_l1
 
 
+def _pairs(spec, x: torch.Tensor, nnls_iters: int
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mels ``(N, 1, n_mels, T)``, NNLS starts and targets ``(N, n_stft, T)`` of clips ``x``."""
+    with torch.no_grad():
+        mels = torch.cat([spec.waveform_to_mel(x[i:i + 64])
+                          for i in range(0, len(x), 64)])  # (N, 1, n_mels, T)
+        spec._check_frames(mels, None)
+        starts = torch.cat([_nnls_magnitude(spec, mels[i:i + 64], nnls_iters)
+                            for i in range(0, len(x), 64)])  # (N, n_stft, T)
+        return mels, starts, stft_magnitude(spec, x)
+
+
 def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | None = None,
-                    progress: bool = False) -> InverseMel:
+                    progress: bool = False, val_waveforms: torch.Tensor | None = None,
+                    eval_every: int = 25) -> InverseMel:
     """Train an inverse mel on clips ``(N, 1, samples)`` in ``spec``'s representation.
 
     The pairs are ``(spec.waveform_to_mel(x), |STFT(x)|)``; training runs on the CPU until
@@ -179,6 +192,11 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     untrained (NNLS) loss on the first batch. Held-out files are the caller's business: pass
     only training clips (:func:`sda_lab.train.split_by_file`).
 
+    With ``val_waveforms`` (clips of other files than the training ones), the loss on them is
+    measured before training (the NNLS start, step 0), every ``eval_every`` steps and at the
+    end, and the weights with the lowest one are kept (``history["best_step"]``, ``0``: the
+    inverse stays NNLS), so the inverse is never worse than NNLS on those files.
+
     Raises
     ------
     TypeError, ValueError
@@ -186,16 +204,12 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
         than ``spec.config.min_frames`` frames per clip.
     """
     config = config or InverseMelConfig()
+    if not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
     x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float().cpu()
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    with torch.no_grad():
-        mels = torch.cat([spec.waveform_to_mel(x[i:i + 64])
-                          for i in range(0, len(x), 64)])  # (N, 1, n_mels, T)
-        spec._check_frames(mels, None)
-        starts = torch.cat([_nnls_magnitude(spec, mels[i:i + 64], config.nnls_iters)
-                            for i in range(0, len(x), 64)])  # (N, n_stft, T)
-        targets = stft_magnitude(spec, x)  # (N, n_stft, T)
+    mels, starts, targets = _pairs(spec, x, config.nnls_iters)
     net = InverseMelNet(spec.config.n_mels, spec.config.n_stft, config)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr)
     floor = _floor(spec)
@@ -205,6 +219,26 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     with torch.no_grad():
         start_loss = float(magnitude_loss(starts[first], targets[first], floor,
                                           config.log_weight))
+    val = None
+    if val_waveforms is not None:
+        val = _pairs(spec, check_waveform(val_waveforms, spec.config.n_fft, "val_waveforms")
+                     .float().cpu(), config.nnls_iters)
+    val_losses: list[tuple[int, float]] = []
+    best = (math.inf, 0, None)
+
+    def validate() -> None:
+        nonlocal best
+        net.eval()
+        with torch.no_grad():
+            loss = float(magnitude_loss(_apply(net, val[0], val[1], floor), val[2], floor,
+                                        config.log_weight))
+        net.train()
+        val_losses.append((step, loss))
+        if loss < best[0]:
+            best = (loss, step, {k: v.clone() for k, v in net.state_dict().items()})
+
+    if val is not None:
+        validate()
     while True:
         if config.max_steps is not None and step >= config.max_steps:
             break
@@ -220,9 +254,16 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
         step += 1
         if progress and step % 50 == 0:
             print(f"inverse mel: step {step}, loss {losses[-1]:.4f}")
-    net.eval()
+        if val is not None and step % eval_every == 0:
+            validate()
     history = {"loss": losses, "nnls_loss": start_loss, "steps": step,
                "seconds": time.perf_counter() - t0, "clips": len(x)}
+    if val is not None:
+        if val_losses[-1][0] != step:
+            validate()
+        net.load_state_dict(best[2])
+        history.update(val_loss=val_losses, best_step=best[1], val_clips=len(val[0]))
+    net.eval()
     return InverseMel(net, asdict(spec.config), config, history)
 
 

@@ -93,3 +93,20 @@ def test_compare_inversions_scores_every_path_and_the_bound_beats_the_default(in
     assert rows["bound: true |S| + PGHI + fast GL"]["SC"] < rows["NNLS default"]["SC"]
     assert rows["NNLS default"]["x default time"] == 1.0
     assert all(0 <= r["SC"] < 2 for r in rows.values())
+
+
+def test_validation_keeps_the_best_weights_and_never_loses_to_nnls(clips):
+    train, val = clips[:6], clips[6:]
+    wild = fit_inverse_mel(SPEC, train, replace(TINY, lr=3.0, max_steps=6), val_waveforms=val,
+                           eval_every=2)
+    h = wild.history
+    assert [s for s, _ in h["val_loss"]] == [0, 2, 4, 6]
+    best = min(h["val_loss"], key=lambda p: p[1])
+    assert h["best_step"] == best[0]
+    assert best[1] <= h["val_loss"][0][1]  # the NNLS start (step 0) is a candidate
+    if h["best_step"] == 0:  # a diverged run falls back to exactly NNLS
+        mel = SPEC.waveform_to_mel(val)
+        assert torch.allclose(mel_to_magnitude(SPEC, mel, wild), mel_to_magnitude(SPEC, mel),
+                              rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="eval_every"):
+        fit_inverse_mel(SPEC, train, TINY, val_waveforms=val, eval_every=0)
