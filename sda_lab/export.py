@@ -28,7 +28,6 @@ in 2.11-2.14 (``tests/test_export.py`` loads the file in a process without sda-l
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import asdict
 from pathlib import Path

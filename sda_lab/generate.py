@@ -29,7 +29,8 @@ import torch
 from .descriptors import clip_descriptors, clip_length, invert
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
 
-__all__ = ["Run", "run_checkpoint", "load_run", "nearest_clips", "copying_check", "sample_sounds", "generate_run"]
+__all__ = ["Run", "run_checkpoint", "load_run", "nearest_clips", "copying_check", "prior_for",
+           "sample_sounds", "generate_run"]
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 On small data the aggregate posterior (the training clips' posterior means) fills only part of
 N(0, I); decoding the holes gives mush. Ghosh et al. 2020, "From variational to deterministic
-regularized autoencoders" (ICLR), fit a Gaussian mixture on the training latents after training
+autoencoders" (ICLR), fit a Gaussian mixture on the training latents after training
 and sample from it instead. :func:`fit_gmm_prior` does that (scikit-learn's
 ``GaussianMixture``, the number of components chosen by BIC); :func:`normal_prior` is the
 VAE's own N(0, I). :func:`compare_priors` measures both by what can be trusted with tens of
