@@ -155,7 +155,7 @@ _KERNEL_STATE = """async () => {
     const expr = "__import__('json').dumps(dict(start=explorer.start_menu.value[1], "
         + "autoplay=bool(explorer.audio.autoplay), play=explorer.renderer.sound.play, "
         + "renders_since=explorer.audio_lane.completed - globals().get('_mark', 0), "
-        + "echoes=explorer.echoes))";
+        + "echoes=explorer.echoes, moves=list(explorer.moves)[-4:]))";
     const future = kernel.requestExecute({code: "explorer.wait()", silent: false,
         store_history: false, user_expressions: {r: expr}});
     const reply = await future.done;

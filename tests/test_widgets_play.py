@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ._widgets_tiny import tiny_setup
-from sda_lab.widgets import KernelValues, LatentExplorer, SliderState, set_slider
+from sda_lab.widgets import KernelValues, LatentExplorer, SliderState, grid_value, set_slider
 
 
 @pytest.fixture()
@@ -73,6 +73,32 @@ def test_a_clicked_clip_keeps_playing_through_echoes(ex, monkeypatch, order):
     ex.wait()
     assert ex.picture_lane.completed > drawn and not ex.audio.autoplay
     torch.testing.assert_close(ex.renderer.sound.z, ex.z)
+
+
+def test_an_echo_snapped_to_the_old_grid_does_not_cancel_the_play(ex, monkeypatch):
+    # seen in Chromium: noUiSlider snaps the kernel's new value to the range it still holds
+    # (less than a step from the new value, off the new grid), also on a slider the user
+    # dragged before the click
+    a, b = _far_pair(ex)
+    ex.pick(a)
+    old = [(float(s.min), float(s.max), float(s.step)) for s in ex.sliders]
+    s0 = ex.sliders[0]
+    s0.set_state({"value": s0.value + 4 * s0.step})  # the user drags slider 0
+    ex.wait()
+    ex.map._clicked(ex.map.points, {"data": {"index": b}})
+    drawn, heard = ex.picture_lane.completed, ex.renderer.sound
+    audio_msgs = _spy(monkeypatch, ex.audio)
+    new = _browser_values(ex)
+    moved = 0
+    for s, (lo, hi, step), v in zip(ex.sliders, old, new):
+        echo = grid_value(v, lo, hi, step)  # B's value on A's grid, in A's range
+        moved += echo != v
+        s.set_state({"value": echo})
+    assert moved >= 2
+    ex.wait()
+    assert ex.picture_lane.completed == drawn and ex.renderer.sound is heard
+    assert audio_msgs == [] and ex.audio.autoplay
+    assert _browser_values(ex) == new  # answered with B's values
 
 
 def test_a_genuine_move_back_to_the_start_redraws(ex):

@@ -10,6 +10,7 @@ are recognised as such (:class:`.sliders.KernelValues`) and never redraw or repl
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -111,6 +112,7 @@ class LatentExplorer:
             ))
         self.kernel_values = KernelValues(len(self.sliders))
         self.echoes = 0  # slider values recognised as the browser's echoes (not moves)
+        self.moves: deque[tuple[int, float, float]] = deque(maxlen=16)  # (rank, old, new)
         self._suspend = False
         self._moved = 0  # rank of the slider moved last (named in the status line)
         self.start_z = torch.zeros(D)
@@ -342,6 +344,8 @@ class LatentExplorer:
                     self._suspend = False
             return
         self.kernel_values.forget(rank)
+        if change is not None:
+            self.moves.append((rank, float(change["old"]), float(change["new"])))
         self._moved = rank
         if not self.live:
             self._render_now(False)

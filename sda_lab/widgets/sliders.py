@@ -9,14 +9,16 @@ hear.
 
 :class:`KernelValues` records, per slider, every state the kernel sent since the last genuine
 move of that slider (value, min, max, step; the kernel sends all four in one message and the
-value on the step grid). An incoming value is an echo when it is one of those values or its
-snap to that state's grid, or clamped into the newest range (the kernel's own traitlets clamp a
-late echo so before any observer sees it), whatever its distance from the current value and
-whenever it comes;
+value on the step grid), and the recent ranges. An incoming value is an echo when it is one of
+those values as sent, or snapped to the grid or clamped into the range of any recent state: the
+browser's slider (noUiSlider) snaps a new value to the range it still holds before it takes the
+new range, and the kernel's own traitlets clamp a late echo into the current range before any
+observer sees it. That holds whatever its distance from the current value and whenever it comes;
 any other value is the user's, and it ends that slider's record (so returning to a start value
-later is a move again). This holds by construction, not by timing. What a user cannot do as the very first action on a slider after a kernel change is land exactly
-on an earlier kernel value or, where that lay outside the new range, tap the range's end: that
-one value is taken as an echo (the next value of a drag is a move again).
+later is a move again). This holds by construction, not by timing. What a user cannot do, as
+the very first action on a slider after a kernel change, is land exactly on one of those
+candidate values (an earlier kernel value, its snap to an older grid, a range end it was clamped
+to): that one value is taken as an echo (the next value of a drag is a move again).
 """
 
 from __future__ import annotations
@@ -68,16 +70,21 @@ def set_slider(s: W.FloatSlider, value: float, lo: float | None = None,
 
 
 class KernelValues:
-    """The states the kernel sent to each of ``n`` sliders since their last genuine move."""
+    """The states the kernel sent to each of ``n`` sliders: their values since the slider's last
+    genuine move, and their ranges (which a user's move never changes, so the browser may still
+    snap to an older one)."""
 
     def __init__(self, n: int) -> None:
-        self._sent: list[list[SliderState]] = [[] for _ in range(n)]
+        self._sent: list[list[SliderState]] = [[] for _ in range(n)]  # values since last move
+        self._ranges: list[list[SliderState]] = [[] for _ in range(n)]  # every recent state
 
     def record(self, rank: int, state: SliderState) -> None:
         self._sent[rank] = (self._sent[rank] + [state])[-_KEEP:]
+        self._ranges[rank] = (self._ranges[rank] + [state])[-_KEEP:]
 
     def latest(self, rank: int) -> SliderState | None:
-        return self._sent[rank][-1] if self._sent[rank] else None
+        """The newest state the kernel sent to slider ``rank``."""
+        return self._ranges[rank][-1] if self._ranges[rank] else None
 
     def is_latest(self, rank: int, value: float) -> bool:
         """Whether ``value`` is (within float rounding of the grid) the newest kernel value."""
@@ -86,20 +93,25 @@ class KernelValues:
 
     def is_echo(self, rank: int, value: float) -> bool:
         """Whether ``value`` arriving for slider ``rank`` is an echo of a kernel state: one of
-        the values sent, or one put on the newest state's grid and range (ipywidgets clamps an
-        incoming value into the slider's current range before any observer sees it)."""
-        latest = self.latest(rank)
-        if latest is None:
+        the values sent since the last move, as sent or put on the grid and into the range of
+        any recent state (the browser's slider snaps a new value to the range it still holds
+        before it takes the new one; ipywidgets clamps an incoming value into the current range
+        before any observer sees it)."""
+        grids = self._ranges[rank]
+        if not grids:
             return False
-        tol = _TOLERANCE * latest.step
+        now = grids[-1]  # the range the kernel's slider has: an incoming value is clamped to it
         for st in self._sent[rank]:
-            lo, hi = latest.min, latest.max
-            for candidate in (st.value, st.snap(st.value), min(max(st.value, lo), hi),
-                              latest.snap(st.value)):
-                if abs(value - candidate) <= max(tol, _TOLERANCE * st.step):
-                    return True
+            for g in grids:
+                tol = _TOLERANCE * min(g.step, st.step)
+                for candidate in (st.value, g.snap(st.value)):
+                    for c in (candidate, min(max(candidate, g.min), g.max),
+                              min(max(candidate, now.min), now.max)):
+                        if abs(value - c) <= tol:
+                            return True
         return False
 
     def forget(self, rank: int) -> None:
-        """The user moved slider ``rank``: later values are compared with nothing."""
+        """The user moved slider ``rank``: the values sent before are no longer echoes (the
+        ranges stay: the browser's slider still has the last one)."""
         self._sent[rank] = []
