@@ -4,7 +4,8 @@ For each material (the synthetic default set, the bundled ``data/examples/instru
 ``data/examples/drum-one-shots``, and every folder of audio under ``$SDA_LAB_EXTRA_AUDIO`` when
 it is set) the clips are split by file (:func:`sda_lab.train.split_by_file`, 20% of the files
 held out), a learned inverse mel is trained on the training files for ``--train-seconds``
-(:func:`sda_lab.inverse_mel.fit_inverse_mel`), and up to ``--clips`` held-out clips go through
+(:func:`sda_lab.inverse_mel.fit_inverse_mel`; a fifth of the training files, never the
+held-out ones, picks its best weights, NNLS itself included), and up to ``--clips`` held-out clips go through
 every path of :func:`sda_lab.inverse_mel.compare_inversions`, in the own-audio recipe's dB mel.
 Spectral convergence (SC) against the original STFT magnitude; time per clip as a ratio to the
 NNLS default measured in the same process (compare ratios, not absolute times).
@@ -66,12 +67,16 @@ def measure(clips, n_clips: int, train_seconds: float, seed: int, log_weight: fl
     train_idx, val_idx, _ = split_by_file(clips, 0.2, seed)
     g = torch.Generator().manual_seed(seed)
     val_idx = [val_idx[i] for i in torch.randperm(len(val_idx), generator=g)[:n_clips]]
-    inverse = fit_inverse_mel(spec, clips.waveforms[train_idx],
+    # a fifth of the training files picks the inverse's best weights (step 0 = NNLS)
+    fit_idx, pick_idx, _ = split_by_file([clips.files[i] for i in train_idx], 0.2, seed)
+    inverse = fit_inverse_mel(spec, clips.waveforms[[train_idx[i] for i in fit_idx]],
                               InverseMelConfig(max_seconds=train_seconds, seed=seed,
-                                                               log_weight=log_weight))
+                                               log_weight=log_weight),
+                              val_waveforms=clips.waveforms[[train_idx[i] for i in pick_idx]])
     rows = compare_inversions(spec, clips.waveforms[val_idx], inverse, seed=seed)
     info = {"train clips": len(train_idx), "held-out clips": len(val_idx),
-            "steps": inverse.history["steps"], "train s": inverse.history["seconds"]}
+            "steps": inverse.history["steps"], "best step": inverse.history["best_step"],
+            "train s": round(inverse.history["seconds"], 1)}
     return rows, info
 
 
