@@ -19,9 +19,10 @@ kernels on few cores start JupyterLab with ``OMP_WAIT_POLICY=PASSIVE`` (``make l
 call :func:`sda_lab.utils.set_thread_policy` before torch is imported.
 """
 
-from .clips import check_explorer_mels, clip_seconds, mels_for, spectrogram_for
+from .clips import (RUN_CHECKPOINTS, check_explorer_mels, clip_seconds, mels_for, run_checkpoint,
+                    spectrogram_for)
 from .drag import DragStats, measure_latency, simulate_drag
-from .explorer import RUN_CHECKPOINTS, SLIDER_STEPS, STARTS, LatentExplorer
+from .explorer import SLIDER_STEPS, STARTS, LatentExplorer
 from .export import export_explorer, export_interpolation, export_traversal, write_wav
 from .images import figure_png, mel_image_png, mel_png, waveform_image_png
 from .interpolation import InterpolationExplorer, traversal
@@ -31,7 +32,7 @@ from .sliders import KernelValues, SliderState, grid_value, set_slider
 
 _Renderer = Renderer  # the old private name
 
-__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "spectrogram_for", "DragStats",
+__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "spectrogram_for", "run_checkpoint", "DragStats",
            "measure_latency", "simulate_drag", "RUN_CHECKPOINTS", "SLIDER_STEPS", "STARTS",
            "LatentExplorer", "export_explorer", "export_interpolation", "export_traversal",
            "write_wav", "figure_png", "mel_image_png", "mel_png", "waveform_image_png",

@@ -11,7 +11,31 @@ import torch
 from ..spectrogram import AudioSpectrogram, SpectrogramConfig
 from ..vae import ConvVAE
 
-__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "spectrogram_for"]
+__all__ = ["RUN_CHECKPOINTS", "check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint",
+           "spectrogram_for"]
+
+RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # what an explorer opens in a run, in this order
+
+
+def run_checkpoint(run: str | Path) -> Path:
+    """The checkpoint to explore in a run folder of ``python -m sda_lab train FOLDER --out RUN``:
+    ``best.pt`` (lowest validation error), else ``checkpoint.pt`` (the last).
+
+    Raises ``FileNotFoundError`` (one line naming the folder and the files expected) when
+    ``run`` is not a folder or holds neither.
+    """
+    run = Path(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run folder not found: {run} (expected the --out folder of "
+                                f"`python -m sda_lab train FOLDER --out {run}`)")
+    for name in RUN_CHECKPOINTS:
+        if (run / name).is_file():
+            return run / name
+    present = sorted(p.name for p in run.iterdir())[:8]
+    raise FileNotFoundError(
+        f"{run} holds no run: expected {' or '.join(RUN_CHECKPOINTS)} (written by "
+        f"`python -m sda_lab train FOLDER --out {run}`), found "
+        f"{', '.join(present) if present else 'nothing'}")
 
 
 def check_explorer_mels(model: ConvVAE, mels: torch.Tensor) -> None:

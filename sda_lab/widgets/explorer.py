@@ -21,16 +21,15 @@ from matplotlib.figure import Figure
 from ..losses import kl_per_dimension
 from ..spectrogram import AudioSpectrogram
 from ..vae import ConvVAE, encode_dataset
-from .clips import check_explorer_mels, mels_for
+from .clips import check_explorer_mels, mels_for, run_checkpoint
 from .lanes import LatestValueWorker, Preview, Renderer
 from .latent_map import LatentMap
 from .sliders import KernelValues, set_slider
 
-__all__ = ["STARTS", "SLIDER_STEPS", "RUN_CHECKPOINTS", "LatentExplorer"]
+__all__ = ["STARTS", "SLIDER_STEPS", "LatentExplorer"]
 
 STARTS = ("clip", "prior", "zero")
 SLIDER_STEPS = 100  # a slider's step is its range / 100: an arrow key moves 1 %, not 0.01 units
-RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # what from_run opens, in this order
 
 
 class LatentExplorer:
@@ -182,7 +181,8 @@ class LatentExplorer:
     def from_run(cls, run: str | Path, mels_or_folder=None, **kwargs) -> "LatentExplorer":
         """An explorer on a run folder of ``python -m sda_lab train FOLDER --out RUN``.
 
-        Opens ``RUN/best.pt`` (lowest validation error), else ``RUN/checkpoint.pt`` (the last);
+        Opens :func:`.clips.run_checkpoint`: ``RUN/best.pt`` (lowest validation error), else
+        ``RUN/checkpoint.pt`` (the last);
         without ``mels_or_folder`` it explores the run's own training folder (recorded in the
         checkpoint) when that still exists, else the default data set.
 
@@ -192,20 +192,10 @@ class LatentExplorer:
             ``run`` is not a folder, or holds neither checkpoint (one line naming the folder and
             the files expected).
         """
-        run = Path(run)
-        if not run.is_dir():
-            raise FileNotFoundError(f"run folder not found: {run} (expected the --out folder of "
-                                    f"`python -m sda_lab train FOLDER --out {run}`)")
-        found = [run / name for name in RUN_CHECKPOINTS if (run / name).is_file()]
-        if not found:
-            present = sorted(p.name for p in run.iterdir())[:8]
-            raise FileNotFoundError(
-                f"{run} holds no run: expected {' or '.join(RUN_CHECKPOINTS)} (written by "
-                f"`python -m sda_lab train FOLDER --out {run}`), found "
-                f"{', '.join(present) if present else 'nothing'}")
+        path = run_checkpoint(run)
         from ..train import load_checkpoint
 
-        ckpt = load_checkpoint(found[0])
+        ckpt = load_checkpoint(path)
         if mels_or_folder is None:
             folder = ckpt.extra.get("folder")
             if folder and Path(folder).is_dir():
