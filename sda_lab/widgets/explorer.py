@@ -13,18 +13,22 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ipywidgets as W
 import torch
 from matplotlib.figure import Figure
 
-from ..losses import kl_per_dimension
+from ..descriptors import rank_dimensions
 from ..spectrogram import AudioSpectrogram
-from ..vae import ConvVAE, encode_dataset
+from ..vae import ConvVAE
 from .clips import check_explorer_mels, mels_for, run_checkpoint
 from .lanes import LatestValueWorker, Preview, Renderer
 from .latent_map import LatentMap
 from .sliders import KernelValues, set_slider
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["STARTS", "SLIDER_STEPS", "LatentExplorer"]
 
@@ -60,6 +64,9 @@ class LatentExplorer:
     preview : Preview or None
         The audio lane's cheap inversion while values keep coming (the full one follows when
         they stop); None renders every audio update in full.
+    name_dimensions : bool
+        Call :meth:`name_dimensions` (a descriptor traversal: slow on the full model) and show
+        :meth:`descriptor_controls` under the start menu.
 
     Raises
     ------
@@ -71,7 +78,8 @@ class LatentExplorer:
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, mels: torch.Tensor,
                  labels: Sequence[str] | None = None, n_shown: int = 8, sd_range: float = 3.0,
                  start: str = "clip", clip_index: int = 0, seed: int = 0, live: bool = True,
-                 show_map: bool = True, preview: Preview | None = Preview()) -> None:
+                 show_map: bool = True, preview: Preview | None = Preview(),
+                 name_dimensions: bool = False) -> None:
         if start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         check_explorer_mels(model, mels)
@@ -85,11 +93,10 @@ class LatentExplorer:
         self.spec = spec
         self.live = live
         self.labels = list(labels) if labels is not None else [f"clip {i}" for i in range(len(mels))]
-        mu, logvar = encode_dataset(model, mels)  # (N, D), (N, D)
-        self.mu = mu.cpu()
-        self.kl_per_dim = kl_per_dimension(mu, logvar).mean(0).cpu()  # (D,)
-        self.order = torch.argsort(self.kl_per_dim, descending=True).tolist()  # ranked dims
-        self.scale = (mu.var(0) + logvar.exp().mean(0)).sqrt().cpu()  # (D,) aggregate std
+        self.mels = mels
+        # ranked dims, KL (D,), posterior means (N, D), aggregate std (D,): the ranking the
+        # descriptor traversal uses too
+        self.order, self.kl_per_dim, self.mu, self.scale = rank_dimensions(model, mels)
         self.sd_range = sd_range
         self.generator = torch.Generator().manual_seed(seed)
         D = model.latent_dim
@@ -144,6 +151,13 @@ class LatentExplorer:
         if self.map is not None:
             children.append(self.map.widget)
         self.widget = W.HBox([W.VBox(children), self.renderer.output_box()])
+        self._directions = None  # descriptors.Directions, computed on first use
+        self._controls: W.HBox | None = None
+        self.dimension_names: list[str] | None = None  # labels[d] once named
+        if name_dimensions:
+            self.name_dimensions()
+            panel = self.widget.children[0]
+            panel.children = (panel.children[0], self.descriptor_controls(), *panel.children[1:])
 
     # -- construction from a checkpoint or a run ---------------------------------------------
 
@@ -310,6 +324,101 @@ class LatentExplorer:
         from .drag import simulate_drag
 
         return simulate_drag(self, rank, changes, rate_hz, span)
+
+    # -- dimensions named by descriptors, moves along a descriptor ----------------------------
+
+    def name_dimensions(self, n_dims: int = 8, n_clips: int = 2,
+                        table: pd.DataFrame | None = None, **traverse_kwargs) -> list[str]:
+        """Label each slider by the descriptor its dimension moves most ("#1 z33 · brighter ↑"):
+        :func:`sda_lab.descriptors.dimension_labels` on this explorer's clips, with this
+        explorer's ranking; ``table`` (a :func:`~sda_lab.descriptors.dimension_table`) is used
+        as it is, else the ``n_dims`` top dimensions are traversed from ``n_clips`` clips
+        (``f0=False`` unless ``traverse_kwargs`` say otherwise; tens of seconds on the full
+        model). Returns the labels indexed by dimension (``labels[d]``).
+
+        Raises
+        ------
+        ValueError
+            ``table`` names a dimension outside ``0 .. D-1``.
+        """
+        from ..descriptors import dimension_labels
+
+        D = self.model.latent_dim
+        if table is not None:
+            bad = sorted({int(d) for d in table["dim"]} - set(range(D)))
+            if bad:
+                raise ValueError(f"table names dimensions {bad}, the model has 0..{D - 1}")
+        else:
+            traverse_kwargs = {"f0": False, **traverse_kwargs, "n_dims": n_dims,
+                               "n_clips": n_clips}
+        labels = dimension_labels(self.model, self.spec, self.mels, table=table, **traverse_kwargs)
+        for rank, (s, d) in enumerate(zip(self.sliders, self.order)):
+            s.description = f"#{rank + 1} {labels[d]}"
+            s.style.description_width = "initial"  # the whole name, not cut at ~10 characters
+        self.dimension_names = labels
+        return labels
+
+    def directions(self):
+        """:func:`sda_lab.descriptors.descriptor_directions` (``f0=False``) on this explorer's
+        clips, computed on first use and kept."""
+        if self._directions is None:
+            from ..descriptors import descriptor_directions
+
+            self._directions = descriptor_directions(self.model, self.spec, self.mels, f0=False)
+        return self._directions
+
+    def move_descriptor(self, name: str, n_sd: float = 1.0) -> torch.Tensor:
+        """Move the latent along the direction of descriptor ``name`` (``"centroid_hz"``, or a
+        word of :data:`sda_lab.descriptors.WORDS`: ``"brighter"``, ``"darker"``, ...) so its
+        prediction changes by ``n_sd`` of its standard deviations across the clips
+        (:meth:`sda_lab.descriptors.Directions.move`); set the sliders there (as the kernel
+        sets them: their echoes are not moves; a value outside a slider's range re-centres
+        the ranges) and render once, synchronously. Returns the new latent ``(D,)``.
+
+        Raises
+        ------
+        ValueError
+            ``name`` is neither a descriptor nor one of its words, or has no direction on
+            these clips (the line lists those that have).
+        """
+        from ..descriptors import WORDS
+
+        words = {w: (k, sign) for k, pair in WORDS.items() for w, sign in zip(pair, (1, -1))}
+        if name not in WORDS and name not in words:
+            raise ValueError(f"descriptor must be one of {list(WORDS)} or a word "
+                             f"{list(words)}, got {name!r}")
+        key, sign = (name, 1) if name in WORDS else words[name]
+        dirs = self.directions()
+        if key not in dirs.names:
+            raise ValueError(f"no direction for {name!r} on these clips; have {dirs.names}")
+        self.wait()
+        z = dirs.move(self.z, key, sign * float(n_sd))  # (D,)
+        outside = any(not s.min <= float(z[d]) <= s.max for s, d in zip(self.sliders, self.order))
+        self._set_values(z, recentre=outside)
+        caption = f"<span class='sda-rendered'>{name} {float(n_sd):+g} sd</span>"
+        self.last_seconds = self.renderer.render(self.z, caption, play=False)
+        return self.z
+
+    def descriptor_controls(self) -> W.HBox:
+        """A row to move along a descriptor: a menu of the descriptors with a direction (their
+        leave-one-out R^2 beside them), a step in standard deviations and "−" / "+" buttons
+        (:meth:`move_descriptor`). Computes the directions on first call."""
+        if self._controls is None:
+            from ..descriptors import WORDS
+
+            d = self.directions()
+            menu = W.Dropdown(description="descriptor", options=[
+                (f"{' / '.join(WORDS[n])} ({n}, LOO R² {r:.2f})", n)
+                for n, r in zip(d.names, d.r2.tolist())])
+            step = W.BoundedFloatText(value=0.5, min=0.05, max=5.0, step=0.05,
+                                      description="sd", layout=W.Layout(width="130px"))
+            minus, plus = W.Button(description="−", tooltip="less"), W.Button(description="+")
+            for button, sign in ((minus, -1), (plus, 1)):
+                button.layout = W.Layout(width="40px")
+                button.on_click(lambda _, s=sign: self.move_descriptor(menu.value,
+                                                                         s * step.value))
+            self._controls = W.HBox([menu, step, minus, plus])
+        return self._controls
 
     # -- slider changes and renders ------------------------------------------------------------
 

@@ -158,7 +158,8 @@ class Renderer:
     + waveform image) can run on different threads; ``render`` runs both. Each audio value is
     sent together with its own ``autoplay`` flag, in one message (``hold_sync``): the front end
     rebuilds the player on *any* change of the Audio widget, so ``autoplay`` is never changed on
-    its own (that would restart or stop what is playing).
+    its own (that would restart or stop what is playing), except to replay: the same audio
+    asked to play again goes out as ``autoplay=False``, then value and ``autoplay=True``.
     """
 
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, seed: int = 0,
@@ -238,6 +239,11 @@ class Renderer:
         wave = self.invert(mel, preview)  # (1, 1, samples)
         self.wave_image.value = waveform_image_png(wave)
         data = flac_bytes(wave, self.spec.config.sample_rate)
+        if play and self.audio.autoplay and bytes(self.audio.value) == data:
+            # the same sound asked for again: unchanged traits send nothing (and the front end
+            # ignores a state equal to its own), so first a message of its own rebuilds the
+            # player silent, then the one below rebuilds it autoplaying: a replay
+            self.audio.autoplay = False
         with self.audio.hold_sync():  # the value and its autoplay flag in one message
             self.audio.autoplay = play
             self.audio.value = data
