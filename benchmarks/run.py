@@ -11,13 +11,18 @@ Writes benchmarks/RESULTS.md (and prints it). Sections:
 8. the own-audio recipe on real recordings: `python -m sda_lab train --max-minutes 5`, held-out
    error against the mean image, and the explorer's top- vs lowest-ranked dimension
    (bench_own_audio; choosing the recipe: ``python -m benchmarks.bench_own_audio choose``)
+9. what limits what I hear: every mel -> waveform path per material on held-out files, the
+   learned inverse mel and PGHI beside NNLS and the true-magnitude bound (bench_hearing, at
+   the sizes of :data:`HEARING_ARGS`; its full sizes: ``python -m benchmarks.bench_hearing``)
 
-Usage: python -m benchmarks.run [--quick] [--skip-notebooks]
+Usage: python -m benchmarks.run [--quick] [--skip-notebooks] [--only SECTION]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import platform
 import statistics
@@ -40,9 +45,13 @@ from sda_lab.train import TrainConfig, load_or_train_default, train
 from sda_lab.vae import ConvVAE
 
 from . import bench_explorer as live_explorer_bench
-from . import bench_own_audio, bench_sweep
+from . import bench_hearing, bench_own_audio, bench_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
+# bench_hearing's options in `make bench` (small: it trains one inverse mel per material) and
+# with --quick (a smoke run)
+HEARING_ARGS = {"full": ["--clips", "10", "--clips-per-kind", "10", "--train-seconds", "30"],
+                "quick": ["--clips", "2", "--clips-per-kind", "2", "--train-seconds", "2"]}
 
 
 def median_time(fn, repeats: int) -> tuple[float, object]:
@@ -169,6 +178,14 @@ def bench_notebooks() -> list[dict]:
     return rows
 
 
+def bench_hearing_section(quick: bool) -> str:
+    """Section 9: what :func:`benchmarks.bench_hearing.main` prints, at :data:`HEARING_ARGS`."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        bench_hearing.main(HEARING_ARGS["quick" if quick else "full"])
+    return buffer.getvalue().rstrip()
+
+
 def table(rows: list[dict]) -> str:
     keys = list(rows[0])
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -182,7 +199,7 @@ def main() -> None:
     ap.add_argument("--skip-notebooks", action="store_true")
     ap.add_argument("--only-inversion", action="store_true",
                     help="section 1 only, printed (RESULTS.md is left alone)")
-    ap.add_argument("--only", choices=("inversion", "sweep", "explorer", "own-audio"),
+    ap.add_argument("--only", choices=("inversion", "sweep", "explorer", "own-audio", "hearing"),
                     help="one section only, printed (RESULTS.md is left alone)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
     args = ap.parse_args()
@@ -201,6 +218,9 @@ def main() -> None:
         return
     if args.only == "own-audio":
         print(bench_own_audio.section(minutes=1.0 if args.quick else 5.0))
+        return
+    if args.only == "hearing":
+        print(bench_hearing_section(args.quick))
         return
     gpu = "no CUDA device" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)
     parts = [
@@ -227,6 +247,7 @@ def main() -> None:
         live_explorer_bench.run(repeats=1 if args.quick else 3),
         "\n## 8. Your own audio: the shipped recipe on real recordings\n",
         bench_own_audio.section(minutes=1.0 if args.quick else 5.0),
+        "\n## 9. " + bench_hearing_section(args.quick).removeprefix("## "),
     ]
     if not args.skip_notebooks:
         parts += ["\n## 5. Notebooks under nbval (`pytest notebooks/NN.ipynb`, whole process)\n",

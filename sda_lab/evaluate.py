@@ -1,4 +1,5 @@
-"""Round-trip evaluation: sda-lab's mel inversion against librosa's, side by side."""
+"""Round-trip evaluation: sda-lab's mel inversion against librosa's, and every mel -> waveform
+path (reference lstsq, NNLS, learned inverse mel, PGHI, the true-magnitude bound), side by side."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ import librosa
 import numpy as np
 import torch
 
-from ._checks import check_frames, check_mel
+from ._checks import check_frames, check_mel, check_waveform
 from .data import AudioClips
-from .metrics import log_spectral_distance, spectral_convergence
+from .inverse_mel import (InverseMel, mel_to_magnitude, mel_to_waveform_learned,
+                          stft_magnitude)
+from .metrics import log_spectral_distance, mel_consistency, spectral_convergence
+from .phase import griffin_lim
 from .spectrogram import AudioSpectrogram
 
 
@@ -134,3 +138,81 @@ def round_trip_rows(results: list[RoundTripResult]) -> list[dict[str, object]]:
         }
         for r in results
     ]
+
+
+def _sc(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    return ((reference - estimate).flatten(1).norm(dim=1)
+            / reference.flatten(1).norm(dim=1).clamp(min=1e-8))  # (B,)
+
+
+@torch.no_grad()
+def render_paths(spec, waveforms: torch.Tensor, inverse: InverseMel | None = None,
+                 seed: int = 0) -> dict[str, tuple[torch.Tensor, float]]:
+    """The clips ``(B, 1, samples)`` through every mel -> waveform path:
+    ``{path: (waveform (B, 1, samples), seconds per clip)}``.
+
+    Paths: the reference plan's ``lstsq`` and the NNLS default (``spec.mel_to_waveform``),
+    NNLS + PGHI, the learned inverse + fast Griffin-Lim from random and from PGHI phase (only
+    when ``inverse`` is given), and the bound: the clips' true ``|S|`` + fast Griffin-Lim from
+    random and from PGHI phase. ``spec.config.griffin_lim_iters`` iterations everywhere; random
+    phases come from ``seed``.
+    """
+    x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
+    length, c = x.shape[-1], spec.config
+    mel = spec.waveform_to_mel(x)  # (B, 1, n_mels, T)
+    target = stft_magnitude(spec, x)  # (B, n_stft, T)
+    paths = {
+        "reference lstsq + GL": lambda g: spec.mel_to_waveform(mel, length, method="lstsq"),
+        "NNLS default": lambda g: spec.mel_to_waveform(mel, length),
+        "NNLS + PGHI + fast GL": lambda g: mel_to_waveform_learned(spec, None, mel, "pghi",
+                                                                   length, generator=g),
+    }
+    if inverse is not None:
+        paths["learned + fast GL"] = lambda g: mel_to_waveform_learned(
+            spec, inverse, mel, "random", length, generator=g)
+        paths["learned + PGHI + fast GL"] = lambda g: mel_to_waveform_learned(
+            spec, inverse, mel, "pghi", length, generator=g)
+    for init in ("random", "pghi"):
+        paths[f"bound: true |S| + {'PGHI + ' if init == 'pghi' else ''}fast GL"] = (
+            lambda g, init=init: griffin_lim(target, c.n_fft, c.hop_length, c.griffin_lim_iters,
+                                             init=init, length=length, generator=g)[:, None])
+    out = {}
+    for name, fn in paths.items():
+        torch.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        t0 = time.perf_counter()
+        y = fn(g)  # (B, 1, samples)
+        out[name] = (y, (time.perf_counter() - t0) / x.shape[0])
+    return out
+
+
+@torch.no_grad()
+def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None = None,
+                       seed: int = 0) -> list[dict]:
+    """Every path of :func:`render_paths` on the same clips ``(B, 1, samples)``, scored.
+
+    Also the magnitude floors (``sqrt(NNLS(mel))`` and the learned magnitude against ``|S|``,
+    no phase step). Each row: ``path``, ``SC`` and ``LSD dB`` (mean over clips, against the
+    original, :mod:`sda_lab.metrics`), ``mel consistency``
+    (:func:`sda_lab.metrics.mel_consistency`), ``s per clip`` and ``x default time`` (None for
+    the floors). Learned rows are left out when ``inverse`` is None.
+    """
+    x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
+    c = spec.config
+    mel = spec.waveform_to_mel(x)  # (B, 1, n_mels, T)
+    target = stft_magnitude(spec, x)  # (B, n_stft, T)
+    floors = {"floor: sqrt(NNLS(mel)) vs |S|": mel_to_magnitude(spec, mel)}
+    if inverse is not None:
+        floors["floor: learned magnitude vs |S|"] = mel_to_magnitude(spec, mel, inverse)
+    rows = [{"path": name, "SC": float(_sc(target, mag).mean()), "LSD dB": None,
+             "mel consistency": None, "s per clip": None, "x default time": None}
+            for name, mag in floors.items()]
+    rendered = render_paths(spec, x, inverse, seed)
+    default = rendered["NNLS default"][1]
+    for name, (y, seconds) in rendered.items():
+        rows.append({"path": name,
+                     "SC": float(spectral_convergence(x, y, c.n_fft, c.hop_length).mean()),
+                     "LSD dB": float(log_spectral_distance(x, y, c.n_fft, c.hop_length).mean()),
+                     "mel consistency": float(mel_consistency(spec, mel, waveform=y).mean()),
+                     "s per clip": seconds, "x default time": seconds / default})
+    return rows

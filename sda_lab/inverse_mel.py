@@ -26,7 +26,8 @@ supervised pairs (mel, |STFT|) come free from the clips the VAE trains on. A lin
 map from log-mel to log-magnitude was tried before and failed (issue 20: SC 1.2).
 
 How it compares with NNLS on held-out files, per material: ``benchmarks/bench_hearing.py`` and
-``benchmarks/RESULTS.md``.
+``benchmarks/RESULTS.md``; every path scored side by side: :func:`sda_lab.evaluate.render_paths`
+and :func:`sda_lab.evaluate.compare_inversions` (also importable from here).
 """
 
 from __future__ import annotations
@@ -353,81 +354,11 @@ def mel_to_waveform_learned(spec, inverse: InverseMel | None, mel: torch.Tensor,
     return wave.unsqueeze(1).to(mel.device, mel.dtype)  # (B, 1, samples)
 
 
-def _sc(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
-    return ((reference - estimate).flatten(1).norm(dim=1)
-            / reference.flatten(1).norm(dim=1).clamp(min=1e-8))  # (B,)
+def __getattr__(name: str):
+    """``render_paths`` and ``compare_inversions`` moved to :mod:`sda_lab.evaluate` (path-by-path
+    scoring); their old import path keeps working. Lazy: ``evaluate`` imports this module."""
+    if name in ("render_paths", "compare_inversions"):
+        from . import evaluate
 
-
-@torch.no_grad()
-def render_paths(spec, waveforms: torch.Tensor, inverse: InverseMel | None = None,
-                 seed: int = 0) -> dict[str, tuple[torch.Tensor, float]]:
-    """The clips ``(B, 1, samples)`` through every mel -> waveform path:
-    ``{path: (waveform (B, 1, samples), seconds per clip)}``.
-
-    Paths: the reference plan's ``lstsq`` and the NNLS default (``spec.mel_to_waveform``),
-    NNLS + PGHI, the learned inverse + fast Griffin-Lim from random and from PGHI phase (only
-    when ``inverse`` is given), and the bound: the clips' true ``|S|`` + fast Griffin-Lim from
-    random and from PGHI phase. ``spec.config.griffin_lim_iters`` iterations everywhere; random
-    phases come from ``seed``.
-    """
-    x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
-    length, c = x.shape[-1], spec.config
-    mel = spec.waveform_to_mel(x)  # (B, 1, n_mels, T)
-    target = stft_magnitude(spec, x)  # (B, n_stft, T)
-    paths = {
-        "reference lstsq + GL": lambda g: spec.mel_to_waveform(mel, length, method="lstsq"),
-        "NNLS default": lambda g: spec.mel_to_waveform(mel, length),
-        "NNLS + PGHI + fast GL": lambda g: mel_to_waveform_learned(spec, None, mel, "pghi",
-                                                                   length, generator=g),
-    }
-    if inverse is not None:
-        paths["learned + fast GL"] = lambda g: mel_to_waveform_learned(
-            spec, inverse, mel, "random", length, generator=g)
-        paths["learned + PGHI + fast GL"] = lambda g: mel_to_waveform_learned(
-            spec, inverse, mel, "pghi", length, generator=g)
-    for init in ("random", "pghi"):
-        paths[f"bound: true |S| + {'PGHI + ' if init == 'pghi' else ''}fast GL"] = (
-            lambda g, init=init: griffin_lim(target, c.n_fft, c.hop_length, c.griffin_lim_iters,
-                                             init=init, length=length, generator=g)[:, None])
-    out = {}
-    for name, fn in paths.items():
-        torch.manual_seed(seed)
-        g = torch.Generator().manual_seed(seed)
-        t0 = time.perf_counter()
-        y = fn(g)  # (B, 1, samples)
-        out[name] = (y, (time.perf_counter() - t0) / x.shape[0])
-    return out
-
-
-@torch.no_grad()
-def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None = None,
-                       seed: int = 0) -> list[dict]:
-    """Every path of :func:`render_paths` on the same clips ``(B, 1, samples)``, scored.
-
-    Also the magnitude floors (``sqrt(NNLS(mel))`` and the learned magnitude against ``|S|``,
-    no phase step). Each row: ``path``, ``SC`` and ``LSD dB`` (mean over clips, against the
-    original, :mod:`sda_lab.metrics`), ``mel consistency``
-    (:func:`sda_lab.metrics.mel_consistency`), ``s per clip`` and ``x default time`` (None for
-    the floors). Learned rows are left out when ``inverse`` is None.
-    """
-    from .metrics import log_spectral_distance, mel_consistency, spectral_convergence
-
-    x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
-    c = spec.config
-    mel = spec.waveform_to_mel(x)  # (B, 1, n_mels, T)
-    target = stft_magnitude(spec, x)  # (B, n_stft, T)
-    floors = {"floor: sqrt(NNLS(mel)) vs |S|": mel_to_magnitude(spec, mel)}
-    if inverse is not None:
-        floors["floor: learned magnitude vs |S|"] = mel_to_magnitude(spec, mel, inverse)
-    rows = [{"path": name, "SC": float(_sc(target, mag).mean()), "LSD dB": None,
-             "mel consistency": None, "s per clip": None, "x default time": None}
-            for name, mag in floors.items()]
-    rendered = render_paths(spec, x, inverse, seed)
-    default = rendered["NNLS default"][1]
-    for name, (y, seconds) in rendered.items():
-        rows.append({"path": name,
-                     "SC": float(spectral_convergence(x, y, c.n_fft, c.hop_length).mean()),
-                     "LSD dB": float(log_spectral_distance(x, y, c.n_fft, c.hop_length).mean()),
-                     "mel consistency": float(mel_consistency(spec, mel, waveform=y).mean()),
-                     "s per clip": seconds, "x default time": seconds / default})
-    return rows
+        return getattr(evaluate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

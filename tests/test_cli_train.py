@@ -15,10 +15,12 @@ import pytest
 import soundfile as sf
 import torch
 
+import sda_lab.inverse_mel as IM
 import sda_lab.train as T
 from sda_lab.cli import main
-from sda_lab.commands.train import _ratio, verdict_line
+from sda_lab.commands.train import RUN_FILES, _ratio, verdict_line
 from sda_lab.diagnostics import ALARM_KINDS
+from sda_lab.inverse_mel import INVERSE_MEL_FILE
 from sda_lab.train import load_checkpoint
 
 from .test_cli import error_of, run_cli, write_folder
@@ -40,7 +42,7 @@ def test_the_real_command_writes_checkpoints_and_metrics(tmp_path):
     folder = write_folder(tmp_path / "audio")
     out = tmp_path / "run"
     proc = run_cli("train", folder, "--out", out, "--max-steps", 2, "--seed", 1,
-                   "--latent-dim", 4, "--batch-size", 2)
+                   "--latent-dim", 4, "--batch-size", 2, "--no-inverse-mel")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "training" in proc.stderr  # the progress bar
@@ -65,7 +67,8 @@ def test_report_and_no_validation(tmp_path, capsys, tiny):
     folder = write_folder(tmp_path / "a")
     out = tmp_path / "run"
     code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
-                 "--latent-dim", "4", "--val-fraction", "0", "--scale", "log1p"])
+                 "--latent-dim", "4", "--val-fraction", "0", "--scale", "log1p",
+                 "--no-inverse-mel"])
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
     assert "nothing held out for validation" in printed
@@ -89,7 +92,7 @@ def test_the_split_is_drawn_once(tmp_path, capsys, monkeypatch, tiny):
 
     monkeypatch.setattr(T, "split_by_file", counting)
     code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "1",
-                 "--quiet", "--latent-dim", "4"])
+                 "--quiet", "--latent-dim", "4", "--no-inverse-mel"])
     assert code == 0, capsys.readouterr().err
     assert draws == [0.2]
 
@@ -98,11 +101,11 @@ def test_overwrite_replaces_the_earlier_run_whole(tmp_path, capsys, tiny):
     folder = write_folder(tmp_path / "a")
     out = tmp_path / "run"
     out.mkdir()
-    for name in ("checkpoint.pt", "best.pt"):
+    for name in ("checkpoint.pt", "best.pt", "inverse_mel.pt"):
         (out / name).write_text("earlier")
     (out / "metrics.json").write_text('{"earlier": true}')
     argv = ["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
-            "--latent-dim", "4"]
+            "--latent-dim", "4", "--no-inverse-mel"]
     code, line = error_of(capsys, argv)
     assert code == 1 and "--overwrite" in line
     assert (out / "metrics.json").read_text() == '{"earlier": true}'
@@ -111,6 +114,86 @@ def test_overwrite_replaces_the_earlier_run_whole(tmp_path, capsys, tiny):
     assert "earlier" not in m and m["steps"] == 1
     for name in ("checkpoint.pt", "best.pt"):
         assert load_checkpoint(out / name, device="cpu").history.steps[-1] == 1
+    assert not (out / "inverse_mel.pt").exists()  # an earlier run's inverse is not heard again
+
+
+def test_an_earlier_inverse_mel_alone_is_an_earlier_run(tmp_path, capsys, tiny):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / INVERSE_MEL_FILE).write_text("earlier")
+    assert INVERSE_MEL_FILE in RUN_FILES
+    code, line = error_of(capsys, ["train", str(write_folder(tmp_path / "a")), "--out",
+                                   str(out), "--no-inverse-mel"])
+    assert code == 1 and "--overwrite" in line and INVERSE_MEL_FILE in line
+
+
+@pytest.fixture
+def tiny_inverse(monkeypatch):
+    """The CLI fits a 1-layer, 8-channel inverse mel for at most 3 steps."""
+    real = IM.InverseMelConfig
+
+    def tiny_config(**overrides):
+        return real(**{"hidden": 8, "layers": 1, "kernel_size": 3, "nnls_iters": 5,
+                       "max_steps": 3, **overrides})
+
+    monkeypatch.setattr(IM, "InverseMelConfig", tiny_config)
+
+
+def test_train_writes_a_learned_inverse_mel_picked_on_other_training_files(
+        tmp_path, capsys, tiny, tiny_inverse):
+    folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(6)])
+    out = tmp_path / "run"
+    code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
+                 "--latent-dim", "4", "--inverse-mel-minutes", "0.02"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "learned inverse mel: pick-set loss" in printed and "inverse_mel.pt" in printed
+    m = json.loads((out / "metrics.json").read_text())
+    e = m["inverse_mel"]
+    assert e["trained"] is True and e["file"] == INVERSE_MEL_FILE
+    assert 1 <= e["steps"] <= 3 and e["config"]["max_seconds"] == pytest.approx(1.2)
+    assert e["pick_files"] and not set(e["pick_files"]) & set(m["val_files"])
+    assert set(e["pick_files"]) < set(m["train_files"])
+    assert e["fit_clips"] + e["pick_clips"] == m["n_train_clips"]
+    assert e["pick_loss"] <= e["pick_nnls_loss"]
+    assert e["kept"] == ("learned" if e["best_step"] > 0 else "nnls")
+    inv = IM.load_inverse_mel(out / INVERSE_MEL_FILE)
+    spec = load_checkpoint(out / "checkpoint.pt", device="cpu").spectrogram()
+    inv.check_spectrogram(spec)  # trained on the run's own representation
+    assert inv.history["steps"] == e["steps"]
+
+
+def test_no_inverse_mel_writes_none(tmp_path, capsys, tiny):
+    out = tmp_path / "run"
+    code = main(["train", str(write_folder(tmp_path / "a")), "--out", str(out),
+                 "--max-steps", "1", "--quiet", "--latent-dim", "4", "--no-inverse-mel"])
+    assert code == 0, capsys.readouterr().err
+    assert not (out / INVERSE_MEL_FILE).exists()
+    assert json.loads((out / "metrics.json").read_text())["inverse_mel"] == {
+        "trained": False, "note": "--no-inverse-mel"}
+
+
+def test_one_training_file_skips_the_inverse_mel_with_a_note(tmp_path, capsys, tiny):
+    folder = write_folder(tmp_path / "a", names=("long.wav", "v.wav"), seconds=2.1)
+    out = tmp_path / "run"
+    code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
+                 "--latent-dim", "4", "--val-files", "v.wav"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    notes = [s for s in captured.out.splitlines() if "skipped the learned inverse mel" in s]
+    assert len(notes) == 1 and "1 training file" in notes[0]
+    assert not (out / INVERSE_MEL_FILE).exists()
+    assert json.loads((out / "metrics.json").read_text())["inverse_mel"]["trained"] is False
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_inverse_mel_minutes_must_be_positive(tmp_path, capsys, value):
+    with pytest.raises(SystemExit) as info:
+        main(["train", str(tmp_path), "--out", str(tmp_path / "o"),
+              "--inverse-mel-minutes", value])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1
+    assert "--inverse-mel-minutes: expected a positive number" in err and repr(value) in err
 
 
 def test_bad_option_does_not_touch_an_earlier_run_even_with_overwrite(tmp_path, capsys, tiny):
@@ -183,7 +266,7 @@ def test_a_quiet_run_says_quiet_and_prints_no_warning(tmp_path, capsys, tiny):
     folder = _two_kinds(tmp_path / "a")
     argv = ["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
             "--batch-size", "5", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
-            "--val-files", "c0.wav", "--quiet", "--latent-dim", "4"]
+            "--val-files", "c0.wav", "--quiet", "--latent-dim", "4", "--no-inverse-mel"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         code = main(argv)
@@ -200,7 +283,7 @@ def test_nothing_held_out_is_said_not_validated_not_quiet(tmp_path, capsys, tiny
     folder = _two_kinds(tmp_path / "a")
     code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
                  "--batch-size", "6", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
-                 "--val-fraction", "0", "--quiet", "--latent-dim", "4"])
+                 "--val-fraction", "0", "--quiet", "--latent-dim", "4", "--no-inverse-mel"])
     out = capsys.readouterr().out
     assert code == 0
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())

@@ -44,3 +44,19 @@ def test_old_seed_path_names_warn(spec, clips):
         results = compare_round_trips(spec, clips, with_seed_path=True)
     with pytest.warns(FutureWarning, match="use lstsq_spectral_convergence"):
         assert results[0].seed_path_spectral_convergence == results[0].lstsq_spectral_convergence
+
+
+def test_path_scoring_lives_in_evaluate_and_the_old_import_path_still_works():
+    """render_paths / compare_inversions moved from sda_lab.inverse_mel to sda_lab.evaluate;
+    notebook 08 imports them from the old module first, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = ("from sda_lab.inverse_mel import compare_inversions, render_paths\n"
+            "import sda_lab.evaluate as E\n"
+            "assert compare_inversions is E.compare_inversions and render_paths is E.render_paths\n"
+            "assert compare_inversions.__module__ == 'sda_lab.evaluate'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+

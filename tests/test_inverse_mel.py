@@ -82,8 +82,10 @@ def test_bad_input_is_one_clear_line(inverse, clips, tmp_path):
 
 
 def test_compare_inversions_scores_every_path_and_the_bound_beats_the_default(inverse, clips):
-    from sda_lab.inverse_mel import compare_inversions
+    import sda_lab.inverse_mel as IM
+    from sda_lab.evaluate import compare_inversions, render_paths
 
+    assert IM.compare_inversions is compare_inversions and IM.render_paths is render_paths
     rows = {r["path"]: r for r in compare_inversions(SPEC, clips[:4], inverse, seed=0)}
     assert set(rows) == {
         "floor: sqrt(NNLS(mel)) vs |S|", "floor: learned magnitude vs |S|",

@@ -11,13 +11,19 @@ Order of work, so nothing long starts before every check passed and no finished 
    (:func:`sda_lab.train.split_by_file`), turned into mels once; a training set of one mel
    repeated (a looped tone: mean-mel baseline 0) is refused;
 4. with ``--overwrite`` the old run's files are removed only now, then training writes
-   ``DIR/checkpoint.pt`` (last) and ``DIR/best.pt`` (lowest validation recon) as it goes, and
-   ``DIR/metrics.json`` is written atomically once, at the end, so the folder never mixes runs.
+   ``DIR/checkpoint.pt`` (last) and ``DIR/best.pt`` (lowest validation recon) as it goes;
+5. unless ``--no-inverse-mel``, a learned inverse mel (:mod:`sda_lab.inverse_mel`) is trained
+   for ``--inverse-mel-minutes`` on the VAE's training files, split by file once more: a fifth
+   of them (the pick part) chooses its best weights, NNLS included, so it never does worse than
+   NNLS there; it is written to ``DIR/inverse_mel.pt``. Fewer than two training files: skipped
+   with a note. An interrupt or error here keeps the VAE's run (NNLS is then its inversion);
+6. ``DIR/metrics.json`` is written atomically once, at the end, so the folder never mixes runs.
 
 ``metrics.json`` holds final eval-mode recon and mean-mel baselines on training and validation
 clips, their ratios (``null`` with a ``*_ratio_note`` where a baseline is 0 or missing), clip
 counts, validation files, the collapse alarm's verdict, why training stopped, the configs, the
-per-file report and the wall time.
+per-file report, the wall time and ``inverse_mel`` (whether it was trained, its pick-set loss
+against NNLS's, or why not).
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from pathlib import Path
 
 from . import _options as opt
 
-RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json")  # what one run writes into --out
+# what one run writes into --out (the same name as sda_lab.inverse_mel.INVERSE_MEL_FILE)
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt")
+PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse mel's weights
 DEGENERATE_BASELINE = 1e-12  # a mean-mel MSE below this: every clip is the same mel
 FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
 
@@ -45,7 +53,8 @@ def add_parser(subparsers) -> None:
     t = subparsers.add_parser(
         "train", help="train a VAE on a folder of audio",
         description="Train the own-audio recipe on every audio file under FOLDER, with a "
-                    "validation split by file; write DIR/checkpoint.pt, DIR/best.pt and "
+                    "validation split by file, and a learned inverse mel on the training "
+                    "files; write DIR/checkpoint.pt, DIR/best.pt, DIR/inverse_mel.pt and "
                     "DIR/metrics.json.")
     t._sub_name = "train"
     r = OWN_AUDIO_TRAIN
@@ -88,6 +97,10 @@ def add_parser(subparsers) -> None:
                         "of [0, 1]")
     t.add_argument("--augment", action="store_true",
                    help="random gain, time shift and speed on training clips")
+    t.add_argument("--no-inverse-mel", action="store_true",
+                   help="train no learned inverse mel (the run is heard through NNLS)")
+    t.add_argument("--inverse-mel-minutes", type=opt.positive_float, default=1.0,
+                   help="the learned inverse mel's CPU training budget (default 1.0)")
     t.add_argument("--device", type=opt.device, default=None,
                    help="cpu, cuda, cuda:N or mps (default: the best found)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -170,6 +183,59 @@ def _fmt(x, spec: str = ".4g") -> str:
     return "n/a" if x is None else format(x, spec)
 
 
+def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int],
+                      out: Path) -> dict:
+    """Step 5: fit, pick and save the learned inverse mel on the training clips ``train_idx``.
+
+    Returns its ``metrics.json`` entry: ``trained`` (bool), and either ``note`` (why not) or
+    the fit/pick clip counts, pick files, steps, seconds, ``best_step`` and the pick-set loss
+    (:func:`sda_lab.inverse_mel.magnitude_loss`) of the kept weights beside NNLS's
+    (``kept``: ``"learned"`` or ``"nnls"`` when step 0 stayed best). A ``KeyboardInterrupt``
+    is re-raised with ``note`` filled in as the exception's ``inverse_mel`` attribute.
+    """
+    from .. import inverse_mel as IM
+    from .. import train as T
+
+    if args.no_inverse_mel:
+        return {"trained": False, "note": "--no-inverse-mel"}
+    files = [clips.files[i] for i in train_idx]
+    if len(set(files)) < 2:
+        note = (f"skipped the learned inverse mel: {len(set(files))} training file, it needs "
+                "at least 2 (one to fit, one to pick its weights); the run uses NNLS")
+        print(note)
+        return {"trained": False, "note": note}
+    fit, pick, pick_files = T.split_by_file(files, PICK_FRACTION, args.seed)
+    fit_idx, pick_idx = [train_idx[i] for i in fit], [train_idx[i] for i in pick]
+    config = IM.InverseMelConfig(max_seconds=60.0 * args.inverse_mel_minutes, seed=args.seed)
+    print(f"learned inverse mel: fitting on {len(fit_idx)} clips, picking on {len(pick_idx)} "
+          f"clips of {len(pick_files)} files, for at most {args.inverse_mel_minutes:g} min")
+    try:
+        inv = IM.fit_inverse_mel(spec, clips.waveforms[fit_idx], config,
+                                 progress=not args.quiet,
+                                 val_waveforms=clips.waveforms[pick_idx])
+    except KeyboardInterrupt as exc:
+        exc.inverse_mel = {"trained": False, "note": "interrupted while training the inverse "
+                                                     "mel; the run uses NNLS"}
+        raise
+    except (ValueError, TypeError, RuntimeError) as exc:  # the VAE's run is kept either way
+        note = f"the learned inverse mel failed ({str(exc).splitlines()[0]}); the run uses NNLS"
+        print(note)
+        return {"trained": False, "note": note}
+    IM.save_inverse_mel(out / IM.INVERSE_MEL_FILE, inv)
+    h = inv.history
+    losses = dict(h["val_loss"])  # step -> pick-set loss; step 0 is NNLS
+    entry = {"trained": True, "file": IM.INVERSE_MEL_FILE, "fit_clips": len(fit_idx),
+             "pick_clips": len(pick_idx), "pick_files": pick_files, "steps": h["steps"],
+             "seconds": h["seconds"], "best_step": h["best_step"],
+             "pick_loss": losses[h["best_step"]], "pick_nnls_loss": losses[0],
+             "kept": "learned" if h["best_step"] > 0 else "nnls",
+             "config": asdict(inv.config)}
+    print(f"learned inverse mel: pick-set loss {entry['pick_loss']:.4g} vs NNLS "
+          f"{entry['pick_nnls_loss']:.4g} (best step {h['best_step']} of {h['steps']}"
+          f"{'; NNLS kept' if h['best_step'] == 0 else ''})")
+    return entry
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
     from .. import train as T
@@ -205,6 +271,11 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, spectrogram=spec, checkpoint_path=out / "checkpoint.pt",
         best_checkpoint_path=out / "best.pt", progress=not args.quiet,
         extra={"folder": str(args.folder)}, mels=mels)
+    interrupted = None
+    try:
+        inverse_entry = train_inverse_mel(args, spec, clips, list(result.train_idx), out)
+    except KeyboardInterrupt as exc:  # keep the VAE's run: metrics.json is still written
+        interrupted, inverse_entry = exc, getattr(exc, "inverse_mel", {"trained": False})
     history = result.history
     verdict = result.verdict()  # {"fired", "kind", "why"}
     val_recon = history.val_recon[-1] if history.val_recon else None
@@ -239,10 +310,13 @@ def run(args: argparse.Namespace) -> int:
         "report": json.loads(report.to_json(orient="records")) if report is not None else [],
         "history": {k: [_finite(x) for x in v] if isinstance(v, list) else _finite(v)
                     for k, v in asdict(history).items()},
+        "inverse_mel": inverse_entry,
         "argv": sys.argv[1:],
     }
     metrics = {k: _finite(v) for k, v in metrics.items()}
     atomic_write_json(out / "metrics.json", metrics)  # once, at the end
+    if interrupted is not None:
+        raise interrupted
     print(f"stopped by {history.stop_reason}")
     val = (f"; validation {_fmt(val_recon)} vs baseline {_fmt(history.val_baseline)} "
            f"({_fmt(val_ratio, '.2f')}x{', ' + val_note if val_note else ''})"
@@ -252,7 +326,9 @@ def run(args: argparse.Namespace) -> int:
           f"{', ' + train_note if train_note else ''}){val}; "
           f"{metrics['active_units']} active units")
     print(verdict_line(verdict))
-    print(f"wrote {out / 'checkpoint.pt'}, {out / 'best.pt'}, {out / 'metrics.json'}")
+    written = ["checkpoint.pt", "best.pt"] + (["inverse_mel.pt"] if inverse_entry["trained"]
+                                              else []) + ["metrics.json"]
+    print(f"wrote {', '.join(str(out / name) for name in written)}")
     print(f'open the explorer on this run: from sda_lab.widgets import LatentExplorer; '
           f'LatentExplorer.from_run("{out}")')
     return 0
