@@ -13,15 +13,11 @@ from sda_lab.checkpoint import save_checkpoint
 from sda_lab.vae import VAEConfig
 
 
-@pytest.fixture
-def tiny_default(monkeypatch, tmp_path):
+def _shrink(calls: Path, setattr=setattr) -> None:
     """The default recipe shrunk (5 clips, 4 channels, 1 epoch); every call of train() leaves
-    a file in ``tmp_path / "calls"`` (so calls from other processes count too)."""
-    monkeypatch.setattr(sda_lab.recipes, "DEFAULT_MODEL",
-                        VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8)))
-    monkeypatch.setattr(sda_lab.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
-    calls = tmp_path / "calls"
-    calls.mkdir()
+    a file in ``calls`` (so calls from other processes count too)."""
+    setattr(sda_lab.recipes, "DEFAULT_MODEL", VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8)))
+    setattr(sda_lab.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
     real = sda_lab.train.train
 
     def counted(*args, **kwargs):
@@ -29,11 +25,19 @@ def tiny_default(monkeypatch, tmp_path):
         time.sleep(0.5)  # long enough for the other caller to arrive while this one trains
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sda_lab.train, "train", counted)
+    setattr(sda_lab.train, "train", counted)
+
+
+@pytest.fixture
+def tiny_default(monkeypatch, tmp_path):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    _shrink(calls, monkeypatch.setattr)
     return calls
 
 
-def _ask(path: str, barrier) -> None:
+def _ask(path: str, calls: str, barrier) -> None:
+    _shrink(Path(calls))  # a spawned child starts from the real recipe: shrink it here too
     barrier.wait()
     load_or_train_default(path, progress=False,
                           config=sda_lab.train.TrainConfig(epochs=1, batch_size=5, device="cpu"))
@@ -41,9 +45,11 @@ def _ask(path: str, barrier) -> None:
 
 def test_two_processes_at_once_train_once(tmp_path, tiny_default):
     target = tmp_path / "default.pt"
-    ctx = mp.get_context("fork")  # the children inherit the tiny recipe
+    # spawn, not fork: a child forked after torch's OpenMP pool started can hang in it
+    ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(2)
-    procs = [ctx.Process(target=_ask, args=(str(target), barrier)) for _ in range(2)]
+    procs = [ctx.Process(target=_ask, args=(str(target), str(tiny_default), barrier))
+             for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:
