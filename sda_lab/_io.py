@@ -41,6 +41,12 @@ def _describe(exc: BaseException, path: Path) -> str:
     return f"could not write {path}: {text.splitlines()[0] if text else type(exc).__name__}"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
     """Write ``path`` atomically by calling ``write(f)`` on a binary temporary file beside it.
 
@@ -59,6 +65,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets the usual mode
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -47,8 +47,12 @@ def build_parser() -> OneLineParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m sda_lab``; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)  # bad options exit 2 with one line
+    try:
+        parser = build_parser()  # imports the commands' modules (and torch): seconds
+        args = parser.parse_args(argv)  # bad options exit 2 with one line
+    except KeyboardInterrupt:
+        print("sda-lab: interrupted before any work started", file=sys.stderr)
+        return 130
 
     def show(message, category, filename, lineno, file=None, line=None):
         warning = message if isinstance(message, Warning) else Warning(message)

@@ -43,7 +43,7 @@ def base_seed(default: int = 0) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise SettingError(f"SDA_LAB_SEED: expected an integer in [0, {MAX_SEED}], "
+        raise SettingError(f"SDA_LAB_SEED: expected an integer in [0, {MAX_SEED // 1000}], "
                            f"got {raw!r}") from None
     if not 0 <= value <= MAX_SEED // 1000:
         raise SettingError(f"SDA_LAB_SEED: expected an integer in [0, {MAX_SEED // 1000}] "

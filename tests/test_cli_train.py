@@ -117,6 +117,42 @@ def test_overwrite_replaces_the_earlier_run_whole(tmp_path, capsys, tiny):
     assert not (out / "inverse_mel.pt").exists()  # an earlier run's inverse is not heard again
 
 
+def test_an_interrupted_overwrite_keeps_the_earlier_run(tmp_path, capsys, tiny, monkeypatch):
+    """--overwrite sets the finished run aside; a Ctrl-C in the new one never costs it."""
+    folder = write_folder(tmp_path / "a")
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("checkpoint.pt", "best.pt"):
+        (out / name).write_text("earlier")
+    (out / "metrics.json").write_text('{"earlier": true}')
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(T, "train_on_clips", interrupted)
+    code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
+                 "--latent-dim", "4", "--no-inverse-mel", "--overwrite"])
+    assert code == 130
+    kept = out / "previous-run"
+    assert (kept / "metrics.json").read_text() == '{"earlier": true}'
+    assert sorted(p.name for p in kept.iterdir()) == ["best.pt", "checkpoint.pt", "metrics.json"]
+    assert "previous-run" in capsys.readouterr().out
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path, capsys, tiny):
+    """Atomic writes go through mkstemp (mode 0600): a run must still be readable by others."""
+    import os
+    import stat
+
+    out = tmp_path / "run"
+    assert main(["train", str(write_folder(tmp_path / "a")), "--out", str(out), "--max-steps",
+                 "1", "--quiet", "--latent-dim", "4", "--no-inverse-mel"]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("checkpoint.pt", "best.pt", "metrics.json"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o666 & ~mask, name
+
+
 def test_an_earlier_inverse_mel_alone_is_an_earlier_run(tmp_path, capsys, tiny):
     out = tmp_path / "run"
     out.mkdir()

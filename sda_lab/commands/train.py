@@ -10,7 +10,8 @@ Order of work, so nothing long starts before every check passed and no finished 
 3. the folder is loaded (:func:`sda_lab.data.load_folder`), split by file once
    (:func:`sda_lab.train.split_by_file`), turned into mels once; a training set of one mel
    repeated (a looped tone: mean-mel baseline 0) is refused;
-4. with ``--overwrite`` the old run's files are removed only now, then training writes
+4. with ``--overwrite`` the old run's files move to ``DIR/previous-run/`` only now (deleted once
+   the new run is complete, so an interrupted or failed one never costs it), then training writes
    ``DIR/checkpoint.pt`` (last) and ``DIR/best.pt`` (lowest validation recon) as it goes;
 5. unless ``--no-inverse-mel``, a learned inverse mel (:mod:`sda_lab.inverse_mel`) is trained
    for ``--inverse-mel-minutes`` on the VAE's training files, split by file once more: a fifth
@@ -30,6 +31,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, replace
@@ -236,6 +239,23 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     return entry
 
 
+PREVIOUS_RUN = "previous-run"  # where --overwrite keeps the earlier run until the new one is done
+
+
+def _set_aside(out: Path, old: list[Path]) -> Path | None:
+    """Move the earlier run's files into ``out/previous-run/`` (None when there were none):
+    an interrupted or failed new run never costs the finished one."""
+    if not old:
+        return None
+    previous = out / PREVIOUS_RUN
+    shutil.rmtree(previous, ignore_errors=True)
+    previous.mkdir()
+    for path in old:
+        os.replace(path, previous / path.name)
+    print(f"--overwrite: the earlier run is kept in {previous} until this one finishes")
+    return previous
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
     from .. import train as T
@@ -264,8 +284,7 @@ def run(args: argparse.Namespace) -> int:
                          f"training clips that are all the same mel (mean-mel baseline "
                          f"{baseline:.3g}, e.g. a looped tone): there is nothing to learn "
                          "beyond the average; add different audio")
-    for path in old:  # --overwrite: the earlier run goes only now, when training starts
-        path.unlink(missing_ok=True)
+    previous = _set_aside(out, old)  # --overwrite: the earlier run moves aside only now
     result = T.train_on_clips(
         clips, model_cfg, train_cfg, val_fraction=0.0, val_files=val_files or None,
         seed=args.seed, spectrogram=spec, checkpoint_path=out / "checkpoint.pt",
@@ -315,9 +334,11 @@ def run(args: argparse.Namespace) -> int:
     }
     metrics = {k: _finite(v) for k, v in metrics.items()}
     atomic_write_json(out / "metrics.json", metrics)  # once, at the end
+    if previous is not None:  # the new run is complete: the earlier one can go
+        shutil.rmtree(previous, ignore_errors=True)
     if interrupted is not None:
         raise interrupted
-    print(f"stopped by {history.stop_reason}")
+    print(f"stopped by {opt.in_flag_terms(history.stop_reason)}")
     val = (f"; validation {_fmt(val_recon)} vs baseline {_fmt(history.val_baseline)} "
            f"({_fmt(val_ratio, '.2f')}x{', ' + val_note if val_note else ''})"
            if val_recon is not None else "; nothing held out for validation")
