@@ -45,7 +45,7 @@ from ._io import atomic_torch_save
 from .phase import PHASE_INITS, griffin_lim
 
 __all__ = ["INVERSE_MEL_FILE", "InverseMelConfig", "InverseMelNet", "InverseMel",
-           "stft_magnitude", "fit_inverse_mel", "save_inverse_mel", "load_inverse_mel",
+           "stft_magnitude", "fit_inverse_mel", "fit_held_out", "save_inverse_mel", "load_inverse_mel",
            "mel_to_magnitude", "mel_to_waveform_learned", "magnitude_loss",
            "render_paths", "compare_inversions"]
 
@@ -266,6 +266,19 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
         history.update(val_loss=val_losses, best_step=best[1], val_clips=len(val[0]))
     net.eval()
     return InverseMel(net, asdict(spec.config), config, history)
+
+
+def fit_held_out(spec, clips, seed: int = 0, config: InverseMelConfig | None = None,
+                 val_fraction: float = 0.2, n_eval: int | None = None):
+    """Split ``clips`` (an :class:`~sda_lab.data.AudioClips`) by file
+    (:func:`sda_lab.diagnostics.split_by_file`), fit a learned inverse mel on the training
+    files' waveforms and return ``(inverse, held_out)``: the :class:`InverseMel` and the first
+    ``n_eval`` (all when None) held-out waveforms ``(k, 1, samples)`` to judge it on."""
+    from .diagnostics import split_by_file
+
+    train_idx, val_idx, _ = split_by_file(clips, val_fraction, seed)
+    inverse = fit_inverse_mel(spec, clips.waveforms[train_idx], config)
+    return inverse, clips.waveforms[val_idx[:n_eval] if n_eval is not None else val_idx]
 
 
 def save_inverse_mel(path: str | Path, inverse: InverseMel) -> Path:
