@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .augment import AugmentConfig, augment_waveforms
+from .augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
 from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState
 from .checkpoint import (CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint,
                          save_checkpoint, write_checkpoint)
@@ -166,13 +166,14 @@ def _epoch_step(s: TrainState, generator, bar, budget_s, augment, checkpoint_pat
             if budget_s is not None:
                 p = max(p, (time.perf_counter() - s.t_start) / budget_s)
             s.weight = c.kl_weight_at_progress(p)
-        x = augment(order[step * c.batch_size:(step + 1) * c.batch_size])  # (b, 1, M, T)
+        # input and target (b, 1, M, T): the same tensor unless SpecAugment masks the input
+        x, target = augment(order[step * c.batch_size:(step + 1) * c.batch_size])
         try:
             recon, mu, logvar = model(x)
         except ValueError as exc:  # the batch was checked finite: the weights blew up
             raise _diverged(c, s.epoch, step, s.step_count, "the model's outputs became "
                             "NaN or Inf", checkpoint_path) from exc
-        total, recon_loss, kl_loss = vae_loss(recon, x, mu, logvar, kl_weight=s.weight,
+        total, recon_loss, kl_loss = vae_loss(recon, target, mu, logvar, kl_weight=s.weight,
                                               free_bits=c.free_bits,
                                               free_bits_mode=c.free_bits_mode,
                                               gaussian_sigma=c.gaussian_sigma)
@@ -289,7 +290,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         _check_batch(val_mels, "val_mels", like=mels)
         model.encoder.check_input(val_mels.float())
     aug, n = config.augment, data.shape[0]
-    if aug is not None:
+    if aug is not None and aug.on_waveform:
         if waveforms is None or spectrogram is None:
             raise ValueError("TrainConfig.augment needs train(..., waveforms=<(N, 1, samples) "
                              "training clips>, spectrogram=<the AudioSpectrogram of mels>)")
@@ -321,15 +322,21 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         config, history, data.to(device),
         val_mels.float().to(device) if val_mels is not None else None,  # (N_val, 1, M, T)
         extra, planned, steps_per_epoch, time.perf_counter())
-    wav = waveforms.float().to(device) if aug is not None else None  # (N, 1, samples)
+    on_wave = aug is not None and aug.on_waveform
+    wav = waveforms.float().to(device) if on_wave else None  # (N, 1, samples)
     aug_generator = torch.Generator().manual_seed(config.seed + 1)
 
-    def batch(idx: torch.Tensor) -> torch.Tensor:
-        if aug is None:
-            return state.data[idx].contiguous(memory_format=fmt)  # (b, 1, M, T)
-        w = augment_waveforms(wav[idx], aug, spectrogram.config.sample_rate,
-                              aug_generator)  # (b, 1, samples)
-        return spectrogram.waveform_to_mel(w).contiguous(memory_format=fmt)  # (b, 1, M, T)
+    def batch(idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, target) of the batch ``idx``, each (b, 1, M, T)."""
+        if on_wave:
+            w = augment_waveforms(wav[idx], aug, spectrogram.config.sample_rate,
+                                  aug_generator)  # (b, 1, samples)
+            w = mixup_waveforms(w, aug.mixup, aug_generator)  # (b, 1, samples)
+            x = spectrogram.waveform_to_mel(w)  # (b, 1, M, T)
+        else:
+            x = state.data[idx]  # (b, 1, M, T)
+        x, target = augment_mels(x, aug, aug_generator) if aug is not None else (x, x)
+        return x.contiguous(memory_format=fmt), target.contiguous(memory_format=fmt)
 
     best_path = (Path(best_checkpoint_path) if best_checkpoint_path is not None
                  else best_path_for(checkpoint_path) if checkpoint_path is not None else None)

@@ -38,6 +38,7 @@ from torch import nn
 from ._checks import check_latent, check_mel
 
 TIME_MULTIPLE = 16  # four stride-2 layers halve the time axis four times
+LATENTS = ("vector", "sequence")
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite; see module docstring
 
 
@@ -60,6 +61,13 @@ class VAEConfig:
     n_frames: int = 94  # 1 s at 48 kHz, hop 512: AudioSpectrogram().get_mel_shape(48000)[1]
     channels: tuple[int, ...] = (32, 64, 128, 256)
     output_bias_init: float = -3.0  # sigmoid(-3) = 0.047: start near quiet, not at 0.5
+    # "vector": the plan's one latent vector per clip (a linear head over the whole bottleneck).
+    # "sequence": a latent sequence along time, ``latent_dim // latent_frames`` values per latent
+    # frame from one head shared by every frame (RAVE's latent is such a sequence, about 20 Hz).
+    latent: str = "vector"
+    # How many of the conv layers halve the time axis (the rest halve only the mel axis);
+    # None: all of them, as in the plan. 2 with 94 frames at hop 512: 24 latent frames, ~23 Hz.
+    time_halvings: int | None = None
 
     def __post_init__(self) -> None:
         self.channels = tuple(self.channels)
@@ -72,6 +80,33 @@ class VAEConfig:
             raise ValueError(f"n_mels must be a multiple of {down}, got {self.n_mels}")
         if self.n_frames < 1:
             raise ValueError(f"n_frames must be positive, got {self.n_frames}")
+        if self.latent not in LATENTS:
+            raise ValueError(f"latent must be one of {LATENTS}, got {self.latent!r}")
+        if self.time_halvings is not None and not 0 <= self.time_halvings <= len(self.channels):
+            raise ValueError(f"time_halvings must be in 0..{len(self.channels)} (the conv "
+                             f"layers) or None, got {self.time_halvings}")
+        if self.latent == "sequence" and self.latent_dim % self.latent_frames:
+            f = self.latent_frames
+            raise ValueError(
+                f"latent='sequence' needs latent_dim a multiple of its {f} latent frames "
+                f"({self.padded_frames} padded frames / 2**{self.halvings}), got latent_dim "
+                f"{self.latent_dim}; e.g. {f * max(1, self.latent_dim // f)} or "
+                f"{f * (self.latent_dim // f + 1)}")
+
+    @property
+    def halvings(self) -> int:
+        """Conv layers that halve the time axis (``time_halvings``, default all)."""
+        return len(self.channels) if self.time_halvings is None else self.time_halvings
+
+    @property
+    def latent_frames(self) -> int:
+        """Time steps at the bottleneck: 6 by default (one latent vector sees all of them)."""
+        return self.padded_frames // 2 ** self.halvings
+
+    @property
+    def latent_channels(self) -> int:
+        """Latent values per latent frame for ``latent="sequence"``; ``latent_dim`` for a vector."""
+        return self.latent_dim // self.latent_frames if self.latent == "sequence" else self.latent_dim
 
     @property
     def padded_frames(self) -> int:
@@ -82,8 +117,7 @@ class VAEConfig:
     @property
     def bottleneck_shape(self) -> tuple[int, int, int]:
         """(channels, mel rows, frames) at the narrowest point: (256, 8, 6) by default."""
-        down = 2 ** len(self.channels)
-        return self.channels[-1], self.n_mels // down, self.padded_frames // down
+        return self.channels[-1], self.n_mels // 2 ** len(self.channels), self.latent_frames
 
     @property
     def flatten_dim(self) -> int:
@@ -131,11 +165,17 @@ class ConvEncoder(nn.Module):
         self.config = c = make_config(config, **fields)
         c_in = (1, *c.channels[:-1])
         self.convs = nn.Sequential(*[
-            _block(nn.Conv2d(i, o, kernel_size=3, stride=2, padding=1), o, c.dropout)
-            for i, o in zip(c_in, c.channels)
+            _block(nn.Conv2d(i, o, kernel_size=3, stride=(2, 2 if k < c.halvings else 1),
+                             padding=1), o, c.dropout)
+            for k, (i, o) in enumerate(zip(c_in, c.channels))
         ])
-        self.fc_mu = nn.Linear(c.flatten_dim, c.latent_dim)
-        self.fc_logvar = nn.Linear(c.flatten_dim, c.latent_dim)
+        if c.latent == "sequence":  # one head per latent frame, shared along time
+            ch, rows, _ = c.bottleneck_shape
+            self.fc_mu = nn.Conv2d(ch, c.latent_channels, kernel_size=(rows, 1))
+            self.fc_logvar = nn.Conv2d(ch, c.latent_channels, kernel_size=(rows, 1))
+        else:
+            self.fc_mu = nn.Linear(c.flatten_dim, c.latent_dim)
+            self.fc_logvar = nn.Linear(c.flatten_dim, c.latent_dim)
 
     @property
     def flatten_dim(self) -> int:
@@ -161,10 +201,12 @@ class ConvEncoder(nn.Module):
         self.check_input(x)
         pad = self.config.padded_frames - x.shape[3]
         h = F.pad(x, (0, pad))  # (B, 1, n_mels, padded)
-        h = self.convs(h)  # (B, 256, n_mels/16, padded/16)
-        h = h.flatten(1)  # (B, flatten_dim)
-        logvar = self.fc_logvar(h).clamp(LOGVAR_MIN, LOGVAR_MAX)  # (B, latent), exp() finite
-        return self.fc_mu(h), logvar  # (B, latent), (B, latent)
+        h = self.convs(h)  # (B, 256, n_mels/16, latent_frames)
+        if self.config.latent == "vector":
+            h = h.flatten(1)  # (B, flatten_dim)
+        # sequence: (B, latent_channels, 1, latent_frames) -> (B, latent) channel-major
+        mu, logvar = self.fc_mu(h).flatten(1), self.fc_logvar(h).flatten(1)  # (B, latent) each
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)  # clamp: exp() stays finite
 
 
 class ConvDecoder(nn.Module):
@@ -176,15 +218,22 @@ class ConvDecoder(nn.Module):
     def __init__(self, config: VAEConfig | None = None, /, **fields: object) -> None:
         super().__init__()
         self.config = c = make_config(config, **fields)
-        self.fc = nn.Linear(c.latent_dim, c.flatten_dim)
+        if c.latent == "sequence":  # per latent frame, the encoder's head mirrored
+            ch, rows, _ = c.bottleneck_shape
+            self.fc = nn.ConvTranspose2d(c.latent_channels, ch, kernel_size=(rows, 1))
+        else:
+            self.fc = nn.Linear(c.latent_dim, c.flatten_dim)
         rev = c.channels[::-1]  # 256, 128, 64, 32
+        n = len(c.channels)
 
-        def up(i: int, o: int) -> nn.ConvTranspose2d:
-            return nn.ConvTranspose2d(i, o, kernel_size=3, stride=2, padding=1, output_padding=1)
+        def up(i: int, o: int, k: int) -> nn.ConvTranspose2d:
+            t = 2 if n - 1 - k < c.halvings else 1  # mirrors encoder layer n - 1 - k
+            return nn.ConvTranspose2d(i, o, kernel_size=3, stride=(2, t), padding=1,
+                                      output_padding=(1, t - 1))
 
         self.deconvs = nn.Sequential(
-            *[_block(up(i, o), o, c.dropout) for i, o in zip(rev[:-1], rev[1:])],
-            up(rev[-1], 1),
+            *[_block(up(i, o, k), o, c.dropout) for k, (i, o) in enumerate(zip(rev[:-1], rev[1:]))],
+            up(rev[-1], 1, n - 1),
         )
         nn.init.constant_(self.deconvs[-1].bias, c.output_bias_init)
         self.output_activation = nn.Sigmoid()  # the representation lives in [0, 1]
@@ -200,7 +249,9 @@ class ConvDecoder(nn.Module):
                 f"decoder was built for {c.n_frames} frames (padded to {c.padded_frames}); "
                 f"cannot produce {frames}"
             )
-        h = self.fc(z).view(-1, *c.bottleneck_shape)  # (B, 256, n_mels/16, padded/16)
+        if c.latent == "sequence":
+            z = z.view(-1, c.latent_channels, 1, c.latent_frames)  # (B, latent_channels, 1, T')
+        h = self.fc(z).view(-1, *c.bottleneck_shape)  # (B, 256, n_mels/16, latent_frames)
         h = self.deconvs(h)  # (B, 1, n_mels, padded)
         return self.output_activation(h[..., :frames])  # (B, 1, n_mels, frames)
 

@@ -230,6 +230,31 @@ def test_augmented_training_runs_on_waveforms():
     assert TrainConfig(**asdict(cfg)) == cfg  # the nested config survives a checkpoint
 
 
+def test_specaugment_masks_what_the_model_sees_not_what_it_must_rebuild(mels, monkeypatch):
+    """Mel-domain augmentation needs no waveforms; the loss's target is the whole mel."""
+    from sda_lab.augment import AugmentConfig
+
+    seen = {}
+    real_loss = train_mod.vae_loss
+
+    def spy(recon, target, *a, **k):
+        seen.setdefault("targets", []).append(target.detach().clone())
+        return real_loss(recon, target, *a, **k)
+
+    monkeypatch.setattr(train_mod, "vae_loss", spy)
+    model = ConvVAE.from_config(TINY)
+    model.register_forward_pre_hook(
+        lambda m, args: seen.setdefault("inputs", []).append(args[0].detach().clone()))
+    aug = AugmentConfig(0, 0, 0, freq_mask=6, time_mask=4)
+    cfg = small(epochs=None, max_steps=3, batch_size=12, augment=aug)
+    train(model, mels + 0.1, cfg, progress=False)  # + 0.1: no zeros before masking
+    inputs = torch.cat(seen["inputs"][:3])  # the training forwards (eval passes come later)
+    targets = torch.cat(seen["targets"])
+    assert (targets > 0).all()  # the target is never masked
+    assert (inputs == 0).any()  # the input is
+    assert torch.equal(inputs[inputs > 0], targets[inputs > 0])
+
+
 def test_gaussian_sigma_trains_and_history_recon_stays_mse(mels):
     """Under the ELBO option the history still reports the per-element MSE (comparable with
     the mean-mel baseline), not the likelihood's scaled sum."""

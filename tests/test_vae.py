@@ -11,7 +11,8 @@ TINY = VAEConfig(latent_dim=4, dropout=0.0, n_mels=32, n_frames=16, channels=(4,
 
 # a valid value other than the default for every field
 NON_DEFAULT = {"latent_dim": 5, "dropout": 0.1, "n_mels": 48, "n_frames": 20,
-               "channels": (4, 8, 16), "output_bias_init": -1.0}
+               "channels": (4, 8, 16), "output_bias_init": -1.0, "latent": "sequence",
+               "time_halvings": 1}
 
 
 def test_every_field_has_a_non_default_case():
@@ -59,8 +60,8 @@ def test_parts_take_one_config_or_its_fields():
         dataclasses.replace(TINY, dropout=0.2)
     with pytest.raises(TypeError, match="not both"):
         ConvVAE(TINY, latent_dim=8)
-    with pytest.raises(TypeError, match=r"unknown VAEConfig field\(s\) \['latent'\]"):
-        ConvVAE(latent=8)
+    with pytest.raises(TypeError, match=r"unknown VAEConfig field\(s\) \['latent_size'\]"):
+        ConvVAE(latent_size=8)
     with pytest.raises(TypeError, match="config must be a VAEConfig, got int"):
         ConvVAE(64)
 
@@ -209,3 +210,42 @@ def test_summary_lists_layers_and_total():
     stats = summary(ConvVAE())
     assert stats.total_params == 3_148_545
     assert "fc_mu" in str(stats) and "[1, 256, 8, 6]" in str(stats)
+
+
+SEQ = VAEConfig(latent_dim=16, dropout=0.0, n_mels=32, n_frames=32, channels=(4, 8),
+                latent="sequence", time_halvings=1)
+
+
+def test_sequence_latent_is_a_sequence_along_time():
+    """latent="sequence": latent_dim // latent_frames values per latent frame, one head shared by
+    every frame; the decoder's output near the end does not depend on the first latent frame."""
+    assert (SEQ.latent_frames, SEQ.latent_channels) == (16, 1)  # 32 frames, halved once
+    model = ConvVAE(SEQ).eval()
+    x = torch.rand(3, 1, 32, 32)
+    recon, mu, logvar = model(x)
+    assert recon.shape == x.shape and mu.shape == logvar.shape == (3, 16)
+    z = torch.randn(1, 16)
+    moved = z.clone()
+    moved[0, 0] += 5.0  # channel 0 at latent frame 0 (channel-major flattening)
+    a, b = model.decode(z), model.decode(moved)
+    changed = (a - b).abs().amax(dim=(0, 1, 2))  # (frames,)
+    assert changed[:2].max() > 1e-4  # frame 0 moves the start
+    assert changed[8:].max() == 0  # and nothing past the decoder's reach
+    x2 = x.clone()
+    x2[..., 24:] = torch.rand(3, 1, 32, 8)  # new last quarter: early latent frames unchanged
+    assert torch.allclose(model.encode(x2)[0][:, :8], mu[:, :8])
+
+
+def test_full_size_sequence_model_and_its_errors():
+    cfg = VAEConfig(latent="sequence", time_halvings=2, latent_dim=96)
+    assert (cfg.latent_frames, cfg.latent_channels, cfg.bottleneck_shape) == (24, 4, (256, 8, 24))
+    model = ConvVAE(cfg)
+    recon, mu, _ = model(torch.rand(2, 1, 128, 94))
+    assert recon.shape == (2, 1, 128, 94) and mu.shape == (2, 96)
+    assert model.get_num_params() < ConvVAE().get_num_params() / 3  # no wide linear heads
+    with pytest.raises(ValueError, match="multiple of its 24 latent frames.*got latent_dim 64"):
+        VAEConfig(latent="sequence", time_halvings=2)
+    with pytest.raises(ValueError, match="time_halvings must be in 0..4"):
+        VAEConfig(time_halvings=5)
+    with pytest.raises(ValueError, match="latent must be one of"):
+        VAEConfig(latent="grid")

@@ -141,3 +141,36 @@ def test_import_changes_no_thread_policy():
                           "print(os.environ.get('OMP_WAIT_POLICY'))"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "None", out.stderr[-500:]
+
+
+def test_from_run_plays_through_the_runs_learned_inverse_mel(tmp_path):
+    """A run with inverse_mel.pt: the explorer's full audio is the learned magnitude + PGHI."""
+    from sda_lab.data import make_default_dataset
+    from sda_lab.inverse_mel import (InverseMelConfig, fit_inverse_mel, mel_to_waveform_learned,
+                                     save_inverse_mel)
+    from sda_lab.spectrogram import AudioSpectrogram
+
+    model, spec, mels, _ = tiny_setup()
+    run = tmp_path / "run"
+    _save_run(run, model)
+    assert LatentExplorer.from_run(run, mels, n_shown=2).renderer.inverse is None  # none saved
+    waves = make_default_dataset(1, sample_rate=16_000).waveforms[:, :, :4000]  # (5, 1, 4000)
+    inverse = fit_inverse_mel(spec, waves, InverseMelConfig(hidden=8, kernel_size=3, layers=1,
+                                                            nnls_iters=5, batch_size=4,
+                                                            max_steps=3))
+    save_inverse_mel(run / "inverse_mel.pt", inverse)
+    ex = LatentExplorer.from_run(run, mels, n_shown=2, live=False)
+    assert ex.renderer.inverse is not None
+    mel = ex.renderer._decode(ex.z)  # (1, 1, 32, 16)
+    expected = mel_to_waveform_learned(spec, ex.renderer.inverse, mel, phase="pghi",
+                                       length=ex.renderer.samples)
+    tol = 1e-3 * float(expected.abs().max())  # FFT threads reorder sums: not bit-equal
+    assert torch.allclose(ex.renderer.invert(mel), expected, atol=tol)
+    assert not torch.allclose(expected, spec.mel_to_waveform(mel, length=ex.renderer.samples),
+                              atol=100 * tol)
+    plain = LatentExplorer.from_run(run, mels, n_shown=2, inverse=None)
+    assert plain.renderer.inverse is None  # asked for the spectrogram's own inversion
+    other = AudioSpectrogram(TINY_SPEC.__class__(sample_rate=16_000, n_fft=512, hop_length=256,
+                                                 n_mels=32, scale="db"))
+    with pytest.raises(ValueError, match="another spectrogram config"):
+        LatentExplorer(model, other, mels, inverse=inverse, show_map=False)

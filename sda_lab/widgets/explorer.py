@@ -68,6 +68,10 @@ class LatentExplorer(DescriptorNaming):
     name_dimensions : bool
         Call :meth:`name_dimensions` (a descriptor traversal: slow on the full model) and show
         :meth:`descriptor_controls` under the start menu.
+    inverse : InverseMel or None
+        A learned inverse mel (:func:`sda_lab.inverse_mel.load_inverse_mel`) for the full audio
+        path, with a PGHI phase start; None: the spectrogram's own inversion. :meth:`from_run`
+        opens the run's ``inverse_mel.pt`` when there is one.
 
     Raises
     ------
@@ -80,7 +84,7 @@ class LatentExplorer(DescriptorNaming):
                  labels: Sequence[str] | None = None, n_shown: int = 8, sd_range: float = 3.0,
                  start: str = "clip", clip_index: int = 0, seed: int = 0, live: bool = True,
                  show_map: bool = True, preview: Preview | None = Preview(),
-                 name_dimensions: bool = False) -> None:
+                 name_dimensions: bool = False, inverse=None) -> None:
         if start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         check_explorer_mels(model, mels)
@@ -89,7 +93,7 @@ class LatentExplorer(DescriptorNaming):
                              f"{len(labels)} labels")
         if not 0 <= clip_index < len(mels):
             raise ValueError(f"clip_index must be in [0, {len(mels)}), got {clip_index}")
-        self.renderer = Renderer(model, spec, seed, preview)
+        self.renderer = Renderer(model, spec, seed, preview, inverse)
         self.model = model
         self.spec = spec
         self.live = live
@@ -199,7 +203,9 @@ class LatentExplorer(DescriptorNaming):
         Opens :func:`.clips.run_checkpoint`: ``RUN/best.pt`` (lowest validation error), else
         ``RUN/checkpoint.pt`` (the last);
         without ``mels_or_folder`` it explores the run's own training folder (recorded in the
-        checkpoint) when that still exists, else the default data set.
+        checkpoint) when that still exists, else the default data set. The audio goes through
+        the run's learned inverse mel (``RUN/inverse_mel.pt``) when the run has one and
+        ``inverse`` is not given (``inverse=None`` keeps the spectrogram's own inversion).
 
         Raises
         ------
@@ -211,6 +217,11 @@ class LatentExplorer(DescriptorNaming):
         from ..train import load_checkpoint
 
         ckpt = load_checkpoint(path)
+        if "inverse" not in kwargs:
+            from ..inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+
+            learned = Path(run) / INVERSE_MEL_FILE
+            kwargs["inverse"] = load_inverse_mel(learned) if learned.is_file() else None
         if mels_or_folder is None:
             folder = ckpt.extra.get("folder")
             if folder and Path(folder).is_dir():

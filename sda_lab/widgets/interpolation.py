@@ -22,13 +22,14 @@ class InterpolationExplorer:
 
     ``t`` updates live while dragged (steps of 0.01), through the same coalescing lanes as
     :class:`~sda_lab.widgets.LatentExplorer` (a preview while it moves, the full inversion when
-    it stops)."""
+    it stops). ``inverse``: a learned inverse mel for the full audio path, as in
+    :class:`~sda_lab.widgets.LatentExplorer`."""
 
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, mels: torch.Tensor,
                  labels: Sequence[str] | None = None, a: int = 0, b: int = 1, seed: int = 0,
-                 live: bool = True, preview: Preview | None = Preview()) -> None:
+                 live: bool = True, preview: Preview | None = Preview(), inverse=None) -> None:
         check_explorer_mels(model, mels)
-        self.renderer = Renderer(model, spec, seed, preview)
+        self.renderer = Renderer(model, spec, seed, preview, inverse)
         self.model, self.spec = model, spec
         self.live = live
         self.mu = encode_dataset(model, mels)[0].cpu()  # (N, D)

@@ -163,11 +163,14 @@ class Renderer:
     """
 
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, seed: int = 0,
-                 preview: Preview | None = Preview()) -> None:
+                 preview: Preview | None = Preview(), inverse=None) -> None:
         self.model = model.eval()
         self.spec = spec
         self.seed = seed
         self.preview = preview
+        if inverse is not None:
+            inverse.check_spectrogram(spec)  # one line if it was trained on another mel
+        self.inverse = inverse  # InverseMel: the full path is learned magnitude + PGHI
         # 1 s clips (the default) come back at exactly 1 s; other lengths at Griffin-Lim's own
         one_second = spec.config.sample_rate
         frames = model.config.n_frames
@@ -202,9 +205,17 @@ class Renderer:
 
     @torch.no_grad()
     def invert(self, mel: torch.Tensor, preview: bool = False) -> torch.Tensor:
-        """Mel ``(1, 1, n_mels, T)`` -> waveform ``(1, 1, samples)``: the full default inversion
-        (random start phase from ``seed``: only the latent changes the sound), or with
-        ``preview`` the :class:`Preview` path warm-started from :attr:`last_wave`."""
+        """Mel ``(1, 1, n_mels, T)`` -> waveform ``(1, 1, samples)``: the full inversion, or with
+        ``preview`` the :class:`Preview` path warm-started from :attr:`last_wave`. The full
+        inversion is the run's learned inverse mel with a PGHI start
+        (:func:`sda_lab.inverse_mel.mel_to_waveform_learned`) when :attr:`inverse` is set, else
+        the default ``spec.mel_to_waveform`` (random start phase from ``seed``: only the latent
+        changes the sound)."""
+        if (not preview or self.preview is None) and self.inverse is not None:
+            from ..inverse_mel import mel_to_waveform_learned
+
+            return mel_to_waveform_learned(self.spec, self.inverse, mel, phase="pghi",
+                                           length=self.samples)  # (1, 1, samples)
         if not preview or self.preview is None:
             with _RNG_LOCK:
                 torch.manual_seed(self.seed)
