@@ -14,7 +14,13 @@ import torch
 import torch.nn.functional as F
 import torchaudio.functional as AF
 
-__all__ = ["AugmentConfig", "augment_waveforms", "mixup_waveforms", "augment_mels"]
+__all__ = ["AugmentConfig", "augment_waveforms", "mixup_waveforms", "augment_mels",
+           "SPEC_AUGMENT", "NO_WAVEFORM"]
+
+# SpecAugment's masks as `python -m sda_lab train --spec-augment` sets them: up to 16 of 128 mel
+# rows and 12 of 94 frames (1/8 of each axis, near Park et al.'s LibriSpeech F=27 of 80, T=100)
+SPEC_AUGMENT = {"freq_mask": 16, "time_mask": 12}
+NO_WAVEFORM = {"gain_db": 0.0, "max_shift_s": 0.0, "speed": 0.0}  # every waveform part off
 
 
 @dataclass

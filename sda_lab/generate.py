@@ -197,13 +197,23 @@ def prior_for(run: Run, kind: str, seed: int = 0) -> LatentPrior:
     return fit_gmm_prior(mu.cpu(), seed=seed)
 
 
-def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0
+def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0, inverse=None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` latents from ``prior`` (seeded), decoded and inverted: ``z`` ``(n, D)``, mels
-    ``(n, 1, n_mels, T)``, waveforms ``(n, 1, samples)`` on the CPU."""
+    ``(n, 1, n_mels, T)``, waveforms ``(n, 1, samples)`` on the CPU. ``inverse``: a learned
+    inverse mel (:mod:`sda_lab.inverse_mel`; its magnitude and a PGHI phase start), else the
+    spectrogram's own inversion."""
     z = prior.sample(n, seed)  # (n, D)
     mels = decode_samples(model, z)  # (n, 1, n_mels, T)
-    return z, mels, invert(spec, mels, seed=seed)  # (n, 1, samples)
+    if inverse is None:
+        return z, mels, invert(spec, mels, seed=seed)  # (n, 1, samples)
+    from .inverse_mel import mel_to_waveform_learned
+
+    length = clip_length(spec, mels.shape[-1])
+    waves = torch.cat([mel_to_waveform_learned(spec, inverse, mels[i:i + 32].cpu(), "pghi",
+                                               length=length).cpu()
+                       for i in range(0, n, 32)])  # (n, 1, samples)
+    return z, mels, waves
 
 
 def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str = "gmm",
@@ -226,9 +236,14 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
         raise ValueError(f"--n: expected a positive number of sounds, got {n}")
     if prior not in PRIORS:
         raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
+    from .inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+
     out = check_writable_dir(out, "--out")  # before any long work
     run = run if isinstance(run, Run) else load_run(run)
-    _, mels, waves = sample_sounds(run.model, run.spec, prior_for(run, prior, seed), n, seed)
+    learned = run.path / INVERSE_MEL_FILE  # the run's learned inverse mel, where trained
+    inverse = load_inverse_mel(learned) if learned.is_file() else None
+    _, mels, waves = sample_sounds(run.model, run.spec, prior_for(run, prior, seed), n, seed,
+                                   inverse)
     c = run.spec.config
     table = clip_descriptors(waves, c.sample_rate, f0=f0, n_fft=c.n_fft, hop_length=c.hop_length)
     near = nearest_clips(mels, run.train_mels, run.val_mels)
@@ -237,6 +252,8 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     table.insert(0, "file", names)
     table.insert(1, "prior", prior)
     table.insert(2, "seed", seed)
+    table.insert(3, "inversion", "learned inverse mel + PGHI" if inverse is not None
+                 else f"{run.spec.config.inversion} + Griffin-Lim")
     table["nn_train_mse"] = near["nn_train_mse"]
     table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
     check = None

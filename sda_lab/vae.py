@@ -87,11 +87,11 @@ class VAEConfig:
                              f"layers) or None, got {self.time_halvings}")
         if self.latent == "sequence" and self.latent_dim % self.latent_frames:
             f = self.latent_frames
+            near = sorted({f * max(1, self.latent_dim // f), f * (self.latent_dim // f + 1)})
             raise ValueError(
                 f"latent='sequence' needs latent_dim a multiple of its {f} latent frames "
                 f"({self.padded_frames} padded frames / 2**{self.halvings}), got latent_dim "
-                f"{self.latent_dim}; e.g. {f * max(1, self.latent_dim // f)} or "
-                f"{f * (self.latent_dim // f + 1)}")
+                f"{self.latent_dim}; e.g. {' or '.join(map(str, near))}")
 
     @property
     def halvings(self) -> int:

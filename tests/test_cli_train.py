@@ -366,3 +366,24 @@ def test_ratio_is_null_with_a_reason_for_a_zero_baseline():
     assert value is None and "baseline is 0" in why
     assert _ratio(0.5, 2.0) == (0.25, "")
     assert _ratio(None, 2.0)[0] is None
+
+
+def test_latent_sequence_and_mel_augmentation_options(tmp_path, capsys, tiny):
+    """--latent sequence with a latent size that does not divide into its frames is one line
+    naming --latent-dim and a size that does; that size trains, with the mel augmentations."""
+    folder = write_folder(tmp_path / "a")
+    base = ["train", str(folder), "--max-steps", "2", "--quiet", "--no-inverse-mel",
+            "--latent", "sequence"]
+    code, line = error_of(capsys, [*base, "--out", str(tmp_path / "bad"), "--latent-dim", "5"])
+    assert code == 1 and "--latent-dim" in line and "latent frames" in line, line
+    size = re.search(r"e\.g\. (\d+)", line).group(1)
+    out = tmp_path / "run"
+    code = main([*base, "--out", str(out), "--latent-dim", size, "--spec-augment",
+                 "--mel-shift", "2", "--mixup", "0.5", "--dropout", "0.1"])
+    assert code == 0, capsys.readouterr().err
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["model_config"]["latent"] == "sequence" and m["model_config"]["dropout"] == 0.1
+    aug = m["train_config"]["augment"]
+    assert (aug["freq_mask"], aug["mel_shift"], aug["mixup"], aug["gain_db"]) == (16, 2, 0.5, 0)
+    ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
+    assert ck.model.config.latent == "sequence" and ck.model.latent_dim == int(size)

@@ -52,6 +52,7 @@ def add_parser(subparsers) -> None:
     from ..data import CUTS, SHORT_FILES
     from ..spectrogram import SCALES
     from ..train import OWN_AUDIO_MODEL, OWN_AUDIO_SCALE, OWN_AUDIO_TRAIN
+    from ..vae import LATENTS
 
     t = subparsers.add_parser(
         "train", help="train a VAE on a folder of audio",
@@ -98,8 +99,24 @@ def add_parser(subparsers) -> None:
                    help=f"mel representation (default {OWN_AUDIO_SCALE}): the reference log1p "
                         "or a dB scale, which spreads recordings at ordinary levels over more "
                         "of [0, 1]")
+    t.add_argument("--latent", choices=LATENTS, default=OWN_AUDIO_MODEL.latent,
+                   help=f"the latent's form (default {OWN_AUDIO_MODEL.latent}): one vector per "
+                        "clip, or a sequence along time (--latent-dim is then the total over "
+                        "its frames)")
+    t.add_argument("--time-halvings", type=opt.nonneg_int, default=OWN_AUDIO_MODEL.time_halvings,
+                   help="how many conv layers halve the time axis (default: "
+                        f"{OWN_AUDIO_MODEL.time_halvings if OWN_AUDIO_MODEL.time_halvings is not None else 'all'})")
+    t.add_argument("--dropout", type=opt.fraction, default=OWN_AUDIO_MODEL.dropout,
+                   help=f"dropout after every conv block (default {OWN_AUDIO_MODEL.dropout:g})")
     t.add_argument("--augment", action="store_true",
                    help="random gain, time shift and speed on training clips")
+    t.add_argument("--spec-augment", action="store_true",
+                   help="SpecAugment: mask a band of mel rows and a span of frames in the "
+                        "model's input (the target stays whole)")
+    t.add_argument("--mel-shift", type=opt.nonneg_int, default=0,
+                   help="shift training mels up or down by up to this many mel rows (default 0)")
+    t.add_argument("--mixup", type=opt.fraction, default=0.0,
+                   help="probability of mixing a training clip with another (default 0)")
     t.add_argument("--no-inverse-mel", action="store_true",
                    help="train no learned inverse mel (the run is heard through NNLS)")
     t.add_argument("--inverse-mel-minutes", type=opt.positive_float, default=1.0,
@@ -134,16 +151,26 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
 def _configs(args: argparse.Namespace):
     """The recipe's (model, train) configs and spectrogram with the options applied."""
     from .. import train as T
+    from ..augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 
     budget = args.max_minutes is not None or args.max_steps is not None
     overrides = dict(max_minutes=args.max_minutes, max_steps=args.max_steps,
                      kl_weight=args.kl_weight, free_bits=args.free_bits, lr=args.lr,
-                     batch_size=args.batch_size, device=args.device, augment=args.augment,
-                     seed=args.seed)
+                     batch_size=args.batch_size, device=args.device, seed=args.seed)
     if args.epochs is not None or budget:
         overrides["epochs"] = args.epochs  # None: the budget alone ends training
     model_cfg, train_cfg = T.own_audio_recipe(**overrides)
-    model_cfg = replace(model_cfg, latent_dim=args.latent_dim)
+    aug = {} if args.augment else dict(NO_WAVEFORM)  # --augment: the waveform parts' defaults
+    if args.spec_augment:
+        aug.update(SPEC_AUGMENT)
+    aug.update(mel_shift=args.mel_shift, mixup=args.mixup)
+    recipe_aug = asdict(train_cfg.augment) if train_cfg.augment is not None else None
+    if args.augment or args.spec_augment or args.mel_shift or args.mixup:
+        train_cfg = replace(train_cfg, augment=AugmentConfig(**aug))
+    elif recipe_aug is not None:  # the recipe's own augmentation stays
+        train_cfg = replace(train_cfg, augment=AugmentConfig(**recipe_aug))
+    model_cfg = replace(model_cfg, latent_dim=args.latent_dim, latent=args.latent,
+                        time_halvings=args.time_halvings, dropout=args.dropout)
     return model_cfg, train_cfg, T.own_audio_spectrogram(args.scale)
 
 
