@@ -44,11 +44,18 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
     "seq96": ({**_SEQ, "latent_dim": 96}, {}, None),
     "seq192": ({**_SEQ, "latent_dim": 192}, {}, None),
     "seq48": ({**_SEQ, "latent_dim": 48}, {}, None),
+    "seq384": ({**_SEQ, "latent_dim": 384}, {}, None),
+    "seq96_12hz": ({"latent": "sequence", "time_halvings": 3, "latent_dim": 96}, {}, None),
     "seq96_specaugment": ({**_SEQ, "latent_dim": 96}, {},
                           {**NO_WAVE, "freq_mask": 16, "time_mask": 12}),
     "seq96_mel_shift": ({**_SEQ, "latent_dim": 96}, {}, {**NO_WAVE, "mel_shift": 4}),
     "seq96_dropout": ({**_SEQ, "latent_dim": 96, "dropout": 0.2}, {}, None),
     "seq96_kl1e-3": ({**_SEQ, "latent_dim": 96}, {"kl_weight": 1e-3}, None),
+    "kl1e-5": ({}, {"kl_weight": 1e-5}, None),
+    "seq192_kl1e-5": ({**_SEQ, "latent_dim": 192}, {"kl_weight": 1e-5}, None),
+    "seq384_kl1e-5": ({**_SEQ, "latent_dim": 384}, {"kl_weight": 1e-5}, None),
+    "seq192_kl1e-5_specaugment": ({**_SEQ, "latent_dim": 192}, {"kl_weight": 1e-5},
+                                  {**NO_WAVE, "freq_mask": 16, "time_mask": 12}),
 }
 
 

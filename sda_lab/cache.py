@@ -18,6 +18,7 @@ from . import recipes
 from ._io import check_writable_dir
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint
 from .settings import cache_dir
+from .spectrogram import SpectrogramConfig
 from .train import TrainConfig, train_run
 
 __all__ = ["default_cache_dir", "default_model_path", "load_or_train_default"]
@@ -38,14 +39,18 @@ def default_model_path(config: TrainConfig | None = None) -> Path:
     """Where the default model trained with ``config`` (default: the recipe's) is cached: a
     name carrying a hash of the training and model configs, so another config is another file.
     Fields added to :class:`TrainConfig` after the first release are left out of the hash while
-    at their defaults, so models cached before they existed are still found."""
+    at their defaults, so models cached before they existed are still found; the recipe's
+    spectrogram config is hashed when it is not the reference one."""
     config = config or recipes.DEFAULT_TRAIN
     defaults = asdict(TrainConfig())
     keyed = {k: v for k, v in asdict(config).items()
              if k in _FIRST_TRAIN_FIELDS or v != defaults[k]}
-    key = hashlib.sha1(json.dumps([keyed, asdict(recipes.DEFAULT_MODEL),
-                                   recipes.DEFAULT_CLIPS_PER_KIND, CHECKPOINT_FORMAT]
-                                  ).encode()).hexdigest()[:10]
+    parts = [keyed, asdict(recipes.DEFAULT_MODEL), recipes.DEFAULT_CLIPS_PER_KIND,
+             CHECKPOINT_FORMAT]
+    spec = asdict(recipes.DEFAULT_RECIPE.spectrogram)
+    if spec != asdict(SpectrogramConfig()):  # another representation is another model
+        parts.append(spec)
+    key = hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:10]
     return default_cache_dir() / f"default_vae_{key}.pt"
 
 

@@ -22,8 +22,10 @@ MSE + weight x KL) is the same optimum at ``beta = weight * P / (2 sigma^2)``
   training set's mean mel for every clip). 1.0 is "learnt nothing beyond the average".
 
 Marked on the curves: the reference loss with weight 1 (its representation, log1p), a
-free-bits run (``free_bits`` nats per dimension at the largest ``beta``) and the shipped default
-(:func:`sda_lab.train.own_audio_recipe`).
+free-bits run (``free_bits`` nats per dimension at the largest ``beta``), the shipped default
+(:func:`sda_lab.train.own_audio_recipe`) and, with ``SweepConfig.regularisers``, the shipped
+default with one change each (:data:`REGULARISERS`: dropout, SpecAugment, a mel shift, a
+narrower latent, a latent sequence along time), to see what each does to held-out distortion.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 from .experiments import DataSpec, Results, RunSpec, check_runnable, train_run
 from .losses import elbo_kl_weight
 from .plotting import RD_MARKERS as MARKERS, plot_rate_distortion  # noqa: F401 (re-exported)
@@ -47,6 +50,15 @@ BETAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # 6 decades (and the reference weight
 SCALES = ("log1p", "db")
 # A small model for a sweep that must fit in minutes on 2 cores (the recipe's is 32..256).
 SWEEP_MODEL = VAEConfig(dropout=0.0, latent_dim=32, channels=(16, 32, 64, 128))
+# The shipped default with one change: name -> (VAEConfig fields, AugmentConfig fields or None).
+# Mel-domain augmentation only: the runner trains on cached mels.
+REGULARISERS: dict[str, tuple[dict, dict | None]] = {
+    "dropout 0.2": ({"dropout": 0.2}, None),
+    "SpecAugment": ({}, {**NO_WAVEFORM, **SPEC_AUGMENT}),
+    "mel shift 4": ({}, {**NO_WAVEFORM, "mel_shift": 4}),
+    "latent 8": ({"latent_dim": 8}, None),
+    "latent sequence": ({"latent": "sequence", "time_halvings": 2, "latent_dim": 96}, None),
+}
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class SweepConfig:
     free_bits_beta: float | None = None
     free_bits_scales: tuple[str, ...] = ("db",)
     shipped: bool = True
+    regularisers: tuple[str, ...] = ()  # names in REGULARISERS, each beside the shipped marker
 
     def __post_init__(self) -> None:
         if not self.betas or any(not b > 0 for b in self.betas):
@@ -80,6 +93,9 @@ class SweepConfig:
             raise ValueError(f"scales must be among {SCALES}, got {self.scales}")
         if not self.gaussian_sigma > 0:
             raise ValueError(f"gaussian_sigma must be > 0, got {self.gaussian_sigma}")
+        unknown = [r for r in self.regularisers if r not in REGULARISERS]
+        if unknown:
+            raise ValueError(f"regularisers must be among {sorted(REGULARISERS)}, got {unknown}")
         if self.max_steps < 1 or self.batch_size < 1:
             raise ValueError(f"max_steps and batch_size must be >= 1, got {self.max_steps}, "
                              f"{self.batch_size}")
@@ -139,12 +155,19 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
                 fb_beta = config.free_bits_beta or max(config.betas)
                 arms.append((arm_name(d.tag, scale, f"free bits {config.free_bits:g}"),
                              config.train_config(fb_beta, config.free_bits)))
+            shipped = replace(config.train_config(recipe.kl_weight, recipe.free_bits),
+                              gaussian_sigma=recipe.gaussian_sigma)
             if config.shipped and scale == shipped_scale():
-                arms.append((arm_name(d.tag, scale, "shipped"), replace(
-                    config.train_config(recipe.kl_weight, recipe.free_bits),
-                    gaussian_sigma=recipe.gaussian_sigma)))
+                arms.append((arm_name(d.tag, scale, "shipped"), shipped))
             for name, tc in arms:
                 specs += [RunSpec(name, s, tc, config.model, ds) for s in seeds]
+            if scale != shipped_scale():
+                continue
+            for reg in config.regularisers:  # the shipped default with one change each
+                fields, aug = REGULARISERS[reg]
+                tc = shipped if aug is None else replace(shipped, augment=AugmentConfig(**aug))
+                specs += [RunSpec(arm_name(d.tag, scale, reg), s, tc,
+                                  replace(config.model, **fields), ds) for s in seeds]
     return specs
 
 

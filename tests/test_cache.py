@@ -98,3 +98,22 @@ def test_cache_folder_comes_from_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("SDA_LAB_CACHE", str(tmp_path / "file" / "under"))
     with pytest.raises(ValueError, match="SDA_LAB_CACHE: expected a folder"):
         default_cache_dir()
+
+
+
+def test_another_representation_is_another_cached_model(monkeypatch):
+    """The cached default model's name follows the recipe's spectrogram config (a model
+    trained on log1p mels must not be loaded for a dB recipe)."""
+    from dataclasses import replace
+
+    from sda_lab import recipes
+    from sda_lab.spectrogram import SpectrogramConfig
+
+    shipped, current = recipes.DEFAULT_RECIPE, default_model_path()
+    names = {}
+    for scale in ("log1p", "db"):
+        monkeypatch.setattr(recipes, "DEFAULT_RECIPE", replace(
+            shipped, spectrogram=SpectrogramConfig(scale=scale)))
+        names[scale] = default_model_path()
+    assert names["log1p"] != names["db"]
+    assert names[shipped.spectrogram.scale] == current

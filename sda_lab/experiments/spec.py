@@ -132,12 +132,14 @@ def _training_clips(data: DataSpec) -> int:
 def check_runnable(train: TrainConfig, data: DataSpec, arm: str = "") -> None:
     """Raise ``ValueError`` (one line) for a run :func:`run_grid` can never honour: waveform
     augmentation (runs train on cached mels, not waveforms), or data that leaves fewer than
-    :data:`MIN_TRAIN_CLIPS` training clips after ``max_clips`` and the validation split."""
+    :data:`MIN_TRAIN_CLIPS` training clips after ``max_clips`` and the validation split.
+    Mel-domain augmentation (SpecAugment masks, mel shift) runs on the precomputed mels."""
     where = f"arm {arm!r}: " if arm else ""
-    if train.augment is not None:
-        raise ValueError(f"{where}TrainConfig.augment is not supported by the experiments "
-                         "runner (its runs train on precomputed mels); use augment=None, or "
-                         "sda_lab.train.train_on_clips for augmented training")
+    if train.augment is not None and train.augment.on_waveform:
+        raise ValueError(f"{where}TrainConfig.augment's waveform parts (gain_db, max_shift_s, "
+                         "speed, mixup) are not supported by the experiments runner (its runs "
+                         "train on precomputed mels); set them to 0 (sda_lab.augment.NO_WAVEFORM) "
+                         "for mel-domain augmentation only, or use sda_lab.train.train_on_clips")
     n_train = _training_clips(data)
     if n_train < MIN_TRAIN_CLIPS:
         raise ValueError(f"{where}DataSpec leaves {n_train} training clip(s), expected at least "

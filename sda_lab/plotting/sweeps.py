@@ -119,7 +119,12 @@ def plot_kl_per_dim(results, free_bits: float | None = None) -> plt.Figure:
     return fig
 
 
-RD_MARKERS = {"reference": ("*", "reference loss, weight 1"), "shipped": ("D", "shipped default")}
+RD_MARKERS = {"reference": ("*", "reference loss, weight 1"), "shipped": ("D", "shipped default"),
+              "dropout 0.2": ("P", "shipped + dropout 0.2"),
+              "SpecAugment": ("s", "shipped + SpecAugment"),
+              "mel shift 4": ("v", "shipped + mel shift 4"),
+              "latent 8": ("p", "shipped, latent 8"),
+              "latent sequence": ("X", "shipped, latent sequence")}
 
 
 def plot_rate_distortion(table, title: str | None = None) -> plt.Figure:
