@@ -54,6 +54,11 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
     "kl1e-5": ({}, {"kl_weight": 1e-5}, None),
     "seq192_kl1e-5": ({**_SEQ, "latent_dim": 192}, {"kl_weight": 1e-5}, None),
     "seq384_kl1e-5": ({**_SEQ, "latent_dim": 384}, {"kl_weight": 1e-5}, None),
+    "seq192_kl1e-6": ({**_SEQ, "latent_dim": 192}, {"kl_weight": 1e-6}, None),
+    "seq192_kl1e-5_mel_shift": ({**_SEQ, "latent_dim": 192}, {"kl_weight": 1e-5},
+                                {**NO_WAVE, "mel_shift": 4}),
+    "seq192_kl1e-5_dropout": ({**_SEQ, "latent_dim": 192, "dropout": 0.2}, {"kl_weight": 1e-5},
+                              None),
     "seq192_kl1e-5_specaugment": ({**_SEQ, "latent_dim": 192}, {"kl_weight": 1e-5},
                                   {**NO_WAVE, "freq_mask": 16, "time_mask": 12}),
 }

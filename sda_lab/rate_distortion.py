@@ -23,7 +23,7 @@ MSE + weight x KL) is the same optimum at ``beta = weight * P / (2 sigma^2)``
 
 Marked on the curves: the reference loss with weight 1 (its representation, log1p), a
 free-bits run (``free_bits`` nats per dimension at the largest ``beta``), the shipped default
-(:func:`sda_lab.train.own_audio_recipe`) and, with ``SweepConfig.regularisers``, the shipped
+(:func:`sda_lab.train.own_audio_recipe`) and, from :func:`regulariser_grid`, the shipped
 default with one change each (:data:`REGULARISERS`: dropout, SpecAugment, a mel shift, a
 narrower latent, a latent sequence along time), to see what each does to held-out distortion.
 """
@@ -83,7 +83,6 @@ class SweepConfig:
     free_bits_beta: float | None = None
     free_bits_scales: tuple[str, ...] = ("db",)
     shipped: bool = True
-    regularisers: tuple[str, ...] = ()  # names in REGULARISERS, each beside the shipped marker
 
     def __post_init__(self) -> None:
         if not self.betas or any(not b > 0 for b in self.betas):
@@ -93,9 +92,6 @@ class SweepConfig:
             raise ValueError(f"scales must be among {SCALES}, got {self.scales}")
         if not self.gaussian_sigma > 0:
             raise ValueError(f"gaussian_sigma must be > 0, got {self.gaussian_sigma}")
-        unknown = [r for r in self.regularisers if r not in REGULARISERS]
-        if unknown:
-            raise ValueError(f"regularisers must be among {sorted(REGULARISERS)}, got {unknown}")
         if self.max_steps < 1 or self.batch_size < 1:
             raise ValueError(f"max_steps and batch_size must be >= 1, got {self.max_steps}, "
                              f"{self.batch_size}")
@@ -128,8 +124,6 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
         No seeds, a DataSpec without a validation split, or one that leaves fewer than two
         training clips (:func:`sda_lab.experiments.check_runnable`).
     """
-    from .train import own_audio_recipe
-
     config = config or SweepConfig()
     if betas is not None:
         config = replace(config, betas=tuple(float(b) for b in betas))
@@ -143,7 +137,6 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
             raise ValueError(f"DataSpec {d.tag or d.source!r} has no validation split; set "
                              "val_fraction > 0 (distortion is measured on held-out files)")
         check_runnable(config.train_config(config.betas[0]), d, d.tag or d.source)
-        _, recipe = own_audio_recipe()
         for scale in config.scales:
             ds = replace(d, scale=scale)
             arms: list[tuple[str, TrainConfig]] = [
@@ -155,19 +148,55 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
                 fb_beta = config.free_bits_beta or max(config.betas)
                 arms.append((arm_name(d.tag, scale, f"free bits {config.free_bits:g}"),
                              config.train_config(fb_beta, config.free_bits)))
-            shipped = replace(config.train_config(recipe.kl_weight, recipe.free_bits),
-                              gaussian_sigma=recipe.gaussian_sigma)
             if config.shipped and scale == shipped_scale():
-                arms.append((arm_name(d.tag, scale, "shipped"), shipped))
+                arms.append((arm_name(d.tag, scale, "shipped"), _shipped_train(config)))
             for name, tc in arms:
                 specs += [RunSpec(name, s, tc, config.model, ds) for s in seeds]
-            if scale != shipped_scale():
-                continue
-            for reg in config.regularisers:  # the shipped default with one change each
-                fields, aug = REGULARISERS[reg]
-                tc = shipped if aug is None else replace(shipped, augment=AugmentConfig(**aug))
-                specs += [RunSpec(arm_name(d.tag, scale, reg), s, tc,
-                                  replace(config.model, **fields), ds) for s in seeds]
+    return specs
+
+
+def _shipped_train(config: SweepConfig) -> TrainConfig:
+    """The own-audio recipe's loss at the sweep's budget (the "shipped" marker)."""
+    from .train import own_audio_recipe
+
+    _, recipe = own_audio_recipe()
+    return replace(config.train_config(recipe.kl_weight, recipe.free_bits),
+                   gaussian_sigma=recipe.gaussian_sigma)
+
+
+def regulariser_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[int],
+                     config: SweepConfig | None = None,
+                     names: Sequence[str] = tuple(REGULARISERS)) -> list[RunSpec]:
+    """The shipped marker of :func:`rate_distortion_grid` with one change each
+    (:data:`REGULARISERS` ``names``), on the shipped scale, x seeds: arms
+    ``"<data> <scale> <name>"`` that :func:`rd_table` and the plot show as their own markers.
+    Add them to a grid that has the shipped marker to compare against it.
+
+    Raises
+    ------
+    ValueError
+        An unknown name, no seeds, or data without a validation split.
+    """
+    config = config or SweepConfig()
+    unknown = [n for n in names if n not in REGULARISERS]
+    if unknown:
+        raise ValueError(f"regularisers must be among {sorted(REGULARISERS)}, got {unknown}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("need at least one seed")
+    shipped, scale = _shipped_train(config), shipped_scale()
+    specs: list[RunSpec] = []
+    for d in [data] if isinstance(data, DataSpec) else list(data):
+        if d.val_fraction <= 0:
+            raise ValueError(f"DataSpec {d.tag or d.source!r} has no validation split; set "
+                             "val_fraction > 0 (distortion is measured on held-out files)")
+        ds = replace(d, scale=scale)
+        for name in names:
+            fields, aug = REGULARISERS[name]
+            tc = shipped if aug is None else replace(shipped, augment=AugmentConfig(**aug))
+            check_runnable(tc, ds, name)
+            specs += [RunSpec(arm_name(d.tag, scale, name), s, tc,
+                              replace(config.model, **fields), ds) for s in seeds]
     return specs
 
 

@@ -18,9 +18,14 @@ Where this differs from the reference plan
   real log-mels, which are mostly quiet) instead of 0 (sigmoid 0.5): the untrained decoder
   starts near quiet instead of at mid-scale, and reached a lower early reconstruction error in
   our runs.
-- ``logvar`` is clamped to [-30, 20]. While the plan's warm-up holds the KL weight at 0, nothing
-  restrains the encoder; in our runs it drove ``logvar`` past 88, ``exp`` overflowed, and the
-  loss became ``0 * inf = NaN``. The clamp (std between 3e-7 and 2e4) never binds in a healthy run.
+- ``logvar`` is clamped to [-30, 20] in value but not in gradient (a straight-through clamp).
+  While the plan's warm-up holds the KL weight at 0, nothing restrains the encoder; in our runs it
+  drove ``logvar`` past 88, ``exp`` overflowed, and the loss became ``0 * inf = NaN``: the clamp
+  (std between 3e-7 and 2e4) keeps ``exp`` finite. A plain clamp has no gradient past its bound,
+  so a dimension whose ``logvar`` passed 20 in the first steps (Adam moves all 12,288 inputs of
+  ``fc_logvar`` at once) stayed there for good: its KL stuck at ``exp(20) / 2 = 2.4e8`` nats and
+  its noise (std 2e4) drowned the decoder (the default model's recipe at seed 1). The gradient
+  of the unclamped value lets the KL pull it back.
 
 Training tip (from the plan): clip gradient norms (the trainer uses 1.0); the KL and the wide
 linear heads can produce large early gradients.
@@ -206,7 +211,9 @@ class ConvEncoder(nn.Module):
             h = h.flatten(1)  # (B, flatten_dim)
         # sequence: (B, latent_channels, 1, latent_frames) -> (B, latent) channel-major
         mu, logvar = self.fc_mu(h).flatten(1), self.fc_logvar(h).flatten(1)  # (B, latent) each
-        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)  # clamp: exp() stays finite
+        # clamped in value (exp() stays finite), not in gradient: see the module docstring
+        bounded = logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        return mu, logvar + (bounded - logvar).detach()  # (B, latent)
 
 
 class ConvDecoder(nn.Module):

@@ -42,7 +42,7 @@ def test_the_real_command_writes_checkpoints_and_metrics(tmp_path):
     folder = write_folder(tmp_path / "audio")
     out = tmp_path / "run"
     proc = run_cli("train", folder, "--out", out, "--max-steps", 2, "--seed", 1,
-                   "--latent-dim", 4, "--batch-size", 2, "--no-inverse-mel")
+                   "--latent-dim", 4, "--latent", "vector", "--batch-size", 2, "--no-inverse-mel")
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "training" in proc.stderr  # the progress bar
@@ -67,7 +67,7 @@ def test_report_and_no_validation(tmp_path, capsys, tiny):
     folder = write_folder(tmp_path / "a")
     out = tmp_path / "run"
     code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
-                 "--latent-dim", "4", "--val-fraction", "0", "--scale", "log1p",
+                 "--latent-dim", "4", "--latent", "vector", "--val-fraction", "0", "--scale", "log1p",
                  "--no-inverse-mel"])
     assert code == 0, capsys.readouterr().err
     printed = capsys.readouterr().out
@@ -92,7 +92,7 @@ def test_the_split_is_drawn_once(tmp_path, capsys, monkeypatch, tiny):
 
     monkeypatch.setattr(T, "split_by_file", counting)
     code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "1",
-                 "--quiet", "--latent-dim", "4", "--no-inverse-mel"])
+                 "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"])
     assert code == 0, capsys.readouterr().err
     assert draws == [0.2]
 
@@ -105,7 +105,7 @@ def test_overwrite_replaces_the_earlier_run_whole(tmp_path, capsys, tiny):
         (out / name).write_text("earlier")
     (out / "metrics.json").write_text('{"earlier": true}')
     argv = ["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
-            "--latent-dim", "4", "--no-inverse-mel"]
+            "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"]
     code, line = error_of(capsys, argv)
     assert code == 1 and "--overwrite" in line
     assert (out / "metrics.json").read_text() == '{"earlier": true}'
@@ -131,7 +131,7 @@ def test_an_interrupted_overwrite_keeps_the_earlier_run(tmp_path, capsys, tiny, 
 
     monkeypatch.setattr(T, "train_on_clips", interrupted)
     code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
-                 "--latent-dim", "4", "--no-inverse-mel", "--overwrite"])
+                 "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel", "--overwrite"])
     assert code == 130
     kept = out / "previous-run"
     assert (kept / "metrics.json").read_text() == '{"earlier": true}'
@@ -146,7 +146,7 @@ def test_saved_files_get_the_usual_permissions(tmp_path, capsys, tiny):
 
     out = tmp_path / "run"
     assert main(["train", str(write_folder(tmp_path / "a")), "--out", str(out), "--max-steps",
-                 "1", "--quiet", "--latent-dim", "4", "--no-inverse-mel"]) == 0
+                 "1", "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"]) == 0
     mask = os.umask(0)
     os.umask(mask)
     for name in ("checkpoint.pt", "best.pt", "metrics.json"):
@@ -180,7 +180,7 @@ def test_train_writes_a_learned_inverse_mel_picked_on_other_training_files(
     folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(6)])
     out = tmp_path / "run"
     code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
-                 "--latent-dim", "4", "--inverse-mel-minutes", "0.02"])
+                 "--latent-dim", "4", "--latent", "vector", "--inverse-mel-minutes", "0.02"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "learned inverse mel: pick-set loss" in printed and "inverse_mel.pt" in printed
@@ -202,7 +202,7 @@ def test_train_writes_a_learned_inverse_mel_picked_on_other_training_files(
 def test_no_inverse_mel_writes_none(tmp_path, capsys, tiny):
     out = tmp_path / "run"
     code = main(["train", str(write_folder(tmp_path / "a")), "--out", str(out),
-                 "--max-steps", "1", "--quiet", "--latent-dim", "4", "--no-inverse-mel"])
+                 "--max-steps", "1", "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"])
     assert code == 0, capsys.readouterr().err
     assert not (out / INVERSE_MEL_FILE).exists()
     assert json.loads((out / "metrics.json").read_text())["inverse_mel"] == {
@@ -213,7 +213,7 @@ def test_one_training_file_skips_the_inverse_mel_with_a_note(tmp_path, capsys, t
     folder = write_folder(tmp_path / "a", names=("long.wav", "v.wav"), seconds=2.1)
     out = tmp_path / "run"
     code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
-                 "--latent-dim", "4", "--val-files", "v.wav"])
+                 "--latent-dim", "4", "--latent", "vector", "--val-files", "v.wav"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     notes = [s for s in captured.out.splitlines() if "skipped the learned inverse mel" in s]
@@ -251,7 +251,7 @@ def test_disk_full_while_saving_is_one_line(tmp_path, capsys, monkeypatch, tiny)
 
     monkeypatch.setattr(torch, "save", full)
     code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--max-steps", "1",
-                                   "--quiet", "--latent-dim", "4"])
+                                   "--quiet", "--latent-dim", "4", "--latent", "vector"])
     assert code == 1 and line.startswith("sda-lab: error: no space left on the device")
     assert not (out / "metrics.json").exists()
     assert [p.name for p in out.iterdir()] == []  # no half-written or temporary file
@@ -277,7 +277,7 @@ def test_diverged_run_is_one_line_naming_the_step(tmp_path, capsys, tiny):
     folder = write_folder(tmp_path / "a")
     code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o"),
                                    "--lr", "1e30", "--max-steps", "6", "--batch-size", "1",
-                                   "--quiet", "--latent-dim", "4"])
+                                   "--quiet", "--latent-dim", "4", "--latent", "vector"])
     assert code == 1 and line.startswith("sda-lab: error: training diverged")
     assert re.search(r"\bstep \d+", line)  # where it happened
     assert "lr 1e+30" in line  # with what
@@ -302,7 +302,7 @@ def test_a_quiet_run_says_quiet_and_prints_no_warning(tmp_path, capsys, tiny):
     folder = _two_kinds(tmp_path / "a")
     argv = ["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
             "--batch-size", "5", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
-            "--val-files", "c0.wav", "--quiet", "--latent-dim", "4", "--no-inverse-mel"]
+            "--val-files", "c0.wav", "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         code = main(argv)
@@ -319,7 +319,7 @@ def test_nothing_held_out_is_said_not_validated_not_quiet(tmp_path, capsys, tiny
     folder = _two_kinds(tmp_path / "a")
     code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
                  "--batch-size", "6", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
-                 "--val-fraction", "0", "--quiet", "--latent-dim", "4", "--no-inverse-mel"])
+                 "--val-fraction", "0", "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"])
     out = capsys.readouterr().out
     assert code == 0
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
@@ -352,7 +352,7 @@ def test_identical_clips_are_a_clear_line_not_a_format_error(tmp_path, capsys, t
     for f in tones:
         _looped_tone(folder / f"tone{f}.wav", f)
     argv = ["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "1", "--quiet",
-            "--latent-dim", "4"]
+            "--latent-dim", "4", "--latent", "vector"]
     if len(tones) == 1:
         argv += ["--val-fraction", "0"]
     code, line = error_of(capsys, argv)
@@ -387,3 +387,22 @@ def test_latent_sequence_and_mel_augmentation_options(tmp_path, capsys, tiny):
     assert (aug["freq_mask"], aug["mel_shift"], aug["mixup"], aug["gain_db"]) == (16, 2, 0.5, 0)
     ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
     assert ck.model.config.latent == "sequence" and ck.model.latent_dim == int(size)
+
+
+def test_latent_option_defaults_follow_the_latent_asked_for():
+    """The recipe's latent comes with its sizes; --latent vector alone is the plan's vector."""
+    import argparse
+
+    from sda_lab.commands.train import _configs, add_parser
+    from sda_lab.recipes import OWN_AUDIO_MODEL
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    shipped = _configs(parser.parse_args(["train", "x", "--out", "o"]))[0]
+    assert (shipped.latent, shipped.latent_dim, shipped.time_halvings) == (
+        OWN_AUDIO_MODEL.latent, OWN_AUDIO_MODEL.latent_dim, OWN_AUDIO_MODEL.time_halvings)
+    other = "vector" if OWN_AUDIO_MODEL.latent == "sequence" else "sequence"
+    args = ["train", "x", "--out", "o", "--latent", other]
+    if other == "vector":
+        plan = _configs(parser.parse_args(args))[0]
+        assert (plan.latent_dim, plan.time_halvings, plan.latent_frames) == (64, None, 6)

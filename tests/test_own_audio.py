@@ -24,7 +24,7 @@ def clips():
 
 def tiny_model():
     model, _ = own_audio_recipe()
-    return replace(model, latent_dim=4, channels=(4, 8))
+    return replace(model, latent_dim=4, channels=(4, 8), latent="vector")
 
 
 def test_train_on_clips_splits_by_file_and_reconstructs(clips):

@@ -196,29 +196,31 @@ def test_markers_plot_and_heldout_reconstructions(tmp_path):
 
 
 def test_regularisers_sit_beside_the_shipped_marker(tmp_path):
-    """Each regulariser is the shipped default with one change, on the shipped scale only; they
+    """Each regulariser is the shipped default with one change, on the shipped scale; they
     train on the runner's cached mels and land on the plane as their own markers."""
-    from sda_lab.rate_distortion import REGULARISERS, shipped_scale
+    from sda_lab.rate_distortion import REGULARISERS, regulariser_grid, shipped_scale
 
     cfg = SweepConfig(betas=(1.0,), model=TINY_MODEL, max_steps=3, batch_size=4,
-                      free_bits=None, reference_weight=None,
-                      regularisers=("SpecAugment", "latent sequence", "dropout 0.2"))
-    specs = rate_distortion_grid(TINY_DATA, [0], cfg)
-    by_arm = {s.arm: s for s in specs}
+                      free_bits=None, reference_weight=None)
+    names = ("SpecAugment", "latent sequence", "dropout 0.2")
     scale = shipped_scale()
-    shipped = by_arm[f"synth {scale} shipped"]
+    grid_arms = {s.arm: s for s in rate_distortion_grid(TINY_DATA, [0], cfg)}
+    shipped = grid_arms[f"synth {scale} shipped"]
+    specs = regulariser_grid(TINY_DATA, [0, 1], cfg, names)
+    by_arm = {s.arm: s for s in specs}
+    assert len(specs) == 6 and set(by_arm) == {f"synth {scale} {n}" for n in names}
     masks = by_arm[f"synth {scale} SpecAugment"]
     seq = by_arm[f"synth {scale} latent sequence"]
     assert masks.train.augment.freq_mask > 0 and not masks.train.augment.on_waveform
     assert replace(masks.train, augment=None) == shipped.train and masks.model == shipped.model
-    assert seq.model.latent == "sequence" and seq.train == shipped.train
+    assert masks.data == shipped.data and seq.train == shipped.train
+    assert seq.model.latent == "sequence"
     assert by_arm[f"synth {scale} dropout 0.2"].model.dropout == 0.2
-    assert not any(a.endswith("SpecAugment") and f" {scale} " not in a for a in by_arm)
     res = run_grid([masks, seq], executor="serial", store=tmp_path, progress=False)
     assert res.failed.empty, res.failed
     table = rd_table(res)
     assert set(table["kind"]) == {"SpecAugment", "latent sequence"}
     assert len(plot_rate_distortion(table).axes) == 1
     with pytest.raises(ValueError, match="regularisers must be among"):
-        SweepConfig(regularisers=("weight decay",))
-    assert set(cfg.regularisers) <= set(REGULARISERS)
+        regulariser_grid(TINY_DATA, [0], cfg, ["weight decay"])
+    assert set(names) <= set(REGULARISERS)

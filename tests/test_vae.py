@@ -249,3 +249,21 @@ def test_full_size_sequence_model_and_its_errors():
         VAEConfig(time_halvings=5)
     with pytest.raises(ValueError, match="latent must be one of"):
         VAEConfig(latent="grid")
+
+
+def test_logvar_is_clamped_in_value_not_in_gradient():
+    """A logvar pushed past the clamp still gets the KL's gradient (a plain clamp gave none, and a
+    dimension stuck at logvar 20 kept a KL of 2.4e8 nats for the rest of a run)."""
+    from sda_lab.losses import kl_per_dimension
+    from sda_lab.vae import LOGVAR_MAX, LOGVAR_MIN
+
+    model = ConvVAE(TINY)
+    with torch.no_grad():
+        model.encoder.fc_logvar.weight.zero_()
+        model.encoder.fc_logvar.bias.copy_(torch.tensor([25.0, -40.0, 0.0, 1.0]))
+    mu, logvar = model.encode(torch.rand(2, 1, 32, 16))
+    assert logvar[:, 0].eq(LOGVAR_MAX).all() and logvar[:, 1].eq(LOGVAR_MIN).all()
+    assert torch.isfinite(torch.exp(logvar)).all()
+    kl_per_dimension(mu, logvar).sum().backward()
+    grad = model.encoder.fc_logvar.bias.grad
+    assert grad[0] > 0 and grad[1] < 0  # the KL pulls both back towards 0

@@ -52,7 +52,7 @@ def add_parser(subparsers) -> None:
     from ..data import CUTS, SHORT_FILES
     from ..spectrogram import SCALES
     from ..train import OWN_AUDIO_MODEL, OWN_AUDIO_SCALE, OWN_AUDIO_TRAIN
-    from ..vae import LATENTS
+    from ..vae import LATENTS, VAEConfig
 
     t = subparsers.add_parser(
         "train", help="train a VAE on a folder of audio",
@@ -88,8 +88,10 @@ def add_parser(subparsers) -> None:
                    help=f"learning rate (default {r.lr:g})")
     t.add_argument("--batch-size", type=opt.positive_int, default=r.batch_size,
                    help=f"clips per step (default {r.batch_size})")
-    t.add_argument("--latent-dim", type=opt.positive_int, default=OWN_AUDIO_MODEL.latent_dim,
-                   help=f"latent dimensions (default {OWN_AUDIO_MODEL.latent_dim})")
+    t.add_argument("--latent-dim", type=opt.positive_int, default=None,
+                   help=f"latent dimensions, over all latent frames for a sequence (default "
+                        f"{OWN_AUDIO_MODEL.latent_dim} for the recipe's {OWN_AUDIO_MODEL.latent}, "
+                        f"{VAEConfig().latent_dim} for the other)")
     t.add_argument("--short-files", choices=SHORT_FILES, default=SHORT_FILES[0],
                    help=f"files shorter than a clip: {' or '.join(SHORT_FILES)} "
                         f"(default {SHORT_FILES[0]}: pad with silence)")
@@ -103,9 +105,11 @@ def add_parser(subparsers) -> None:
                    help=f"the latent's form (default {OWN_AUDIO_MODEL.latent}): one vector per "
                         "clip, or a sequence along time (--latent-dim is then the total over "
                         "its frames)")
-    t.add_argument("--time-halvings", type=opt.nonneg_int, default=OWN_AUDIO_MODEL.time_halvings,
+    halvings = OWN_AUDIO_MODEL.time_halvings
+    t.add_argument("--time-halvings", type=opt.nonneg_int, default=None,
                    help="how many conv layers halve the time axis (default: "
-                        f"{OWN_AUDIO_MODEL.time_halvings if OWN_AUDIO_MODEL.time_halvings is not None else 'all'})")
+                        f"{'all' if halvings is None else halvings} for the recipe's latent, all "
+                        "for the other: the plan's)")
     t.add_argument("--dropout", type=opt.fraction, default=OWN_AUDIO_MODEL.dropout,
                    help=f"dropout after every conv block (default {OWN_AUDIO_MODEL.dropout:g})")
     t.add_argument("--augment", action="store_true",
@@ -152,6 +156,7 @@ def _configs(args: argparse.Namespace):
     """The recipe's (model, train) configs and spectrogram with the options applied."""
     from .. import train as T
     from ..augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
+    from ..vae import VAEConfig
 
     budget = args.max_minutes is not None or args.max_steps is not None
     overrides = dict(max_minutes=args.max_minutes, max_steps=args.max_steps,
@@ -169,8 +174,14 @@ def _configs(args: argparse.Namespace):
         train_cfg = replace(train_cfg, augment=AugmentConfig(**aug))
     elif recipe_aug is not None:  # the recipe's own augmentation stays
         train_cfg = replace(train_cfg, augment=AugmentConfig(**recipe_aug))
-    model_cfg = replace(model_cfg, latent_dim=args.latent_dim, latent=args.latent,
-                        time_halvings=args.time_halvings, dropout=args.dropout)
+    halvings, size = args.time_halvings, args.latent_dim
+    if args.latent == model_cfg.latent:  # the recipe's own latent: its sizes by default
+        halvings = model_cfg.time_halvings if halvings is None else halvings
+        size = model_cfg.latent_dim if size is None else size
+    else:  # the other latent: the plan's sizes by default
+        size = VAEConfig().latent_dim if size is None else size
+    model_cfg = replace(model_cfg, latent_dim=size, latent=args.latent,
+                        time_halvings=halvings, dropout=args.dropout)
     return model_cfg, train_cfg, T.own_audio_spectrogram(args.scale)
 
 
