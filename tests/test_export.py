@@ -123,3 +123,32 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["export", str(tmp_path)])
     assert exc.value.code == 2 and "--out" in capsys.readouterr().err
+
+
+def test_a_latent_sequence_model_exports_too(tmp_path):
+    """The shipped own-audio model is a latent sequence: its encoder and decoder trace, and the
+    file's decode and encode match the package's (here, in-process)."""
+    import warnings
+    from dataclasses import replace
+
+    from sda_lab.export import export_model
+    from sda_lab.spectrogram import AudioSpectrogram
+    from sda_lab.vae import ConvVAE
+
+    from .test_generate import TINY_SPEC
+
+    cfg = replace(TINY, latent="sequence", time_halvings=1, latent_dim=8)  # 8 frames x 1
+    torch.manual_seed(0)
+    model = ConvVAE(cfg).eval()
+    spec = AudioSpectrogram(TINY_SPEC)
+    path = tmp_path / "seq.ts"
+    export_model(model, spec, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = torch.jit.load(str(path))
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
+    mel = torch.rand(3, 1, 32, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(m.decode_mel(z), model.decode(z))
+        torch.testing.assert_close(m.encode_mel(mel)[0], model.encode(mel)[0])
+    assert m.latent_dim == 8

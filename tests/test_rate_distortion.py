@@ -202,7 +202,7 @@ def test_regularisers_sit_beside_the_shipped_marker(tmp_path):
 
     cfg = SweepConfig(betas=(1.0,), model=TINY_MODEL, max_steps=3, batch_size=4,
                       free_bits=None, reference_weight=None)
-    names = ("SpecAugment", "latent sequence", "dropout 0.2")
+    names = ("SpecAugment", "latent vector", "dropout 0.2")
     scale = shipped_scale()
     grid_arms = {s.arm: s for s in rate_distortion_grid(TINY_DATA, [0], cfg)}
     shipped = grid_arms[f"synth {scale} shipped"]
@@ -210,16 +210,20 @@ def test_regularisers_sit_beside_the_shipped_marker(tmp_path):
     by_arm = {s.arm: s for s in specs}
     assert len(specs) == 6 and set(by_arm) == {f"synth {scale} {n}" for n in names}
     masks = by_arm[f"synth {scale} SpecAugment"]
-    seq = by_arm[f"synth {scale} latent sequence"]
+    vec = by_arm[f"synth {scale} latent vector"]
     assert masks.train.augment.freq_mask > 0 and not masks.train.augment.on_waveform
     assert replace(masks.train, augment=None) == shipped.train and masks.model == shipped.model
-    assert masks.data == shipped.data and seq.train == shipped.train
-    assert seq.model.latent == "sequence"
+    assert masks.data == shipped.data and vec.train == shipped.train
+    from sda_lab.recipes import OWN_AUDIO_MODEL
+
+    assert shipped.model.latent == OWN_AUDIO_MODEL.latent  # the recipe's latent, small channels
+    assert shipped.model.channels == TINY_MODEL.channels
+    assert (vec.model.latent, vec.model.time_halvings, vec.model.latent_dim) == ("vector", None, 64)
     assert by_arm[f"synth {scale} dropout 0.2"].model.dropout == 0.2
-    res = run_grid([masks, seq], executor="serial", store=tmp_path, progress=False)
+    res = run_grid([masks, vec], executor="serial", store=tmp_path, progress=False)
     assert res.failed.empty, res.failed
     table = rd_table(res)
-    assert set(table["kind"]) == {"SpecAugment", "latent sequence"}
+    assert set(table["kind"]) == {"SpecAugment", "latent vector"}
     assert len(plot_rate_distortion(table).axes) == 1
     with pytest.raises(ValueError, match="regularisers must be among"):
         regulariser_grid(TINY_DATA, [0], cfg, ["weight decay"])

@@ -123,8 +123,8 @@ RD_MARKERS = {"reference": ("*", "reference loss, weight 1"), "shipped": ("D", "
               "dropout 0.2": ("P", "shipped + dropout 0.2"),
               "SpecAugment": ("s", "shipped + SpecAugment"),
               "mel shift 4": ("v", "shipped + mel shift 4"),
-              "latent 8": ("p", "shipped, latent 8"),
-              "latent sequence": ("X", "shipped, latent sequence")}
+              "narrower latent": ("p", "shipped, latent 48"),
+              "latent vector": ("X", "shipped, the plan's latent vector")}
 
 
 def plot_rate_distortion(table, title: str | None = None) -> plt.Figure:
