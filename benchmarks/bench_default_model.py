@@ -32,6 +32,7 @@ ARMS = {
     "db:1e-3": ("db", 1e-3, {}),
     "db:1e-4": ("db", 1e-4, {}),
     "db:3e-4": ("db", 3e-4, {}),
+    "db:2e-4": ("db", 2e-4, {}),
     "db:1e-4:seq96": ("db", 1e-4, {**_SEQ, "latent_dim": 96}),
     "log1p:1e-3:seq96": ("log1p", 1e-3, {**_SEQ, "latent_dim": 96}),
 }

@@ -43,5 +43,5 @@ def test_the_beta_in_the_recipes_words_is_the_right_way_up():
 
     assert "w * P / (2 sigma^2)" in r.__doc__ and "2 * sigma^2 / 12,032" not in r.__doc__
     assert round(elbo_kl_weight(1.0, 12_032, 0.1)) == 601_600
-    assert round(elbo_kl_weight(DEFAULT_TRAIN.kl_weight, 12_032, 0.1)) == 180
+    assert round(elbo_kl_weight(DEFAULT_TRAIN.kl_weight, 12_032, 0.1)) == 120
     assert round(elbo_kl_weight(OWN_AUDIO_TRAIN.kl_weight, 12_032, 0.1)) == 6
