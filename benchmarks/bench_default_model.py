@@ -18,10 +18,11 @@ Rows are appended to a JSON-lines file; rows already there are not re-run::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from .bench_own_audio import _append, _done, move_effects
 
 ROOT = Path(__file__).resolve().parents[1]
 _SEQ = dict(latent="sequence", time_halvings=2)
@@ -38,14 +39,7 @@ ARMS = {
 }
 
 
-def _done(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
-    import numpy as np
     import torch
 
     from sda_lab import recipes
@@ -77,22 +71,16 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
             for name, x in (("train", mels), ("held_out", held)):
                 mse = reconstruct(model, x, keep=False)[0]
                 ratio[name] = mse / mean_mel_baseline(mels, x)
-            ex = LatentExplorer(model, spec, mels[::5], None, show_map=False, seed=seed)
-            last = len(ex.sliders) - 1
-            top, low = [], []
-            for i in np.linspace(0, len(ex.mu) - 1, 4).round().astype(int):
-                ex.set_start(("clip", int(i)))
-                top.append(ex.move_effect(0))
-                low.append(ex.move_effect(last))
+            top, low = move_effects(LatentExplorer(model, spec, mels[::5], None, show_map=False,
+                                                   seed=seed))
             row = {"arm": arm, "seed": seed, "epochs": ep, "scale": scale, "kl_weight": weight,
                    "model": fields, "train_ratio": ratio["train"],
                    "held_out_ratio": ratio["held_out"], "raw_kl": h.raw_kl[-1],
                    "active_units": h.active_units[-1],
                    "alarm_epochs": sum(1 for a in h.alarms if a), "epochs_run": len(h.epoch),
-                   "explorer_top": float(np.mean(top)), "explorer_lowest": float(np.mean(low)),
+                   "explorer_top": top, "explorer_lowest": low,
                    "seconds": seconds, "threads": torch.get_num_threads()}
-            with out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            _append(out, row)
             rows.append(row)
             print(f"{arm} seed {seed}: train {row['train_ratio']:.3f}x, held-out "
                   f"{row['held_out_ratio']:.3f}x, raw KL {row['raw_kl']:.1f}, "

@@ -20,7 +20,6 @@ an interrupted measurement resumes. Run alone on a quiet machine::
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -29,14 +28,17 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from sda_lab.augment import NO_WAVEFORM as NO_WAVE, SPEC_AUGMENT
+
+from .bench_own_audio import _append, _done
+
 _SEQ = dict(latent="sequence", time_halvings=2)
-NO_WAVE = dict(gain_db=0.0, max_shift_s=0.0, speed=0.0)
 # arm -> (VAEConfig fields, TrainConfig fields, AugmentConfig fields or None)
 ARMS: dict[str, tuple[dict, dict, dict | None]] = {
     "base": ({}, {}, None),
     "dropout": ({"dropout": 0.2}, {}, None),
     "weight_decay": ({}, {"weight_decay": 0.1}, None),
-    "specaugment": ({}, {}, {**NO_WAVE, "freq_mask": 16, "time_mask": 12}),
+    "specaugment": ({}, {}, {**NO_WAVE, **SPEC_AUGMENT}),
     "mel_shift": ({}, {}, {**NO_WAVE, "mel_shift": 4}),
     "mixup": ({}, {}, {**NO_WAVE, "mixup": 0.5}),
     "wave_augment": ({}, {}, {}),
@@ -47,7 +49,7 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
     "seq384": ({**_SEQ, "latent_dim": 384}, {}, None),
     "seq96_12hz": ({"latent": "sequence", "time_halvings": 3, "latent_dim": 96}, {}, None),
     "seq96_specaugment": ({**_SEQ, "latent_dim": 96}, {},
-                          {**NO_WAVE, "freq_mask": 16, "time_mask": 12}),
+                          {**NO_WAVE, **SPEC_AUGMENT}),
     "seq96_mel_shift": ({**_SEQ, "latent_dim": 96}, {}, {**NO_WAVE, "mel_shift": 4}),
     "seq96_dropout": ({**_SEQ, "latent_dim": 96, "dropout": 0.2}, {}, None),
     "seq96_kl1e-3": ({**_SEQ, "latent_dim": 96}, {"kl_weight": 1e-3}, None),
@@ -60,7 +62,7 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
     "seq192_kl1e-5_dropout": ({**_SEQ, "latent_dim": 192, "dropout": 0.2}, {"kl_weight": 1e-5},
                               None),
     "seq192_kl1e-5_specaugment": ({**_SEQ, "latent_dim": 192}, {"kl_weight": 1e-5},
-                                  {**NO_WAVE, "freq_mask": 16, "time_mask": 12}),
+                                  {**NO_WAVE, **SPEC_AUGMENT}),
 }
 
 
@@ -75,12 +77,6 @@ def arm_configs(arm: str, max_steps: int):
     if aug is not None:
         train = replace(train, augment=AugmentConfig(**aug))
     return model, train
-
-
-def _done(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def run(folder, arms, folds, seeds, max_steps: int, out: Path, val_fraction: float = 0.2
@@ -120,8 +116,7 @@ def run(folder, arms, folds, seeds, max_steps: int, out: Path, val_fraction: flo
                        "latent_dim": r.model.config.latent_dim,
                        "seconds": time.perf_counter() - t0, "threads": torch.get_num_threads(),
                        "model": asdict(model_cfg)}
-                with out.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
+                _append(out, row)
                 rows.append(row)
                 print(f"{Path(folder).name} {arm} fold {fold} seed {seed}: val "
                       f"{row['val_ratio']:.3f}x (best {row['best_val_ratio']:.3f}x), train "

@@ -98,11 +98,15 @@ def explorer_effects(checkpoint: Path, folder, starts: int = 4) -> tuple[float, 
     """Mean |change| of the decoded mel for a 2-sd move of the top- and the lowest-ranked
     latent dimension (``LatentExplorer.move_effect``, the slider path), averaged over ``starts``
     clips spread through the folder."""
-    import numpy as np
-
     from sda_lab.widgets import LatentExplorer
 
-    ex = LatentExplorer.from_checkpoint(checkpoint, folder, show_map=False)
+    return move_effects(LatentExplorer.from_checkpoint(checkpoint, folder, show_map=False), starts)
+
+
+def move_effects(ex, starts: int = 4) -> tuple[float, float]:
+    """:func:`explorer_effects` on an open :class:`~sda_lab.widgets.LatentExplorer` ``ex``."""
+    import numpy as np
+
     last = len(ex.sliders) - 1
     top, low = [], []
     for i in np.linspace(0, len(ex.mu) - 1, starts).round().astype(int):
