@@ -65,10 +65,14 @@ def clip_length(spec, n_frames: int) -> int:
 
 @torch.no_grad()
 def invert(spec, mels: torch.Tensor, seed: int = 0, batch: int = 32,
-           griffin_lim_iters: int | None = None) -> torch.Tensor:
+           griffin_lim_iters: int | None = None, inverse=None) -> torch.Tensor:
     """Mels ``(N, 1, n_mels, T)`` -> waveforms ``(N, 1, samples)`` on the CPU.
 
-    ``griffin_lim_iters=None``: the spectrogram's default inversion
+    ``inverse``: a learned inverse mel (:class:`sda_lab.inverse_mel.InverseMel`): its magnitude,
+    a PGHI phase start and ``griffin_lim_iters`` (None: the spectrogram's) fast Griffin-Lim
+    iterations (:func:`sda_lab.inverse_mel.mel_to_waveform_learned`); ``ValueError`` (one line)
+    if it was trained on another spectrogram config.
+    Else ``griffin_lim_iters=None``: the spectrogram's default inversion
     (:meth:`AudioSpectrogram.mel_to_waveform`). A number: its NNLS step
     (:meth:`AudioSpectrogram.mel_to_linear`, ``config.nnls_iters`` steps), then that many
     Griffin-Lim iterations (:func:`sda_lab.inversion.griffin_lim`): the analysis inversion
@@ -76,15 +80,22 @@ def invert(spec, mels: torch.Tensor, seed: int = 0, batch: int = 32,
     later iterations barely change. Random phases come from ``seed``; the global torch
     generator is left as it was.
     """
+    from .inverse_mel import mel_to_waveform_learned
     from .inversion import griffin_lim
 
     c = spec.config
+    if inverse is not None:
+        inverse.check_spectrogram(spec)
     length = clip_length(spec, mels.shape[-1])
     out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for i in range(0, mels.shape[0], batch):
             m = mels[i:i + batch].cpu()  # (b, 1, n_mels, T)
+            if inverse is not None:
+                out.append(mel_to_waveform_learned(spec, inverse, m, "pghi", length=length,
+                                                   n_iter=griffin_lim_iters).cpu())  # (b, 1, S)
+                continue
             if griffin_lim_iters is None:
                 out.append(spec.mel_to_waveform(m, length=length))  # (b, 1, samples)
                 continue

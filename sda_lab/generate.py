@@ -205,15 +205,7 @@ def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0, invers
     spectrogram's own inversion."""
     z = prior.sample(n, seed)  # (n, D)
     mels = decode_samples(model, z)  # (n, 1, n_mels, T)
-    if inverse is None:
-        return z, mels, invert(spec, mels, seed=seed)  # (n, 1, samples)
-    from .inverse_mel import mel_to_waveform_learned
-
-    length = clip_length(spec, mels.shape[-1])
-    waves = torch.cat([mel_to_waveform_learned(spec, inverse, mels[i:i + 32].cpu(), "pghi",
-                                               length=length).cpu()
-                       for i in range(0, n, 32)])  # (n, 1, samples)
-    return z, mels, waves
+    return z, mels, invert(spec, mels, seed=seed, inverse=inverse)  # (n, 1, samples)
 
 
 def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str = "gmm",

@@ -99,8 +99,18 @@ def test_export_loads_without_sda_lab_and_matches_the_package(exported, tmp_path
     torch.testing.assert_close(got["mu_logvar"][1], logvar)
     torch.testing.assert_close(got["decoded_mel"], ref_decoded_mel)
     assert got["wave"].shape == (3, 1, 8000)
-    torch.testing.assert_close(got["wave"], ref_wave, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(got["decoded"], ref_decoded, atol=1e-5, rtol=1e-4)
+    # Griffin-Lim amplifies the last bits of the scripted FISTA copy's sums differently on each
+    # CPU (here, an Intel Xeon: magnitudes 1e-4 and 3e-3 apart, relative; within 1e-5 per sample
+    # on the machine of the previous landing), so the waveforms are compared by their STFT
+    # magnitudes, which a wrong step puts far apart, and sample by sample only loosely (two
+    # independent random phase starts are about 1.4 apart).
+    for name, ref in (("wave", ref_wave), ("decoded", ref_decoded)):
+        window = torch.hann_window(256)
+        mag = [torch.stft(w[:, 0], 256, 64, window=window, return_complex=True).abs()
+               for w in (got[name], ref)]  # (3, 129, frames)
+        sc = float((mag[0] - mag[1]).norm() / mag[1].norm())
+        rel = float((got[name] - ref).norm() / ref.norm())
+        assert sc < 2e-2 and rel < 5e-2, f"{name}: magnitudes {sc:.2e}, samples {rel:.2e} apart"
     assert got["attrs"] == [8000, TINY.latent_dim, 8000]
 
 

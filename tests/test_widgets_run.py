@@ -168,6 +168,11 @@ def test_from_run_plays_through_the_runs_learned_inverse_mel(tmp_path):
     assert torch.allclose(ex.renderer.invert(mel), expected, atol=tol)
     assert not torch.allclose(expected, spec.mel_to_waveform(mel, length=ex.renderer.samples),
                               atol=100 * tol)
+    # what is kept is what is heard: the traversal export renders through the same inverse
+    tr = export_traversal(ex.model, spec, ex.z, [ex.order[0]], (0.0,), ex.scale,
+                          tmp_path / "kept", inverse=ex.renderer.inverse)
+    kept, _ = sf.read(tr["wav"][0])
+    assert np.allclose(kept, expected[0, 0].numpy(), atol=tol)
     plain = LatentExplorer.from_run(run, mels, n_shown=2, inverse=None)
     assert plain.renderer.inverse is None  # asked for the spectrogram's own inversion
     other = AudioSpectrogram(TINY_SPEC.__class__(sample_rate=16_000, n_fft=512, hop_length=256,

@@ -13,9 +13,9 @@ import torch
 from matplotlib.figure import Figure
 
 from .._io import atomic_write, check_writable_dir
+from ..descriptors import invert
 from ..spectrogram import AudioSpectrogram
 from ..vae import ConvVAE
-from .clips import clip_seconds
 from .images import figure_png
 from .interpolation import traversal
 from .latent_map import PCA2, map_groups
@@ -42,13 +42,13 @@ def _write_png(path: Path, fig: Figure) -> Path:
 
 
 @torch.no_grad()
-def _invert(model: ConvVAE, spec: AudioSpectrogram, zs: torch.Tensor, seed: int) -> torch.Tensor:
-    """Latents ``(B, D)`` -> full-inversion waveforms ``(B, 1, samples)``, seeded."""
+def _invert(model: ConvVAE, spec: AudioSpectrogram, zs: torch.Tensor, seed: int,
+            inverse=None) -> torch.Tensor:
+    """Latents ``(B, D)`` -> full-inversion waveforms ``(B, 1, samples)``, seeded: through
+    ``inverse`` (the renderer's learned inverse mel) where set, as the explorer plays."""
     device = next(model.parameters()).device
     mels = model.decode(zs.to(device)).cpu()  # (B, 1, n_mels, T)
-    n = int(round(clip_seconds(model, spec) * spec.config.sample_rate))
-    torch.manual_seed(seed)
-    return spec.mel_to_waveform(mels, length=n)  # (B, 1, samples)
+    return invert(spec, mels, seed=seed, inverse=inverse)  # (B, 1, samples)
 
 
 def explorer_figure(explorer, title: str) -> Figure:
@@ -107,7 +107,7 @@ def export_explorer(explorer, folder: str | Path, name: str = "explorer") -> dic
     if sound.z is not None and torch.equal(sound.z, z) and not sound.preview:
         wave = ex.renderer.last_wave  # what the player holds now
     else:
-        wave = _invert(ex.model, ex.spec, z[None], ex.renderer.seed)
+        wave = _invert(ex.model, ex.spec, z[None], ex.renderer.seed, ex.renderer.inverse)
     wav = write_wav(folder / f"{name}.wav", wave, ex.spec.config.sample_rate)
     png = _write_png(folder / f"{name}.png", ex.snapshot())
     return {"wav": wav, "png": png}
@@ -123,7 +123,8 @@ def export_interpolation(interp, folder: str | Path, steps: int = 5,
     folder = check_writable_dir(folder, "folder")
     ts = torch.linspace(0, 1, steps).tolist()
     zs = torch.stack([interp.latent(t) for t in ts])  # (steps, D)
-    waves = _invert(interp.model, interp.spec, zs, interp.renderer.seed)  # (steps, 1, samples)
+    waves = _invert(interp.model, interp.spec, zs, interp.renderer.seed,
+                    interp.renderer.inverse)  # (steps, 1, samples)
     sr = interp.spec.config.sample_rate
     wavs = [write_wav(folder / f"{name}_t{t:.2f}.wav", w, sr) for t, w in zip(ts, waves)]
     from ..plotting import plot_mels
@@ -139,17 +140,15 @@ def export_interpolation(interp, folder: str | Path, steps: int = 5,
 def export_traversal(model: ConvVAE, spec: AudioSpectrogram, z: torch.Tensor,
                      dims: Sequence[int], offsets: Sequence[float], scale: torch.Tensor,
                      folder: str | Path, name: str = "traversal",
-                     seed: int = 0) -> dict[str, list[Path] | Path]:
+                     seed: int = 0, inverse=None) -> dict[str, list[Path] | Path]:
     """Write the :func:`~sda_lab.widgets.traversal` of ``z`` ``(D,)`` as one WAV per dimension
-    and offset (``NAME_z3_+2sd.wav``) and the grid of mels as ``NAME.png``.
-    Returns ``{"wav": [paths], "png": path}``."""
+    and offset (``NAME_z3_+2sd.wav``) and the grid of mels as ``NAME.png``; ``inverse``: a
+    learned inverse mel to render through (an explorer's ``renderer.inverse``), else the
+    spectrogram's own inversion. Returns ``{"wav": [paths], "png": path}``."""
     folder = check_writable_dir(folder, "folder")
     grid = traversal(model, z, dims, offsets, scale)  # (n_dims, n_offsets, 1, n_mels, T)
     mels = grid.flatten(0, 1)  # (n_dims * n_offsets, 1, n_mels, T)
-    n = int(round(clip_seconds(model, spec) * spec.config.sample_rate))
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        waves = spec.mel_to_waveform(mels, length=n)  # (n_dims * n_offsets, 1, samples)
+    waves = invert(spec, mels, seed=seed, inverse=inverse)  # (n_dims * n_offsets, 1, samples)
     names = [f"z{d}_{o:+g}sd" for d in dims for o in offsets]
     wavs = [write_wav(folder / f"{name}_{k}.wav", w, spec.config.sample_rate)
             for k, w in zip(names, waves)]
