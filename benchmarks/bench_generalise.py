@@ -63,6 +63,12 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
                               None),
     "seq192_kl1e-5_specaugment": ({**_SEQ, "latent_dim": 192}, {"kl_weight": 1e-5},
                                   {**NO_WAVE, **SPEC_AUGMENT}),
+    # weight averaging (TrainConfig.ema_decay), on the shipped recipe
+    "ema0.99": ({}, {"ema_decay": 0.99}, None),
+    "ema0.998": ({}, {"ema_decay": 0.998}, None),
+    "ema0.99_mel_shift": ({}, {"ema_decay": 0.99}, {**NO_WAVE, "mel_shift": 4}),
+    "ema0.99_specaugment": ({}, {"ema_decay": 0.99}, {**NO_WAVE, **SPEC_AUGMENT}),
+    "ema0.99_dropout": ({"dropout": 0.2}, {"ema_decay": 0.99}, None),
 }
 
 
@@ -111,6 +117,8 @@ def run(folder, arms, folds, seeds, max_steps: int, out: Path, val_fraction: flo
                        "max_steps": max_steps, "val_files": r.val_files,
                        "val_ratio": ratios.get("val"), "train_ratio": ratios.get("train"),
                        "best_val_ratio": min(h.val_recon) / h.val_baseline,
+                       "val_curve": [v / h.val_baseline for v in h.val_recon],
+                       "steps_curve": list(h.steps),
                        "active_units": h.active_units[-1], "raw_kl": h.raw_kl[-1],
                        "params": sum(p.numel() for p in r.model.parameters()),
                        "latent_dim": r.model.config.latent_dim,

@@ -46,6 +46,12 @@ class TrainState:
     weight: float = 0.0
     stop: str | None = None
     live: str = ""  # the progress bar's state after the last epoch
+    averaged: torch.nn.Module | None = None  # AveragedModel of model (TrainConfig.ema_decay)
+
+    @property
+    def eval_model(self) -> ConvVAE:
+        """The model evaluated and saved: the weights' average where kept, else ``model``."""
+        return self.model if self.averaged is None else self.averaged.module
 
 
 class LiveState:
@@ -85,7 +91,7 @@ class BestCheckpoint:
         if metric < self.metric:
             self.metric, h.best_epoch = metric, s.epoch
             self.state = {k: v.detach().to("cpu", copy=True)
-                          for k, v in s.model.state_dict().items()}
+                          for k, v in s.eval_model.state_dict().items()}
             self.history = replace(h, **{k: list(v) for k, v in asdict(h).items()
                                          if isinstance(v, list)})
             self.pending = True
@@ -115,5 +121,5 @@ class LastCheckpoint:
             self.on_train_end(s)
 
     def on_train_end(self, s: TrainState) -> None:
-        save_checkpoint(self.path, s.model, s.optimizer, s.history, s.config, s.extra)
+        save_checkpoint(self.path, s.eval_model, s.optimizer, s.history, s.config, s.extra)
         self.saved_at = time.perf_counter()

@@ -54,6 +54,11 @@ class TrainConfig:
     (``planned_steps = min(epochs * steps_per_epoch, max_steps)``), so a 30% warm-up is 30% of
     the budget however many epochs that turns out to be. A minute budget makes the schedule
     (and so the result) depend on the machine's speed; use ``max_steps`` for reproducible runs.
+
+    ``ema_decay``: Polyak averaging of the weights (Polyak and Juditsky 1992), as an exponential
+    moving average updated after every optimiser step (``torch.optim.swa_utils.AveragedModel``,
+    BatchNorm statistics averaged too). The optimiser steps the raw weights; every evaluation,
+    both checkpoints and the returned model are the averaged ones. None (the plan): no average.
     """
 
     epochs: int | None = 30
@@ -76,6 +81,7 @@ class TrainConfig:
     # None: the seed's per-element mean MSE. A number: the Gaussian decoder's NLL with this sigma
     # (mel units), under which kl_weight 1 is the ELBO; see losses.vae_loss and elbo_kl_weight.
     gaussian_sigma: float | None = None
+    ema_decay: float | None = None  # per-step decay of the weights' average; None: no average
 
     def __post_init__(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -89,6 +95,8 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be > 0 or None, got {self.max_minutes}")
         if self.epochs is None and self.max_steps is None and self.max_minutes is None:
             raise ValueError("epochs=None needs a budget: set max_steps or max_minutes")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay!r}")
         if self.augment is True:
             self.augment = AugmentConfig()
         elif self.augment is False:
@@ -185,6 +193,8 @@ def _epoch_step(s: TrainState, generator, bar, budget_s, augment, checkpoint_pat
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
         s.optimizer.step()
+        if s.averaged is not None:
+            s.averaged.update_parameters(model)
         with torch.no_grad():
             raw = kl_per_dimension(mu, logvar).sum(dim=1).mean()
             # History.recon is always the per-element MSE, whatever the loss's likelihood
@@ -209,10 +219,10 @@ def _epoch_step(s: TrainState, generator, bar, budget_s, augment, checkpoint_pat
 
 def _eval_step(s: TrainState, means: list[float], seconds: float, checkpoint_path) -> None:
     """Eval-mode recon on training (and validation) clips and active units, into the history."""
-    h = s.history
+    h, model = s.history, s.eval_model
     try:
-        train_recon, mu_all, logvar_all = eval_recon(s.model, s.data)
-        val_recon = eval_recon(s.model, s.val)[0] if s.val is not None else None
+        train_recon, mu_all, logvar_all = eval_recon(model, s.data)
+        val_recon = eval_recon(model, s.val)[0] if s.val is not None else None
     except ValueError as exc:  # the clips were checked finite: the weights blew up
         raise _diverged(s.config, s.epoch, s.steps_per_epoch - 1, s.step_count - 1,
                         "the model's outputs became NaN or Inf", checkpoint_path) from exc
@@ -322,6 +332,11 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         config, history, data.to(device),
         val_mels.float().to(device) if val_mels is not None else None,  # (N_val, 1, M, T)
         extra, planned, steps_per_epoch, time.perf_counter())
+    if config.ema_decay is not None:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        state.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                                       use_buffers=True)
     on_wave = aug is not None and aug.on_waveform
     wav = waveforms.float().to(device) if on_wave else None  # (N, 1, samples)
     aug_generator = torch.Generator().manual_seed(config.seed + 1)
@@ -363,6 +378,8 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             hook.on_train_end(state)
     finally:
         bar.close()
+    if state.averaged is not None:  # the model returned is the one evaluated and saved
+        model.load_state_dict(state.averaged.module.state_dict())
     model.eval()
     return history
 

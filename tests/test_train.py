@@ -317,3 +317,34 @@ def test_profiling_names_its_median():
                                 device="cpu")
     assert out["median_step_ms"] == out["step_ms"] > 0
     assert out["samples_per_s"] == pytest.approx(2000 / out["median_step_ms"])
+
+
+def test_weight_average_is_what_is_evaluated_saved_and_returned(tmp_path, mels, monkeypatch):
+    """ema_decay: the returned model, the scores and both checkpoints are the exponential
+    average of the raw weights after every step (computed here by hand), not the last step."""
+    decay, raw_steps = 0.8, []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *a, **kw):
+        out = step(self, *a, **kw)
+        raw_steps.append([p.detach().clone() for p in self.param_groups[0]["params"]])
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    path = tmp_path / "ck.pt"
+    cfg = small(**{**LEARNS, "epochs": 4, "ema_decay": decay})
+    model, h = train_run(TINY, cfg, mels[:8], checkpoint_path=path, val_mels=mels[8:],
+                         progress=False)
+    average = raw_steps[0]  # the first update copies, later ones move by (1 - decay)
+    for w in raw_steps[1:]:
+        average = [decay * a + (1 - decay) * x for a, x in zip(average, w)]
+    for p, a, last in zip(model.parameters(), average, raw_steps[-1]):
+        assert torch.allclose(p.detach().cpu(), a, atol=1e-6)
+    assert any(not torch.allclose(a, last, atol=1e-4) for a, last in zip(average, raw_steps[-1]))
+    assert eval_recon(model, mels[8:])[0] == pytest.approx(h.val_recon[-1], rel=1e-4)
+    saved = load_checkpoint(path, device="cpu").model
+    assert eval_recon(saved, mels[8:])[0] == pytest.approx(h.val_recon[-1], rel=1e-4)
+    best = load_checkpoint(best_path_for(path), device="cpu").model
+    assert eval_recon(best, mels[8:])[0] == pytest.approx(h.val_recon[h.best_epoch], rel=1e-4)
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        TrainConfig(ema_decay=1.0)
