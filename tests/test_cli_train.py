@@ -406,3 +406,22 @@ def test_latent_option_defaults_follow_the_latent_asked_for():
     if other == "vector":
         plan = _configs(parser.parse_args(args))[0]
         assert (plan.latent_dim, plan.time_halvings, plan.latent_frames) == (64, None, 6)
+
+
+def test_training_option_defaults_are_the_recipe_and_zero_turns_its_parts_off():
+    """No option: the recipe's own training config (augmentation and weight average included);
+    --mel-shift 0 --ema-decay 0: neither; --ema-decay D: that decay."""
+    import argparse
+
+    from sda_lab.commands.train import _configs, add_parser
+    from sda_lab.recipes import OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    model, train_cfg, _ = _configs(parser.parse_args(["train", "x", "--out", "o"]))
+    assert model == OWN_AUDIO_MODEL and train_cfg == OWN_AUDIO_TRAIN
+    off = _configs(parser.parse_args(["train", "x", "--out", "o", "--mel-shift", "0",
+                                      "--ema-decay", "0"]))[1]
+    assert off.augment is None and off.ema_decay is None
+    assert _configs(parser.parse_args(["train", "x", "--out", "o", "--ema-decay", "0.9"])
+                    )[1].ema_decay == 0.9

@@ -39,6 +39,7 @@ KEYWORD_FLAGS = {
     "dropout": "--dropout",
     "mixup": "--mixup",
     "mel_shift": "--mel-shift",
+    "ema_decay": "--ema-decay",
     "short_files": "--short-files",
     "cut": "--cut",
     "scale": "--scale",

@@ -117,10 +117,17 @@ def add_parser(subparsers) -> None:
     t.add_argument("--spec-augment", action="store_true",
                    help="SpecAugment: mask a band of mel rows and a span of frames in the "
                         "model's input (the target stays whole)")
-    t.add_argument("--mel-shift", type=opt.nonneg_int, default=0,
-                   help="shift training mels up or down by up to this many mel rows (default 0)")
+    recipe_aug = r.augment
+    shift = 0 if recipe_aug is None else recipe_aug.mel_shift
+    t.add_argument("--mel-shift", type=opt.nonneg_int, default=shift,
+                   help="shift training mels up or down by up to this many mel rows (default "
+                        f"{shift}; 0: none)")
     t.add_argument("--mixup", type=opt.fraction, default=0.0,
                    help="probability of mixing a training clip with another (default 0)")
+    ema = 0.0 if r.ema_decay is None else r.ema_decay
+    t.add_argument("--ema-decay", type=opt.fraction, default=ema,
+                   help="average the weights over training, this decay per step; the average "
+                        f"is what is scored and saved (default {ema:g}; 0: the last step's)")
     t.add_argument("--no-inverse-mel", action="store_true",
                    help="train no learned inverse mel (the run is heard through NNLS)")
     t.add_argument("--inverse-mel-minutes", type=opt.positive_float, default=1.0,
@@ -169,11 +176,10 @@ def _configs(args: argparse.Namespace):
     if args.spec_augment:
         aug.update(SPEC_AUGMENT)
     aug.update(mel_shift=args.mel_shift, mixup=args.mixup)
-    recipe_aug = asdict(train_cfg.augment) if train_cfg.augment is not None else None
-    if args.augment or args.spec_augment or args.mel_shift or args.mixup:
-        train_cfg = replace(train_cfg, augment=AugmentConfig(**aug))
-    elif recipe_aug is not None:  # the recipe's own augmentation stays
-        train_cfg = replace(train_cfg, augment=AugmentConfig(**recipe_aug))
+    # the options' defaults are the recipe's augmentation: the flags alone decide it
+    wanted = args.augment or args.spec_augment or args.mel_shift or args.mixup
+    train_cfg = replace(train_cfg, augment=AugmentConfig(**aug) if wanted else None,
+                        ema_decay=args.ema_decay or None)
     halvings, size = args.time_halvings, args.latent_dim
     if args.latent == model_cfg.latent:  # the recipe's own latent: its sizes by default
         halvings = model_cfg.time_halvings if halvings is None else halvings
