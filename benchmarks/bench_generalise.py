@@ -69,6 +69,10 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
     "ema0.99_mel_shift": ({}, {"ema_decay": 0.99}, {**NO_WAVE, "mel_shift": 4}),
     "ema0.99_specaugment": ({}, {"ema_decay": 0.99}, {**NO_WAVE, **SPEC_AUGMENT}),
     "ema0.99_dropout": ({"dropout": 0.2}, {"ema_decay": 0.99}, None),
+    "ema0.99_mel_shift_kl1e-6": ({}, {"ema_decay": 0.99, "kl_weight": 1e-6},
+                                 {**NO_WAVE, "mel_shift": 4}),
+    "ema0.99_mel_shift_seq384": ({**_SEQ, "latent_dim": 384}, {"ema_decay": 0.99},
+                                 {**NO_WAVE, "mel_shift": 4}),
 }
 
 

@@ -57,8 +57,11 @@ class TrainConfig:
 
     ``ema_decay``: Polyak averaging of the weights (Polyak and Juditsky 1992), as an exponential
     moving average updated after every optimiser step (``torch.optim.swa_utils.AveragedModel``,
-    BatchNorm statistics averaged too). The optimiser steps the raw weights; every evaluation,
-    both checkpoints and the returned model are the averaged ones. None (the plan): no average.
+    BatchNorm statistics averaged too), its decay warmed up as ``tf.train.ExponentialMovingAverage``
+    does with ``num_updates``: ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, so a
+    short run's average follows its weights. The optimiser steps the raw weights; every
+    evaluation, both checkpoints and the returned model are the averaged ones. None (the plan):
+    no average.
     """
 
     epochs: int | None = 30
@@ -152,6 +155,17 @@ def _check_batch(x: torch.Tensor, name: str, like: torch.Tensor | None = None) -
     if like is not None and x.shape[1:] != like.shape[1:]:
         raise ValueError(f"{name} {tuple(x.shape)} must match the training mels "
                          f"{tuple(like.shape)} after the first axis")
+
+
+def _ema(decay: float):
+    """AveragedModel's ``avg_fn``: the exponential average with the decay warmed up (see
+    :class:`TrainConfig`, ``ema_decay``); ``n`` is the number of updates averaged so far."""
+
+    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        return averaged + (current - averaged) * (1.0 - d)
+
+    return average
 
 
 # -- the two steps ----------------------------------------------------------------------------
@@ -333,10 +347,9 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         val_mels.float().to(device) if val_mels is not None else None,  # (N_val, 1, M, T)
         extra, planned, steps_per_epoch, time.perf_counter())
     if config.ema_decay is not None:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
-        state.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
-                                       use_buffers=True)
+        state.averaged = AveragedModel(model, avg_fn=_ema(config.ema_decay), use_buffers=True)
     on_wave = aug is not None and aug.on_waveform
     wav = waveforms.float().to(device) if on_wave else None  # (N, 1, samples)
     aug_generator = torch.Generator().manual_seed(config.seed + 1)

@@ -322,7 +322,7 @@ def test_profiling_names_its_median():
 def test_weight_average_is_what_is_evaluated_saved_and_returned(tmp_path, mels, monkeypatch):
     """ema_decay: the returned model, the scores and both checkpoints are the exponential
     average of the raw weights after every step (computed here by hand), not the last step."""
-    decay, raw_steps = 0.8, []
+    decay, raw_steps = 0.3, []
     step = torch.optim.AdamW.step
 
     def recording_step(self, *a, **kw):
@@ -332,12 +332,13 @@ def test_weight_average_is_what_is_evaluated_saved_and_returned(tmp_path, mels, 
 
     monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
     path = tmp_path / "ck.pt"
-    cfg = small(**{**LEARNS, "epochs": 4, "ema_decay": decay})
+    cfg = small(**{**LEARNS, "epochs": 8, "ema_decay": decay})  # warm-up, then 0.3 from n = 3
     model, h = train_run(TINY, cfg, mels[:8], checkpoint_path=path, val_mels=mels[8:],
                          progress=False)
-    average = raw_steps[0]  # the first update copies, later ones move by (1 - decay)
-    for w in raw_steps[1:]:
-        average = [decay * a + (1 - decay) * x for a, x in zip(average, w)]
+    average = raw_steps[0]  # the first update copies, the n-th after it moves by (1 - d)
+    for n, w in enumerate(raw_steps[1:], start=1):
+        d = min(decay, (1 + n) / (10 + n))  # the decay's warm-up
+        average = [d * a + (1 - d) * x for a, x in zip(average, w)]
     for p, a, last in zip(model.parameters(), average, raw_steps[-1]):
         assert torch.allclose(p.detach().cpu(), a, atol=1e-6)
     assert any(not torch.allclose(a, last, atol=1e-4) for a, last in zip(average, raw_steps[-1]))
