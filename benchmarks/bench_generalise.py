@@ -9,6 +9,11 @@ predicting the training set's mean mel on them (:meth:`sda_lab.history.History.r
 same for training clips; ``best_val_ratio`` is the lowest held-out ratio over the epochs (early
 stopping on validation; optimistic, since it chooses on the files it scores).
 
+Arms are changes to the recipe *of the day* (``OWN_AUDIO_RECIPE`` as it stands): section 14's
+rows in ``benchmarks/RESULTS.md`` were measured on the recipe before section 15 (sequence 192,
+no mel shift, no weight average: the arm ``section14``), section 15's on that one too, so
+``base`` now means section 15's shipped recipe.
+
 Rows are appended to a JSON-lines file as they finish and rows already there are not re-run, so
 an interrupted measurement resumes. Run alone on a quiet machine::
 
@@ -69,6 +74,8 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
     "ema0.99_mel_shift": ({}, {"ema_decay": 0.99}, {**NO_WAVE, "mel_shift": 4}),
     "ema0.99_specaugment": ({}, {"ema_decay": 0.99}, {**NO_WAVE, **SPEC_AUGMENT}),
     "ema0.99_dropout": ({"dropout": 0.2}, {"ema_decay": 0.99}, None),
+    # the recipe section 14 shipped (RESULTS.md section 15's "section 14's recipe" row)
+    "section14": ({**_SEQ, "latent_dim": 192}, {"augment": None, "ema_decay": None}, None),
     "ema0.99_mel_shift_kl1e-6": ({}, {"ema_decay": 0.99, "kl_weight": 1e-6},
                                  {**NO_WAVE, "mel_shift": 4}),
     "ema0.99_mel_shift_seq384": ({**_SEQ, "latent_dim": 384}, {"ema_decay": 0.99},

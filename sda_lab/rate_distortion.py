@@ -24,14 +24,15 @@ MSE + weight x KL) is the same optimum at ``beta = weight * P / (2 sigma^2)``
 Marked on the curves: the reference loss with weight 1 (its representation, log1p), a
 free-bits run (``free_bits`` nats per dimension at the largest ``beta``), the shipped default
 (:func:`sda_lab.train.own_audio_recipe`) and, from :func:`regulariser_grid`, the shipped
-default with one change each (:data:`REGULARISERS`: dropout, SpecAugment, a mel shift, a
-narrower latent, a latent sequence along time), to see what each does to held-out distortion.
+default with one change each (:data:`REGULARISERS`: dropout, SpecAugment, no mel shift, no
+weight average, a narrower latent, the plan's latent vector), to see what each does to held-out
+distortion.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +51,16 @@ BETAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # 6 decades (and the reference weight
 SCALES = ("log1p", "db")
 # A small model for a sweep that must fit in minutes on 2 cores (the recipe's is 32..256).
 SWEEP_MODEL = VAEConfig(dropout=0.0, latent_dim=32, channels=(16, 32, 64, 128))
-# The shipped default with one change: name -> (VAEConfig fields, AugmentConfig fields or None)
-# on top of the shipped model (:func:`shipped_model`). Mel-domain augmentation only: the runner
-# trains on cached mels.
-REGULARISERS: dict[str, tuple[dict, dict | None]] = {
-    "dropout 0.2": ({"dropout": 0.2}, None),
-    "SpecAugment": ({}, {**NO_WAVEFORM, **SPEC_AUGMENT}),
-    "mel shift 4": ({}, {**NO_WAVEFORM, "mel_shift": 4}),
-    "narrower latent": ({"latent_dim": 48}, None),  # a quarter of the shipped 192
-    "latent vector": ({"latent": "vector", "time_halvings": None, "latent_dim": 64}, None),
+# The shipped default with one change: name -> (VAEConfig fields on top of the shipped model
+# (:func:`shipped_model`), TrainConfig fields, AugmentConfig fields laid over the recipe's
+# augmentation or None). Mel-domain augmentation only: the runner trains on cached mels.
+REGULARISERS: dict[str, tuple[dict, dict, dict | None]] = {
+    "dropout 0.2": ({"dropout": 0.2}, {}, None),
+    "SpecAugment": ({}, {}, SPEC_AUGMENT),
+    "no mel shift": ({}, {}, {"mel_shift": 0}),
+    "no weight average": ({}, {"ema_decay": None}, None),
+    "narrower latent": ({"latent_dim": 48}, {}, None),
+    "latent vector": ({"latent": "vector", "time_halvings": None, "latent_dim": 64}, {}, None),
 }
 
 
@@ -172,7 +174,19 @@ def _shipped_train(config: SweepConfig) -> TrainConfig:
 
     _, recipe = own_audio_recipe()
     return replace(config.train_config(recipe.kl_weight, recipe.free_bits),
-                   gaussian_sigma=recipe.gaussian_sigma)
+                   gaussian_sigma=recipe.gaussian_sigma, augment=recipe.augment,
+                   ema_decay=recipe.ema_decay)
+
+
+def _one_change(shipped: TrainConfig, train_fields: dict, aug: dict | None) -> TrainConfig:
+    """``shipped`` with ``train_fields`` and ``aug`` laid over its augmentation (None where the
+    result augments nothing)."""
+    tc = replace(shipped, **train_fields)
+    if aug is None:
+        return tc
+    base = asdict(shipped.augment) if shipped.augment is not None else dict(NO_WAVEFORM)
+    merged = AugmentConfig(**{**base, **aug})
+    return replace(tc, augment=None if merged == AugmentConfig(**NO_WAVEFORM) else merged)
 
 
 def regulariser_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[int],
@@ -203,8 +217,8 @@ def regulariser_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[int],
                              "val_fraction > 0 (distortion is measured on held-out files)")
         ds = replace(d, scale=scale)
         for name in names:
-            fields, aug = REGULARISERS[name]
-            tc = shipped if aug is None else replace(shipped, augment=AugmentConfig(**aug))
+            fields, train_fields, aug = REGULARISERS[name]
+            tc = _one_change(shipped, train_fields, aug)
             check_runnable(tc, ds, name)
             specs += [RunSpec(arm_name(d.tag, scale, name), s, tc,
                               replace(shipped_model(config), **fields), ds) for s in seeds]

@@ -202,17 +202,28 @@ def test_regularisers_sit_beside_the_shipped_marker(tmp_path):
 
     cfg = SweepConfig(betas=(1.0,), model=TINY_MODEL, max_steps=3, batch_size=4,
                       free_bits=None, reference_weight=None)
-    names = ("SpecAugment", "latent vector", "dropout 0.2")
+    names = ("SpecAugment", "latent vector", "dropout 0.2", "no mel shift", "no weight average")
     scale = shipped_scale()
     grid_arms = {s.arm: s for s in rate_distortion_grid(TINY_DATA, [0], cfg)}
     shipped = grid_arms[f"synth {scale} shipped"]
     specs = regulariser_grid(TINY_DATA, [0, 1], cfg, names)
     by_arm = {s.arm: s for s in specs}
-    assert len(specs) == 6 and set(by_arm) == {f"synth {scale} {n}" for n in names}
+    assert len(specs) == 10 and set(by_arm) == {f"synth {scale} {n}" for n in names}
     masks = by_arm[f"synth {scale} SpecAugment"]
     vec = by_arm[f"synth {scale} latent vector"]
+    from sda_lab.recipes import OWN_AUDIO_TRAIN
+
+    # the shipped marker trains as the recipe does: its augmentation and weight average too
+    assert (shipped.train.augment, shipped.train.ema_decay) == (OWN_AUDIO_TRAIN.augment,
+                                                                OWN_AUDIO_TRAIN.ema_decay)
+    shift = 0 if OWN_AUDIO_TRAIN.augment is None else OWN_AUDIO_TRAIN.augment.mel_shift
     assert masks.train.augment.freq_mask > 0 and not masks.train.augment.on_waveform
-    assert replace(masks.train, augment=None) == shipped.train and masks.model == shipped.model
+    assert masks.train.augment.mel_shift == shift  # laid over the recipe's, not instead of it
+    assert replace(masks.train, augment=shipped.train.augment) == shipped.train
+    assert masks.model == shipped.model
+    unshifted = by_arm[f"synth {scale} no mel shift"].train
+    assert unshifted.augment is None or unshifted.augment.mel_shift == 0
+    assert by_arm[f"synth {scale} no weight average"].train.ema_decay is None
     assert masks.data == shipped.data and vec.train == shipped.train
     from sda_lab.recipes import OWN_AUDIO_MODEL
 

@@ -14,9 +14,12 @@ def test_each_recipe_is_named_and_holds_its_three_configs():
     assert (DEFAULT_MODEL, DEFAULT_TRAIN) == (DEFAULT_RECIPE.model, DEFAULT_RECIPE.train)
     assert (OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN) == (OWN_AUDIO_RECIPE.model, OWN_AUDIO_RECIPE.train)
     assert OWN_AUDIO_SCALE == OWN_AUDIO_RECIPE.spectrogram.scale == "db"
-    # the own-audio model is a latent sequence (8 values x 24 frames); ConvVAE() stays the plan's
+    # the own-audio model is a latent sequence (16 values x 24 frames); ConvVAE() stays the plan's
     assert (OWN_AUDIO_MODEL.latent, OWN_AUDIO_MODEL.latent_frames) == ("sequence", 24)
-    assert OWN_AUDIO_MODEL.latent_channels == 8 and DEFAULT_MODEL.latent == "vector"
+    assert OWN_AUDIO_MODEL.latent_channels == 16 and DEFAULT_MODEL.latent == "vector"
+    # its augmentation works on mels alone (no waveforms needed: cached mels train it too)
+    assert OWN_AUDIO_TRAIN.augment.mel_shift > 0 and not OWN_AUDIO_TRAIN.augment.on_waveform
+    assert OWN_AUDIO_TRAIN.ema_decay is not None and DEFAULT_TRAIN.ema_decay is None
     assert DEFAULT_RECIPE.spectrogram.scale == "db"  # chosen over log1p (RESULTS.md)
 
 
@@ -25,7 +28,7 @@ def test_own_audio_recipe_is_a_copy_with_overrides():
     assert cfg.max_minutes == 1.0 and cfg.kl_weight == OWN_AUDIO_TRAIN.kl_weight
     assert OWN_AUDIO_TRAIN.max_minutes is None and model_cfg.dropout == 0.0
     model_cfg.latent_dim = 3
-    assert OWN_AUDIO_MODEL.latent_dim == 192  # the recipe itself is untouched
+    assert OWN_AUDIO_MODEL.latent_dim == 384  # the recipe itself is untouched
     with pytest.raises(TypeError):
         own_audio_recipe(no_such_field=1)
 

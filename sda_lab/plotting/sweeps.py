@@ -122,7 +122,8 @@ def plot_kl_per_dim(results, free_bits: float | None = None) -> plt.Figure:
 RD_MARKERS = {"reference": ("*", "reference loss, weight 1"), "shipped": ("D", "shipped default"),
               "dropout 0.2": ("P", "shipped + dropout 0.2"),
               "SpecAugment": ("s", "shipped + SpecAugment"),
-              "mel shift 4": ("v", "shipped + mel shift 4"),
+              "no mel shift": ("v", "shipped, no mel shift"),
+              "no weight average": ("h", "shipped, no weight average"),
               "narrower latent": ("p", "shipped, latent 48"),
               "latent vector": ("X", "shipped, the plan's latent vector")}
 
