@@ -24,7 +24,21 @@ if TYPE_CHECKING:
     from .train import TrainConfig
     from .vae import ConvVAE
 
-__all__ = ["TrainState", "LiveState", "BestCheckpoint", "LastCheckpoint"]
+__all__ = ["TrainState", "LiveState", "BestCheckpoint", "LastCheckpoint", "weight_average"]
+
+
+def weight_average(model: torch.nn.Module, decay: float) -> torch.nn.Module:
+    """An ``AveragedModel`` of ``model`` (BatchNorm statistics too) whose ``update_parameters``
+    keeps the exponential average with the decay warmed up, ``min(decay, (1 + n) / (10 + n))``
+    after ``n`` updates (``tf.train.ExponentialMovingAverage``'s ``num_updates``):
+    :class:`~sda_lab.train.TrainConfig`'s ``ema_decay``."""
+    from torch.optim.swa_utils import AveragedModel
+
+    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        return averaged + (current - averaged) * (1.0 - d)
+
+    return AveragedModel(model, avg_fn=average, use_buffers=True)
 
 
 @dataclass

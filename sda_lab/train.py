@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
-from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState
+from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState, weight_average
 from .checkpoint import (CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint,
                          save_checkpoint, write_checkpoint)
 from .diagnostics import (ALARM_COLLAPSE, ALARM_NO_GENERALISATION, COLLAPSE_RATIO, Alarm,
@@ -155,17 +155,6 @@ def _check_batch(x: torch.Tensor, name: str, like: torch.Tensor | None = None) -
     if like is not None and x.shape[1:] != like.shape[1:]:
         raise ValueError(f"{name} {tuple(x.shape)} must match the training mels "
                          f"{tuple(like.shape)} after the first axis")
-
-
-def _ema(decay: float):
-    """AveragedModel's ``avg_fn``: the exponential average with the decay warmed up (see
-    :class:`TrainConfig`, ``ema_decay``); ``n`` is the number of updates averaged so far."""
-
-    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
-        return averaged + (current - averaged) * (1.0 - d)
-
-    return average
 
 
 # -- the two steps ----------------------------------------------------------------------------
@@ -347,9 +336,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         val_mels.float().to(device) if val_mels is not None else None,  # (N_val, 1, M, T)
         extra, planned, steps_per_epoch, time.perf_counter())
     if config.ema_decay is not None:
-        from torch.optim.swa_utils import AveragedModel
-
-        state.averaged = AveragedModel(model, avg_fn=_ema(config.ema_decay), use_buffers=True)
+        state.averaged = weight_average(model, config.ema_decay)
     on_wave = aug is not None and aug.on_waveform
     wav = waveforms.float().to(device) if on_wave else None  # (N, 1, samples)
     aug_generator = torch.Generator().manual_seed(config.seed + 1)
