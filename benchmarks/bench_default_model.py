@@ -52,11 +52,14 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
     seen = {(r["arm"], r["seed"], r["epochs"]) for r in rows}
     train_clips = make_default_dataset(recipes.DEFAULT_CLIPS_PER_KIND)
     held_clips = make_default_dataset(12, seed=1)
+    nb05_clips = make_default_dataset(8)  # notebook 05's 40 clips
+    nb05_vowel = nb05_clips.labels.index("vowel")
     for arm in arms:
         scale, weight, fields = ARMS[arm]
         spec = recipes.DEFAULT_RECIPE.audio_spectrogram(scale)
         mels = spec.waveform_to_mel(train_clips.waveforms)  # (300, 1, 128, 94)
         held = spec.waveform_to_mel(held_clips.waveforms)  # (60, 1, 128, 94)
+        nb05_mels = spec.waveform_to_mel(nb05_clips.waveforms)  # (40, 1, 128, 94)
         for seed in seeds:
             ep = epochs or recipes.DEFAULT_TRAIN.epochs
             if (arm, seed, ep) in seen:
@@ -73,12 +76,19 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
                 ratio[name] = mse / mean_mel_baseline(mels, x)
             top, low = move_effects(LatentExplorer(model, spec, mels[::5], None, show_map=False,
                                                    seed=seed))
+            # notebook 05's check: every dimension from each of its 40 clips
+            fx = LatentExplorer(model, spec, nb05_mels, None, show_map=False,
+                                seed=seed).dimension_effects()  # (40, 64)
+            per_start = fx[:, 0] / fx[:, -1]  # (40,)
             row = {"arm": arm, "seed": seed, "epochs": ep, "scale": scale, "kl_weight": weight,
                    "model": fields, "train_ratio": ratio["train"],
                    "held_out_ratio": ratio["held_out"], "raw_kl": h.raw_kl[-1],
                    "active_units": h.active_units[-1],
                    "alarm_epochs": sum(1 for a in h.alarms if a), "epochs_run": len(h.epoch),
                    "explorer_top": top, "explorer_lowest": low,
+                   "nb05_mean_ratio": float(fx[:, 0].mean() / fx[:, -1].mean()),
+                   "nb05_min_start_ratio": float(per_start.min()),
+                   "nb05_vowel_ratio": float(per_start[nb05_vowel]),
                    "seconds": seconds, "threads": torch.get_num_threads()}
             _append(out, row)
             rows.append(row)
@@ -86,8 +96,14 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
                   f"{row['held_out_ratio']:.3f}x, raw KL {row['raw_kl']:.1f}, "
                   f"{row['active_units']} active, alarm in {row['alarm_epochs']} epochs, "
                   f"explorer top/lowest {row['explorer_top'] / max(row['explorer_lowest'], 1e-12):.1f}x, "
+                  f"notebook 05's mean over 40 starts {row['nb05_mean_ratio']:.1f}x (from the vowel "
+                  f"{row['nb05_vowel_ratio']:.1f}x, lowest start {row['nb05_min_start_ratio']:.1f}x), "
                   f"{seconds:.0f} s", flush=True)
     return rows
+
+
+def _span(values) -> str:
+    return f"[{values.min():.1f}, {values.max():.1f}]x" if values.notna().any() else "-"
 
 
 def table(rows: list[dict]) -> str:
@@ -95,15 +111,22 @@ def table(rows: list[dict]) -> str:
 
     df = pd.DataFrame(rows)
     df["explorer_ratio"] = df["explorer_top"] / df["explorer_lowest"].clip(lower=1e-12)
+    for col in ("nb05_mean_ratio", "nb05_vowel_ratio", "nb05_min_start_ratio"):
+        if col not in df:  # rows written before notebook 05's check was measured
+            df[col] = float("nan")
     lines = ["| arm | epochs | seeds | training / mean image, mean [min, max] | held-out synthetic "
              "/ mean image, mean [min, max] | raw KL (nats) | active units | epochs alarmed | "
-             "explorer top / lowest, min | s per run |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "explorer top / lowest, min | notebook 05: mean over 40 starts, [min, max] | from "
+             "the vowel, [min, max] | lowest single start, min | s per run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for (arm, ep), g in df.groupby(["arm", "epochs"], sort=False):
         t, v = g["train_ratio"], g["held_out_ratio"]
         lines.append(f"| {arm} | {ep} | {len(g)} | {t.mean():.3f} [{t.min():.3f}, {t.max():.3f}] "
                      f"| {v.mean():.3f} [{v.min():.3f}, {v.max():.3f}] | {g['raw_kl'].mean():.1f} "
                      f"| {g['active_units'].mean():.0f} | {g['alarm_epochs'].mean():.1f} | "
-                     f"{g['explorer_ratio'].min():.1f}x | {g['seconds'].mean():.0f} |")
+                     f"{g['explorer_ratio'].min():.1f}x | {_span(g['nb05_mean_ratio'])} | "
+                     f"{_span(g['nb05_vowel_ratio'])} | {g['nb05_min_start_ratio'].min():.1f}x | "
+                     f"{g['seconds'].mean():.0f} |")
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ from .losses import kl_per_dimension
 from .vae import ConvVAE, encode_dataset
 
 __all__ = ["DESCRIPTORS", "WORDS", "ANALYSIS_GRIFFIN_LIM_ITERS", "clip_descriptors", "clip_length", "invert", "rank_dimensions",
+           "dimension_effects",
            "traverse", "dimension_table", "dimension_labels", "label_for", "Directions",
            "descriptor_directions", "label_stability"]
 
@@ -205,6 +206,53 @@ def rank_dimensions(model: ConvVAE, mels: torch.Tensor) -> tuple[list[int], torc
     order = torch.argsort(kl, descending=True).tolist()
     scale = (mu.var(0) + logvar.exp().mean(0)).sqrt()  # (D,)
     return order, kl, mu, scale
+
+
+@torch.no_grad()
+def dimension_effects(model: ConvVAE, mu: torch.Tensor, order: Sequence[int], scale: torch.Tensor,
+                      n_sd: float = 2.0, batch: int = 256) -> torch.Tensor:
+    """How much each latent dimension moves the decoded mel, from every start point.
+
+    From each posterior mean ``mu (N, D)``, the dimension ``order[r]`` is moved by ``n_sd``
+    aggregate posterior standard deviations (``scale (D,)``, as :func:`rank_dimensions` gives
+    it) and the mean absolute change of the decoded mel is taken (the mel's units: dB scaled to
+    [0, 1], or log1p). What the explorer shows when one slider moves
+    (:meth:`sda_lab.widgets.LatentExplorer.move_effect`), for all starts and dimensions at once.
+
+    Returns ``(N, len(order))``: row ``i`` the start ``mu[i]``, column ``r`` the ``r``-th ranked
+    dimension.
+
+    Raises
+    ------
+    ValueError
+        ``mu`` not ``(N >= 1, latent_dim)``, ``scale`` not ``(latent_dim,)``, ``n_sd`` <= 0 or a
+        dimension in ``order`` outside ``[0, latent_dim)``.
+    """
+    d_lat = model.latent_dim
+    if mu.dim() != 2 or mu.shape[0] < 1 or mu.shape[1] != d_lat:
+        raise ValueError(f"mu must be (N >= 1, {d_lat}), got {tuple(mu.shape)}")
+    if tuple(scale.shape) != (d_lat,):
+        raise ValueError(f"scale must be ({d_lat},), got {tuple(scale.shape)}")
+    if not n_sd > 0:
+        raise ValueError(f"n_sd must be > 0, got {n_sd}")
+    order = [int(d) for d in order]
+    if any(not 0 <= d < d_lat for d in order):
+        raise ValueError(f"order must hold dimensions in [0, {d_lat}), got {order}")
+    model.eval()
+    device = next(model.parameters()).device
+    mu = mu.float().to(device)  # (N, D)
+    base = torch.cat([model.decode(mu[i:i + batch]) for i in range(0, len(mu), batch)])  # (N, 1, M, T)
+    n, k = len(mu), len(order)
+    moves = torch.zeros(k, d_lat, device=device)  # (K, D)
+    moves[torch.arange(k), torch.tensor(order)] = n_sd * scale.float().to(device)[order]
+    z = (mu[:, None, :] + moves[None]).reshape(n * k, d_lat)  # (N * K, D)
+    effects = []
+    for i in range(0, n * k, batch):
+        moved = model.decode(z[i:i + batch])  # (b, 1, M, T)
+        start = base[torch.div(torch.arange(i, i + len(moved), device=device), k,
+                               rounding_mode="floor")]  # (b, 1, M, T)
+        effects.append((moved - start).abs().mean((1, 2, 3)))  # (b,)
+    return torch.cat(effects).reshape(n, k).cpu()  # (N, K)
 
 
 @torch.no_grad()

@@ -54,3 +54,13 @@ def test_legends_are_readable():
     sizes = [t.get_fontsize() for ax in fig.axes if ax.get_legend()
              for t in ax.get_legend().get_texts()]
     assert sizes and min(sizes) >= 8
+
+
+def test_dimension_effects_plot_draws_the_median_and_the_band_over_starts():
+    fx = torch.rand(5, 8) + 0.01  # (5 starts, 8 ranked dimensions)
+    fig = plotting.plot_dimension_effects(fx, kl_per_rank=np.linspace(2, 0.1, 8))
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), np.median(fx.numpy(), 0))
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() >= float(fx.min()) - 1e-6 and band.max() <= float(fx.max()) + 1e-6
+    assert len(fig.axes) == 2 and "KL" in fig.axes[1].get_ylabel()

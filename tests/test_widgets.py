@@ -259,6 +259,11 @@ def test_snapshot_and_latency_use_the_slider_path(setup):
     ex = LatentExplorer(model, spec, mels)
     start = ex.z.clone()
     assert ex.move_effect(0) > 0
+    fx = ex.dimension_effects()  # (6 clips, 64): every start, every ranked dimension
+    assert fx.shape == (6, 64)
+    ex.set_start(("clip", 2))
+    # the slider path rounds the value to the slider's step (1 % of its range)
+    assert abs(ex.move_effect(0) - float(fx[2, 0])) < 0.05 * float(fx[2, 0])
     torch.testing.assert_close(ex.z, start, atol=1e-2, rtol=0)  # back at the start point
     secs = ex.measure_latency(moves=3)
     assert len(secs) == 3 and all(s > 0 for s in secs)

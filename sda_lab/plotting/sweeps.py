@@ -202,3 +202,27 @@ def plot_descriptor_heatmap(table, value: str = "correlation", ax: plt.Axes | No
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     return fig
+
+
+def plot_dimension_effects(effects, kl_per_rank=None, n_sd: float = 2.0) -> plt.Figure:
+    """What each latent dimension does to the decoded mel, in the explorer's order: the median
+    over start clips of :func:`sda_lab.descriptors.dimension_effects` ``(N, D)`` (mean absolute
+    change for an ``n_sd`` move), with the band from the lowest to the highest start; beside it
+    the dimension's mean KL (nats, ``(D,)`` in the same order) when given."""
+    fx = np.asarray(effects)
+    rank = np.arange(fx.shape[1])
+    fig, ax = plt.subplots(figsize=(6.4, 2.6), dpi=FIG_DPI)
+    ax.fill_between(rank, fx.min(0), fx.max(0), alpha=0.25, lw=0,
+                    label=f"lowest to highest of {fx.shape[0]} start clips")
+    ax.plot(rank, np.median(fx, 0), lw=1.5, label="median")
+    ax.set_yscale("log")
+    ax.set_xlabel("latent dimension, ranked by KL (0 = slider 1)")
+    ax.set_ylabel(f"mean |change| of the mel\nfor a {n_sd:g}-sd move")
+    if kl_per_rank is not None:
+        twin = ax.twinx()
+        twin.plot(rank, np.asarray(kl_per_rank), color="grey", ls="--", lw=1)
+        twin.set_yscale("log")
+        twin.set_ylabel("KL (nats), dashed", color="grey")
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
