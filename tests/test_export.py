@@ -107,9 +107,9 @@ def test_export_loads_without_sda_lab_and_matches_the_package(exported, tmp_path
     for name, ref in (("wave", ref_wave), ("decoded", ref_decoded)):
         window = torch.hann_window(256)
         mag = [torch.stft(w[:, 0], 256, 64, window=window, return_complex=True).abs()
-               for w in (got[name], ref)]  # (3, 129, frames)
+               for w in (got[name].detach(), ref.detach())]  # (3, 129, frames)
         sc = float((mag[0] - mag[1]).norm() / mag[1].norm())
-        rel = float((got[name] - ref).norm() / ref.norm())
+        rel = float((got[name].detach() - ref.detach()).norm() / ref.norm())
         assert sc < 2e-2 and rel < 5e-2, f"{name}: magnitudes {sc:.2e}, samples {rel:.2e} apart"
     assert got["attrs"] == [8000, TINY.latent_dim, 8000]
 
