@@ -247,8 +247,19 @@ def run(repeats: int = 3) -> str:
     return "\n".join(lines) + "\n"
 
 
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("repeats", nargs="?", type=int, default=3,
+                   help="fresh processes per measurement (the median is reported)")
+    p.add_argument("--preview", action="store_true",
+                   help="measure the audio preview against the full inversion instead")
+    a = p.parse_args(argv)
+    if a.repeats < 1:
+        p.error(f"repeats must be at least 1, got {a.repeats}")
+    print(json.dumps(measure_preview(), indent=1) if a.preview else run(a.repeats))
+
+
 if __name__ == "__main__":
-    if "--preview" in sys.argv:
-        print(json.dumps(measure_preview(), indent=1))
-    else:
-        print(run(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
+    main()

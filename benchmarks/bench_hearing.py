@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clips", type=int, default=20, help="held-out clips per material")
     p.add_argument("--clips-per-kind", type=int, default=20,
-                   help="synthetic clips per kind (5 kinds; 20% held out)")
+                   help="synthetic clips per kind (5 kinds; 20%% held out)")
     p.add_argument("--train-seconds", type=float, default=60.0,
                    help="training budget of each learned inverse")
     p.add_argument("--seed", type=int, default=0)
