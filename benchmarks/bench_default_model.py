@@ -44,6 +44,7 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
 
     from sda_lab import recipes
     from sda_lab.data import make_default_dataset
+    from sda_lab.descriptors import dimension_effects, rank_dimensions
     from sda_lab.diagnostics import mean_mel_baseline, reconstruct
     from sda_lab.train import train_run
     from sda_lab.widgets import LatentExplorer
@@ -76,9 +77,9 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
                 ratio[name] = mse / mean_mel_baseline(mels, x)
             top, low = move_effects(LatentExplorer(model, spec, mels[::5], None, show_map=False,
                                                    seed=seed))
-            # notebook 05's check: every dimension from each of its 40 clips
-            fx = LatentExplorer(model, spec, nb05_mels, None, show_map=False,
-                                seed=seed).dimension_effects()  # (40, 64)
+            # notebook 05's check: every dimension from each of its 40 clips, ranked on them
+            order, _, mu, sd = rank_dimensions(model, nb05_mels)
+            fx = dimension_effects(model, mu, order, sd)  # (40, 64)
             per_start = fx[:, 0] / fx[:, -1]  # (40,)
             row = {"arm": arm, "seed": seed, "epochs": ep, "scale": scale, "kl_weight": weight,
                    "model": fields, "train_ratio": ratio["train"],
