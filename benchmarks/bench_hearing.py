@@ -11,6 +11,7 @@ Spectral convergence (SC) against the original STFT magnitude; time per clip as 
 NNLS default measured in the same process (compare ratios, not absolute times).
 
 Usage: python -m benchmarks.bench_hearing [--clips 20] [--train-seconds 60] [--seed 0]
+       [--only NAME ...]   (materials whose name contains one of the NAMEs)
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from sda_lab.train import own_audio_spectrogram, split_by_file
 
 SUMMARY = {  # column of the issue's table -> path of compare_inversions
     "floor: sqrt(NNLS) vs |S|": "floor: sqrt(NNLS(mel)) vs |S|",
+    "floor: harmonic vs |S|": "floor: harmonic start vs |S|",
     "floor: learned vs |S|": "floor: learned magnitude vs |S|",
     "default (NNLS + GL)": "NNLS default",
     "NNLS + PGHI + GL": "NNLS + PGHI + fast GL",
+    "harmonic + PGHI + GL": "harmonic + PGHI + fast GL",
     "learned + GL": "learned + fast GL",
     "learned + PGHI + GL": "learned + PGHI + fast GL",
     "bound: |S| + GL": "bound: true |S| + fast GL",
@@ -76,6 +79,7 @@ def measure(clips, n_clips: int, train_seconds: float, seed: int, log_weight: fl
     rows = compare_inversions(spec, clips.waveforms[val_idx], inverse, seed=seed)
     info = {"train clips": len(train_idx), "held-out clips": len(val_idx),
             "steps": inverse.history["steps"], "best step": inverse.history["best_step"],
+            "learned start": inverse.start,
             "train s": round(inverse.history["seconds"], 1)}
     return rows, info
 
@@ -90,11 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-weight", type=float, default=InverseMelConfig.log_weight,
                    help="weight of the log-magnitude L1 in the inverse's loss")
+    p.add_argument("--only", nargs="+", metavar="NAME", default=None,
+                   help="measure only the materials whose name contains one of these, e.g. "
+                        "extra/drum")
     args = p.parse_args(argv)
     torch.manual_seed(args.seed)
+    found = materials(args.clips_per_kind, args.seed)
+    if args.only:
+        found = {k: v for k, v in found.items() if any(n in k for n in args.only)}
+        if not found:
+            p.error(f"--only {' '.join(args.only)} matches none of the materials "
+                    f"{sorted(materials(1, args.seed))}")
     t0 = time.perf_counter()
     summary, details = [], []
-    for name, clips in materials(args.clips_per_kind, args.seed).items():
+    for name, clips in found.items():
         rows, info = measure(clips, args.clips, args.train_seconds, args.seed, args.log_weight)
         by_path = {r["path"]: r for r in rows}
         summary.append({"material": name, "held-out clips": info["held-out clips"],

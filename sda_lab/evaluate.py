@@ -151,7 +151,8 @@ def render_paths(spec, waveforms: torch.Tensor, inverse: InverseMel | None = Non
     ``{path: (waveform (B, 1, samples), seconds per clip)}``.
 
     Paths: the reference plan's ``lstsq`` and the NNLS default (``spec.mel_to_waveform``),
-    NNLS + PGHI, the learned inverse + fast Griffin-Lim from random and from PGHI phase (only
+    NNLS + PGHI, the harmonic start (:mod:`sda_lab.harmonic`, nothing learned) + PGHI, the
+    learned inverse + fast Griffin-Lim from random and from PGHI phase (only
     when ``inverse`` is given), and the bound: the clips' true ``|S|`` + fast Griffin-Lim from
     random and from PGHI phase. ``spec.config.griffin_lim_iters`` iterations everywhere; random
     phases come from ``seed``.
@@ -165,6 +166,8 @@ def render_paths(spec, waveforms: torch.Tensor, inverse: InverseMel | None = Non
         "NNLS default": lambda g: spec.mel_to_waveform(mel, length),
         "NNLS + PGHI + fast GL": lambda g: mel_to_waveform_learned(spec, None, mel, "pghi",
                                                                    length, generator=g),
+        "harmonic + PGHI + fast GL": lambda g: mel_to_waveform_learned(
+            spec, None, mel, "pghi", length, generator=g, start="harmonic"),
     }
     if inverse is not None:
         paths["learned + fast GL"] = lambda g: mel_to_waveform_learned(
@@ -190,8 +193,8 @@ def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None
                        seed: int = 0) -> list[dict]:
     """Every path of :func:`render_paths` on the same clips ``(B, 1, samples)``, scored.
 
-    Also the magnitude floors (``sqrt(NNLS(mel))`` and the learned magnitude against ``|S|``,
-    no phase step). Each row: ``path``, ``SC`` and ``LSD dB`` (mean over clips, against the
+    Also the magnitude floors (``sqrt(NNLS(mel))``, the harmonic start and the learned
+    magnitude against ``|S|``, no phase step). Each row: ``path``, ``SC`` and ``LSD dB`` (mean over clips, against the
     original, :mod:`sda_lab.metrics`), ``mel consistency``
     (:func:`sda_lab.metrics.mel_consistency`), ``s per clip`` and ``x default time`` (None for
     the floors). Learned rows are left out when ``inverse`` is None.
@@ -200,7 +203,8 @@ def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None
     c = spec.config
     mel = spec.waveform_to_mel(x)  # (B, 1, n_mels, T)
     target = stft_magnitude(spec, x)  # (B, n_stft, T)
-    floors = {"floor: sqrt(NNLS(mel)) vs |S|": mel_to_magnitude(spec, mel)}
+    floors = {"floor: sqrt(NNLS(mel)) vs |S|": mel_to_magnitude(spec, mel),
+              "floor: harmonic start vs |S|": mel_to_magnitude(spec, mel, start="harmonic")}
     if inverse is not None:
         floors["floor: learned magnitude vs |S|"] = mel_to_magnitude(spec, mel, inverse)
     rows = [{"path": name, "SC": float(_sc(target, mag).mean()), "LSD dB": None,
@@ -215,3 +219,30 @@ def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None
                      "mel consistency": float(mel_consistency(spec, mel, waveform=y).mean()),
                      "s per clip": seconds, "x default time": seconds / default})
     return rows
+
+
+@torch.no_grad()
+def compare_starts(spec, waveforms: torch.Tensor, seed: int = 0) -> dict[str, float]:
+    """NNLS against the harmonic start (:mod:`sda_lab.harmonic`) on clips ``(B, 1, samples)``;
+    nothing is learned, so any clips will do (held-out or not).
+
+    Returns the mean spectral convergence of each start's magnitude against ``|S|`` (the
+    floors) and after PGHI + fast Griffin-Lim (``spec.config.griffin_lim_iters``, random phases
+    of the smallest coefficients from ``seed``), and the share of clips where the harmonic
+    start's audio is the closer one.
+    """
+    x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
+    c, length = spec.config, x.shape[-1]
+    mel = spec.waveform_to_mel(x)  # (B, 1, n_mels, T)
+    target = stft_magnitude(spec, x)  # (B, n_stft, T)
+    out, audio_sc = {}, {}
+    for start, name in (("nnls", "NNLS"), ("harmonic", "harmonic")):
+        mag = mel_to_magnitude(spec, mel, start=start)  # (B, n_stft, T)
+        y = griffin_lim(mag, c.n_fft, c.hop_length, c.griffin_lim_iters, init="pghi",
+                        length=length, generator=torch.Generator().manual_seed(seed))  # (B, samples)
+        audio_sc[start] = spectral_convergence(x, y[:, None], c.n_fft, c.hop_length)  # (B,)
+        out[f"{name} floor"] = float(_sc(target, mag).mean())
+        out[f"{name} + PGHI + fast GL"] = float(audio_sc[start].mean())
+    out["clips where harmonic wins"] = float((audio_sc["harmonic"] < audio_sc["nnls"])
+                                             .float().mean())
+    return out

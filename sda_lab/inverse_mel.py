@@ -18,7 +18,12 @@ network over time (mel bands as channels) predicts a residual on its log-magnitu
 
     log(|S_hat| + floor) = log(sqrt(NNLS(mel)) + floor) + net(mel)
 
-with the last layer initialised to zero (so the untrained inverse is NNLS). ``floor`` is the
+with the last layer initialised to zero (so the untrained inverse is its start). The start is
+NNLS or, with ``InverseMelConfig.start="harmonic"``, NNLS whose energy above a few kHz sits on
+the partials of each frame's pitch (:mod:`sda_lab.harmonic`); ``"auto"`` (the default) takes
+whichever of the two has the lower spectral convergence on the held-back files (the training
+clips without them) before any training, so a folder of tones gets the harmonic start and one of noisy hits keeps
+NNLS. ``floor`` is the
 magnitude 100 dB below the spectrogram's Parseval bound. The loss is on the linear magnitude,
 as multi-resolution STFT losses are (Yamamoto et al. 2020, Parallel WaveGAN): spectral
 convergence ``||S - S_hat||_F / ||S||_F`` plus the L1 distance of the log-magnitudes. The
@@ -42,9 +47,10 @@ from torch import nn
 
 from ._checks import check_mel, check_waveform
 from ._io import atomic_torch_save
+from .harmonic import HarmonicConfig, harmonic_power
 from .phase import PHASE_INITS, griffin_lim
 
-__all__ = ["INVERSE_MEL_FILE", "InverseMelConfig", "InverseMelNet", "InverseMel",
+__all__ = ["INVERSE_MEL_FILE", "STARTS", "InverseMelConfig", "InverseMelNet", "InverseMel",
            "stft_magnitude", "fit_inverse_mel", "fit_held_out", "save_inverse_mel", "load_inverse_mel",
            "mel_to_magnitude", "mel_to_waveform_learned", "magnitude_loss",
            "render_paths", "compare_inversions"]
@@ -52,6 +58,7 @@ __all__ = ["INVERSE_MEL_FILE", "InverseMelConfig", "InverseMelNet", "InverseMel"
 INVERSE_MEL_FILE = "inverse_mel.pt"  # its name inside a run folder
 FORMAT = 1
 FLOOR_DB = -100.0  # the log-magnitude floor, dB below the Parseval bound
+STARTS = ("nnls", "harmonic")  # the magnitude the learned residual starts from; or "auto"
 
 
 @dataclass
@@ -60,11 +67,14 @@ class InverseMelConfig:
 
     ``max_seconds`` (default 120: the issue's 2 CPU-minutes) and ``max_steps`` both end
     training; whichever comes first. ``nnls_iters`` is the NNLS start's FISTA steps.
+    ``start``: ``"nnls"``, ``"harmonic"`` (:func:`sda_lab.harmonic.harmonic_power` on the
+    NNLS answer) or ``"auto"``: the one with the lower spectral convergence on the held-back
+    clips (the training clips without them) before training.
 
     Raises
     ------
     ValueError
-        On non-positive sizes or budgets, or a negative ``nnls_iters``.
+        On non-positive sizes or budgets, a negative ``nnls_iters`` or an unknown ``start``.
     """
 
     hidden: int = 256
@@ -77,6 +87,7 @@ class InverseMelConfig:
     max_steps: int | None = None
     log_weight: float = 1.0  # weight of the log-magnitude L1 beside spectral convergence
     seed: int = 0
+    start: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("hidden", "kernel_size", "layers", "batch_size"):
@@ -91,6 +102,8 @@ class InverseMelConfig:
             raise ValueError(f"max_seconds must be a positive number, got {self.max_seconds!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be positive or None, got {self.max_steps!r}")
+        if self.start not in (*STARTS, "auto"):
+            raise ValueError(f"start must be one of {(*STARTS, 'auto')}, got {self.start!r}")
         if not self.lr > 0 or not self.log_weight >= 0:
             raise ValueError(f"need lr > 0 and log_weight >= 0, got lr={self.lr}, "
                              f"log_weight={self.log_weight}")
@@ -122,12 +135,15 @@ class InverseMelNet(nn.Module):
 
 @dataclass
 class InverseMel:
-    """A trained inverse: the network, the representation it inverts, its config and losses."""
+    """A trained inverse: the network, the representation it inverts, its config and losses,
+    and the start its residual is added to (``"nnls"`` or ``"harmonic"``, ``config.start``
+    resolved)."""
 
     net: InverseMelNet
     spectrogram_config: dict
     config: InverseMelConfig
     history: dict = field(default_factory=dict)
+    start: str = "nnls"
 
     def check_spectrogram(self, spec) -> None:
         """``ValueError`` (one line) unless ``spec`` is the representation this was trained on."""
@@ -155,6 +171,16 @@ def _nnls_magnitude(spec, mel: torch.Tensor, nnls_iters: int) -> torch.Tensor:
     return spec.mel_to_linear(mel, nnls_iters).clamp(min=0).sqrt()  # (B, n_stft, T)
 
 
+def _start_magnitude(spec, mel: torch.Tensor, nnls_iters: int, start: str) -> torch.Tensor:
+    """The start ``(B, n_stft, T)`` of a mel ``(B, 1, n_mels, T)``: sqrt(NNLS) or harmonic."""
+    power = spec.mel_to_linear(mel, nnls_iters).clamp(min=0)  # (B, n_stft, T)
+    if start == "harmonic":
+        power = harmonic_power(spec, mel, power, HarmonicConfig())  # (B, n_stft, T)
+    elif start != "nnls":
+        raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+    return power.sqrt()
+
+
 def _apply(net: InverseMelNet, mel: torch.Tensor, start: torch.Tensor, floor: float
            ) -> torch.Tensor:
     log_mag = torch.log(start + floor) + net(mel)  # (B, n_stft, T)
@@ -170,16 +196,35 @@ def magnitude_loss(estimate: torch.Tensor, target: torch.Tensor, floor: float,
     return sc + log_weight * log_l1
 
 
-def _pairs(spec, x: torch.Tensor, nnls_iters: int
+def _pairs(spec, x: torch.Tensor, nnls_iters: int, start: str = "nnls"
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mels ``(N, 1, n_mels, T)``, NNLS starts and targets ``(N, n_stft, T)`` of clips ``x``."""
+    """Mels ``(N, 1, n_mels, T)``, starts and targets ``(N, n_stft, T)`` of clips ``x``."""
     with torch.no_grad():
         mels = torch.cat([spec.waveform_to_mel(x[i:i + 64])
                           for i in range(0, len(x), 64)])  # (N, 1, n_mels, T)
         spec._check_frames(mels, None)
-        starts = torch.cat([_nnls_magnitude(spec, mels[i:i + 64], nnls_iters)
+        starts = torch.cat([_start_magnitude(spec, mels[i:i + 64], nnls_iters, start)
                             for i in range(0, len(x), 64)])  # (N, n_stft, T)
         return mels, starts, stft_magnitude(spec, x)
+
+
+def _choose_start(spec, x: torch.Tensor, config: InverseMelConfig) -> tuple[str, dict]:
+    """``config.start``, or for ``"auto"`` the start whose magnitude has the lower spectral
+    convergence against ``|S|`` on clips ``x`` (mean over clips): ``(start, {start: SC})``.
+
+    SC, not the training loss: its log-magnitude term weighs a -90 dB bin like a loud one, and
+    the harmonic start's valleys between partials are deep where the truth has quiet noise."""
+    if config.start != "auto":
+        return config.start, {}
+    with torch.no_grad():
+        mels, _, targets = _pairs(spec, x, 0)
+        scores = {}
+        for name in STARTS:
+            est = torch.cat([_start_magnitude(spec, mels[i:i + 64], config.nnls_iters, name)
+                             for i in range(0, len(x), 64)])  # (N, n_stft, T)
+            scores[name] = float(((targets - est).flatten(1).norm(dim=1)
+                                  / targets.flatten(1).norm(dim=1).clamp(min=1e-8)).mean())
+    return min(scores, key=scores.get), scores
 
 
 def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | None = None,
@@ -190,13 +235,16 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     The pairs are ``(spec.waveform_to_mel(x), |STFT(x)|)``; training runs on the CPU until
     ``config.max_seconds`` or ``config.max_steps``, in batches of ``config.batch_size``
     clips drawn with ``config.seed``. ``history`` holds the loss of every step and the
-    untrained (NNLS) loss on the first batch. Held-out files are the caller's business: pass
-    only training clips (:func:`sda_lab.train.split_by_file`).
+    untrained (start) loss on the first batch. Held-out files are the caller's business: pass
+    only training clips (:func:`sda_lab.train.split_by_file`). ``config.start="auto"`` scores
+    both starts' spectral convergence on ``val_waveforms`` (without them: on the training
+    clips; a start has nothing fitted to them) and keeps the lower (``history["start_sc"]``,
+    ``InverseMel.start``).
 
     With ``val_waveforms`` (clips of other files than the training ones), the loss on them is
-    measured before training (the NNLS start, step 0), every ``eval_every`` steps and at the
+    measured before training (the start, step 0), every ``eval_every`` steps and at the
     end, and the weights with the lowest one are kept (``history["best_step"]``, ``0``: the
-    inverse stays NNLS), so the inverse is never worse than NNLS on those files.
+    inverse stays its start), so the inverse is never worse than its start on those files.
 
     Raises
     ------
@@ -208,22 +256,23 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     if not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
     x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float().cpu()
+    vx = None
+    if val_waveforms is not None:
+        vx = check_waveform(val_waveforms, spec.config.n_fft, "val_waveforms").float().cpu()
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    mels, starts, targets = _pairs(spec, x, config.nnls_iters)
+    floor = _floor(spec)
+    start, start_sc = _choose_start(spec, x if vx is None else vx, config)
+    mels, starts, targets = _pairs(spec, x, config.nnls_iters, start)
     net = InverseMelNet(spec.config.n_mels, spec.config.n_stft, config)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr)
-    floor = _floor(spec)
     losses: list[float] = []
     t0, step = time.perf_counter(), 0
     first = torch.randperm(len(x), generator=gen)[:config.batch_size]
     with torch.no_grad():
         start_loss = float(magnitude_loss(starts[first], targets[first], floor,
                                           config.log_weight))
-    val = None
-    if val_waveforms is not None:
-        val = _pairs(spec, check_waveform(val_waveforms, spec.config.n_fft, "val_waveforms")
-                     .float().cpu(), config.nnls_iters)
+    val = None if vx is None else _pairs(spec, vx, config.nnls_iters, start)
     val_losses: list[tuple[int, float]] = []
     best = (math.inf, 0, None)
 
@@ -257,15 +306,16 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
             print(f"inverse mel: step {step}, loss {losses[-1]:.4f}")
         if val is not None and step % eval_every == 0:
             validate()
-    history = {"loss": losses, "nnls_loss": start_loss, "steps": step,
-               "seconds": time.perf_counter() - t0, "clips": len(x)}
+    history = {"loss": losses, "nnls_loss": start_loss, "start_loss": start_loss, "steps": step,
+               "seconds": time.perf_counter() - t0, "clips": len(x), "start": start,
+               "start_sc": start_sc}
     if val is not None:
         if val_losses[-1][0] != step:
             validate()
         net.load_state_dict(best[2])
         history.update(val_loss=val_losses, best_step=best[1], val_clips=len(val[0]))
     net.eval()
-    return InverseMel(net, asdict(spec.config), config, history)
+    return InverseMel(net, asdict(spec.config), config, history, start)
 
 
 def fit_held_out(spec, clips, seed: int = 0, config: InverseMelConfig | None = None,
@@ -286,7 +336,7 @@ def save_inverse_mel(path: str | Path, inverse: InverseMel) -> Path:
     payload = {"format": FORMAT, "kind": "sda_lab.inverse_mel",
                "config": asdict(inverse.config), "spectrogram_config": inverse.spectrogram_config,
                "state": {k: v.detach().cpu() for k, v in inverse.net.state_dict().items()},
-               "history": inverse.history}
+               "history": inverse.history, "start": inverse.start}
     return atomic_torch_save(path, payload)
 
 
@@ -322,31 +372,39 @@ def load_inverse_mel(path: str | Path) -> InverseMel:
     except RuntimeError as exc:
         raise ValueError(f"{path}: the saved weights do not fit the network its config "
                          f"describes ({str(exc).splitlines()[0]})") from exc
+    start = payload.get("start", "nnls")  # files written before the harmonic start: NNLS
+    if start not in STARTS:
+        raise ValueError(f"{path}: unknown start {start!r} (this sda-lab knows {STARTS})")
     net.eval()
-    return InverseMel(net, sc, config, payload.get("history") or {})
+    return InverseMel(net, sc, config, payload.get("history") or {}, start)
 
 
 @torch.no_grad()
-def mel_to_magnitude(spec, mel: torch.Tensor, inverse: InverseMel | None = None
-                     ) -> torch.Tensor:
+def mel_to_magnitude(spec, mel: torch.Tensor, inverse: InverseMel | None = None,
+                     start: str = "nnls") -> torch.Tensor:
     """The linear magnitude ``(B, n_stft, T)`` of a mel ``(B, 1, n_mels, T)``: learned where
-    ``inverse`` is given, else ``sqrt(NNLS)`` with ``spec.config.nnls_iters`` steps."""
+    ``inverse`` is given (from its own start), else ``start``: ``sqrt(NNLS)`` with
+    ``spec.config.nnls_iters`` steps (``"nnls"``) or the harmonic start (``"harmonic"``,
+    :mod:`sda_lab.harmonic`)."""
     mel = check_mel(mel, spec.config.n_mels)
     if inverse is None:
-        return _nnls_magnitude(spec, mel, spec.config.nnls_iters)
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+        return _start_magnitude(spec, mel, spec.config.nnls_iters, start)
     inverse.check_spectrogram(spec)
     device = next(inverse.net.parameters()).device
     m = mel.float().to(device)  # (B, 1, n_mels, T)
-    start = _nnls_magnitude(spec, m, inverse.config.nnls_iters)  # (B, n_stft, T)
-    return _apply(inverse.net, m, start, _floor(spec))  # (B, n_stft, T)
+    begin = _start_magnitude(spec, m, inverse.config.nnls_iters, inverse.start)  # (B, n_stft, T)
+    return _apply(inverse.net, m, begin, _floor(spec))  # (B, n_stft, T)
 
 
 def mel_to_waveform_learned(spec, inverse: InverseMel | None, mel: torch.Tensor,
                             phase: str = "pghi", length: int | None = None,
                             n_iter: int | None = None,
-                            generator: torch.Generator | None = None) -> torch.Tensor:
+                            generator: torch.Generator | None = None,
+                            start: str = "nnls") -> torch.Tensor:
     """Mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, samples)`` through :func:`mel_to_magnitude`
-    (learned, or NNLS when ``inverse`` is None) and fast Griffin-Lim
+    (learned, or ``start`` when ``inverse`` is None) and fast Griffin-Lim
     (:func:`sda_lab.phase.griffin_lim`) from a ``phase`` start: ``"pghi"``, ``"random"`` or
     ``"zero"``; ``n_iter`` defaults to ``spec.config.griffin_lim_iters``.
 
@@ -361,7 +419,7 @@ def mel_to_waveform_learned(spec, inverse: InverseMel | None, mel: torch.Tensor,
     if phase not in PHASE_INITS:
         raise ValueError(f"phase must be one of {PHASE_INITS}, got {phase!r}")
     c = spec.config
-    mag = mel_to_magnitude(spec, mel, inverse)  # (B, n_stft, T)
+    mag = mel_to_magnitude(spec, mel, inverse, start)  # (B, n_stft, T)
     wave = griffin_lim(mag, c.n_fft, c.hop_length, c.griffin_lim_iters if n_iter is None
                        else n_iter, init=phase, length=length, generator=generator)  # (B, samples)
     return wave.unsqueeze(1).to(mel.device, mel.dtype)  # (B, 1, samples)

@@ -183,7 +183,8 @@ def test_train_writes_a_learned_inverse_mel_picked_on_other_training_files(
                  "--latent-dim", "4", "--latent", "vector", "--inverse-mel-minutes", "0.02"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "learned inverse mel: pick-set loss" in printed and "inverse_mel.pt" in printed
+    assert "learned inverse mel: start" in printed and "pick-set loss" in printed
+    assert "inverse_mel.pt" in printed
     m = json.loads((out / "metrics.json").read_text())
     e = m["inverse_mel"]
     assert e["trained"] is True and e["file"] == INVERSE_MEL_FILE
@@ -191,8 +192,10 @@ def test_train_writes_a_learned_inverse_mel_picked_on_other_training_files(
     assert e["pick_files"] and not set(e["pick_files"]) & set(m["val_files"])
     assert set(e["pick_files"]) < set(m["train_files"])
     assert e["fit_clips"] + e["pick_clips"] == m["n_train_clips"]
-    assert e["pick_loss"] <= e["pick_nnls_loss"]
-    assert e["kept"] == ("learned" if e["best_step"] > 0 else "nnls")
+    assert e["pick_loss"] <= e["pick_start_loss"]
+    sc = e["start_sc"]  # "auto": the start with the lower pick-set SC
+    assert set(sc) == {"nnls", "harmonic"} and sc[e["start"]] == min(sc.values())
+    assert e["kept"] == ("learned" if e["best_step"] > 0 else e["start"])
     inv = IM.load_inverse_mel(out / INVERSE_MEL_FILE)
     spec = load_checkpoint(out / "checkpoint.pt", device="cpu").spectrogram()
     inv.check_spectrogram(spec)  # trained on the run's own representation

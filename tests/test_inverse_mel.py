@@ -34,12 +34,38 @@ def test_training_lowers_the_loss_below_the_nnls_start(inverse):
     assert sum(h["loss"][-5:]) / 5 < h["nnls_loss"]
 
 
-def test_untrained_inverse_is_exactly_the_nnls_start(clips):
-    untrained = fit_inverse_mel(SPEC, clips, replace(TINY, max_steps=None, max_seconds=1e-9))
+@pytest.mark.parametrize("start", ["nnls", "harmonic", "auto"])
+def test_untrained_inverse_is_exactly_its_start(clips, start):
+    untrained = fit_inverse_mel(SPEC, clips, replace(TINY, max_steps=None, max_seconds=1e-9,
+                                                     start=start))
     assert untrained.history["steps"] == 0
+    assert untrained.start == (start if start != "auto" else untrained.start)
+    assert untrained.start in ("nnls", "harmonic")
     mel = SPEC.waveform_to_mel(clips[:2])
-    nnls = mel_to_magnitude(SPEC, mel)  # the same 10 NNLS steps as TINY's start
-    assert torch.allclose(mel_to_magnitude(SPEC, mel, untrained), nnls, rtol=1e-4, atol=1e-3)
+    begin = mel_to_magnitude(SPEC, mel, start=untrained.start)  # TINY's 10 NNLS steps
+    assert torch.allclose(mel_to_magnitude(SPEC, mel, untrained), begin, rtol=1e-4, atol=1e-3)
+
+
+def sawtooths(f0s, sr=16_000, seconds=0.5):
+    t = torch.arange(int(sr * seconds)) / sr
+    x = torch.stack([sum(torch.sin(2 * torch.pi * f * h * t) / h
+                         for h in range(1, int(7000 // f) + 1)) for f in f0s])
+    return (0.3 * x / x.abs().amax(dim=1, keepdim=True)).unsqueeze(1)  # (N, 1, samples)
+
+
+def test_auto_start_takes_the_harmonic_start_on_tones_and_scores_both():
+    tones = sawtooths([98.0, 123.0, 147.0, 165.0, 196.0, 220.0])
+    inv = fit_inverse_mel(SPEC, tones[:4], replace(TINY, max_steps=1), val_waveforms=tones[4:])
+    sc = inv.history["start_sc"]
+    assert set(sc) == {"nnls", "harmonic"} and inv.start == "harmonic"
+    assert sc["harmonic"] < sc["nnls"]
+    x, mel = tones[4:], SPEC.waveform_to_mel(tones[4:])
+    target = stft_magnitude(SPEC, x)
+    est = mel_to_magnitude(SPEC, mel, start="harmonic")
+    by_hand = ((target - est).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1)).mean()
+    assert sc["harmonic"] == pytest.approx(float(by_hand), rel=1e-4)  # scored on the held-back clips
+    fixed = fit_inverse_mel(SPEC, tones[:4], replace(TINY, max_steps=1, start="nnls"))
+    assert fixed.start == "nnls" and fixed.history["start_sc"] == {}
 
 
 def test_save_load_round_trip_gives_identical_outputs(inverse, clips, tmp_path):
@@ -48,7 +74,12 @@ def test_save_load_round_trip_gives_identical_outputs(inverse, clips, tmp_path):
     mel = SPEC.waveform_to_mel(clips[:3])
     assert torch.equal(mel_to_magnitude(SPEC, mel, inverse), mel_to_magnitude(SPEC, mel, back))
     assert back.config == inverse.config and back.history["steps"] == inverse.history["steps"]
+    assert back.start == inverse.start
     assert [p.name for p in tmp_path.iterdir()] == ["inv.pt"]  # no temporary file left
+    payload = torch.load(path, weights_only=True)
+    del payload["start"]  # a file written before the harmonic start
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_inverse_mel(tmp_path / "old.pt").start == "nnls"
 
 
 def test_waveform_through_each_phase_start(inverse, clips):
@@ -69,6 +100,8 @@ def test_bad_input_is_one_clear_line(inverse, clips, tmp_path):
                                   inverse), "another spectrogram config"),
         (lambda: fit_inverse_mel(SPEC, clips[:, 0], TINY), "shape"),
         (lambda: InverseMelConfig(kernel_size=4), "kernel_size must be odd"),
+        (lambda: InverseMelConfig(start="lstsq"), "start must be one of"),
+        (lambda: mel_to_magnitude(SPEC, mel, start="comb"), "start must be one of"),
         (lambda: load_inverse_mel(tmp_path / "missing.pt"), "not found"),
     ]
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
@@ -88,8 +121,9 @@ def test_compare_inversions_scores_every_path_and_the_bound_beats_the_default(in
     assert IM.compare_inversions is compare_inversions and IM.render_paths is render_paths
     rows = {r["path"]: r for r in compare_inversions(SPEC, clips[:4], inverse, seed=0)}
     assert set(rows) == {
-        "floor: sqrt(NNLS(mel)) vs |S|", "floor: learned magnitude vs |S|",
-        "reference lstsq + GL", "NNLS default", "NNLS + PGHI + fast GL", "learned + fast GL",
+        "floor: sqrt(NNLS(mel)) vs |S|", "floor: harmonic start vs |S|",
+        "floor: learned magnitude vs |S|", "reference lstsq + GL", "NNLS default",
+        "NNLS + PGHI + fast GL", "harmonic + PGHI + fast GL", "learned + fast GL",
         "learned + PGHI + fast GL", "bound: true |S| + fast GL",
         "bound: true |S| + PGHI + fast GL"}
     assert rows["bound: true |S| + PGHI + fast GL"]["SC"] < rows["NNLS default"]["SC"]
@@ -97,7 +131,7 @@ def test_compare_inversions_scores_every_path_and_the_bound_beats_the_default(in
     assert all(0 <= r["SC"] < 2 for r in rows.values())
 
 
-def test_validation_keeps_the_best_weights_and_never_loses_to_nnls(clips):
+def test_validation_keeps_the_best_weights_and_never_loses_to_its_start(clips):
     train, val = clips[:6], clips[6:]
     wild = fit_inverse_mel(SPEC, train, replace(TINY, lr=3.0, max_steps=6), val_waveforms=val,
                            eval_every=2)
@@ -105,10 +139,10 @@ def test_validation_keeps_the_best_weights_and_never_loses_to_nnls(clips):
     assert [s for s, _ in h["val_loss"]] == [0, 2, 4, 6]
     best = min(h["val_loss"], key=lambda p: p[1])
     assert h["best_step"] == best[0]
-    assert best[1] <= h["val_loss"][0][1]  # the NNLS start (step 0) is a candidate
-    if h["best_step"] == 0:  # a diverged run falls back to exactly NNLS
+    assert best[1] <= h["val_loss"][0][1]  # the start (step 0) is a candidate
+    if h["best_step"] == 0:  # a diverged run falls back to exactly its start
         mel = SPEC.waveform_to_mel(val)
-        assert torch.allclose(mel_to_magnitude(SPEC, mel, wild), mel_to_magnitude(SPEC, mel),
-                              rtol=1e-4, atol=1e-3)
+        assert torch.allclose(mel_to_magnitude(SPEC, mel, wild),
+                              mel_to_magnitude(SPEC, mel, start=wild.start), rtol=1e-4, atol=1e-3)
     with pytest.raises(ValueError, match="eval_every"):
         fit_inverse_mel(SPEC, train, TINY, val_waveforms=val, eval_every=0)

@@ -236,8 +236,9 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
 
     Returns its ``metrics.json`` entry: ``trained`` (bool), and either ``note`` (why not) or
     the fit/pick clip counts, pick files, steps, seconds, ``best_step`` and the pick-set loss
-    (:func:`sda_lab.inverse_mel.magnitude_loss`) of the kept weights beside NNLS's
-    (``kept``: ``"learned"`` or ``"nnls"`` when step 0 stayed best). A ``KeyboardInterrupt``
+    (:func:`sda_lab.inverse_mel.magnitude_loss`) of the kept weights beside its start's, the
+    start chosen and each start's pick-set spectral convergence (``start``, ``start_sc``) and
+    ``kept``: ``"learned"``, or the start's name when step 0 stayed best. A ``KeyboardInterrupt``
     is re-raised with ``note`` filled in as the exception's ``inverse_mel`` attribute.
     """
     from .. import inverse_mel as IM
@@ -270,16 +271,20 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
         return {"trained": False, "note": note}
     IM.save_inverse_mel(out / IM.INVERSE_MEL_FILE, inv)
     h = inv.history
-    losses = dict(h["val_loss"])  # step -> pick-set loss; step 0 is NNLS
+    losses = dict(h["val_loss"])  # step -> pick-set loss; step 0 is the start
     entry = {"trained": True, "file": IM.INVERSE_MEL_FILE, "fit_clips": len(fit_idx),
              "pick_clips": len(pick_idx), "pick_files": pick_files, "steps": h["steps"],
-             "seconds": h["seconds"], "best_step": h["best_step"],
-             "pick_loss": losses[h["best_step"]], "pick_nnls_loss": losses[0],
-             "kept": "learned" if h["best_step"] > 0 else "nnls",
+             "seconds": h["seconds"], "best_step": h["best_step"], "start": inv.start,
+             "start_sc": h.get("start_sc") or {},
+             "pick_loss": losses[h["best_step"]], "pick_start_loss": losses[0],
+             "kept": "learned" if h["best_step"] > 0 else inv.start,
              "config": asdict(inv.config)}
-    print(f"learned inverse mel: pick-set loss {entry['pick_loss']:.4g} vs NNLS "
-          f"{entry['pick_nnls_loss']:.4g} (best step {h['best_step']} of {h['steps']}"
-          f"{'; NNLS kept' if h['best_step'] == 0 else ''})")
+    chosen = ", ".join(f"{k} {v:.3f}" for k, v in entry["start_sc"].items())
+    print(f"learned inverse mel: start {inv.start}"
+          f"{f' (pick-set SC of each start: {chosen})' if chosen else ''}; "
+          f"pick-set loss {entry['pick_loss']:.4g} vs its start {entry['pick_start_loss']:.4g} "
+          f"(best step {h['best_step']} of {h['steps']}"
+          f"{'; the start kept' if h['best_step'] == 0 else ''})")
     return entry
 
 
@@ -362,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
         "train_files": sorted({clips.files[i] for i in result.train_idx}),
         "alarm": verdict,
         "stop_reason": history.stop_reason,
-        "epochs": len(history.epoch),
+        "epochs": history.epoch[-1] + 1,
         "steps": history.steps[-1],
         "best_epoch": history.best_epoch,
         "wall_s": time.perf_counter() - t0,
