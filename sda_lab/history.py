@@ -69,7 +69,7 @@ class History:
         """One table row: epochs, wall time, first and final KL, final recon, active units, and
         where recorded, eval-mode recon against the mean-mel baseline and the verdict."""
         row = {
-            "epochs": len(self.epoch),
+            "epochs": self.epoch[-1] + 1 if self.epoch else 0,  # evaluated or not
             "wall s": round(sum(self.seconds), 1),
             "raw KL epoch 0": round(self.raw_kl[0], 1),
             "final recon": round(self.recon[-1], 4),

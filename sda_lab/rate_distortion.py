@@ -86,6 +86,7 @@ class SweepConfig:
     free_bits_beta: float | None = None
     free_bits_scales: tuple[str, ...] = ("db",)
     shipped: bool = True
+    eval_every: int = 5  # the sweep reads final states: evaluate the first, every 5th, the last
 
     def __post_init__(self) -> None:
         if not self.betas or any(not b > 0 for b in self.betas):
@@ -103,7 +104,7 @@ class SweepConfig:
         """A grid point: the ELBO option at ``beta`` (linear warm-up over 30% of the steps)."""
         return TrainConfig(epochs=None, max_steps=self.max_steps, batch_size=self.batch_size,
                            lr=self.lr, kl_weight=float(beta), free_bits=free_bits,
-                           gaussian_sigma=self.gaussian_sigma)
+                           gaussian_sigma=self.gaussian_sigma, eval_every=self.eval_every)
 
 
 def arm_name(tag: str, scale: str, kind: str, beta: float | None = None) -> str:

@@ -62,6 +62,11 @@ class TrainConfig:
     short run's average follows its weights. The optimiser steps the raw weights; every
     evaluation, both checkpoints and the returned model are the averaged ones. None (the plan):
     no average.
+
+    ``eval_every``: the eval-mode pass (recon on training and validation clips, active units),
+    the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
+    and the last; 1 (the plan): every epoch. Training itself is the same whatever it is (the
+    pass draws no random numbers), so a sweep that reads only final states can skip the rest.
     """
 
     epochs: int | None = 30
@@ -85,6 +90,7 @@ class TrainConfig:
     # (mel units), under which kl_weight 1 is the ELBO; see losses.vae_loss and elbo_kl_weight.
     gaussian_sigma: float | None = None
     ema_decay: float | None = None  # per-step decay of the weights' average; None: no average
+    eval_every: int = 1  # epochs between evaluations (the first and the last always)
 
     def __post_init__(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -98,6 +104,8 @@ class TrainConfig:
             raise ValueError(f"max_minutes must be > 0 or None, got {self.max_minutes}")
         if self.epochs is None and self.max_steps is None and self.max_minutes is None:
             raise ValueError("epochs=None needs a budget: set max_steps or max_minutes")
+        if not isinstance(self.eval_every, int) or self.eval_every < 1:
+            raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay!r}")
         if self.augment is True:
@@ -269,7 +277,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         :func:`~sda_lab.diagnostics.split_by_file`), scored every epoch in eval mode. Without
         them the verdict is about training clips only (``"not_validated"`` when quiet).
     checkpoint_path : path, optional
-        The last checkpoint, written atomically after every epoch (at most every
+        The last checkpoint, written atomically after every evaluated epoch (at most every
         ``save_every_s`` seconds, and always at the end), so the file on disk is always a good
         one. Beside it, ``best_checkpoint_path`` (default ``<stem>.best.pt``, see
         :func:`~sda_lab.checkpoint.best_path_for`) holds the epoch with the lowest validation
@@ -363,12 +371,16 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
     budget_s = config.max_minutes * 60 if config.max_minutes is not None else None
     generator = torch.Generator().manual_seed(config.seed)
     try:
+        t0 = time.perf_counter()
         while state.stop is None:
-            t0 = time.perf_counter()
             means = _epoch_step(state, generator, bar, budget_s, batch, checkpoint_path)
-            _eval_step(state, means, time.perf_counter() - t0, checkpoint_path)
-            for hook in hooks:
-                hook.on_epoch_end(state)
+            if (state.stop is not None or state.epoch == 0
+                    or (state.epoch + 1) % config.eval_every == 0):
+                # seconds: the epochs since the last evaluation, so they sum to the run's time
+                _eval_step(state, means, time.perf_counter() - t0, checkpoint_path)
+                for hook in hooks:
+                    hook.on_epoch_end(state)
+                t0 = time.perf_counter()
             state.epoch += 1
         history.stop_reason = state.stop
         alarm = verdict(history, config=config, scale=scale)

@@ -349,3 +349,22 @@ def test_weight_average_is_what_is_evaluated_saved_and_returned(tmp_path, mels, 
     assert eval_recon(best, mels[8:])[0] == pytest.approx(h.val_recon[h.best_epoch], rel=1e-4)
     with pytest.raises(ValueError, match="ema_decay must be in"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_eval_every_skips_evaluations_but_not_training(mels, tmp_path):
+    """The eval pass draws no random numbers: every 3rd epoch gives the same final model."""
+    cfg = small(epochs=7, lr=2e-2)
+    tr, va = mels[:9], mels[9:]
+    full_model, full = train_run(TINY, cfg, tr, val_mels=va, progress=False, seed=2)
+    some_model, some = train_run(TINY, replace(cfg, eval_every=3), tr, val_mels=va,
+                                 progress=False, seed=2, checkpoint_path=tmp_path / "run.pt")
+    assert some.epoch == [0, 2, 5, 6]  # the first, every 3rd, the last
+    assert len(some.recon) == len(some.val_recon) == len(some.active_units) == 4
+    assert some.val_recon == [full.val_recon[e] for e in some.epoch]
+    assert some.raw_kl[-1] == full.raw_kl[-1] and some.steps[-1] == full.steps[-1]
+    for a, b in zip(full_model.state_dict().values(), some_model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert some.summary()["epochs"] == 7
+    assert sum(some.seconds) > 0 and load_checkpoint(tmp_path / "run.pt").history.epoch[-1] == 6
+    with pytest.raises(ValueError, match="eval_every must be a positive integer"):
+        small(eval_every=0)

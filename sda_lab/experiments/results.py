@@ -251,7 +251,7 @@ def _final_metrics(r: dict, kl_threshold: float) -> dict:
     """The final-state columns of one successful record."""
     e = r["epochs"]
     row = {
-        "epochs": len(e["epoch"]),
+        "epochs": e["epoch"][-1] + 1,  # trained (TrainConfig.eval_every may skip some)
         "recon": e["recon"][-1],
         "raw_kl": e["raw_kl"][-1],
         "raw_kl_epoch0": e["raw_kl"][0],
