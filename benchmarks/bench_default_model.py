@@ -44,7 +44,7 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
 
     from sda_lab import recipes
     from sda_lab.data import make_default_dataset
-    from sda_lab.descriptors import dimension_effects, rank_dimensions
+    from sda_lab.dimensions import dimension_effects, rank_dimensions
     from sda_lab.diagnostics import mean_mel_baseline, reconstruct
     from sda_lab.train import train_run
     from sda_lab.widgets import LatentExplorer

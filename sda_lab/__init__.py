@@ -4,7 +4,8 @@ The package in pipeline order (one idea per module):
 
 - representation: :mod:`~sda_lab.spectrogram` (waveform <-> normalised log-mel),
   :mod:`~sda_lab.inversion` (mel -> linear -> waveform), :mod:`~sda_lab.phase` (PGHI, fast
-  Griffin-Lim), :mod:`~sda_lab.inverse_mel` (a learned inverse mel), :mod:`~sda_lab.metrics`,
+  Griffin-Lim), :mod:`~sda_lab.harmonic` (a pitch-aware mel -> linear start),
+  :mod:`~sda_lab.inverse_mel` (a learned inverse mel), :mod:`~sda_lab.metrics`,
   :mod:`~sda_lab.evaluate`
 - data: :mod:`~sda_lab.synth` (the embedded default set), :mod:`~sda_lab.data` (your own
   folder), :mod:`~sda_lab.folders`, :mod:`~sda_lab.augment`
@@ -13,7 +14,8 @@ The package in pipeline order (one idea per module):
   :mod:`~sda_lab.diagnostics`, :mod:`~sda_lab.checkpoint`, :mod:`~sda_lab.recipes`,
   :mod:`~sda_lab.cache`, :mod:`~sda_lab.own_audio`
 - studies: :mod:`~sda_lab.experiments`, :mod:`~sda_lab.rate_distortion`,
-  :mod:`~sda_lab.descriptors`, :mod:`~sda_lab.prior`, :mod:`~sda_lab.generate`
+  :mod:`~sda_lab.dimensions`, :mod:`~sda_lab.descriptors`, :mod:`~sda_lab.prior`,
+  :mod:`~sda_lab.generate`
 - interface: :mod:`~sda_lab.widgets`, :mod:`~sda_lab.plotting`, :mod:`~sda_lab.cli` and
   :mod:`~sda_lab.commands`, :mod:`~sda_lab.export`
 

@@ -5,7 +5,8 @@ flatness, spectral bandwidth, onset strength and, where the clip is pitched, the
 frequency (probabilistic YIN, ``librosa.pyin``: offline, no model weights).
 
 Per latent dimension (:func:`traverse`, :func:`dimension_table`): the dimensions are ranked as
-the explorer ranks them (mean KL per dimension on the clips, :func:`rank_dimensions`); each is
+the explorer ranks them (mean KL per dimension on the clips,
+:func:`sda_lab.dimensions.rank_dimensions`); each is
 moved from a clip's posterior mean by ``-n_sd .. +n_sd`` aggregate posterior standard
 deviations, the mel is decoded, inverted to audio and analysed. The table gives, per dimension
 and descriptor, the within-clip correlation between the move and the descriptor and the slope
@@ -29,13 +30,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .losses import kl_per_dimension
+from .dimensions import dimension_effects, rank_dimensions
 from .vae import ConvVAE, encode_dataset
 
-__all__ = ["DESCRIPTORS", "WORDS", "ANALYSIS_GRIFFIN_LIM_ITERS", "clip_descriptors", "clip_length", "invert", "rank_dimensions",
-           "dimension_effects",
-           "traverse", "dimension_table", "dimension_labels", "label_for", "Directions",
-           "descriptor_directions", "label_stability"]
+__all__ = ["DESCRIPTORS", "WORDS", "ANALYSIS_GRIFFIN_LIM_ITERS", "clip_descriptors",
+           "clip_length", "invert", "traverse", "dimension_table", "dimension_labels",
+           "label_for", "Directions", "descriptor_directions", "label_stability",
+           # from sda_lab.dimensions (their first home was here)
+           "rank_dimensions", "dimension_effects"]
 
 # name -> (word when the descriptor rises, word when it falls)
 WORDS: dict[str, tuple[str, str]] = {
@@ -191,68 +193,6 @@ def clip_descriptors(waveforms: torch.Tensor | np.ndarray, sample_rate: int, f0:
                 f0_hz[i] = float(np.nanmedian(f0_frames[i, :frames][v]))
     rows["f0_hz"] = f0_hz
     return pd.DataFrame(rows, columns=list(DESCRIPTORS))
-
-
-def rank_dimensions(model: ConvVAE, mels: torch.Tensor) -> tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rank latent dimensions as the explorer does: by mean KL per dimension on ``mels``.
-
-    Returns ``(order, kl, mu, scale)``: dimension indices, most informative first; the mean KL
-    per dimension ``(D,)`` in nats; posterior means ``(N, D)``; and the aggregate posterior
-    standard deviation ``sqrt(var(mu) + mean(exp(logvar)))`` per dimension ``(D,)``.
-    """
-    mu, logvar = encode_dataset(model, mels)  # (N, D), (N, D)
-    mu, logvar = mu.cpu(), logvar.cpu()
-    kl = kl_per_dimension(mu, logvar).mean(0)  # (D,)
-    order = torch.argsort(kl, descending=True).tolist()
-    scale = (mu.var(0) + logvar.exp().mean(0)).sqrt()  # (D,)
-    return order, kl, mu, scale
-
-
-@torch.no_grad()
-def dimension_effects(model: ConvVAE, mu: torch.Tensor, order: Sequence[int], scale: torch.Tensor,
-                      n_sd: float = 2.0, batch: int = 256) -> torch.Tensor:
-    """How much each latent dimension moves the decoded mel, from every start point.
-
-    From each posterior mean ``mu (N, D)``, the dimension ``order[r]`` is moved by ``n_sd``
-    aggregate posterior standard deviations (``scale (D,)``, as :func:`rank_dimensions` gives
-    it) and the mean absolute change of the decoded mel is taken (the mel's units: dB scaled to
-    [0, 1], or log1p). What the explorer shows when one slider moves
-    (:meth:`sda_lab.widgets.LatentExplorer.move_effect`), for all starts and dimensions at once.
-
-    Returns ``(N, len(order))``: row ``i`` the start ``mu[i]``, column ``r`` the ``r``-th ranked
-    dimension.
-
-    Raises
-    ------
-    ValueError
-        ``mu`` not ``(N >= 1, latent_dim)``, ``scale`` not ``(latent_dim,)``, ``n_sd`` <= 0 or a
-        dimension in ``order`` outside ``[0, latent_dim)``.
-    """
-    d_lat = model.latent_dim
-    if mu.dim() != 2 or mu.shape[0] < 1 or mu.shape[1] != d_lat:
-        raise ValueError(f"mu must be (N >= 1, {d_lat}), got {tuple(mu.shape)}")
-    if tuple(scale.shape) != (d_lat,):
-        raise ValueError(f"scale must be ({d_lat},), got {tuple(scale.shape)}")
-    if not n_sd > 0:
-        raise ValueError(f"n_sd must be > 0, got {n_sd}")
-    order = [int(d) for d in order]
-    if any(not 0 <= d < d_lat for d in order):
-        raise ValueError(f"order must hold dimensions in [0, {d_lat}), got {order}")
-    model.eval()
-    device = next(model.parameters()).device
-    mu = mu.float().to(device)  # (N, D)
-    base = torch.cat([model.decode(mu[i:i + batch]) for i in range(0, len(mu), batch)])  # (N, 1, M, T)
-    n, k = len(mu), len(order)
-    moves = torch.zeros(k, d_lat, device=device)  # (K, D)
-    moves[torch.arange(k), torch.tensor(order)] = n_sd * scale.float().to(device)[order]
-    z = (mu[:, None, :] + moves[None]).reshape(n * k, d_lat)  # (N * K, D)
-    effects = []
-    for i in range(0, n * k, batch):
-        moved = model.decode(z[i:i + batch])  # (b, 1, M, T)
-        start = base[torch.div(torch.arange(i, i + len(moved), device=device), k,
-                               rounding_mode="floor")]  # (b, 1, M, T)
-        effects.append((moved - start).abs().mean((1, 2, 3)))  # (b,)
-    return torch.cat(effects).reshape(n, k).cpu()  # (N, K)
 
 
 @torch.no_grad()

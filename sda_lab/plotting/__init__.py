@@ -16,6 +16,7 @@ __all__ = [
     "FIG_DPI", "audio_html", "audio_player", "audio_row", "flac_bytes", "markdown_table",
     "plot_durations", "plot_feature_maps", "plot_mels", "plot_round_trips",
     "plot_value_histogram", "plot_value_histograms", "show_mel", "RD_MARKERS",
-    "plot_descriptor_heatmap", "plot_dimension_effects", "plot_kl_per_dim", "plot_rate_distortion",
-    "plot_sweep_curves", "plot_sweep_finals", "plot_history", "plot_history_with_baseline", "plot_kl_schedules",
+    "plot_descriptor_heatmap", "plot_dimension_effects", "plot_kl_per_dim",
+    "plot_rate_distortion", "plot_sweep_curves", "plot_sweep_finals", "plot_history",
+    "plot_history_with_baseline", "plot_kl_schedules",
 ]

@@ -206,7 +206,7 @@ def plot_descriptor_heatmap(table, value: str = "correlation", ax: plt.Axes | No
 
 def plot_dimension_effects(effects, kl_per_rank=None, n_sd: float = 2.0) -> plt.Figure:
     """What each latent dimension does to the decoded mel, in the explorer's order: the median
-    over start clips of :func:`sda_lab.descriptors.dimension_effects` ``(N, D)`` (mean absolute
+    over start clips of :func:`sda_lab.dimensions.dimension_effects` ``(N, D)`` (mean absolute
     change for an ``n_sd`` move), with the band from the lowest to the highest start; beside it
     the dimension's mean KL (nats, ``(D,)`` in the same order) when given."""
     fx = np.asarray(effects)
