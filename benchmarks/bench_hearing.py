@@ -6,7 +6,9 @@ it is set) the clips are split by file (:func:`sda_lab.train.split_by_file`, 20%
 held out), a learned inverse mel is trained on the training files for ``--train-seconds``
 (:func:`sda_lab.inverse_mel.fit_inverse_mel`; a fifth of the training files, never the
 held-out ones, picks its best weights, NNLS itself included), and up to ``--clips`` held-out clips go through
-every path of :func:`sda_lab.inverse_mel.compare_inversions`, in the own-audio recipe's dB mel.
+every path of :func:`sda_lab.inverse_mel.compare_inversions`, in the own-audio recipe's dB mel;
+then NNLS and the harmonic start (nothing learned) on up to 60 clips of the whole set
+(:func:`sda_lab.evaluate.compare_starts`).
 Spectral convergence (SC) against the original STFT magnitude; time per clip as a ratio to the
 NNLS default measured in the same process (compare ratios, not absolute times).
 
@@ -25,6 +27,7 @@ from pathlib import Path
 import torch
 
 from sda_lab.data import example_folder, load_folder, make_default_dataset
+from sda_lab.evaluate import compare_starts
 from sda_lab.inverse_mel import InverseMelConfig, compare_inversions, fit_inverse_mel
 from sda_lab.plotting import markdown_table
 from sda_lab.train import own_audio_spectrogram, split_by_file
@@ -77,9 +80,13 @@ def measure(clips, n_clips: int, train_seconds: float, seed: int, log_weight: fl
                                                log_weight=log_weight),
                               val_waveforms=clips.waveforms[[train_idx[i] for i in pick_idx]])
     rows = compare_inversions(spec, clips.waveforms[val_idx], inverse, seed=seed)
+    # nothing learned: every clip (up to 60, spread over the set) compares the two starts
+    every = torch.linspace(0, len(clips.waveforms) - 1, min(60, len(clips.waveforms))).long()
+    starts = compare_starts(spec, clips.waveforms[every], seed=seed)
     info = {"train clips": len(train_idx), "held-out clips": len(val_idx),
             "steps": inverse.history["steps"], "best step": inverse.history["best_step"],
-            "learned start": inverse.start,
+            "learned start": inverse.start, "starts on every clip": starts,
+            "clips compared": len(every),
             "train s": round(inverse.history["seconds"], 1)}
     return rows, info
 
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--only {' '.join(args.only)} matches none of the materials "
                     f"{sorted(materials(1, args.seed))}")
     t0 = time.perf_counter()
-    summary, details = [], []
+    summary, details, start_rows = [], [], []
     for name, clips in found.items():
         rows, info = measure(clips, args.clips, args.train_seconds, args.seed, args.log_weight)
         by_path = {r["path"]: r for r in rows}
@@ -114,11 +121,16 @@ def main(argv: list[str] | None = None) -> int:
                         **{col: by_path[path]["SC"] for col, path in SUMMARY.items()},
                         "learned + PGHI time / default":
                             by_path["learned + PGHI + fast GL"]["x default time"]})
+        start_rows.append({"material": name, "clips": info.pop("clips compared"),
+                           **info.pop("starts on every clip")})
         details.append((name, info, rows))
     print(f"## What limits what I hear: SC on held-out files (dB mel, {platform.node()}, "
           f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
           f"{time.strftime('%Y-%m-%d')})\n")
     print(markdown_table(summary).data)
+    print("\n## NNLS against the harmonic start on every clip (nothing learned; SC against the "
+          "original, both + PGHI + fast GL)\n")
+    print(markdown_table(start_rows).data)
     for name, info, rows in details:
         print(f"\n### {name}: {info}\n")
         print(markdown_table(rows).data)

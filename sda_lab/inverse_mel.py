@@ -21,8 +21,8 @@ network over time (mel bands as channels) predicts a residual on its log-magnitu
 with the last layer initialised to zero (so the untrained inverse is its start). The start is
 NNLS or, with ``InverseMelConfig.start="harmonic"``, NNLS whose energy above a few kHz sits on
 the partials of each frame's pitch (:mod:`sda_lab.harmonic`); ``"auto"`` (the default) takes
-whichever of the two has the lower spectral convergence on the held-back files (the training
-clips without them) before any training, so a folder of tones gets the harmonic start and one of noisy hits keeps
+whichever of the two has the lower spectral convergence on the training files before any
+training, so a folder of tones gets the harmonic start and one of noisy hits keeps
 NNLS. ``floor`` is the
 magnitude 100 dB below the spectrogram's Parseval bound. The loss is on the linear magnitude,
 as multi-resolution STFT losses are (Yamamoto et al. 2020, Parallel WaveGAN): spectral
@@ -68,8 +68,8 @@ class InverseMelConfig:
     ``max_seconds`` (default 120: the issue's 2 CPU-minutes) and ``max_steps`` both end
     training; whichever comes first. ``nnls_iters`` is the NNLS start's FISTA steps.
     ``start``: ``"nnls"``, ``"harmonic"`` (:func:`sda_lab.harmonic.harmonic_power` on the
-    NNLS answer) or ``"auto"``: the one with the lower spectral convergence on the held-back
-    clips (the training clips without them) before training.
+    NNLS answer) or ``"auto"``: the one with the lower spectral convergence on the training
+    clips (fit and held-back) before training.
 
     Raises
     ------
@@ -237,9 +237,9 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     clips drawn with ``config.seed``. ``history`` holds the loss of every step and the
     untrained (start) loss on the first batch. Held-out files are the caller's business: pass
     only training clips (:func:`sda_lab.train.split_by_file`). ``config.start="auto"`` scores
-    both starts' spectral convergence on ``val_waveforms`` (without them: on the training
-    clips; a start has nothing fitted to them) and keeps the lower (``history["start_sc"]``,
-    ``InverseMel.start``).
+    both starts' spectral convergence on all the clips given (``waveforms`` and
+    ``val_waveforms``: a start has nothing fitted to them, so more clips only make the choice
+    surer) and keeps the lower (``history["start_sc"]``, ``InverseMel.start``).
 
     With ``val_waveforms`` (clips of other files than the training ones), the loss on them is
     measured before training (the start, step 0), every ``eval_every`` steps and at the
@@ -262,7 +262,8 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     floor = _floor(spec)
-    start, start_sc = _choose_start(spec, x if vx is None else vx, config)
+    # a start has nothing fitted to the clips: all of them (fit and held-back) choose it
+    start, start_sc = _choose_start(spec, x if vx is None else torch.cat([x, vx]), config)
     mels, starts, targets = _pairs(spec, x, config.nnls_iters, start)
     net = InverseMelNet(spec.config.n_mels, spec.config.n_stft, config)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr)
