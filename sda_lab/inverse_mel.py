@@ -21,8 +21,8 @@ network over time (mel bands as channels) predicts a residual on its log-magnitu
 with the last layer initialised to zero (so the untrained inverse is its start). The start is
 NNLS or, with ``InverseMelConfig.start="harmonic"``, NNLS whose energy above a few kHz sits on
 the partials of each frame's pitch (:mod:`sda_lab.harmonic`); ``"auto"`` (the default) takes
-whichever of the two has the lower spectral convergence on the training files before any
-training, so a folder of tones gets the harmonic start and one of noisy hits keeps
+whichever of the two gives audio (+ PGHI + fast Griffin-Lim) closer to the training files
+before any training, so a folder of tones gets the harmonic start and one of noisy hits keeps
 NNLS. ``floor`` is the
 magnitude 100 dB below the spectrogram's Parseval bound. The loss is on the linear magnitude,
 as multi-resolution STFT losses are (Yamamoto et al. 2020, Parallel WaveGAN): spectral
@@ -48,6 +48,7 @@ from torch import nn
 from ._checks import check_mel, check_waveform
 from ._io import atomic_torch_save
 from .harmonic import HarmonicConfig, harmonic_power
+from .metrics import spectral_convergence
 from .phase import PHASE_INITS, griffin_lim
 
 __all__ = ["INVERSE_MEL_FILE", "STARTS", "InverseMelConfig", "InverseMelNet", "InverseMel",
@@ -68,8 +69,8 @@ class InverseMelConfig:
     ``max_seconds`` (default 120: the issue's 2 CPU-minutes) and ``max_steps`` both end
     training; whichever comes first. ``nnls_iters`` is the NNLS start's FISTA steps.
     ``start``: ``"nnls"``, ``"harmonic"`` (:func:`sda_lab.harmonic.harmonic_power` on the
-    NNLS answer) or ``"auto"``: the one with the lower spectral convergence on the training
-    clips (fit and held-back) before training.
+    NNLS answer) or ``"auto"``: the one whose audio (+ PGHI + fast Griffin-Lim) has the lower
+    spectral convergence on the training clips (fit and held-back) before training.
 
     Raises
     ------
@@ -208,22 +209,32 @@ def _pairs(spec, x: torch.Tensor, nnls_iters: int, start: str = "nnls"
         return mels, starts, stft_magnitude(spec, x)
 
 
-def _choose_start(spec, x: torch.Tensor, config: InverseMelConfig) -> tuple[str, dict]:
-    """``config.start``, or for ``"auto"`` the start whose magnitude has the lower spectral
-    convergence against ``|S|`` on clips ``x`` (mean over clips): ``(start, {start: SC})``.
+CHOOSE_CLIPS = 16  # clips (spread over the training set) that choose the start
 
-    SC, not the training loss: its log-magnitude term weighs a -90 dB bin like a loud one, and
-    the harmonic start's valleys between partials are deep where the truth has quiet noise."""
+
+def _choose_start(spec, x: torch.Tensor, config: InverseMelConfig) -> tuple[str, dict]:
+    """``config.start``, or for ``"auto"`` the start whose audio (the start's magnitude, PGHI,
+    fast Griffin-Lim: the path the explorer plays) has the lower spectral convergence against
+    clips ``x`` (mean over up to :data:`CHOOSE_CLIPS` of them): ``(start, {start: SC})``.
+
+    The audio, not the magnitude: on tonal clips the harmonic start's magnitude can be no
+    closer to ``|S|`` than NNLS's while its audio is (its peaks make a more consistent STFT
+    for the phase step); and SC, not the training loss, whose log-magnitude term weighs a
+    -90 dB bin like a loud one."""
     if config.start != "auto":
         return config.start, {}
+    c = spec.config
+    pick = x[torch.linspace(0, len(x) - 1, min(CHOOSE_CLIPS, len(x))).long()]  # (n, 1, samples)
     with torch.no_grad():
-        mels, _, targets = _pairs(spec, x, 0)
+        mels = spec.waveform_to_mel(pick)  # (n, 1, n_mels, T)
         scores = {}
         for name in STARTS:
-            est = torch.cat([_start_magnitude(spec, mels[i:i + 64], config.nnls_iters, name)
-                             for i in range(0, len(x), 64)])  # (N, n_stft, T)
-            scores[name] = float(((targets - est).flatten(1).norm(dim=1)
-                                  / targets.flatten(1).norm(dim=1).clamp(min=1e-8)).mean())
+            mag = _start_magnitude(spec, mels, config.nnls_iters, name)  # (n, n_stft, T)
+            y = griffin_lim(mag, c.n_fft, c.hop_length, c.griffin_lim_iters, init="pghi",
+                            length=pick.shape[-1],
+                            generator=torch.Generator().manual_seed(config.seed))  # (n, samples)
+            scores[name] = float(spectral_convergence(pick, y[:, None], c.n_fft,
+                                                      c.hop_length).mean())
     return min(scores, key=scores.get), scores
 
 
@@ -236,10 +247,10 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     ``config.max_seconds`` or ``config.max_steps``, in batches of ``config.batch_size``
     clips drawn with ``config.seed``. ``history`` holds the loss of every step and the
     untrained (start) loss on the first batch. Held-out files are the caller's business: pass
-    only training clips (:func:`sda_lab.train.split_by_file`). ``config.start="auto"`` scores
-    both starts' spectral convergence on all the clips given (``waveforms`` and
-    ``val_waveforms``: a start has nothing fitted to them, so more clips only make the choice
-    surer) and keeps the lower (``history["start_sc"]``, ``InverseMel.start``).
+    only training clips (:func:`sda_lab.train.split_by_file`). ``config.start="auto"`` renders
+    up to 16 of all the clips given (``waveforms`` and ``val_waveforms``: a start has nothing
+    fitted to them) through each start, PGHI and fast Griffin-Lim and keeps the start with the
+    lower spectral convergence (``history["start_sc"]``, ``InverseMel.start``).
 
     With ``val_waveforms`` (clips of other files than the training ones), the loss on them is
     measured before training (the start, step 0), every ``eval_every`` steps and at the
