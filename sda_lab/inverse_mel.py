@@ -89,9 +89,10 @@ class InverseMelConfig:
     log_weight: float = 1.0  # weight of the log-magnitude L1 beside spectral convergence
     seed: int = 0
     start: str = "auto"
+    choose_clips: int = 16  # clips, spread over the training set, that choose the "auto" start
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "kernel_size", "layers", "batch_size"):
+        for name in ("hidden", "kernel_size", "layers", "batch_size", "choose_clips"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if self.kernel_size % 2 == 0:
@@ -209,13 +210,10 @@ def _pairs(spec, x: torch.Tensor, nnls_iters: int, start: str = "nnls"
         return mels, starts, stft_magnitude(spec, x)
 
 
-CHOOSE_CLIPS = 16  # clips (spread over the training set) that choose the start
-
-
 def _choose_start(spec, x: torch.Tensor, config: InverseMelConfig) -> tuple[str, dict]:
     """``config.start``, or for ``"auto"`` the start whose audio (the start's magnitude, PGHI,
     fast Griffin-Lim: the path the explorer plays) has the lower spectral convergence against
-    clips ``x`` (mean over up to :data:`CHOOSE_CLIPS` of them): ``(start, {start: SC})``.
+    clips ``x`` (mean over up to ``config.choose_clips`` of them): ``(start, {start: SC})``.
 
     The audio, not the magnitude: on tonal clips the harmonic start's magnitude can be no
     closer to ``|S|`` than NNLS's while its audio is (its peaks make a more consistent STFT
@@ -224,7 +222,8 @@ def _choose_start(spec, x: torch.Tensor, config: InverseMelConfig) -> tuple[str,
     if config.start != "auto":
         return config.start, {}
     c = spec.config
-    pick = x[torch.linspace(0, len(x) - 1, min(CHOOSE_CLIPS, len(x))).long()]  # (n, 1, samples)
+    every = torch.linspace(0, len(x) - 1, min(config.choose_clips, len(x))).long()
+    pick = x[every]  # (n, 1, samples), spread over the clips
     with torch.no_grad():
         mels = spec.waveform_to_mel(pick)  # (n, 1, n_mels, T)
         scores = {}
@@ -248,9 +247,10 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     clips drawn with ``config.seed``. ``history`` holds the loss of every step and the
     untrained (start) loss on the first batch. Held-out files are the caller's business: pass
     only training clips (:func:`sda_lab.train.split_by_file`). ``config.start="auto"`` renders
-    up to 16 of all the clips given (``waveforms`` and ``val_waveforms``: a start has nothing
-    fitted to them) through each start, PGHI and fast Griffin-Lim and keeps the start with the
-    lower spectral convergence (``history["start_sc"]``, ``InverseMel.start``).
+    up to ``config.choose_clips`` of all the clips given (``waveforms`` and ``val_waveforms``:
+    a start has nothing fitted to them) through each start, PGHI and fast Griffin-Lim and
+    keeps the start with the lower spectral convergence (``history["start_sc"]``,
+    ``InverseMel.start``).
 
     With ``val_waveforms`` (clips of other files than the training ones), the loss on them is
     measured before training (the start, step 0), every ``eval_every`` steps and at the
