@@ -62,11 +62,11 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
         held = spec.waveform_to_mel(held_clips.waveforms)  # (60, 1, 128, 94)
         nb05_mels = spec.waveform_to_mel(nb05_clips.waveforms)  # (40, 1, 128, 94)
         for seed in seeds:
-            ep = epochs or recipes.DEFAULT_TRAIN.epochs
+            ep = epochs or recipes.DEFAULT_RECIPE.train.epochs
             if (arm, seed, ep) in seen:
                 continue
-            model_cfg = replace(recipes.DEFAULT_MODEL, **fields)
-            train_cfg = replace(recipes.DEFAULT_TRAIN, kl_weight=weight, seed=seed, epochs=ep)
+            model_cfg = replace(recipes.DEFAULT_RECIPE.model, **fields)
+            train_cfg = replace(recipes.DEFAULT_RECIPE.train, kl_weight=weight, seed=seed, epochs=ep)
             t0 = time.perf_counter()
             model, h = train_run(model_cfg, train_cfg, mels, progress=False, spectrogram=spec)
             seconds = time.perf_counter() - t0

@@ -104,12 +104,12 @@ def run(folder, arms, folds, seeds, max_steps: int, out: Path, val_fraction: flo
 
     from sda_lab.data import load_folder
     from sda_lab.own_audio import clips_to_mels, train_on_clips
-    from sda_lab.recipes import own_audio_spectrogram
+    from sda_lab.recipes import OWN_AUDIO_RECIPE
 
     rows = _done(out)
     seen = {(r["folder"], r["arm"], r["fold"], r["seed"], r["max_steps"]) for r in rows}
     clips = load_folder(folder)
-    spec = own_audio_spectrogram()
+    spec = OWN_AUDIO_RECIPE.audio_spectrogram()
     mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
     for arm in arms:
         for fold in folds:

@@ -2,11 +2,11 @@
 
 For each material (the synthetic default set, the bundled ``data/examples/instruments`` and
 ``data/examples/drum-one-shots``, and every folder of audio under ``$SDA_LAB_EXTRA_AUDIO`` when
-it is set) the clips are split by file (:func:`sda_lab.train.split_by_file`, 20% of the files
+it is set) the clips are split by file (:func:`sda_lab.diagnostics.split_by_file`, 20% of the files
 held out), a learned inverse mel is trained on the training files for ``--train-seconds``
 (:func:`sda_lab.inverse_mel.fit_inverse_mel`; a fifth of the training files, never the
 held-out ones, picks its best weights, NNLS itself included), and up to ``--clips`` held-out clips go through
-every path of :func:`sda_lab.inverse_mel.compare_inversions`, in the own-audio recipe's dB mel;
+every path of :func:`sda_lab.evaluate.compare_inversions`, in the own-audio recipe's dB mel;
 then NNLS and the harmonic start (nothing learned) on up to 60 clips of the whole set
 (:func:`sda_lab.evaluate.compare_starts`).
 Spectral convergence (SC) against the original STFT magnitude; time per clip as a ratio to the
@@ -27,10 +27,12 @@ from pathlib import Path
 import torch
 
 from sda_lab.data import example_folder, load_folder, make_default_dataset
+from sda_lab.diagnostics import split_by_file
 from sda_lab.evaluate import compare_starts
-from sda_lab.inverse_mel import InverseMelConfig, compare_inversions, fit_inverse_mel
+from sda_lab.evaluate import compare_inversions
+from sda_lab.inverse_mel import InverseMelConfig, fit_inverse_mel
 from sda_lab.plotting import markdown_table
-from sda_lab.train import own_audio_spectrogram, split_by_file
+from sda_lab.recipes import OWN_AUDIO_RECIPE
 
 SUMMARY = {  # column of the issue's table -> path of compare_inversions
     "floor: sqrt(NNLS) vs |S|": "floor: sqrt(NNLS(mel)) vs |S|",
@@ -69,7 +71,7 @@ def materials(clips_per_kind: int, seed: int) -> dict:
 def measure(clips, n_clips: int, train_seconds: float, seed: int, log_weight: float = 1.0
             ) -> tuple[list[dict], dict]:
     """One material: train on its training files, compare on up to ``n_clips`` held-out clips."""
-    spec = own_audio_spectrogram("db")
+    spec = OWN_AUDIO_RECIPE.audio_spectrogram("db")
     train_idx, val_idx, _ = split_by_file(clips, 0.2, seed)
     g = torch.Generator().manual_seed(seed)
     val_idx = [val_idx[i] for i in torch.randperm(len(val_idx), generator=g)[:n_clips]]

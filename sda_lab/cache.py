@@ -41,11 +41,11 @@ def default_model_path(config: TrainConfig | None = None) -> Path:
     Fields added to :class:`TrainConfig` after the first release are left out of the hash while
     at their defaults, so models cached before they existed are still found; the recipe's
     spectrogram config is hashed when it is not the reference one."""
-    config = config or recipes.DEFAULT_TRAIN
+    config = config or recipes.DEFAULT_RECIPE.train
     defaults = asdict(TrainConfig())
     keyed = {k: v for k, v in asdict(config).items()
              if k in _FIRST_TRAIN_FIELDS or v != defaults[k]}
-    parts = [keyed, asdict(recipes.DEFAULT_MODEL), recipes.DEFAULT_CLIPS_PER_KIND,
+    parts = [keyed, asdict(recipes.DEFAULT_RECIPE.model), recipes.DEFAULT_CLIPS_PER_KIND,
              CHECKPOINT_FORMAT]
     spec = asdict(recipes.DEFAULT_RECIPE.spectrogram)
     if spec != asdict(SpectrogramConfig()):  # another representation is another model
@@ -86,7 +86,7 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
     """
     from .data import make_default_dataset
 
-    config = config or recipes.DEFAULT_TRAIN
+    config = config or recipes.DEFAULT_RECIPE.train
     path = Path(path) if path is not None else default_model_path(config)
     if path.is_file():
         return load_checkpoint(path)
@@ -99,7 +99,7 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
         mels = spec.waveform_to_mel(clips.waveforms)  # (300, 1, 128, 94)
         partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.pt")
         try:
-            train_run(recipes.DEFAULT_MODEL, config, mels, checkpoint_path=partial,
+            train_run(recipes.DEFAULT_RECIPE.model, config, mels, checkpoint_path=partial,
                       progress=progress, spectrogram=spec)
             os.replace(partial, path)
         finally:

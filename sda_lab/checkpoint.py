@@ -16,7 +16,8 @@ from .utils import pick_device
 from .vae import ConvVAE, VAEConfig
 
 if TYPE_CHECKING:  # train.py imports this module; the names are only annotations here
-    from .train import History, TrainConfig
+    from .history import History
+    from .train import TrainConfig
 
 __all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "best_path_for", "load_checkpoint",
            "save_checkpoint", "write_checkpoint"]
@@ -156,7 +157,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         model its config describes (one line: how many keys are unexpected, missing or of
         another shape, with an example of each).
     """
-    from .train import History, TrainConfig
+    from .history import History
+    from .train import TrainConfig
 
     path = Path(path)
     if not path.is_file():

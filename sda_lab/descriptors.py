@@ -30,14 +30,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .dimensions import dimension_effects, rank_dimensions
+from .dimensions import rank_dimensions
 from .vae import ConvVAE, encode_dataset
 
 __all__ = ["DESCRIPTORS", "WORDS", "ANALYSIS_GRIFFIN_LIM_ITERS", "clip_descriptors",
            "clip_length", "invert", "traverse", "dimension_table", "dimension_labels",
-           "label_for", "Directions", "descriptor_directions", "label_stability",
-           # from sda_lab.dimensions (their first home was here)
-           "rank_dimensions", "dimension_effects"]
+           "label_for", "Directions", "descriptor_directions", "label_stability"]
 
 # name -> (word when the descriptor rises, word when it falls)
 WORDS: dict[str, tuple[str, str]] = {

@@ -25,8 +25,8 @@ import torch
 from .vae import eval_batches
 
 __all__ = ["COLLAPSE_RATIO", "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION", "ALARM_KINDS",
-           "BASELINE_ZERO", "Alarm", "alarm_report", "baseline_ratio", "check_training_clips",
-           "collapse_alarm", "collapse_check", "eval_recon", "format_ratio", "judge",
+           "BASELINE_ZERO", "Alarm", "baseline_ratio", "check_training_clips", "eval_recon",
+           "format_ratio", "judge",
            "live_state", "mean_mel_baseline", "reconstruct", "split_by_file", "verdict"]
 
 COLLAPSE_RATIO = 0.9  # recon at or above this fraction of the mean-mel baseline: the alarm fires
@@ -304,7 +304,7 @@ def _final_numbers(history) -> tuple[float, float, str]:
 
 def verdict(history, ratio: float = COLLAPSE_RATIO, config=None, scale: str | None = None
             ) -> Alarm:
-    """The run's one verdict, from a finished :class:`~sda_lab.train.History`: its final
+    """The run's one verdict, from a finished :class:`~sda_lab.history.History`: its final
     eval-mode validation recon (training recon when nothing was held out) against the baseline,
     its final active units, and, when the best epoch differs, what ``best.pt`` reached.
 
@@ -344,27 +344,3 @@ def live_state(recon: float, baseline: float | None, active: int, on: str = "val
     if on == "training":
         text += " · not validated"
     return text + (" · at the average" if looks else ""), looks
-
-
-# -- the old string API (notebooks, cli.py) ----------------------------------------------------
-
-
-def collapse_check(recon: float, baseline: float, active: int, what: str = "validation",
-                   ratio: float = COLLAPSE_RATIO, config=None, scale: str | None = None,
-                   train_ratio: float | None = None) -> str | None:
-    """:func:`judge`'s message when the alarm fires, else ``None``."""
-    alarm = judge(recon, baseline, active, what, ratio, config, scale, train_ratio)
-    return alarm.message if alarm.fired else None
-
-
-def collapse_alarm(history, ratio: float = COLLAPSE_RATIO, config=None,
-                   scale: str | None = None) -> str | None:
-    """:func:`verdict`'s message when the alarm fires, else ``None`` (see :func:`verdict`)."""
-    alarm = verdict(history, ratio, config, scale)
-    return alarm.message if alarm.fired else None
-
-
-def alarm_report(history, ratio: float = COLLAPSE_RATIO, config=None, scale: str | None = None
-                 ) -> dict[str, object]:
-    """:func:`verdict` as ``{"fired": bool, "kind": str, "why": str}``."""
-    return verdict(history, ratio, config, scale).report()

@@ -4,7 +4,6 @@ path (reference lstsq, NNLS, learned inverse mel, PGHI, the true-magnitude bound
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 
 import librosa
@@ -13,8 +12,9 @@ import torch
 
 from ._checks import check_frames, check_mel, check_waveform
 from .data import AudioClips
-from .inverse_mel import (InverseMel, mel_to_magnitude, mel_to_waveform_learned,
-                          stft_magnitude)
+from .diagnostics import split_by_file
+from .inverse_mel import (InverseMel, InverseMelConfig, fit_inverse_mel, mel_to_magnitude,
+                          mel_to_waveform_learned, start_audio_sc, stft_magnitude)
 from .metrics import log_spectral_distance, mel_consistency, spectral_convergence
 from .phase import griffin_lim
 from .spectrogram import AudioSpectrogram
@@ -69,31 +69,20 @@ class RoundTripResult:
     librosa_seconds: float
     lstsq_spectral_convergence: float | None = None  # mel_to_waveform(method="lstsq")
 
-    @property
-    def seed_path_spectral_convergence(self) -> float | None:
-        """Old name of :attr:`lstsq_spectral_convergence` (``FutureWarning``)."""
-        warnings.warn("seed_path_spectral_convergence is deprecated; use "
-                      "lstsq_spectral_convergence", FutureWarning, stacklevel=2)
-        return self.lstsq_spectral_convergence
-
 
 def compare_round_trips(spec: AudioSpectrogram, clips: AudioClips, seed: int = 0,
-                        method: str | None = None, with_lstsq: bool = False,
-                        with_seed_path: bool | None = None) -> list[RoundTripResult]:
+                        method: str | None = None, with_lstsq: bool = False
+                        ) -> list[RoundTripResult]:
     """For each label in ``clips``: invert its mels with sda-lab and with librosa.
 
     ``seed`` is the random seed of both Griffin-Lim starts (torch's and numpy's). ``method`` is
     passed to ``mel_to_waveform`` (default: the config's, NNLS). With ``with_lstsq`` the
-    reference plan's inversion (``method="lstsq"``) is also scored, untimed; ``with_seed_path``
-    is its old name (``FutureWarning``).
+    reference plan's inversion (``method="lstsq"``) is also scored, untimed.
 
     Both see the same mels and run the same number of Griffin-Lim iterations; each label's
     clips are inverted as one batch by sda-lab and clip by clip by librosa (it has no batch
     mode). Metrics are means over that label's clips.
     """
-    if with_seed_path is not None:
-        warnings.warn("with_seed_path is deprecated; use with_lstsq", FutureWarning, stacklevel=2)
-        with_lstsq = with_seed_path
     results = []
     for label in dict.fromkeys(clips.labels):
         x = clips.by_label(label)  # (n, 1, samples)
@@ -137,6 +126,17 @@ def round_trip_rows(results: list[RoundTripResult]) -> list[dict[str, object]]:
         }
         for r in results
     ]
+
+
+def fit_held_out(spec, clips, seed: int = 0, config: InverseMelConfig | None = None,
+                 val_fraction: float = 0.2, n_eval: int | None = None):
+    """Split ``clips`` (an :class:`~sda_lab.data.AudioClips`) by file
+    (:func:`sda_lab.diagnostics.split_by_file`), fit a learned inverse mel on the training
+    files' waveforms and return ``(inverse, held_out)``: the :class:`InverseMel` and the first
+    ``n_eval`` (all when None) held-out waveforms ``(k, 1, samples)`` to judge it on."""
+    train_idx, val_idx, _ = split_by_file(clips, val_fraction, seed)
+    inverse = fit_inverse_mel(spec, clips.waveforms[train_idx], config)
+    return inverse, clips.waveforms[val_idx[:n_eval] if n_eval is not None else val_idx]
 
 
 def _sc(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
@@ -232,15 +232,12 @@ def compare_starts(spec, waveforms: torch.Tensor, seed: int = 0) -> dict[str, fl
     start's audio is the closer one.
     """
     x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
-    c, length = spec.config, x.shape[-1]
     mel = spec.waveform_to_mel(x)  # (B, 1, n_mels, T)
     target = stft_magnitude(spec, x)  # (B, n_stft, T)
     out, audio_sc = {}, {}
     for start, name in (("nnls", "NNLS"), ("harmonic", "harmonic")):
-        mag = mel_to_magnitude(spec, mel, start=start)  # (B, n_stft, T)
-        y = griffin_lim(mag, c.n_fft, c.hop_length, c.griffin_lim_iters, init="pghi",
-                        length=length, generator=torch.Generator().manual_seed(seed))  # (B, samples)
-        audio_sc[start] = spectral_convergence(x, y[:, None], c.n_fft, c.hop_length)  # (B,)
+        mag, audio_sc[start] = start_audio_sc(spec, x, mel, start, spec.config.nnls_iters,
+                                              seed)  # (B, n_stft, T), (B,)
         out[f"{name} floor"] = float(_sc(target, mag).mean())
         out[f"{name} + PGHI + fast GL"] = float(audio_sc[start].mean())
     out["clips where harmonic wins"] = float((audio_sc["harmonic"] < audio_sc["nnls"])

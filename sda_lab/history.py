@@ -96,15 +96,3 @@ class History:
         if self.stop_reason:
             row["stopped by"] = self.stop_reason.split(":")[0]
         return row
-
-    def plot(self, title: str | None = None, axes=None):
-        """:func:`sda_lab.plotting.plot_history` of this history."""
-        from .plotting import plot_history
-
-        return plot_history(self, title=title, axes=axes)
-
-    def plot_with_baseline(self, ax=None, title: str | None = None):
-        """:func:`sda_lab.plotting.plot_history_with_baseline` of this history."""
-        from .plotting import plot_history_with_baseline
-
-        return plot_history_with_baseline(self, ax=ax, title=title)

@@ -32,7 +32,7 @@ map from log-mel to log-magnitude was tried before and failed (issue 20: SC 1.2)
 
 How it compares with NNLS on held-out files, per material: ``benchmarks/bench_hearing.py`` and
 ``benchmarks/RESULTS.md``; every path scored side by side: :func:`sda_lab.evaluate.render_paths`
-and :func:`sda_lab.evaluate.compare_inversions` (also importable from here).
+and :func:`sda_lab.evaluate.compare_inversions`.
 """
 
 from __future__ import annotations
@@ -45,16 +45,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._checks import check_mel, check_waveform
+from ._checks import check_frames, check_mel, check_waveform
 from ._io import atomic_torch_save
 from .harmonic import HarmonicConfig, harmonic_power
 from .metrics import spectral_convergence
 from .phase import PHASE_INITS, griffin_lim
 
 __all__ = ["INVERSE_MEL_FILE", "STARTS", "InverseMelConfig", "InverseMelNet", "InverseMel",
-           "stft_magnitude", "fit_inverse_mel", "fit_held_out", "save_inverse_mel", "load_inverse_mel",
-           "mel_to_magnitude", "mel_to_waveform_learned", "magnitude_loss",
-           "render_paths", "compare_inversions"]
+           "stft_magnitude", "start_audio_sc", "fit_inverse_mel", "save_inverse_mel",
+           "load_inverse_mel", "mel_to_magnitude", "mel_to_waveform_learned", "magnitude_loss"]
 
 INVERSE_MEL_FILE = "inverse_mel.pt"  # its name inside a run folder
 FORMAT = 1
@@ -169,10 +168,6 @@ def stft_magnitude(spec, waveform: torch.Tensor) -> torch.Tensor:
                       return_complex=True).abs()  # (B, n_stft, T)
 
 
-def _nnls_magnitude(spec, mel: torch.Tensor, nnls_iters: int) -> torch.Tensor:
-    return spec.mel_to_linear(mel, nnls_iters).clamp(min=0).sqrt()  # (B, n_stft, T)
-
-
 def _start_magnitude(spec, mel: torch.Tensor, nnls_iters: int, start: str) -> torch.Tensor:
     """The start ``(B, n_stft, T)`` of a mel ``(B, 1, n_mels, T)``: sqrt(NNLS) or harmonic."""
     power = spec.mel_to_linear(mel, nnls_iters).clamp(min=0)  # (B, n_stft, T)
@@ -181,6 +176,22 @@ def _start_magnitude(spec, mel: torch.Tensor, nnls_iters: int, start: str) -> to
     elif start != "nnls":
         raise ValueError(f"start must be one of {STARTS}, got {start!r}")
     return power.sqrt()
+
+
+@torch.no_grad()
+def start_audio_sc(spec, waveforms: torch.Tensor, mels: torch.Tensor, start: str,
+                   nnls_iters: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A start heard: the ``start`` magnitude ``(B, n_stft, T)`` of ``mels``
+    ``(B, 1, n_mels, T)`` (the mels of ``waveforms`` ``(B, 1, samples)``), then PGHI and fast
+    Griffin-Lim (``spec.config.griffin_lim_iters``; random phases of the smallest coefficients
+    from ``seed``), scored by spectral convergence against ``waveforms``: ``(magnitude, SC (B,))``.
+    """
+    c = spec.config
+    mag = _start_magnitude(spec, mels, nnls_iters, start)  # (B, n_stft, T)
+    y = griffin_lim(mag, c.n_fft, c.hop_length, c.griffin_lim_iters, init="pghi",
+                    length=waveforms.shape[-1],
+                    generator=torch.Generator().manual_seed(seed))  # (B, samples)
+    return mag, spectral_convergence(waveforms, y[:, None], c.n_fft, c.hop_length)  # (B,)
 
 
 def _apply(net: InverseMelNet, mel: torch.Tensor, start: torch.Tensor, floor: float
@@ -204,7 +215,7 @@ def _pairs(spec, x: torch.Tensor, nnls_iters: int, start: str = "nnls"
     with torch.no_grad():
         mels = torch.cat([spec.waveform_to_mel(x[i:i + 64])
                           for i in range(0, len(x), 64)])  # (N, 1, n_mels, T)
-        spec._check_frames(mels, None)
+        check_frames(mels.shape[-1], None, spec.config.n_fft, spec.config.hop_length)
         starts = torch.cat([_start_magnitude(spec, mels[i:i + 64], nnls_iters, start)
                             for i in range(0, len(x), 64)])  # (N, n_stft, T)
         return mels, starts, stft_magnitude(spec, x)
@@ -221,19 +232,13 @@ def _choose_start(spec, x: torch.Tensor, config: InverseMelConfig) -> tuple[str,
     -90 dB bin like a loud one."""
     if config.start != "auto":
         return config.start, {}
-    c = spec.config
     every = torch.linspace(0, len(x) - 1, min(config.choose_clips, len(x))).long()
     pick = x[every]  # (n, 1, samples), spread over the clips
     with torch.no_grad():
         mels = spec.waveform_to_mel(pick)  # (n, 1, n_mels, T)
-        scores = {}
-        for name in STARTS:
-            mag = _start_magnitude(spec, mels, config.nnls_iters, name)  # (n, n_stft, T)
-            y = griffin_lim(mag, c.n_fft, c.hop_length, c.griffin_lim_iters, init="pghi",
-                            length=pick.shape[-1],
-                            generator=torch.Generator().manual_seed(config.seed))  # (n, samples)
-            scores[name] = float(spectral_convergence(pick, y[:, None], c.n_fft,
-                                                      c.hop_length).mean())
+    scores = {name: float(start_audio_sc(spec, pick, mels, name, config.nnls_iters,
+                                         config.seed)[1].mean())
+              for name in STARTS}
     return min(scores, key=scores.get), scores
 
 
@@ -245,8 +250,8 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     The pairs are ``(spec.waveform_to_mel(x), |STFT(x)|)``; training runs on the CPU until
     ``config.max_seconds`` or ``config.max_steps``, in batches of ``config.batch_size``
     clips drawn with ``config.seed``. ``history`` holds the loss of every step and the
-    untrained (start) loss on the first batch. Held-out files are the caller's business: pass
-    only training clips (:func:`sda_lab.train.split_by_file`). ``config.start="auto"`` renders
+    untrained (start) loss on the first batch (``start_loss``). Held-out files are the caller's business: pass
+    only training clips (:func:`sda_lab.diagnostics.split_by_file`). ``config.start="auto"`` renders
     up to ``config.choose_clips`` of all the clips given (``waveforms`` and ``val_waveforms``:
     a start has nothing fitted to them) through each start, PGHI and fast Griffin-Lim and
     keeps the start with the lower spectral convergence (``history["start_sc"]``,
@@ -318,7 +323,7 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
             print(f"inverse mel: step {step}, loss {losses[-1]:.4f}")
         if val is not None and step % eval_every == 0:
             validate()
-    history = {"loss": losses, "nnls_loss": start_loss, "start_loss": start_loss, "steps": step,
+    history = {"loss": losses, "start_loss": start_loss, "steps": step,
                "seconds": time.perf_counter() - t0, "clips": len(x), "start": start,
                "start_sc": start_sc}
     if val is not None:
@@ -328,19 +333,6 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
         history.update(val_loss=val_losses, best_step=best[1], val_clips=len(val[0]))
     net.eval()
     return InverseMel(net, asdict(spec.config), config, history, start)
-
-
-def fit_held_out(spec, clips, seed: int = 0, config: InverseMelConfig | None = None,
-                 val_fraction: float = 0.2, n_eval: int | None = None):
-    """Split ``clips`` (an :class:`~sda_lab.data.AudioClips`) by file
-    (:func:`sda_lab.diagnostics.split_by_file`), fit a learned inverse mel on the training
-    files' waveforms and return ``(inverse, held_out)``: the :class:`InverseMel` and the first
-    ``n_eval`` (all when None) held-out waveforms ``(k, 1, samples)`` to judge it on."""
-    from .diagnostics import split_by_file
-
-    train_idx, val_idx, _ = split_by_file(clips, val_fraction, seed)
-    inverse = fit_inverse_mel(spec, clips.waveforms[train_idx], config)
-    return inverse, clips.waveforms[val_idx[:n_eval] if n_eval is not None else val_idx]
 
 
 def save_inverse_mel(path: str | Path, inverse: InverseMel) -> Path:
@@ -427,7 +419,7 @@ def mel_to_waveform_learned(spec, inverse: InverseMel | None, mel: torch.Tensor,
         an inverse trained on another spectrogram config.
     """
     mel = check_mel(mel, spec.config.n_mels)
-    spec._check_frames(mel, length)
+    check_frames(mel.shape[-1], length, spec.config.n_fft, spec.config.hop_length)
     if phase not in PHASE_INITS:
         raise ValueError(f"phase must be one of {PHASE_INITS}, got {phase!r}")
     c = spec.config
@@ -435,13 +427,3 @@ def mel_to_waveform_learned(spec, inverse: InverseMel | None, mel: torch.Tensor,
     wave = griffin_lim(mag, c.n_fft, c.hop_length, c.griffin_lim_iters if n_iter is None
                        else n_iter, init=phase, length=length, generator=generator)  # (B, samples)
     return wave.unsqueeze(1).to(mel.device, mel.dtype)  # (B, 1, samples)
-
-
-def __getattr__(name: str):
-    """``render_paths`` and ``compare_inversions`` moved to :mod:`sda_lab.evaluate` (path-by-path
-    scoring); their old import path keeps working. Lazy: ``evaluate`` imports this module."""
-    if name in ("render_paths", "compare_inversions"):
-        from . import evaluate
-
-        return getattr(evaluate, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

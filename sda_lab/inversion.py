@@ -16,8 +16,6 @@ and notebook 01.
 from __future__ import annotations
 
 import math
-import os
-import sys
 import warnings
 
 import torch
@@ -26,37 +24,17 @@ MEL_TO_LINEAR_METHODS = ("nnls", "lstsq")
 # mel_to_waveform's methods: the two above, and "nnls_long", the same NNLS + Griffin-Lim with
 # the longer iteration counts of SpectrogramConfig.quality_nnls_iters / quality_griffin_lim_iters.
 INVERSION_METHODS = ("nnls", "lstsq", "nnls_long")
-DEPRECATED_METHODS = {"seed": "lstsq", "quality": "nnls_long"}  # old name -> algorithm's name
 
 
-def _caller_stacklevel() -> int:
-    """``warnings.warn``'s stacklevel of the first frame outside sda_lab (the user's call)."""
-    package = os.path.dirname(os.path.abspath(__file__))
-
-    def inside(code) -> bool:  # a dataclass's generated __init__ has no file: "<string>"
-        return (os.path.abspath(code.co_filename).startswith(package)
-                or (code.co_filename == "<string>" and code.co_name == "__init__"))
-
-    frame, level = sys._getframe(1), 1
-    while frame is not None and inside(frame.f_code):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def resolve_method(method: str, allowed: tuple[str, ...] = INVERSION_METHODS,
-                   name: str = "method") -> str:
-    """Return ``method`` by its algorithm's name; old names warn (``FutureWarning``) and map.
+def check_method(method: str, allowed: tuple[str, ...] = INVERSION_METHODS,
+                 name: str = "method") -> str:
+    """Return ``method`` when it is one of ``allowed``.
 
     Raises
     ------
     ValueError
-        If ``method`` is neither in ``allowed`` nor an old name of one of them.
+        If ``method`` is not in ``allowed``.
     """
-    if method in DEPRECATED_METHODS and DEPRECATED_METHODS[method] in allowed:
-        new = DEPRECATED_METHODS[method]
-        warnings.warn(f"{name}={method!r} is deprecated; use {name}={new!r} (the same algorithm)",
-                      FutureWarning, stacklevel=_caller_stacklevel())
-        return new
     if method not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {method!r}")
     return method
@@ -125,7 +103,6 @@ def mel_to_linear(mel_power: torch.Tensor, *, fb: torch.Tensor, method: str = "n
         ``util.nnls`` starts L-BFGS-B from the clipped least-squares answer).
         ``"lstsq"``: clipped least squares, ``relu(lstsq(fb, mel))``, solved on the CPU per call
         (the reference plan's path: torchaudio's ``InverseMelScale``, driver ``"gels"``).
-        Old names ``"seed"`` (= ``"lstsq"``) are accepted with a ``FutureWarning``.
     nnls_iters : int, optional
         FISTA steps for ``"nnls"`` (default 100); 0 returns the clipped pseudo-inverse start.
         Not used by ``"lstsq"``.
@@ -146,7 +123,7 @@ def mel_to_linear(mel_power: torch.Tensor, *, fb: torch.Tensor, method: str = "n
         On an unknown method, ``nnls_iters`` negative or given with ``"lstsq"``, or a
         ``mel_power`` whose band axis (``-2``) does not match ``fb``'s ``n_mels``.
     """
-    method = resolve_method(method, MEL_TO_LINEAR_METHODS)
+    method = check_method(method, MEL_TO_LINEAR_METHODS)
     if method == "lstsq" and nnls_iters:
         raise ValueError(f"nnls_iters applies to method='nnls' only, got {nnls_iters} "
                          "with method='lstsq'")

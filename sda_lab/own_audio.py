@@ -10,9 +10,9 @@ from typing import Sequence
 import torch
 
 from .augment import AugmentConfig
-from .diagnostics import alarm_report, check_training_clips, reconstruct, split_by_file
+from .diagnostics import check_training_clips, reconstruct, split_by_file, verdict
 from .history import History
-from .recipes import own_audio_recipe, own_audio_spectrogram
+from .recipes import OWN_AUDIO_RECIPE
 from .train import TrainConfig, train_run
 from .vae import ConvVAE, VAEConfig
 
@@ -47,9 +47,10 @@ class ClipsRun:
         return self.mels[self.val_idx]  # (N_val, 1, n_mels, T)
 
     def verdict(self) -> dict[str, object]:
-        """The run's one verdict, ``{"fired", "kind", "why"}`` (:func:`alarm_report`)."""
-        return alarm_report(self.history, config=self.train_config,
-                            scale=getattr(self.spectrogram.config, "scale", None))
+        """The run's one verdict, ``{"fired", "kind", "why"}`` (:meth:`Alarm.report` of
+        :func:`~sda_lab.diagnostics.verdict`)."""
+        return verdict(self.history, config=self.train_config,
+                       scale=getattr(self.spectrogram.config, "scale", None)).report()
 
     def reconstruct(self, indices: Sequence[int]) -> torch.Tensor:
         """Eval-mode reconstructions (posterior mean decoded) of the clips at ``indices``:
@@ -74,8 +75,8 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
     (:func:`sda_lab.train.train_run`).
 
     ``seed`` seeds the split, the initial weights and the data order (it overrides
-    ``train_config.seed``). Defaults: :func:`~sda_lab.recipes.own_audio_recipe` and
-    :func:`~sda_lab.recipes.own_audio_spectrogram`; ``model_config``'s ``n_mels``/``n_frames``
+    ``train_config.seed``). Defaults: :data:`~sda_lab.recipes.OWN_AUDIO_RECIPE`'s model, training
+    and spectrogram; ``model_config``'s ``n_mels``/``n_frames``
     are set from the mels. ``mels`` may pass precomputed mels of every clip (same spectrogram).
     Waveform augmentation (``train_config.augment``) uses ``clips.waveforms``.
 
@@ -85,10 +86,10 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
         Before any mel or epoch: from :func:`~sda_lab.diagnostics.split_by_file`, or fewer than
         2 training clips.
     """
-    rec_model, rec_train = own_audio_recipe()
+    rec_model, rec_train = OWN_AUDIO_RECIPE.configs()
     model_config = model_config or rec_model
     train_config = replace(train_config or rec_train, seed=seed)
-    spec = spectrogram or own_audio_spectrogram()
+    spec = spectrogram or OWN_AUDIO_RECIPE.audio_spectrogram()
     train_idx, val_idx, held_out = split_by_file(clips, val_fraction, seed, val_files)
     check_training_clips(len(train_idx), held_out)
     if mels is None:
@@ -115,13 +116,13 @@ def augmentation_effect(clips, seeds: Sequence[int] = (0, 1, 2), max_steps: int 
     ``max_steps`` optimiser steps."""
     import pandas as pd
 
-    spec = own_audio_spectrogram()
+    spec = OWN_AUDIO_RECIPE.audio_spectrogram()
     mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
     rows = []
     for seed in seeds:
         for arm, aug in (("off", None), ("on", augment or AugmentConfig())):
-            _, cfg = own_audio_recipe(epochs=None, max_steps=max_steps, augment=aug,
-                                      **train_overrides)
+            _, cfg = OWN_AUDIO_RECIPE.configs(epochs=None, max_steps=max_steps, augment=aug,
+                                              **train_overrides)
             run = train_on_clips(clips, train_config=cfg, val_fraction=val_fraction, seed=seed,
                                  spectrogram=spec, progress=False, mels=mels)
             h = run.history

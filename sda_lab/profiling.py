@@ -43,7 +43,7 @@ def measure_training_step(model: ConvVAE, batch_size: int = 32, steps: int = 6, 
     """Time forward + backward + AdamW step on random mels of the model's shape.
 
     Returns samples/s (at the median step time), the median step time of the ``steps`` timed
-    steps (``median_step_ms``; ``step_ms`` is the same number under its old name), activation
+    steps (``median_step_ms``), activation
     memory (saved for backward), the memory of parameters + gradients + AdamW's two moments,
     their sum as the estimated peak, the process's peak resident memory, and on CUDA the
     allocator's measured peak.
@@ -74,7 +74,6 @@ def measure_training_step(model: ConvVAE, batch_size: int = 32, steps: int = 6, 
         "batch_size": batch_size,
         "samples_per_s": batch_size / step,
         "median_step_ms": 1000 * step,
-        "step_ms": 1000 * step,  # the old name, read by notebook 02's table
         "activation_mb": act,
         "params_grads_adam_mb": state,
         "estimated_peak_mb": act + state,

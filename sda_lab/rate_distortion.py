@@ -23,7 +23,7 @@ MSE + weight x KL) is the same optimum at ``beta = weight * P / (2 sigma^2)``
 
 Marked on the curves: the reference loss with weight 1 (its representation, log1p), a
 free-bits run (``free_bits`` nats per dimension at the largest ``beta``), the shipped default
-(:func:`sda_lab.train.own_audio_recipe`) and, from :func:`regulariser_grid`, the shipped
+(:data:`sda_lab.recipes.OWN_AUDIO_RECIPE`) and, from :func:`regulariser_grid`, the shipped
 default with one change each (:data:`REGULARISERS`: dropout, SpecAugment, no mel shift, no
 weight average, a narrower latent, the plan's latent vector), to see what each does to held-out
 distortion.
@@ -41,7 +41,7 @@ import pandas as pd
 from .augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 from .experiments import DataSpec, Results, RunSpec, check_runnable, train_run
 from .losses import elbo_kl_weight
-from .plotting import RD_MARKERS as MARKERS, plot_rate_distortion  # noqa: F401 (re-exported)
+from .recipes import OWN_AUDIO_RECIPE
 from .settings import extra_audio_dir
 from .train import TrainConfig
 from .vae import VAEConfig
@@ -163,17 +163,14 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
 def shipped_model(config: SweepConfig) -> VAEConfig:
     """The sweep's small model with the own-audio recipe's latent (its form, time halvings and
     size): the "shipped" marker's architecture."""
-    from .recipes import OWN_AUDIO_MODEL as m
-
+    m = OWN_AUDIO_RECIPE.model
     return replace(config.model, latent=m.latent, time_halvings=m.time_halvings,
                    latent_dim=m.latent_dim)
 
 
 def _shipped_train(config: SweepConfig) -> TrainConfig:
     """The own-audio recipe's loss at the sweep's budget (the "shipped" marker)."""
-    from .train import own_audio_recipe
-
-    _, recipe = own_audio_recipe()
+    recipe = OWN_AUDIO_RECIPE.train
     return replace(config.train_config(recipe.kl_weight, recipe.free_bits),
                    gaussian_sigma=recipe.gaussian_sigma, augment=recipe.augment,
                    ema_decay=recipe.ema_decay)
@@ -227,10 +224,8 @@ def regulariser_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[int],
 
 
 def shipped_scale() -> str:
-    """The shipped own-audio recipe's representation, :data:`sda_lab.train.OWN_AUDIO_SCALE`."""
-    from . import train
-
-    return getattr(train, "OWN_AUDIO_SCALE", "log1p")
+    """The shipped own-audio recipe's representation: its spectrogram's ``scale``."""
+    return OWN_AUDIO_RECIPE.spectrogram.scale
 
 
 def equivalent_beta(train: TrainConfig | dict, n_elements: int, sigma: float = SIGMA) -> float:
@@ -326,5 +321,5 @@ def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
 
 
 __all__ = ["SIGMA", "BETAS", "SCALES", "SWEEP_MODEL", "SweepConfig", "arm_name",
-           "rate_distortion_grid", "equivalent_beta", "rd_table", "plot_rate_distortion",
+           "rate_distortion_grid", "equivalent_beta", "rd_table",
            "example_folder", "shipped_scale", "heldout_reconstructions"]

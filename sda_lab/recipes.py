@@ -23,9 +23,7 @@ from .spectrogram import AudioSpectrogram, SpectrogramConfig
 from .train import TrainConfig
 from .vae import VAEConfig
 
-__all__ = ["Recipe", "DEFAULT_RECIPE", "OWN_AUDIO_RECIPE", "DEFAULT_CLIPS_PER_KIND",
-           "DEFAULT_MODEL", "DEFAULT_TRAIN", "OWN_AUDIO_MODEL", "OWN_AUDIO_TRAIN",
-           "OWN_AUDIO_SCALE", "own_audio_spectrogram", "own_audio_recipe"]
+__all__ = ["Recipe", "DEFAULT_RECIPE", "OWN_AUDIO_RECIPE", "DEFAULT_CLIPS_PER_KIND"]
 
 
 @dataclass(frozen=True)
@@ -90,22 +88,3 @@ OWN_AUDIO_RECIPE = Recipe(
         "weight memorised the instruments it saw; at the 5-minute budget's 900 steps a mel "
         "shift, a weight average and 16 values per latent frame (not 8) each cut it further "
         "(benchmarks/RESULTS.md sections 8, 14 and 15)")
-
-# The names the notebooks, the CLI and the benchmarks have used since before recipes existed.
-DEFAULT_MODEL = DEFAULT_RECIPE.model
-DEFAULT_TRAIN = DEFAULT_RECIPE.train
-OWN_AUDIO_MODEL = OWN_AUDIO_RECIPE.model
-OWN_AUDIO_TRAIN = OWN_AUDIO_RECIPE.train
-OWN_AUDIO_SCALE = OWN_AUDIO_RECIPE.spectrogram.scale  # the recipe's SpectrogramConfig.scale
-
-
-def own_audio_spectrogram(scale: str | None = None) -> AudioSpectrogram:
-    """The own-audio recipe's :class:`~sda_lab.spectrogram.AudioSpectrogram`: its
-    representation :data:`OWN_AUDIO_SCALE`, or ``scale`` ("log1p" or "db") in its place."""
-    return OWN_AUDIO_RECIPE.audio_spectrogram(scale)
-
-
-def own_audio_recipe(**train_overrides) -> tuple[VAEConfig, TrainConfig]:
-    """Copies of ``(OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN)``, the training overridden field by field
-    (``own_audio_recipe(epochs=None, max_minutes=1.0)``); unknown fields raise ``TypeError``."""
-    return OWN_AUDIO_RECIPE.configs(**train_overrides)

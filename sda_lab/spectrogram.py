@@ -49,8 +49,8 @@ Inversion (:mod:`sda_lab.inversion`)
   ``InverseMelScale``) + ``griffin_lim_iters`` iterations;
 - ``"nnls_long"``: as ``"nnls"`` with ``quality_nnls_iters`` and ``quality_griffin_lim_iters``.
 
-The old names ``"seed"`` and ``"quality"`` still work and warn. Spectral convergence and time of
-each, against librosa's ``mel_to_audio``: ``benchmarks/RESULTS.md`` and notebook 01.
+Spectral convergence and time of each, against librosa's ``mel_to_audio``:
+``benchmarks/RESULTS.md`` and notebook 01.
 
 The plan's GriffinLim returns ``(T - 1) * hop`` samples, so ``mel_to_waveform`` takes the
 wanted ``length`` and passes it to the final inverse STFT.
@@ -66,8 +66,8 @@ import torchaudio.transforms as T
 from torch import nn
 
 from ._checks import check_frames, check_mel, check_nonempty, check_waveform
-from .inversion import (INVERSION_METHODS, fb_pseudo_inverse, griffin_lim, mel_to_linear,
-                        nnls_step, resolve_method)
+from .inversion import (INVERSION_METHODS, check_method, fb_pseudo_inverse, griffin_lim,
+                        mel_to_linear, nnls_step)
 
 SCALES = ("log1p", "db")
 
@@ -80,8 +80,8 @@ class SpectrogramConfig:
 
     ``scale`` and ``db_floor`` choose the value map (module docstring); ``inversion`` and the
     ``*_iters`` fields choose how :meth:`AudioSpectrogram.mel_to_waveform` inverts. The
-    ``quality_*`` fields are the iteration counts of method ``"nnls_long"`` (their names are
-    kept so that stored configs still load).
+    ``quality_*`` fields are the iteration counts of method ``"nnls_long"`` (checkpoints store
+    the config under these field names).
 
     Raises
     ------
@@ -99,7 +99,7 @@ class SpectrogramConfig:
     f_max: float | None = None  # None means sample_rate / 2
     power: float = 2.0  # power spectrogram (magnitude squared)
     griffin_lim_iters: int = 64
-    quality_griffin_lim_iters: int = 256  # method "nnls_long" (mel_to_waveform(quality=True))
+    quality_griffin_lim_iters: int = 256  # method "nnls_long"
     quality_nnls_iters: int = 200  # method "nnls_long"
     scale: str = "log1p"  # "log1p" (the reference plan's compression) or "db"
     db_floor: float = -100.0  # dB below the Parseval bound that maps to 0 (scale="db")
@@ -128,7 +128,7 @@ class SpectrogramConfig:
                 f"db_floor must be a finite negative number of dB below the Parseval bound "
                 f"(e.g. -100.0), got {self.db_floor!r}"
             )
-        self.inversion = resolve_method(self.inversion, name="inversion")
+        check_method(self.inversion, name="inversion")
         for name in ("griffin_lim_iters", "quality_griffin_lim_iters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -154,7 +154,7 @@ class SpectrogramConfig:
         return {"nnls": ("nnls", self.nnls_iters, self.griffin_lim_iters),
                 "lstsq": ("lstsq", 0, self.griffin_lim_iters),
                 "nnls_long": ("nnls", self.quality_nnls_iters, self.quality_griffin_lim_iters),
-                }[resolve_method(method)]
+                }[check_method(method)]
 
 
 def value_stats(mels: torch.Tensor, low: float = 0.05) -> dict[str, float]:
@@ -301,10 +301,6 @@ class AudioSpectrogram(nn.Module):
 
     # -- inverse -----------------------------------------------------------------------------
 
-    def _check_frames(self, mel: torch.Tensor, length: int | None) -> None:
-        """Kept for callers of the old private name: ``_checks.check_frames`` for this config."""
-        check_frames(mel.shape[-1], length, self.config.n_fft, self.config.hop_length)
-
     def mel_to_linear(self, mel: torch.Tensor, nnls_iters: int = 0,
                       method: str = "nnls") -> torch.Tensor:
         """Estimate the linear power spectrogram ``(B, n_stft, T)`` from a normalised mel.
@@ -323,7 +319,7 @@ class AudioSpectrogram(nn.Module):
                              nnls_iters=nnls_iters, pinv=self.fb_pinv, step=self.nnls_step)
 
     def mel_to_waveform(self, mel_log: torch.Tensor, length: int | None = None,
-                        quality: bool = False, method: str | None = None) -> torch.Tensor:
+                        method: str | None = None) -> torch.Tensor:
         """Normalised log-mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, samples)``.
 
         :meth:`mel_to_power`, then :func:`sda_lab.inversion.mel_to_linear`, then
@@ -340,12 +336,9 @@ class AudioSpectrogram(nn.Module):
             it the result has ``(T - 1) * hop_length`` samples. Must lie in
             ``[(T - 1) * hop_length, T * hop_length - 1]``, the lengths whose STFT has ``T``
             frames.
-        quality : bool
-            True: an alias of ``method="nnls_long"``.
         method : str, optional
             One of ``INVERSION_METHODS`` (module docstring); ``None`` means ``config.inversion``
-            (``"nnls"`` by default). ``"seed"`` and ``"quality"`` are old names of ``"lstsq"``
-            and ``"nnls_long"`` (``FutureWarning``).
+            (``"nnls"`` by default).
 
         Returns
         -------
@@ -363,8 +356,7 @@ class AudioSpectrogram(nn.Module):
         c = self.config
         mel = check_mel(mel_log, c.n_mels)
         check_frames(mel.shape[-1], length, c.n_fft, c.hop_length)
-        linear_method, nnls_iters, n_iter = c.inversion_plan(
-            "nnls_long" if quality else (method or c.inversion))
+        linear_method, nnls_iters, n_iter = c.inversion_plan(method or c.inversion)
         linear = mel_to_linear(self.mel_to_power(mel), fb=self.fb, method=linear_method,
                                nnls_iters=nnls_iters, pinv=self.fb_pinv,
                                step=self.nnls_step)  # (B, n_stft, T)

@@ -6,11 +6,6 @@ from :mod:`sda_lab.losses`' schedules, optional waveform augmentation) and an ev
 state in the progress bar and the last and best checkpoints. When it ends (epochs done, or a
 step or minute budget spent) the run gets one verdict (:func:`sda_lab.diagnostics.verdict`),
 never a warning during training. A diverging run raises :class:`TrainingDiverged`.
-
-What used to live here has its own module (every old name is still importable from here):
-:mod:`~sda_lab.augment`, :mod:`~sda_lab.diagnostics` (split by file, baselines, the alarm),
-:mod:`~sda_lab.checkpoint`, :mod:`~sda_lab.recipes`, :mod:`~sda_lab.cache` (the default
-model) and :mod:`~sda_lab.own_audio` (a folder of clips to a model).
 """
 
 from __future__ import annotations
@@ -18,7 +13,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, replace
-from importlib import import_module
 from pathlib import Path
 
 import torch
@@ -26,18 +20,13 @@ from tqdm.auto import tqdm
 
 from .augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
 from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState, weight_average
-from .checkpoint import (CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint,
-                         save_checkpoint, write_checkpoint)
-from .diagnostics import (ALARM_COLLAPSE, ALARM_NO_GENERALISATION, COLLAPSE_RATIO, Alarm,
-                          alarm_report, check_training_clips, collapse_alarm, collapse_check,
-                          eval_recon, mean_mel_baseline, split_by_file, verdict)
+from .checkpoint import best_path_for
+from .diagnostics import check_training_clips, eval_recon, mean_mel_baseline, verdict
 from .history import History
 from .losses import (KL_SCHEDULES, active_units, kl_per_dimension, kl_weight_at_progress,
                      scheduled_kl_weight, vae_loss)
 from .utils import pick_device, seed_everything
 from .vae import ConvVAE, VAEConfig
-
-SCHEDULES = KL_SCHEDULES
 
 
 @dataclass
@@ -96,8 +85,8 @@ class TrainConfig:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, "
                              f"{self.batch_size}")
-        if self.kl_schedule not in SCHEDULES:
-            raise ValueError(f"kl_schedule must be one of {SCHEDULES}, got {self.kl_schedule!r}")
+        if self.kl_schedule not in KL_SCHEDULES:
+            raise ValueError(f"kl_schedule must be one of {KL_SCHEDULES}, got {self.kl_schedule!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
         if self.max_minutes is not None and not self.max_minutes > 0:
@@ -414,37 +403,4 @@ def train_run(model_config: VAEConfig, train_config: TrainConfig, mels: torch.Te
     return model, history
 
 
-# -- old import paths: names that moved to modules which themselves import this one ----------
-
-_MOVED = {
-    "recipes": ("Recipe", "DEFAULT_RECIPE", "OWN_AUDIO_RECIPE", "DEFAULT_CLIPS_PER_KIND",
-                "DEFAULT_MODEL", "DEFAULT_TRAIN", "OWN_AUDIO_MODEL", "OWN_AUDIO_TRAIN",
-                "OWN_AUDIO_SCALE", "own_audio_spectrogram", "own_audio_recipe"),
-    "cache": ("default_cache_dir", "load_or_train_default"),
-    "own_audio": ("ClipsRun", "clips_to_mels", "train_on_clips", "augmentation_effect"),
-}
-_MOVED_FROM = {name: module for module, names in _MOVED.items() for name in names}
-
-
-def __getattr__(name: str):
-    """``from sda_lab.train import OWN_AUDIO_TRAIN`` (and the other moved names) keeps working:
-    they load from :mod:`sda_lab.recipes`, :mod:`sda_lab.cache` and :mod:`sda_lab.own_audio`
-    on first use (imported here eagerly, they would import this module half-built)."""
-    module = _MOVED_FROM.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{module}", __package__), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MOVED_FROM])
-
-
-__all__ = ["TrainConfig", "History", "TrainingDiverged", "TrainState", "train", "train_run",
-           "LiveState", "BestCheckpoint", "LastCheckpoint", "SCHEDULES",
-           # re-exported from augment, checkpoint, diagnostics (old import paths)
-           "AugmentConfig", "augment_waveforms", "CHECKPOINT_FORMAT", "Checkpoint",
-           "best_path_for", "load_checkpoint", "save_checkpoint", "write_checkpoint",
-           "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION", "COLLAPSE_RATIO", "Alarm",
-           "alarm_report", "collapse_alarm", "collapse_check", "eval_recon",
-           "mean_mel_baseline", "split_by_file", *_MOVED_FROM]
+__all__ = ["TrainConfig", "TrainingDiverged", "train", "train_run"]

@@ -2,6 +2,7 @@
 
 import multiprocessing as mp
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from sda_lab.vae import VAEConfig
 def _shrink(calls: Path, setattr=setattr) -> None:
     """The default recipe shrunk (5 clips, 4 channels, 1 epoch); every call of train() leaves
     a file in ``calls`` (so calls from other processes count too)."""
-    setattr(sda_lab.recipes, "DEFAULT_MODEL", VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8)))
+    setattr(sda_lab.recipes, "DEFAULT_RECIPE", replace(
+        sda_lab.recipes.DEFAULT_RECIPE, model=VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8))))
     setattr(sda_lab.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
     real = sda_lab.train.train
 

@@ -15,13 +15,16 @@ import pytest
 import soundfile as sf
 import torch
 
+import sda_lab.diagnostics
 import sda_lab.inverse_mel as IM
-import sda_lab.train as T
+import sda_lab.own_audio
+import sda_lab.recipes
+from sda_lab.checkpoint import load_checkpoint
 from sda_lab.cli import main
 from sda_lab.commands.train import RUN_FILES, _ratio, verdict_line
 from sda_lab.diagnostics import ALARM_KINDS
 from sda_lab.inverse_mel import INVERSE_MEL_FILE
-from sda_lab.train import load_checkpoint
+from sda_lab.train import TrainingDiverged
 
 from .test_cli import error_of, run_cli, write_folder
 
@@ -29,13 +32,9 @@ from .test_cli import error_of, run_cli, write_folder
 @pytest.fixture
 def tiny(monkeypatch):
     """The CLI trains ``VAEConfig(channels=(4, 8))`` instead of the full model."""
-    real = T.own_audio_recipe
-
-    def tiny_recipe(**overrides):
-        model, train = real(**overrides)
-        return replace(model, channels=(4, 8)), train
-
-    monkeypatch.setattr(T, "own_audio_recipe", tiny_recipe)
+    recipe = sda_lab.recipes.OWN_AUDIO_RECIPE
+    monkeypatch.setattr(sda_lab.recipes, "OWN_AUDIO_RECIPE",
+                        replace(recipe, model=replace(recipe.model, channels=(4, 8))))
 
 
 def test_the_real_command_writes_checkpoints_and_metrics(tmp_path):
@@ -83,14 +82,14 @@ def test_report_and_no_validation(tmp_path, capsys, tiny):
 def test_the_split_is_drawn_once(tmp_path, capsys, monkeypatch, tiny):
     folder = write_folder(tmp_path / "a")
     draws = []
-    real = T.split_by_file
+    real = sda_lab.diagnostics.split_by_file
 
     def counting(clips, val_fraction=0.2, seed=0, val_files=None):
         if val_files is None and val_fraction > 0:
             draws.append(val_fraction)
         return real(clips, val_fraction, seed, val_files)
 
-    monkeypatch.setattr(T, "split_by_file", counting)
+    monkeypatch.setattr(sda_lab.diagnostics, "split_by_file", counting)
     code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "1",
                  "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"])
     assert code == 0, capsys.readouterr().err
@@ -129,7 +128,7 @@ def test_an_interrupted_overwrite_keeps_the_earlier_run(tmp_path, capsys, tiny, 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(T, "train_on_clips", interrupted)
+    monkeypatch.setattr(sda_lab.own_audio, "train_on_clips", interrupted)
     code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
                  "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel", "--overwrite"])
     assert code == 130
@@ -265,10 +264,10 @@ def test_diverged_run_reaches_the_user_as_one_line(tmp_path, capsys, monkeypatch
     folder = write_folder(tmp_path / "a")
 
     def diverge(*args, **kwargs):
-        raise T.TrainingDiverged("loss became nan at epoch 0, step 3; try a lower lr "
+        raise TrainingDiverged("loss became nan at epoch 0, step 3; try a lower lr "
                                  "(now 1e+30)")
 
-    monkeypatch.setattr(T, "train_on_clips", diverge)
+    monkeypatch.setattr(sda_lab.own_audio, "train_on_clips", diverge)
     code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o"),
                                    "--lr", "1e30", "--quiet"])
     assert code == 1
@@ -397,14 +396,15 @@ def test_latent_option_defaults_follow_the_latent_asked_for():
     import argparse
 
     from sda_lab.commands.train import _configs, add_parser
-    from sda_lab.recipes import OWN_AUDIO_MODEL
+    from sda_lab.recipes import OWN_AUDIO_RECIPE
 
+    recipe_model = OWN_AUDIO_RECIPE.model
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     shipped = _configs(parser.parse_args(["train", "x", "--out", "o"]))[0]
     assert (shipped.latent, shipped.latent_dim, shipped.time_halvings) == (
-        OWN_AUDIO_MODEL.latent, OWN_AUDIO_MODEL.latent_dim, OWN_AUDIO_MODEL.time_halvings)
-    other = "vector" if OWN_AUDIO_MODEL.latent == "sequence" else "sequence"
+        recipe_model.latent, recipe_model.latent_dim, recipe_model.time_halvings)
+    other = "vector" if recipe_model.latent == "sequence" else "sequence"
     args = ["train", "x", "--out", "o", "--latent", other]
     if other == "vector":
         plan = _configs(parser.parse_args(args))[0]
@@ -417,12 +417,12 @@ def test_training_option_defaults_are_the_recipe_and_zero_turns_its_parts_off():
     import argparse
 
     from sda_lab.commands.train import _configs, add_parser
-    from sda_lab.recipes import OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN
+    from sda_lab.recipes import OWN_AUDIO_RECIPE
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
     model, train_cfg, _ = _configs(parser.parse_args(["train", "x", "--out", "o"]))
-    assert model == OWN_AUDIO_MODEL and train_cfg == OWN_AUDIO_TRAIN
+    assert model == OWN_AUDIO_RECIPE.model and train_cfg == OWN_AUDIO_RECIPE.train
     off = _configs(parser.parse_args(["train", "x", "--out", "o", "--mel-shift", "0",
                                       "--ema-decay", "0"]))[1]
     assert off.augment is None and off.ema_decay is None

@@ -10,7 +10,6 @@ import pytest
 import soundfile as sf
 import torch
 
-import sda_lab.data as data_mod
 import sda_lab.folders as folders_mod
 from sda_lab.data import (REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder,
                           load_folder, user_or_example_folder)
@@ -304,7 +303,7 @@ def test_shared_real_audio_every_file_loaded_or_explained(folder):
     clips, _ = _load(path)
     rep = clips.report
     on_disk = sorted(p.relative_to(path).as_posix() for p in path.rglob("*")
-                     if p.is_file() and not data_mod.is_ignored(p.relative_to(path).as_posix()))
+                     if p.is_file() and not folders_mod.is_ignored(p.relative_to(path).as_posix()))
     assert sorted(rep.file) == on_disk
     assert ((rep.status == "ok") | (rep.reason.str.len() > 0)).all()
     readable = rep[rep.sample_rate.notna()]  # libsndfile opened it
@@ -441,15 +440,3 @@ def test_block_resampling_equals_resampling_the_whole_signal(monkeypatch):
     want = AF.resample(torch.from_numpy(x), 44_100, 48_000).numpy()
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=1e-5)
-
-
-def test_moved_names_are_still_importable_from_data():
-    import sda_lab._audio_read as audio_read
-    import sda_lab.synth as synth
-
-    assert data_mod.make_default_dataset is synth.make_default_dataset
-    assert data_mod.synthesize_clip is synth.synthesize_clip and data_mod.KINDS is synth.KINDS
-    for name in ("is_ignored", "display_name", "example_folder", "user_or_example_folder",
-                 "DOC_EXTENSIONS", "walk", "list_files"):
-        assert getattr(data_mod, name) is getattr(folders_mod, name), name
-    assert data_mod.AUDIO_EXTENSIONS is audio_read.AUDIO_EXTENSIONS

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from sda_lab.diagnostics import (ALARM_COLLAPSE, ALARM_KINDS, ALARM_NO_GENERALISATION,
-                                 BASELINE_ZERO, Alarm, alarm_report, baseline_ratio,
-                                 check_training_clips, collapse_alarm, collapse_check,
+                                 BASELINE_ZERO, Alarm, baseline_ratio, check_training_clips,
                                  eval_recon, judge, live_state, mean_mel_baseline, reconstruct,
                                  split_by_file, verdict)
 from sda_lab.history import History
@@ -161,19 +160,16 @@ def test_verdict_reads_the_final_numbers_and_mentions_best():
         verdict(History())
 
 
-def test_the_string_wrappers_agree_with_the_alarm():
+def test_the_report_is_the_verdict():
     healthy = History(epoch=[0], active_units=[5], train_recon=[0.004], train_baseline=0.02,
                       val_recon=[0.012], val_baseline=0.02)
-    assert collapse_alarm(healthy) is None
-    report = alarm_report(healthy)
+    report = verdict(healthy).report()
     assert report == {"fired": False, "kind": "quiet", "why": verdict(healthy).message}
     assert "0.60x the mean-mel baseline" in report["why"]
     collapsed = replace(healthy, val_recon=[0.019], train_recon=[0.019])
-    assert collapse_alarm(collapsed).startswith("posterior collapse")
-    assert alarm_report(collapsed)["fired"] and alarm_report(collapsed)["kind"] == "collapse"
-    assert collapse_check(0.019, 0.02, 5) == judge(0.019, 0.02, 5).message
-    assert collapse_check(0.004, 0.02, 5) is None
-    assert collapse_check(0.004, 0.02, 5, "training") is None  # not_validated is not a firing
+    assert verdict(collapsed).message.startswith("posterior collapse")
+    assert verdict(collapsed).report()["fired"] and verdict(collapsed).report()["kind"] == "collapse"
+    assert not judge(0.004, 0.02, 5, "training").fired  # not_validated is not a firing
 
 
 def test_live_state_is_a_reading():

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from sda_lab.data import AudioClips
-from sda_lab.evaluate import compare_round_trips, librosa_mel_to_audio, round_trip_rows
+from sda_lab.data import AudioClips, make_default_dataset
+from sda_lab.evaluate import (compare_inversions, compare_round_trips, librosa_mel_to_audio,
+                              round_trip_rows)
+from sda_lab.inverse_mel import fit_inverse_mel
 from sda_lab.metrics import spectral_convergence
 
 from .conftest import sine
@@ -39,24 +41,18 @@ def test_compare_round_trips_scores_lstsq_by_its_name(spec, clips):
     assert "SC lstsq" not in round_trip_rows(compare_round_trips(spec, clips))[0]
 
 
-def test_old_seed_path_names_warn(spec, clips):
-    with pytest.warns(FutureWarning, match="with_seed_path is deprecated; use with_lstsq"):
-        results = compare_round_trips(spec, clips, with_seed_path=True)
-    with pytest.warns(FutureWarning, match="use lstsq_spectral_convergence"):
-        assert results[0].seed_path_spectral_convergence == results[0].lstsq_spectral_convergence
+def test_compare_inversions_scores_every_path_and_the_bound_beats_the_default():
+    from .test_inverse_mel import SPEC, TINY
 
-
-def test_path_scoring_lives_in_evaluate_and_the_old_import_path_still_works():
-    """render_paths / compare_inversions moved from sda_lab.inverse_mel to sda_lab.evaluate;
-    notebook 08 imports them from the old module first, in a fresh interpreter."""
-    import subprocess
-    import sys
-
-    code = ("from sda_lab.inverse_mel import compare_inversions, render_paths\n"
-            "import sda_lab.evaluate as E\n"
-            "assert compare_inversions is E.compare_inversions and render_paths is E.render_paths\n"
-            "assert compare_inversions.__module__ == 'sda_lab.evaluate'\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-
+    waves = make_default_dataset(2, seed=0, sample_rate=16_000).waveforms[:, :, :8000]
+    inverse = fit_inverse_mel(SPEC, waves, TINY)
+    rows = {r["path"]: r for r in compare_inversions(SPEC, waves[:4], inverse, seed=0)}
+    assert set(rows) == {
+        "floor: sqrt(NNLS(mel)) vs |S|", "floor: harmonic start vs |S|",
+        "floor: learned magnitude vs |S|", "reference lstsq + GL", "NNLS default",
+        "NNLS + PGHI + fast GL", "harmonic + PGHI + fast GL", "learned + fast GL",
+        "learned + PGHI + fast GL", "bound: true |S| + fast GL",
+        "bound: true |S| + PGHI + fast GL"}
+    assert rows["bound: true |S| + PGHI + fast GL"]["SC"] < rows["NNLS default"]["SC"]
+    assert rows["NNLS default"]["x default time"] == 1.0
+    assert all(0 <= r["SC"] < 2 for r in rows.values())

@@ -13,6 +13,7 @@ import sda_lab.train
 from sda_lab.experiments import (
     DataSpec, Results, ResultStore, base_seed, dask_client, grid, run_grid,
 )
+from sda_lab.plotting import plot_sweep_curves
 from sda_lab.settings import SettingError
 from sda_lab.train import TrainConfig
 from sda_lab.vae import VAEConfig
@@ -115,7 +116,7 @@ def test_tables_over_an_arm_whose_runs_all_failed_say_so():
     with pytest.raises(ValueError, match=message):
         only_failed.claims([("recon", "bad", ">", "bad")])
     with pytest.raises(ValueError, match=message):
-        only_failed.plot()
+        plot_sweep_curves(only_failed)
     assert only_failed.summary().loc["bad", "note"] == message
     mixed = Results([_failed("bad", s) for s in range(3)] + [_ok("good", s, 1.0 + s)
                                                              for s in range(3)])
@@ -125,7 +126,7 @@ def test_tables_over_an_arm_whose_runs_all_failed_say_so():
     with pytest.raises(ValueError, match=message):
         mixed.claims([("recon", "good", ">", "bad")])
     with pytest.warns(UserWarning, match=message):
-        fig = mixed.plot()  # the other arms are drawn, the failed one is named on the figure
+        fig = plot_sweep_curves(mixed)  # the other arms are drawn, the failed one is named on the figure
     assert any(message in t.get_text() for t in fig.texts)
 
 

@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from sda_lab.checkpoint import save_checkpoint
 from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
-from sda_lab.train import save_checkpoint
 from sda_lab.vae import ConvVAE, VAEConfig
 
 SR = 8000

@@ -9,9 +9,9 @@ import torch
 from sda_lab.harmonic import (HarmonicConfig, harmonic_comb, harmonic_power,
                               multiplicative_nnls, subharmonic_f0)
 from sda_lab.inverse_mel import stft_magnitude
-from sda_lab.recipes import own_audio_spectrogram
+from sda_lab.recipes import OWN_AUDIO_RECIPE
 
-SPEC = own_audio_spectrogram("db")  # 48 kHz, n_fft 2048, 128 mel bands
+SPEC = OWN_AUDIO_RECIPE.audio_spectrogram("db")  # 48 kHz, n_fft 2048, 128 mel bands
 SR = SPEC.config.sample_rate
 
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from sda_lab.data import make_default_dataset
-from sda_lab.metrics import spectral_convergence
 from sda_lab.inverse_mel import (InverseMelConfig, fit_inverse_mel, load_inverse_mel,
                                  mel_to_magnitude, mel_to_waveform_learned, save_inverse_mel,
                                  stft_magnitude)
+from sda_lab.metrics import spectral_convergence
 from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
 
 SPEC = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=128,
@@ -32,7 +32,7 @@ def inverse(clips):
 def test_training_lowers_the_loss_below_the_nnls_start(inverse):
     h = inverse.history
     assert h["steps"] == TINY.max_steps
-    assert sum(h["loss"][-5:]) / 5 < h["nnls_loss"]
+    assert sum(h["loss"][-5:]) / 5 < h["start_loss"]
 
 
 @pytest.mark.parametrize("start", ["nnls", "harmonic", "auto"])
@@ -114,23 +114,6 @@ def test_bad_input_is_one_clear_line(inverse, clips, tmp_path):
         with pytest.raises((ValueError, FileNotFoundError), match=message) as info:
             call()
         assert "\n" not in str(info.value), str(info.value)
-
-
-def test_compare_inversions_scores_every_path_and_the_bound_beats_the_default(inverse, clips):
-    import sda_lab.inverse_mel as IM
-    from sda_lab.evaluate import compare_inversions, render_paths
-
-    assert IM.compare_inversions is compare_inversions and IM.render_paths is render_paths
-    rows = {r["path"]: r for r in compare_inversions(SPEC, clips[:4], inverse, seed=0)}
-    assert set(rows) == {
-        "floor: sqrt(NNLS(mel)) vs |S|", "floor: harmonic start vs |S|",
-        "floor: learned magnitude vs |S|", "reference lstsq + GL", "NNLS default",
-        "NNLS + PGHI + fast GL", "harmonic + PGHI + fast GL", "learned + fast GL",
-        "learned + PGHI + fast GL", "bound: true |S| + fast GL",
-        "bound: true |S| + PGHI + fast GL"}
-    assert rows["bound: true |S| + PGHI + fast GL"]["SC"] < rows["NNLS default"]["SC"]
-    assert rows["NNLS default"]["x default time"] == 1.0
-    assert all(0 <= r["SC"] < 2 for r in rows.values())
 
 
 def test_validation_keeps_the_best_weights_and_never_loses_to_its_start(clips):

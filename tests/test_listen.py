@@ -10,10 +10,10 @@ import pytest
 import soundfile as sf
 import torch
 
+from sda_lab.checkpoint import save_checkpoint
 from sda_lab.cli import main
 from sda_lab.inverse_mel import INVERSE_MEL_FILE, InverseMelConfig, fit_inverse_mel, save_inverse_mel
 from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
-from sda_lab.train import save_checkpoint
 from sda_lab.vae import ConvVAE, VAEConfig
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import torch
 
 import sda_lab.own_audio
 from sda_lab.own_audio import augmentation_effect, clips_to_mels, train_on_clips
-from sda_lab.recipes import own_audio_recipe
+from sda_lab.recipes import OWN_AUDIO_RECIPE
 from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
 
 SPEC = SpectrogramConfig(n_mels=32, scale="db")
@@ -23,12 +23,12 @@ def clips():
 
 
 def tiny_model():
-    model, _ = own_audio_recipe()
+    model, _ = OWN_AUDIO_RECIPE.configs()
     return replace(model, latent_dim=4, channels=(4, 8), latent="vector")
 
 
 def test_train_on_clips_splits_by_file_and_reconstructs(clips):
-    _, cfg = own_audio_recipe(epochs=None, max_steps=2, batch_size=4, device="cpu")
+    _, cfg = OWN_AUDIO_RECIPE.configs(epochs=None, max_steps=2, batch_size=4, device="cpu")
     spec = AudioSpectrogram(SPEC)
     run = train_on_clips(clips, tiny_model(), cfg, val_fraction=0.25, seed=5, spectrogram=spec,
                          progress=False)
@@ -53,11 +53,8 @@ def test_a_split_leaving_one_training_clip_is_refused_before_any_mel(clips, monk
 
 
 def test_augmentation_effect_pairs_seeds(clips, monkeypatch):
-    monkeypatch.setattr(sda_lab.own_audio, "own_audio_spectrogram",
-                        lambda scale=None: AudioSpectrogram(SPEC))
-    real = sda_lab.own_audio.own_audio_recipe
-    monkeypatch.setattr(sda_lab.own_audio, "own_audio_recipe",
-                        lambda **kw: (tiny_model(), real(**kw)[1]))
+    monkeypatch.setattr(sda_lab.own_audio, "OWN_AUDIO_RECIPE",
+                        replace(OWN_AUDIO_RECIPE, spectrogram=SPEC, model=tiny_model()))
     df = augmentation_effect(clips, seeds=(0,), max_steps=1, val_fraction=0.25, batch_size=4,
                              device="cpu")
     assert list(df["augment"]) == ["off", "on"] and df["val_files"].tolist() == [1, 1]

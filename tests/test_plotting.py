@@ -48,6 +48,18 @@ def test_plot_mels_grid_and_titles():
     assert fig.dpi == plotting.FIG_DPI
 
 
+def test_history_plots():
+    from sda_lab.history import History
+
+    h = History(epoch=[0, 1], recon=[0.5, 0.25], raw_kl=[100.0, 3.0], kl=[100.0, 3.0],
+                kl_weight=[0.0, 1.0], active_units=[10, 4], seconds=[1.0, 2.0],
+                kl_per_dim=[0.05, 0.2, 2.0], train_recon=[0.3, 0.2], train_baseline=0.4,
+                alarms=["collapse", ""], alarm_kind="not_validated")
+    assert len(plotting.plot_history(h, title="run").axes) == 4
+    fig = plotting.plot_history_with_baseline(h)
+    assert "verdict: not_validated" in fig.axes[0].get_title()
+
+
 def test_legends_are_readable():
     """No legend or annotation text below 8 points (at FIG_DPI they were unreadable)."""
     fig = plotting.plot_kl_schedules(20, warmup_fractions=(0.1, 0.3), n_cycles=4)

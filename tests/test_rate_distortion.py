@@ -12,19 +12,14 @@ matplotlib.use("Agg")
 
 import sda_lab  # noqa: E402
 
+from sda_lab.diagnostics import split_by_file  # noqa: E402
 from sda_lab.experiments import DataSpec, load_clip_mels, load_split, run_grid  # noqa: E402
 from sda_lab.losses import elbo_kl_weight  # noqa: E402
-from sda_lab.rate_distortion import (  # noqa: E402
-    SweepConfig,
-    equivalent_beta,
-    example_folder,
-    heldout_reconstructions,
-    plot_rate_distortion,
-    rate_distortion_grid,
-    rd_table,
-)
+from sda_lab.plotting import plot_rate_distortion  # noqa: E402
+from sda_lab.rate_distortion import (SweepConfig, equivalent_beta, example_folder,  # noqa: E402
+                                     heldout_reconstructions, rate_distortion_grid, rd_table)
 from sda_lab.settings import SettingError  # noqa: E402
-from sda_lab.train import TrainConfig, split_by_file  # noqa: E402
+from sda_lab.train import TrainConfig  # noqa: E402
 from sda_lab.vae import VAEConfig  # noqa: E402
 
 TINY_MODEL = VAEConfig(dropout=0.0, latent_dim=4, channels=(4, 8, 16, 32))
@@ -211,12 +206,13 @@ def test_regularisers_sit_beside_the_shipped_marker(tmp_path):
     assert len(specs) == 10 and set(by_arm) == {f"synth {scale} {n}" for n in names}
     masks = by_arm[f"synth {scale} SpecAugment"]
     vec = by_arm[f"synth {scale} latent vector"]
-    from sda_lab.recipes import OWN_AUDIO_TRAIN
+    from sda_lab.recipes import OWN_AUDIO_RECIPE
 
+    recipe_train = OWN_AUDIO_RECIPE.train
     # the shipped marker trains as the recipe does: its augmentation and weight average too
-    assert (shipped.train.augment, shipped.train.ema_decay) == (OWN_AUDIO_TRAIN.augment,
-                                                                OWN_AUDIO_TRAIN.ema_decay)
-    shift = 0 if OWN_AUDIO_TRAIN.augment is None else OWN_AUDIO_TRAIN.augment.mel_shift
+    assert (shipped.train.augment, shipped.train.ema_decay) == (recipe_train.augment,
+                                                                recipe_train.ema_decay)
+    shift = 0 if recipe_train.augment is None else recipe_train.augment.mel_shift
     assert masks.train.augment.freq_mask > 0 and not masks.train.augment.on_waveform
     assert masks.train.augment.mel_shift == shift  # laid over the recipe's, not instead of it
     assert replace(masks.train, augment=shipped.train.augment) == shipped.train
@@ -225,9 +221,7 @@ def test_regularisers_sit_beside_the_shipped_marker(tmp_path):
     assert unshifted.augment is None or unshifted.augment.mel_shift == 0
     assert by_arm[f"synth {scale} no weight average"].train.ema_decay is None
     assert masks.data == shipped.data and vec.train == shipped.train
-    from sda_lab.recipes import OWN_AUDIO_MODEL
-
-    assert shipped.model.latent == OWN_AUDIO_MODEL.latent  # the recipe's latent, small channels
+    assert shipped.model.latent == OWN_AUDIO_RECIPE.model.latent  # the recipe's latent
     assert shipped.model.channels == TINY_MODEL.channels
     assert (vec.model.latent, vec.model.time_halvings, vec.model.latent_dim) == ("vector", None, 64)
     assert by_arm[f"synth {scale} dropout 0.2"].model.dropout == 0.2

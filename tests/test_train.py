@@ -12,7 +12,8 @@ import sda_lab.losses
 import sda_lab.train as train_mod
 from sda_lab.checkpoint import best_path_for, load_checkpoint
 from sda_lab.diagnostics import eval_recon, mean_mel_baseline
-from sda_lab.train import History, TrainConfig, TrainingDiverged, train, train_run
+from sda_lab.history import History
+from sda_lab.train import TrainConfig, TrainingDiverged, train, train_run
 from sda_lab.vae import ConvVAE
 
 from ._tiny import TINY, small, tiny_mels
@@ -271,10 +272,7 @@ def test_train_run_seeds_the_initial_weights():
     assert not m1.training
 
 
-def test_history_summary_plots_and_informative_dims():
-    import matplotlib
-
-    matplotlib.use("Agg")
+def test_history_summary_and_informative_dims():
     h = History(epoch=[0, 1], recon=[0.5, 0.25], raw_kl=[100.0, 3.0], kl=[100.0, 3.0],
                 kl_weight=[0.0, 1.0], active_units=[10, 4], seconds=[1.0, 2.0],
                 kl_per_dim=[0.05, 0.2, 2.0], train_recon=[0.3, 0.2], train_baseline=0.4,
@@ -285,29 +283,6 @@ def test_history_summary_plots_and_informative_dims():
     assert row["final recon"] == 0.25 and row["final active units"] == 4
     assert row["max active units"] == 10 and row["dims with KL > 0.1 nats"] == 2
     assert row["train recon / baseline"] == 0.5 and row["verdict"] == "not_validated"
-    assert len(h.plot(title="run").axes) == 4
-    fig = h.plot_with_baseline()
-    assert "verdict: not_validated" in fig.axes[0].get_title()
-
-
-def test_old_import_paths_still_work():
-    from sda_lab.train import (ALARM_COLLAPSE, ALARM_NO_GENERALISATION, DEFAULT_CLIPS_PER_KIND,
-                               DEFAULT_MODEL, DEFAULT_TRAIN, OWN_AUDIO_MODEL, OWN_AUDIO_SCALE,
-                               OWN_AUDIO_TRAIN, AugmentConfig, Checkpoint, ClipsRun,
-                               alarm_report, augment_waveforms, augmentation_effect,
-                               best_path_for, clips_to_mels, collapse_alarm, collapse_check,
-                               default_cache_dir, load_checkpoint, load_or_train_default,
-                               own_audio_recipe, own_audio_spectrogram, save_checkpoint,
-                               split_by_file, train_on_clips)
-
-    import sda_lab.cache
-    import sda_lab.recipes
-
-    assert DEFAULT_TRAIN is sda_lab.recipes.DEFAULT_RECIPE.train
-    assert load_or_train_default is sda_lab.cache.load_or_train_default
-    assert "OWN_AUDIO_TRAIN" in dir(train_mod)
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        train_mod.nope  # noqa: B018
 
 
 def test_profiling_names_its_median():
@@ -315,7 +290,7 @@ def test_profiling_names_its_median():
 
     out = measure_training_step(ConvVAE.from_config(TINY), batch_size=2, steps=3, warmup=1,
                                 device="cpu")
-    assert out["median_step_ms"] == out["step_ms"] > 0
+    assert out["median_step_ms"] > 0 and "step_ms" not in out
     assert out["samples_per_s"] == pytest.approx(2000 / out["median_step_ms"])
 
 

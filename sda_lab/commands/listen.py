@@ -86,7 +86,7 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     from ..generate import run_checkpoint
     from ..inverse_mel import INVERSE_MEL_FILE, load_inverse_mel, mel_to_waveform_learned
     from ..metrics import log_spectral_distance, spectral_convergence
-    from ..train import load_checkpoint
+    from ..checkpoint import load_checkpoint
 
     if through not in THROUGH:
         raise ValueError(f"--through: expected one of {', '.join(THROUGH)}, got {through!r}")

@@ -8,7 +8,7 @@ Order of work, so nothing long starts before every check passed and no finished 
 2. ``--out``: a writable folder (:func:`sda_lab._io.check_writable_dir`) that holds no earlier
    run (:data:`RUN_FILES`) unless ``--overwrite`` is given;
 3. the folder is loaded (:func:`sda_lab.data.load_folder`), split by file once
-   (:func:`sda_lab.train.split_by_file`), turned into mels once; a training set of one mel
+   (:func:`sda_lab.diagnostics.split_by_file`), turned into mels once; a training set of one mel
    repeated (a looped tone: mean-mel baseline 0) is refused;
 4. with ``--overwrite`` the old run's files move to ``DIR/previous-run/`` only now (deleted once
    the new run is complete, so an interrupted or failed one never costs it), then training writes
@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
     """Add ``train`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
     from ..data import CUTS, SHORT_FILES
     from ..spectrogram import SCALES
-    from ..train import OWN_AUDIO_MODEL, OWN_AUDIO_SCALE, OWN_AUDIO_TRAIN
+    from ..recipes import OWN_AUDIO_RECIPE
     from ..vae import LATENTS, VAEConfig
 
     t = subparsers.add_parser(
@@ -61,7 +61,8 @@ def add_parser(subparsers) -> None:
                     "files; write DIR/checkpoint.pt, DIR/best.pt, DIR/inverse_mel.pt and "
                     "DIR/metrics.json.")
     t._sub_name = "train"
-    r = OWN_AUDIO_TRAIN
+    r, recipe_model = OWN_AUDIO_RECIPE.train, OWN_AUDIO_RECIPE.model
+    recipe_scale = OWN_AUDIO_RECIPE.spectrogram.scale
     t.add_argument("folder", metavar="FOLDER", help="folder of audio files (searched recursively)")
     t.add_argument("--out", metavar="DIR", required=True,
                    help="output folder (created; must not hold another run unless --overwrite)")
@@ -90,28 +91,28 @@ def add_parser(subparsers) -> None:
                    help=f"clips per step (default {r.batch_size})")
     t.add_argument("--latent-dim", type=opt.positive_int, default=None,
                    help=f"latent dimensions, over all latent frames for a sequence (default "
-                        f"{OWN_AUDIO_MODEL.latent_dim} for the recipe's {OWN_AUDIO_MODEL.latent}, "
+                        f"{recipe_model.latent_dim} for the recipe's {recipe_model.latent}, "
                         f"{VAEConfig().latent_dim} for the other)")
     t.add_argument("--short-files", choices=SHORT_FILES, default=SHORT_FILES[0],
                    help=f"files shorter than a clip: {' or '.join(SHORT_FILES)} "
                         f"(default {SHORT_FILES[0]}: pad with silence)")
     t.add_argument("--cut", choices=CUTS, default=CUTS[0],
                    help=f"where clips start: {' or '.join(CUTS)} (default {CUTS[0]})")
-    t.add_argument("--scale", choices=SCALES, default=OWN_AUDIO_SCALE,
-                   help=f"mel representation (default {OWN_AUDIO_SCALE}): the reference log1p "
+    t.add_argument("--scale", choices=SCALES, default=recipe_scale,
+                   help=f"mel representation (default {recipe_scale}): the reference log1p "
                         "or a dB scale, which spreads recordings at ordinary levels over more "
                         "of [0, 1]")
-    t.add_argument("--latent", choices=LATENTS, default=OWN_AUDIO_MODEL.latent,
-                   help=f"the latent's form (default {OWN_AUDIO_MODEL.latent}): one vector per "
+    t.add_argument("--latent", choices=LATENTS, default=recipe_model.latent,
+                   help=f"the latent's form (default {recipe_model.latent}): one vector per "
                         "clip, or a sequence along time (--latent-dim is then the total over "
                         "its frames)")
-    halvings = OWN_AUDIO_MODEL.time_halvings
+    halvings = recipe_model.time_halvings
     t.add_argument("--time-halvings", type=opt.nonneg_int, default=None,
                    help="how many conv layers halve the time axis (default: "
                         f"{'all' if halvings is None else halvings} for the recipe's latent, all "
                         "for the other: the plan's)")
-    t.add_argument("--dropout", type=opt.fraction, default=OWN_AUDIO_MODEL.dropout,
-                   help=f"dropout after every conv block (default {OWN_AUDIO_MODEL.dropout:g})")
+    t.add_argument("--dropout", type=opt.fraction, default=recipe_model.dropout,
+                   help=f"dropout after every conv block (default {recipe_model.dropout:g})")
     t.add_argument("--augment", action="store_true",
                    help="random gain, time shift and speed on training clips")
     t.add_argument("--spec-augment", action="store_true",
@@ -161,8 +162,8 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
 
 def _configs(args: argparse.Namespace):
     """The recipe's (model, train) configs and spectrogram with the options applied."""
-    from .. import train as T
     from ..augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
+    from ..recipes import OWN_AUDIO_RECIPE
     from ..vae import VAEConfig
 
     budget = args.max_minutes is not None or args.max_steps is not None
@@ -171,7 +172,7 @@ def _configs(args: argparse.Namespace):
                      batch_size=args.batch_size, device=args.device, seed=args.seed)
     if args.epochs is not None or budget:
         overrides["epochs"] = args.epochs  # None: the budget alone ends training
-    model_cfg, train_cfg = T.own_audio_recipe(**overrides)
+    model_cfg, train_cfg = OWN_AUDIO_RECIPE.configs(**overrides)
     aug = {} if args.augment else dict(NO_WAVEFORM)  # --augment: the waveform parts' defaults
     if args.spec_augment:
         aug.update(SPEC_AUGMENT)
@@ -188,7 +189,7 @@ def _configs(args: argparse.Namespace):
         size = VAEConfig().latent_dim if size is None else size
     model_cfg = replace(model_cfg, latent_dim=size, latent=args.latent,
                         time_halvings=halvings, dropout=args.dropout)
-    return model_cfg, train_cfg, T.own_audio_spectrogram(args.scale)
+    return model_cfg, train_cfg, OWN_AUDIO_RECIPE.audio_spectrogram(args.scale)
 
 
 def _ratio(recon, baseline) -> tuple[float | None, str]:
@@ -242,7 +243,7 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     is re-raised with ``note`` filled in as the exception's ``inverse_mel`` attribute.
     """
     from .. import inverse_mel as IM
-    from .. import train as T
+    from ..diagnostics import split_by_file
 
     if args.no_inverse_mel:
         return {"trained": False, "note": "--no-inverse-mel"}
@@ -252,7 +253,7 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
                 "at least 2 (one to fit, one to pick its weights); the run uses NNLS")
         print(note)
         return {"trained": False, "note": note}
-    fit, pick, pick_files = T.split_by_file(files, PICK_FRACTION, args.seed)
+    fit, pick, pick_files = split_by_file(files, PICK_FRACTION, args.seed)
     fit_idx, pick_idx = [train_idx[i] for i in fit], [train_idx[i] for i in pick]
     config = IM.InverseMelConfig(max_seconds=60.0 * args.inverse_mel_minutes, seed=args.seed)
     print(f"learned inverse mel: fitting on {len(fit_idx)} clips, picking on {len(pick_idx)} "
@@ -307,9 +308,10 @@ def _set_aside(out: Path, old: list[Path]) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
-    from .. import train as T
     from .._io import atomic_write_json
     from ..data import load_folder
+    from ..diagnostics import mean_mel_baseline, split_by_file
+    from ..own_audio import clips_to_mels, train_on_clips
 
     t0 = time.perf_counter()
     model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
@@ -317,8 +319,8 @@ def run(args: argparse.Namespace) -> int:
     old = check_out(out, args.overwrite)
     clips = load_folder(args.folder, short_files=args.short_files, cut=args.cut)
     print(clips.summary())
-    train_idx, val_idx, val_files = T.split_by_file(clips, args.val_fraction, args.seed,
-                                                    args.val_files)  # the one split of the run
+    train_idx, val_idx, val_files = split_by_file(clips, args.val_fraction, args.seed,
+                                                  args.val_files)  # the one split of the run
     if len(train_idx) < 2:
         raise ValueError(f"--val-fraction/--val-files: expected at least 2 training clips, got "
                          f"{len(train_idx)} after holding out {len(val_files)} files")
@@ -326,15 +328,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"training on {len(train_idx)} clips from {n_files - len(val_files)} files, "
           f"validating on {len(val_idx)} clips from {len(val_files)} files "
           f"({', '.join(val_files) or 'none'})")
-    mels = T.clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T), once
-    baseline = T.mean_mel_baseline(mels[train_idx])
+    mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T), once
+    baseline = mean_mel_baseline(mels[train_idx])
     if baseline <= DEGENERATE_BASELINE:
         raise ValueError(f"{FOLDER_ARG}: expected clips that differ, got {len(train_idx)} "
                          f"training clips that are all the same mel (mean-mel baseline "
                          f"{baseline:.3g}, e.g. a looped tone): there is nothing to learn "
                          "beyond the average; add different audio")
     previous = _set_aside(out, old)  # --overwrite: the earlier run moves aside only now
-    result = T.train_on_clips(
+    result = train_on_clips(
         clips, model_cfg, train_cfg, val_fraction=0.0, val_files=val_files or None,
         seed=args.seed, spectrogram=spec, checkpoint_path=out / "checkpoint.pt",
         best_checkpoint_path=out / "best.pt", progress=not args.quiet,

@@ -225,27 +225,6 @@ class Results:
                          "seeds where it holds": f"{wins}/{eff.n}", "holds": eff.holds(op)})
         return pd.DataFrame(rows).set_index("claim")
 
-    # The figures live in sda_lab.plotting; these keep the notebooks' calls.
-    def plot(self, metrics: Sequence[str] = ("recon", "raw_kl", "kl_weight", "active_units"),
-             log: Sequence[str] = ("recon", "raw_kl"), band: str = "minmax"):
-        """:func:`sda_lab.plotting.plot_sweep_curves` of these results."""
-        from ..plotting import plot_sweep_curves
-
-        return plot_sweep_curves(self, metrics, log, band)
-
-    def plot_finals(self, metrics: Sequence[str] = ("recon", "raw_kl", "active_units",
-                                                     "informative_dims")):
-        """:func:`sda_lab.plotting.plot_sweep_finals` of these results."""
-        from ..plotting import plot_sweep_finals
-
-        return plot_sweep_finals(self, metrics)
-
-    def plot_kl_per_dim(self, free_bits: float | None = None):
-        """:func:`sda_lab.plotting.plot_kl_per_dim` of these results."""
-        from ..plotting import plot_kl_per_dim
-
-        return plot_kl_per_dim(self, free_bits)
-
 
 def _final_metrics(r: dict, kl_threshold: float) -> dict:
     """The final-state columns of one successful record."""

@@ -43,7 +43,7 @@ class DataSpec:
     tag: str = ""
     # The representation: SpectrogramConfig.scale, "log1p" (the reference plan's) or "db".
     scale: str = "log1p"
-    # Validation split BY FILE (sda_lab.train.split_by_file): this fraction of the files (of the
+    # Validation split BY FILE (sda_lab.diagnostics.split_by_file): this fraction of the files (of the
     # folder, or of the synthetic set's one-file-per-clip) is held out; 0 trains on everything.
     val_fraction: float = 0.0
     split_seed: int = 0  # which files are held out (same split in every run of a sweep)
@@ -90,7 +90,7 @@ def load_clip_mels(data: DataSpec):
 
 
 def _split_indices(data: DataSpec, files: Sequence[str]) -> tuple[list[int], list[int] | None]:
-    from ..train import split_by_file
+    from ..diagnostics import split_by_file
 
     if data.val_fraction == 0:
         return list(range(len(files))), None
@@ -100,13 +100,13 @@ def _split_indices(data: DataSpec, files: Sequence[str]) -> tuple[list[int], lis
 
 def load_split(data: DataSpec):
     """``(train_mels, val_mels)`` of ``data``, split by file with ``data.val_fraction`` and
-    ``data.split_seed`` (:func:`sda_lab.train.split_by_file`); ``val_mels`` is None without a
+    ``data.split_seed`` (:func:`sda_lab.diagnostics.split_by_file`); ``val_mels`` is None without a
     split. Shapes ``(N_train, 1, n_mels, T)``, ``(N_val, 1, n_mels, T)``.
 
     Raises
     ------
     ValueError
-        From :func:`~sda_lab.train.split_by_file` (e.g. a folder with a single file).
+        From :func:`~sda_lab.diagnostics.split_by_file` (e.g. a folder with a single file).
     """
     mels, files = load_clip_mels(data)
     train_idx, val_idx = _split_indices(data, files)
@@ -139,7 +139,7 @@ def check_runnable(train: TrainConfig, data: DataSpec, arm: str = "") -> None:
         raise ValueError(f"{where}TrainConfig.augment's waveform parts (gain_db, max_shift_s, "
                          "speed, mixup) are not supported by the experiments runner (its runs "
                          "train on precomputed mels); set them to 0 (sda_lab.augment.NO_WAVEFORM) "
-                         "for mel-domain augmentation only, or use sda_lab.train.train_on_clips")
+                         "for mel-domain augmentation only, or use sda_lab.own_audio.train_on_clips")
     n_train = _training_clips(data)
     if n_train < MIN_TRAIN_CLIPS:
         raise ValueError(f"{where}DataSpec leaves {n_train} training clip(s), expected at least "

@@ -15,12 +15,10 @@ Modules, in the order a render flows:
 
 Everything works headless (nbval): ``update()``, ``set_dimension()``, ``simulate_drag()`` and
 ``snapshot()`` need no browser. Importing this package changes no process setting; for several
-kernels on few cores start JupyterLab with ``OMP_WAIT_POLICY=PASSIVE`` (``make lab`` does), or
-call :func:`sda_lab.utils.set_thread_policy` before torch is imported.
+kernels on few cores start JupyterLab with ``OMP_WAIT_POLICY=PASSIVE`` (``make lab`` does).
 """
 
-from .clips import (RUN_CHECKPOINTS, check_explorer_mels, clip_seconds, mels_for, run_checkpoint,
-                    spectrogram_for)
+from .clips import RUN_CHECKPOINTS, check_explorer_mels, clip_seconds, mels_for, run_checkpoint
 from .drag import DragStats, measure_latency, simulate_drag
 from .explorer import SLIDER_STEPS, STARTS, LatentExplorer
 from .export import export_explorer, export_interpolation, export_traversal, write_wav
@@ -30,9 +28,7 @@ from .lanes import LatestValueWorker, Preview, Rendered, Renderer
 from .latent_map import PALETTE, PCA2, LatentMap, label_groups, map_groups
 from .sliders import KernelValues, SliderState, grid_value, set_slider
 
-_Renderer = Renderer  # the old private name
-
-__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "spectrogram_for", "run_checkpoint", "DragStats",
+__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint", "DragStats",
            "measure_latency", "simulate_drag", "RUN_CHECKPOINTS", "SLIDER_STEPS", "STARTS",
            "LatentExplorer", "export_explorer", "export_interpolation", "export_traversal",
            "write_wav", "figure_png", "mel_image_png", "mel_png", "waveform_image_png",

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import torch
 
-from ..spectrogram import AudioSpectrogram, SpectrogramConfig
+from ..spectrogram import AudioSpectrogram
 from ..vae import ConvVAE
 
-__all__ = ["RUN_CHECKPOINTS", "check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint",
-           "spectrogram_for"]
+__all__ = ["RUN_CHECKPOINTS", "check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint"]
 
 RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # what an explorer opens in a run, in this order
 
@@ -63,21 +62,6 @@ def clip_seconds(model: ConvVAE, spec: AudioSpectrogram) -> float:
     if spec.get_mel_shape(sr)[1] == model.config.n_frames:
         return 1.0
     return (model.config.n_frames - 1) * spec.config.hop_length / sr
-
-
-def spectrogram_for(extra: dict | None) -> AudioSpectrogram:
-    """The :class:`AudioSpectrogram` of a checkpoint's ``extra`` dict: a
-    :class:`SpectrogramConfig` stored there is used as is; a dict or nothing goes through
-    :meth:`sda_lab.train.Checkpoint.spectrogram` (the one checkpoint -> spectrogram function)."""
-    from ..train import Checkpoint
-
-    cfg = (extra or {}).get("spectrogram_config")
-    if isinstance(cfg, SpectrogramConfig):
-        return AudioSpectrogram(cfg)
-    if cfg is not None and not isinstance(cfg, dict):
-        raise TypeError(f"extra['spectrogram_config'] must be a dict or SpectrogramConfig, got "
-                        f"{type(cfg).__name__}")
-    return Checkpoint(None, None, None, None, dict(extra or {})).spectrogram()
 
 
 def mels_for(model: ConvVAE, spec: AudioSpectrogram, mels_or_folder=None,
