@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from .core import __version__
 
 _PUBLIC = {
     "SpectrogramConfig": "spectrogram", "AudioSpectrogram": "spectrogram",

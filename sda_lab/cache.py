@@ -15,9 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from . import recipes
-from ._io import check_writable_dir
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint
-from .settings import cache_dir
+from .core._io import check_writable_dir
+from .core.settings import cache_dir
 from .spectrogram import SpectrogramConfig
 from .train import TrainConfig, train_run
 
@@ -30,7 +30,7 @@ _FIRST_TRAIN_FIELDS = frozenset({
 
 
 def default_cache_dir() -> Path:
-    """The cache folder, :func:`sda_lab.settings.cache_dir` (``$SDA_LAB_CACHE``, else
+    """The cache folder, :func:`sda_lab.core.settings.cache_dir` (``$SDA_LAB_CACHE``, else
     ``data/cache`` of a source checkout, else ``~/.cache/sda-lab``)."""
     return cache_dir()
 
@@ -81,7 +81,7 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
 
     Raises
     ------
-    sda_lab._io.WriteError
+    sda_lab.core._io.WriteError
         Before training, if the cache folder cannot be written.
     """
     from .data import make_default_dataset

@@ -1,5 +1,5 @@
 """Checkpoints: one file holds the weights, the model, train and spectrogram configs, the
-optimizer state and the history, written atomically (:func:`sda_lab._io.atomic_torch_save`)
+optimizer state and the history, written atomically (:func:`sda_lab.core._io.atomic_torch_save`)
 and loaded back into an identical model (:func:`load_checkpoint`).
 """
 
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ._io import atomic_torch_save
-from .utils import pick_device
+from .core._io import atomic_torch_save
+from .core.utils import pick_device
 from .vae import ConvVAE, VAEConfig
 
 if TYPE_CHECKING:  # train.py imports this module; the names are only annotations here
@@ -41,7 +41,7 @@ def write_checkpoint(path: str | Path, model_config: VAEConfig, model_state: dic
 
     Raises
     ------
-    sda_lab._io.WriteError
+    sda_lab.core._io.WriteError
         One line naming the path when the folder cannot be written or the disk is full.
     """
     payload = {

@@ -10,7 +10,7 @@ import librosa
 import numpy as np
 import torch
 
-from ._checks import check_frames, check_mel, check_waveform
+from .core._checks import check_frames, check_mel, check_waveform
 from .data import AudioClips
 from .diagnostics import split_by_file
 from .inverse_mel import (InverseMel, InverseMelConfig, fit_inverse_mel, mel_to_magnitude,

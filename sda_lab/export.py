@@ -166,10 +166,10 @@ def export_model(model, spec, path: str | Path) -> Path:
 
     Raises
     ------
-    sda_lab._io.WriteError
+    sda_lab.core._io.WriteError
         ``path``'s folder cannot be written.
     """
-    from ._io import atomic_write, atomic_write_json
+    from .core._io import atomic_write, atomic_write_json
 
     path = Path(path)
     model = model.eval().cpu()
@@ -198,7 +198,7 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     """Export a run folder of ``python -m sda_lab train`` (``best.pt`` preferred, else
     ``checkpoint.pt``) to ``out``. Raises ``FileNotFoundError`` (one line) when ``run`` is no
     run folder, ``ValueError`` for an unreadable checkpoint, ``WriteError`` for ``out``."""
-    from ._io import check_writable_dir
+    from .core._io import check_writable_dir
     from .generate import run_checkpoint
     from .checkpoint import load_checkpoint
 

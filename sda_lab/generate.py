@@ -217,13 +217,13 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
 
     Returns the table and :func:`copying_check`'s dict (None when the run has no held-out
     clips). Raises what :func:`load_run` raises, ``ValueError`` for ``n < 1`` or an unknown
-    prior, and :class:`sda_lab._io.WriteError` for an unwritable ``out``.
+    prior, and :class:`sda_lab.core._io.WriteError` for an unwritable ``out``.
     """
     import io
 
     import soundfile as sf
 
-    from ._io import atomic_write, check_writable_dir
+    from .core._io import atomic_write, check_writable_dir
 
     if n < 1:
         raise ValueError(f"--n: expected a positive number of sounds, got {n}")

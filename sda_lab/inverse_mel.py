@@ -45,8 +45,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ._checks import check_frames, check_mel, check_waveform
-from ._io import atomic_torch_save
+from .core._checks import check_frames, check_mel, check_waveform
+from .core._io import atomic_torch_save
 from .harmonic import HarmonicConfig, harmonic_power
 from .metrics import spectral_convergence
 from .phase import PHASE_INITS, griffin_lim
@@ -336,7 +336,7 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
 
 
 def save_inverse_mel(path: str | Path, inverse: InverseMel) -> Path:
-    """Write ``inverse`` to ``path`` atomically (``sda_lab._io.atomic_torch_save``)."""
+    """Write ``inverse`` to ``path`` atomically (``sda_lab.core._io.atomic_torch_save``)."""
     payload = {"format": FORMAT, "kind": "sda_lab.inverse_mel",
                "config": asdict(inverse.config), "spectrogram_config": inverse.spectrogram_config,
                "state": {k: v.detach().cpu() for k, v in inverse.net.state_dict().items()},

@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 
 from .augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
+from .core.settings import extra_audio_dir
 from .experiments import DataSpec, Results, RunSpec, check_runnable, train_run
 from .losses import elbo_kl_weight
 from .recipes import OWN_AUDIO_RECIPE
-from .settings import extra_audio_dir
 from .train import TrainConfig
 from .vae import VAEConfig
 
@@ -273,12 +273,12 @@ def rd_table(results: Results, sigma: float = SIGMA) -> pd.DataFrame:
 
 def example_folder(part: str = "instruments") -> Path:
     """Real recordings for a sweep: ``$SDA_LAB_EXTRA_AUDIO/<part>`` when that variable names a
-    folder holding ``part`` (:func:`sda_lab.settings.extra_audio_dir`), else the bundled
+    folder holding ``part`` (:func:`sda_lab.core.settings.extra_audio_dir`), else the bundled
     ``data/examples/<part>``.
 
     Raises
     ------
-    sda_lab.settings.SettingError
+    sda_lab.core.settings.SettingError
         ``SDA_LAB_EXTRA_AUDIO`` is set but is not a folder.
     FileNotFoundError
         If neither holds ``part``.

@@ -65,7 +65,7 @@ import torch
 import torchaudio.transforms as T
 from torch import nn
 
-from ._checks import check_frames, check_mel, check_nonempty, check_waveform
+from .core._checks import check_frames, check_mel, check_nonempty, check_waveform
 from .inversion import (INVERSION_METHODS, check_method, fb_pseudo_inverse, griffin_lim,
                         mel_to_linear, nnls_step)
 

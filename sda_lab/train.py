@@ -21,11 +21,11 @@ from tqdm.auto import tqdm
 from .augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
 from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState, weight_average
 from .checkpoint import best_path_for
+from .core.utils import pick_device, seed_everything
 from .diagnostics import check_training_clips, eval_recon, mean_mel_baseline, verdict
 from .history import History
 from .losses import (KL_SCHEDULES, active_units, kl_per_dimension, kl_weight_at_progress,
                      scheduled_kl_weight, vae_loss)
-from .utils import pick_device, seed_everything
 from .vae import ConvVAE, VAEConfig
 
 

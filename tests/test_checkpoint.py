@@ -3,9 +3,9 @@ from dataclasses import asdict, replace
 import pytest
 import torch
 
-from sda_lab._io import WriteError
 from sda_lab.checkpoint import (best_path_for, load_checkpoint, save_checkpoint,
                                 write_checkpoint)
+from sda_lab.core._io import WriteError
 from sda_lab.history import History
 from sda_lab.vae import ConvVAE
 

@@ -107,7 +107,7 @@ def test_out_is_a_file(tmp_path, capsys):
 
 def test_out_unwritable_is_checked_before_the_folder(tmp_path, capsys, monkeypatch):
     """A folder that cannot be written (simulated: root ignores chmod) fails before loading."""
-    import sda_lab._io as io_mod
+    import sda_lab.core._io as io_mod
 
     def refuse(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied")

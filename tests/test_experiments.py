@@ -101,7 +101,7 @@ def test_a_run_trains_through_the_one_train_run_and_keeps_its_verdict(monkeypatc
     import sda_lab.train as T
     from sda_lab.diagnostics import ALARM_KINDS
     from sda_lab.experiments.spec import load_split
-    from sda_lab.utils import seed_everything
+    from sda_lab.core.utils import seed_everything
     from sda_lab.vae import ConvVAE
 
     calls = []

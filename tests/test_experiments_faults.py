@@ -10,11 +10,11 @@ import os
 import pytest
 
 import sda_lab.train
+from sda_lab.core.settings import SettingError
 from sda_lab.experiments import (
     DataSpec, Results, ResultStore, base_seed, dask_client, grid, run_grid,
 )
 from sda_lab.plotting import plot_sweep_curves
-from sda_lab.settings import SettingError
 from sda_lab.train import TrainConfig
 from sda_lab.vae import VAEConfig
 
@@ -173,14 +173,14 @@ def test_local_cluster_has_one_worker_per_cpu_this_process_may_use(monkeypatch):
 
 def test_store_writes_through_the_atomic_helper(tmp_path, monkeypatch):
     """A failed write leaves no partial file and no temporary file behind."""
-    import sda_lab._io
+    import sda_lab.core._io
 
     store = ResultStore(tmp_path)
 
     def broken_replace(src, dst):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sda_lab._io.os, "replace", broken_replace)
+    monkeypatch.setattr(sda_lab.core._io.os, "replace", broken_replace)
     with pytest.raises(OSError, match="no space left"):
         store.put({"key": "k", "status": "ok"})
     assert list(tmp_path.iterdir()) == []

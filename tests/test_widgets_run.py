@@ -129,7 +129,7 @@ def test_export_writes_what_you_hear_and_the_figure(tmp_path):
     b, _ = sf.read(tr["wav"][1])
     assert not np.allclose(a, b)  # the two ends of the traversal sound different
     (tmp_path / "file").write_text("x")
-    from sda_lab._io import WriteError
+    from sda_lab.core._io import WriteError
 
     with pytest.raises(WriteError, match="expected a folder, got a file"):
         ex.export(tmp_path / "file")

@@ -20,7 +20,7 @@ __all__ = ["PROG", "OneLineParser", "KEYWORD_FLAGS", "positive_int", "positive_f
            "in_flag_terms", "check_device"]
 
 PROG = "python -m sda_lab"
-MAX_SEED = 2**31 - 1  # numpy takes seeds < 2**32; sda_lab.settings keeps the same headroom
+MAX_SEED = 2**31 - 1  # numpy takes seeds < 2**32; sda_lab.core.settings keeps the same headroom
 
 # Python keyword (as the trainer and the split name it) -> CLI flag. The one place this is written.
 KEYWORD_FLAGS = {
@@ -148,10 +148,10 @@ def _no_space(exc: BaseException) -> bool:
 
 def error_line(exc: BaseException) -> str:
     """One line for ``exc``: its first line, then up to five more joined by ``; ``, in the
-    CLI's flag names. A full disk says "no space left on ..." (``sda_lab._io.WriteError``
+    CLI's flag names. A full disk says "no space left on ..." (``sda_lab.core._io.WriteError``
     already does; a raw ``OSError``/torch write error is reworded); a diverged run starts
     "training diverged"."""
-    from .._io import WriteError
+    from ..core._io import WriteError
 
     if _no_space(exc) and not isinstance(exc, WriteError):
         where = getattr(exc, "filename", None)

@@ -81,7 +81,7 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     import soundfile as sf
     import torch
 
-    from .._io import atomic_write, check_writable_dir
+    from ..core._io import atomic_write, check_writable_dir
     from ..descriptors import clip_length
     from ..generate import run_checkpoint
     from ..inverse_mel import INVERSE_MEL_FILE, load_inverse_mel, mel_to_waveform_learned

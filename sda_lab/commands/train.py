@@ -5,7 +5,7 @@ Order of work, so nothing long starts before every check passed and no finished 
 1. options: each parsed by its type in :mod:`sda_lab.commands._options` (one line naming the
    flag); the recipe's configs and the representation are built from them (their errors are
    rewritten to the flags);
-2. ``--out``: a writable folder (:func:`sda_lab._io.check_writable_dir`) that holds no earlier
+2. ``--out``: a writable folder (:func:`sda_lab.core._io.check_writable_dir`) that holds no earlier
    run (:data:`RUN_FILES`) unless ``--overwrite`` is given;
 3. the folder is loaded (:func:`sda_lab.data.load_folder`), split by file once
    (:func:`sda_lab.diagnostics.split_by_file`), turned into mels once; a training set of one mel
@@ -146,10 +146,10 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
     ------
     ValueError
         If ``out`` holds files of an earlier run (:data:`RUN_FILES`) and not ``overwrite``.
-    sda_lab._io.WriteError
+    sda_lab.core._io.WriteError
         If ``out`` is a file or cannot be created or written.
     """
-    from .._io import check_writable_dir
+    from ..core._io import check_writable_dir
 
     old = [out / name for name in RUN_FILES if out.is_dir() and (out / name).exists()]
     if old and not overwrite:
@@ -308,7 +308,7 @@ def _set_aside(out: Path, old: list[Path]) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
-    from .._io import atomic_write_json
+    from ..core._io import atomic_write_json
     from ..data import load_folder
     from ..diagnostics import mean_mel_baseline, split_by_file
     from ..own_audio import clips_to_mels, train_on_clips

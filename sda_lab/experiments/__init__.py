@@ -17,7 +17,7 @@ uncertainty. In pipeline order:
   (:class:`Results`); its figures are drawn by :mod:`sda_lab.plotting`.
 """
 
-from ..settings import base_seed
+from ..core.settings import base_seed
 from .results import Effect, Results, bootstrap_ci
 from .runner import (
     DEFAULT_THREADS_PER_WORKER, MAX_LOCAL_WORKERS, SerialExecutor, dask_client, execute_run,

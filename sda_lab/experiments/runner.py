@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..settings import dask_address
+from ..core.settings import dask_address
 from .results import Results
 from .spec import MIN_TRAIN_CLIPS, RunSpec, load_split
 from .store import ResultStore
@@ -154,7 +154,7 @@ def dask_client(address: str | None = None, n_workers: int | None = None,
 
     Raises
     ------
-    sda_lab.settings.SettingError
+    sda_lab.core.settings.SettingError
         ``$SDA_LAB_DASK_ADDRESS`` is not a scheduler address (checked before connecting).
     """
     import dask
@@ -252,7 +252,7 @@ def run_grid(specs: Sequence[RunSpec], executor=None, store: ResultStore | str |
     ------
     ValueError
         ``specs`` is empty.
-    sda_lab.settings.SettingError, sda_lab._io.WriteError
+    sda_lab.core.settings.SettingError, sda_lab.core._io.WriteError
         The store cannot be written (checked before any training), or a bad
         ``SDA_LAB_DASK_ADDRESS``.
     KeyboardInterrupt

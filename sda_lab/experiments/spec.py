@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .. import __version__
+from ..core import __version__
 from ..train import TrainConfig
 from ..vae import VAEConfig
 

@@ -1,6 +1,6 @@
 """The run cache: one small JSON file per finished run, ``<folder>/<key>.json``.
 
-Written atomically (:func:`sda_lab._io.atomic_write_json`), so an interrupted sweep resumes
+Written atomically (:func:`sda_lab.core._io.atomic_write_json`), so an interrupted sweep resumes
 where it stopped, a re-run notebook cell reuses finished runs, and concurrent writers never
 leave a partial file. Only successful runs are kept; a failed run is returned to the caller
 as a row with its error and retried next time.
@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .._io import atomic_write_json, check_writable_dir
-from ..settings import cache_dir
+from ..core._io import atomic_write_json, check_writable_dir
+from ..core.settings import cache_dir
 
 __all__ = ["ResultStore"]
 
 
 class ResultStore:
     """One JSON file per finished run in ``folder`` (default ``$SDA_LAB_CACHE/runs``, see
-    :func:`sda_lab.settings.cache_dir`).
+    :func:`sda_lab.core.settings.cache_dir`).
 
     Raises
     ------
-    sda_lab.settings.SettingError
+    sda_lab.core.settings.SettingError
         ``folder`` is None and ``$SDA_LAB_CACHE`` lies under a regular file.
     """
 
@@ -49,7 +49,7 @@ class ResultStore:
 
         Raises
         ------
-        sda_lab._io.WriteError
+        sda_lab.core._io.WriteError
             One line naming ``SDA_LAB_CACHE`` (or ``store`` for a folder given by the caller),
             the folder and why it cannot be written.
         """
@@ -57,6 +57,6 @@ class ResultStore:
         return check_writable_dir(self.folder, what)
 
     def put(self, record: dict) -> Path:
-        """Store ``record`` under ``record["key"]`` atomically; :class:`~sda_lab._io.WriteError`
+        """Store ``record`` under ``record["key"]`` atomically; :class:`~sda_lab.core._io.WriteError`
         (one line) when it cannot be written."""
         return atomic_write_json(self.path(record["key"]), record, indent=None, allow_nan=True)

@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 from matplotlib.figure import Figure
 
-from .._io import atomic_write, check_writable_dir
+from ..core._io import atomic_write, check_writable_dir
 from ..descriptors import invert
 from ..spectrogram import AudioSpectrogram
 from ..vae import ConvVAE
@@ -97,7 +97,7 @@ def export_explorer(explorer, folder: str | Path, name: str = "explorer") -> dic
     ``NAME.wav`` (the current latent through the full inversion, the explorer's seed) and
     ``NAME.png`` (its :meth:`~sda_lab.widgets.LatentExplorer.snapshot`).
 
-    Returns ``{"wav": path, "png": path}``. Raises :class:`sda_lab._io.WriteError` (one line)
+    Returns ``{"wav": path, "png": path}``. Raises :class:`sda_lab.core._io.WriteError` (one line)
     when ``folder`` cannot be written, before anything is rendered.
     """
     folder = check_writable_dir(folder, "folder")

@@ -54,7 +54,7 @@ def base_seed(default: int = 0) -> int:
 def cache_dir() -> Path:
     """``$SDA_LAB_CACHE``, else ``data/cache`` of a source checkout, else ``~/.cache/sda-lab``.
 
-    Only names the folder; :func:`sda_lab._io.check_writable_dir` proves it can be written
+    Only names the folder; :func:`sda_lab.core._io.check_writable_dir` proves it can be written
     before long work starts.
     """
     raw = _raw("SDA_LAB_CACHE")
