@@ -16,7 +16,7 @@
    architecture and the inversion, not on the weights; no default model to train), with every
    audio update inverted in full against the preview path (short NNLS + Griffin-Lim warm-started
    from the previous render, full inversion once the values stop), and the mel consistency
-   (``sda_lab.metrics.mel_consistency``, lower is better) of what each path plays along a drag.
+   (``sda_lab.representation.metrics.mel_consistency``, lower is better) of what each path plays along a drag.
 
 Every number is the median over ``repeats`` fresh processes (the machine is shared and noisy);
 ratios are against the default policy alone. ``python -m benchmarks.bench_explorer [repeats]``
@@ -60,7 +60,7 @@ while True:
 _INVERT = """
 import json, time, torch
 from sda_lab.data import make_default_dataset
-from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.representation.spectrogram import AudioSpectrogram
 spec = AudioSpectrogram()
 mels = spec.waveform_to_mel(make_default_dataset(4).waveforms)  # (20, 1, 128, 94)
 spec.mel_to_waveform(mels[:1], length=48_000)  # warm-up
@@ -73,7 +73,7 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "threads": torch.get_num_
 _DRAG = """
 import json, torch
 from sda_lab.data import make_default_dataset
-from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.representation.spectrogram import AudioSpectrogram
 from sda_lab.train import load_or_train_default
 from sda_lab.widgets import LatentExplorer
 model = load_or_train_default(progress=False).model.cpu()
@@ -92,8 +92,8 @@ print(json.dumps({k: getattr(s, k) for k in ("seconds", "picture_renders", "audi
 _PREVIEW = """
 import json, statistics, torch
 from sda_lab.data import make_default_dataset
-from sda_lab.metrics import mel_consistency
-from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.representation.metrics import mel_consistency
+from sda_lab.representation.spectrogram import AudioSpectrogram
 from sda_lab.vae import ConvVAE
 from sda_lab.widgets import LatentExplorer, Preview
 torch.manual_seed(0)

@@ -2,10 +2,10 @@
 
 The package in pipeline order (one idea per module):
 
-- representation: :mod:`~sda_lab.spectrogram` (waveform <-> normalised log-mel),
-  :mod:`~sda_lab.inversion` (mel -> linear -> waveform), :mod:`~sda_lab.phase` (PGHI, fast
-  Griffin-Lim), :mod:`~sda_lab.harmonic` (a pitch-aware mel -> linear start),
-  :mod:`~sda_lab.inverse_mel` (a learned inverse mel), :mod:`~sda_lab.metrics`,
+- representation: :mod:`~sda_lab.representation.spectrogram` (waveform <-> normalised log-mel),
+  :mod:`~sda_lab.representation.inversion` (mel -> linear -> waveform), :mod:`~sda_lab.representation.phase` (PGHI, fast
+  Griffin-Lim), :mod:`~sda_lab.representation.harmonic` (a pitch-aware mel -> linear start),
+  :mod:`~sda_lab.representation.inverse_mel` (a learned inverse mel), :mod:`~sda_lab.representation.metrics`,
   :mod:`~sda_lab.evaluate`
 - data: :mod:`~sda_lab.synth` (the embedded default set), :mod:`~sda_lab.data` (your own
   folder), :mod:`~sda_lab.folders`, :mod:`~sda_lab.augment`

@@ -18,7 +18,7 @@ from . import recipes
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint
 from .core._io import check_writable_dir
 from .core.settings import cache_dir
-from .spectrogram import SpectrogramConfig
+from .representation.spectrogram import SpectrogramConfig
 from .train import TrainConfig, train_run
 
 __all__ = ["default_cache_dir", "default_model_path", "load_or_train_default"]

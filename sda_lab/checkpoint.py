@@ -83,7 +83,7 @@ class Checkpoint:
 
     @property
     def spectrogram_config(self):
-        """The :class:`~sda_lab.spectrogram.SpectrogramConfig` the model was trained on (from
+        """The :class:`~sda_lab.representation.spectrogram.SpectrogramConfig` the model was trained on (from
         ``extra["spectrogram_config"]``), or the default config when the checkpoint has none.
 
         Raises
@@ -91,7 +91,7 @@ class Checkpoint:
         ValueError
             If the stored config names fields this version's ``SpectrogramConfig`` lacks.
         """
-        from .spectrogram import SpectrogramConfig
+        from .representation.spectrogram import SpectrogramConfig
 
         stored = self.extra.get("spectrogram_config")
         if not stored:
@@ -104,9 +104,9 @@ class Checkpoint:
 
     def spectrogram(self):
         """The one checkpoint -> spectrogram function: an
-        :class:`~sda_lab.spectrogram.AudioSpectrogram` built from :attr:`spectrogram_config`.
+        :class:`~sda_lab.representation.spectrogram.AudioSpectrogram` built from :attr:`spectrogram_config`.
         Decode this model's mels only with it."""
-        from .spectrogram import AudioSpectrogram
+        from .representation.spectrogram import AudioSpectrogram
 
         return AudioSpectrogram(self.spectrogram_config)
 

@@ -13,11 +13,12 @@ import torch
 from .core._checks import check_frames, check_mel, check_waveform
 from .data import AudioClips
 from .diagnostics import split_by_file
-from .inverse_mel import (InverseMel, InverseMelConfig, fit_inverse_mel, mel_to_magnitude,
-                          mel_to_waveform_learned, start_audio_sc, stft_magnitude)
-from .metrics import log_spectral_distance, mel_consistency, spectral_convergence
-from .phase import griffin_lim
-from .spectrogram import AudioSpectrogram
+from .representation.inverse_mel import (InverseMel, InverseMelConfig, fit_inverse_mel,
+                                         mel_to_magnitude, mel_to_waveform_learned, start_audio_sc,
+                                         stft_magnitude)
+from .representation.metrics import log_spectral_distance, mel_consistency, spectral_convergence
+from .representation.phase import griffin_lim
+from .representation.spectrogram import AudioSpectrogram
 
 
 def librosa_mel_to_audio(spec: AudioSpectrogram, mel: torch.Tensor, length: int | None = None,
@@ -151,7 +152,7 @@ def render_paths(spec, waveforms: torch.Tensor, inverse: InverseMel | None = Non
     ``{path: (waveform (B, 1, samples), seconds per clip)}``.
 
     Paths: the reference plan's ``lstsq`` and the NNLS default (``spec.mel_to_waveform``),
-    NNLS + PGHI, the harmonic start (:mod:`sda_lab.harmonic`, nothing learned) + PGHI, the
+    NNLS + PGHI, the harmonic start (:mod:`sda_lab.representation.harmonic`, nothing learned) + PGHI, the
     learned inverse + fast Griffin-Lim from random and from PGHI phase (only
     when ``inverse`` is given), and the bound: the clips' true ``|S|`` + fast Griffin-Lim from
     random and from PGHI phase. ``spec.config.griffin_lim_iters`` iterations everywhere; random
@@ -195,8 +196,8 @@ def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None
 
     Also the magnitude floors (``sqrt(NNLS(mel))``, the harmonic start and the learned
     magnitude against ``|S|``, no phase step). Each row: ``path``, ``SC`` and ``LSD dB`` (mean over clips, against the
-    original, :mod:`sda_lab.metrics`), ``mel consistency``
-    (:func:`sda_lab.metrics.mel_consistency`), ``s per clip`` and ``x default time`` (None for
+    original, :mod:`sda_lab.representation.metrics`), ``mel consistency``
+    (:func:`sda_lab.representation.metrics.mel_consistency`), ``s per clip`` and ``x default time`` (None for
     the floors). Learned rows are left out when ``inverse`` is None.
     """
     x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
@@ -223,7 +224,7 @@ def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None
 
 @torch.no_grad()
 def compare_starts(spec, waveforms: torch.Tensor, seed: int = 0) -> dict[str, float]:
-    """NNLS against the harmonic start (:mod:`sda_lab.harmonic`) on clips ``(B, 1, samples)``;
+    """NNLS against the harmonic start (:mod:`sda_lab.representation.harmonic`) on clips ``(B, 1, samples)``;
     nothing is learned, so any clips will do (held-out or not).
 
     Returns the mean spectral convergence of each start's magnitude against ``|S|`` (the

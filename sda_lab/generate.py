@@ -202,7 +202,7 @@ def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0, invers
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` latents from ``prior`` (seeded), decoded and inverted: ``z`` ``(n, D)``, mels
     ``(n, 1, n_mels, T)``, waveforms ``(n, 1, samples)`` on the CPU. ``inverse``: a learned
-    inverse mel (:mod:`sda_lab.inverse_mel`; its magnitude and a PGHI phase start), else the
+    inverse mel (:mod:`sda_lab.representation.inverse_mel`; its magnitude and a PGHI phase start), else the
     spectrogram's own inversion."""
     z = prior.sample(n, seed)  # (n, D)
     mels = decode_samples(model, z)  # (n, 1, n_mels, T)
@@ -229,7 +229,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
         raise ValueError(f"--n: expected a positive number of sounds, got {n}")
     if prior not in PRIORS:
         raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
-    from .inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+    from .representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
 
     out = check_writable_dir(out, "--out")  # before any long work
     run = run if isinstance(run, Run) else load_run(run)

@@ -4,7 +4,7 @@ A VAE's loss trades two numbers (Alemi et al. 2018, "Fixing a Broken ELBO"): the
 KL of the posterior from the prior in nats (how much the code says about each clip), and the
 **distortion**, how far the reconstruction is from the input. Each KL weight ``beta`` picks one
 point on that trade-off; sweeping ``beta`` traces the curve. This module sweeps ``beta`` x seeds
-x representation (:class:`~sda_lab.spectrogram.SpectrogramConfig` ``scale``: the reference
+x representation (:class:`~sda_lab.representation.spectrogram.SpectrogramConfig` ``scale``: the reference
 plan's ``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.experiments`: cached,
 parallel); :func:`sda_lab.plotting.plot_rate_distortion` draws the curves.
 
@@ -307,7 +307,7 @@ def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
     import torch
 
     from .diagnostics import reconstruct
-    from .spectrogram import AudioSpectrogram, SpectrogramConfig
+    from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     if spec.data.val_fraction <= 0:
         raise ValueError("heldout_reconstructions needs a DataSpec with val_fraction > 0")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .augment import NO_WAVEFORM, AugmentConfig
-from .spectrogram import AudioSpectrogram, SpectrogramConfig
+from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 from .train import TrainConfig
 from .vae import VAEConfig
 
@@ -53,7 +53,7 @@ class Recipe:
         return replace(self.model), replace(self.train, **train_overrides)
 
     def audio_spectrogram(self, scale: str | None = None) -> AudioSpectrogram:
-        """The recipe's :class:`~sda_lab.spectrogram.AudioSpectrogram`, or the same with
+        """The recipe's :class:`~sda_lab.representation.spectrogram.AudioSpectrogram`, or the same with
         another ``scale`` ("log1p" or "db")."""
         config = self.spectrogram if scale is None else replace(self.spectrogram, scale=scale)
         return AudioSpectrogram(config)

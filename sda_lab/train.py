@@ -273,7 +273,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         recon (lowest eval-mode training recon without validation), without optimizer state.
     waveforms, spectrogram
         The training clips' waveforms ``(N, 1, samples)`` (row ``i`` gives ``mels[i]``) and the
-        :class:`~sda_lab.spectrogram.AudioSpectrogram` that made ``mels``; needed with
+        :class:`~sda_lab.representation.spectrogram.AudioSpectrogram` that made ``mels``; needed with
         ``config.augment`` (each batch is augmented, then turned into mels). ``spectrogram``'s
         config is also stored in every checkpoint as ``extra["spectrogram_config"]``.
     extra : dict, optional

@@ -2,7 +2,7 @@
 
 import torch
 
-from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 from sda_lab.vae import ConvVAE, VAEConfig
 
 TINY_SPEC = SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=256, n_mels=32)

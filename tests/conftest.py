@@ -11,7 +11,7 @@ def _seed():
 
 @pytest.fixture(scope="session")
 def spec():
-    from sda_lab.spectrogram import AudioSpectrogram
+    from sda_lab.representation.spectrogram import AudioSpectrogram
 
     return AudioSpectrogram()
 

@@ -53,7 +53,7 @@ def _tiny_checkpoint(path: Path) -> Path:
 
     import torch
 
-    from sda_lab.spectrogram import SpectrogramConfig
+    from sda_lab.representation.spectrogram import SpectrogramConfig
     from sda_lab.checkpoint import save_checkpoint
     from sda_lab.vae import ConvVAE, VAEConfig
 

@@ -109,7 +109,7 @@ def test_another_representation_is_another_cached_model(monkeypatch):
     from dataclasses import replace
 
     from sda_lab import recipes
-    from sda_lab.spectrogram import SpectrogramConfig
+    from sda_lab.representation.spectrogram import SpectrogramConfig
 
     shipped, current = recipes.DEFAULT_RECIPE, default_model_path()
     names = {}

@@ -78,7 +78,7 @@ def test_load_errors(tmp_path):
 
 
 def test_checkpoint_rebuilds_its_spectrogram(tmp_path):
-    from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     save_checkpoint(tmp_path / "plain.pt", ConvVAE.from_config(TINY), None, None)
     assert load_checkpoint(tmp_path / "plain.pt").spectrogram().config == SpectrogramConfig()

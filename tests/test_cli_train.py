@@ -16,14 +16,14 @@ import soundfile as sf
 import torch
 
 import sda_lab.diagnostics
-import sda_lab.inverse_mel as IM
 import sda_lab.own_audio
 import sda_lab.recipes
+import sda_lab.representation.inverse_mel as IM
 from sda_lab.checkpoint import load_checkpoint
 from sda_lab.cli import main
 from sda_lab.commands.train import RUN_FILES, _ratio, verdict_line
 from sda_lab.diagnostics import ALARM_KINDS
-from sda_lab.inverse_mel import INVERSE_MEL_FILE
+from sda_lab.representation.inverse_mel import INVERSE_MEL_FILE
 from sda_lab.train import TrainingDiverged
 
 from .test_cli import error_of, run_cli, write_folder

@@ -13,7 +13,7 @@ import torch
 import sda_lab.folders as folders_mod
 from sda_lab.data import (REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder,
                           load_folder, user_or_example_folder)
-from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.representation.spectrogram import AudioSpectrogram
 
 
 def _write(path, data, sr):

@@ -10,7 +10,7 @@ import torch
 
 from sda_lab import descriptors as D
 from sda_lab.dimensions import rank_dimensions
-from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.representation.spectrogram import AudioSpectrogram
 from sda_lab.vae import ConvVAE
 
 from .test_generate import TINY, TINY_SPEC

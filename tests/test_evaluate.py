@@ -5,8 +5,8 @@ import torch
 from sda_lab.data import AudioClips, make_default_dataset
 from sda_lab.evaluate import (compare_inversions, compare_round_trips, librosa_mel_to_audio,
                               round_trip_rows)
-from sda_lab.inverse_mel import fit_inverse_mel
-from sda_lab.metrics import spectral_convergence
+from sda_lab.representation.inverse_mel import fit_inverse_mel
+from sda_lab.representation.metrics import spectral_convergence
 
 from .conftest import sine
 

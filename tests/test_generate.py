@@ -14,7 +14,7 @@ import soundfile as sf
 import torch
 
 from sda_lab.checkpoint import save_checkpoint
-from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 from sda_lab.vae import ConvVAE, VAEConfig
 
 SR = 8000
@@ -150,8 +150,8 @@ def test_generate_plays_through_the_runs_learned_inverse_mel(tmp_path):
     says so; without one, the spectrogram's own inversion."""
     from sda_lab.data import make_default_dataset
     from sda_lab.generate import generate_run, load_run, prior_for, sample_sounds
-    from sda_lab.inverse_mel import (InverseMelConfig, fit_inverse_mel, mel_to_waveform_learned,
-                                     save_inverse_mel)
+    from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
+                                                    mel_to_waveform_learned, save_inverse_mel)
 
     run_dir = tiny_run(tmp_path)
     plain, _ = generate_run(run_dir, tmp_path / "plain", n=2, seed=1, f0=False)

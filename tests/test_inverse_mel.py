@@ -1,4 +1,4 @@
-"""The learned inverse mel (sda_lab.inverse_mel): trains, saves, loads, inverts, refuses bad input."""
+"""The learned inverse mel (sda_lab.representation.inverse_mel): trains, saves, loads, inverts, refuses bad input."""
 
 from dataclasses import replace
 
@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from sda_lab.data import make_default_dataset
-from sda_lab.inverse_mel import (InverseMelConfig, fit_inverse_mel, load_inverse_mel,
-                                 mel_to_magnitude, mel_to_waveform_learned, save_inverse_mel,
-                                 stft_magnitude)
-from sda_lab.metrics import spectral_convergence
-from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
+                                                load_inverse_mel, mel_to_magnitude,
+                                                mel_to_waveform_learned, save_inverse_mel,
+                                                stft_magnitude)
+from sda_lab.representation.metrics import spectral_convergence
+from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
 SPEC = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=128,
                                           n_mels=32, scale="db", nnls_iters=10,

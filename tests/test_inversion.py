@@ -4,10 +4,10 @@ import torch
 import torchaudio.functional as AF
 import torchaudio.transforms as T
 
-from sda_lab.inversion import (INVERSION_METHODS, fb_pseudo_inverse, griffin_lim, mel_to_linear,
-                               nnls_step)
-from sda_lab.metrics import spectral_convergence
-from sda_lab.spectrogram import SpectrogramConfig
+from sda_lab.representation.inversion import (INVERSION_METHODS, fb_pseudo_inverse, griffin_lim,
+                                              mel_to_linear, nnls_step)
+from sda_lab.representation.metrics import spectral_convergence
+from sda_lab.representation.spectrogram import SpectrogramConfig
 
 from .conftest import sine
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from sda_lab.metrics import log_spectral_distance, mel_consistency, spectral_convergence
+from sda_lab.representation.metrics import (log_spectral_distance, mel_consistency,
+                                            spectral_convergence)
 
 from .conftest import sine
 

@@ -8,7 +8,7 @@ import torch
 import sda_lab.own_audio
 from sda_lab.own_audio import augmentation_effect, clips_to_mels, train_on_clips
 from sda_lab.recipes import OWN_AUDIO_RECIPE
-from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
 SPEC = SpectrogramConfig(n_mels=32, scale="db")
 

@@ -1,12 +1,12 @@
-"""PGHI initial phase and fast Griffin-Lim (sda_lab.phase)."""
+"""PGHI initial phase and fast Griffin-Lim (sda_lab.representation.phase)."""
 
 import math
 
 import pytest
 import torch
 
-from sda_lab.metrics import spectral_convergence
-from sda_lab.phase import griffin_lim, pghi_phase
+from sda_lab.representation.metrics import spectral_convergence
+from sda_lab.representation.phase import griffin_lim, pghi_phase
 
 N_FFT, HOP, SR = 1024, 256, 16_000
 N = SR // 2  # half a second keeps the tests quick

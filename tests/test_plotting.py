@@ -12,7 +12,7 @@ import torch
 matplotlib.use("Agg")
 
 from sda_lab import plotting  # noqa: E402
-from sda_lab.spectrogram import SpectrogramConfig  # noqa: E402
+from sda_lab.representation.spectrogram import SpectrogramConfig  # noqa: E402
 
 
 def test_flac_round_trip_is_16_bit_and_clipped():

@@ -2,7 +2,7 @@ import pytest
 
 from sda_lab.losses import elbo_kl_weight
 from sda_lab.recipes import DEFAULT_RECIPE, OWN_AUDIO_RECIPE, Recipe
-from sda_lab.spectrogram import AudioSpectrogram
+from sda_lab.representation.spectrogram import AudioSpectrogram
 
 OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN = OWN_AUDIO_RECIPE.model, OWN_AUDIO_RECIPE.train
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sda_lab.spectrogram import SpectrogramConfig
-from sda_lab.metrics import spectral_convergence
+from sda_lab.representation.metrics import spectral_convergence
+from sda_lab.representation.spectrogram import SpectrogramConfig
 
 from .conftest import sine
 
@@ -59,7 +59,7 @@ def test_is_a_module_whose_tensors_are_buffers(spec):
 
 
 def test_to_moves_and_converts_every_buffer():
-    from sda_lab.spectrogram import AudioSpectrogram
+    from sda_lab.representation.spectrogram import AudioSpectrogram
 
     spec = AudioSpectrogram().to(torch.float64)
     assert {b.dtype for b in spec.buffers()} == {torch.float64}
@@ -205,7 +205,7 @@ def test_bad_config():
 
 @pytest.fixture(scope="module")
 def spec_db():
-    from sda_lab.spectrogram import AudioSpectrogram
+    from sda_lab.representation.spectrogram import AudioSpectrogram
 
     return AudioSpectrogram(SpectrogramConfig(scale="db"))
 
@@ -235,7 +235,7 @@ def test_db_scale_keeps_full_scale_audio_in_range(spec, spec_db, kind):
 
 @pytest.mark.parametrize("scale", ["log1p", "db"])
 def test_both_scales_invert_exactly_above_the_floor(scale):
-    from sda_lab.spectrogram import AudioSpectrogram
+    from sda_lab.representation.spectrogram import AudioSpectrogram
 
     s = AudioSpectrogram(SpectrogramConfig(scale=scale))
     x = sine(amp=0.3) + 0.01 * torch.randn(1, 1, 48_000)
@@ -265,7 +265,7 @@ def test_db_scale_formula_and_floor(spec_db):
 
 def test_db_scale_spreads_values_wider_than_log1p(spec, spec_db):
     from sda_lab.data import make_default_dataset
-    from sda_lab.spectrogram import value_stats
+    from sda_lab.representation.spectrogram import value_stats
 
     x = make_default_dataset(2).waveforms  # (10, 1, 48000)
     lin, db = value_stats(spec.waveform_to_mel(x)), value_stats(spec_db.waveform_to_mel(x))
@@ -275,7 +275,7 @@ def test_db_scale_spreads_values_wider_than_log1p(spec, spec_db):
 
 
 def test_value_stats():
-    from sda_lab.spectrogram import value_stats
+    from sda_lab.representation.spectrogram import value_stats
 
     st = value_stats(torch.linspace(0, 1, 101))
     assert st["median"] == pytest.approx(0.5)

@@ -132,7 +132,7 @@ def test_a_collapsing_run_gets_one_collapse_verdict_and_no_warning(mels):
 
 
 def test_best_checkpoint_is_the_lowest_validation_epoch(tmp_path, mels):
-    from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     path = tmp_path / "run" / "ck.pt"
     spec = AudioSpectrogram(SpectrogramConfig(n_mels=32))
@@ -216,7 +216,7 @@ def test_bad_training_input_is_refused_before_any_epoch(mels, monkeypatch):
 
 def test_augmented_training_runs_on_waveforms():
     from sda_lab.augment import AugmentConfig
-    from sda_lab.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     spec = AudioSpectrogram(SpectrogramConfig(n_mels=32))
     t = torch.arange(48_000) / 48_000

@@ -146,9 +146,9 @@ def test_import_changes_no_thread_policy():
 def test_from_run_plays_through_the_runs_learned_inverse_mel(tmp_path):
     """A run with inverse_mel.pt: the explorer's full audio is the learned magnitude + PGHI."""
     from sda_lab.data import make_default_dataset
-    from sda_lab.inverse_mel import (InverseMelConfig, fit_inverse_mel, mel_to_waveform_learned,
-                                     save_inverse_mel)
-    from sda_lab.spectrogram import AudioSpectrogram
+    from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
+                                                    mel_to_waveform_learned, save_inverse_mel)
+    from sda_lab.representation.spectrogram import AudioSpectrogram
 
     model, spec, mels, _ = tiny_setup()
     run = tmp_path / "run"

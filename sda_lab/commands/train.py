@@ -13,7 +13,7 @@ Order of work, so nothing long starts before every check passed and no finished 
 4. with ``--overwrite`` the old run's files move to ``DIR/previous-run/`` only now (deleted once
    the new run is complete, so an interrupted or failed one never costs it), then training writes
    ``DIR/checkpoint.pt`` (last) and ``DIR/best.pt`` (lowest validation recon) as it goes;
-5. unless ``--no-inverse-mel``, a learned inverse mel (:mod:`sda_lab.inverse_mel`) is trained
+5. unless ``--no-inverse-mel``, a learned inverse mel (:mod:`sda_lab.representation.inverse_mel`) is trained
    for ``--inverse-mel-minutes`` on the VAE's training files, split by file once more: a fifth
    of them (the pick part) chooses its best weights, NNLS included, so it never does worse than
    NNLS there; it is written to ``DIR/inverse_mel.pt``. Fewer than two training files: skipped
@@ -40,7 +40,7 @@ from pathlib import Path
 
 from . import _options as opt
 
-# what one run writes into --out (the same name as sda_lab.inverse_mel.INVERSE_MEL_FILE)
+# what one run writes into --out (the same name as sda_lab.representation.inverse_mel.INVERSE_MEL_FILE)
 RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt")
 PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse mel's weights
 DEGENERATE_BASELINE = 1e-12  # a mean-mel MSE below this: every clip is the same mel
@@ -50,7 +50,7 @@ FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
 def add_parser(subparsers) -> None:
     """Add ``train`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
     from ..data import CUTS, SHORT_FILES
-    from ..spectrogram import SCALES
+    from ..representation.spectrogram import SCALES
     from ..recipes import OWN_AUDIO_RECIPE
     from ..vae import LATENTS, VAEConfig
 
@@ -237,12 +237,12 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
 
     Returns its ``metrics.json`` entry: ``trained`` (bool), and either ``note`` (why not) or
     the fit/pick clip counts, pick files, steps, seconds, ``best_step`` and the pick-set loss
-    (:func:`sda_lab.inverse_mel.magnitude_loss`) of the kept weights beside its start's, the
+    (:func:`sda_lab.representation.inverse_mel.magnitude_loss`) of the kept weights beside its start's, the
     start chosen and each start's pick-set spectral convergence (``start``, ``start_sc``) and
     ``kept``: ``"learned"``, or the start's name when step 0 stayed best. A ``KeyboardInterrupt``
     is re-raised with ``note`` filled in as the exception's ``inverse_mel`` attribute.
     """
-    from .. import inverse_mel as IM
+    from ..representation import inverse_mel as IM
     from ..diagnostics import split_by_file
 
     if args.no_inverse_mel:

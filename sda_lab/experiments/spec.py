@@ -52,7 +52,7 @@ class DataSpec:
     max_clips: int | None = None
 
     def __post_init__(self) -> None:
-        from ..spectrogram import SCALES
+        from ..representation.spectrogram import SCALES
 
         if self.source not in ("default", "folder"):
             raise ValueError(f"DataSpec.source must be 'default' or 'folder', got {self.source!r}")
@@ -73,7 +73,7 @@ def load_clip_mels(data: DataSpec):
     """``(mels, files)``: the normalised mels ``(N, 1, n_mels, T)`` of ``data`` in its scale and
     each clip's source file (after ``max_clips``), cached per process."""
     from ..data import load_folder, make_default_dataset
-    from ..spectrogram import AudioSpectrogram, SpectrogramConfig
+    from ..representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     if data.source == "default":
         clips = make_default_dataset(data.clips_per_kind, seed=data.seed)

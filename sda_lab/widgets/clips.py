@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..spectrogram import AudioSpectrogram
+from ..representation.spectrogram import AudioSpectrogram
 from ..vae import ConvVAE
 
 __all__ = ["RUN_CHECKPOINTS", "check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint"]

@@ -20,7 +20,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..dimensions import dimension_effects, rank_dimensions
-from ..spectrogram import AudioSpectrogram
+from ..representation.spectrogram import AudioSpectrogram
 from ..vae import ConvVAE
 from .clips import check_explorer_mels, mels_for, run_checkpoint
 from .lanes import LatestValueWorker, Preview, Renderer
@@ -69,7 +69,7 @@ class LatentExplorer(DescriptorNaming):
         Call :meth:`name_dimensions` (a descriptor traversal: slow on the full model) and show
         :meth:`descriptor_controls` under the start menu.
     inverse : InverseMel or None
-        A learned inverse mel (:func:`sda_lab.inverse_mel.load_inverse_mel`) for the full audio
+        A learned inverse mel (:func:`sda_lab.representation.inverse_mel.load_inverse_mel`) for the full audio
         path, with a PGHI phase start; None: the spectrogram's own inversion. :meth:`from_run`
         opens the run's ``inverse_mel.pt`` when there is one.
 
@@ -218,7 +218,7 @@ class LatentExplorer(DescriptorNaming):
 
         ckpt = load_checkpoint(path)
         if "inverse" not in kwargs:
-            from ..inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+            from ..representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
 
             learned = Path(run) / INVERSE_MEL_FILE
             kwargs["inverse"] = load_inverse_mel(learned) if learned.is_file() else None

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from ..core._io import atomic_write, check_writable_dir
 from ..descriptors import invert
-from ..spectrogram import AudioSpectrogram
+from ..representation.spectrogram import AudioSpectrogram
 from ..vae import ConvVAE
 from .images import figure_png
 from .interpolation import traversal

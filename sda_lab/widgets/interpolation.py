@@ -9,7 +9,7 @@ from pathlib import Path
 import ipywidgets as W
 import torch
 
-from ..spectrogram import AudioSpectrogram
+from ..representation.spectrogram import AudioSpectrogram
 from ..vae import ConvVAE, encode_dataset
 from .clips import check_explorer_mels
 from .lanes import LatestValueWorker, Preview, Renderer

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import ipywidgets as W
 import torch
 
-from ..inversion import griffin_lim, mel_to_linear
 from ..plotting import flac_bytes
-from ..spectrogram import AudioSpectrogram
+from ..representation.inversion import griffin_lim, mel_to_linear
+from ..representation.spectrogram import AudioSpectrogram
 from ..vae import ConvVAE
 from .images import mel_image_png, waveform_image_png
 
@@ -208,11 +208,11 @@ class Renderer:
         """Mel ``(1, 1, n_mels, T)`` -> waveform ``(1, 1, samples)``: the full inversion, or with
         ``preview`` the :class:`Preview` path warm-started from :attr:`last_wave`. The full
         inversion is the run's learned inverse mel with a PGHI start
-        (:func:`sda_lab.inverse_mel.mel_to_waveform_learned`) when :attr:`inverse` is set, else
+        (:func:`sda_lab.representation.inverse_mel.mel_to_waveform_learned`) when :attr:`inverse` is set, else
         the default ``spec.mel_to_waveform`` (random start phase from ``seed``: only the latent
         changes the sound)."""
         if (not preview or self.preview is None) and self.inverse is not None:
-            from ..inverse_mel import mel_to_waveform_learned
+            from ..representation.inverse_mel import mel_to_waveform_learned
 
             return mel_to_waveform_learned(self.spec, self.inverse, mel, phase="pghi",
                                            length=self.samples)  # (1, 1, samples)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .core._checks import check_mel, check_waveform
+from ..core._checks import check_mel, check_waveform
 
 if TYPE_CHECKING:
     from .spectrogram import AudioSpectrogram

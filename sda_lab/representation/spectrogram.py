@@ -37,11 +37,11 @@ a KL term; the dB scale spreads the same audio wider. :func:`value_stats` measur
 notebook 01 measures it on the synthetic set and on the bundled examples and shows both
 histograms.
 
-Inversion (:mod:`sda_lab.inversion`)
+Inversion (:mod:`sda_lab.representation.inversion`)
 ------------------------------------
 ``mel_to_waveform`` undoes the value map, estimates the linear power spectrogram
-(:func:`~sda_lab.inversion.mel_to_linear`), then recovers a phase
-(:func:`~sda_lab.inversion.griffin_lim`). Methods, by algorithm:
+(:func:`~sda_lab.representation.inversion.mel_to_linear`), then recovers a phase
+(:func:`~sda_lab.representation.inversion.griffin_lim`). Methods, by algorithm:
 
 - ``"nnls"`` (default): the clipped pseudo-inverse answer, then ``nnls_iters`` FISTA steps of
   non-negative least squares, then ``griffin_lim_iters`` Griffin-Lim iterations;
@@ -65,7 +65,7 @@ import torch
 import torchaudio.transforms as T
 from torch import nn
 
-from .core._checks import check_frames, check_mel, check_nonempty, check_waveform
+from ..core._checks import check_frames, check_mel, check_nonempty, check_waveform
 from .inversion import (INVERSION_METHODS, check_method, fb_pseudo_inverse, griffin_lim,
                         mel_to_linear, nnls_step)
 
@@ -305,7 +305,7 @@ class AudioSpectrogram(nn.Module):
                       method: str = "nnls") -> torch.Tensor:
         """Estimate the linear power spectrogram ``(B, n_stft, T)`` from a normalised mel.
 
-        :func:`sda_lab.inversion.mel_to_linear` on :meth:`mel_to_power` of ``mel``
+        :func:`sda_lab.representation.inversion.mel_to_linear` on :meth:`mel_to_power` of ``mel``
         ``(B, 1, n_mels, T)``, with this module's filterbank, pseudo-inverse and step.
         ``method="nnls"`` with ``nnls_iters`` FISTA steps (0, the default here, returns the
         clipped least-squares start), or ``"lstsq"`` (the reference plan's InverseMelScale).
@@ -322,8 +322,8 @@ class AudioSpectrogram(nn.Module):
                         method: str | None = None) -> torch.Tensor:
         """Normalised log-mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, samples)``.
 
-        :meth:`mel_to_power`, then :func:`sda_lab.inversion.mel_to_linear`, then
-        :func:`sda_lab.inversion.griffin_lim` (as librosa's ``mel_to_audio`` composes
+        :meth:`mel_to_power`, then :func:`sda_lab.representation.inversion.mel_to_linear`, then
+        :func:`sda_lab.representation.inversion.griffin_lim` (as librosa's ``mel_to_audio`` composes
         ``mel_to_stft`` and ``griffinlim``).
 
         Parameters

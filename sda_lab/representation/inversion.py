@@ -1,7 +1,7 @@
 """Mel inversion: mel power -> linear power spectrogram -> waveform.
 
 Two steps, each a function called by keyword, composed by
-:meth:`sda_lab.spectrogram.AudioSpectrogram.mel_to_waveform` as librosa's
+:meth:`sda_lab.representation.spectrogram.AudioSpectrogram.mel_to_waveform` as librosa's
 ``feature.inverse.mel_to_audio`` composes ``mel_to_stft`` and ``griffinlim``:
 
 - :func:`mel_to_linear`: the linear power spectrogram ``S >= 0`` whose mel ``fb @ S`` is the

@@ -2,7 +2,7 @@
 
 Shapes throughout:
 
-    mel        (B, 1, n_mels, T)   normalised mel of an :class:`~sda_lab.spectrogram.AudioSpectrogram`
+    mel        (B, 1, n_mels, T)   normalised mel of an :class:`~sda_lab.representation.spectrogram.AudioSpectrogram`
     magnitude  (B, n_stft, T)      linear STFT magnitude |S| (Hann window, the spectrogram's
                                    n_fft and hop), n_stft = n_fft // 2 + 1
     waveform   (B, 1, samples)
@@ -20,7 +20,7 @@ network over time (mel bands as channels) predicts a residual on its log-magnitu
 
 with the last layer initialised to zero (so the untrained inverse is its start). The start is
 NNLS or, with ``InverseMelConfig.start="harmonic"``, NNLS whose energy above a few kHz sits on
-the partials of each frame's pitch (:mod:`sda_lab.harmonic`); ``"auto"`` (the default) takes
+the partials of each frame's pitch (:mod:`sda_lab.representation.harmonic`); ``"auto"`` (the default) takes
 whichever of the two gives audio (+ PGHI + fast Griffin-Lim) closer to the training files
 before any training, so a folder of tones gets the harmonic start and one of noisy hits keeps
 NNLS. ``floor`` is the
@@ -45,8 +45,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .core._checks import check_frames, check_mel, check_waveform
-from .core._io import atomic_torch_save
+from ..core._checks import check_frames, check_mel, check_waveform
+from ..core._io import atomic_torch_save
 from .harmonic import HarmonicConfig, harmonic_power
 from .metrics import spectral_convergence
 from .phase import PHASE_INITS, griffin_lim
@@ -67,7 +67,7 @@ class InverseMelConfig:
 
     ``max_seconds`` (default 120: the issue's 2 CPU-minutes) and ``max_steps`` both end
     training; whichever comes first. ``nnls_iters`` is the NNLS start's FISTA steps.
-    ``start``: ``"nnls"``, ``"harmonic"`` (:func:`sda_lab.harmonic.harmonic_power` on the
+    ``start``: ``"nnls"``, ``"harmonic"`` (:func:`sda_lab.representation.harmonic.harmonic_power` on the
     NNLS answer) or ``"auto"``: the one whose audio (+ PGHI + fast Griffin-Lim) has the lower
     spectral convergence on the training clips (fit and held-back) before training.
 
@@ -389,7 +389,7 @@ def mel_to_magnitude(spec, mel: torch.Tensor, inverse: InverseMel | None = None,
     """The linear magnitude ``(B, n_stft, T)`` of a mel ``(B, 1, n_mels, T)``: learned where
     ``inverse`` is given (from its own start), else ``start``: ``sqrt(NNLS)`` with
     ``spec.config.nnls_iters`` steps (``"nnls"``) or the harmonic start (``"harmonic"``,
-    :mod:`sda_lab.harmonic`)."""
+    :mod:`sda_lab.representation.harmonic`)."""
     mel = check_mel(mel, spec.config.n_mels)
     if inverse is None:
         if start not in STARTS:
@@ -409,7 +409,7 @@ def mel_to_waveform_learned(spec, inverse: InverseMel | None, mel: torch.Tensor,
                             start: str = "nnls") -> torch.Tensor:
     """Mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, samples)`` through :func:`mel_to_magnitude`
     (learned, or ``start`` when ``inverse`` is None) and fast Griffin-Lim
-    (:func:`sda_lab.phase.griffin_lim`) from a ``phase`` start: ``"pghi"``, ``"random"`` or
+    (:func:`sda_lab.representation.phase.griffin_lim`) from a ``phase`` start: ``"pghi"``, ``"random"`` or
     ``"zero"``; ``n_iter`` defaults to ``spec.config.griffin_lim_iters``.
 
     Raises
