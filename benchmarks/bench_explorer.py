@@ -42,8 +42,8 @@ POLICIES = {  # name -> environment of both processes
 
 _BUSY = """
 import sys, torch
-from sda_lab.losses import vae_loss
-from sda_lab.vae import ConvVAE
+from sda_lab.model.losses import vae_loss
+from sda_lab.model.vae import ConvVAE
 torch.manual_seed(0)
 model = ConvVAE()
 opt = torch.optim.Adam(model.parameters(), 1e-3)
@@ -94,7 +94,7 @@ import json, statistics, torch
 from sda_lab.data import make_default_dataset
 from sda_lab.representation.metrics import mel_consistency
 from sda_lab.representation.spectrogram import AudioSpectrogram
-from sda_lab.vae import ConvVAE
+from sda_lab.model.vae import ConvVAE
 from sda_lab.widgets import LatentExplorer, Preview
 torch.manual_seed(0)
 model = ConvVAE().eval()

@@ -20,8 +20,8 @@ import time
 
 import torch
 
-from sda_lab.losses import vae_loss
-from sda_lab.vae import ConvVAE
+from sda_lab.model.losses import vae_loss
+from sda_lab.model.vae import ConvVAE
 
 
 def _steps_per_s(model, x, steps: int, warmup: int = 2) -> float:

@@ -9,7 +9,7 @@ The package in pipeline order (one idea per module):
   :mod:`~sda_lab.evaluate`
 - data: :mod:`~sda_lab.synth` (the embedded default set), :mod:`~sda_lab.data` (your own
   folder), :mod:`~sda_lab.folders`, :mod:`~sda_lab.augment`
-- model and loss: :mod:`~sda_lab.vae`, :mod:`~sda_lab.losses`
+- model and loss: :mod:`~sda_lab.model.vae`, :mod:`~sda_lab.model.losses`
 - training: :mod:`~sda_lab.train`, :mod:`~sda_lab.callbacks`, :mod:`~sda_lab.history`,
   :mod:`~sda_lab.diagnostics`, :mod:`~sda_lab.checkpoint`, :mod:`~sda_lab.recipes`,
   :mod:`~sda_lab.cache`, :mod:`~sda_lab.own_audio`

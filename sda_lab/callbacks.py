@@ -22,7 +22,7 @@ from .history import History
 
 if TYPE_CHECKING:
     from .train import TrainConfig
-    from .vae import ConvVAE
+    from .model.vae import ConvVAE
 
 __all__ = ["TrainState", "LiveState", "BestCheckpoint", "LastCheckpoint", "weight_average"]
 

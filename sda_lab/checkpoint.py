@@ -13,7 +13,7 @@ import torch
 
 from .core._io import atomic_torch_save
 from .core.utils import pick_device
-from .vae import ConvVAE, VAEConfig
+from .model.vae import ConvVAE, VAEConfig
 
 if TYPE_CHECKING:  # train.py imports this module; the names are only annotations here
     from .history import History

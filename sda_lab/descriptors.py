@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from .dimensions import rank_dimensions
-from .vae import ConvVAE, encode_dataset
+from .model.vae import ConvVAE, encode_dataset
 
 __all__ = ["DESCRIPTORS", "WORDS", "ANALYSIS_GRIFFIN_LIM_ITERS", "clip_descriptors",
            "clip_length", "invert", "traverse", "dimension_table", "dimension_labels",

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .vae import eval_batches
+from .model.vae import eval_batches
 
 __all__ = ["COLLAPSE_RATIO", "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION", "ALARM_KINDS",
            "BASELINE_ZERO", "Alarm", "baseline_ratio", "check_training_clips", "eval_recon",

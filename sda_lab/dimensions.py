@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from .losses import kl_per_dimension
-from .vae import ConvVAE, encode_dataset
+from .model.losses import kl_per_dimension
+from .model.vae import ConvVAE, encode_dataset
 
 __all__ = ["rank_dimensions", "dimension_effects"]
 

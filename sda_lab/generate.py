@@ -188,7 +188,7 @@ def copying_check(generated: torch.Tensor, train_mels: torch.Tensor,
 
 def prior_for(run: Run, kind: str, seed: int = 0) -> LatentPrior:
     """``kind`` "gmm" (fitted on the run's training posterior means) or "normal"."""
-    from .vae import encode_dataset
+    from .model.vae import encode_dataset
 
     if kind not in PRIORS:
         raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {kind!r}")

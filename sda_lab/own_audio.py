@@ -12,9 +12,9 @@ import torch
 from .augment import AugmentConfig
 from .diagnostics import check_training_clips, reconstruct, split_by_file, verdict
 from .history import History
+from .model.vae import ConvVAE, VAEConfig
 from .recipes import OWN_AUDIO_RECIPE
 from .train import TrainConfig, train_run
-from .vae import ConvVAE, VAEConfig
 
 __all__ = ["ClipsRun", "clips_to_mels", "train_on_clips", "augmentation_effect"]
 

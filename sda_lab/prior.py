@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from .descriptors import ANALYSIS_GRIFFIN_LIM_ITERS, DESCRIPTORS, clip_descriptors, invert
-from .vae import ConvVAE
+from .model.vae import ConvVAE
 
 __all__ = ["PRIORS", "LatentPrior", "fit_gmm_prior", "normal_prior", "decode_samples",
            "in_range_share", "compare_priors"]
@@ -175,7 +175,7 @@ def compare_priors(model: ConvVAE, spec, train_mels: torch.Tensor,
                 "reencode_mse": float((cycle - mels).pow(2).mean())}
 
     model.eval()
-    from .vae import encode_dataset
+    from .model.vae import encode_dataset
 
     mu, _ = encode_dataset(model, train_mels)  # (N, D)
     latents = {name: prior.sample(n, seed) for name, prior in priors.items()}

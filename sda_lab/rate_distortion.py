@@ -9,11 +9,11 @@ plan's ``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.experim
 parallel); :func:`sda_lab.plotting.plot_rate_distortion` draws the curves.
 
 The loss is the Gaussian ELBO option (``TrainConfig.gaussian_sigma``,
-:func:`sda_lab.losses.vae_loss`): reconstruction ``sum (x - x_hat)^2 / (2 sigma^2)`` over the
+:func:`sda_lab.model.losses.vae_loss`): reconstruction ``sum (x - x_hat)^2 / (2 sigma^2)`` over the
 mel's elements with ``sigma`` = :data:`SIGMA` (0.1 in the [0, 1] mel units), so ``beta = 1`` is
 the ELBO and ``beta`` means the same at any image size. The reference loss (the plan's mean
 MSE + weight x KL) is the same optimum at ``beta = weight * P / (2 sigma^2)``
-(:func:`sda_lab.losses.elbo_kl_weight`, ``P = 128 x 94`` elements): the reference weight 1 is beta
+(:func:`sda_lab.model.losses.elbo_kl_weight`, ``P = 128 x 94`` elements): the reference weight 1 is beta
 601,600 and the explorer's 1e-3 is beta 602.
 
 - **Rate**: the final raw KL (no free bits), summed over latent dimensions, nats per clip.
@@ -41,10 +41,10 @@ import pandas as pd
 from .augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 from .core.settings import extra_audio_dir
 from .experiments import DataSpec, Results, RunSpec, check_runnable, train_run
-from .losses import elbo_kl_weight
+from .model.losses import elbo_kl_weight
+from .model.vae import VAEConfig
 from .recipes import OWN_AUDIO_RECIPE
 from .train import TrainConfig
-from .vae import VAEConfig
 
 SIGMA = 0.1  # the Gaussian decoder's sigma in mel units: beta = 1 is the ELBO under it
 BETAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # 6 decades (and the reference weight 1 at 6e5)
@@ -230,7 +230,7 @@ def shipped_scale() -> str:
 
 def equivalent_beta(train: TrainConfig | dict, n_elements: int, sigma: float = SIGMA) -> float:
     """The ELBO beta of a run's loss under ``sigma``: its weight when it uses the ELBO option
-    with that sigma, else the reference-loss conversion :func:`~sda_lab.losses.elbo_kl_weight`
+    with that sigma, else the reference-loss conversion :func:`~sda_lab.model.losses.elbo_kl_weight`
     (``n_elements`` = n_mels x frames per clip)."""
     t = train if isinstance(train, dict) else train.__dict__
     w, s = float(t["kl_weight"]), t.get("gaussian_sigma")

@@ -9,7 +9,7 @@ notebooks it names).
 On the KL weight: the reference loss adds a per-element *mean* MSE to a per-sample *sum* of KL
 over the latent dimensions. Against a Gaussian decoder's ELBO with noise ``sigma``, its weight
 ``w`` on one 128 x 94 mel (``P = 12,032`` elements) is a beta of ``w * P / (2 sigma^2)``
-(:func:`sda_lab.losses.elbo_kl_weight`): at ``sigma = 0.1`` the reference weight 1 is beta 601,600,
+(:func:`sda_lab.model.losses.elbo_kl_weight`): at ``sigma = 0.1`` the reference weight 1 is beta 601,600,
 so the posterior collapses (notebooks 03-04), the explorer's 2e-4 is beta 120 and the own-audio
 1e-5 is beta 6.
 """
@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .augment import NO_WAVEFORM, AugmentConfig
+from .model.vae import VAEConfig
 from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 from .train import TrainConfig
-from .vae import VAEConfig
 
 __all__ = ["Recipe", "DEFAULT_RECIPE", "OWN_AUDIO_RECIPE", "DEFAULT_CLIPS_PER_KIND"]
 

@@ -1,7 +1,7 @@
-"""The training loop for :class:`~sda_lab.vae.ConvVAE`: a loop, not a framework.
+"""The training loop for :class:`~sda_lab.model.vae.ConvVAE`: a loop, not a framework.
 
 ``train()`` is a short loop of an epoch step (AdamW, gradient-norm clipping, the KL weight
-from :mod:`sda_lab.losses`' schedules, optional waveform augmentation) and an evaluation step
+from :mod:`sda_lab.model.losses`' schedules, optional waveform augmentation) and an evaluation step
 (eval-mode recon on training and validation clips, active units), then small hooks: the live
 state in the progress bar and the last and best checkpoints. When it ends (epochs done, or a
 step or minute budget spent) the run gets one verdict (:func:`sda_lab.diagnostics.verdict`),
@@ -24,9 +24,9 @@ from .checkpoint import best_path_for
 from .core.utils import pick_device, seed_everything
 from .diagnostics import check_training_clips, eval_recon, mean_mel_baseline, verdict
 from .history import History
-from .losses import (KL_SCHEDULES, active_units, kl_per_dimension, kl_weight_at_progress,
-                     scheduled_kl_weight, vae_loss)
-from .vae import ConvVAE, VAEConfig
+from .model.losses import (KL_SCHEDULES, active_units, kl_per_dimension, kl_weight_at_progress,
+                           scheduled_kl_weight, vae_loss)
+from .model.vae import ConvVAE, VAEConfig
 
 
 @dataclass
@@ -37,7 +37,7 @@ class TrainConfig:
     ``max_minutes`` (wall clock, checked after every step); ``epochs=None`` means no epoch limit
     (then a step or minute budget is required). ``History.stop_reason`` says which one ended it.
 
-    Schedules (:mod:`sda_lab.losses`): with epochs only, the KL weight is set per epoch from
+    Schedules (:mod:`sda_lab.model.losses`): with epochs only, the KL weight is set per epoch from
     ``epoch / epochs``. With a step or minute budget, it is set per step from the fraction of
     the planned budget used, ``p = max(step / planned_steps, elapsed / max_minutes)``
     (``planned_steps = min(epochs * steps_per_epoch, max_steps)``), so a 30% warm-up is 30% of
@@ -387,7 +387,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
 
 def train_run(model_config: VAEConfig, train_config: TrainConfig, mels: torch.Tensor, *,
               seed: int | None = None, **train_kwargs) -> tuple[ConvVAE, History]:
-    """Train one run in this process: a fresh :class:`~sda_lab.vae.ConvVAE` built from
+    """Train one run in this process: a fresh :class:`~sda_lab.model.vae.ConvVAE` built from
     ``model_config``, its initial weights seeded by ``seed`` (default ``train_config.seed``),
     trained by :func:`train` on ``mels`` ``(N, 1, n_mels, T)`` with ``train_config`` whose seed
     (the data order) is set to the same ``seed``. ``train_kwargs`` go to :func:`train`

@@ -2,8 +2,8 @@
 
 import torch
 
+from sda_lab.model.vae import ConvVAE, VAEConfig
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
-from sda_lab.vae import ConvVAE, VAEConfig
 
 TINY_SPEC = SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=256, n_mels=32)
 TINY_VAE = VAEConfig(latent_dim=4, dropout=0.0, n_mels=32, n_frames=16, channels=(4, 8))

@@ -11,7 +11,7 @@ import sda_lab.recipes
 import sda_lab.train
 from sda_lab.cache import default_cache_dir, default_model_path, load_or_train_default
 from sda_lab.checkpoint import save_checkpoint
-from sda_lab.vae import VAEConfig
+from sda_lab.model.vae import VAEConfig
 
 
 def _shrink(calls: Path, setattr=setattr) -> None:

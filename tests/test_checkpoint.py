@@ -7,7 +7,7 @@ from sda_lab.checkpoint import (best_path_for, load_checkpoint, save_checkpoint,
                                 write_checkpoint)
 from sda_lab.core._io import WriteError
 from sda_lab.history import History
-from sda_lab.vae import ConvVAE
+from sda_lab.model.vae import ConvVAE
 
 from ._tiny import TINY, small, tiny_mels
 

@@ -10,8 +10,8 @@ import torch
 
 from sda_lab import descriptors as D
 from sda_lab.dimensions import rank_dimensions
+from sda_lab.model.vae import ConvVAE
 from sda_lab.representation.spectrogram import AudioSpectrogram
-from sda_lab.vae import ConvVAE
 
 from .test_generate import TINY, TINY_SPEC
 
@@ -105,7 +105,7 @@ def test_traverse_follows_the_explorers_ranking(tiny):
 
 def test_descriptor_directions_recover_a_linear_descriptor(tiny):
     model, spec, mels = tiny
-    from sda_lab.vae import encode_dataset
+    from sda_lab.model.vae import encode_dataset
 
     mu, _ = encode_dataset(model, mels)
     w = torch.tensor([3.0, -1.0, 0.0, 2.0])

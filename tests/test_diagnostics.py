@@ -10,8 +10,8 @@ from sda_lab.diagnostics import (ALARM_COLLAPSE, ALARM_KINDS, ALARM_NO_GENERALIS
                                  eval_recon, judge, live_state, mean_mel_baseline, reconstruct,
                                  split_by_file, verdict)
 from sda_lab.history import History
+from sda_lab.model.vae import ConvVAE
 from sda_lab.train import TrainConfig
-from sda_lab.vae import ConvVAE
 
 from ._tiny import TINY, tiny_mels
 

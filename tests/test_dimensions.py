@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sda_lab.dimensions import dimension_effects, rank_dimensions
+from sda_lab.model.vae import ConvVAE
 from sda_lab.representation.spectrogram import AudioSpectrogram
-from sda_lab.vae import ConvVAE
 
 from .test_generate import TINY, TINY_SPEC
 

@@ -10,8 +10,8 @@ from sda_lab.experiments import (
     DataSpec, Effect, Results, ResultStore, RunSpec, base_seed, bootstrap_ci, dask_client,
     execute_run, grid, run_grid, seeds_from,
 )
+from sda_lab.model.vae import VAEConfig
 from sda_lab.train import TrainConfig
-from sda_lab.vae import VAEConfig
 
 TINY = DataSpec(clips_per_kind=1)  # 5 clips
 FAST = TrainConfig(epochs=2, batch_size=4, lr=2e-3)
@@ -102,7 +102,7 @@ def test_a_run_trains_through_the_one_train_run_and_keeps_its_verdict(monkeypatc
     from sda_lab.diagnostics import ALARM_KINDS
     from sda_lab.experiments.spec import load_split
     from sda_lab.core.utils import seed_everything
-    from sda_lab.vae import ConvVAE
+    from sda_lab.model.vae import ConvVAE
 
     calls = []
     real = T.train_run

@@ -14,9 +14,9 @@ from sda_lab.core.settings import SettingError
 from sda_lab.experiments import (
     DataSpec, Results, ResultStore, base_seed, dask_client, grid, run_grid,
 )
+from sda_lab.model.vae import VAEConfig
 from sda_lab.plotting import plot_sweep_curves
 from sda_lab.train import TrainConfig
-from sda_lab.vae import VAEConfig
 
 TINY_MODEL = VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8, 16, 32))
 TINY = DataSpec(clips_per_kind=1)  # 5 clips

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from sda_lab.losses import (active_units, compute_kl_divergence, cyclical_kl_weight,
-                            get_kl_weight, kl_per_dimension, vae_loss)
+from sda_lab.model.losses import (active_units, compute_kl_divergence, cyclical_kl_weight,
+                                  get_kl_weight, kl_per_dimension, vae_loss)
 
 
 def test_vae_loss_matches_the_seed_definition():
@@ -104,7 +104,7 @@ def test_active_units():
 def test_gaussian_likelihood_option_is_the_elbo_and_converts_from_the_seed():
     import math
 
-    from sda_lab.losses import elbo_kl_weight, vae_loss
+    from sda_lab.model.losses import elbo_kl_weight, vae_loss
 
     torch.manual_seed(0)
     x, r = torch.rand(3, 1, 8, 6), torch.rand(3, 1, 8, 6)
@@ -128,7 +128,7 @@ def test_gaussian_likelihood_option_is_the_elbo_and_converts_from_the_seed():
 
 
 def test_the_schedules_by_name_and_over_a_budget():
-    from sda_lab.losses import kl_weight_at_progress, scheduled_kl_weight
+    from sda_lab.model.losses import kl_weight_at_progress, scheduled_kl_weight
 
     assert [scheduled_kl_weight("linear", e, 10, 0.5) for e in (0, 1, 5, 9)] == [
         get_kl_weight(e, 10, 0.5) for e in (0, 1, 5, 9)]

@@ -59,7 +59,7 @@ def test_in_range_share():
 
 def test_compare_priors_rows_and_ranges():
     from sda_lab.representation.spectrogram import AudioSpectrogram
-    from sda_lab.vae import ConvVAE, encode_dataset
+    from sda_lab.model.vae import ConvVAE, encode_dataset
 
     torch.manual_seed(0)
     model = ConvVAE.from_config(TINY).eval()

@@ -15,12 +15,12 @@ import sda_lab  # noqa: E402
 from sda_lab.core.settings import SettingError  # noqa: E402
 from sda_lab.diagnostics import split_by_file  # noqa: E402
 from sda_lab.experiments import DataSpec, load_clip_mels, load_split, run_grid  # noqa: E402
-from sda_lab.losses import elbo_kl_weight  # noqa: E402
+from sda_lab.model.losses import elbo_kl_weight  # noqa: E402
+from sda_lab.model.vae import VAEConfig  # noqa: E402
 from sda_lab.plotting import plot_rate_distortion  # noqa: E402
 from sda_lab.rate_distortion import (SweepConfig, equivalent_beta, example_folder,  # noqa: E402
                                      heldout_reconstructions, rate_distortion_grid, rd_table)
 from sda_lab.train import TrainConfig  # noqa: E402
-from sda_lab.vae import VAEConfig  # noqa: E402
 
 TINY_MODEL = VAEConfig(dropout=0.0, latent_dim=4, channels=(4, 8, 16, 32))
 TINY_DATA = DataSpec(source="default", clips_per_kind=2, val_fraction=0.3, tag="synth")

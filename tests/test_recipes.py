@@ -1,6 +1,6 @@
 import pytest
 
-from sda_lab.losses import elbo_kl_weight
+from sda_lab.model.losses import elbo_kl_weight
 from sda_lab.recipes import DEFAULT_RECIPE, OWN_AUDIO_RECIPE, Recipe
 from sda_lab.representation.spectrogram import AudioSpectrogram
 

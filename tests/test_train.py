@@ -8,13 +8,13 @@ from dataclasses import asdict, replace
 import pytest
 import torch
 
-import sda_lab.losses
+import sda_lab.model.losses
 import sda_lab.train as train_mod
 from sda_lab.checkpoint import best_path_for, load_checkpoint
 from sda_lab.diagnostics import eval_recon, mean_mel_baseline
 from sda_lab.history import History
+from sda_lab.model.vae import ConvVAE
 from sda_lab.train import TrainConfig, TrainingDiverged, train, train_run
-from sda_lab.vae import ConvVAE
 
 from ._tiny import TINY, small, tiny_mels
 
@@ -45,13 +45,13 @@ def test_schedule_drives_the_weight(mels):
 def test_budget_schedule_is_the_losses_schedule(monkeypatch):
     """losses.py is the only schedule code: the per-step (budget) schedule calls it too."""
     calls = []
-    real = sda_lab.losses.get_kl_weight
+    real = sda_lab.model.losses.get_kl_weight
 
     def spy(*args):
         calls.append(args)
         return real(*args)
 
-    monkeypatch.setattr(sda_lab.losses, "get_kl_weight", spy)
+    monkeypatch.setattr(sda_lab.model.losses, "get_kl_weight", spy)
     cfg = small(epochs=None, max_steps=6, warmup_fraction=0.5, kl_weight=2.0)
     assert cfg.kl_weight_at_progress(0.25) == 1.0 and calls
     assert [cfg.kl_weight_at_progress(p) for p in (0, 0.5, 1, 7)] == [0, 2, 2, 2]

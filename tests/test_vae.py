@@ -4,8 +4,8 @@ import io
 import pytest
 import torch
 
-from sda_lab.vae import (ConvDecoder, ConvEncoder, ConvVAE, VAEConfig, encode_dataset,
-                         eval_batches, feature_maps, parameter_breakdown, summary)
+from sda_lab.model.vae import (ConvDecoder, ConvEncoder, ConvVAE, VAEConfig, encode_dataset,
+                               eval_batches, feature_maps, parameter_breakdown, summary)
 
 TINY = VAEConfig(latent_dim=4, dropout=0.0, n_mels=32, n_frames=16, channels=(4, 8))
 
@@ -121,7 +121,7 @@ def test_reference_plan_task2_verify_script():
     x = torch.randn(4, 1, 128, 94)
     recon, mu, logvar = model(x)
     assert recon.shape == x.shape
-    from sda_lab.losses import compute_kl_divergence, get_kl_weight, vae_loss
+    from sda_lab.model.losses import compute_kl_divergence, get_kl_weight, vae_loss
     total, recon_loss, kl_loss = vae_loss(recon, x, mu, logvar, kl_weight=0.5)
     assert all(torch.isfinite(v) for v in (total, recon_loss, kl_loss))
     assert get_kl_weight(0, 100) == 0.0
@@ -254,8 +254,8 @@ def test_full_size_sequence_model_and_its_errors():
 def test_logvar_is_clamped_in_value_not_in_gradient():
     """A logvar pushed past the clamp still gets the KL's gradient (a plain clamp gave none, and a
     dimension stuck at logvar 20 kept a KL of 2.4e8 nats for the rest of a run)."""
-    from sda_lab.losses import kl_per_dimension
-    from sda_lab.vae import LOGVAR_MAX, LOGVAR_MIN
+    from sda_lab.model.losses import kl_per_dimension
+    from sda_lab.model.vae import LOGVAR_MAX, LOGVAR_MIN
 
     model = ConvVAE(TINY)
     with torch.no_grad():

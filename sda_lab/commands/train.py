@@ -52,7 +52,7 @@ def add_parser(subparsers) -> None:
     from ..data import CUTS, SHORT_FILES
     from ..representation.spectrogram import SCALES
     from ..recipes import OWN_AUDIO_RECIPE
-    from ..vae import LATENTS, VAEConfig
+    from ..model.vae import LATENTS, VAEConfig
 
     t = subparsers.add_parser(
         "train", help="train a VAE on a folder of audio",
@@ -164,7 +164,7 @@ def _configs(args: argparse.Namespace):
     """The recipe's (model, train) configs and spectrogram with the options applied."""
     from ..augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
     from ..recipes import OWN_AUDIO_RECIPE
-    from ..vae import VAEConfig
+    from ..model.vae import VAEConfig
 
     budget = args.max_minutes is not None or args.max_steps is not None
     overrides = dict(max_minutes=args.max_minutes, max_steps=args.max_steps,

@@ -16,8 +16,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..core import __version__
+from ..model.vae import VAEConfig
 from ..train import TrainConfig
-from ..vae import VAEConfig
 
 RESULT_FORMAT = 1
 MIN_TRAIN_CLIPS = 2  # the active-units count needs (N >= 2, latent_dim) posterior means

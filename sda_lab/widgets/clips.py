@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
+from ..model.vae import ConvVAE
 from ..representation.spectrogram import AudioSpectrogram
-from ..vae import ConvVAE
 
 __all__ = ["RUN_CHECKPOINTS", "check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint"]
 

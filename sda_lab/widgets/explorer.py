@@ -20,8 +20,8 @@ import torch
 from matplotlib.figure import Figure
 
 from ..dimensions import dimension_effects, rank_dimensions
+from ..model.vae import ConvVAE
 from ..representation.spectrogram import AudioSpectrogram
-from ..vae import ConvVAE
 from .clips import check_explorer_mels, mels_for, run_checkpoint
 from .lanes import LatestValueWorker, Preview, Renderer
 from .latent_map import LatentMap

@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 
 from ..core._io import atomic_write, check_writable_dir
 from ..descriptors import invert
+from ..model.vae import ConvVAE
 from ..representation.spectrogram import AudioSpectrogram
-from ..vae import ConvVAE
 from .images import figure_png
 from .interpolation import traversal
 from .latent_map import PCA2, map_groups

@@ -9,8 +9,8 @@ from pathlib import Path
 import ipywidgets as W
 import torch
 
+from ..model.vae import ConvVAE, encode_dataset
 from ..representation.spectrogram import AudioSpectrogram
-from ..vae import ConvVAE, encode_dataset
 from .clips import check_explorer_mels
 from .lanes import LatestValueWorker, Preview, Renderer
 

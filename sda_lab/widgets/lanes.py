@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import ipywidgets as W
 import torch
 
+from ..model.vae import ConvVAE
 from ..plotting import flac_bytes
 from ..representation.inversion import griffin_lim, mel_to_linear
 from ..representation.spectrogram import AudioSpectrogram
-from ..vae import ConvVAE
 from .images import mel_image_png, waveform_image_png
 
 __all__ = ["LatestValueWorker", "Preview", "Rendered", "Renderer"]

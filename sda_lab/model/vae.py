@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core._checks import check_latent, check_mel
+from ..core._checks import check_latent, check_mel
 
 TIME_MULTIPLE = 16  # four stride-2 layers halve the time axis four times
 LATENTS = ("vector", "sequence")
