@@ -33,7 +33,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from sda_lab.augment import NO_WAVEFORM as NO_WAVE, SPEC_AUGMENT
+from sda_lab.data.augment import NO_WAVEFORM as NO_WAVE, SPEC_AUGMENT
 
 from .bench_own_audio import _append, _done
 
@@ -85,7 +85,7 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
 
 def arm_configs(arm: str, max_steps: int):
     """``(VAEConfig, TrainConfig)`` of ``arm`` on top of the own-audio recipe."""
-    from sda_lab.augment import AugmentConfig
+    from sda_lab.data.augment import AugmentConfig
     from sda_lab.recipes import OWN_AUDIO_RECIPE
 
     model_fields, train_fields, aug = ARMS[arm]

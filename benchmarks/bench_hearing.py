@@ -2,7 +2,7 @@
 
 For each material (the synthetic default set, the bundled ``data/examples/instruments`` and
 ``data/examples/drum-one-shots``, and every folder of audio under ``$SDA_LAB_EXTRA_AUDIO`` when
-it is set) the clips are split by file (:func:`sda_lab.diagnostics.split_by_file`, 20% of the files
+it is set) the clips are split by file (:func:`sda_lab.data.split_by_file`, 20% of the files
 held out), a learned inverse mel is trained on the training files for ``--train-seconds``
 (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`; a fifth of the training files, never the
 held-out ones, picks its best weights, NNLS itself included), and up to ``--clips`` held-out clips go through
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
+from sda_lab.data import split_by_file
 from sda_lab.data import example_folder, load_folder, make_default_dataset
-from sda_lab.diagnostics import split_by_file
 from sda_lab.evaluate import compare_starts
 from sda_lab.evaluate import compare_inversions
 from sda_lab.plotting import markdown_table

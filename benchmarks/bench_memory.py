@@ -72,7 +72,7 @@ def _measure(folder: str) -> dict:
     import torch
     import torchaudio.functional  # noqa: F401 - imported before the base, as in a notebook
 
-    import sda_lab.data as data
+    import sda_lab.data.load as data
 
     torch.set_num_threads(1)
     base = _rss_mb()

@@ -7,8 +7,8 @@ The package in pipeline order (one idea per module):
   Griffin-Lim), :mod:`~sda_lab.representation.harmonic` (a pitch-aware mel -> linear start),
   :mod:`~sda_lab.representation.inverse_mel` (a learned inverse mel), :mod:`~sda_lab.representation.metrics`,
   :mod:`~sda_lab.evaluate`
-- data: :mod:`~sda_lab.synth` (the embedded default set), :mod:`~sda_lab.data` (your own
-  folder), :mod:`~sda_lab.folders`, :mod:`~sda_lab.augment`
+- data: :mod:`~sda_lab.data.synth` (the embedded default set), :mod:`~sda_lab.data.load` (your own
+  folder), :mod:`~sda_lab.data.folders`, :mod:`~sda_lab.data.augment`
 - model and loss: :mod:`~sda_lab.model.vae`, :mod:`~sda_lab.model.losses`
 - training: :mod:`~sda_lab.train`, :mod:`~sda_lab.callbacks`, :mod:`~sda_lab.history`,
   :mod:`~sda_lab.diagnostics`, :mod:`~sda_lab.checkpoint`, :mod:`~sda_lab.recipes`,
@@ -30,16 +30,16 @@ import importlib
 from .core import __version__
 
 _PUBLIC = {
-    "SpectrogramConfig": "spectrogram", "AudioSpectrogram": "spectrogram",
-    "mel_to_linear": "inversion", "griffin_lim": "inversion",
-    "spectral_convergence": "metrics", "log_spectral_distance": "metrics",
-    "mel_consistency": "metrics",
-    "make_default_dataset": "synth", "load_folder": "data", "AudioClips": "data",
-    "VAEConfig": "vae", "ConvEncoder": "vae", "ConvDecoder": "vae", "ConvVAE": "vae",
-    "vae_loss": "losses", "get_kl_weight": "losses", "compute_kl_divergence": "losses",
-    "active_units": "losses",
+    "SpectrogramConfig": "representation.spectrogram", "AudioSpectrogram": "representation.spectrogram",
+    "mel_to_linear": "representation.inversion", "griffin_lim": "representation.inversion",
+    "spectral_convergence": "representation.metrics", "log_spectral_distance": "representation.metrics",
+    "mel_consistency": "representation.metrics",
+    "make_default_dataset": "data", "load_folder": "data", "AudioClips": "data",
+    "VAEConfig": "model.vae", "ConvEncoder": "model.vae", "ConvDecoder": "model.vae", "ConvVAE": "model.vae",
+    "vae_loss": "model.losses", "get_kl_weight": "model.losses", "compute_kl_divergence": "model.losses",
+    "active_units": "model.losses",
     "TrainConfig": "train", "train_run": "train",  # sda_lab.train is the module
-    "split_by_file": "diagnostics", "Alarm": "diagnostics",
+    "split_by_file": "data", "Alarm": "diagnostics",
     "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
     "Recipe": "recipes", "DEFAULT_RECIPE": "recipes", "OWN_AUDIO_RECIPE": "recipes",
     "load_or_train_default": "cache", "train_on_clips": "own_audio",

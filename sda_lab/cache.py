@@ -84,7 +84,7 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
     sda_lab.core._io.WriteError
         Before training, if the cache folder cannot be written.
     """
-    from .data import make_default_dataset
+    from .data.synth import make_default_dataset
 
     config = config or recipes.DEFAULT_RECIPE.train
     path = Path(path) if path is not None else default_model_path(config)

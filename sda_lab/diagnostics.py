@@ -1,8 +1,7 @@
-"""Is the model better than the average? The split by file, eval-mode scores, the mean-mel
-baseline, and the collapse alarm's verdict.
+"""Is the model better than the average? Eval-mode scores, the mean-mel baseline, and the
+collapse alarm's verdict (validation clips come from whole held-out files:
+:func:`sda_lab.data.split.split_by_file`).
 
-- **Validation by file** (:func:`split_by_file`): clips cut from one recording are near copies
-  of each other, so a random clip split leaks; the split holds out whole files.
 - **Eval-mode reconstruction** (:func:`reconstruct`, the one eval-mode encode/decode loop):
   the posterior mean decoded with dropout off and BatchNorm's running statistics.
 - **The baseline to beat** (:func:`mean_mel_baseline`): the MSE of predicting the training
@@ -16,18 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
 
-import numpy as np
 import torch
 
 from .model.vae import eval_batches
 
 __all__ = ["COLLAPSE_RATIO", "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION", "ALARM_KINDS",
-           "BASELINE_ZERO", "Alarm", "baseline_ratio", "check_training_clips", "eval_recon",
-           "format_ratio", "judge",
-           "live_state", "mean_mel_baseline", "reconstruct", "split_by_file", "verdict"]
+           "BASELINE_ZERO", "Alarm", "baseline_ratio", "eval_recon", "format_ratio", "judge",
+           "live_state", "mean_mel_baseline", "reconstruct", "verdict"]
 
 COLLAPSE_RATIO = 0.9  # recon at or above this fraction of the mean-mel baseline: the alarm fires
 ALARM_COLLAPSE = "posterior collapse or no learning"
@@ -36,92 +31,6 @@ ALARM_NO_GENERALISATION = "no generalisation to the held-out files"
 # training clips only; collapse / no_generalisation: the alarm fired; undefined: baseline 0
 ALARM_KINDS = ("quiet", "not_validated", "collapse", "no_generalisation", "undefined")
 BASELINE_ZERO = "the baseline is 0: every training clip is the same mel; ratio undefined"
-
-
-# -- the split ---------------------------------------------------------------------------------
-
-
-def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
-                  val_files: Sequence[str] | None = None
-                  ) -> tuple[list[int], list[int], list[str]]:
-    """Split clip indices into training and validation so no file is on both sides.
-
-    Parameters
-    ----------
-    clips_or_files : AudioClips or sequence of str
-        Anything with a ``files`` list (the source file of every clip), or that list itself.
-    val_fraction : float
-        Fraction of the *files* held out, in [0, 1): ``max(1, round(fraction * n_files))``
-        files, at least one file left for training. 0 holds nothing out.
-    seed : int
-        Seeds which files are held out (NumPy ``default_rng``; same seed, same split).
-    val_files : sequence of str, optional
-        Hold out exactly these files instead (full names as in ``files``, or a unique base
-        name); ``val_fraction`` is then ignored.
-
-    Returns
-    -------
-    train_idx, val_idx, val_files
-        Sorted clip indices and the sorted held-out file names.
-
-    Raises
-    ------
-    ValueError
-        Fraction outside [0, 1), fewer than two files to split, an unknown validation file, or
-        every file held out.
-    """
-    files = list(getattr(clips_or_files, "files", clips_or_files))
-    if not files:
-        raise ValueError("split_by_file got no clips (an empty file list)")
-    unique = sorted(set(files))
-    if val_files is not None:
-        chosen = set()
-        for name in val_files:
-            if name in unique:
-                chosen.add(name)
-                continue
-            matches = [f for f in unique if Path(f).name == name or Path(f).stem == name]
-            if len(matches) != 1:
-                shown = ", ".join(unique[:5]) + (" ..." if len(unique) > 5 else "")
-                why = "matches several" if matches else "is not one of the"
-                raise ValueError(f"validation file {name!r} {why} {len(unique)} files "
-                                 f"({shown})")
-            chosen.add(matches[0])
-        if len(chosen) == len(unique):
-            raise ValueError(f"all {len(unique)} files are held out for validation; keep at "
-                             "least one for training")
-    else:
-        if not 0.0 <= val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-        if val_fraction == 0:
-            chosen = set()
-        else:
-            if len(unique) < 2:
-                raise ValueError(f"a validation split by file needs at least 2 files, found "
-                                 f"{len(unique)} ({unique[0]}); add audio files or train "
-                                 "without validation (val_fraction=0)")
-            n_val = min(len(unique) - 1, max(1, round(val_fraction * len(unique))))
-            order = np.random.default_rng(seed).permutation(len(unique))
-            chosen = {unique[i] for i in order[:n_val]}
-    train_idx = [i for i, f in enumerate(files) if f not in chosen]
-    val_idx = [i for i, f in enumerate(files) if f in chosen]
-    return train_idx, val_idx, sorted(chosen)
-
-
-def check_training_clips(n_train: int, held_out_files: Sequence[str] = ()) -> None:
-    """Refuse, before any epoch, a split that leaves fewer than 2 training clips (active units
-    and the baseline are statistics over clips).
-
-    Raises
-    ------
-    ValueError
-        One line: how many training clips are left, and what to do.
-    """
-    if n_train < 2:
-        held = (f" after holding out {len(held_out_files)} file"
-                f"{'s' if len(held_out_files) != 1 else ''}" if held_out_files else "")
-        raise ValueError(f"only {n_train} training clip{'s' if n_train != 1 else ''}{held}; "
-                         "training needs at least 2 (add audio or hold out less)")
 
 
 # -- eval-mode scores --------------------------------------------------------------------------

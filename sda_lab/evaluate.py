@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from .core._checks import check_frames, check_mel, check_waveform
-from .data import AudioClips
-from .diagnostics import split_by_file
+from .data.clips import AudioClips
+from .data.split import split_by_file
 from .representation.inverse_mel import (InverseMel, InverseMelConfig, fit_inverse_mel,
                                          mel_to_magnitude, mel_to_waveform_learned, start_audio_sc,
                                          stft_magnitude)
@@ -132,7 +132,7 @@ def round_trip_rows(results: list[RoundTripResult]) -> list[dict[str, object]]:
 def fit_held_out(spec, clips, seed: int = 0, config: InverseMelConfig | None = None,
                  val_fraction: float = 0.2, n_eval: int | None = None):
     """Split ``clips`` (an :class:`~sda_lab.data.AudioClips`) by file
-    (:func:`sda_lab.diagnostics.split_by_file`), fit a learned inverse mel on the training
+    (:func:`sda_lab.data.split_by_file`), fit a learned inverse mel on the training
     files' waveforms and return ``(inverse, held_out)``: the :class:`InverseMel` and the first
     ``n_eval`` (all when None) held-out waveforms ``(k, 1, samples)`` to judge it on."""
     train_idx, val_idx, _ = split_by_file(clips, val_fraction, seed)

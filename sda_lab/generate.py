@@ -91,7 +91,7 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
     ValueError
         Unreadable metrics.json or checkpoint, or clips that no longer fit the model.
     """
-    from .data import load_folder
+    from .data.load import load_folder
     from .own_audio import clips_to_mels
     from .checkpoint import load_checkpoint
 

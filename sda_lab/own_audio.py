@@ -9,8 +9,9 @@ from typing import Sequence
 
 import torch
 
-from .augment import AugmentConfig
-from .diagnostics import check_training_clips, reconstruct, split_by_file, verdict
+from .data.augment import AugmentConfig
+from .data.split import check_training_clips, split_by_file
+from .diagnostics import reconstruct, verdict
 from .history import History
 from .model.vae import ConvVAE, VAEConfig
 from .recipes import OWN_AUDIO_RECIPE
@@ -83,7 +84,7 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
     Raises
     ------
     ValueError
-        Before any mel or epoch: from :func:`~sda_lab.diagnostics.split_by_file`, or fewer than
+        Before any mel or epoch: from :func:`~sda_lab.data.split_by_file`, or fewer than
         2 training clips.
     """
     rec_model, rec_train = OWN_AUDIO_RECIPE.configs()

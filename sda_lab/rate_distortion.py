@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 from .core.settings import extra_audio_dir
+from .data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 from .experiments import DataSpec, Results, RunSpec, check_runnable, train_run
 from .model.losses import elbo_kl_weight
 from .model.vae import VAEConfig

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .augment import NO_WAVEFORM, AugmentConfig
+from .data.augment import NO_WAVEFORM, AugmentConfig
 from .model.vae import VAEConfig
 from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 from .train import TrainConfig

@@ -18,11 +18,12 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
 from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState, weight_average
 from .checkpoint import best_path_for
 from .core.utils import pick_device, seed_everything
-from .diagnostics import check_training_clips, eval_recon, mean_mel_baseline, verdict
+from .data.augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
+from .data.split import check_training_clips
+from .diagnostics import eval_recon, mean_mel_baseline, verdict
 from .history import History
 from .model.losses import (KL_SCHEDULES, active_units, kl_per_dimension, kl_weight_at_progress,
                            scheduled_kl_weight, vae_loss)
@@ -263,7 +264,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
     ----------
     val_mels : Tensor, optional
         ``(N_val, 1, n_mels, T)`` held-out clips (from other files than ``mels``, see
-        :func:`~sda_lab.diagnostics.split_by_file`), scored every epoch in eval mode. Without
+        :func:`~sda_lab.data.split_by_file`), scored every epoch in eval mode. Without
         them the verdict is about training clips only (``"not_validated"`` when quiet).
     checkpoint_path : path, optional
         The last checkpoint, written atomically after every evaluated epoch (at most every

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sda_lab.augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
+from sda_lab.data.augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
 
 
 def test_augment_waveforms_keeps_shape_and_full_scale():

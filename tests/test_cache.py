@@ -90,6 +90,11 @@ def test_interrupted_training_leaves_nothing_under_the_loaded_name(tmp_path, mon
     assert [p.name for p in tmp_path.iterdir()] == ["default.pt.lock"]  # partial removed
 
 
+def test_cache_folder_of_a_checkout_is_its_data_folder(monkeypatch):
+    monkeypatch.delenv("SDA_LAB_CACHE", raising=False)
+    assert default_cache_dir() == Path(__file__).resolve().parents[1] / "data" / "cache"
+
+
 def test_cache_folder_comes_from_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("SDA_LAB_CACHE", str(tmp_path / "c"))
     assert default_cache_dir() == tmp_path / "c"

@@ -155,7 +155,7 @@ def test_unknown_validation_file(tmp_path, capsys):
 
 
 def test_option_lists_come_from_their_modules():
-    from sda_lab import data
+    from sda_lab.data import load as data
     from sda_lab.representation import spectrogram
 
     train = build_parser()._subparsers._group_actions[0].choices["train"]

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 import torch
 
-import sda_lab.diagnostics
+import sda_lab.data.split
 import sda_lab.own_audio
 import sda_lab.recipes
 import sda_lab.representation.inverse_mel as IM
@@ -82,14 +82,14 @@ def test_report_and_no_validation(tmp_path, capsys, tiny):
 def test_the_split_is_drawn_once(tmp_path, capsys, monkeypatch, tiny):
     folder = write_folder(tmp_path / "a")
     draws = []
-    real = sda_lab.diagnostics.split_by_file
+    real = sda_lab.data.split.split_by_file
 
     def counting(clips, val_fraction=0.2, seed=0, val_files=None):
         if val_files is None and val_fraction > 0:
             draws.append(val_fraction)
         return real(clips, val_fraction, seed, val_files)
 
-    monkeypatch.setattr(sda_lab.diagnostics, "split_by_file", counting)
+    monkeypatch.setattr(sda_lab.data.split, "split_by_file", counting)
     code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "1",
                  "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"])
     assert code == 0, capsys.readouterr().err

@@ -133,7 +133,7 @@ def test_tables_over_an_arm_whose_runs_all_failed_say_so():
 def test_grid_refuses_what_run_grid_can_never_honour():
     with pytest.raises(ValueError, match="augment's waveform parts"):
         grid({"aug": TrainConfig(epochs=1, augment=True)}, [0], TINY)
-    from sda_lab.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
+    from sda_lab.data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 
     mel_only = TrainConfig(epochs=1, augment=AugmentConfig(**NO_WAVEFORM, **SPEC_AUGMENT))
     assert len(grid({"masks": mel_only}, [0], TINY)) == 1  # runs on the cached mels

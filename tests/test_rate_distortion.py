@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import sda_lab  # noqa: E402
 
 from sda_lab.core.settings import SettingError  # noqa: E402
-from sda_lab.diagnostics import split_by_file  # noqa: E402
+from sda_lab.data import split_by_file  # noqa: E402
 from sda_lab.experiments import DataSpec, load_clip_mels, load_split, run_grid  # noqa: E402
 from sda_lab.model.losses import elbo_kl_weight  # noqa: E402
 from sda_lab.model.vae import VAEConfig  # noqa: E402

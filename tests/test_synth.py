@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from sda_lab.synth import KINDS, PEAK, make_default_dataset, synthesize_clip
+from sda_lab.data import KINDS, make_default_dataset, synthesize_clip
+from sda_lab.data.synth import PEAK
 
 
 def test_default_set_shape_labels_and_range():

@@ -215,7 +215,7 @@ def test_bad_training_input_is_refused_before_any_epoch(mels, monkeypatch):
 
 
 def test_augmented_training_runs_on_waveforms():
-    from sda_lab.augment import AugmentConfig
+    from sda_lab.data.augment import AugmentConfig
     from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     spec = AudioSpectrogram(SpectrogramConfig(n_mels=32))
@@ -233,7 +233,7 @@ def test_augmented_training_runs_on_waveforms():
 
 def test_specaugment_masks_what_the_model_sees_not_what_it_must_rebuild(mels, monkeypatch):
     """Mel-domain augmentation needs no waveforms; the loss's target is the whole mel."""
-    from sda_lab.augment import AugmentConfig
+    from sda_lab.data.augment import AugmentConfig
 
     seen = {}
     real_loss = train_mod.vae_loss

@@ -52,7 +52,7 @@ def _read(file: str, sample_rate: int, samples: int):
     """The first ``samples`` of ``file`` as a ``(1, 1, n)`` float tensor at ``sample_rate``."""
     import torch
 
-    from .._audio_read import read_mono, resample
+    from ..data._audio_read import read_mono, resample
 
     path = Path(file)
     if not path.is_file():

@@ -8,7 +8,7 @@ Order of work, so nothing long starts before every check passed and no finished 
 2. ``--out``: a writable folder (:func:`sda_lab.core._io.check_writable_dir`) that holds no earlier
    run (:data:`RUN_FILES`) unless ``--overwrite`` is given;
 3. the folder is loaded (:func:`sda_lab.data.load_folder`), split by file once
-   (:func:`sda_lab.diagnostics.split_by_file`), turned into mels once; a training set of one mel
+   (:func:`sda_lab.data.split_by_file`), turned into mels once; a training set of one mel
    repeated (a looped tone: mean-mel baseline 0) is refused;
 4. with ``--overwrite`` the old run's files move to ``DIR/previous-run/`` only now (deleted once
    the new run is complete, so an interrupted or failed one never costs it), then training writes
@@ -49,7 +49,7 @@ FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
 
 def add_parser(subparsers) -> None:
     """Add ``train`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
-    from ..data import CUTS, SHORT_FILES
+    from ..data.load import CUTS, SHORT_FILES
     from ..representation.spectrogram import SCALES
     from ..recipes import OWN_AUDIO_RECIPE
     from ..model.vae import LATENTS, VAEConfig
@@ -162,7 +162,7 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
 
 def _configs(args: argparse.Namespace):
     """The recipe's (model, train) configs and spectrogram with the options applied."""
-    from ..augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
+    from ..data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
     from ..recipes import OWN_AUDIO_RECIPE
     from ..model.vae import VAEConfig
 
@@ -243,7 +243,7 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     is re-raised with ``note`` filled in as the exception's ``inverse_mel`` attribute.
     """
     from ..representation import inverse_mel as IM
-    from ..diagnostics import split_by_file
+    from ..data.split import split_by_file
 
     if args.no_inverse_mel:
         return {"trained": False, "note": "--no-inverse-mel"}
@@ -309,8 +309,9 @@ def _set_aside(out: Path, old: list[Path]) -> Path | None:
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
     from ..core._io import atomic_write_json
-    from ..data import load_folder
-    from ..diagnostics import mean_mel_baseline, split_by_file
+    from ..data.load import load_folder
+    from ..data.split import split_by_file
+    from ..diagnostics import mean_mel_baseline
     from ..own_audio import clips_to_mels, train_on_clips
 
     t0 = time.perf_counter()

@@ -67,7 +67,7 @@ def cache_dir() -> Path:
                                        f"is a file (SDA_LAB_CACHE={raw!r})")
                 break
         return path
-    repo_data = Path(__file__).resolve().parents[1] / "data"
+    repo_data = Path(__file__).resolve().parents[2] / "data"
     if repo_data.is_dir():
         return repo_data / "cache"
     return Path.home() / ".cache" / "sda-lab"

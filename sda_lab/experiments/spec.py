@@ -43,7 +43,7 @@ class DataSpec:
     tag: str = ""
     # The representation: SpectrogramConfig.scale, "log1p" (the reference plan's) or "db".
     scale: str = "log1p"
-    # Validation split BY FILE (sda_lab.diagnostics.split_by_file): this fraction of the files (of the
+    # Validation split BY FILE (sda_lab.data.split_by_file): this fraction of the files (of the
     # folder, or of the synthetic set's one-file-per-clip) is held out; 0 trains on everything.
     val_fraction: float = 0.0
     split_seed: int = 0  # which files are held out (same split in every run of a sweep)
@@ -72,7 +72,8 @@ class DataSpec:
 def load_clip_mels(data: DataSpec):
     """``(mels, files)``: the normalised mels ``(N, 1, n_mels, T)`` of ``data`` in its scale and
     each clip's source file (after ``max_clips``), cached per process."""
-    from ..data import load_folder, make_default_dataset
+    from ..data.load import load_folder
+    from ..data.synth import make_default_dataset
     from ..representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     if data.source == "default":
@@ -90,7 +91,7 @@ def load_clip_mels(data: DataSpec):
 
 
 def _split_indices(data: DataSpec, files: Sequence[str]) -> tuple[list[int], list[int] | None]:
-    from ..diagnostics import split_by_file
+    from ..data.split import split_by_file
 
     if data.val_fraction == 0:
         return list(range(len(files))), None
@@ -100,13 +101,13 @@ def _split_indices(data: DataSpec, files: Sequence[str]) -> tuple[list[int], lis
 
 def load_split(data: DataSpec):
     """``(train_mels, val_mels)`` of ``data``, split by file with ``data.val_fraction`` and
-    ``data.split_seed`` (:func:`sda_lab.diagnostics.split_by_file`); ``val_mels`` is None without a
+    ``data.split_seed`` (:func:`sda_lab.data.split_by_file`); ``val_mels`` is None without a
     split. Shapes ``(N_train, 1, n_mels, T)``, ``(N_val, 1, n_mels, T)``.
 
     Raises
     ------
     ValueError
-        From :func:`~sda_lab.diagnostics.split_by_file` (e.g. a folder with a single file).
+        From :func:`~sda_lab.data.split_by_file` (e.g. a folder with a single file).
     """
     mels, files = load_clip_mels(data)
     train_idx, val_idx = _split_indices(data, files)
@@ -118,7 +119,7 @@ def load_split(data: DataSpec):
 def _training_clips(data: DataSpec) -> int:
     """How many clips ``data`` leaves for training, without synthesising the default set."""
     if data.source == "default":
-        from ..data import KINDS
+        from ..data.synth import KINDS
 
         n = len(KINDS) * data.clips_per_kind  # one pseudo-file per clip
         if data.max_clips is not None:
@@ -138,7 +139,7 @@ def check_runnable(train: TrainConfig, data: DataSpec, arm: str = "") -> None:
     if train.augment is not None and train.augment.on_waveform:
         raise ValueError(f"{where}TrainConfig.augment's waveform parts (gain_db, max_shift_s, "
                          "speed, mixup) are not supported by the experiments runner (its runs "
-                         "train on precomputed mels); set them to 0 (sda_lab.augment.NO_WAVEFORM) "
+                         "train on precomputed mels); set them to 0 (sda_lab.data.augment.NO_WAVEFORM) "
                          "for mel-domain augmentation only, or use sda_lab.own_audio.train_on_clips")
     n_train = _training_clips(data)
     if n_train < MIN_TRAIN_CLIPS:

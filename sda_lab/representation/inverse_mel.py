@@ -251,7 +251,7 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     ``config.max_seconds`` or ``config.max_steps``, in batches of ``config.batch_size``
     clips drawn with ``config.seed``. ``history`` holds the loss of every step and the
     untrained (start) loss on the first batch (``start_loss``). Held-out files are the caller's business: pass
-    only training clips (:func:`sda_lab.diagnostics.split_by_file`). ``config.start="auto"`` renders
+    only training clips (:func:`sda_lab.data.split_by_file`). ``config.start="auto"`` renders
     up to ``config.choose_clips`` of all the clips given (``waveforms`` and ``val_waveforms``:
     a start has nothing fitted to them) through each start, PGHI and fast Griffin-Lim and
     keeps the start with the lower spectral convergence (``history["start_sc"]``,

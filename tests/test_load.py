@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-import sda_lab.folders as folders_mod
+import sda_lab.data.folders as folders_mod
 from sda_lab.data import (REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder,
                           load_folder, user_or_example_folder)
 from sda_lab.representation.spectrogram import AudioSpectrogram
@@ -256,22 +256,6 @@ def test_other_formats_libsndfile_reads(tmp_path, fmt, subtype, ext, sr):
     assert clips.report.loc[0, "status"] == "ok" and len(clips) == 2 and not warned
 
 
-def test_audio_clips_defaults_validation_and_select():
-    w = torch.zeros(3, 1, 8)
-    old = AudioClips(w, ["a", "b", "a"], 8_000)  # the constructor from before files/report
-    assert old.files == ["clip_00000", "clip_00001", "clip_00002"] and old.report is None
-    assert repr(old) == ("AudioClips(3 clips of 8 samples at 8000 Hz from 3 files, "
-                         "0 skipped entries)")
-    with pytest.raises(ValueError, match=r"labels must have one entry per clip \(3\), got 2"):
-        AudioClips(w, ["a", "b"], 8_000)
-    with pytest.raises(ValueError, match=r"waveforms must be \(N, 1, samples\)"):
-        AudioClips(torch.zeros(3, 8), ["a", "b", "c"], 8_000)
-    sub = AudioClips(torch.arange(3.0).view(3, 1, 1), ["a", "b", "c"], 8_000,
-                     files=["x", "y", "z"]).select([2, 0])
-    assert sub.labels == ["c", "a"] and sub.files == ["z", "x"]
-    assert sub.waveforms.flatten().tolist() == [2.0, 0.0]
-
-
 def test_bundled_examples_load_and_user_folder_wins_once_it_has_audio(tmp_path, monkeypatch):
     clips, warned = _load(example_folder())
     rep = clips.report
@@ -432,7 +416,7 @@ def test_long_multichannel_file_is_read_in_blocks(tmp_path):
 def test_block_resampling_equals_resampling_the_whole_signal(monkeypatch):
     import torchaudio.functional as AF
 
-    import sda_lab._audio_read as R
+    import sda_lab.data._audio_read as R
 
     monkeypatch.setattr(R, "RESAMPLE_BLOCK_S", 0.25)
     x = np.random.default_rng(0).standard_normal(44_100 + 123).astype(np.float32)

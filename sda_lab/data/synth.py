@@ -12,6 +12,8 @@ import numpy as np
 import scipy.signal
 import torch
 
+from .clips import AudioClips
+
 __all__ = ["KINDS", "PEAK", "synthesize_clip", "make_default_dataset"]
 
 KINDS = ("pluck", "bell", "drum", "vowel", "sweep")
@@ -125,8 +127,6 @@ def make_default_dataset(clips_per_kind: int = 8, seed: int = 0, sample_rate: in
     """
     if clips_per_kind < 1:
         raise ValueError(f"clips_per_kind must be at least 1, got {clips_per_kind}")
-    from .data import AudioClips  # data.py re-exports this module's names
-
     waves = np.empty((clips_per_kind * len(kinds), int(round(sample_rate))), np.float32)
     labels, files = [], []
     for i in range(clips_per_kind):

@@ -28,7 +28,7 @@ __all__ = ["DOC_EXTENSIONS", "is_ignored", "display_name", "walk", "list_files",
 # Documents beside the audio (READMEs, licences, notes): not in the report at all, like hidden
 # files (".DS_Store") and hidden folders (".git").
 DOC_EXTENSIONS = (".md", ".txt", ".rst", ".pdf", ".html", ".htm")
-_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 def is_ignored(name: str) -> bool:
