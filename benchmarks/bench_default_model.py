@@ -1,11 +1,11 @@
 """The explorer's default model (issue 22): recipes compared on the synthetic default set.
 
 Each arm is a representation, a KL weight and a model, trained like
-:func:`sda_lab.cache.load_or_train_default` (the 300 clips of ``make_default_dataset(60)``, the
+:func:`sda_lab.training.cache.load_or_train_default` (the 300 clips of ``make_default_dataset(60)``, the
 default recipe's optimiser and epochs unless the arm says otherwise). Scored on the training
 clips and on held-out synthetic clips (``make_default_dataset(12, seed=1)``: the same five kinds,
 other random draws), each as eval-mode MSE over the MSE of predicting the training set's mean mel
-(:func:`sda_lab.diagnostics.mean_mel_baseline`); with the rate (raw KL), active units, the epochs
+(:func:`sda_lab.training.diagnostics.mean_mel_baseline`); with the rate (raw KL), active units, the epochs
 the collapse alarm's live state flagged, and what the explorer needs: the mean change of the
 decoded mel for a 2-sd move of the top-ranked and the lowest-ranked dimension
 (:meth:`sda_lab.widgets.LatentExplorer.move_effect`, 4 start clips).
@@ -42,11 +42,11 @@ ARMS = {
 def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
     import torch
 
-    from sda_lab import recipes
+    from sda_lab.training import recipes
     from sda_lab.data import make_default_dataset
     from sda_lab.dimensions import dimension_effects, rank_dimensions
-    from sda_lab.diagnostics import mean_mel_baseline, reconstruct
-    from sda_lab.train import train_run
+    from sda_lab.training.diagnostics import mean_mel_baseline, reconstruct
+    from sda_lab.training.loop import train_run
     from sda_lab.widgets import LatentExplorer
 
     rows = _done(out)

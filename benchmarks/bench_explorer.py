@@ -74,7 +74,7 @@ _DRAG = """
 import json, torch
 from sda_lab.data import make_default_dataset
 from sda_lab.representation.spectrogram import AudioSpectrogram
-from sda_lab.train import load_or_train_default
+from sda_lab.training.loop import load_or_train_default
 from sda_lab.widgets import LatentExplorer
 model = load_or_train_default(progress=False).model.cpu()
 spec = AudioSpectrogram()

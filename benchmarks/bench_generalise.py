@@ -1,11 +1,11 @@
 """What closes the gap between training and held-out error on small real sets (issue 22).
 
 Arms are a recipe change each (a regulariser, an augmentation, a narrower bottleneck, a latent
-sequence along time), trained from the own-audio recipe (:data:`sda_lab.recipes.OWN_AUDIO_RECIPE`)
+sequence along time), trained from the own-audio recipe (:data:`sda_lab.training.recipes.OWN_AUDIO_RECIPE`)
 for a fixed number of optimiser steps on one fold: one whole file held out (``--hold-out``; on
 the instrument melodies a file is an instrument), or ``--val-fraction`` of the files chosen by the
 seed. The figure of merit is the eval-mode MSE on the held-out files divided by the MSE of
-predicting the training set's mean mel on them (:meth:`sda_lab.history.History.ratios`), and the
+predicting the training set's mean mel on them (:meth:`sda_lab.training.history.History.ratios`), and the
 same for training clips; ``best_val_ratio`` is the lowest held-out ratio over the epochs (early
 stopping on validation; optimistic, since it chooses on the files it scores).
 
@@ -86,7 +86,7 @@ ARMS: dict[str, tuple[dict, dict, dict | None]] = {
 def arm_configs(arm: str, max_steps: int):
     """``(VAEConfig, TrainConfig)`` of ``arm`` on top of the own-audio recipe."""
     from sda_lab.data.augment import AugmentConfig
-    from sda_lab.recipes import OWN_AUDIO_RECIPE
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
     model_fields, train_fields, aug = ARMS[arm]
     model, train = OWN_AUDIO_RECIPE.configs(epochs=None, max_steps=max_steps, **train_fields)
@@ -103,8 +103,8 @@ def run(folder, arms, folds, seeds, max_steps: int, out: Path, val_fraction: flo
     import torch
 
     from sda_lab.data import load_folder
-    from sda_lab.own_audio import clips_to_mels, train_on_clips
-    from sda_lab.recipes import OWN_AUDIO_RECIPE
+    from sda_lab.training.own_audio import clips_to_mels, train_on_clips
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
     rows = _done(out)
     seen = {(r["folder"], r["arm"], r["fold"], r["seed"], r["max_steps"]) for r in rows}

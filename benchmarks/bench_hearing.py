@@ -31,8 +31,8 @@ from sda_lab.data import example_folder, load_folder, make_default_dataset
 from sda_lab.evaluate import compare_starts
 from sda_lab.evaluate import compare_inversions
 from sda_lab.plotting import markdown_table
-from sda_lab.recipes import OWN_AUDIO_RECIPE
 from sda_lab.representation.inverse_mel import InverseMelConfig, fit_inverse_mel
+from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
 SUMMARY = {  # column of the table -> path of compare_inversions
     "floor: sqrt(NNLS) vs |S|": "floor: sqrt(NNLS(mel)) vs |S|",

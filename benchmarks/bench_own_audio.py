@@ -7,7 +7,7 @@ Two parts:
   files (``split_by_file``), so the spread covers both initialisation and which files are unseen.
   The figure of merit is the validation MSE on held-out files divided by the MSE of predicting
   the training set's mean mel on them (below 1: the model learned something that transfers).
-- ``augment``: augmentation on and off, paired by seed (``sda_lab.own_audio.augmentation_effect``),
+- ``augment``: augmentation on and off, paired by seed (``sda_lab.training.own_audio.augmentation_effect``),
   printed as the markdown table notebook 06 shows.
 - ``cli``: the shipped command itself, ``python -m sda_lab train FOLDER --out DIR --max-minutes
   M --seed S``, one subprocess per folder and seed, read back from DIR/metrics.json.
@@ -61,8 +61,8 @@ def choose(folders, arms, seeds, max_steps: int, out: Path) -> list[dict]:
     import torch
 
     from sda_lab.data import load_folder
-    from sda_lab.own_audio import clips_to_mels, train_on_clips
-    from sda_lab.recipes import OWN_AUDIO_RECIPE
+    from sda_lab.training.own_audio import clips_to_mels, train_on_clips
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
     rows = _done(out)
     seen = {(r["folder"], r["scale"], r["kl_weight"], r["seed"], r["max_steps"]) for r in rows}
@@ -167,7 +167,7 @@ def table(rows: list[dict], by: list[str]) -> str:
 def augment_table(folder, seeds, max_steps: int) -> str:
     """Validation error / baseline with augmentation off and on, per seed (paired)."""
     from sda_lab.data import load_folder
-    from sda_lab.own_audio import augmentation_effect
+    from sda_lab.training.own_audio import augmentation_effect
 
     df = augmentation_effect(load_folder(folder), seeds=seeds, max_steps=max_steps)
     wide = df.pivot(index="seed", columns="augment", values="val_ratio")

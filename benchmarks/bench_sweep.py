@@ -18,7 +18,7 @@ import time
 import torch
 
 from sda_lab.experiments import DataSpec, dask_client, execute_run, grid, run_grid, usable_cpus
-from sda_lab.train import TrainConfig
+from sda_lab.training.config import TrainConfig
 
 
 def _specs(n_runs: int, epochs: int, clips_per_kind: int):

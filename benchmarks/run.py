@@ -35,7 +35,6 @@ import librosa
 import numpy as np
 import torch
 
-from sda_lab.cache import load_or_train_default
 from sda_lab.data import make_default_dataset
 from sda_lab.evaluate import librosa_mel_to_audio
 from sda_lab.model.losses import vae_loss
@@ -43,7 +42,9 @@ from sda_lab.model.vae import ConvVAE
 from sda_lab.profiling import measure_training_step
 from sda_lab.representation.metrics import spectral_convergence
 from sda_lab.representation.spectrogram import AudioSpectrogram
-from sda_lab.train import TrainConfig, train
+from sda_lab.training.cache import load_or_train_default
+from sda_lab.training.config import TrainConfig
+from sda_lab.training.loop import train
 
 from . import bench_explorer as live_explorer_bench
 from . import bench_hearing, bench_own_audio, bench_sweep

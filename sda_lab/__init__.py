@@ -10,9 +10,9 @@ The package in pipeline order (one idea per module):
 - data: :mod:`~sda_lab.data.synth` (the embedded default set), :mod:`~sda_lab.data.load` (your own
   folder), :mod:`~sda_lab.data.folders`, :mod:`~sda_lab.data.augment`
 - model and loss: :mod:`~sda_lab.model.vae`, :mod:`~sda_lab.model.losses`
-- training: :mod:`~sda_lab.train`, :mod:`~sda_lab.callbacks`, :mod:`~sda_lab.history`,
-  :mod:`~sda_lab.diagnostics`, :mod:`~sda_lab.checkpoint`, :mod:`~sda_lab.recipes`,
-  :mod:`~sda_lab.cache`, :mod:`~sda_lab.own_audio`
+- training: :mod:`~sda_lab.training.loop`, :mod:`~sda_lab.training.callbacks`, :mod:`~sda_lab.training.history`,
+  :mod:`~sda_lab.training.diagnostics`, :mod:`~sda_lab.training.checkpoint`, :mod:`~sda_lab.training.recipes`,
+  :mod:`~sda_lab.training.cache`, :mod:`~sda_lab.training.own_audio`
 - studies: :mod:`~sda_lab.experiments`, :mod:`~sda_lab.rate_distortion`,
   :mod:`~sda_lab.dimensions`, :mod:`~sda_lab.descriptors`, :mod:`~sda_lab.prior`,
   :mod:`~sda_lab.generate`
@@ -38,11 +38,11 @@ _PUBLIC = {
     "VAEConfig": "model.vae", "ConvEncoder": "model.vae", "ConvDecoder": "model.vae", "ConvVAE": "model.vae",
     "vae_loss": "model.losses", "get_kl_weight": "model.losses", "compute_kl_divergence": "model.losses",
     "active_units": "model.losses",
-    "TrainConfig": "train", "train_run": "train",  # sda_lab.train is the module
-    "split_by_file": "data", "Alarm": "diagnostics",
-    "save_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
-    "Recipe": "recipes", "DEFAULT_RECIPE": "recipes", "OWN_AUDIO_RECIPE": "recipes",
-    "load_or_train_default": "cache", "train_on_clips": "own_audio",
+    "TrainConfig": "training.config", "train_run": "training.loop",
+    "split_by_file": "data", "Alarm": "training.diagnostics",
+    "save_checkpoint": "training.checkpoint", "load_checkpoint": "training.checkpoint",
+    "Recipe": "training.recipes", "DEFAULT_RECIPE": "training.recipes", "OWN_AUDIO_RECIPE": "training.recipes",
+    "load_or_train_default": "training.cache", "train_on_clips": "training.own_audio",
     "grid": "experiments", "run_grid": "experiments", "DataSpec": "experiments",
     "LatentExplorer": "widgets", "InterpolationExplorer": "widgets",
 }

@@ -200,7 +200,7 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     run folder, ``ValueError`` for an unreadable checkpoint, ``WriteError`` for ``out``."""
     from .core._io import check_writable_dir
     from .generate import run_checkpoint
-    from .checkpoint import load_checkpoint
+    from .training.checkpoint import load_checkpoint
 
     ckpt_path = run_checkpoint(run)
     out = Path(out)

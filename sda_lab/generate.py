@@ -92,8 +92,8 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
         Unreadable metrics.json or checkpoint, or clips that no longer fit the model.
     """
     from .data.load import load_folder
-    from .own_audio import clips_to_mels
-    from .checkpoint import load_checkpoint
+    from .training.own_audio import clips_to_mels
+    from .training.checkpoint import load_checkpoint
 
     path = Path(run)
     ckpt_path = run_checkpoint(path)

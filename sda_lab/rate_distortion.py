@@ -23,7 +23,7 @@ MSE + weight x KL) is the same optimum at ``beta = weight * P / (2 sigma^2)``
 
 Marked on the curves: the reference loss with weight 1 (its representation, log1p), a
 free-bits run (``free_bits`` nats per dimension at the largest ``beta``), the shipped default
-(:data:`sda_lab.recipes.OWN_AUDIO_RECIPE`) and, from :func:`regulariser_grid`, the shipped
+(:data:`sda_lab.training.recipes.OWN_AUDIO_RECIPE`) and, from :func:`regulariser_grid`, the shipped
 default with one change each (:data:`REGULARISERS`: dropout, SpecAugment, no mel shift, no
 weight average, a narrower latent, the plan's latent vector), to see what each does to held-out
 distortion.
@@ -43,8 +43,8 @@ from .data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 from .experiments import DataSpec, Results, RunSpec, check_runnable, train_run
 from .model.losses import elbo_kl_weight
 from .model.vae import VAEConfig
-from .recipes import OWN_AUDIO_RECIPE
-from .train import TrainConfig
+from .training.config import TrainConfig
+from .training.recipes import OWN_AUDIO_RECIPE
 
 SIGMA = 0.1  # the Gaussian decoder's sigma in mel units: beta = 1 is the ELBO under it
 BETAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # 6 decades (and the reference weight 1 at 6e5)
@@ -306,7 +306,7 @@ def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
     """
     import torch
 
-    from .diagnostics import reconstruct
+    from .training.diagnostics import reconstruct
     from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     if spec.data.val_fraction <= 0:

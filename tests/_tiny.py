@@ -4,7 +4,7 @@ notebooks and benchmarks)."""
 import torch
 
 from sda_lab.model.vae import VAEConfig
-from sda_lab.train import TrainConfig
+from sda_lab.training.config import TrainConfig
 
 TINY = VAEConfig(latent_dim=4, dropout=0.0, n_mels=32, n_frames=16, channels=(4, 8))
 

@@ -54,7 +54,7 @@ def _tiny_checkpoint(path: Path) -> Path:
     import torch
 
     from sda_lab.representation.spectrogram import SpectrogramConfig
-    from sda_lab.checkpoint import save_checkpoint
+    from sda_lab.training.checkpoint import save_checkpoint
     from sda_lab.model.vae import ConvVAE, VAEConfig
 
     torch.manual_seed(0)

@@ -7,27 +7,29 @@ from pathlib import Path
 
 import pytest
 
-import sda_lab.recipes
-import sda_lab.train
-from sda_lab.cache import default_cache_dir, default_model_path, load_or_train_default
-from sda_lab.checkpoint import save_checkpoint
+import sda_lab.training.loop
+import sda_lab.training.recipes
 from sda_lab.model.vae import VAEConfig
+from sda_lab.training.cache import default_cache_dir, default_model_path, load_or_train_default
+from sda_lab.training.checkpoint import save_checkpoint
+from sda_lab.training.config import TrainConfig
 
 
 def _shrink(calls: Path, setattr=setattr) -> None:
     """The default recipe shrunk (5 clips, 4 channels, 1 epoch); every call of train() leaves
     a file in ``calls`` (so calls from other processes count too)."""
-    setattr(sda_lab.recipes, "DEFAULT_RECIPE", replace(
-        sda_lab.recipes.DEFAULT_RECIPE, model=VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8))))
-    setattr(sda_lab.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
-    real = sda_lab.train.train
+    tiny = VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8))
+    setattr(sda_lab.training.recipes, "DEFAULT_RECIPE",
+            replace(sda_lab.training.recipes.DEFAULT_RECIPE, model=tiny))
+    setattr(sda_lab.training.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
+    real = sda_lab.training.loop.train
 
     def counted(*args, **kwargs):
         (calls / f"{time.monotonic_ns()}").touch()
         time.sleep(0.5)  # long enough for the other caller to arrive while this one trains
         return real(*args, **kwargs)
 
-    setattr(sda_lab.train, "train", counted)
+    setattr(sda_lab.training.loop, "train", counted)
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def _ask(path: str, calls: str, barrier) -> None:
     _shrink(Path(calls))  # a spawned child starts from the real recipe: shrink it here too
     barrier.wait()
     load_or_train_default(path, progress=False,
-                          config=sda_lab.train.TrainConfig(epochs=1, batch_size=5, device="cpu"))
+                          config=TrainConfig(epochs=1, batch_size=5, device="cpu"))
 
 
 def test_two_processes_at_once_train_once(tmp_path, tiny_default):
@@ -64,12 +66,12 @@ def test_two_processes_at_once_train_once(tmp_path, tiny_default):
 
 
 def test_a_cached_model_is_loaded_not_trained(tmp_path, tiny_default):
-    cfg = sda_lab.train.TrainConfig(epochs=1, batch_size=5, device="cpu")
+    cfg = TrainConfig(epochs=1, batch_size=5, device="cpu")
     first = load_or_train_default(tmp_path / "m.pt", progress=False, config=cfg)
     second = load_or_train_default(tmp_path / "m.pt", progress=False, config=cfg)
     assert len(list(tiny_default.iterdir())) == 1
     assert second.history == first.history and second.model.latent_dim == 4
-    assert second.spectrogram().config == sda_lab.recipes.DEFAULT_RECIPE.spectrogram
+    assert second.spectrogram().config == sda_lab.training.recipes.DEFAULT_RECIPE.spectrogram
 
 
 def test_interrupted_training_leaves_nothing_under_the_loaded_name(tmp_path, monkeypatch):
@@ -81,8 +83,8 @@ def test_interrupted_training_leaves_nothing_under_the_loaded_name(tmp_path, mon
         save_checkpoint(checkpoint_path, model, None, None)  # one epoch's checkpoint...
         raise KeyboardInterrupt  # ...then the user interrupts
 
-    monkeypatch.setattr(sda_lab.train, "train", train_then_die)
-    monkeypatch.setattr(sda_lab.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
+    monkeypatch.setattr(sda_lab.training.loop, "train", train_then_die)
+    monkeypatch.setattr(sda_lab.training.recipes, "DEFAULT_CLIPS_PER_KIND", 1)
     target = tmp_path / "default.pt"
     with pytest.raises(KeyboardInterrupt):
         load_or_train_default(target, progress=False)
@@ -99,7 +101,7 @@ def test_cache_folder_comes_from_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("SDA_LAB_CACHE", str(tmp_path / "c"))
     assert default_cache_dir() == tmp_path / "c"
     a = default_model_path()
-    b = default_model_path(sda_lab.train.TrainConfig(epochs=3))
+    b = default_model_path(TrainConfig(epochs=3))
     assert a.parent == tmp_path / "c" and a.name.startswith("default_vae_") and a != b
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("SDA_LAB_CACHE", str(tmp_path / "file" / "under"))
@@ -113,7 +115,7 @@ def test_another_representation_is_another_cached_model(monkeypatch):
     trained on log1p mels must not be loaded for a dB recipe)."""
     from dataclasses import replace
 
-    from sda_lab import recipes
+    from sda_lab.training import recipes
     from sda_lab.representation.spectrogram import SpectrogramConfig
 
     shipped, current = recipes.DEFAULT_RECIPE, default_model_path()

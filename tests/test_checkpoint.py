@@ -3,11 +3,11 @@ from dataclasses import asdict, replace
 import pytest
 import torch
 
-from sda_lab.checkpoint import (best_path_for, load_checkpoint, save_checkpoint,
-                                write_checkpoint)
 from sda_lab.core._io import WriteError
-from sda_lab.history import History
 from sda_lab.model.vae import ConvVAE
+from sda_lab.training.checkpoint import (best_path_for, load_checkpoint, save_checkpoint,
+                                         write_checkpoint)
+from sda_lab.training.history import History
 
 from ._tiny import TINY, small, tiny_mels
 

@@ -186,7 +186,7 @@ def test_errors_from_deeper_name_flags_and_full_disks():
 
 
 def test_diverged_run_says_so():
-    from sda_lab.train import TrainingDiverged
+    from sda_lab.training.loop import TrainingDiverged
 
     line = _options.error_line(TrainingDiverged("loss became nan at epoch 0, step 3"))
     assert line.startswith("training diverged: loss became nan at epoch 0, step 3")

@@ -16,15 +16,15 @@ import soundfile as sf
 import torch
 
 import sda_lab.data.split
-import sda_lab.own_audio
-import sda_lab.recipes
 import sda_lab.representation.inverse_mel as IM
-from sda_lab.checkpoint import load_checkpoint
+import sda_lab.training.own_audio
+import sda_lab.training.recipes
 from sda_lab.cli import main
 from sda_lab.commands.train import RUN_FILES, _ratio, verdict_line
-from sda_lab.diagnostics import ALARM_KINDS
 from sda_lab.representation.inverse_mel import INVERSE_MEL_FILE
-from sda_lab.train import TrainingDiverged
+from sda_lab.training.checkpoint import load_checkpoint
+from sda_lab.training.diagnostics import ALARM_KINDS
+from sda_lab.training.loop import TrainingDiverged
 
 from .test_cli import error_of, run_cli, write_folder
 
@@ -32,8 +32,8 @@ from .test_cli import error_of, run_cli, write_folder
 @pytest.fixture
 def tiny(monkeypatch):
     """The CLI trains ``VAEConfig(channels=(4, 8))`` instead of the full model."""
-    recipe = sda_lab.recipes.OWN_AUDIO_RECIPE
-    monkeypatch.setattr(sda_lab.recipes, "OWN_AUDIO_RECIPE",
+    recipe = sda_lab.training.recipes.OWN_AUDIO_RECIPE
+    monkeypatch.setattr(sda_lab.training.recipes, "OWN_AUDIO_RECIPE",
                         replace(recipe, model=replace(recipe.model, channels=(4, 8))))
 
 
@@ -128,7 +128,7 @@ def test_an_interrupted_overwrite_keeps_the_earlier_run(tmp_path, capsys, tiny, 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sda_lab.own_audio, "train_on_clips", interrupted)
+    monkeypatch.setattr(sda_lab.training.own_audio, "train_on_clips", interrupted)
     code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
                  "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel", "--overwrite"])
     assert code == 130
@@ -267,7 +267,7 @@ def test_diverged_run_reaches_the_user_as_one_line(tmp_path, capsys, monkeypatch
         raise TrainingDiverged("loss became nan at epoch 0, step 3; try a lower lr "
                                  "(now 1e+30)")
 
-    monkeypatch.setattr(sda_lab.own_audio, "train_on_clips", diverge)
+    monkeypatch.setattr(sda_lab.training.own_audio, "train_on_clips", diverge)
     code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "o"),
                                    "--lr", "1e30", "--quiet"])
     assert code == 1
@@ -396,7 +396,7 @@ def test_latent_option_defaults_follow_the_latent_asked_for():
     import argparse
 
     from sda_lab.commands.train import _configs, add_parser
-    from sda_lab.recipes import OWN_AUDIO_RECIPE
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
     recipe_model = OWN_AUDIO_RECIPE.model
     parser = argparse.ArgumentParser()
@@ -417,7 +417,7 @@ def test_training_option_defaults_are_the_recipe_and_zero_turns_its_parts_off():
     import argparse
 
     from sda_lab.commands.train import _configs, add_parser
-    from sda_lab.recipes import OWN_AUDIO_RECIPE
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from sda_lab.diagnostics import (ALARM_COLLAPSE, ALARM_KINDS, ALARM_NO_GENERALISATION,
-                                 BASELINE_ZERO, Alarm, baseline_ratio, eval_recon, judge,
-                                 live_state, mean_mel_baseline, reconstruct, verdict)
-from sda_lab.history import History
 from sda_lab.model.vae import ConvVAE
-from sda_lab.train import TrainConfig
+from sda_lab.training.config import TrainConfig
+from sda_lab.training.diagnostics import (ALARM_COLLAPSE, ALARM_KINDS, ALARM_NO_GENERALISATION,
+                                          BASELINE_ZERO, Alarm, baseline_ratio, eval_recon, judge,
+                                          live_state, mean_mel_baseline, reconstruct, verdict)
+from sda_lab.training.history import History
 
 from ._tiny import TINY, tiny_mels
 

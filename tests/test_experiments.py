@@ -11,7 +11,7 @@ from sda_lab.experiments import (
     execute_run, grid, run_grid, seeds_from,
 )
 from sda_lab.model.vae import VAEConfig
-from sda_lab.train import TrainConfig
+from sda_lab.training.config import TrainConfig
 
 TINY = DataSpec(clips_per_kind=1)  # 5 clips
 FAST = TrainConfig(epochs=2, batch_size=4, lr=2e-3)
@@ -98,8 +98,8 @@ def test_execute_run_never_raises(tmp_path):
 
 
 def test_a_run_trains_through_the_one_train_run_and_keeps_its_verdict(monkeypatch):
-    import sda_lab.train as T
-    from sda_lab.diagnostics import ALARM_KINDS
+    import sda_lab.training.loop as T
+    from sda_lab.training.diagnostics import ALARM_KINDS
     from sda_lab.experiments.spec import load_split
     from sda_lab.core.utils import seed_everything
     from sda_lab.model.vae import ConvVAE

@@ -9,14 +9,14 @@ import os
 
 import pytest
 
-import sda_lab.train
+import sda_lab.training.loop
 from sda_lab.core.settings import SettingError
 from sda_lab.experiments import (
     DataSpec, Results, ResultStore, base_seed, dask_client, grid, run_grid,
 )
 from sda_lab.model.vae import VAEConfig
 from sda_lab.plotting import plot_sweep_curves
-from sda_lab.train import TrainConfig
+from sda_lab.training.config import TrainConfig
 
 TINY_MODEL = VAEConfig(latent_dim=4, dropout=0.0, channels=(4, 8, 16, 32))
 TINY = DataSpec(clips_per_kind=1)  # 5 clips
@@ -29,8 +29,8 @@ def _specs(n_seeds=3):
 
 @pytest.fixture
 def counted_train(monkeypatch):
-    """sda_lab.train.train, counting its calls; ``plan[i]`` runs before call i (0-based)."""
-    real = sda_lab.train.train
+    """sda_lab.training.loop.train, counting its calls; ``plan[i]`` runs before call i (0-based)."""
+    real = sda_lab.training.loop.train
     calls, plan = [], {}
 
     def train(*args, **kwargs):
@@ -39,7 +39,7 @@ def counted_train(monkeypatch):
             plan[len(calls) - 1]()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sda_lab.train, "train", train)
+    monkeypatch.setattr(sda_lab.training.loop, "train", train)
     return calls, plan
 
 

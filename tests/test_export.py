@@ -70,7 +70,7 @@ def _reference(model, spec, mel, z):
 
 
 def test_export_loads_without_sda_lab_and_matches_the_package(exported, tmp_path):
-    from sda_lab.checkpoint import load_checkpoint
+    from sda_lab.training.checkpoint import load_checkpoint
 
     run, path = exported
     ckpt = load_checkpoint(run / "best.pt", device="cpu")

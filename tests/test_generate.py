@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from sda_lab.checkpoint import save_checkpoint
 from sda_lab.model.vae import ConvVAE, VAEConfig
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.training.checkpoint import save_checkpoint
 
 SR = 8000
 TINY = VAEConfig(latent_dim=4, dropout=0.0, n_mels=32, n_frames=16, channels=(4, 8))

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from sda_lab.recipes import OWN_AUDIO_RECIPE
 from sda_lab.representation.harmonic import (HarmonicConfig, harmonic_comb, harmonic_power,
                                              multiplicative_nnls, subharmonic_f0)
 from sda_lab.representation.inverse_mel import stft_magnitude
+from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
 SPEC = OWN_AUDIO_RECIPE.audio_spectrogram("db")  # 48 kHz, n_fft 2048, 128 mel bands
 SR = SPEC.config.sample_rate

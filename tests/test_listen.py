@@ -10,12 +10,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from sda_lab.checkpoint import save_checkpoint
 from sda_lab.cli import main
 from sda_lab.model.vae import ConvVAE, VAEConfig
 from sda_lab.representation.inverse_mel import (INVERSE_MEL_FILE, InverseMelConfig,
                                                 fit_inverse_mel, save_inverse_mel)
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.training.checkpoint import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=128,

@@ -5,10 +5,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-import sda_lab.own_audio
-from sda_lab.own_audio import augmentation_effect, clips_to_mels, train_on_clips
-from sda_lab.recipes import OWN_AUDIO_RECIPE
+import sda_lab.training.own_audio
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.training.own_audio import augmentation_effect, clips_to_mels, train_on_clips
+from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
 SPEC = SpectrogramConfig(n_mels=32, scale="db")
 
@@ -45,7 +45,7 @@ def test_train_on_clips_splits_by_file_and_reconstructs(clips):
 
 
 def test_a_split_leaving_one_training_clip_is_refused_before_any_mel(clips, monkeypatch):
-    monkeypatch.setattr(sda_lab.own_audio, "clips_to_mels",
+    monkeypatch.setattr(sda_lab.training.own_audio, "clips_to_mels",
                         lambda *a, **k: pytest.fail("mels were computed"))
     held = ["f0.wav", "f1.wav", "f2.wav"]  # leaves f3.wav: one clip
     with pytest.raises(ValueError, match=r"only 1 training clip after holding out 3 files"):
@@ -53,7 +53,7 @@ def test_a_split_leaving_one_training_clip_is_refused_before_any_mel(clips, monk
 
 
 def test_augmentation_effect_pairs_seeds(clips, monkeypatch):
-    monkeypatch.setattr(sda_lab.own_audio, "OWN_AUDIO_RECIPE",
+    monkeypatch.setattr(sda_lab.training.own_audio, "OWN_AUDIO_RECIPE",
                         replace(OWN_AUDIO_RECIPE, spectrogram=SPEC, model=tiny_model()))
     df = augmentation_effect(clips, seeds=(0,), max_steps=1, val_fraction=0.25, batch_size=4,
                              device="cpu")

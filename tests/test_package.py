@@ -21,6 +21,6 @@ def test_unknown_name_is_an_attribute_error():
 
 
 def test_import_is_lazy():
-    code = "import sys, sda_lab; print('sda_lab.train' in sys.modules, 'torch' in sys.modules)"
+    code = "import sys, sda_lab; print('sda_lab.training.loop' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

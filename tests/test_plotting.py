@@ -49,7 +49,7 @@ def test_plot_mels_grid_and_titles():
 
 
 def test_history_plots():
-    from sda_lab.history import History
+    from sda_lab.training.history import History
 
     h = History(epoch=[0, 1], recon=[0.5, 0.25], raw_kl=[100.0, 3.0], kl=[100.0, 3.0],
                 kl_weight=[0.0, 1.0], active_units=[10, 4], seconds=[1.0, 2.0],

@@ -20,7 +20,7 @@ from sda_lab.model.vae import VAEConfig  # noqa: E402
 from sda_lab.plotting import plot_rate_distortion  # noqa: E402
 from sda_lab.rate_distortion import (SweepConfig, equivalent_beta, example_folder,  # noqa: E402
                                      heldout_reconstructions, rate_distortion_grid, rd_table)
-from sda_lab.train import TrainConfig  # noqa: E402
+from sda_lab.training.config import TrainConfig  # noqa: E402
 
 TINY_MODEL = VAEConfig(dropout=0.0, latent_dim=4, channels=(4, 8, 16, 32))
 TINY_DATA = DataSpec(source="default", clips_per_kind=2, val_fraction=0.3, tag="synth")
@@ -206,7 +206,7 @@ def test_regularisers_sit_beside_the_shipped_marker(tmp_path):
     assert len(specs) == 10 and set(by_arm) == {f"synth {scale} {n}" for n in names}
     masks = by_arm[f"synth {scale} SpecAugment"]
     vec = by_arm[f"synth {scale} latent vector"]
-    from sda_lab.recipes import OWN_AUDIO_RECIPE
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
     recipe_train = OWN_AUDIO_RECIPE.train
     # the shipped marker trains as the recipe does: its augmentation and weight average too

@@ -1,8 +1,8 @@
 import pytest
 
 from sda_lab.model.losses import elbo_kl_weight
-from sda_lab.recipes import DEFAULT_RECIPE, OWN_AUDIO_RECIPE, Recipe
 from sda_lab.representation.spectrogram import AudioSpectrogram
+from sda_lab.training.recipes import DEFAULT_RECIPE, OWN_AUDIO_RECIPE, Recipe
 
 OWN_AUDIO_MODEL, OWN_AUDIO_TRAIN = OWN_AUDIO_RECIPE.model, OWN_AUDIO_RECIPE.train
 
@@ -40,7 +40,7 @@ def test_recipe_spectrogram_takes_another_scale():
 
 def test_the_beta_in_the_recipes_words_is_the_right_way_up():
     """The docstring says the reference weight w is a beta of w * P / (2 sigma^2)."""
-    import sda_lab.recipes as r
+    import sda_lab.training.recipes as r
 
     assert "w * P / (2 sigma^2)" in r.__doc__ and "2 * sigma^2 / 12,032" not in r.__doc__
     assert round(elbo_kl_weight(1.0, 12_032, 0.1)) == 601_600

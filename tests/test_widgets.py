@@ -183,7 +183,7 @@ def test_pca_matches_the_covariance_eigenvectors():
 
 
 def test_from_checkpoint_uses_its_spectrogram_and_reads_a_folder(tmp_path):
-    from sda_lab.checkpoint import save_checkpoint
+    from sda_lab.training.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     cfg = SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=256, n_mels=32)

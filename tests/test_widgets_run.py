@@ -19,7 +19,7 @@ from sda_lab.widgets import (PALETTE, InterpolationExplorer, LatentExplorer, Lat
 def _save_run(folder, model, names=("best.pt", "checkpoint.pt"), extra=None):
     from dataclasses import asdict
 
-    from sda_lab.checkpoint import save_checkpoint
+    from sda_lab.training.checkpoint import save_checkpoint
 
     for name in names:
         save_checkpoint(folder / name, model, None, None,
@@ -37,7 +37,7 @@ def test_from_run_prefers_best_and_reads_the_runs_folder(tmp_path):
     run = tmp_path / "run"
     _save_run(run, model, extra={"folder": str(audio)})
     other = model.__class__.from_config(model.config)  # different weights in checkpoint.pt
-    from sda_lab.checkpoint import save_checkpoint
+    from sda_lab.training.checkpoint import save_checkpoint
 
     save_checkpoint(run / "checkpoint.pt", other, None, None,
                     extra={"spectrogram_config": {"sample_rate": 16_000, "n_fft": 512,

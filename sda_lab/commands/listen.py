@@ -87,7 +87,7 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     from ..representation.inverse_mel import (INVERSE_MEL_FILE, load_inverse_mel,
                                               mel_to_waveform_learned)
     from ..representation.metrics import log_spectral_distance, spectral_convergence
-    from ..checkpoint import load_checkpoint
+    from ..training.checkpoint import load_checkpoint
 
     if through not in THROUGH:
         raise ValueError(f"--through: expected one of {', '.join(THROUGH)}, got {through!r}")

@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
     """Add ``train`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
     from ..data.load import CUTS, SHORT_FILES
     from ..representation.spectrogram import SCALES
-    from ..recipes import OWN_AUDIO_RECIPE
+    from ..training.recipes import OWN_AUDIO_RECIPE
     from ..model.vae import LATENTS, VAEConfig
 
     t = subparsers.add_parser(
@@ -163,7 +163,7 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
 def _configs(args: argparse.Namespace):
     """The recipe's (model, train) configs and spectrogram with the options applied."""
     from ..data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
-    from ..recipes import OWN_AUDIO_RECIPE
+    from ..training.recipes import OWN_AUDIO_RECIPE
     from ..model.vae import VAEConfig
 
     budget = args.max_minutes is not None or args.max_steps is not None
@@ -204,7 +204,7 @@ def _ratio(recon, baseline) -> tuple[float | None, str]:
     return recon / baseline, ""
 
 
-# How the verdict's kind (sda_lab.diagnostics.ALARM_KINDS) is printed after "collapse alarm: "
+# How the verdict's kind (sda_lab.training.diagnostics.ALARM_KINDS) is printed after "collapse alarm: "
 VERDICT_LABELS = {
     "quiet": "quiet",
     "not_validated": "not validated (nothing held out)",
@@ -215,7 +215,7 @@ VERDICT_LABELS = {
 
 
 def verdict_line(verdict: dict) -> str:
-    """The printed verdict, from :meth:`sda_lab.own_audio.ClipsRun.verdict`'s ``{"fired",
+    """The printed verdict, from :meth:`sda_lab.training.own_audio.ClipsRun.verdict`'s ``{"fired",
     "kind", "why"}``: ``"collapse alarm: <label by kind>: <why>"``."""
     return f"collapse alarm: {VERDICT_LABELS[verdict['kind']]}: {verdict['why']}"
 
@@ -311,8 +311,8 @@ def run(args: argparse.Namespace) -> int:
     from ..core._io import atomic_write_json
     from ..data.load import load_folder
     from ..data.split import split_by_file
-    from ..diagnostics import mean_mel_baseline
-    from ..own_audio import clips_to_mels, train_on_clips
+    from ..training.diagnostics import mean_mel_baseline
+    from ..training.own_audio import clips_to_mels, train_on_clips
 
     t0 = time.perf_counter()
     model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag

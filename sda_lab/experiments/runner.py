@@ -46,7 +46,7 @@ def train_run(spec: RunSpec, val: bool = True):
 
     The experiments package's one way to train (:func:`execute_run` for a sweep,
     :func:`sda_lab.rate_distortion.heldout_reconstructions` for listening): ``spec``'s data
-    (:func:`~sda_lab.experiments.spec.load_split`) handed to :func:`sda_lab.train.train_run`
+    (:func:`~sda_lab.experiments.spec.load_split`) handed to :func:`sda_lab.training.loop.train_run`
     with its model and train configs and its seed. ``val=False`` trains without validation;
     the held-out mels ``(N_val, 1, n_mels, T)`` (or ``None``) are returned either way.
 
@@ -56,7 +56,7 @@ def train_run(spec: RunSpec, val: bool = True):
         Fewer than :data:`~sda_lab.experiments.spec.MIN_TRAIN_CLIPS` training clips; and
         whatever loading the data or training raises.
     """
-    from .. import train as T
+    from ..training import loop as T
 
     mels, val_mels = load_split(spec.data)  # (N, 1, 128, T), (N_val, 1, 128, T) or None
     if mels.shape[0] < MIN_TRAIN_CLIPS:

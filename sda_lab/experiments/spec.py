@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core import __version__
 from ..model.vae import VAEConfig
-from ..train import TrainConfig
+from ..training.config import TrainConfig
 
 RESULT_FORMAT = 1
 MIN_TRAIN_CLIPS = 2  # the active-units count needs (N >= 2, latent_dim) posterior means
@@ -140,7 +140,7 @@ def check_runnable(train: TrainConfig, data: DataSpec, arm: str = "") -> None:
         raise ValueError(f"{where}TrainConfig.augment's waveform parts (gain_db, max_shift_s, "
                          "speed, mixup) are not supported by the experiments runner (its runs "
                          "train on precomputed mels); set them to 0 (sda_lab.data.augment.NO_WAVEFORM) "
-                         "for mel-domain augmentation only, or use sda_lab.own_audio.train_on_clips")
+                         "for mel-domain augmentation only, or use sda_lab.training.own_audio.train_on_clips")
     n_train = _training_clips(data)
     if n_train < MIN_TRAIN_CLIPS:
         raise ValueError(f"{where}DataSpec leaves {n_train} training clip(s), expected at least "

@@ -358,7 +358,7 @@ def eval_batches(model: ConvVAE, mels: torch.Tensor, batch_size: int = 128,
         ``mu``, ``logvar`` ``(b, D)``, and with ``decode`` the posterior mean decoded
         ``(b, 1, n_mels, T)`` (else ``None``), all on the model's device.
 
-    Used by :func:`encode_dataset` and :func:`sda_lab.diagnostics.reconstruct`.
+    Used by :func:`encode_dataset` and :func:`sda_lab.training.diagnostics.reconstruct`.
     """
     was_training = model.training
     model.eval()

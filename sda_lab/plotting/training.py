@@ -34,7 +34,7 @@ def plot_kl_schedules(total_epochs: int, warmup_fractions: Sequence[float] = (0.
 
 def plot_history(history, title: str | None = None, axes=None) -> plt.Figure:
     """Recon, KL (raw solid, optimised dotted), KL weight and active units against epoch of a
-    :class:`sda_lab.history.History`; pass ``axes`` (4 of them) to overlay runs."""
+    :class:`sda_lab.training.history.History`; pass ``axes`` (4 of them) to overlay runs."""
     if axes is None:
         fig, axes = plt.subplots(1, 4, figsize=(13, 2.6), dpi=FIG_DPI)
     else:
@@ -60,7 +60,7 @@ def plot_history(history, title: str | None = None, axes=None) -> plt.Figure:
 
 
 def plot_history_with_baseline(history, ax=None, title: str | None = None) -> plt.Figure:
-    """Eval-mode train and validation recon of a :class:`sda_lab.history.History` against epoch,
+    """Eval-mode train and validation recon of a :class:`sda_lab.training.history.History` against epoch,
     their mean-mel baselines dashed, the epochs whose live state sat at the average marked,
     the best checkpoint's epoch dotted, and the run's one verdict in the title."""
     if ax is None:

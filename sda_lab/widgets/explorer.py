@@ -43,7 +43,7 @@ class LatentExplorer(DescriptorNaming):
     Parameters
     ----------
     model : ConvVAE
-        A trained model (:func:`sda_lab.cache.load_or_train_default`, :meth:`from_run`,
+        A trained model (:func:`sda_lab.training.cache.load_or_train_default`, :meth:`from_run`,
         :meth:`from_checkpoint`).
     spec : AudioSpectrogram
         The representation the model was trained on (inverts decoded mels to audio).
@@ -174,12 +174,12 @@ class LatentExplorer(DescriptorNaming):
         Parameters
         ----------
         checkpoint : str, Path or Checkpoint
-            A file from ``python -m sda_lab train`` / :func:`sda_lab.checkpoint.save_checkpoint`, or
-            what :func:`sda_lab.checkpoint.load_checkpoint` returned.
+            A file from ``python -m sda_lab train`` / :func:`sda_lab.training.checkpoint.save_checkpoint`, or
+            what :func:`sda_lab.training.checkpoint.load_checkpoint` returned.
         mels_or_folder : Tensor, AudioClips, str, Path or None
             The clips to explore (see :func:`.clips.mels_for`); None takes the default data set.
         spec : AudioSpectrogram, optional
-            Defaults to the checkpoint's own (:meth:`sda_lab.checkpoint.Checkpoint.spectrogram`).
+            Defaults to the checkpoint's own (:meth:`sda_lab.training.checkpoint.Checkpoint.spectrogram`).
         **kwargs
             Passed to the constructor.
 
@@ -188,7 +188,7 @@ class LatentExplorer(DescriptorNaming):
         FileNotFoundError, ValueError
             Missing or unreadable checkpoint; clips that do not fit the model.
         """
-        from ..checkpoint import Checkpoint, load_checkpoint
+        from ..training.checkpoint import Checkpoint, load_checkpoint
 
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         spec = spec or ckpt.spectrogram()
@@ -214,7 +214,7 @@ class LatentExplorer(DescriptorNaming):
             the files expected).
         """
         path = run_checkpoint(run)
-        from ..checkpoint import load_checkpoint
+        from ..training.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path)
         if "inverse" not in kwargs:

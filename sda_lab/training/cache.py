@@ -14,12 +14,13 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
+from ..core._io import check_writable_dir
+from ..core.settings import cache_dir
+from ..representation.spectrogram import SpectrogramConfig
 from . import recipes
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint
-from .core._io import check_writable_dir
-from .core.settings import cache_dir
-from .representation.spectrogram import SpectrogramConfig
-from .train import TrainConfig, train_run
+from .config import TrainConfig
+from .loop import train_run
 
 __all__ = ["default_cache_dir", "default_model_path", "load_or_train_default"]
 
@@ -70,7 +71,7 @@ def _exclusive(lock_path: Path):
 
 def load_or_train_default(path: str | Path | None = None, progress: bool = True,
                           config: TrainConfig | None = None) -> Checkpoint:
-    """The VAE trained on the default data (:data:`sda_lab.recipes.DEFAULT_RECIPE`): loaded
+    """The VAE trained on the default data (:data:`sda_lab.training.recipes.DEFAULT_RECIPE`): loaded
     from the cache, or trained, cached and loaded.
 
     ``path`` defaults to :func:`default_model_path` of ``config``. Training runs under a lock
@@ -84,7 +85,7 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
     sda_lab.core._io.WriteError
         Before training, if the cache folder cannot be written.
     """
-    from .data.synth import make_default_dataset
+    from ..data.synth import make_default_dataset
 
     config = config or recipes.DEFAULT_RECIPE.train
     path = Path(path) if path is not None else default_model_path(config)

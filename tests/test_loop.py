@@ -9,12 +9,13 @@ import pytest
 import torch
 
 import sda_lab.model.losses
-import sda_lab.train as train_mod
-from sda_lab.checkpoint import best_path_for, load_checkpoint
-from sda_lab.diagnostics import eval_recon, mean_mel_baseline
-from sda_lab.history import History
+import sda_lab.training.loop as train_mod
 from sda_lab.model.vae import ConvVAE
-from sda_lab.train import TrainConfig, TrainingDiverged, train, train_run
+from sda_lab.training.checkpoint import best_path_for, load_checkpoint
+from sda_lab.training.config import TrainConfig
+from sda_lab.training.diagnostics import eval_recon, mean_mel_baseline
+from sda_lab.training.history import History
+from sda_lab.training.loop import TrainingDiverged, train, train_run
 
 from ._tiny import TINY, small, tiny_mels
 

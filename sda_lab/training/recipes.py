@@ -3,7 +3,7 @@ the reason in one line (the measurements behind each are in ``benchmarks/RESULTS
 notebooks it names).
 
 - :data:`DEFAULT_RECIPE`: the model the latent explorer opens on (notebooks 02 and 05), trained on
-  the synthetic default set by :func:`sda_lab.cache.load_or_train_default`.
+  the synthetic default set by :func:`sda_lab.training.cache.load_or_train_default`.
 - :data:`OWN_AUDIO_RECIPE`: the user's own recordings (``python -m sda_lab train``, notebook 06).
 
 On the KL weight: the reference loss adds a per-element *mean* MSE to a per-sample *sum* of KL
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .data.augment import NO_WAVEFORM, AugmentConfig
-from .model.vae import VAEConfig
-from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
-from .train import TrainConfig
+from ..data.augment import NO_WAVEFORM, AugmentConfig
+from ..model.vae import VAEConfig
+from ..representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+from .config import TrainConfig
 
 __all__ = ["Recipe", "DEFAULT_RECIPE", "OWN_AUDIO_RECIPE", "DEFAULT_CLIPS_PER_KIND"]
 

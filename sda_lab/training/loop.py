@@ -4,7 +4,7 @@
 from :mod:`sda_lab.model.losses`' schedules, optional waveform augmentation) and an evaluation step
 (eval-mode recon on training and validation clips, active units), then small hooks: the live
 state in the progress bar and the last and best checkpoints. When it ends (epochs done, or a
-step or minute budget spent) the run gets one verdict (:func:`sda_lab.diagnostics.verdict`),
+step or minute budget spent) the run gets one verdict (:func:`sda_lab.training.diagnostics.verdict`),
 never a warning during training. A diverging run raises :class:`TrainingDiverged`.
 """
 
@@ -12,121 +12,22 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
+from ..core.utils import pick_device, seed_everything
+from ..data.augment import augment_mels, augment_waveforms, mixup_waveforms
+from ..data.split import check_training_clips
+from ..model.losses import active_units, kl_per_dimension, vae_loss
+from ..model.vae import ConvVAE, VAEConfig
 from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState, weight_average
 from .checkpoint import best_path_for
-from .core.utils import pick_device, seed_everything
-from .data.augment import AugmentConfig, augment_mels, augment_waveforms, mixup_waveforms
-from .data.split import check_training_clips
+from .config import TrainConfig
 from .diagnostics import eval_recon, mean_mel_baseline, verdict
 from .history import History
-from .model.losses import (KL_SCHEDULES, active_units, kl_per_dimension, kl_weight_at_progress,
-                           scheduled_kl_weight, vae_loss)
-from .model.vae import ConvVAE, VAEConfig
-
-
-@dataclass
-class TrainConfig:
-    """How to train; loss defaults are the seed's (free bits 0.5 per sample, 30% warm-up).
-
-    Budget: training stops at the first of ``epochs``, ``max_steps`` (optimiser steps) and
-    ``max_minutes`` (wall clock, checked after every step); ``epochs=None`` means no epoch limit
-    (then a step or minute budget is required). ``History.stop_reason`` says which one ended it.
-
-    Schedules (:mod:`sda_lab.model.losses`): with epochs only, the KL weight is set per epoch from
-    ``epoch / epochs``. With a step or minute budget, it is set per step from the fraction of
-    the planned budget used, ``p = max(step / planned_steps, elapsed / max_minutes)``
-    (``planned_steps = min(epochs * steps_per_epoch, max_steps)``), so a 30% warm-up is 30% of
-    the budget however many epochs that turns out to be. A minute budget makes the schedule
-    (and so the result) depend on the machine's speed; use ``max_steps`` for reproducible runs.
-
-    ``ema_decay``: Polyak averaging of the weights (Polyak and Juditsky 1992), as an exponential
-    moving average updated after every optimiser step (``torch.optim.swa_utils.AveragedModel``,
-    BatchNorm statistics averaged too), its decay warmed up as ``tf.train.ExponentialMovingAverage``
-    does with ``num_updates``: ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, so a
-    short run's average follows its weights. The optimiser steps the raw weights; every
-    evaluation, both checkpoints and the returned model are the averaged ones. None (the plan):
-    no average.
-
-    ``eval_every``: the eval-mode pass (recon on training and validation clips, active units),
-    the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
-    and the last; 1 (the plan): every epoch. Training itself is the same whatever it is (the
-    pass draws no random numbers), so a sweep that reads only final states can skip the rest.
-    """
-
-    epochs: int | None = 30
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-2  # AdamW's default decoupled decay
-    grad_clip: float = 1.0  # max gradient norm; the seed recommends clipping
-    kl_schedule: str = "linear"  # "linear" warm-up, "cyclical" (Fu et al.) or "constant"
-    warmup_fraction: float = 0.3
-    n_cycles: int = 4
-    cycle_ratio: float = 0.5
-    kl_weight: float = 1.0  # the weight reached after warm-up (or held, for "constant")
-    free_bits: float = 0.5
-    free_bits_mode: str = "per_sample"
-    seed: int = 0
-    device: str | None = None  # None: CUDA, then MPS, then CPU
-    max_steps: int | None = None  # optimiser-step budget
-    max_minutes: float | None = None  # wall-clock budget
-    augment: AugmentConfig | None = None  # None (default): no augmentation; True: AugmentConfig()
-    # None: the seed's per-element mean MSE. A number: the Gaussian decoder's NLL with this sigma
-    # (mel units), under which kl_weight 1 is the ELBO; see losses.vae_loss and elbo_kl_weight.
-    gaussian_sigma: float | None = None
-    ema_decay: float | None = None  # per-step decay of the weights' average; None: no average
-    eval_every: int = 1  # epochs between evaluations (the first and the last always)
-
-    def __post_init__(self) -> None:
-        if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, "
-                             f"{self.batch_size}")
-        if self.kl_schedule not in KL_SCHEDULES:
-            raise ValueError(f"kl_schedule must be one of {KL_SCHEDULES}, got {self.kl_schedule!r}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"max_minutes must be > 0 or None, got {self.max_minutes}")
-        if self.epochs is None and self.max_steps is None and self.max_minutes is None:
-            raise ValueError("epochs=None needs a budget: set max_steps or max_minutes")
-        if not isinstance(self.eval_every, int) or self.eval_every < 1:
-            raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay!r}")
-        if self.augment is True:
-            self.augment = AugmentConfig()
-        elif self.augment is False:
-            self.augment = None
-        elif isinstance(self.augment, dict):  # from asdict(), e.g. a checkpoint
-            self.augment = AugmentConfig(**self.augment)
-        elif self.augment is not None and not isinstance(self.augment, AugmentConfig):
-            raise TypeError(f"augment must be None, a bool or an AugmentConfig, got "
-                            f"{type(self.augment).__name__}")
-
-    @property
-    def budgeted(self) -> bool:
-        """True when a step or minute budget is set (the schedule then runs per step)."""
-        return self.max_steps is not None or self.max_minutes is not None
-
-    def kl_weight_at(self, epoch: int) -> float:
-        """The per-epoch schedule (used when no step/minute budget is set), times ``kl_weight``."""
-        if self.epochs is None:
-            raise ValueError("kl_weight_at(epoch) needs epochs; with a budget use "
-                             "kl_weight_at_progress")
-        return self.kl_weight * scheduled_kl_weight(self.kl_schedule, epoch, self.epochs,
-                                                    self.warmup_fraction, self.n_cycles,
-                                                    self.cycle_ratio)
-
-    def kl_weight_at_progress(self, progress: float) -> float:
-        """The schedule over the fraction ``progress`` in [0, 1] of the planned budget."""
-        return self.kl_weight * kl_weight_at_progress(self.kl_schedule, progress,
-                                                      self.warmup_fraction, self.n_cycles,
-                                                      self.cycle_ratio)
 
 
 class TrainingDiverged(RuntimeError):
@@ -258,7 +159,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
     ``config.epochs``, ``config.max_steps`` and ``config.max_minutes`` (see :class:`TrainConfig`
     for how the KL schedule follows a budget); a budget may end the last epoch part-way. The run
     then gets one verdict (``History.alarm_kind``, ``verdict``, ``alarm``; see
-    :func:`sda_lab.diagnostics.verdict`); nothing is warned during training.
+    :func:`sda_lab.training.diagnostics.verdict`); nothing is warned during training.
 
     Parameters
     ----------
@@ -270,7 +171,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         The last checkpoint, written atomically after every evaluated epoch (at most every
         ``save_every_s`` seconds, and always at the end), so the file on disk is always a good
         one. Beside it, ``best_checkpoint_path`` (default ``<stem>.best.pt``, see
-        :func:`~sda_lab.checkpoint.best_path_for`) holds the epoch with the lowest validation
+        :func:`~sda_lab.training.checkpoint.best_path_for`) holds the epoch with the lowest validation
         recon (lowest eval-mode training recon without validation), without optimizer state.
     waveforms, spectrogram
         The training clips' waveforms ``(N, 1, samples)`` (row ``i`` gives ``mels[i]``) and the
@@ -404,4 +305,4 @@ def train_run(model_config: VAEConfig, train_config: TrainConfig, mels: torch.Te
     return model, history
 
 
-__all__ = ["TrainConfig", "TrainingDiverged", "train", "train_run"]
+__all__ = ["TrainingDiverged", "train", "train_run"]

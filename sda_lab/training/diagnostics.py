@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .model.vae import eval_batches
+from ..model.vae import eval_batches
 
 __all__ = ["COLLAPSE_RATIO", "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION", "ALARM_KINDS",
            "BASELINE_ZERO", "Alarm", "baseline_ratio", "eval_recon", "format_ratio", "judge",
@@ -164,7 +164,7 @@ def judge(recon: float, baseline: float, active: int, on: str = "validation",
     ``active == 0``.
 
     ``on`` names the clips ``recon`` was measured on ("validation" or "training");
-    ``config`` (a :class:`~sda_lab.train.TrainConfig`) and ``scale`` (the spectrogram's) make
+    ``config`` (a :class:`~sda_lab.training.config.TrainConfig`) and ``scale`` (the spectrogram's) make
     the advice concrete. With ``train_ratio`` (training recon / its baseline) below ``ratio``
     and active units left, a validation failure is a failure to generalise (memorising too few
     or too unlike files), not posterior collapse, and the advice differs.
@@ -213,7 +213,7 @@ def _final_numbers(history) -> tuple[float, float, str]:
 
 def verdict(history, ratio: float = COLLAPSE_RATIO, config=None, scale: str | None = None
             ) -> Alarm:
-    """The run's one verdict, from a finished :class:`~sda_lab.history.History`: its final
+    """The run's one verdict, from a finished :class:`~sda_lab.training.history.History`: its final
     eval-mode validation recon (training recon when nothing was held out) against the baseline,
     its final active units, and, when the best epoch differs, what ``best.pt`` reached.
 

@@ -9,13 +9,14 @@ from typing import Sequence
 
 import torch
 
-from .data.augment import AugmentConfig
-from .data.split import check_training_clips, split_by_file
+from ..data.augment import AugmentConfig
+from ..data.split import check_training_clips, split_by_file
+from ..model.vae import ConvVAE, VAEConfig
+from .config import TrainConfig
 from .diagnostics import reconstruct, verdict
 from .history import History
-from .model.vae import ConvVAE, VAEConfig
+from .loop import train_run
 from .recipes import OWN_AUDIO_RECIPE
-from .train import TrainConfig, train_run
 
 __all__ = ["ClipsRun", "clips_to_mels", "train_on_clips", "augmentation_effect"]
 
@@ -49,7 +50,7 @@ class ClipsRun:
 
     def verdict(self) -> dict[str, object]:
         """The run's one verdict, ``{"fired", "kind", "why"}`` (:meth:`Alarm.report` of
-        :func:`~sda_lab.diagnostics.verdict`)."""
+        :func:`~sda_lab.training.diagnostics.verdict`)."""
         return verdict(self.history, config=self.train_config,
                        scale=getattr(self.spectrogram.config, "scale", None)).report()
 
@@ -73,10 +74,10 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
                    save_every_s: float = 30.0, extra: dict | None = None,
                    mels: torch.Tensor | None = None) -> ClipsRun:
     """Split ``clips`` by file, build a VAE for their mel shape, and train it with validation
-    (:func:`sda_lab.train.train_run`).
+    (:func:`sda_lab.training.loop.train_run`).
 
     ``seed`` seeds the split, the initial weights and the data order (it overrides
-    ``train_config.seed``). Defaults: :data:`~sda_lab.recipes.OWN_AUDIO_RECIPE`'s model, training
+    ``train_config.seed``). Defaults: :data:`~sda_lab.training.recipes.OWN_AUDIO_RECIPE`'s model, training
     and spectrogram; ``model_config``'s ``n_mels``/``n_frames``
     are set from the mels. ``mels`` may pass precomputed mels of every clip (same spectrogram).
     Waveform augmentation (``train_config.augment``) uses ``clips.waveforms``.

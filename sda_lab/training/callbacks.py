@@ -1,4 +1,4 @@
-"""What :func:`sda_lab.train.train` shares between its steps, and its hooks (callbacks): the
+"""What :func:`sda_lab.training.loop.train` shares between its steps, and its hooks (callbacks): the
 live state in the progress bar, the best checkpoint, the last checkpoint.
 
 A hook is any object with ``on_epoch_end(state)`` and ``on_train_end(state)``; ``train()`` calls
@@ -12,17 +12,14 @@ import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
+from ..model.vae import ConvVAE
 from .checkpoint import save_checkpoint, write_checkpoint
+from .config import TrainConfig
 from .diagnostics import live_state
 from .history import History
-
-if TYPE_CHECKING:
-    from .train import TrainConfig
-    from .model.vae import ConvVAE
 
 __all__ = ["TrainState", "LiveState", "BestCheckpoint", "LastCheckpoint", "weight_average"]
 
@@ -31,7 +28,7 @@ def weight_average(model: torch.nn.Module, decay: float) -> torch.nn.Module:
     """An ``AveragedModel`` of ``model`` (BatchNorm statistics too) whose ``update_parameters``
     keeps the exponential average with the decay warmed up, ``min(decay, (1 + n) / (10 + n))``
     after ``n`` updates (``tf.train.ExponentialMovingAverage``'s ``num_updates``):
-    :class:`~sda_lab.train.TrainConfig`'s ``ema_decay``."""
+    :class:`~sda_lab.training.config.TrainConfig`'s ``ema_decay``."""
     from torch.optim.swa_utils import AveragedModel
 
     def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ class History:
     validation data), ``steps`` (optimiser steps done by the end of the epoch) and ``alarms``
     (the live state: ``"collapse"`` where that epoch sat at the average, else ``""``; a reading,
     not a verdict). Scalars: the mean-mel baselines ``train_baseline`` / ``val_baseline``, the
-    run's one verdict (``alarm_kind``, one of :data:`sda_lab.diagnostics.ALARM_KINDS`;
+    run's one verdict (``alarm_kind``, one of :data:`sda_lab.training.diagnostics.ALARM_KINDS`;
     ``verdict``, its message; ``alarm``, the message when it fired, else ``None``),
     ``stop_reason``, ``best_epoch`` and the clip counts.
     """

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
-from .core._io import atomic_torch_save
-from .core.utils import pick_device
-from .model.vae import ConvVAE, VAEConfig
-
-if TYPE_CHECKING:  # train.py imports this module; the names are only annotations here
-    from .history import History
-    from .train import TrainConfig
+from ..core._io import atomic_torch_save
+from ..core.utils import pick_device
+from ..model.vae import ConvVAE, VAEConfig
+from .config import TrainConfig
+from .history import History
 
 __all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "best_path_for", "load_checkpoint",
            "save_checkpoint", "write_checkpoint"]
@@ -91,7 +88,7 @@ class Checkpoint:
         ValueError
             If the stored config names fields this version's ``SpectrogramConfig`` lacks.
         """
-        from .representation.spectrogram import SpectrogramConfig
+        from ..representation.spectrogram import SpectrogramConfig
 
         stored = self.extra.get("spectrogram_config")
         if not stored:
@@ -106,7 +103,7 @@ class Checkpoint:
         """The one checkpoint -> spectrogram function: an
         :class:`~sda_lab.representation.spectrogram.AudioSpectrogram` built from :attr:`spectrogram_config`.
         Decode this model's mels only with it."""
-        from .representation.spectrogram import AudioSpectrogram
+        from ..representation.spectrogram import AudioSpectrogram
 
         return AudioSpectrogram(self.spectrogram_config)
 
@@ -157,9 +154,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         model its config describes (one line: how many keys are unexpected, missing or of
         another shape, with an example of each).
     """
-    from .history import History
-    from .train import TrainConfig
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
