@@ -42,9 +42,9 @@ ARMS = {
 def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
     import torch
 
-    from sda_lab.training import recipes
     from sda_lab.data import make_default_dataset
-    from sda_lab.dimensions import dimension_effects, rank_dimensions
+    from sda_lab.studies.dimensions import dimension_effects, rank_dimensions
+    from sda_lab.training import recipes
     from sda_lab.training.diagnostics import mean_mel_baseline, reconstruct
     from sda_lab.training.loop import train_run
     from sda_lab.widgets import LatentExplorer

@@ -6,9 +6,9 @@ it is set) the clips are split by file (:func:`sda_lab.data.split_by_file`, 20% 
 held out), a learned inverse mel is trained on the training files for ``--train-seconds``
 (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`; a fifth of the training files, never the
 held-out ones, picks its best weights, NNLS itself included), and up to ``--clips`` held-out clips go through
-every path of :func:`sda_lab.evaluate.compare_inversions`, in the own-audio recipe's dB mel;
+every path of :func:`sda_lab.studies.evaluate.compare_inversions`, in the own-audio recipe's dB mel;
 then NNLS and the harmonic start (nothing learned) on up to 60 clips of the whole set
-(:func:`sda_lab.evaluate.compare_starts`).
+(:func:`sda_lab.studies.evaluate.compare_starts`).
 Spectral convergence (SC) against the original STFT magnitude; time per clip as a ratio to the
 NNLS default measured in the same process (compare ratios, not absolute times).
 
@@ -28,10 +28,10 @@ import torch
 
 from sda_lab.data import split_by_file
 from sda_lab.data import example_folder, load_folder, make_default_dataset
-from sda_lab.evaluate import compare_starts
-from sda_lab.evaluate import compare_inversions
 from sda_lab.plotting import markdown_table
 from sda_lab.representation.inverse_mel import InverseMelConfig, fit_inverse_mel
+from sda_lab.studies.evaluate import compare_starts
+from sda_lab.studies.evaluate import compare_inversions
 from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
 SUMMARY = {  # column of the table -> path of compare_inversions

@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from sda_lab.experiments import DataSpec, dask_client, execute_run, grid, run_grid, usable_cpus
+from sda_lab.studies.experiments import (DataSpec, dask_client, execute_run, grid, run_grid,
+                                         usable_cpus)
 from sda_lab.training.config import TrainConfig
 
 

@@ -36,12 +36,12 @@ import numpy as np
 import torch
 
 from sda_lab.data import make_default_dataset
-from sda_lab.evaluate import librosa_mel_to_audio
 from sda_lab.model.losses import vae_loss
 from sda_lab.model.vae import ConvVAE
-from sda_lab.profiling import measure_training_step
 from sda_lab.representation.metrics import spectral_convergence
 from sda_lab.representation.spectrogram import AudioSpectrogram
+from sda_lab.studies.evaluate import librosa_mel_to_audio
+from sda_lab.studies.profiling import measure_training_step
 from sda_lab.training.cache import load_or_train_default
 from sda_lab.training.config import TrainConfig
 from sda_lab.training.loop import train
@@ -233,7 +233,7 @@ def main() -> None:
         "## 1. Mel inversion, 1 s clips at 48 kHz\n",
         "Every path inverts the same mels; times are medians of interleaved rounds in one "
         "process (the nnls_long path gets half the rounds). librosa gets each mel divided by its "
-        "peak (same answer, see `sda_lab.evaluate`), and runs clip by clip: it has no batch mode. "
+        "peak (same answer, see `sda_lab.studies.evaluate`), and runs clip by clip: it has no batch mode. "
         "SC is spectral convergence against the original (lower is better); the last column is "
         "quality per millisecond spent on one second of audio.\n",
         table(bench_inversion(spec, clips, reps)),

@@ -6,16 +6,16 @@ The package in pipeline order (one idea per module):
   :mod:`~sda_lab.representation.inversion` (mel -> linear -> waveform), :mod:`~sda_lab.representation.phase` (PGHI, fast
   Griffin-Lim), :mod:`~sda_lab.representation.harmonic` (a pitch-aware mel -> linear start),
   :mod:`~sda_lab.representation.inverse_mel` (a learned inverse mel), :mod:`~sda_lab.representation.metrics`,
-  :mod:`~sda_lab.evaluate`
+  :mod:`~sda_lab.studies.evaluate`
 - data: :mod:`~sda_lab.data.synth` (the embedded default set), :mod:`~sda_lab.data.load` (your own
   folder), :mod:`~sda_lab.data.folders`, :mod:`~sda_lab.data.augment`
 - model and loss: :mod:`~sda_lab.model.vae`, :mod:`~sda_lab.model.losses`
 - training: :mod:`~sda_lab.training.loop`, :mod:`~sda_lab.training.callbacks`, :mod:`~sda_lab.training.history`,
   :mod:`~sda_lab.training.diagnostics`, :mod:`~sda_lab.training.checkpoint`, :mod:`~sda_lab.training.recipes`,
   :mod:`~sda_lab.training.cache`, :mod:`~sda_lab.training.own_audio`
-- studies: :mod:`~sda_lab.experiments`, :mod:`~sda_lab.rate_distortion`,
-  :mod:`~sda_lab.dimensions`, :mod:`~sda_lab.descriptors`, :mod:`~sda_lab.prior`,
-  :mod:`~sda_lab.generate`
+- studies: :mod:`~sda_lab.studies.experiments`, :mod:`~sda_lab.studies.rate_distortion`,
+  :mod:`~sda_lab.studies.dimensions`, :mod:`~sda_lab.studies.descriptors`, :mod:`~sda_lab.studies.prior`,
+  :mod:`~sda_lab.studies.generate`
 - interface: :mod:`~sda_lab.widgets`, :mod:`~sda_lab.plotting`, :mod:`~sda_lab.cli` and
   :mod:`~sda_lab.commands`, :mod:`~sda_lab.export`
 
@@ -43,7 +43,7 @@ _PUBLIC = {
     "save_checkpoint": "training.checkpoint", "load_checkpoint": "training.checkpoint",
     "Recipe": "training.recipes", "DEFAULT_RECIPE": "training.recipes", "OWN_AUDIO_RECIPE": "training.recipes",
     "load_or_train_default": "training.cache", "train_on_clips": "training.own_audio",
-    "grid": "experiments", "run_grid": "experiments", "DataSpec": "experiments",
+    "grid": "studies.experiments", "run_grid": "studies.experiments", "DataSpec": "studies.experiments",
     "LatentExplorer": "widgets", "InterpolationExplorer": "widgets",
 }
 

@@ -37,7 +37,7 @@ import torch
 import torchaudio.functional as AF
 from torch import nn
 
-from .descriptors import clip_length
+from .studies.descriptors import clip_length
 
 __all__ = ["EXPORT_FORMAT", "export_model", "export_run", "ExportedVAE"]
 
@@ -199,7 +199,7 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     ``checkpoint.pt``) to ``out``. Raises ``FileNotFoundError`` (one line) when ``run`` is no
     run folder, ``ValueError`` for an unreadable checkpoint, ``WriteError`` for ``out``."""
     from .core._io import check_writable_dir
-    from .generate import run_checkpoint
+    from .studies.generate import run_checkpoint
     from .training.checkpoint import load_checkpoint
 
     ckpt_path = run_checkpoint(run)

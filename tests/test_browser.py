@@ -53,9 +53,9 @@ def _tiny_checkpoint(path: Path) -> Path:
 
     import torch
 
+    from sda_lab.model.vae import ConvVAE, VAEConfig
     from sda_lab.representation.spectrogram import SpectrogramConfig
     from sda_lab.training.checkpoint import save_checkpoint
-    from sda_lab.model.vae import ConvVAE, VAEConfig
 
     torch.manual_seed(0)
     model = ConvVAE.from_config(VAEConfig(latent_dim=8, dropout=0.0, n_mels=32, n_frames=32,

@@ -115,8 +115,8 @@ def test_another_representation_is_another_cached_model(monkeypatch):
     trained on log1p mels must not be loaded for a dB recipe)."""
     from dataclasses import replace
 
-    from sda_lab.training import recipes
     from sda_lab.representation.spectrogram import SpectrogramConfig
+    from sda_lab.training import recipes
 
     shipped, current = recipes.DEFAULT_RECIPE, default_model_path()
     names = {}

@@ -1,4 +1,4 @@
-"""sda_lab.descriptors: per-clip descriptors, traversal tables, slider labels, descriptor
+"""sda_lab.studies.descriptors: per-clip descriptors, traversal tables, slider labels, descriptor
 directions, label stability over seeds, and the heatmap. Tiny model and 8 kHz clips."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from sda_lab import descriptors as D
-from sda_lab.dimensions import rank_dimensions
 from sda_lab.model.vae import ConvVAE
 from sda_lab.representation.spectrogram import AudioSpectrogram
+from sda_lab.studies import descriptors as D
+from sda_lab.studies.dimensions import rank_dimensions
 
 from .test_generate import TINY, TINY_SPEC
 

@@ -1,4 +1,4 @@
-"""sda_lab.dimensions: how far each latent dimension moves the decoded mel, and bad input.
+"""sda_lab.studies.dimensions: how far each latent dimension moves the decoded mel, and bad input.
 Tiny model."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sda_lab.dimensions import dimension_effects, rank_dimensions
 from sda_lab.model.vae import ConvVAE
 from sda_lab.representation.spectrogram import AudioSpectrogram
+from sda_lab.studies.dimensions import dimension_effects, rank_dimensions
 
 from .test_generate import TINY, TINY_SPEC
 

@@ -6,11 +6,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from sda_lab.experiments import (
-    DataSpec, Effect, Results, ResultStore, RunSpec, base_seed, bootstrap_ci, dask_client,
-    execute_run, grid, run_grid, seeds_from,
-)
 from sda_lab.model.vae import VAEConfig
+from sda_lab.studies.experiments import (DataSpec, Effect, Results, ResultStore, RunSpec,
+                                         base_seed, bootstrap_ci, dask_client, execute_run, grid,
+                                         run_grid, seeds_from)
 from sda_lab.training.config import TrainConfig
 
 TINY = DataSpec(clips_per_kind=1)  # 5 clips
@@ -99,10 +98,10 @@ def test_execute_run_never_raises(tmp_path):
 
 def test_a_run_trains_through_the_one_train_run_and_keeps_its_verdict(monkeypatch):
     import sda_lab.training.loop as T
-    from sda_lab.training.diagnostics import ALARM_KINDS
-    from sda_lab.experiments.spec import load_split
     from sda_lab.core.utils import seed_everything
     from sda_lab.model.vae import ConvVAE
+    from sda_lab.studies.experiments.spec import load_split
+    from sda_lab.training.diagnostics import ALARM_KINDS
 
     calls = []
     real = T.train_run
@@ -199,7 +198,7 @@ def test_claims_table_states_each_claim_with_its_verdict():
 
 def test_a_new_config_field_at_its_default_keeps_the_key():
     """Keys hash only non-default fields: a config growing a field does not orphan the cache."""
-    from sda_lab.experiments import run_key
+    from sda_lab.studies.experiments import run_key
 
     spec = RunSpec("a", 0, FAST, data=TINY)
     det = spec.determinants()
@@ -211,7 +210,7 @@ def test_a_new_config_field_at_its_default_keeps_the_key():
 
 
 def test_workers_do_not_get_dasks_malloc_trim_threshold():
-    from sda_lab.experiments import worker_environ
+    from sda_lab.studies.experiments import worker_environ
 
     env = worker_environ()
     assert "MALLOC_TRIM_THRESHOLD_" not in env

@@ -142,8 +142,8 @@ def test_a_latent_sequence_model_exports_too(tmp_path):
     from dataclasses import replace
 
     from sda_lab.export import export_model
-    from sda_lab.representation.spectrogram import AudioSpectrogram
     from sda_lab.model.vae import ConvVAE
+    from sda_lab.representation.spectrogram import AudioSpectrogram
 
     from .test_generate import TINY_SPEC
 

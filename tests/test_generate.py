@@ -1,4 +1,4 @@
-"""sda_lab.generate and ``python -m sda_lab generate``: run folders, nearest clips, the copying
+"""sda_lab.studies.generate and ``python -m sda_lab generate``: run folders, nearest clips, the copying
 check, WAV + CSV output, one-line errors. Tiny model (4 latents, 32 mels, 16 frames at 8 kHz)."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def tiny_run(root: Path, val_files=VAL_FILES, seed: int = 0) -> Path:
 
 
 def test_load_run_splits_by_the_recorded_files(tmp_path):
-    from sda_lab.generate import load_run
+    from sda_lab.studies.generate import load_run
 
     run = load_run(tiny_run(tmp_path))
     assert len(run.clips) == 8
@@ -65,7 +65,7 @@ def test_load_run_splits_by_the_recorded_files(tmp_path):
 
 
 def test_load_run_names_a_missing_training_folder(tmp_path):
-    from sda_lab.generate import load_run
+    from sda_lab.studies.generate import load_run
 
     run = tiny_run(tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
@@ -76,7 +76,7 @@ def test_load_run_names_a_missing_training_folder(tmp_path):
 
 
 def test_copying_check_flags_training_clips_handed_back():
-    from sda_lab.generate import copying_check, nearest_clips
+    from sda_lab.studies.generate import copying_check, nearest_clips
 
     g = torch.Generator().manual_seed(0)
     train = torch.rand(10, 1, 8, 8, generator=g)
@@ -94,7 +94,7 @@ def test_copying_check_flags_training_clips_handed_back():
 
 
 def test_generate_writes_wavs_and_table(tmp_path):
-    from sda_lab.generate import generate_run
+    from sda_lab.studies.generate import generate_run
 
     out = tmp_path / "out"
     table, check = generate_run(tiny_run(tmp_path), out, n=3, prior="gmm", seed=1, f0=False)
@@ -149,9 +149,9 @@ def test_generate_plays_through_the_runs_learned_inverse_mel(tmp_path):
     """A run with inverse_mel.pt: the samples are its learned magnitude + PGHI, and the table
     says so; without one, the spectrogram's own inversion."""
     from sda_lab.data import make_default_dataset
-    from sda_lab.generate import generate_run, load_run, prior_for, sample_sounds
     from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
                                                     mel_to_waveform_learned, save_inverse_mel)
+    from sda_lab.studies.generate import generate_run, load_run, prior_for, sample_sounds
 
     run_dir = tiny_run(tmp_path)
     plain, _ = generate_run(run_dir, tmp_path / "plain", n=2, seed=1, f0=False)

@@ -105,7 +105,7 @@ def test_bad_config_is_one_clear_line(kwargs, message):
 
 
 def test_compare_starts_scores_both_starts_on_the_same_clips():
-    from sda_lab.evaluate import compare_starts
+    from sda_lab.studies.evaluate import compare_starts
 
     x = torch.cat([sawtooth(f, 0.25) for f in (131.0, 262.0)])
     row = compare_starts(SPEC, x, seed=0)

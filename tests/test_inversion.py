@@ -125,7 +125,7 @@ def test_nnls_long_beats_nnls(spec):
 
 def test_default_inversion_beats_lstsq_and_librosa_on_the_default_set(spec):
     from sda_lab.data import make_default_dataset
-    from sda_lab.evaluate import librosa_mel_to_audio
+    from sda_lab.studies.evaluate import librosa_mel_to_audio
 
     x = make_default_dataset(1).waveforms[:, :, :24_000]  # (5, 1, 24000), one of each kind
     mel = spec.waveform_to_mel(x)

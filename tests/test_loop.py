@@ -287,7 +287,7 @@ def test_history_summary_and_informative_dims():
 
 
 def test_profiling_names_its_median():
-    from sda_lab.profiling import measure_training_step
+    from sda_lab.studies.profiling import measure_training_step
 
     out = measure_training_step(ConvVAE.from_config(TINY), batch_size=2, steps=3, warmup=1,
                                 device="cpu")

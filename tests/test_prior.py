@@ -1,4 +1,4 @@
-"""sda_lab.prior: the Gaussian mixture fitted on posterior means, N(0, I), the in-range share
+"""sda_lab.studies.prior: the Gaussian mixture fitted on posterior means, N(0, I), the in-range share
 and the prior comparison. Tiny model."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from sda_lab import prior as P
-from sda_lab.descriptors import DESCRIPTORS
+from sda_lab.studies import prior as P
+from sda_lab.studies.descriptors import DESCRIPTORS
 
 from .test_generate import TINY, TINY_SPEC
 
@@ -58,8 +58,8 @@ def test_in_range_share():
 
 
 def test_compare_priors_rows_and_ranges():
-    from sda_lab.representation.spectrogram import AudioSpectrogram
     from sda_lab.model.vae import ConvVAE, encode_dataset
+    from sda_lab.representation.spectrogram import AudioSpectrogram
 
     torch.manual_seed(0)
     model = ConvVAE.from_config(TINY).eval()

@@ -14,12 +14,13 @@ import sda_lab  # noqa: E402
 
 from sda_lab.core.settings import SettingError  # noqa: E402
 from sda_lab.data import split_by_file  # noqa: E402
-from sda_lab.experiments import DataSpec, load_clip_mels, load_split, run_grid  # noqa: E402
 from sda_lab.model.losses import elbo_kl_weight  # noqa: E402
 from sda_lab.model.vae import VAEConfig  # noqa: E402
 from sda_lab.plotting import plot_rate_distortion  # noqa: E402
-from sda_lab.rate_distortion import (SweepConfig, equivalent_beta, example_folder,  # noqa: E402
-                                     heldout_reconstructions, rate_distortion_grid, rd_table)
+from sda_lab.studies.experiments import (DataSpec, load_clip_mels, load_split, run_grid)  # noqa: E402
+from sda_lab.studies.rate_distortion import (SweepConfig, equivalent_beta, example_folder,
+                                             heldout_reconstructions, rate_distortion_grid,
+                                             rd_table)  # noqa: E402
 from sda_lab.training.config import TrainConfig  # noqa: E402
 
 TINY_MODEL = VAEConfig(dropout=0.0, latent_dim=4, channels=(4, 8, 16, 32))
@@ -72,7 +73,7 @@ def test_dataspec_rejects_bad_fields():
 
 def test_dataspec_defaults_keep_old_keys():
     # new fields at their defaults must not change a cached run's key
-    from sda_lab.experiments import RunSpec
+    from sda_lab.studies.experiments import RunSpec
 
     a = RunSpec("a", 0, TrainConfig(epochs=1), data=DataSpec())
     b = RunSpec("a", 0, TrainConfig(epochs=1), data=DataSpec(scale="log1p", val_fraction=0.0))
@@ -141,7 +142,7 @@ def test_tiny_sweep_table_and_plot(tmp_path):
 
 
 def test_rd_table_needs_validation(tmp_path):
-    from sda_lab.experiments import grid
+    from sda_lab.studies.experiments import grid
 
     specs = grid({"a": TrainConfig(epochs=1, batch_size=4)},
                  [0], DataSpec(source="default", clips_per_kind=1))
@@ -193,7 +194,7 @@ def test_markers_plot_and_heldout_reconstructions(tmp_path):
 def test_regularisers_sit_beside_the_shipped_marker(tmp_path):
     """Each regulariser is the shipped default with one change, on the shipped scale; they
     train on the runner's cached mels and land on the plane as their own markers."""
-    from sda_lab.rate_distortion import REGULARISERS, regulariser_grid, shipped_scale
+    from sda_lab.studies.rate_distortion import REGULARISERS, regulariser_grid, shipped_scale
 
     cfg = SweepConfig(betas=(1.0,), model=TINY_MODEL, max_steps=3, batch_size=4,
                       free_bits=None, reference_weight=None)

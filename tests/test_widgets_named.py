@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ._widgets_tiny import tiny_setup
-from sda_lab import descriptors
+from sda_lab.studies import descriptors
 from sda_lab.widgets import LatentExplorer
 
 

@@ -1,10 +1,10 @@
 """``python -m sda_lab generate RUN --n 16 [--prior gmm|normal] [--seed S] --out DIR``.
 
 Samples ``--n`` latents from the prior (``gmm``: a Gaussian mixture fitted on the run's
-training posterior means, :func:`sda_lab.prior.fit_gmm_prior`; ``normal``: N(0, I)), decodes
+training posterior means, :func:`sda_lab.studies.prior.fit_gmm_prior`; ``normal``: N(0, I)), decodes
 and inverts them, and writes ``DIR/sample_000.wav`` ... and ``DIR/samples.csv`` (descriptors,
-nearest training and held-out clip with their mel MSE, :func:`sda_lab.generate.generate_run`).
-Prints the copying check (:func:`sda_lab.generate.copying_check`). RUN is a folder written by
+nearest training and held-out clip with their mel MSE, :func:`sda_lab.studies.generate.generate_run`).
+Prints the copying check (:func:`sda_lab.studies.generate.copying_check`). RUN is a folder written by
 ``python -m sda_lab train``; its training audio is reloaded from the folder recorded in its
 ``metrics.json``. Errors are one line naming the flag or RUN.
 """
@@ -18,7 +18,7 @@ from . import _options as opt
 
 def add_parser(subparsers) -> None:
     """Add ``generate`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
-    from ..prior import PRIORS
+    from ..studies.prior import PRIORS
 
     g = subparsers.add_parser(
         "generate", help="sample new sounds from a trained run, checked against copying",
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``generate``; returns the exit status (errors propagate to the CLI's one line)."""
-    from ..generate import generate_run
+    from ..studies.generate import generate_run
 
     table, check = generate_run(args.run, args.out, n=args.n, prior=args.prior, seed=args.seed,
                                 f0=not args.no_f0)

@@ -82,11 +82,11 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     import torch
 
     from ..core._io import atomic_write, check_writable_dir
-    from ..descriptors import clip_length
-    from ..generate import run_checkpoint
     from ..representation.inverse_mel import (INVERSE_MEL_FILE, load_inverse_mel,
                                               mel_to_waveform_learned)
     from ..representation.metrics import log_spectral_distance, spectral_convergence
+    from ..studies.descriptors import clip_length
+    from ..studies.generate import run_checkpoint
     from ..training.checkpoint import load_checkpoint
 
     if through not in THROUGH:

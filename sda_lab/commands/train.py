@@ -50,9 +50,9 @@ FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
 def add_parser(subparsers) -> None:
     """Add ``train`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
     from ..data.load import CUTS, SHORT_FILES
+    from ..model.vae import LATENTS, VAEConfig
     from ..representation.spectrogram import SCALES
     from ..training.recipes import OWN_AUDIO_RECIPE
-    from ..model.vae import LATENTS, VAEConfig
 
     t = subparsers.add_parser(
         "train", help="train a VAE on a folder of audio",
@@ -163,8 +163,8 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
 def _configs(args: argparse.Namespace):
     """The recipe's (model, train) configs and spectrogram with the options applied."""
     from ..data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
-    from ..training.recipes import OWN_AUDIO_RECIPE
     from ..model.vae import VAEConfig
+    from ..training.recipes import OWN_AUDIO_RECIPE
 
     budget = args.max_minutes is not None or args.max_steps is not None
     overrides = dict(max_minutes=args.max_minutes, max_steps=args.max_steps,
@@ -242,8 +242,8 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     ``kept``: ``"learned"``, or the start's name when step 0 stayed best. A ``KeyboardInterrupt``
     is re-raised with ``note`` filled in as the exception's ``inverse_mel`` attribute.
     """
-    from ..representation import inverse_mel as IM
     from ..data.split import split_by_file
+    from ..representation import inverse_mel as IM
 
     if args.no_inverse_mel:
         return {"trained": False, "note": "--no-inverse-mel"}

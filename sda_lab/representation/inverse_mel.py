@@ -31,8 +31,8 @@ supervised pairs (mel, |STFT|) come free from the clips the VAE trains on. A lin
 map from log-mel to log-magnitude was tried before and failed (issue 20: SC 1.2).
 
 How it compares with NNLS on held-out files, per material: ``benchmarks/bench_hearing.py`` and
-``benchmarks/RESULTS.md``; every path scored side by side: :func:`sda_lab.evaluate.render_paths`
-and :func:`sda_lab.evaluate.compare_inversions`.
+``benchmarks/RESULTS.md``; every path scored side by side: :func:`sda_lab.studies.evaluate.render_paths`
+and :func:`sda_lab.studies.evaluate.compare_inversions`.
 """
 
 from __future__ import annotations

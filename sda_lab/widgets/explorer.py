@@ -19,9 +19,9 @@ import ipywidgets as W
 import torch
 from matplotlib.figure import Figure
 
-from ..dimensions import dimension_effects, rank_dimensions
 from ..model.vae import ConvVAE
 from ..representation.spectrogram import AudioSpectrogram
+from ..studies.dimensions import dimension_effects, rank_dimensions
 from .clips import check_explorer_mels, mels_for, run_checkpoint
 from .lanes import LatestValueWorker, Preview, Renderer
 from .latent_map import LatentMap
@@ -324,7 +324,7 @@ class LatentExplorer(DescriptorNaming):
         return change
 
     def dimension_effects(self, n_sd: float = 2.0) -> torch.Tensor:
-        """:func:`sda_lab.dimensions.dimension_effects` from every clip's posterior mean:
+        """:func:`sda_lab.studies.dimensions.dimension_effects` from every clip's posterior mean:
         ``(N clips, latent_dim)``, columns in the sliders' order (most informative first). The
         same move as :meth:`move_effect` without the slider's rounding to its step."""
         return dimension_effects(self.model, self.mu, self.order, self.scale, n_sd)

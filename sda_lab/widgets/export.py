@@ -13,9 +13,9 @@ import torch
 from matplotlib.figure import Figure
 
 from ..core._io import atomic_write, check_writable_dir
-from ..descriptors import invert
 from ..model.vae import ConvVAE
 from ..representation.spectrogram import AudioSpectrogram
+from ..studies.descriptors import invert
 from .images import figure_png
 from .interpolation import traversal
 from .latent_map import PCA2, map_groups

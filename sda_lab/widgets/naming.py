@@ -1,5 +1,5 @@
 """Latent dimensions named by the audio descriptor they move, and moves along a descriptor:
-the explorer's opt-in half of :mod:`sda_lab.descriptors` (a mixin of
+the explorer's opt-in half of :mod:`sda_lab.studies.descriptors` (a mixin of
 :class:`~sda_lab.widgets.explorer.LatentExplorer`, which provides ``model``, ``spec``, ``mels``,
 ``sliders``, ``order``, ``z``, ``_set_values``, ``renderer`` and ``wait``)."""
 
@@ -27,8 +27,8 @@ class DescriptorNaming:
     def name_dimensions(self, n_dims: int = 8, n_clips: int = 2,
                         table: pd.DataFrame | None = None, **traverse_kwargs) -> list[str]:
         """Label each slider by the descriptor its dimension moves most ("#1 z33 · brighter ↑"):
-        :func:`sda_lab.descriptors.dimension_labels` on this explorer's clips, with this
-        explorer's ranking; ``table`` (a :func:`~sda_lab.descriptors.dimension_table`) is used
+        :func:`sda_lab.studies.descriptors.dimension_labels` on this explorer's clips, with this
+        explorer's ranking; ``table`` (a :func:`~sda_lab.studies.descriptors.dimension_table`) is used
         as it is, else the ``n_dims`` top dimensions are traversed from ``n_clips`` clips
         (``f0=False`` unless ``traverse_kwargs`` say otherwise; tens of seconds on the full
         model). Returns the labels indexed by dimension (``labels[d]``).
@@ -38,7 +38,7 @@ class DescriptorNaming:
         ValueError
             ``table`` names a dimension outside ``0 .. D-1``.
         """
-        from ..descriptors import dimension_labels
+        from ..studies.descriptors import dimension_labels
 
         D = self.model.latent_dim
         if table is not None:
@@ -56,19 +56,19 @@ class DescriptorNaming:
         return labels
 
     def directions(self):
-        """:func:`sda_lab.descriptors.descriptor_directions` (``f0=False``) on this explorer's
+        """:func:`sda_lab.studies.descriptors.descriptor_directions` (``f0=False``) on this explorer's
         clips, computed on first use and kept."""
         if self._directions is None:
-            from ..descriptors import descriptor_directions
+            from ..studies.descriptors import descriptor_directions
 
             self._directions = descriptor_directions(self.model, self.spec, self.mels, f0=False)
         return self._directions
 
     def move_descriptor(self, name: str, n_sd: float = 1.0) -> torch.Tensor:
         """Move the latent along the direction of descriptor ``name`` (``"centroid_hz"``, or a
-        word of :data:`sda_lab.descriptors.WORDS`: ``"brighter"``, ``"darker"``, ...) so its
+        word of :data:`sda_lab.studies.descriptors.WORDS`: ``"brighter"``, ``"darker"``, ...) so its
         prediction changes by ``n_sd`` of its standard deviations across the clips
-        (:meth:`sda_lab.descriptors.Directions.move`); set the sliders there (as the kernel
+        (:meth:`sda_lab.studies.descriptors.Directions.move`); set the sliders there (as the kernel
         sets them: their echoes are not moves; a value outside a slider's range re-centres
         the ranges) and render once, synchronously. Returns the new latent ``(D,)``.
 
@@ -78,7 +78,7 @@ class DescriptorNaming:
             ``name`` is neither a descriptor nor one of its words, or has no direction on
             these clips (the line lists those that have).
         """
-        from ..descriptors import WORDS
+        from ..studies.descriptors import WORDS
 
         words = {w: (k, sign) for k, pair in WORDS.items() for w, sign in zip(pair, (1, -1))}
         if name not in WORDS and name not in words:
@@ -101,7 +101,7 @@ class DescriptorNaming:
         leave-one-out R^2 beside them), a step in standard deviations and "−" / "+" buttons
         (:meth:`move_descriptor`). Computes the directions on first call."""
         if self._controls is None:
-            from ..descriptors import WORDS
+            from ..studies.descriptors import WORDS
 
             d = self.directions()
             menu = W.Dropdown(description="descriptor", options=[

@@ -91,9 +91,9 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
     ValueError
         Unreadable metrics.json or checkpoint, or clips that no longer fit the model.
     """
-    from .data.load import load_folder
-    from .training.own_audio import clips_to_mels
-    from .training.checkpoint import load_checkpoint
+    from ..data.load import load_folder
+    from ..training.checkpoint import load_checkpoint
+    from ..training.own_audio import clips_to_mels
 
     path = Path(run)
     ckpt_path = run_checkpoint(path)
@@ -188,7 +188,7 @@ def copying_check(generated: torch.Tensor, train_mels: torch.Tensor,
 
 def prior_for(run: Run, kind: str, seed: int = 0) -> LatentPrior:
     """``kind`` "gmm" (fitted on the run's training posterior means) or "normal"."""
-    from .model.vae import encode_dataset
+    from ..model.vae import encode_dataset
 
     if kind not in PRIORS:
         raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {kind!r}")
@@ -223,13 +223,13 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
 
     import soundfile as sf
 
-    from .core._io import atomic_write, check_writable_dir
+    from ..core._io import atomic_write, check_writable_dir
 
     if n < 1:
         raise ValueError(f"--n: expected a positive number of sounds, got {n}")
     if prior not in PRIORS:
         raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
-    from .representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+    from ..representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
 
     out = check_writable_dir(out, "--out")  # before any long work
     run = run if isinstance(run, Run) else load_run(run)

@@ -5,7 +5,7 @@ KL of the posterior from the prior in nats (how much the code says about each cl
 **distortion**, how far the reconstruction is from the input. Each KL weight ``beta`` picks one
 point on that trade-off; sweeping ``beta`` traces the curve. This module sweeps ``beta`` x seeds
 x representation (:class:`~sda_lab.representation.spectrogram.SpectrogramConfig` ``scale``: the reference
-plan's ``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.experiments`: cached,
+plan's ``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.studies.experiments`: cached,
 parallel); :func:`sda_lab.plotting.plot_rate_distortion` draws the curves.
 
 The loss is the Gaussian ELBO option (``TrainConfig.gaussian_sigma``,
@@ -38,13 +38,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core.settings import extra_audio_dir
-from .data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
+from ..core.settings import extra_audio_dir
+from ..data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
+from ..model.losses import elbo_kl_weight
+from ..model.vae import VAEConfig
+from ..training.config import TrainConfig
+from ..training.recipes import OWN_AUDIO_RECIPE
 from .experiments import DataSpec, Results, RunSpec, check_runnable, train_run
-from .model.losses import elbo_kl_weight
-from .model.vae import VAEConfig
-from .training.config import TrainConfig
-from .training.recipes import OWN_AUDIO_RECIPE
 
 SIGMA = 0.1  # the Gaussian decoder's sigma in mel units: beta = 1 is the ELBO under it
 BETAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)  # 6 decades (and the reference weight 1 at 6e5)
@@ -120,13 +120,13 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
 
     ``data``: one or more :class:`DataSpec` (each should hold out files: ``val_fraction > 0``);
     its ``scale`` is replaced by each of ``config.scales`` and its ``tag`` names it in the arms.
-    ``betas`` overrides ``config.betas``. Run them with :func:`sda_lab.experiments.run_grid`.
+    ``betas`` overrides ``config.betas``. Run them with :func:`sda_lab.studies.experiments.run_grid`.
 
     Raises
     ------
     ValueError
         No seeds, a DataSpec without a validation split, or one that leaves fewer than two
-        training clips (:func:`sda_lab.experiments.check_runnable`).
+        training clips (:func:`sda_lab.studies.experiments.check_runnable`).
     """
     config = config or SweepConfig()
     if betas is not None:
@@ -284,7 +284,7 @@ def example_folder(part: str = "instruments") -> Path:
         If neither holds ``part``.
     """
     extra = extra_audio_dir()
-    bundled = Path(__file__).resolve().parents[1] / "data" / "examples" / part
+    bundled = Path(__file__).resolve().parents[2] / "data" / "examples" / part
     candidates = ([extra / part] if extra is not None else []) + [bundled]
     for cand in candidates:
         if cand.is_dir():
@@ -306,8 +306,8 @@ def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
     """
     import torch
 
-    from .training.diagnostics import reconstruct
-    from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from ..representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from ..training.diagnostics import reconstruct
 
     if spec.data.val_fraction <= 0:
         raise ValueError("heldout_reconstructions needs a DataSpec with val_fraction > 0")

@@ -6,7 +6,7 @@ frequency (probabilistic YIN, ``librosa.pyin``: offline, no model weights).
 
 Per latent dimension (:func:`traverse`, :func:`dimension_table`): the dimensions are ranked as
 the explorer ranks them (mean KL per dimension on the clips,
-:func:`sda_lab.dimensions.rank_dimensions`); each is
+:func:`sda_lab.studies.dimensions.rank_dimensions`); each is
 moved from a clip's posterior mean by ``-n_sd .. +n_sd`` aggregate posterior standard
 deviations, the mel is decoded, inverted to audio and analysed. The table gives, per dimension
 and descriptor, the within-clip correlation between the move and the descriptor and the slope
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..model.vae import ConvVAE, encode_dataset
 from .dimensions import rank_dimensions
-from .model.vae import ConvVAE, encode_dataset
 
 __all__ = ["DESCRIPTORS", "WORDS", "ANALYSIS_GRIFFIN_LIM_ITERS", "clip_descriptors",
            "clip_length", "invert", "traverse", "dimension_table", "dimension_labels",
@@ -81,8 +81,8 @@ def invert(spec, mels: torch.Tensor, seed: int = 0, batch: int = 32,
     later iterations barely change. Random phases come from ``seed``; the global torch
     generator is left as it was.
     """
-    from .representation.inverse_mel import mel_to_waveform_learned
-    from .representation.inversion import griffin_lim
+    from ..representation.inverse_mel import mel_to_waveform_learned
+    from ..representation.inversion import griffin_lim
 
     c = spec.config
     if inverse is not None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..core._io import atomic_write_json, check_writable_dir
-from ..core.settings import cache_dir
+from ...core._io import atomic_write_json, check_writable_dir
+from ...core.settings import cache_dir
 
 __all__ = ["ResultStore"]
 

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import torch
 
-from .model.losses import vae_loss
-from .model.vae import ConvVAE
+from ..model.losses import vae_loss
+from ..model.vae import ConvVAE
 
 
 def _sync(device: torch.device) -> None:

@@ -4,7 +4,7 @@ the decoded mel.
 :func:`rank_dimensions` orders the dimensions as the explorer does (mean KL per dimension on the
 clips, most informative first) and gives the aggregate posterior standard deviation that sets a
 slider's range; :func:`dimension_effects` moves every ranked dimension from every posterior mean
-and measures the change of the decoded mel. :mod:`sda_lab.descriptors` names the dimensions by
+and measures the change of the decoded mel. :mod:`sda_lab.studies.descriptors` names the dimensions by
 what they do to the audio; :class:`sda_lab.widgets.LatentExplorer` puts them on sliders.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from .model.losses import kl_per_dimension
-from .model.vae import ConvVAE, encode_dataset
+from ..model.losses import kl_per_dimension
+from ..model.vae import ConvVAE, encode_dataset
 
 __all__ = ["rank_dimensions", "dimension_effects"]
 

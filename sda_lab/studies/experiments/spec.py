@@ -15,9 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..core import __version__
-from ..model.vae import VAEConfig
-from ..training.config import TrainConfig
+from ...core import __version__
+from ...model.vae import VAEConfig
+from ...training.config import TrainConfig
 
 RESULT_FORMAT = 1
 MIN_TRAIN_CLIPS = 2  # the active-units count needs (N >= 2, latent_dim) posterior means
@@ -52,7 +52,7 @@ class DataSpec:
     max_clips: int | None = None
 
     def __post_init__(self) -> None:
-        from ..representation.spectrogram import SCALES
+        from ...representation.spectrogram import SCALES
 
         if self.source not in ("default", "folder"):
             raise ValueError(f"DataSpec.source must be 'default' or 'folder', got {self.source!r}")
@@ -72,9 +72,9 @@ class DataSpec:
 def load_clip_mels(data: DataSpec):
     """``(mels, files)``: the normalised mels ``(N, 1, n_mels, T)`` of ``data`` in its scale and
     each clip's source file (after ``max_clips``), cached per process."""
-    from ..data.load import load_folder
-    from ..data.synth import make_default_dataset
-    from ..representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from ...data.load import load_folder
+    from ...data.synth import make_default_dataset
+    from ...representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     if data.source == "default":
         clips = make_default_dataset(data.clips_per_kind, seed=data.seed)
@@ -91,7 +91,7 @@ def load_clip_mels(data: DataSpec):
 
 
 def _split_indices(data: DataSpec, files: Sequence[str]) -> tuple[list[int], list[int] | None]:
-    from ..data.split import split_by_file
+    from ...data.split import split_by_file
 
     if data.val_fraction == 0:
         return list(range(len(files))), None
@@ -119,7 +119,7 @@ def load_split(data: DataSpec):
 def _training_clips(data: DataSpec) -> int:
     """How many clips ``data`` leaves for training, without synthesising the default set."""
     if data.source == "default":
-        from ..data.synth import KINDS
+        from ...data.synth import KINDS
 
         n = len(KINDS) * data.clips_per_kind  # one pseudo-file per clip
         if data.max_clips is not None:

@@ -7,17 +7,17 @@ runs every arm of an experiment over several seeds and returns tidy pandas table
 run and epoch, one row per run's final state) with the statistics to state an effect with its
 uncertainty. In pipeline order:
 
-- :mod:`~sda_lab.experiments.spec`: what a run is (:class:`DataSpec`, :class:`RunSpec`,
+- :mod:`~sda_lab.studies.experiments.spec`: what a run is (:class:`DataSpec`, :class:`RunSpec`,
   :func:`grid`), hashed into its key.
-- :mod:`~sda_lab.experiments.store`: the cache of finished runs (:class:`ResultStore`), one
+- :mod:`~sda_lab.studies.experiments.store`: the cache of finished runs (:class:`ResultStore`), one
   JSON file per run in ``$SDA_LAB_CACHE/runs``.
-- :mod:`~sda_lab.experiments.runner`: training runs on an executor (:func:`run_grid`,
+- :mod:`~sda_lab.studies.experiments.runner`: training runs on an executor (:func:`run_grid`,
   :func:`dask_client`), each stored the moment it finishes.
-- :mod:`~sda_lab.experiments.results`: tables, bootstrap intervals, paired verdicts
+- :mod:`~sda_lab.studies.experiments.results`: tables, bootstrap intervals, paired verdicts
   (:class:`Results`); its figures are drawn by :mod:`sda_lab.plotting`.
 """
 
-from ..core.settings import base_seed
+from ...core.settings import base_seed
 from .results import Effect, Results, bootstrap_ci
 from .runner import (
     DEFAULT_THREADS_PER_WORKER, MAX_LOCAL_WORKERS, SerialExecutor, dask_client, execute_run,

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..core.settings import dask_address
+from ...core.settings import dask_address
 from .results import Results
 from .spec import MIN_TRAIN_CLIPS, RunSpec, load_split
 from .store import ResultStore
@@ -45,18 +45,18 @@ def train_run(spec: RunSpec, val: bool = True):
     """Train ``spec`` in this process, on the CPU: ``(model, history, val_mels)``.
 
     The experiments package's one way to train (:func:`execute_run` for a sweep,
-    :func:`sda_lab.rate_distortion.heldout_reconstructions` for listening): ``spec``'s data
-    (:func:`~sda_lab.experiments.spec.load_split`) handed to :func:`sda_lab.training.loop.train_run`
+    :func:`sda_lab.studies.rate_distortion.heldout_reconstructions` for listening): ``spec``'s data
+    (:func:`~sda_lab.studies.experiments.spec.load_split`) handed to :func:`sda_lab.training.loop.train_run`
     with its model and train configs and its seed. ``val=False`` trains without validation;
     the held-out mels ``(N_val, 1, n_mels, T)`` (or ``None``) are returned either way.
 
     Raises
     ------
     ValueError
-        Fewer than :data:`~sda_lab.experiments.spec.MIN_TRAIN_CLIPS` training clips; and
+        Fewer than :data:`~sda_lab.studies.experiments.spec.MIN_TRAIN_CLIPS` training clips; and
         whatever loading the data or training raises.
     """
-    from ..training import loop as T
+    from ...training import loop as T
 
     mels, val_mels = load_split(spec.data)  # (N, 1, 128, T), (N_val, 1, 128, T) or None
     if mels.shape[0] < MIN_TRAIN_CLIPS:
@@ -232,7 +232,7 @@ def run_grid(specs: Sequence[RunSpec], executor=None, store: ResultStore | str |
     Parameters
     ----------
     specs : sequence of RunSpec
-        From :func:`~sda_lab.experiments.grid`.
+        From :func:`~sda_lab.studies.experiments.grid`.
     executor : Executor-like, "serial", "dask" or None
         Anything with ``submit(fn, *args)`` returning a future with ``result()``: a Dask
         ``distributed.Client``, a ``concurrent.futures.ProcessPoolExecutor``, ... ``None`` or

@@ -8,7 +8,7 @@ and sample from it instead. :func:`fit_gmm_prior` does that (scikit-learn's
 VAE's own N(0, I). :func:`compare_priors` measures both by what can be trusted with tens of
 clips (no Frechet distances: their covariance estimates need thousands of samples):
 
-- ``in_range``: share of the samples' descriptors (:mod:`sda_lab.descriptors`) inside the
+- ``in_range``: share of the samples' descriptors (:mod:`sda_lab.studies.descriptors`) inside the
   [min, max] of the training clips' (after the same inversion), per descriptor and all at once;
 - ``inversion_mse``: mel MSE between a decoded mel and the mel of its inverted audio (a mel no
   signal has is not consistent with any waveform: spectral consistency);
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..model.vae import ConvVAE
 from .descriptors import ANALYSIS_GRIFFIN_LIM_ITERS, DESCRIPTORS, clip_descriptors, invert
-from .model.vae import ConvVAE
 
 __all__ = ["PRIORS", "LatentPrior", "fit_gmm_prior", "normal_prior", "decode_samples",
            "in_range_share", "compare_priors"]
@@ -149,7 +149,7 @@ def compare_priors(model: ConvVAE, spec, train_mels: torch.Tensor,
 
     The training clips' descriptors are measured on their mels inverted the same way
     (``reference`` may pass them), so both sides carry the inversion's artefacts; the inversion
-    is :func:`sda_lab.descriptors.invert` with ``griffin_lim_iters`` (None: the full default).
+    is :func:`sda_lab.studies.descriptors.invert` with ``griffin_lim_iters`` (None: the full default).
 
     Returns
     -------
@@ -175,7 +175,7 @@ def compare_priors(model: ConvVAE, spec, train_mels: torch.Tensor,
                 "reencode_mse": float((cycle - mels).pow(2).mean())}
 
     model.eval()
-    from .model.vae import encode_dataset
+    from ..model.vae import encode_dataset
 
     mu, _ = encode_dataset(model, train_mels)  # (N, D)
     latents = {name: prior.sample(n, seed) for name, prior in priors.items()}
