@@ -8,7 +8,7 @@ other random draws), each as eval-mode MSE over the MSE of predicting the traini
 (:func:`sda_lab.training.diagnostics.mean_mel_baseline`); with the rate (raw KL), active units, the epochs
 the collapse alarm's live state flagged, and what the explorer needs: the mean change of the
 decoded mel for a 2-sd move of the top-ranked and the lowest-ranked dimension
-(:meth:`sda_lab.widgets.LatentExplorer.move_effect`, 4 start clips).
+(:meth:`sda_lab.interface.widgets.LatentExplorer.move_effect`, 4 start clips).
 
 Rows are appended to a JSON-lines file; rows already there are not re-run::
 
@@ -43,11 +43,11 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
     import torch
 
     from sda_lab.data import make_default_dataset
+    from sda_lab.interface.widgets import LatentExplorer
     from sda_lab.studies.dimensions import dimension_effects, rank_dimensions
     from sda_lab.training import recipes
     from sda_lab.training.diagnostics import mean_mel_baseline, reconstruct
     from sda_lab.training.loop import train_run
-    from sda_lab.widgets import LatentExplorer
 
     rows = _done(out)
     seen = {(r["arm"], r["seed"], r["epochs"]) for r in rows}

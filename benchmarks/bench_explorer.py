@@ -3,7 +3,7 @@
 ``run()`` returns a markdown section with three measurements:
 
 1. **A simulated drag** (in a fresh process per repeat): 45 slider values at 30 per second through
-   the real observer of a live :class:`~sda_lab.widgets.LatentExplorer` on the default model; the
+   the real observer of a live :class:`~sda_lab.interface.widgets.LatentExplorer` on the default model; the
    picture and audio renders each lane completes per second during the drag, the median time of
    one render, the time from the last value to its render, and whether the last picture and audio
    are the final value. Alone, and beside a second process that trains a VAE the whole time.
@@ -75,7 +75,7 @@ import json, torch
 from sda_lab.data import make_default_dataset
 from sda_lab.representation.spectrogram import AudioSpectrogram
 from sda_lab.training.loop import load_or_train_default
-from sda_lab.widgets import LatentExplorer
+from sda_lab.interface.widgets import LatentExplorer
 model = load_or_train_default(progress=False).model.cpu()
 spec = AudioSpectrogram()
 clips = make_default_dataset(8)
@@ -95,7 +95,7 @@ from sda_lab.data import make_default_dataset
 from sda_lab.representation.metrics import mel_consistency
 from sda_lab.representation.spectrogram import AudioSpectrogram
 from sda_lab.model.vae import ConvVAE
-from sda_lab.widgets import LatentExplorer, Preview
+from sda_lab.interface.widgets import LatentExplorer, Preview
 torch.manual_seed(0)
 model = ConvVAE().eval()
 with torch.no_grad():

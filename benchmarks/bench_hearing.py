@@ -28,7 +28,7 @@ import torch
 
 from sda_lab.data import split_by_file
 from sda_lab.data import example_folder, load_folder, make_default_dataset
-from sda_lab.plotting import markdown_table
+from sda_lab.interface.plotting import markdown_table
 from sda_lab.representation.inverse_mel import InverseMelConfig, fit_inverse_mel
 from sda_lab.studies.evaluate import compare_starts
 from sda_lab.studies.evaluate import compare_inversions

@@ -99,13 +99,13 @@ def explorer_effects(checkpoint: Path, folder, starts: int = 4) -> tuple[float, 
     """Mean |change| of the decoded mel for a 2-sd move of the top- and the lowest-ranked
     latent dimension (``LatentExplorer.move_effect``, the slider path), averaged over ``starts``
     clips spread through the folder."""
-    from sda_lab.widgets import LatentExplorer
+    from sda_lab.interface.widgets import LatentExplorer
 
     return move_effects(LatentExplorer.from_checkpoint(checkpoint, folder, show_map=False), starts)
 
 
 def move_effects(ex, starts: int = 4) -> tuple[float, float]:
-    """:func:`explorer_effects` on an open :class:`~sda_lab.widgets.LatentExplorer` ``ex``."""
+    """:func:`explorer_effects` on an open :class:`~sda_lab.interface.widgets.LatentExplorer` ``ex``."""
     import numpy as np
 
     last = len(ex.sliders) - 1

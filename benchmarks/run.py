@@ -159,7 +159,7 @@ def bench_training(spec: AudioSpectrogram, epochs: int) -> list[dict]:
 
 
 def bench_explorer(spec: AudioSpectrogram, moves: int) -> list[dict]:
-    from sda_lab.widgets import LatentExplorer
+    from sda_lab.interface.widgets import LatentExplorer
 
     model = load_or_train_default(progress=True).model.cpu()
     clips = make_default_dataset(4)

@@ -16,8 +16,8 @@ The package in pipeline order (one idea per module):
 - studies: :mod:`~sda_lab.studies.experiments`, :mod:`~sda_lab.studies.rate_distortion`,
   :mod:`~sda_lab.studies.dimensions`, :mod:`~sda_lab.studies.descriptors`, :mod:`~sda_lab.studies.prior`,
   :mod:`~sda_lab.studies.generate`
-- interface: :mod:`~sda_lab.widgets`, :mod:`~sda_lab.plotting`, :mod:`~sda_lab.cli` and
-  :mod:`~sda_lab.commands`, :mod:`~sda_lab.export`
+- interface: :mod:`~sda_lab.interface.widgets`, :mod:`~sda_lab.interface.plotting`, :mod:`~sda_lab.interface.cli` and
+  :mod:`~sda_lab.interface.commands`, :mod:`~sda_lab.interface.export`
 
 The names below are importable from ``sda_lab`` directly; each is loaded on first use, so
 ``import sda_lab`` stays cheap.
@@ -44,7 +44,7 @@ _PUBLIC = {
     "Recipe": "training.recipes", "DEFAULT_RECIPE": "training.recipes", "OWN_AUDIO_RECIPE": "training.recipes",
     "load_or_train_default": "training.cache", "train_on_clips": "training.own_audio",
     "grid": "studies.experiments", "run_grid": "studies.experiments", "DataSpec": "studies.experiments",
-    "LatentExplorer": "widgets", "InterpolationExplorer": "widgets",
+    "LatentExplorer": "interface.widgets", "InterpolationExplorer": "interface.widgets",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -1,8 +1,8 @@
-"""``python -m sda_lab``: see :mod:`sda_lab.cli`."""
+"""``python -m sda_lab``: see :mod:`sda_lab.interface.cli`."""
 
 import sys
 
-from .cli import main
+from .interface.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

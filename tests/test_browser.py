@@ -69,7 +69,7 @@ def _tiny_checkpoint(path: Path) -> Path:
                            extra={"spectrogram_config": asdict(spec)})
 
 
-_CELLS = ["from sda_lab.widgets import LatentExplorer\n"
+_CELLS = ["from sda_lab.interface.widgets import LatentExplorer\n"
           "explorer = LatentExplorer.from_checkpoint({path!r}, n_shown=8)\n"
           "explorer",
           "print('explorer ready')"]

@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from sda_lab import cli
-from sda_lab.cli import build_parser, main
-from sda_lab.commands import _options
+from sda_lab.interface import cli
+from sda_lab.interface.cli import build_parser, main
+from sda_lab.interface.commands import _options
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,7 +166,7 @@ def test_option_lists_come_from_their_modules():
 
 def test_only_existing_command_modules_are_registered(monkeypatch):
     monkeypatch.setattr(cli, "COMMAND_MODULES",
-                        ("sda_lab.commands.train", "sda_lab.commands.no_such_command"))
+                        ("sda_lab.interface.commands.train", "sda_lab.interface.commands.no_such_command"))
     subs = build_parser()._subparsers._group_actions[0].choices
     assert list(subs) == ["train"]
 

@@ -19,8 +19,8 @@ import sda_lab.data.split
 import sda_lab.representation.inverse_mel as IM
 import sda_lab.training.own_audio
 import sda_lab.training.recipes
-from sda_lab.cli import main
-from sda_lab.commands.train import RUN_FILES, _ratio, verdict_line
+from sda_lab.interface.cli import main
+from sda_lab.interface.commands.train import RUN_FILES, _ratio, verdict_line
 from sda_lab.representation.inverse_mel import INVERSE_MEL_FILE
 from sda_lab.training.checkpoint import load_checkpoint
 from sda_lab.training.diagnostics import ALARM_KINDS
@@ -395,7 +395,7 @@ def test_latent_option_defaults_follow_the_latent_asked_for():
     """The recipe's latent comes with its sizes; --latent vector alone is the plan's vector."""
     import argparse
 
-    from sda_lab.commands.train import _configs, add_parser
+    from sda_lab.interface.commands.train import _configs, add_parser
     from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
     recipe_model = OWN_AUDIO_RECIPE.model
@@ -416,7 +416,7 @@ def test_training_option_defaults_are_the_recipe_and_zero_turns_its_parts_off():
     --mel-shift 0 --ema-decay 0: neither; --ema-decay D: that decay."""
     import argparse
 
-    from sda_lab.commands.train import _configs, add_parser
+    from sda_lab.interface.commands.train import _configs, add_parser
     from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
     parser = argparse.ArgumentParser()

@@ -140,7 +140,7 @@ def test_label_stability_counts_descriptors_not_indices_or_signs():
 
 
 def test_heatmap_has_a_row_per_dimension_and_a_column_per_descriptor():
-    from sda_lab.plotting import plot_descriptor_heatmap
+    from sda_lab.interface.plotting import plot_descriptor_heatmap
 
     fig = plot_descriptor_heatmap(D.dimension_table(_traversal(slope=50.0)))
     ax = fig.axes[0]

@@ -11,8 +11,8 @@ import pytest
 
 import sda_lab.training.loop
 from sda_lab.core.settings import SettingError
+from sda_lab.interface.plotting import plot_sweep_curves
 from sda_lab.model.vae import VAEConfig
-from sda_lab.plotting import plot_sweep_curves
 from sda_lab.studies.experiments import (DataSpec, Results, ResultStore, base_seed, dask_client,
                                          grid, run_grid)
 from sda_lab.training.config import TrainConfig

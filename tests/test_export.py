@@ -1,4 +1,4 @@
-"""sda_lab.export and ``python -m sda_lab export``: the TorchScript file loads in a process that
+"""sda_lab.interface.export and ``python -m sda_lab export``: the TorchScript file loads in a process that
 cannot import sda_lab and gives the package's outputs (mels exactly, audio within float
 rounding for the same random seed)."""
 
@@ -13,7 +13,7 @@ import textwrap
 import pytest
 import torch
 
-from sda_lab.cli import main
+from sda_lab.interface.cli import main
 
 from .test_generate import TINY, tiny_run
 
@@ -141,7 +141,7 @@ def test_a_latent_sequence_model_exports_too(tmp_path):
     import warnings
     from dataclasses import replace
 
-    from sda_lab.export import export_model
+    from sda_lab.interface.export import export_model
     from sda_lab.model.vae import ConvVAE
     from sda_lab.representation.spectrogram import AudioSpectrogram
 

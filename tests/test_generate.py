@@ -119,7 +119,7 @@ def test_generate_writes_wavs_and_table(tmp_path):
     (["--seed", "-1"], "--seed: expected a non-negative integer"),
 ])
 def test_cli_bad_options_are_one_line(tmp_path, capsys, argv, needle):
-    from sda_lab.cli import main
+    from sda_lab.interface.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["generate", str(tmp_path), "--out", str(tmp_path / "o"), *argv])
@@ -128,7 +128,7 @@ def test_cli_bad_options_are_one_line(tmp_path, capsys, argv, needle):
 
 
 def test_cli_no_such_run_is_one_line(tmp_path, capsys):
-    from sda_lab.cli import main
+    from sda_lab.interface.cli import main
 
     assert main(["generate", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip()
@@ -136,7 +136,7 @@ def test_cli_no_such_run_is_one_line(tmp_path, capsys):
 
 
 def test_cli_generate_end_to_end(tmp_path, capsys):
-    from sda_lab.cli import main
+    from sda_lab.interface.cli import main
 
     run = tiny_run(tmp_path)
     assert main(["generate", str(run), "--n", "2", "--prior", "normal", "--no-f0",

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from sda_lab.cli import main
+from sda_lab.interface.cli import main
 from sda_lab.model.vae import ConvVAE, VAEConfig
 from sda_lab.representation.inverse_mel import (INVERSE_MEL_FILE, InverseMelConfig,
                                                 fit_inverse_mel, save_inverse_mel)

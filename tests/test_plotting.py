@@ -11,7 +11,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from sda_lab import plotting  # noqa: E402
+from sda_lab.interface import plotting  # noqa: E402
 from sda_lab.representation.spectrogram import SpectrogramConfig  # noqa: E402
 
 

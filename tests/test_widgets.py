@@ -5,11 +5,11 @@ import pytest
 import soundfile as sf
 import torch
 
+from sda_lab.interface.widgets import (PCA2, SLIDER_STEPS, InterpolationExplorer, LatentExplorer,
+                                       LatestValueWorker, label_groups, mel_image_png, mel_png,
+                                       traversal, waveform_image_png)
 from sda_lab.model.vae import ConvVAE, VAEConfig
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
-from sda_lab.widgets import (PCA2, SLIDER_STEPS, InterpolationExplorer, LatentExplorer,
-                             LatestValueWorker, label_groups, mel_image_png, mel_png, traversal,
-                             waveform_image_png)
 
 
 @pytest.fixture(scope="module")

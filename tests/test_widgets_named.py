@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ._widgets_tiny import tiny_setup
+from sda_lab.interface.widgets import LatentExplorer
 from sda_lab.studies import descriptors
-from sda_lab.widgets import LatentExplorer
 
 
 @pytest.fixture()

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from ._widgets_tiny import tiny_setup
-from sda_lab.widgets import KernelValues, LatentExplorer, SliderState, grid_value, set_slider
+from sda_lab.interface.widgets import (KernelValues, LatentExplorer, SliderState, grid_value,
+                                       set_slider)
 
 
 @pytest.fixture()

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from ._widgets_tiny import TINY_SPEC, tiny_setup
-from sda_lab.widgets import (PALETTE, InterpolationExplorer, LatentExplorer, LatestValueWorker,
-                             Preview, export_traversal, map_groups)
+from sda_lab.interface.widgets import (PALETTE, InterpolationExplorer, LatentExplorer,
+                                       LatestValueWorker, Preview, export_traversal, map_groups)
 
 
 def _save_run(folder, model, names=("best.pt", "checkpoint.pt"), extra=None):
@@ -137,7 +137,7 @@ def test_export_writes_what_you_hear_and_the_figure(tmp_path):
 
 def test_import_changes_no_thread_policy():
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", "import os, sda_lab.widgets; "
+    out = subprocess.run([sys.executable, "-c", "import os, sda_lab.interface.widgets; "
                           "print(os.environ.get('OMP_WAIT_POLICY'))"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "None", out.stderr[-500:]

@@ -112,7 +112,7 @@ def compare_round_trips(spec: AudioSpectrogram, clips: AudioClips, seed: int = 0
 
 
 def round_trip_rows(results: list[RoundTripResult]) -> list[dict[str, object]]:
-    """Rows for :func:`sda_lab.plotting.markdown_table`."""
+    """Rows for :func:`sda_lab.interface.plotting.markdown_table`."""
     return [
         {
             "clip type": r.label,

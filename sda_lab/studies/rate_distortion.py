@@ -6,7 +6,7 @@ KL of the posterior from the prior in nats (how much the code says about each cl
 point on that trade-off; sweeping ``beta`` traces the curve. This module sweeps ``beta`` x seeds
 x representation (:class:`~sda_lab.representation.spectrogram.SpectrogramConfig` ``scale``: the reference
 plan's ``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.studies.experiments`: cached,
-parallel); :func:`sda_lab.plotting.plot_rate_distortion` draws the curves.
+parallel); :func:`sda_lab.interface.plotting.plot_rate_distortion` draws the curves.
 
 The loss is the Gaussian ELBO option (``TrainConfig.gaussian_sigma``,
 :func:`sda_lab.model.losses.vae_loss`): reconstruction ``sum (x - x_hat)^2 / (2 sigma^2)`` over the

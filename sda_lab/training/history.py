@@ -1,6 +1,6 @@
 """The record of one training run: per-epoch numbers, the mean-mel baselines and the run's
-one verdict. Its figures are :func:`sda_lab.plotting.plot_history` and
-:func:`~sda_lab.plotting.plot_history_with_baseline`."""
+one verdict. Its figures are :func:`sda_lab.interface.plotting.plot_history` and
+:func:`~sda_lab.interface.plotting.plot_history_with_baseline`."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ uncertainty. In pipeline order:
 - :mod:`~sda_lab.studies.experiments.runner`: training runs on an executor (:func:`run_grid`,
   :func:`dask_client`), each stored the moment it finishes.
 - :mod:`~sda_lab.studies.experiments.results`: tables, bootstrap intervals, paired verdicts
-  (:class:`Results`); its figures are drawn by :mod:`sda_lab.plotting`.
+  (:class:`Results`); its figures are drawn by :mod:`sda_lab.interface.plotting`.
 """
 
 from ...core.settings import base_seed

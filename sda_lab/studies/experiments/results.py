@@ -4,8 +4,8 @@ Statistics: percentile bootstrap intervals of the mean (Efron & Tibshirani 1993,
 Introduction to the Bootstrap", via ``scipy.stats.bootstrap``) for each arm, and of the mean
 *paired* difference between two arms (the same seed gives the same data order and, with the
 same model config, the same initial weights in both arms). The figures are drawn by
-:mod:`sda_lab.plotting` (:func:`~sda_lab.plotting.plot_sweep_curves`,
-:func:`~sda_lab.plotting.plot_sweep_finals`, :func:`~sda_lab.plotting.plot_kl_per_dim`).
+:mod:`sda_lab.interface.plotting` (:func:`~sda_lab.interface.plotting.plot_sweep_curves`,
+:func:`~sda_lab.interface.plotting.plot_sweep_finals`, :func:`~sda_lab.interface.plotting.plot_kl_per_dim`).
 """
 
 from __future__ import annotations

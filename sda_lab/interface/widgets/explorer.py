@@ -19,9 +19,9 @@ import ipywidgets as W
 import torch
 from matplotlib.figure import Figure
 
-from ..model.vae import ConvVAE
-from ..representation.spectrogram import AudioSpectrogram
-from ..studies.dimensions import dimension_effects, rank_dimensions
+from ...model.vae import ConvVAE
+from ...representation.spectrogram import AudioSpectrogram
+from ...studies.dimensions import dimension_effects, rank_dimensions
 from .clips import check_explorer_mels, mels_for, run_checkpoint
 from .lanes import LatestValueWorker, Preview, Renderer
 from .latent_map import LatentMap
@@ -188,7 +188,7 @@ class LatentExplorer(DescriptorNaming):
         FileNotFoundError, ValueError
             Missing or unreadable checkpoint; clips that do not fit the model.
         """
-        from ..training.checkpoint import Checkpoint, load_checkpoint
+        from ...training.checkpoint import Checkpoint, load_checkpoint
 
         ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
         spec = spec or ckpt.spectrogram()
@@ -214,11 +214,11 @@ class LatentExplorer(DescriptorNaming):
             the files expected).
         """
         path = run_checkpoint(run)
-        from ..training.checkpoint import load_checkpoint
+        from ...training.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(path)
         if "inverse" not in kwargs:
-            from ..representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+            from ...representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
 
             learned = Path(run) / INVERSE_MEL_FILE
             kwargs["inverse"] = load_inverse_mel(learned) if learned.is_file() else None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from ..model.vae import ConvVAE
-from ..representation.spectrogram import AudioSpectrogram
+from ...model.vae import ConvVAE
+from ...representation.spectrogram import AudioSpectrogram
 
 __all__ = ["RUN_CHECKPOINTS", "check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint"]
 
@@ -73,9 +73,9 @@ def mels_for(model: ConvVAE, spec: AudioSpectrogram, mels_or_folder=None,
     :func:`~sda_lab.data.load_folder` into clips of the model's length; labels
     ``"sub/file.wav@2s"``) or None (the default data set, 4 clips of each kind).
     """
-    from ..data.clips import AudioClips
-    from ..data.load import load_folder
-    from ..data.synth import make_default_dataset
+    from ...data.clips import AudioClips
+    from ...data.load import load_folder
+    from ...data.synth import make_default_dataset
 
     if mels_or_folder is None:
         clips = make_default_dataset(4, sample_rate=spec.config.sample_rate)

@@ -151,7 +151,7 @@ def error_line(exc: BaseException) -> str:
     CLI's flag names. A full disk says "no space left on ..." (``sda_lab.core._io.WriteError``
     already does; a raw ``OSError``/torch write error is reworded); a diverged run starts
     "training diverged"."""
-    from ..core._io import WriteError
+    from ...core._io import WriteError
 
     if _no_space(exc) and not isinstance(exc, WriteError):
         where = getattr(exc, "filename", None)

@@ -2,7 +2,7 @@
 
 Order of work, so nothing long starts before every check passed and no finished run is lost:
 
-1. options: each parsed by its type in :mod:`sda_lab.commands._options` (one line naming the
+1. options: each parsed by its type in :mod:`sda_lab.interface.commands._options` (one line naming the
    flag); the recipe's configs and the representation are built from them (their errors are
    rewritten to the flags);
 2. ``--out``: a writable folder (:func:`sda_lab.core._io.check_writable_dir`) that holds no earlier
@@ -49,10 +49,10 @@ FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
 
 def add_parser(subparsers) -> None:
     """Add ``train`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
-    from ..data.load import CUTS, SHORT_FILES
-    from ..model.vae import LATENTS, VAEConfig
-    from ..representation.spectrogram import SCALES
-    from ..training.recipes import OWN_AUDIO_RECIPE
+    from ...data.load import CUTS, SHORT_FILES
+    from ...model.vae import LATENTS, VAEConfig
+    from ...representation.spectrogram import SCALES
+    from ...training.recipes import OWN_AUDIO_RECIPE
 
     t = subparsers.add_parser(
         "train", help="train a VAE on a folder of audio",
@@ -149,7 +149,7 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
     sda_lab.core._io.WriteError
         If ``out`` is a file or cannot be created or written.
     """
-    from ..core._io import check_writable_dir
+    from ...core._io import check_writable_dir
 
     old = [out / name for name in RUN_FILES if out.is_dir() and (out / name).exists()]
     if old and not overwrite:
@@ -162,9 +162,9 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
 
 def _configs(args: argparse.Namespace):
     """The recipe's (model, train) configs and spectrogram with the options applied."""
-    from ..data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
-    from ..model.vae import VAEConfig
-    from ..training.recipes import OWN_AUDIO_RECIPE
+    from ...data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
+    from ...model.vae import VAEConfig
+    from ...training.recipes import OWN_AUDIO_RECIPE
 
     budget = args.max_minutes is not None or args.max_steps is not None
     overrides = dict(max_minutes=args.max_minutes, max_steps=args.max_steps,
@@ -242,8 +242,8 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     ``kept``: ``"learned"``, or the start's name when step 0 stayed best. A ``KeyboardInterrupt``
     is re-raised with ``note`` filled in as the exception's ``inverse_mel`` attribute.
     """
-    from ..data.split import split_by_file
-    from ..representation import inverse_mel as IM
+    from ...data.split import split_by_file
+    from ...representation import inverse_mel as IM
 
     if args.no_inverse_mel:
         return {"trained": False, "note": "--no-inverse-mel"}
@@ -308,11 +308,11 @@ def _set_aside(out: Path, old: list[Path]) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
-    from ..core._io import atomic_write_json
-    from ..data.load import load_folder
-    from ..data.split import split_by_file
-    from ..training.diagnostics import mean_mel_baseline
-    from ..training.own_audio import clips_to_mels, train_on_clips
+    from ...core._io import atomic_write_json
+    from ...data.load import load_folder
+    from ...data.split import split_by_file
+    from ...training.diagnostics import mean_mel_baseline
+    from ...training.own_audio import clips_to_mels, train_on_clips
 
     t0 = time.perf_counter()
     model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
@@ -402,7 +402,7 @@ def run(args: argparse.Namespace) -> int:
     written = ["checkpoint.pt", "best.pt"] + (["inverse_mel.pt"] if inverse_entry["trained"]
                                               else []) + ["metrics.json"]
     print(f"wrote {', '.join(str(out / name) for name in written)}")
-    print(f'open the explorer on this run: from sda_lab.widgets import LatentExplorer; '
+    print(f'open the explorer on this run: from sda_lab.interface.widgets import LatentExplorer; '
           f'LatentExplorer.from_run("{out}")')
     return 0
 

@@ -1,6 +1,6 @@
 """Latent dimensions named by the audio descriptor they move, and moves along a descriptor:
 the explorer's opt-in half of :mod:`sda_lab.studies.descriptors` (a mixin of
-:class:`~sda_lab.widgets.explorer.LatentExplorer`, which provides ``model``, ``spec``, ``mels``,
+:class:`~sda_lab.interface.widgets.explorer.LatentExplorer`, which provides ``model``, ``spec``, ``mels``,
 ``sliders``, ``order``, ``z``, ``_set_values``, ``renderer`` and ``wait``)."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class DescriptorNaming:
         ValueError
             ``table`` names a dimension outside ``0 .. D-1``.
         """
-        from ..studies.descriptors import dimension_labels
+        from ...studies.descriptors import dimension_labels
 
         D = self.model.latent_dim
         if table is not None:
@@ -59,7 +59,7 @@ class DescriptorNaming:
         """:func:`sda_lab.studies.descriptors.descriptor_directions` (``f0=False``) on this explorer's
         clips, computed on first use and kept."""
         if self._directions is None:
-            from ..studies.descriptors import descriptor_directions
+            from ...studies.descriptors import descriptor_directions
 
             self._directions = descriptor_directions(self.model, self.spec, self.mels, f0=False)
         return self._directions
@@ -78,7 +78,7 @@ class DescriptorNaming:
             ``name`` is neither a descriptor nor one of its words, or has no direction on
             these clips (the line lists those that have).
         """
-        from ..studies.descriptors import WORDS
+        from ...studies.descriptors import WORDS
 
         words = {w: (k, sign) for k, pair in WORDS.items() for w, sign in zip(pair, (1, -1))}
         if name not in WORDS and name not in words:
@@ -101,7 +101,7 @@ class DescriptorNaming:
         leave-one-out R^2 beside them), a step in standard deviations and "−" / "+" buttons
         (:meth:`move_descriptor`). Computes the directions on first call."""
         if self._controls is None:
-            from ..studies.descriptors import WORDS
+            from ...studies.descriptors import WORDS
 
             d = self.directions()
             menu = W.Dropdown(description="descriptor", options=[

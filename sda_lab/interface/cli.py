@@ -1,12 +1,12 @@
-"""Command line: ``python -m sda_lab <command> ...``; the commands live in :mod:`sda_lab.commands`.
+"""Command line: ``python -m sda_lab <command> ...``; the commands live in :mod:`sda_lab.interface.commands`.
 
 Each module named in :data:`COMMAND_MODULES` exposes ``add_parser(subparsers) -> None`` (adds its
 sub-parser, sets ``func``) and ``run(args) -> int``; a module not installed yet is left out, so
-commands can be added one module at a time. ``train`` (:mod:`sda_lab.commands.train`) loads a
+commands can be added one module at a time. ``train`` (:mod:`sda_lab.interface.commands.train`) loads a
 folder, holds out whole files, trains the own-audio recipe and writes ``DIR/checkpoint.pt``,
 ``DIR/best.pt`` and ``DIR/metrics.json``.
 
-Every option is checked before any work (:mod:`sda_lab.commands._options`). Errors (a bad
+Every option is checked before any work (:mod:`sda_lab.interface.commands._options`). Errors (a bad
 option, no such folder, no usable audio, an impossible split, a run already in ``--out``, a
 full disk, a diverged run) are one line on stderr starting ``sda-lab: error:``, naming the CLI's
 flags, with exit status 1 (2 for bad options), never a traceback.
@@ -23,8 +23,8 @@ from .commands._options import PROG, OneLineParser, error_line
 
 __all__ = ["COMMAND_MODULES", "available_commands", "build_parser", "main"]
 
-COMMAND_MODULES = ("sda_lab.commands.train", "sda_lab.commands.listen",
-                   "sda_lab.commands.generate", "sda_lab.commands.export")
+COMMAND_MODULES = ("sda_lab.interface.commands.train", "sda_lab.interface.commands.listen",
+                   "sda_lab.interface.commands.generate", "sda_lab.interface.commands.export")
 
 
 def available_commands() -> list:

@@ -9,8 +9,9 @@ Modules, in the order a render flows:
 - :mod:`.sliders`: what the kernel set on each slider, to tell the browser's echoes from moves;
 - :mod:`.latent_map`: PCA of the posterior means and the clickable bqplot map;
 - :mod:`.explorer`: :class:`LatentExplorer` (sliders, start points, map, play action);
-- :mod:`.interpolation`: :class:`InterpolationExplorer` and :func:`traversal`;
-- :mod:`.export`: WAV files and figures of what you hear;
+- :mod:`.interpolation`: :class:`InterpolationExplorer`;
+- :mod:`.export`: WAV files and figures of what you hear, and the decoded grid of a
+  :func:`traversal` of single dimensions;
 - :mod:`.drag`: drag measurement for tests and benchmarks (:func:`simulate_drag`).
 
 Everything works headless (nbval): ``update()``, ``set_dimension()``, ``simulate_drag()`` and
@@ -21,9 +22,9 @@ kernels on few cores start JupyterLab with ``OMP_WAIT_POLICY=PASSIVE`` (``make l
 from .clips import RUN_CHECKPOINTS, check_explorer_mels, clip_seconds, mels_for, run_checkpoint
 from .drag import DragStats, measure_latency, simulate_drag
 from .explorer import SLIDER_STEPS, STARTS, LatentExplorer
-from .export import export_explorer, export_interpolation, export_traversal, write_wav
+from .export import export_explorer, export_interpolation, export_traversal, traversal, write_wav
 from .images import figure_png, mel_image_png, mel_png, waveform_image_png
-from .interpolation import InterpolationExplorer, traversal
+from .interpolation import InterpolationExplorer
 from .lanes import LatestValueWorker, Preview, Rendered, Renderer
 from .latent_map import PALETTE, PCA2, LatentMap, label_groups, map_groups
 from .sliders import KernelValues, SliderState, grid_value, set_slider

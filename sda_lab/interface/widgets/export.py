@@ -1,5 +1,6 @@
-"""Keep what you hear: an explorer state, an interpolation or a traversal written as WAV files
-(soundfile, 32-bit float) with the figure beside them (PNG), each file written atomically."""
+"""Keep what you hear: an explorer state, an interpolation or a traversal (the decoded grid of
+single dimensions moved, :func:`traversal`) written as WAV files (soundfile, 32-bit float) with
+the figure beside them (PNG), each file written atomically."""
 
 from __future__ import annotations
 
@@ -12,16 +13,15 @@ import soundfile as sf
 import torch
 from matplotlib.figure import Figure
 
-from ..core._io import atomic_write, check_writable_dir
-from ..model.vae import ConvVAE
-from ..representation.spectrogram import AudioSpectrogram
-from ..studies.descriptors import invert
+from ...core._io import atomic_write, check_writable_dir
+from ...model.vae import ConvVAE
+from ...representation.spectrogram import AudioSpectrogram
+from ...studies.descriptors import invert
 from .images import figure_png
-from .interpolation import traversal
 from .latent_map import PCA2, map_groups
 
 __all__ = ["write_wav", "explorer_figure", "export_explorer", "export_interpolation",
-           "export_traversal"]
+           "traversal", "export_traversal"]
 
 
 def write_wav(path: str | Path, wave: torch.Tensor, sample_rate: int) -> Path:
@@ -93,9 +93,9 @@ def explorer_figure(explorer, title: str) -> Figure:
 
 
 def export_explorer(explorer, folder: str | Path, name: str = "explorer") -> dict[str, Path]:
-    """Write a :class:`~sda_lab.widgets.LatentExplorer`'s current state into ``folder``:
+    """Write a :class:`~sda_lab.interface.widgets.LatentExplorer`'s current state into ``folder``:
     ``NAME.wav`` (the current latent through the full inversion, the explorer's seed) and
-    ``NAME.png`` (its :meth:`~sda_lab.widgets.LatentExplorer.snapshot`).
+    ``NAME.png`` (its :meth:`~sda_lab.interface.widgets.LatentExplorer.snapshot`).
 
     Returns ``{"wav": path, "png": path}``. Raises :class:`sda_lab.core._io.WriteError` (one line)
     when ``folder`` cannot be written, before anything is rendered.
@@ -116,7 +116,7 @@ def export_explorer(explorer, folder: str | Path, name: str = "explorer") -> dic
 def export_interpolation(interp, folder: str | Path, steps: int = 5,
                          name: str = "interpolation") -> dict[str, list[Path] | Path]:
     """Write ``steps`` evenly spaced points ``t`` in [0, 1] of an
-    :class:`~sda_lab.widgets.InterpolationExplorer`'s line as ``NAME_t0.25.wav`` ... and their
+    :class:`~sda_lab.interface.widgets.InterpolationExplorer`'s line as ``NAME_t0.25.wav`` ... and their
     decoded mels as ``NAME.png``. Returns ``{"wav": [paths], "png": path}``."""
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (both ends of the line), got {steps}")
@@ -137,12 +137,26 @@ def export_interpolation(interp, folder: str | Path, steps: int = 5,
     return {"wav": wavs, "png": _write_png(folder / f"{name}.png", fig)}
 
 
+@torch.no_grad()
+def traversal(model: ConvVAE, z: torch.Tensor, dims: Sequence[int], offsets: Sequence[float],
+              scale: torch.Tensor) -> torch.Tensor:
+    """Decode ``z`` ``(D,)`` with each of ``dims`` moved by ``offsets`` (in units of
+    ``scale[d]``). Returns ``(len(dims), len(offsets), 1, n_mels, T)``."""
+    model.eval()
+    device = next(model.parameters()).device
+    zs = z.repeat(len(dims), len(offsets), 1)  # (n_dims, n_offsets, D)
+    for i, d in enumerate(dims):
+        for j, o in enumerate(offsets):
+            zs[i, j, d] = z[d] + o * scale[d]
+    mels = model.decode(zs.flatten(0, 1).to(device)).cpu()  # (n_dims * n_offsets, 1, M, T)
+    return mels.view(len(dims), len(offsets), *mels.shape[1:])
+
+
 def export_traversal(model: ConvVAE, spec: AudioSpectrogram, z: torch.Tensor,
                      dims: Sequence[int], offsets: Sequence[float], scale: torch.Tensor,
                      folder: str | Path, name: str = "traversal",
                      seed: int = 0, inverse=None) -> dict[str, list[Path] | Path]:
-    """Write the :func:`~sda_lab.widgets.traversal` of ``z`` ``(D,)`` as one WAV per dimension
-    and offset (``NAME_z3_+2sd.wav``) and the grid of mels as ``NAME.png``; ``inverse``: a
+    """Write the :func:`traversal` of ``z`` ``(D,)`` as one WAV per dimension and offset (``NAME_z3_+2sd.wav``) and the grid of mels as ``NAME.png``; ``inverse``: a
     learned inverse mel to render through (an explorer's ``renderer.inverse``), else the
     spectrogram's own inversion. Returns ``{"wav": [paths], "png": path}``."""
     folder = check_writable_dir(folder, "folder")

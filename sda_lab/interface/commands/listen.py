@@ -52,7 +52,7 @@ def _read(file: str, sample_rate: int, samples: int):
     """The first ``samples`` of ``file`` as a ``(1, 1, n)`` float tensor at ``sample_rate``."""
     import torch
 
-    from ..data._audio_read import read_mono, resample
+    from ...data._audio_read import read_mono, resample
 
     path = Path(file)
     if not path.is_file():
@@ -81,13 +81,13 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     import soundfile as sf
     import torch
 
-    from ..core._io import atomic_write, check_writable_dir
-    from ..representation.inverse_mel import (INVERSE_MEL_FILE, load_inverse_mel,
-                                              mel_to_waveform_learned)
-    from ..representation.metrics import log_spectral_distance, spectral_convergence
-    from ..studies.descriptors import clip_length
-    from ..studies.generate import run_checkpoint
-    from ..training.checkpoint import load_checkpoint
+    from ...core._io import atomic_write, check_writable_dir
+    from ...representation.inverse_mel import (INVERSE_MEL_FILE, load_inverse_mel,
+                                               mel_to_waveform_learned)
+    from ...representation.metrics import log_spectral_distance, spectral_convergence
+    from ...studies.descriptors import clip_length
+    from ...studies.generate import run_checkpoint
+    from ...training.checkpoint import load_checkpoint
 
     if through not in THROUGH:
         raise ValueError(f"--through: expected one of {', '.join(THROUGH)}, got {through!r}")

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import ipywidgets as W
 import torch
 
-from ..model.vae import ConvVAE
+from ...model.vae import ConvVAE
+from ...representation.inversion import griffin_lim, mel_to_linear
+from ...representation.spectrogram import AudioSpectrogram
 from ..plotting import flac_bytes
-from ..representation.inversion import griffin_lim, mel_to_linear
-from ..representation.spectrogram import AudioSpectrogram
 from .images import mel_image_png, waveform_image_png
 
 __all__ = ["LatestValueWorker", "Preview", "Rendered", "Renderer"]
@@ -212,7 +212,7 @@ class Renderer:
         the default ``spec.mel_to_waveform`` (random start phase from ``seed``: only the latent
         changes the sound)."""
         if (not preview or self.preview is None) and self.inverse is not None:
-            from ..representation.inverse_mel import mel_to_waveform_learned
+            from ...representation.inverse_mel import mel_to_waveform_learned
 
             return mel_to_waveform_learned(self.spec, self.inverse, mel, phase="pghi",
                                            length=self.samples)  # (1, 1, samples)

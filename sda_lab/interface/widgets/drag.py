@@ -34,7 +34,7 @@ class DragStats:
 
 def simulate_drag(explorer, rank: int = 0, changes: int = 40, rate_hz: float = 30.0,
                   span: float = 0.8) -> DragStats:
-    """Drag slider ``rank`` of a :class:`~sda_lab.widgets.LatentExplorer` as a mouse would:
+    """Drag slider ``rank`` of a :class:`~sda_lab.interface.widgets.LatentExplorer` as a mouse would:
     ``changes`` values, ``rate_hz`` per second, sweeping ``span`` of its range upwards from its
     current value (downwards near the top), through the real observer. Counts the renders each
     lane finished during the drag and checks that the last render of both lanes is the final
@@ -75,7 +75,7 @@ def simulate_drag(explorer, rank: int = 0, changes: int = 40, rate_hz: float = 3
 def measure_latency(explorer, moves: int = 10, step: float | None = None,
                     steps: int = 3) -> list[float]:
     """Seconds of kernel-side work of the last audio render (decode + inversion + redraw) for
-    ``moves`` slider moves of a :class:`~sda_lab.widgets.LatentExplorer` on its top 8
+    ``moves`` slider moves of a :class:`~sda_lab.interface.widgets.LatentExplorer` on its top 8
     dimensions, each waited for; a move is ``step`` latent units if given, else ``steps``
     slider steps."""
     seconds = []

@@ -37,7 +37,7 @@ import torch
 import torchaudio.functional as AF
 from torch import nn
 
-from .studies.descriptors import clip_length
+from ..studies.descriptors import clip_length
 
 __all__ = ["EXPORT_FORMAT", "export_model", "export_run", "ExportedVAE"]
 
@@ -169,7 +169,7 @@ def export_model(model, spec, path: str | Path) -> Path:
     sda_lab.core._io.WriteError
         ``path``'s folder cannot be written.
     """
-    from .core._io import atomic_write, atomic_write_json
+    from ..core._io import atomic_write, atomic_write_json
 
     path = Path(path)
     model = model.eval().cpu()
@@ -198,9 +198,9 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     """Export a run folder of ``python -m sda_lab train`` (``best.pt`` preferred, else
     ``checkpoint.pt``) to ``out``. Raises ``FileNotFoundError`` (one line) when ``run`` is no
     run folder, ``ValueError`` for an unreadable checkpoint, ``WriteError`` for ``out``."""
-    from .core._io import check_writable_dir
-    from .studies.generate import run_checkpoint
-    from .training.checkpoint import load_checkpoint
+    from ..core._io import check_writable_dir
+    from ..studies.generate import run_checkpoint
+    from ..training.checkpoint import load_checkpoint
 
     ckpt_path = run_checkpoint(run)
     out = Path(out)

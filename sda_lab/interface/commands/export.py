@@ -2,7 +2,7 @@
 
 Writes ``FILE`` (``torch.jit.load`` it: ``forward``/``encode``/``decode`` on waveforms, and
 ``encode_mel``/``decode_mel``/``waveform_to_mel``/``mel_to_waveform``) and ``FILE.json``
-(spectrogram settings and model config), see :mod:`sda_lab.export`. RUN is a folder written
+(spectrogram settings and model config), see :mod:`sda_lab.interface.export`. RUN is a folder written
 by ``python -m sda_lab train`` (``best.pt`` preferred). Errors are one line naming RUN or the flag.
 """
 

@@ -18,7 +18,7 @@ from . import _options as opt
 
 def add_parser(subparsers) -> None:
     """Add ``generate`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
-    from ..studies.prior import PRIORS
+    from ...studies.prior import PRIORS
 
     g = subparsers.add_parser(
         "generate", help="sample new sounds from a trained run, checked against copying",
@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``generate``; returns the exit status (errors propagate to the CLI's one line)."""
-    from ..studies.generate import generate_run
+    from ...studies.generate import generate_run
 
     table, check = generate_run(args.run, args.out, n=args.n, prior=args.prior, seed=args.seed,
                                 f0=not args.no_f0)

@@ -1,5 +1,5 @@
-"""Walking the latent space: the straight line between two clips (:class:`InterpolationExplorer`)
-and the traversal of single dimensions (:func:`traversal`)."""
+"""Walking the latent space: the straight line between two clips
+(:class:`InterpolationExplorer`)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,22 @@ from pathlib import Path
 import ipywidgets as W
 import torch
 
-from ..model.vae import ConvVAE, encode_dataset
-from ..representation.spectrogram import AudioSpectrogram
+from ...model.vae import ConvVAE, encode_dataset
+from ...representation.spectrogram import AudioSpectrogram
 from .clips import check_explorer_mels
+from .export import export_interpolation
 from .lanes import LatestValueWorker, Preview, Renderer
 
-__all__ = ["InterpolationExplorer", "traversal"]
+__all__ = ["InterpolationExplorer"]
 
 
 class InterpolationExplorer:
     """Two clips, a slider ``t`` along the straight line between their posterior means.
 
     ``t`` updates live while dragged (steps of 0.01), through the same coalescing lanes as
-    :class:`~sda_lab.widgets.LatentExplorer` (a preview while it moves, the full inversion when
+    :class:`~sda_lab.interface.widgets.LatentExplorer` (a preview while it moves, the full inversion when
     it stops). ``inverse``: a learned inverse mel for the full audio path, as in
-    :class:`~sda_lab.widgets.LatentExplorer`."""
+    :class:`~sda_lab.interface.widgets.LatentExplorer`."""
 
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, mels: torch.Tensor,
                  labels: Sequence[str] | None = None, a: int = 0, b: int = 1, seed: int = 0,
@@ -85,27 +86,10 @@ class InterpolationExplorer:
     def export(self, folder: str | Path, steps: int = 5,
                name: str = "interpolation") -> dict[str, list[Path] | Path]:
         """Write ``steps`` points of the line as WAVs and their mels as a PNG; see
-        :func:`.export.export_interpolation`."""
-        from .export import export_interpolation
-
+        :func:`~sda_lab.interface.widgets.export.export_interpolation`."""
         return export_interpolation(self, folder, steps, name)
 
     def _repr_mimebundle_(self, **kwargs):
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = "InterpolationExplorer (a live widget: run the notebook)"
         return bundle
-
-
-@torch.no_grad()
-def traversal(model: ConvVAE, z: torch.Tensor, dims: Sequence[int], offsets: Sequence[float],
-              scale: torch.Tensor) -> torch.Tensor:
-    """Decode ``z`` ``(D,)`` with each of ``dims`` moved by ``offsets`` (in units of
-    ``scale[d]``). Returns ``(len(dims), len(offsets), 1, n_mels, T)``."""
-    model.eval()
-    device = next(model.parameters()).device
-    zs = z.repeat(len(dims), len(offsets), 1)  # (n_dims, n_offsets, D)
-    for i, d in enumerate(dims):
-        for j, o in enumerate(offsets):
-            zs[i, j, d] = z[d] + o * scale[d]
-    mels = model.decode(zs.flatten(0, 1).to(device)).cpu()  # (n_dims * n_offsets, 1, M, T)
-    return mels.view(len(dims), len(offsets), *mels.shape[1:])

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ..representation.spectrogram import SpectrogramConfig
+from ...representation.spectrogram import SpectrogramConfig
 from ._style import FIG_DPI, _np
 
 

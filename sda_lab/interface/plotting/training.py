@@ -13,7 +13,7 @@ from ._style import FIG_DPI
 def plot_kl_schedules(total_epochs: int, warmup_fractions: Sequence[float] = (0.1, 0.3, 0.5),
                       n_cycles: int = 4, cycle_ratio: float = 0.5) -> plt.Figure:
     """KL weight against epoch for linear warm-ups and the cyclical schedule."""
-    from ..model.losses import cyclical_kl_weight, get_kl_weight
+    from ...model.losses import cyclical_kl_weight, get_kl_weight
 
     epochs = np.arange(total_epochs)
     fig, axes = plt.subplots(1, 2, figsize=(10, 2.6), dpi=FIG_DPI, sharey=True)

@@ -37,7 +37,7 @@ def plot_sweep_curves(results, metrics: Sequence[str] = ("recon", "raw_kl", "kl_
     """Each metric of a sweep (:class:`sda_lab.studies.experiments.Results`) against epoch: the mean
     over seeds per arm, with a band (``"minmax"`` over seeds, or ``"ci"``: 95% bootstrap
     interval of the mean). Arms whose runs all failed are named on the figure."""
-    from ..studies.experiments.results import bootstrap_ci
+    from ...studies.experiments.results import bootstrap_ci
 
     arms = _sweep_arms(results)
     df = results.epochs()
@@ -75,7 +75,7 @@ def plot_sweep_finals(results, metrics: Sequence[str] = ("recon", "raw_kl", "act
                                                          "informative_dims")) -> plt.Figure:
     """Each run's final value as a dot per seed, per arm, with the mean and 95% bootstrap
     interval (:class:`sda_lab.studies.experiments.Results`)."""
-    from ..studies.experiments.results import bootstrap_ci
+    from ...studies.experiments.results import bootstrap_ci
 
     arms = _sweep_arms(results)
     f = results.finals()
@@ -177,7 +177,7 @@ def plot_descriptor_heatmap(table, value: str = "correlation", ax: plt.Axes | No
     by ``value`` of :func:`sda_lab.studies.descriptors.dimension_table` ("correlation", in [-1, 1], or
     "effect"), each cell annotated. ``labels`` (indexed by dimension, e.g.
     :func:`sda_lab.studies.descriptors.dimension_labels`) name the rows; default ``"#rank z{dim}"``."""
-    from ..studies.descriptors import DESCRIPTORS
+    from ...studies.descriptors import DESCRIPTORS
 
     wide = table.pivot_table(index=["rank", "dim"], columns="descriptor", values=value,
                              aggfunc="first")
