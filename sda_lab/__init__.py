@@ -1,63 +1,46 @@
 """sda-lab: a workbench for small-dataset audio VAEs.
 
-The package in pipeline order (one idea per module):
+The package in pipeline order, each layer importing only the layers below it (the
+import-linter contract in ``pyproject.toml``, checked by ``tests/test_layers.py``):
 
-- representation: :mod:`~sda_lab.representation.spectrogram` (waveform <-> normalised log-mel),
-  :mod:`~sda_lab.representation.inversion` (mel -> linear -> waveform), :mod:`~sda_lab.representation.phase` (PGHI, fast
-  Griffin-Lim), :mod:`~sda_lab.representation.harmonic` (a pitch-aware mel -> linear start),
-  :mod:`~sda_lab.representation.inverse_mel` (a learned inverse mel), :mod:`~sda_lab.representation.metrics`,
-  :mod:`~sda_lab.studies.evaluate`
-- data: :mod:`~sda_lab.data.synth` (the embedded default set), :mod:`~sda_lab.data.load` (your own
-  folder), :mod:`~sda_lab.data.folders`, :mod:`~sda_lab.data.augment`
-- model and loss: :mod:`~sda_lab.model.vae`, :mod:`~sda_lab.model.losses`
-- training: :mod:`~sda_lab.training.loop`, :mod:`~sda_lab.training.callbacks`, :mod:`~sda_lab.training.history`,
-  :mod:`~sda_lab.training.diagnostics`, :mod:`~sda_lab.training.checkpoint`, :mod:`~sda_lab.training.recipes`,
-  :mod:`~sda_lab.training.cache`, :mod:`~sda_lab.training.own_audio`
-- studies: :mod:`~sda_lab.studies.experiments`, :mod:`~sda_lab.studies.rate_distortion`,
-  :mod:`~sda_lab.studies.dimensions`, :mod:`~sda_lab.studies.descriptors`, :mod:`~sda_lab.studies.prior`,
-  :mod:`~sda_lab.studies.generate`
-- interface: :mod:`~sda_lab.interface.widgets`, :mod:`~sda_lab.interface.plotting`, :mod:`~sda_lab.interface.cli` and
-  :mod:`~sda_lab.interface.commands`, :mod:`~sda_lab.interface.export`
+- :mod:`sda_lab.interface`: widgets, plotting, the command line (``python -m sda_lab``), export
+- :mod:`sda_lab.studies`: experiments over seeds, rate-distortion, dimensions, descriptors,
+  prior, generation, evaluation of every inversion path, profiling
+- :mod:`sda_lab.training`: config, loop, callbacks, history, diagnostics, checkpoints, recipes,
+  the default model's cache, own audio
+- :mod:`sda_lab.model`: the VAE and its loss
+- :mod:`sda_lab.data`: clips, your own folder, the embedded default set, the split by file,
+  augmentation
+- :mod:`sda_lab.representation`: waveform <-> log-mel, inversion, phase, the learned inverse
+  mel, metrics
+- :mod:`sda_lab.core`: settings, atomic writes, input checks, seeding and devices
 
-The names below are importable from ``sda_lab`` directly; each is loaded on first use, so
-``import sda_lab`` stays cheap.
+The names below are importable from ``sda_lab`` directly. The explorers, which need ipywidgets,
+are in :mod:`sda_lab.interface.widgets`.
 """
 
-from __future__ import annotations
-
-import importlib
-
 from .core import __version__
+from .data import AudioClips, load_folder, make_default_dataset, split_by_file
+from .model.losses import active_units, compute_kl_divergence, get_kl_weight, vae_loss
+from .model.vae import ConvDecoder, ConvEncoder, ConvVAE, VAEConfig
+from .representation.inversion import griffin_lim, mel_to_linear
+from .representation.metrics import log_spectral_distance, mel_consistency, spectral_convergence
+from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+from .studies.experiments import DataSpec, grid, run_grid
+from .training.cache import load_or_train_default
+from .training.checkpoint import load_checkpoint, save_checkpoint
+from .training.config import TrainConfig
+from .training.diagnostics import Alarm
+from .training.loop import train_run
+from .training.own_audio import train_on_clips
+from .training.recipes import DEFAULT_RECIPE, OWN_AUDIO_RECIPE, Recipe
 
-_PUBLIC = {
-    "SpectrogramConfig": "representation.spectrogram", "AudioSpectrogram": "representation.spectrogram",
-    "mel_to_linear": "representation.inversion", "griffin_lim": "representation.inversion",
-    "spectral_convergence": "representation.metrics", "log_spectral_distance": "representation.metrics",
-    "mel_consistency": "representation.metrics",
-    "make_default_dataset": "data", "load_folder": "data", "AudioClips": "data",
-    "VAEConfig": "model.vae", "ConvEncoder": "model.vae", "ConvDecoder": "model.vae", "ConvVAE": "model.vae",
-    "vae_loss": "model.losses", "get_kl_weight": "model.losses", "compute_kl_divergence": "model.losses",
-    "active_units": "model.losses",
-    "TrainConfig": "training.config", "train_run": "training.loop",
-    "split_by_file": "data", "Alarm": "training.diagnostics",
-    "save_checkpoint": "training.checkpoint", "load_checkpoint": "training.checkpoint",
-    "Recipe": "training.recipes", "DEFAULT_RECIPE": "training.recipes", "OWN_AUDIO_RECIPE": "training.recipes",
-    "load_or_train_default": "training.cache", "train_on_clips": "training.own_audio",
-    "grid": "studies.experiments", "run_grid": "studies.experiments", "DataSpec": "studies.experiments",
-    "LatentExplorer": "interface.widgets", "InterpolationExplorer": "interface.widgets",
-}
-
-__all__ = ["__version__", *_PUBLIC]
-
-
-def __getattr__(name: str):
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sda_lab' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__all__ = [
+    "__version__", "SpectrogramConfig", "AudioSpectrogram", "mel_to_linear", "griffin_lim",
+    "spectral_convergence", "log_spectral_distance", "mel_consistency", "make_default_dataset",
+    "load_folder", "AudioClips", "split_by_file", "VAEConfig", "ConvEncoder", "ConvDecoder",
+    "ConvVAE", "vae_loss", "get_kl_weight", "compute_kl_divergence", "active_units",
+    "TrainConfig", "train_run", "Alarm", "save_checkpoint", "load_checkpoint", "Recipe",
+    "DEFAULT_RECIPE", "OWN_AUDIO_RECIPE", "load_or_train_default", "train_on_clips", "grid",
+    "run_grid", "DataSpec",
+]

@@ -336,7 +336,9 @@ class NNTildeVAE(nn.Module):
         need = offset + self.clip - s.acc.shape[1]
         if need > 0:
             s.acc = torch.cat([s.acc, torch.zeros(s.batch, need)], 1)  # (B, m)
-        s.acc[:, offset:offset + self.clip] += wave
+        # out of place: a host may call in and out of torch's inference mode
+        s.acc = torch.cat([s.acc[:, :offset], s.acc[:, offset:offset + self.clip] + wave,
+                           s.acc[:, offset + self.clip:]], 1)  # (B, m)
 
     def _advance(self, s: _Stream, target: float) -> None:
         """Do the clip's steps whose cumulative cost share is at most ``target`` in [0, 1]."""
@@ -564,10 +566,11 @@ def build_nn_tilde(model, spec, inverse, mels: torch.Tensor, n_latents: int = 8,
 
 def export_nn_tilde(model, spec, inverse, mels: torch.Tensor, path: str | Path,
                     n_latents: int = 8, gl_iters: int | None = None,
-                    labels: List[str] | None = None, **traverse_kwargs) -> Path:
-    """:func:`build_nn_tilde` written atomically to ``path``, with its metadata as the
-    archive's extra file ``sda_lab.json`` (``torch.jit.load(path, _extra_files=...)``; in
-    C++ ``torch::jit::load(path, device, extra_files)``) and beside it as ``path.json``.
+                    labels: List[str] | None = None, info: Dict | None = None,
+                    **traverse_kwargs) -> Path:
+    """:func:`build_nn_tilde` written atomically to ``path``, with its metadata (plus ``info``)
+    as the archive's extra file ``sda_lab.json`` (``torch.jit.load(path, _extra_files=...)``;
+    in C++ ``torch::jit::load(path, device, extra_files)``) and beside it as ``path.json``.
 
     Raises
     ------
@@ -579,10 +582,65 @@ def export_nn_tilde(model, spec, inverse, mels: torch.Tensor, path: str | Path,
     path = Path(path)
     scripted, meta = build_nn_tilde(model, spec, inverse, mels, n_latents, gl_iters, labels,
                                     **traverse_kwargs)
-    meta["file"] = path.name
+    meta.update(info or {}, file=path.name)
     extra = {"sda_lab.json": json.dumps(meta)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         atomic_write(path, lambda f: torch.jit.save(scripted, f, _extra_files=extra))
     atomic_write_json(path.with_name(path.name + ".json"), meta)
     return path
+
+
+def _run_folder(run: Path, ckpt) -> str | None:
+    """The run's training folder as the explorer finds it (the checkpoint's record, else
+    metrics.json's), when it still exists."""
+    candidates = [ckpt.extra.get("folder")]
+    metrics = run / "metrics.json"
+    if metrics.is_file():
+        try:
+            candidates.append(json.loads(metrics.read_text()).get("folder"))
+        except (OSError, ValueError):
+            pass
+    for folder in candidates:
+        if folder and Path(folder).is_dir():
+            return str(folder)
+    return None
+
+
+def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
+                        gl_iters: int | None = None) -> Path:
+    """Export a run folder of ``python -m sda_lab train`` (``best.pt`` preferred) for nn~:
+    the run's learned inverse mel (``inverse_mel.pt``) where it has one, the latent channels
+    ranked and named on the run's training folder as the explorer does (the default data set
+    when the folder is gone, as the explorer; the metadata's ``ranked_on`` says which).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``run`` is no run folder (one line).
+    ValueError
+        Unreadable checkpoint or inverse mel, ``n_latents`` outside the latent, ``out`` a folder.
+    sda_lab.core._io.WriteError
+        ``out``'s folder cannot be written.
+    """
+    from ..core._io import check_writable_dir
+    from ..representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+    from ..studies.generate import run_checkpoint
+    from ..training.checkpoint import load_checkpoint
+    from .widgets.clips import mels_for
+
+    ckpt_path = run_checkpoint(run)
+    out = Path(out)
+    if out.is_dir():
+        raise ValueError(f"--out: expected a file name, got a folder: {out}")
+    check_writable_dir(out.parent if str(out.parent) else Path("."), "--out")
+    ckpt = load_checkpoint(ckpt_path, device="cpu")
+    model, spec = ckpt.model.eval(), ckpt.spectrogram()
+    learned = Path(run) / INVERSE_MEL_FILE
+    inverse = load_inverse_mel(learned) if learned.is_file() else None
+    folder = _run_folder(Path(run), ckpt)
+    mels, _ = mels_for(model, spec, folder)
+    ranked_on = folder or "the default data set (the run's training folder is gone)"
+    return export_nn_tilde(model, spec, inverse, mels, out, n_latents, gl_iters,
+                           info={"run": str(run), "checkpoint": ckpt_path.name,
+                                 "ranked_on": ranked_on})
