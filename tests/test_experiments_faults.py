@@ -1,6 +1,5 @@
-"""Issue 19 for the experiments runner: finished work is never lost, bad input is one line.
+"""The experiments runner: finished work is never lost, bad input is one line.
 
-Each test fails on the runner before the split into sda_lab/experiments/ (see the commit).
 Training is a tiny model on a handful of clips; interrupts are simulated by a train function
 that raises KeyboardInterrupt.
 """

@@ -1,4 +1,4 @@
-"""The embedded default set (sda_lab/synth.py)."""
+"""The embedded default set (sda_lab/data/synth.py)."""
 
 import numpy as np
 import pytest
