@@ -1,0 +1,301 @@
+"""The package's mel -> waveform inversion as one TorchScript-able module, for exported files.
+
+:class:`ScriptedInverter` holds what the package's inversion reads (filterbank, pseudo-inverse,
+NNLS step, window, the run's learned inverse mel) and runs the package's own steps, in pieces
+that can be spread over several calls:
+
+    mel         (B, 1, n_mels, T)   normalised mel
+    mel_power   (B, n_mels, T)      :meth:`AudioSpectrogram.mel_to_power`
+    columns     (n_stft, B*T)       one frame per column, as ``inversion.mel_to_linear`` solves
+    magnitude   (B, n_stft, T)      linear STFT magnitude
+    angles      (B, n_stft, T)      complex, unit modulus: the phase Griffin-Lim refines
+
+The magnitude is :func:`sda_lab.representation.inverse_mel.mel_to_magnitude`'s: sqrt of NNLS
+(:func:`sda_lab.representation.inversion.nnls_fista_steps`, the package's FISTA) or of the
+harmonic start (:mod:`sda_lab.representation.harmonic`), plus the learned residual where the
+run has one. The phase is fast Griffin-Lim (:func:`sda_lab.representation.inversion.
+griffin_lim_steps`) from a given start. PGHI (:func:`sda_lab.representation.phase.pghi_phase`),
+the start the package's own audio path uses, integrates with a heap in numba and cannot be
+scripted: callers start from zero phase or from a phase carried over from earlier audio.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Tuple
+
+import torch
+from torch import nn
+
+from .harmonic import HarmonicConfig
+from .inverse_mel import STARTS, _floor
+
+__all__ = ["ScriptedInverter", "trace_method"]
+
+GRIFFIN_LIM_MOMENTUM = 0.99  # inversion.griffin_lim's and phase.griffin_lim's default
+
+
+# -- TODO(move): these four belong in inversion.py and harmonic.py (package calls them) ---------
+
+def nnls_fista_steps(fb: torch.Tensor, fbt: torch.Tensor, y0: torch.Tensor, x: torch.Tensor,
+                     y: torch.Tensor, t: float, step: torch.Tensor, n_iter: int
+                     ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    for _ in range(n_iter):
+        grad = fbt @ (fb @ y - y0)  # (n_stft, N)
+        x_next = torch.addcmul(y, step, grad, value=-1.0).clamp_(min=0.0)  # (n_stft, N)
+        t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
+        y = torch.lerp(x, x_next, 1.0 + (t - 1.0) / t_next)  # (n_stft, N)
+        x = x_next
+        t = t_next
+    return x, y, t
+
+
+def griffin_lim_steps(magnitude: torch.Tensor, angles: torch.Tensor, previous: torch.Tensor,
+                      window: torch.Tensor, n_fft: int, hop_length: int, n_iter: int,
+                      momentum: float, length: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    alpha = momentum / (1.0 + momentum)
+    win_length = window.shape[0]
+    for _ in range(n_iter):
+        inverse = torch.istft(magnitude * angles, n_fft, hop_length, win_length, window,
+                              length=length)  # (B, samples)
+        rebuilt = torch.stft(inverse, n_fft, hop_length, win_length, window, center=True,
+                             pad_mode="reflect", normalized=False, onesided=True,
+                             return_complex=True)  # (B, n_stft, T)
+        angles = rebuilt - previous * alpha if alpha > 0 else rebuilt
+        angles = angles.div(angles.abs().add(1e-16))
+        previous = rebuilt
+    return angles, previous
+
+
+def harmonic_comb_weights(magnitude: torch.Tensor, sample_rate: int, n_fft: int, f0_min: float,
+                          f0_max: float, n_candidates: int, n_harmonics: int, f_max: float,
+                          sigma_bins: float, ramp_lo: float, ramp_hi: float, h_lo: float,
+                          h_hi: float, comb_floor: float) -> torch.Tensor:
+    b, n_stft, t = magnitude.shape[0], magnitude.shape[1], magnitude.shape[2]
+    bin_hz = sample_rate / n_fft
+    cand = torch.exp(torch.linspace(math.log(f0_min), math.log(f0_max), n_candidates,
+                                    dtype=magnitude.dtype, device=magnitude.device))  # (C,)
+    score = torch.zeros(b, n_candidates, t, dtype=magnitude.dtype, device=magnitude.device)
+    for h in range(1, n_harmonics + 1):
+        f = cand * h
+        keep = (f < min(f_max, sample_rate / 2)).to(magnitude.dtype)  # (C,)
+        pos = (f / bin_hz).clamp(max=n_stft - 2)
+        i0 = pos.floor().long()
+        w = (pos - i0)[None, :, None]  # (1, C, 1)
+        at = magnitude[:, i0] * (1 - w) + magnitude[:, i0 + 1] * w  # (B, C, T)
+        score += (0.84 ** (h - 1)) * keep[None, :, None] * at
+    best, which = score.max(dim=1)  # (B, T) each
+    f0 = cand[which]
+    strength = best / score.mean(dim=1).clamp(min=1e-30)
+    hz = torch.arange(n_stft, dtype=f0.dtype, device=f0.device) * bin_hz  # (F,)
+    f0 = f0[:, None, :]  # (B, 1, T)
+    d = (hz[None, :, None] - torch.round(hz[None, :, None] / f0).clamp(min=1) * f0) / bin_hz
+    comb = torch.exp(-0.5 * (d / sigma_bins) ** 2)  # (B, F, T)
+    comb = comb / comb.mean(dim=1, keepdim=True).clamp(min=1e-12)
+    fade = ((hz - ramp_lo) / (ramp_hi - ramp_lo)).clamp(0, 1)[None, :, None]  # (1, F, 1)
+    fade = fade * ((strength - h_lo) / (h_hi - h_lo)).clamp(0, 1)[:, None, :]  # (B, F, T)
+    return (1 + fade * (comb - 1)).clamp(min=comb_floor)  # (B, F, T)
+
+
+def multiplicative_nnls_steps(fb: torch.Tensor, num: torch.Tensor, p: torch.Tensor,
+                              n_iter: int) -> torch.Tensor:
+    for _ in range(n_iter):
+        fit = torch.einsum("mf,bft->bmt", fb, p)  # (B, M, T)
+        p = p * num / torch.einsum("mf,bmt->bft", fb, fit).clamp(min=1e-30)  # (B, F, T)
+    return p
+
+
+class _Call(nn.Module):
+    """A module around one bound method, so the method can be traced."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+def trace_method(fn, example: torch.Tensor):
+    """``torch.jit.trace`` of a module or bound method on ``example``; the package's input
+    checks (which read tensors as bools) run once while tracing and are not in the trace."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = fn if isinstance(fn, nn.Module) else _Call(fn)
+        return torch.jit.trace(module, example, check_trace=False)
+
+
+class _Identity(nn.Module):
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(0)
+
+
+class ScriptedInverter(nn.Module):
+    """Mel -> magnitude -> waveform with the package's steps, scriptable and in pieces.
+
+    Parameters
+    ----------
+    spec : AudioSpectrogram
+        The representation.
+    inverse : InverseMel or None
+        The run's learned inverse mel: its network, start (``"nnls"``/``"harmonic"``) and
+        NNLS steps; None: sqrt(NNLS) with ``spec.config.nnls_iters`` steps (what
+        :func:`~sda_lab.representation.inverse_mel.mel_to_magnitude` does without one).
+    gl_iters : int, optional
+        Griffin-Lim iterations; default ``spec.config.griffin_lim_iters``.
+
+    Raises
+    ------
+    ValueError
+        An inverse trained on another spectrogram config, or ``gl_iters`` < 0.
+    """
+
+    def __init__(self, spec, inverse=None, gl_iters: int | None = None) -> None:
+        super().__init__()
+        c = spec.config
+        if inverse is not None:
+            inverse.check_spectrogram(spec)
+        gl_iters = c.griffin_lim_iters if gl_iters is None else int(gl_iters)
+        if gl_iters < 0:
+            raise ValueError(f"gl_iters must be 0 or more, got {gl_iters}")
+        self.n_fft, self.hop_length = int(c.n_fft), int(c.hop_length)
+        self.n_mels, self.n_stft = int(c.n_mels), int(c.n_stft)
+        self.sample_rate = int(c.sample_rate)
+        self.gl_iters = gl_iters
+        self.momentum = GRIFFIN_LIM_MOMENTUM
+        self.start = "nnls" if inverse is None else str(inverse.start)
+        if self.start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
+        self.nnls_iters = int(c.nnls_iters if inverse is None else inverse.config.nnls_iters)
+        self.learned = inverse is not None
+        self.floor = float(_floor(spec))
+        h = HarmonicConfig()
+        self.h_f0 = (float(h.f0_min), float(h.f0_max))
+        self.h_sizes = (int(h.n_candidates), int(h.n_harmonics), int(h.iters))
+        self.h_f_max, self.h_sigma = float(h.f_max), float(h.sigma_bins)
+        self.h_floor = float(h.comb_floor)
+        self.h_ramp = (float(h.ramp[0]), float(h.ramp[1]))
+        self.h_harmonicity = (float(h.harmonicity[0]), float(h.harmonicity[1]))
+        fb = spec.fb.detach().float().contiguous()
+        self.register_buffer("fb", fb.clone())  # (n_mels, n_stft)
+        self.register_buffer("fb_pinv", spec.fb_pinv.detach().float().clone())  # (n_stft, n_mels)
+        step = spec.nnls_step.detach().float().clone()[:, None]  # (n_stft, 1)
+        self.register_buffer("nnls_step", step)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul only
+            warnings.simplefilter("ignore")
+            # the package's FISTA multiplies by sparse copies on the CPU (same rounding)
+            self.register_buffer("fb_csr", fb.to_sparse_csr())  # (n_mels, n_stft)
+            self.register_buffer("fbt_csr", fb.t().contiguous().to_sparse_csr())
+        self.register_buffer("window", spec.window.detach().float().clone())  # (n_fft,)
+        mel = torch.rand(2, 1, self.n_mels, 8)  # (2, 1, n_mels, T)
+        self.to_power = trace_method(spec.mel_to_power, mel)
+        self.net = inverse.net.eval() if inverse is not None else _Identity()
+
+    # -- magnitude, in pieces --------------------------------------------------------------
+
+    def mel_power(self, mel: torch.Tensor) -> torch.Tensor:
+        """Normalised mel ``(B, 1, n_mels, T)`` -> mel power ``(B, n_mels, T)``."""
+        return self.to_power(mel)
+
+    @torch.jit.export
+    def nnls_begin(self, mel_power: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(target (n_mels, B*T), start (n_stft, B*T))``: the frames as columns and the
+        clipped pseudo-inverse start (``inversion.mel_to_linear``)."""
+        b, m, t = mel_power.shape[0], mel_power.shape[1], mel_power.shape[2]
+        target = mel_power.transpose(0, 1).reshape(m, b * t)  # (n_mels, B*T)
+        return target, torch.relu(self.fb_pinv @ target)  # (n_stft, B*T)
+
+    @torch.jit.export
+    def nnls_steps(self, target: torch.Tensor, x: torch.Tensor, y: torch.Tensor, t: float,
+                   n_iter: int) -> Tuple[torch.Tensor, torch.Tensor, float]:
+        """``n_iter`` more FISTA steps from ``(x, y, t)`` (start: ``(x0, x0, 1.0)``)."""
+        if target.device.type == "cpu":
+            return nnls_fista_steps(self.fb_csr, self.fbt_csr, target, x, y, t,
+                                    self.nnls_step, n_iter)
+        return nnls_fista_steps(self.fb, self.fb.t(), target, x, y, t, self.nnls_step, n_iter)
+
+    @torch.jit.export
+    def columns_to_frames(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+        """Columns ``(n_stft, B*T)`` -> ``(B, n_stft, T)``, stored frame-major as
+        ``inversion.mel_to_linear`` returns it (Griffin-Lim's sums depend on the layout)."""
+        frames = x.reshape(x.shape[0], batch, -1).permute(1, 2, 0).contiguous()  # (B, T, n_stft)
+        return frames.transpose(1, 2)  # (B, n_stft, T)
+
+    @torch.jit.export
+    def harmonic_begin(self, mel_power: torch.Tensor, power: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The harmonic start's ``(numerator, start)`` ``(B, n_stft, T)`` from the NNLS power:
+        pitch, comb, and ``fb^T y`` of the multiplicative updates."""
+        power = power.clamp(min=0.0)
+        comb = harmonic_comb_weights(power.sqrt(), self.sample_rate, self.n_fft, self.h_f0[0],
+                                     self.h_f0[1], self.h_sizes[0], self.h_sizes[1],
+                                     self.h_f_max, self.h_sigma, self.h_ramp[0],
+                                     self.h_ramp[1], self.h_harmonicity[0],
+                                     self.h_harmonicity[1], self.h_floor)  # (B, F, T)
+        num = torch.einsum("mf,bmt->bft", self.fb, mel_power)  # (B, F, T)
+        return num, power * comb
+
+    @torch.jit.export
+    def harmonic_steps(self, num: torch.Tensor, p: torch.Tensor, n_iter: int) -> torch.Tensor:
+        """``n_iter`` more multiplicative updates of the harmonic start ``(B, n_stft, T)``."""
+        return multiplicative_nnls_steps(self.fb, num, p, n_iter)
+
+    @torch.jit.export
+    def finish_magnitude(self, mel: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
+        """Start power ``(B, n_stft, T)`` -> magnitude: sqrt, plus the learned residual."""
+        start = power.clamp(min=0.0).sqrt()  # (B, n_stft, T)
+        if not self.learned:
+            return start
+        log_mag = torch.log(start + self.floor) + self.net(mel)  # (B, n_stft, T)
+        return (torch.exp(log_mag) - self.floor).clamp(min=0.0)
+
+    @torch.jit.export
+    def magnitude(self, mel: torch.Tensor) -> torch.Tensor:
+        """Normalised mel ``(B, 1, n_mels, T)`` -> magnitude ``(B, n_stft, T)`` in one go."""
+        mel_power = self.mel_power(mel)  # (B, n_mels, T)
+        target, x = self.nnls_begin(mel_power)
+        x, _, _ = self.nnls_steps(target, x, x, 1.0, self.nnls_iters)
+        power = self.columns_to_frames(x, mel.shape[0])  # (B, n_stft, T)
+        if self.start == "harmonic":
+            num, p = self.harmonic_begin(mel_power, power)
+            power = self.harmonic_steps(num, p, self.h_sizes[2])
+        return self.finish_magnitude(mel, power)
+
+    # -- phase -----------------------------------------------------------------------------
+
+    @torch.jit.export
+    def angles_of(self, wave: torch.Tensor) -> torch.Tensor:
+        """Unit-modulus STFT phase ``(B, n_stft, T)`` of ``wave (B, samples)``, zero where
+        the STFT is zero (``phase.griffin_lim``'s start from a phase)."""
+        spec = torch.stft(wave, self.n_fft, self.hop_length, self.n_fft, self.window,
+                          center=True, pad_mode="reflect", normalized=False, onesided=True,
+                          return_complex=True)  # (B, n_stft, T)
+        return torch.polar(torch.ones_like(spec.real), spec.angle())
+
+    @torch.jit.export
+    def gl_steps(self, magnitude: torch.Tensor, angles: torch.Tensor, previous: torch.Tensor,
+                 n_iter: int, length: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``n_iter`` more fast Griffin-Lim steps: ``(angles, previous)`` (start:
+        ``(angles0, zeros)``)."""
+        return griffin_lim_steps(magnitude, angles, previous, self.window, self.n_fft,
+                                 self.hop_length, n_iter, self.momentum, length)
+
+    @torch.jit.export
+    def waveform(self, magnitude: torch.Tensor, angles: torch.Tensor, length: int
+                 ) -> torch.Tensor:
+        """Inverse STFT of ``magnitude * angles``: ``(B, length)``."""
+        return torch.istft(magnitude * angles, self.n_fft, self.hop_length, self.n_fft,
+                           self.window, length=length)  # (B, length)
+
+    @torch.jit.export
+    def mel_to_waveform(self, mel: torch.Tensor, angles: torch.Tensor, length: int
+                        ) -> torch.Tensor:
+        """Mel ``(B, 1, n_mels, T)`` -> waveform ``(B, length)`` from start ``angles``."""
+        mag = self.magnitude(mel)  # (B, n_stft, T)
+        angles, _ = self.gl_steps(mag, angles, torch.zeros_like(angles), self.gl_iters, length)
+        return self.waveform(mag, angles, length)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """:meth:`magnitude`."""
+        return self.magnitude(mel)
