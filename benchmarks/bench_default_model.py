@@ -1,12 +1,13 @@
 """The explorer's default model (issue 22): recipes compared on the synthetic default set.
 
 Each arm is a representation, a KL weight and a model, trained like
-:func:`sda_lab.training.cache.load_or_train_default` (the 300 clips of ``make_default_dataset(60)``, the
-default recipe's optimiser and epochs unless the arm says otherwise). Scored on the training
-clips and on held-out synthetic clips (``make_default_dataset(12, seed=1)``: the same five kinds,
-other random draws), each as eval-mode MSE over the MSE of predicting the training set's mean mel
-(:func:`sda_lab.training.diagnostics.mean_mel_baseline`); with the rate (raw KL), active units, the epochs
-the collapse alarm's live state flagged, and what the explorer needs: the mean change of the
+:func:`sda_lab.training.cache.load_or_train_default` (the 300 clips of
+``make_default_dataset(60)``, the default recipe's optimiser and epochs unless the arm says
+otherwise). Scored on the training clips and on held-out synthetic clips
+(``make_default_dataset(12, seed=1)``: the same five kinds, other random draws), each as eval-mode
+MSE over the MSE of predicting the training set's mean mel
+(:func:`sda_lab.training.diagnostics.mean_mel_baseline`); with the rate (raw KL), active units, the
+epochs the collapse alarm's live state flagged, and what the explorer needs: the mean change of the
 decoded mel for a 2-sd move of the top-ranked and the lowest-ranked dimension
 (:meth:`sda_lab.interface.widgets.LatentExplorer.move_effect`, 4 start clips).
 
@@ -66,7 +67,8 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
             if (arm, seed, ep) in seen:
                 continue
             model_cfg = replace(recipes.DEFAULT_RECIPE.model, **fields)
-            train_cfg = replace(recipes.DEFAULT_RECIPE.train, kl_weight=weight, seed=seed, epochs=ep)
+            train_cfg = replace(recipes.DEFAULT_RECIPE.train, kl_weight=weight, seed=seed,
+                                epochs=ep)
             t0 = time.perf_counter()
             model, h = train_run(model_cfg, train_cfg, mels, progress=False, spectrogram=spec)
             seconds = time.perf_counter() - t0

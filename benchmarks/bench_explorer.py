@@ -3,10 +3,10 @@
 ``run()`` returns a markdown section with three measurements:
 
 1. **A simulated drag** (in a fresh process per repeat): 45 slider values at 30 per second through
-   the real observer of a live :class:`~sda_lab.interface.widgets.LatentExplorer` on the default model; the
-   picture and audio renders each lane completes per second during the drag, the median time of
-   one render, the time from the last value to its render, and whether the last picture and audio
-   are the final value. Alone, and beside a second process that trains a VAE the whole time.
+   the real observer of a live :class:`~sda_lab.interface.widgets.LatentExplorer` on the default
+   model; the picture and audio renders each lane completes per second during the drag, the median
+   time of one render, the time from the last value to its render, and whether the last picture and
+   audio are the final value. Alone, and beside a second process that trains a VAE the whole time.
 2. **The thread policy**: inverting 20 clips (64 Griffin-Lim iterations each, one at a time as
    the explorer does) alone and beside the busy trainer, under OpenMP's default wait policy, with
    ``OMP_WAIT_POLICY=PASSIVE`` in both processes, and with one torch thread in both.
@@ -16,7 +16,8 @@
    architecture and the inversion, not on the weights; no default model to train), with every
    audio update inverted in full against the preview path (short NNLS + Griffin-Lim warm-started
    from the previous render, full inversion once the values stop), and the mel consistency
-   (``sda_lab.representation.metrics.mel_consistency``, lower is better) of what each path plays along a drag.
+   (``sda_lab.representation.metrics.mel_consistency``, lower is better) of what each path plays
+   along a drag.
 
 Every number is the median over ``repeats`` fresh processes (the machine is shared and noisy);
 ratios are against the default policy alone. ``python -m benchmarks.bench_explorer [repeats]``

@@ -1,13 +1,14 @@
 """What closes the gap between training and held-out error on small real sets (issue 22).
 
 Arms are a recipe change each (a regulariser, an augmentation, a narrower bottleneck, a latent
-sequence along time), trained from the own-audio recipe (:data:`sda_lab.training.recipes.OWN_AUDIO_RECIPE`)
-for a fixed number of optimiser steps on one fold: one whole file held out (``--hold-out``; on
-the instrument melodies a file is an instrument), or ``--val-fraction`` of the files chosen by the
-seed. The figure of merit is the eval-mode MSE on the held-out files divided by the MSE of
-predicting the training set's mean mel on them (:meth:`sda_lab.training.history.History.ratios`), and the
-same for training clips; ``best_val_ratio`` is the lowest held-out ratio over the epochs (early
-stopping on validation; optimistic, since it chooses on the files it scores).
+sequence along time), trained from the own-audio recipe
+(:data:`sda_lab.training.recipes.OWN_AUDIO_RECIPE`) for a fixed number of optimiser steps on one
+fold: one whole file held out (``--hold-out``; on the instrument melodies a file is an instrument),
+or ``--val-fraction`` of the files chosen by the seed. The figure of merit is the eval-mode MSE on
+the held-out files divided by the MSE of predicting the training set's mean mel on them
+(:meth:`sda_lab.training.history.History.ratios`), and the same for training clips;
+``best_val_ratio`` is the lowest held-out ratio over the epochs (early stopping on validation;
+optimistic, since it chooses on the files it scores).
 
 Arms are changes to the recipe *of the day* (``OWN_AUDIO_RECIPE`` as it stands): section 14's
 rows in ``benchmarks/RESULTS.md`` were measured on the recipe before section 15 (sequence 192,

@@ -4,11 +4,11 @@ For each material (the synthetic default set, the bundled ``data/examples/instru
 ``data/examples/drum-one-shots``, and every folder of audio under ``$SDA_LAB_EXTRA_AUDIO`` when
 it is set) the clips are split by file (:func:`sda_lab.data.split_by_file`, 20% of the files
 held out), a learned inverse mel is trained on the training files for ``--train-seconds``
-(:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`; a fifth of the training files, never the
-held-out ones, picks its best weights, NNLS itself included), and up to ``--clips`` held-out clips go through
-every path of :func:`sda_lab.studies.evaluate.compare_inversions`, in the own-audio recipe's dB mel;
-then NNLS and the harmonic start (nothing learned) on up to 60 clips of the whole set
-(:func:`sda_lab.studies.evaluate.compare_starts`).
+(:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`; a fifth of the training files, never
+the held-out ones, picks its best weights, NNLS itself included), and up to ``--clips`` held-out
+clips go through every path of :func:`sda_lab.studies.evaluate.compare_inversions`, in the
+own-audio recipe's dB mel; then NNLS and the harmonic start (nothing learned) on up to 60 clips of
+the whole set (:func:`sda_lab.studies.evaluate.compare_starts`).
 Spectral convergence (SC) against the original STFT magnitude; time per clip as a ratio to the
 NNLS default measured in the same process (compare ratios, not absolute times).
 

@@ -7,8 +7,9 @@ Two parts:
   files (``split_by_file``), so the spread covers both initialisation and which files are unseen.
   The figure of merit is the validation MSE on held-out files divided by the MSE of predicting
   the training set's mean mel on them (below 1: the model learned something that transfers).
-- ``augment``: augmentation on and off, paired by seed (``sda_lab.training.own_audio.augmentation_effect``),
-  printed as the markdown table notebook 06 shows.
+- ``augment``: augmentation on and off, paired by seed
+  (``sda_lab.training.own_audio.augmentation_effect``), printed as the markdown table notebook 06
+  shows.
 - ``cli``: the shipped command itself, ``python -m sda_lab train FOLDER --out DIR --max-minutes
   M --seed S``, one subprocess per folder and seed, read back from DIR/metrics.json.
 
@@ -75,7 +76,8 @@ def choose(folders, arms, seeds, max_steps: int, out: Path) -> list[dict]:
                 key = (str(folder), scale, weight, seed, max_steps)
                 if key in seen:
                     continue
-                _, cfg = OWN_AUDIO_RECIPE.configs(epochs=None, max_steps=max_steps, kl_weight=weight)
+                _, cfg = OWN_AUDIO_RECIPE.configs(epochs=None, max_steps=max_steps,
+                                                  kl_weight=weight)
                 t0 = time.perf_counter()
                 run = train_on_clips(clips, train_config=cfg, seed=seed, spectrogram=spec,
                                      mels=mels, progress=False)
@@ -105,7 +107,8 @@ def explorer_effects(checkpoint: Path, folder, starts: int = 4) -> tuple[float, 
 
 
 def move_effects(ex, starts: int = 4) -> tuple[float, float]:
-    """:func:`explorer_effects` on an open :class:`~sda_lab.interface.widgets.LatentExplorer` ``ex``."""
+    """:func:`explorer_effects` on an open :class:`~sda_lab.interface.widgets.LatentExplorer`
+    ``ex``."""
     import numpy as np
 
     last = len(ex.sliders) - 1

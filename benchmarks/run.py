@@ -233,9 +233,9 @@ def main() -> None:
         "## 1. Mel inversion, 1 s clips at 48 kHz\n",
         "Every path inverts the same mels; times are medians of interleaved rounds in one "
         "process (the nnls_long path gets half the rounds). librosa gets each mel divided by its "
-        "peak (same answer, see `sda_lab.studies.evaluate`), and runs clip by clip: it has no batch mode. "
-        "SC is spectral convergence against the original (lower is better); the last column is "
-        "quality per millisecond spent on one second of audio.\n",
+        "peak (same answer, see `sda_lab.studies.evaluate`), and runs clip by clip: it has no "
+        "batch mode. SC is spectral convergence against the original (lower is better); the last "
+        "column is quality per millisecond spent on one second of audio.\n",
         table(bench_inversion(spec, clips, reps)),
         "\n## 2. Forward mel (waveform -> mel power)\n",
         table(bench_forward(spec, clips, 3 * reps)),

@@ -166,7 +166,8 @@ def test_option_lists_come_from_their_modules():
 
 def test_only_existing_command_modules_are_registered(monkeypatch):
     monkeypatch.setattr(cli, "COMMAND_MODULES",
-                        ("sda_lab.interface.commands.train", "sda_lab.interface.commands.no_such_command"))
+                        ("sda_lab.interface.commands.train",
+                         "sda_lab.interface.commands.no_such_command"))
     subs = build_parser()._subparsers._group_actions[0].choices
     assert list(subs) == ["train"]
 

@@ -109,7 +109,8 @@ def test_the_report_is_the_verdict():
     assert "0.60x the mean-mel baseline" in report["why"]
     collapsed = replace(healthy, val_recon=[0.019], train_recon=[0.019])
     assert verdict(collapsed).message.startswith("posterior collapse")
-    assert verdict(collapsed).report()["fired"] and verdict(collapsed).report()["kind"] == "collapse"
+    report = verdict(collapsed).report()
+    assert report["fired"] and report["kind"] == "collapse"
     assert not judge(0.004, 0.02, 5, "training").fired  # not_validated is not a firing
 
 

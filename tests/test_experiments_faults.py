@@ -27,7 +27,8 @@ def _specs(n_seeds=3):
 
 @pytest.fixture
 def counted_train(monkeypatch):
-    """sda_lab.training.loop.train, counting its calls; ``plan[i]`` runs before call i (0-based)."""
+    """sda_lab.training.loop.train, counting its calls; ``plan[i]`` runs before call i
+    (0-based)."""
     real = sda_lab.training.loop.train
     calls, plan = [], {}
 
@@ -124,7 +125,7 @@ def test_tables_over_an_arm_whose_runs_all_failed_say_so():
     with pytest.raises(ValueError, match=message):
         mixed.claims([("recon", "good", ">", "bad")])
     with pytest.warns(UserWarning, match=message):
-        fig = plot_sweep_curves(mixed)  # the other arms are drawn, the failed one is named on the figure
+        fig = plot_sweep_curves(mixed)  # the other arms drawn, the failed one named on it
     assert any(message in t.get_text() for t in fig.texts)
 
 

@@ -1,6 +1,6 @@
-"""sda_lab.interface.export and ``python -m sda_lab export``: the TorchScript file loads in a process that
-cannot import sda_lab and gives the package's outputs (mels exactly, audio within float
-rounding for the same random seed)."""
+"""sda_lab.interface.export and ``python -m sda_lab export``: the TorchScript file loads in a
+process that cannot import sda_lab and gives the package's outputs (mels exactly, audio within
+float rounding for the same random seed)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""sda_lab.studies.generate and ``python -m sda_lab generate``: run folders, nearest clips, the copying
-check, WAV + CSV output, one-line errors. Tiny model (4 latents, 32 mels, 16 frames at 8 kHz)."""
+"""sda_lab.studies.generate and ``python -m sda_lab generate``: run folders, nearest clips, the
+copying check, WAV + CSV output, one-line errors. Tiny model (4 latents, 32 mels, 16 frames at 8
+kHz)."""
 
 from __future__ import annotations
 

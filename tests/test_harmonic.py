@@ -1,5 +1,5 @@
-"""The harmonic start (sda_lab.representation.harmonic): pitch by subharmonic summation, the comb, the
-multiplicative NNLS, and what it buys on a tone against NNLS."""
+"""The harmonic start (sda_lab.representation.harmonic): pitch by subharmonic summation, the comb,
+the multiplicative NNLS, and what it buys on a tone against NNLS."""
 
 import math
 

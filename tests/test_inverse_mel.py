@@ -1,4 +1,5 @@
-"""The learned inverse mel (sda_lab.representation.inverse_mel): trains, saves, loads, inverts, refuses bad input."""
+"""The learned inverse mel (sda_lab.representation.inverse_mel): trains, saves, loads, inverts,
+refuses bad input."""
 
 from dataclasses import replace
 

@@ -1,5 +1,5 @@
-"""sda_lab.studies.prior: the Gaussian mixture fitted on posterior means, N(0, I), the in-range share
-and the prior comparison. Tiny model."""
+"""sda_lab.studies.prior: the Gaussian mixture fitted on posterior means, N(0, I), the in-range
+share and the prior comparison. Tiny model."""
 
 from __future__ import annotations
 

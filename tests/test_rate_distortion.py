@@ -17,7 +17,8 @@ from sda_lab.data import split_by_file  # noqa: E402
 from sda_lab.interface.plotting import plot_rate_distortion  # noqa: E402
 from sda_lab.model.losses import elbo_kl_weight  # noqa: E402
 from sda_lab.model.vae import VAEConfig  # noqa: E402
-from sda_lab.studies.experiments import (DataSpec, load_clip_mels, load_split, run_grid)  # noqa: E402
+from sda_lab.studies.experiments import (DataSpec, load_clip_mels, load_split,  # noqa: E402
+                                         run_grid)
 from sda_lab.studies.rate_distortion import (SweepConfig, equivalent_beta, example_folder,
                                              heldout_reconstructions, rate_distortion_grid,
                                              rd_table)  # noqa: E402

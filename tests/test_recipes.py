@@ -35,7 +35,8 @@ def test_recipe_spectrogram_takes_another_scale():
     assert isinstance(OWN_AUDIO_RECIPE.audio_spectrogram(), AudioSpectrogram)
     assert OWN_AUDIO_RECIPE.audio_spectrogram().config.scale == "db"
     assert OWN_AUDIO_RECIPE.audio_spectrogram("log1p").config.scale == "log1p"
-    assert OWN_AUDIO_RECIPE.audio_spectrogram("log1p").config.n_mels == OWN_AUDIO_RECIPE.spectrogram.n_mels
+    log1p = OWN_AUDIO_RECIPE.audio_spectrogram("log1p")
+    assert log1p.config.n_mels == OWN_AUDIO_RECIPE.spectrogram.n_mels
 
 
 def test_the_beta_in_the_recipes_words_is_the_right_way_up():

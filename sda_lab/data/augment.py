@@ -2,8 +2,8 @@
 mixup of two clips) before the mel, and on the mel (SpecAugment's masks on the model's input,
 a shift along the mel axis).
 
-Applied by :func:`sda_lab.training.loop.train` to every training batch when ``TrainConfig.augment`` is
-set (off by default).
+Applied by :func:`sda_lab.training.loop.train` to every training batch when ``TrainConfig.augment``
+is set (off by default).
 """
 
 from __future__ import annotations

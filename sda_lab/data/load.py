@@ -4,9 +4,9 @@
 :func:`load_folder` reads whatever libsndfile reads, cuts it into clips, and reports on every
 file it found (``AudioClips.report``). Which files a folder holds (links, hidden files,
 documents, folders that cannot be listed) is :mod:`sda_lab.data.folders`, which also names the
-bundled recordings in ``data/examples/``. Long files are read in blocks and clips collected in one buffer (:mod:`sda_lab.data._audio_read`), so memory
-grows with the clips kept, not with copies of the files (``python -m benchmarks.bench_memory``;
-measurements in ``benchmarks/RESULTS.md``).
+bundled recordings in ``data/examples/``. Long files are read in blocks and clips collected in one
+buffer (:mod:`sda_lab.data._audio_read`), so memory grows with the clips kept, not with copies of
+the files (``python -m benchmarks.bench_memory``; measurements in ``benchmarks/RESULTS.md``).
 
 Shapes: clips ``(N, 1, samples)`` float32 in [-1, 1].
 """

@@ -1,10 +1,11 @@
-"""Command line: ``python -m sda_lab <command> ...``; the commands live in :mod:`sda_lab.interface.commands`.
+"""Command line: ``python -m sda_lab <command> ...``; the commands live in
+:mod:`sda_lab.interface.commands`.
 
 Each module named in :data:`COMMAND_MODULES` exposes ``add_parser(subparsers) -> None`` (adds its
 sub-parser, sets ``func``) and ``run(args) -> int``; a module not installed yet is left out, so
-commands can be added one module at a time. ``train`` (:mod:`sda_lab.interface.commands.train`) loads a
-folder, holds out whole files, trains the own-audio recipe and writes ``DIR/checkpoint.pt``,
-``DIR/best.pt`` and ``DIR/metrics.json``.
+commands can be added one module at a time. ``train`` (:mod:`sda_lab.interface.commands.train`)
+loads a folder, holds out whole files, trains the own-audio recipe and writes
+``DIR/checkpoint.pt``, ``DIR/best.pt`` and ``DIR/metrics.json``.
 
 Every option is checked before any work (:mod:`sda_lab.interface.commands._options`). Errors (a bad
 option, no such folder, no usable audio, an impossible split, a run already in ``--out``, a

@@ -13,13 +13,13 @@ The file holds the representation, the VAE and the inversion:
 The analysis (:meth:`AudioSpectrogram.waveform_to_mel`), the encoder, the decoder and the mel
 de-normalisation are traced from the package's own code (their input checks run once while
 tracing and are not part of the file); the inversion is scripted: the pseudo-inverse start,
-the same FISTA non-negative least squares as ``sda_lab.representation.inversion._nnls_fista`` (sparse
-filterbank on the CPU, dense elsewhere, as there), and
-``torchaudio.functional.griffinlim`` (which ``sda_lab.representation.inversion.griffin_lim`` follows step for
-step; the package's version takes keyword dicts TorchScript cannot compile). Griffin-Lim starts from random phases drawn from torch's
-global generator, so ``torch.manual_seed(s)`` before a call gives the package's output for
-the same seed, within float rounding. Beside ``FILE`` the spectrogram settings and model
-config are written as ``FILE.json``.
+the same FISTA non-negative least squares as ``sda_lab.representation.inversion._nnls_fista``
+(sparse filterbank on the CPU, dense elsewhere, as there), and
+``torchaudio.functional.griffinlim`` (which ``sda_lab.representation.inversion.griffin_lim``
+follows step for step; the package's version takes keyword dicts TorchScript cannot compile).
+Griffin-Lim starts from random phases drawn from torch's global generator, so
+``torch.manual_seed(s)`` before a call gives the package's output for the same seed, within float
+rounding. Beside ``FILE`` the spectrogram settings and model config are written as ``FILE.json``.
 
 Why TorchScript and not ``torch.export``: nn~ and libtorch hosts load TorchScript, and one
 file keeps several methods; ``torch.jit`` warns that it is deprecated in torch 2.14 but works
@@ -42,7 +42,8 @@ from ..studies.descriptors import clip_length
 __all__ = ["EXPORT_FORMAT", "export_model", "export_run", "ExportedVAE"]
 
 EXPORT_FORMAT = 1
-GRIFFIN_LIM_MOMENTUM = 0.99  # sda_lab.representation.inversion.griffin_lim's default, which mel_to_waveform uses
+# sda_lab.representation.inversion.griffin_lim's default, which mel_to_waveform uses
+GRIFFIN_LIM_MOMENTUM = 0.99
 
 
 class _Call(nn.Module):
@@ -98,7 +99,8 @@ class ExportedVAE(nn.Module):
 
     def _nnls(self, y0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """FISTA for ``min ||fb X - y0||^2, X >= 0`` (Beck & Teboulle 2009), as the package's
-        ``sda_lab.representation.inversion._nnls_fista``: ``y0 (n_mels, N)``, ``x (n_stft, N)`` -> ``(n_stft, N)``."""
+        ``sda_lab.representation.inversion._nnls_fista``: ``y0 (n_mels, N)``, ``x (n_stft, N)`` ->
+        ``(n_stft, N)``."""
         y = x
         t = 1.0
         fb, fbt = self.fb, self.fb.t()

@@ -12,8 +12,9 @@ Where this differs from the reference plan
   linear heads. Here every parameter is built at construction from the spectrogram shape
   (``n_mels``, ``n_frames``; defaults 128 x 94 = 1 s at 48 kHz), so
   ``sum(p.numel() for p in model.parameters()) == 3_148_545`` before any forward.
-- The decoder's Sigmoid matches the representation: :mod:`sda_lab.representation.spectrogram` maps full-scale
-  audio into [0, 1] (the plan's bare ``log1p`` peaked near 11, out of a sigmoid's reach).
+- The decoder's Sigmoid matches the representation: :mod:`sda_lab.representation.spectrogram` maps
+  full-scale audio into [0, 1] (the plan's bare ``log1p`` peaked near 11, out of a sigmoid's
+  reach).
 - The last layer's bias starts at ``output_bias_init = -3`` (sigmoid 0.047, near the mean of
   real log-mels, which are mostly quiet) instead of 0 (sigmoid 0.5): the untrained decoder
   starts near quiet instead of at mid-scale, and reached a lower early reconstruction error in

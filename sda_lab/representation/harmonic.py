@@ -10,10 +10,11 @@ Shapes throughout:
 Why
 ---
 Above a few kHz a mel band is wider than the spacing of a tone's partials, so the mel says how
-much energy a band holds but not at which bins; NNLS (:func:`sda_lab.representation.inversion.mel_to_linear`)
-spreads it smoothly, and spectral convergence against the peaked truth stays high. The low
-bands are narrow enough to resolve the partials, so the pitch can be read there and the
-unresolved bands' energy put where its partials are:
+much energy a band holds but not at which bins; NNLS
+(:func:`sda_lab.representation.inversion.mel_to_linear`) spreads it smoothly, and spectral
+convergence against the peaked truth stays high. The low bands are narrow enough to resolve the
+partials, so the pitch can be read there and the unresolved bands' energy put where its partials
+are:
 
 1. ``f0`` per frame by subharmonic summation (Hermes 1988, "Measurement of pitch by subharmonic
    summation", JASA 83(1)) on the NNLS magnitude below ``f_max``: the candidate whose
@@ -27,9 +28,9 @@ unresolved bands' energy put where its partials are:
    fitting the mel again.
 
 It helps material with a pitch (a clarinet, a trumpet, an FM bell) and costs a little on
-inharmonic or noisy material, so :class:`~sda_lab.representation.inverse_mel.InverseMelConfig` ``start="auto"``
-keeps it only where it scores better on held-back training files. What it buys, per material:
-``benchmarks/bench_hearing.py`` and ``benchmarks/RESULTS.md``.
+inharmonic or noisy material, so :class:`~sda_lab.representation.inverse_mel.InverseMelConfig`
+``start="auto"`` keeps it only where it scores better on held-back training files. What it buys,
+per material: ``benchmarks/bench_hearing.py`` and ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Shapes throughout:
 
-    mel        (B, 1, n_mels, T)   normalised mel of an :class:`~sda_lab.representation.spectrogram.AudioSpectrogram`
+    mel        (B, 1, n_mels, T)   normalised mel of a spectrogram (an
+                                   :class:`~sda_lab.representation.spectrogram.AudioSpectrogram`)
     magnitude  (B, n_stft, T)      linear STFT magnitude |S| (Hann window, the spectrogram's
                                    n_fft and hop), n_stft = n_fft // 2 + 1
     waveform   (B, 1, samples)
@@ -20,9 +21,9 @@ network over time (mel bands as channels) predicts a residual on its log-magnitu
 
 with the last layer initialised to zero (so the untrained inverse is its start). The start is
 NNLS or, with ``InverseMelConfig.start="harmonic"``, NNLS whose energy above a few kHz sits on
-the partials of each frame's pitch (:mod:`sda_lab.representation.harmonic`); ``"auto"`` (the default) takes
-whichever of the two gives audio (+ PGHI + fast Griffin-Lim) closer to the training files
-before any training, so a folder of tones gets the harmonic start and one of noisy hits keeps
+the partials of each frame's pitch (:mod:`sda_lab.representation.harmonic`); ``"auto"`` (the
+default) takes whichever of the two gives audio (+ PGHI + fast Griffin-Lim) closer to the training
+files before any training, so a folder of tones gets the harmonic start and one of noisy hits keeps
 NNLS. ``floor`` is the
 magnitude 100 dB below the spectrogram's Parseval bound. The loss is on the linear magnitude,
 as multi-resolution STFT losses are (Yamamoto et al. 2020, Parallel WaveGAN): spectral
@@ -31,8 +32,9 @@ supervised pairs (mel, |STFT|) come free from the clips the VAE trains on. A lin
 map from log-mel to log-magnitude was tried before and failed (issue 20: SC 1.2).
 
 How it compares with NNLS on held-out files, per material: ``benchmarks/bench_hearing.py`` and
-``benchmarks/RESULTS.md``; every path scored side by side: :func:`sda_lab.studies.evaluate.render_paths`
-and :func:`sda_lab.studies.evaluate.compare_inversions`.
+``benchmarks/RESULTS.md``; every path scored side by side:
+:func:`sda_lab.studies.evaluate.render_paths` and
+:func:`sda_lab.studies.evaluate.compare_inversions`.
 """
 
 from __future__ import annotations
@@ -67,9 +69,9 @@ class InverseMelConfig:
 
     ``max_seconds`` (default 120: the issue's 2 CPU-minutes) and ``max_steps`` both end
     training; whichever comes first. ``nnls_iters`` is the NNLS start's FISTA steps.
-    ``start``: ``"nnls"``, ``"harmonic"`` (:func:`sda_lab.representation.harmonic.harmonic_power` on the
-    NNLS answer) or ``"auto"``: the one whose audio (+ PGHI + fast Griffin-Lim) has the lower
-    spectral convergence on the training clips (fit and held-back) before training.
+    ``start``: ``"nnls"``, ``"harmonic"`` (:func:`sda_lab.representation.harmonic.harmonic_power`
+    on the NNLS answer) or ``"auto"``: the one whose audio (+ PGHI + fast Griffin-Lim) has the
+    lower spectral convergence on the training clips (fit and held-back) before training.
 
     Raises
     ------
@@ -250,12 +252,12 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     The pairs are ``(spec.waveform_to_mel(x), |STFT(x)|)``; training runs on the CPU until
     ``config.max_seconds`` or ``config.max_steps``, in batches of ``config.batch_size``
     clips drawn with ``config.seed``. ``history`` holds the loss of every step and the
-    untrained (start) loss on the first batch (``start_loss``). Held-out files are the caller's business: pass
-    only training clips (:func:`sda_lab.data.split_by_file`). ``config.start="auto"`` renders
-    up to ``config.choose_clips`` of all the clips given (``waveforms`` and ``val_waveforms``:
-    a start has nothing fitted to them) through each start, PGHI and fast Griffin-Lim and
-    keeps the start with the lower spectral convergence (``history["start_sc"]``,
-    ``InverseMel.start``).
+    untrained (start) loss on the first batch (``start_loss``). Held-out files are the caller's
+    business: pass only training clips (:func:`sda_lab.data.split_by_file`).
+    ``config.start="auto"`` renders up to ``config.choose_clips`` of all the clips given
+    (``waveforms`` and ``val_waveforms``: a start has nothing fitted to them) through each start,
+    PGHI and fast Griffin-Lim and keeps the start with the lower spectral convergence
+    (``history["start_sc"]``, ``InverseMel.start``).
 
     With ``val_waveforms`` (clips of other files than the training ones), the loss on them is
     measured before training (the start, step 0), every ``eval_every`` steps and at the
@@ -376,7 +378,7 @@ def load_inverse_mel(path: str | Path) -> InverseMel:
     except RuntimeError as exc:
         raise ValueError(f"{path}: the saved weights do not fit the network its config "
                          f"describes ({str(exc).splitlines()[0]})") from exc
-    start = payload.get("start", "nnls")  # files written before the harmonic start: NNLS
+    start = payload.get("start", "nnls")  # a file without a start holds an NNLS-start inverse
     if start not in STARTS:
         raise ValueError(f"{path}: unknown start {start!r} (this sda-lab knows {STARTS})")
     net.eval()
@@ -409,8 +411,8 @@ def mel_to_waveform_learned(spec, inverse: InverseMel | None, mel: torch.Tensor,
                             start: str = "nnls") -> torch.Tensor:
     """Mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, samples)`` through :func:`mel_to_magnitude`
     (learned, or ``start`` when ``inverse`` is None) and fast Griffin-Lim
-    (:func:`sda_lab.representation.phase.griffin_lim`) from a ``phase`` start: ``"pghi"``, ``"random"`` or
-    ``"zero"``; ``n_iter`` defaults to ``spec.config.griffin_lim_iters``.
+    (:func:`sda_lab.representation.phase.griffin_lim`) from a ``phase`` start: ``"pghi"``,
+    ``"random"`` or ``"zero"``; ``n_iter`` defaults to ``spec.config.griffin_lim_iters``.
 
     Raises
     ------

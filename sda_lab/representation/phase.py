@@ -31,9 +31,9 @@ Fast Griffin-Lim
 ----------------
 Perraudin, Balazs & Sondergaard (2013), "A fast Griffin-Lim algorithm", WASPAA: Griffin &
 Lim's (1984) projections with the momentum ``alpha`` (0.99), as torchaudio's
-``functional.griffinlim`` (:func:`sda_lab.representation.inversion.griffin_lim` runs them), started from a
-chosen phase instead of a random one. How much PGHI buys against a random start: ``benchmarks/bench_hearing.py`` and
-``benchmarks/RESULTS.md``.
+``functional.griffinlim`` (:func:`sda_lab.representation.inversion.griffin_lim` runs them), started
+from a chosen phase instead of a random one. How much PGHI buys against a random start:
+``benchmarks/bench_hearing.py`` and ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -185,7 +185,8 @@ def griffin_lim(magnitude: torch.Tensor, n_fft: int, hop_length: int, n_iter: in
                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Fast Griffin-Lim (Perraudin et al. 2013) from a chosen initial phase.
 
-    The iterations are :func:`sda_lab.representation.inversion.griffin_lim`'s; this chooses the start.
+    The iterations are :func:`sda_lab.representation.inversion.griffin_lim`'s; this chooses the
+    start.
 
     Parameters
     ----------

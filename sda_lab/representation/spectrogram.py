@@ -323,8 +323,8 @@ class AudioSpectrogram(nn.Module):
         """Normalised log-mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, samples)``.
 
         :meth:`mel_to_power`, then :func:`sda_lab.representation.inversion.mel_to_linear`, then
-        :func:`sda_lab.representation.inversion.griffin_lim` (as librosa's ``mel_to_audio`` composes
-        ``mel_to_stft`` and ``griffinlim``).
+        :func:`sda_lab.representation.inversion.griffin_lim` (as librosa's ``mel_to_audio``
+        composes ``mel_to_stft`` and ``griffinlim``).
 
         Parameters
         ----------

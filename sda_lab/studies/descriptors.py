@@ -69,17 +69,17 @@ def invert(spec, mels: torch.Tensor, seed: int = 0, batch: int = 32,
            griffin_lim_iters: int | None = None, inverse=None) -> torch.Tensor:
     """Mels ``(N, 1, n_mels, T)`` -> waveforms ``(N, 1, samples)`` on the CPU.
 
-    ``inverse``: a learned inverse mel (:class:`sda_lab.representation.inverse_mel.InverseMel`): its magnitude,
-    a PGHI phase start and ``griffin_lim_iters`` (None: the spectrogram's) fast Griffin-Lim
-    iterations (:func:`sda_lab.representation.inverse_mel.mel_to_waveform_learned`); ``ValueError`` (one line)
-    if it was trained on another spectrogram config.
+    ``inverse``: a learned inverse mel (:class:`sda_lab.representation.inverse_mel.InverseMel`):
+    its magnitude, a PGHI phase start and ``griffin_lim_iters`` (None: the spectrogram's) fast
+    Griffin-Lim iterations (:func:`sda_lab.representation.inverse_mel.mel_to_waveform_learned`);
+    ``ValueError`` (one line) if it was trained on another spectrogram config.
     Else ``griffin_lim_iters=None``: the spectrogram's default inversion
     (:meth:`AudioSpectrogram.mel_to_waveform`). A number: its NNLS step
     (:meth:`AudioSpectrogram.mel_to_linear`, ``config.nnls_iters`` steps), then that many
-    Griffin-Lim iterations (:func:`sda_lab.representation.inversion.griffin_lim`): the analysis inversion
-    (:data:`ANALYSIS_GRIFFIN_LIM_ITERS`), since descriptors read magnitudes, which Griffin-Lim's
-    later iterations barely change. Random phases come from ``seed``; the global torch
-    generator is left as it was.
+    Griffin-Lim iterations (:func:`sda_lab.representation.inversion.griffin_lim`): the analysis
+    inversion (:data:`ANALYSIS_GRIFFIN_LIM_ITERS`), since descriptors read magnitudes, which
+    Griffin-Lim's later iterations barely change. Random phases come from ``seed``; the global
+    torch generator is left as it was.
     """
     from ..representation.inverse_mel import mel_to_waveform_learned
     from ..representation.inversion import griffin_lim

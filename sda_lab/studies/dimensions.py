@@ -4,8 +4,9 @@ the decoded mel.
 :func:`rank_dimensions` orders the dimensions as the explorer does (mean KL per dimension on the
 clips, most informative first) and gives the aggregate posterior standard deviation that sets a
 slider's range; :func:`dimension_effects` moves every ranked dimension from every posterior mean
-and measures the change of the decoded mel. :mod:`sda_lab.studies.descriptors` names the dimensions by
-what they do to the audio; :class:`sda_lab.interface.widgets.LatentExplorer` puts them on sliders.
+and measures the change of the decoded mel. :mod:`sda_lab.studies.descriptors` names the dimensions
+by what they do to the audio; :class:`sda_lab.interface.widgets.LatentExplorer` puts them on
+sliders.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def dimension_effects(model: ConvVAE, mu: torch.Tensor, order: Sequence[int], sc
     aggregate posterior standard deviations (``scale (D,)``, as :func:`rank_dimensions` gives
     it) and the mean absolute change of the decoded mel is taken (the mel's units: dB scaled to
     [0, 1], or log1p). What the explorer shows when one slider moves
-    (:meth:`sda_lab.interface.widgets.LatentExplorer.move_effect`), for all starts and dimensions at once.
+    (:meth:`sda_lab.interface.widgets.LatentExplorer.move_effect`), for all starts and dimensions
+    at once.
 
     Returns ``(N, len(order))``: row ``i`` the start ``mu[i]``, column ``r`` the ``r``-th ranked
     dimension.

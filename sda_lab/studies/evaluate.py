@@ -152,8 +152,8 @@ def render_paths(spec, waveforms: torch.Tensor, inverse: InverseMel | None = Non
     ``{path: (waveform (B, 1, samples), seconds per clip)}``.
 
     Paths: the reference plan's ``lstsq`` and the NNLS default (``spec.mel_to_waveform``),
-    NNLS + PGHI, the harmonic start (:mod:`sda_lab.representation.harmonic`, nothing learned) + PGHI, the
-    learned inverse + fast Griffin-Lim from random and from PGHI phase (only
+    NNLS + PGHI, the harmonic start (:mod:`sda_lab.representation.harmonic`, nothing learned) +
+    PGHI, the learned inverse + fast Griffin-Lim from random and from PGHI phase (only
     when ``inverse`` is given), and the bound: the clips' true ``|S|`` + fast Griffin-Lim from
     random and from PGHI phase. ``spec.config.griffin_lim_iters`` iterations everywhere; random
     phases come from ``seed``.
@@ -197,8 +197,8 @@ def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None
     Also the magnitude floors (``sqrt(NNLS(mel))``, the harmonic start and the learned
     magnitude against ``|S|``, no phase step). Each row: ``path``, ``SC`` and ``LSD dB`` (mean over clips, against the
     original, :mod:`sda_lab.representation.metrics`), ``mel consistency``
-    (:func:`sda_lab.representation.metrics.mel_consistency`), ``s per clip`` and ``x default time`` (None for
-    the floors). Learned rows are left out when ``inverse`` is None.
+    (:func:`sda_lab.representation.metrics.mel_consistency`), ``s per clip`` and ``x default time``
+    (None for the floors). Learned rows are left out when ``inverse`` is None.
     """
     x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
     c = spec.config
@@ -224,8 +224,8 @@ def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None
 
 @torch.no_grad()
 def compare_starts(spec, waveforms: torch.Tensor, seed: int = 0) -> dict[str, float]:
-    """NNLS against the harmonic start (:mod:`sda_lab.representation.harmonic`) on clips ``(B, 1, samples)``;
-    nothing is learned, so any clips will do (held-out or not).
+    """NNLS against the harmonic start (:mod:`sda_lab.representation.harmonic`) on clips ``(B, 1,
+    samples)``; nothing is learned, so any clips will do (held-out or not).
 
     Returns the mean spectral convergence of each start's magnitude against ``|S|`` (the
     floors) and after PGHI + fast Griffin-Lim (``spec.config.griffin_lim_iters``, random phases

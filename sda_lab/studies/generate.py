@@ -202,8 +202,8 @@ def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0, invers
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` latents from ``prior`` (seeded), decoded and inverted: ``z`` ``(n, D)``, mels
     ``(n, 1, n_mels, T)``, waveforms ``(n, 1, samples)`` on the CPU. ``inverse``: a learned
-    inverse mel (:mod:`sda_lab.representation.inverse_mel`; its magnitude and a PGHI phase start), else the
-    spectrogram's own inversion."""
+    inverse mel (:mod:`sda_lab.representation.inverse_mel`; its magnitude and a PGHI phase start),
+    else the spectrogram's own inversion."""
     z = prior.sample(n, seed)  # (n, D)
     mels = decode_samples(model, z)  # (n, 1, n_mels, T)
     return z, mels, invert(spec, mels, seed=seed, inverse=inverse)  # (n, 1, samples)

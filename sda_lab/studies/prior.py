@@ -149,7 +149,8 @@ def compare_priors(model: ConvVAE, spec, train_mels: torch.Tensor,
 
     The training clips' descriptors are measured on their mels inverted the same way
     (``reference`` may pass them), so both sides carry the inversion's artefacts; the inversion
-    is :func:`sda_lab.studies.descriptors.invert` with ``griffin_lim_iters`` (None: the full default).
+    is :func:`sda_lab.studies.descriptors.invert` with ``griffin_lim_iters`` (None: the full
+    default).
 
     Returns
     -------

@@ -4,17 +4,18 @@ A VAE's loss trades two numbers (Alemi et al. 2018, "Fixing a Broken ELBO"): the
 KL of the posterior from the prior in nats (how much the code says about each clip), and the
 **distortion**, how far the reconstruction is from the input. Each KL weight ``beta`` picks one
 point on that trade-off; sweeping ``beta`` traces the curve. This module sweeps ``beta`` x seeds
-x representation (:class:`~sda_lab.representation.spectrogram.SpectrogramConfig` ``scale``: the reference
-plan's ``"log1p"`` or ``"db"``) on the experiments runner (:mod:`sda_lab.studies.experiments`: cached,
-parallel); :func:`sda_lab.interface.plotting.plot_rate_distortion` draws the curves.
+x representation (:class:`~sda_lab.representation.spectrogram.SpectrogramConfig` ``scale``: the
+reference plan's ``"log1p"`` or ``"db"``) on the experiments runner
+(:mod:`sda_lab.studies.experiments`: cached, parallel);
+:func:`sda_lab.interface.plotting.plot_rate_distortion` draws the curves.
 
 The loss is the Gaussian ELBO option (``TrainConfig.gaussian_sigma``,
 :func:`sda_lab.model.losses.vae_loss`): reconstruction ``sum (x - x_hat)^2 / (2 sigma^2)`` over the
 mel's elements with ``sigma`` = :data:`SIGMA` (0.1 in the [0, 1] mel units), so ``beta = 1`` is
 the ELBO and ``beta`` means the same at any image size. The reference loss (the plan's mean
 MSE + weight x KL) is the same optimum at ``beta = weight * P / (2 sigma^2)``
-(:func:`sda_lab.model.losses.elbo_kl_weight`, ``P = 128 x 94`` elements): the reference weight 1 is beta
-601,600 and the explorer's 1e-3 is beta 602.
+(:func:`sda_lab.model.losses.elbo_kl_weight`, ``P = 128 x 94`` elements): the reference weight 1 is
+beta 601,600 and the explorer's 1e-3 is beta 602.
 
 - **Rate**: the final raw KL (no free bits), summed over latent dimensions, nats per clip.
 - **Distortion**: the validation MSE (eval mode, posterior mean decoded) on clips of files held
@@ -120,7 +121,8 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
 
     ``data``: one or more :class:`DataSpec` (each should hold out files: ``val_fraction > 0``);
     its ``scale`` is replaced by each of ``config.scales`` and its ``tag`` names it in the arms.
-    ``betas`` overrides ``config.betas``. Run them with :func:`sda_lab.studies.experiments.run_grid`.
+    ``betas`` overrides ``config.betas``. Run them with
+    :func:`sda_lab.studies.experiments.run_grid`.
 
     Raises
     ------
@@ -230,8 +232,8 @@ def shipped_scale() -> str:
 
 def equivalent_beta(train: TrainConfig | dict, n_elements: int, sigma: float = SIGMA) -> float:
     """The ELBO beta of a run's loss under ``sigma``: its weight when it uses the ELBO option
-    with that sigma, else the reference-loss conversion :func:`~sda_lab.model.losses.elbo_kl_weight`
-    (``n_elements`` = n_mels x frames per clip)."""
+    with that sigma, else the reference-loss conversion
+    :func:`~sda_lab.model.losses.elbo_kl_weight` (``n_elements`` = n_mels x frames per clip)."""
     t = train if isinstance(train, dict) else train.__dict__
     w, s = float(t["kl_weight"]), t.get("gaussian_sigma")
     if s is None:

@@ -71,8 +71,8 @@ def _exclusive(lock_path: Path):
 
 def load_or_train_default(path: str | Path | None = None, progress: bool = True,
                           config: TrainConfig | None = None) -> Checkpoint:
-    """The VAE trained on the default data (:data:`sda_lab.training.recipes.DEFAULT_RECIPE`): loaded
-    from the cache, or trained, cached and loaded.
+    """The VAE trained on the default data (:data:`sda_lab.training.recipes.DEFAULT_RECIPE`):
+    loaded from the cache, or trained, cached and loaded.
 
     ``path`` defaults to :func:`default_model_path` of ``config``. Training runs under a lock
     beside the file (``<name>.lock``): a second caller waits, then loads what the first

@@ -1,5 +1,5 @@
-"""What :func:`sda_lab.training.loop.train` shares between its steps, and its hooks (callbacks): the
-live state in the progress bar, the best checkpoint, the last checkpoint.
+"""What :func:`sda_lab.training.loop.train` shares between its steps, and its hooks (callbacks):
+the live state in the progress bar, the best checkpoint, the last checkpoint.
 
 A hook is any object with ``on_epoch_end(state)`` and ``on_train_end(state)``; ``train()`` calls
 them in order after every evaluation step and once when the run has its verdict (the idea of

@@ -80,8 +80,9 @@ class Checkpoint:
 
     @property
     def spectrogram_config(self):
-        """The :class:`~sda_lab.representation.spectrogram.SpectrogramConfig` the model was trained on (from
-        ``extra["spectrogram_config"]``), or the default config when the checkpoint has none.
+        """The :class:`~sda_lab.representation.spectrogram.SpectrogramConfig` the model was trained
+        on (from ``extra["spectrogram_config"]``), or the default config when the checkpoint has
+        none.
 
         Raises
         ------
@@ -101,8 +102,8 @@ class Checkpoint:
 
     def spectrogram(self):
         """The one checkpoint -> spectrogram function: an
-        :class:`~sda_lab.representation.spectrogram.AudioSpectrogram` built from :attr:`spectrogram_config`.
-        Decode this model's mels only with it."""
+        :class:`~sda_lab.representation.spectrogram.AudioSpectrogram` built from
+        :attr:`spectrogram_config`. Decode this model's mels only with it."""
         from ..representation.spectrogram import AudioSpectrogram
 
         return AudioSpectrogram(self.spectrogram_config)

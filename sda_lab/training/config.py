@@ -29,11 +29,11 @@ class TrainConfig:
 
     ``ema_decay``: Polyak averaging of the weights (Polyak and Juditsky 1992), as an exponential
     moving average updated after every optimiser step (``torch.optim.swa_utils.AveragedModel``,
-    BatchNorm statistics averaged too), its decay warmed up as ``tf.train.ExponentialMovingAverage``
-    does with ``num_updates``: ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, so a
-    short run's average follows its weights. The optimiser steps the raw weights; every
-    evaluation, both checkpoints and the returned model are the averaged ones. None (the plan):
-    no average.
+    BatchNorm statistics averaged too), its decay warmed up as
+    ``tf.train.ExponentialMovingAverage`` does with ``num_updates``: ``min(ema_decay, (1 + n) / (10
+    + n))`` after ``n`` updates, so a short run's average follows its weights. The optimiser steps
+    the raw weights; every evaluation, both checkpoints and the returned model are the averaged
+    ones. None (the plan): no average.
 
     ``eval_every``: the eval-mode pass (recon on training and validation clips, active units),
     the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
@@ -69,7 +69,8 @@ class TrainConfig:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, "
                              f"{self.batch_size}")
         if self.kl_schedule not in KL_SCHEDULES:
-            raise ValueError(f"kl_schedule must be one of {KL_SCHEDULES}, got {self.kl_schedule!r}")
+            raise ValueError(f"kl_schedule must be one of {KL_SCHEDULES}, got "
+                             f"{self.kl_schedule!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
         if self.max_minutes is not None and not self.max_minutes > 0:

@@ -164,8 +164,8 @@ def judge(recon: float, baseline: float, active: int, on: str = "validation",
     ``active == 0``.
 
     ``on`` names the clips ``recon`` was measured on ("validation" or "training");
-    ``config`` (a :class:`~sda_lab.training.config.TrainConfig`) and ``scale`` (the spectrogram's) make
-    the advice concrete. With ``train_ratio`` (training recon / its baseline) below ``ratio``
+    ``config`` (a :class:`~sda_lab.training.config.TrainConfig`) and ``scale`` (the spectrogram's)
+    make the advice concrete. With ``train_ratio`` (training recon / its baseline) below ``ratio``
     and active units left, a validation failure is a failure to generalise (memorising too few
     or too unlike files), not posterior collapse, and the advice differs.
     """

@@ -4,8 +4,9 @@
 from :mod:`sda_lab.model.losses`' schedules, optional waveform augmentation) and an evaluation step
 (eval-mode recon on training and validation clips, active units), then small hooks: the live
 state in the progress bar and the last and best checkpoints. When it ends (epochs done, or a
-step or minute budget spent) the run gets one verdict (:func:`sda_lab.training.diagnostics.verdict`),
-never a warning during training. A diverging run raises :class:`TrainingDiverged`.
+step or minute budget spent) the run gets one verdict
+(:func:`sda_lab.training.diagnostics.verdict`), never a warning during training. A diverging run
+raises :class:`TrainingDiverged`.
 """
 
 from __future__ import annotations
@@ -171,12 +172,13 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         The last checkpoint, written atomically after every evaluated epoch (at most every
         ``save_every_s`` seconds, and always at the end), so the file on disk is always a good
         one. Beside it, ``best_checkpoint_path`` (default ``<stem>.best.pt``, see
-        :func:`~sda_lab.training.checkpoint.best_path_for`) holds the epoch with the lowest validation
-        recon (lowest eval-mode training recon without validation), without optimizer state.
+        :func:`~sda_lab.training.checkpoint.best_path_for`) holds the epoch with the lowest
+        validation recon (lowest eval-mode training recon without validation), without optimizer
+        state.
     waveforms, spectrogram
         The training clips' waveforms ``(N, 1, samples)`` (row ``i`` gives ``mels[i]``) and the
-        :class:`~sda_lab.representation.spectrogram.AudioSpectrogram` that made ``mels``; needed with
-        ``config.augment`` (each batch is augmented, then turned into mels). ``spectrogram``'s
+        :class:`~sda_lab.representation.spectrogram.AudioSpectrogram` that made ``mels``; needed
+        with ``config.augment`` (each batch is augmented, then turned into mels). ``spectrogram``'s
         config is also stored in every checkpoint as ``extra["spectrogram_config"]``.
     extra : dict, optional
         Stored in every checkpoint's ``extra``.

@@ -77,8 +77,8 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
     (:func:`sda_lab.training.loop.train_run`).
 
     ``seed`` seeds the split, the initial weights and the data order (it overrides
-    ``train_config.seed``). Defaults: :data:`~sda_lab.training.recipes.OWN_AUDIO_RECIPE`'s model, training
-    and spectrogram; ``model_config``'s ``n_mels``/``n_frames``
+    ``train_config.seed``). Defaults: :data:`~sda_lab.training.recipes.OWN_AUDIO_RECIPE`'s model,
+    training and spectrogram; ``model_config``'s ``n_mels``/``n_frames``
     are set from the mels. ``mels`` may pass precomputed mels of every clip (same spectrogram).
     Waveform augmentation (``train_config.augment``) uses ``clips.waveforms``.
 

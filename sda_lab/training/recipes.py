@@ -9,9 +9,9 @@ notebooks it names).
 On the KL weight: the reference loss adds a per-element *mean* MSE to a per-sample *sum* of KL
 over the latent dimensions. Against a Gaussian decoder's ELBO with noise ``sigma``, its weight
 ``w`` on one 128 x 94 mel (``P = 12,032`` elements) is a beta of ``w * P / (2 sigma^2)``
-(:func:`sda_lab.model.losses.elbo_kl_weight`): at ``sigma = 0.1`` the reference weight 1 is beta 601,600,
-so the posterior collapses (notebooks 03-04), the explorer's 2e-4 is beta 120 and the own-audio
-1e-5 is beta 6.
+(:func:`sda_lab.model.losses.elbo_kl_weight`): at ``sigma = 0.1`` the reference weight 1 is beta
+601,600, so the posterior collapses (notebooks 03-04), the explorer's 2e-4 is beta 120 and the
+own-audio 1e-5 is beta 6.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ class Recipe:
         return replace(self.model), replace(self.train, **train_overrides)
 
     def audio_spectrogram(self, scale: str | None = None) -> AudioSpectrogram:
-        """The recipe's :class:`~sda_lab.representation.spectrogram.AudioSpectrogram`, or the same with
-        another ``scale`` ("log1p" or "db")."""
+        """The recipe's :class:`~sda_lab.representation.spectrogram.AudioSpectrogram`, or the same
+        with another ``scale`` ("log1p" or "db")."""
         config = self.spectrogram if scale is None else replace(self.spectrogram, scale=scale)
         return AudioSpectrogram(config)
 

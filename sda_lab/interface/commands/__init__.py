@@ -1,4 +1,5 @@
-"""Subcommands of ``python -m sda_lab``: one module each (see :data:`sda_lab.interface.cli.COMMAND_MODULES`).
+"""Subcommands of ``python -m sda_lab``: one module each (see
+:data:`sda_lab.interface.cli.COMMAND_MODULES`).
 
 A command module exposes ``add_parser(subparsers) -> None`` (adds its sub-parser and sets
 ``func=run`` on it) and ``run(args) -> int`` (the exit status). Shared option types and the

@@ -2,8 +2,9 @@
 
 Writes ``FILE`` (``torch.jit.load`` it: ``forward``/``encode``/``decode`` on waveforms, and
 ``encode_mel``/``decode_mel``/``waveform_to_mel``/``mel_to_waveform``) and ``FILE.json``
-(spectrogram settings and model config), see :mod:`sda_lab.interface.export`. RUN is a folder written
-by ``python -m sda_lab train`` (``best.pt`` preferred). Errors are one line naming RUN or the flag.
+(spectrogram settings and model config), see :mod:`sda_lab.interface.export`. RUN is a folder
+written by ``python -m sda_lab train`` (``best.pt`` preferred). Errors are one line naming RUN or
+the flag.
 """
 
 from __future__ import annotations

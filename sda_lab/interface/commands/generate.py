@@ -1,12 +1,13 @@
 """``python -m sda_lab generate RUN --n 16 [--prior gmm|normal] [--seed S] --out DIR``.
 
 Samples ``--n`` latents from the prior (``gmm``: a Gaussian mixture fitted on the run's
-training posterior means, :func:`sda_lab.studies.prior.fit_gmm_prior`; ``normal``: N(0, I)), decodes
-and inverts them, and writes ``DIR/sample_000.wav`` ... and ``DIR/samples.csv`` (descriptors,
-nearest training and held-out clip with their mel MSE, :func:`sda_lab.studies.generate.generate_run`).
-Prints the copying check (:func:`sda_lab.studies.generate.copying_check`). RUN is a folder written by
-``python -m sda_lab train``; its training audio is reloaded from the folder recorded in its
-``metrics.json``. Errors are one line naming the flag or RUN.
+training posterior means, :func:`sda_lab.studies.prior.fit_gmm_prior`; ``normal``: N(0, I)),
+decodes and inverts them, and writes ``DIR/sample_000.wav`` ... and ``DIR/samples.csv``
+(descriptors, nearest training and held-out clip with their mel MSE,
+:func:`sda_lab.studies.generate.generate_run`). Prints the copying check
+(:func:`sda_lab.studies.generate.copying_check`). RUN is a folder written by ``python -m sda_lab
+train``; its training audio is reloaded from the folder recorded in its ``metrics.json``. Errors
+are one line naming the flag or RUN.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ Hear a file through a trained run's ears: its first ``--seconds`` (default: one 
 model) are mixed to mono, resampled to the run's rate, turned into the run's mel, optionally
 encoded and decoded by its VAE (``--through vae``: the posterior mean, clip by clip), and
 inverted back to audio with the run's learned inverse mel (``RUN/inverse_mel.pt``,
-:mod:`sda_lab.representation.inverse_mel`, with a PGHI start) where it has one, else the spectrogram's default
-NNLS inversion (``--inversion`` forces either). The result is written to ``OUT.wav`` (16-bit
-PCM, scaled down only if it would clip), and the spectral convergence and log-spectral
-distance against the input are printed (:mod:`sda_lab.representation.metrics`).
+:mod:`sda_lab.representation.inverse_mel`, with a PGHI start) where it has one, else the
+spectrogram's default NNLS inversion (``--inversion`` forces either). The result is written to
+``OUT.wav`` (16-bit PCM, scaled down only if it would clip), and the spectral convergence and
+log-spectral distance against the input are printed (:mod:`sda_lab.representation.metrics`).
 
 Errors are one line naming the flag or path: no such run, a run without a checkpoint, no such
 file, unreadable audio, a bad option, an output that cannot be written.

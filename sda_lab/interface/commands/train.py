@@ -2,8 +2,8 @@
 
 Order of work, so nothing long starts before every check passed and no finished run is lost:
 
-1. options: each parsed by its type in :mod:`sda_lab.interface.commands._options` (one line naming the
-   flag); the recipe's configs and the representation are built from them (their errors are
+1. options: each parsed by its type in :mod:`sda_lab.interface.commands._options` (one line naming
+   the flag); the recipe's configs and the representation are built from them (their errors are
    rewritten to the flags);
 2. ``--out``: a writable folder (:func:`sda_lab.core._io.check_writable_dir`) that holds no earlier
    run (:data:`RUN_FILES`) unless ``--overwrite`` is given;
@@ -13,10 +13,10 @@ Order of work, so nothing long starts before every check passed and no finished 
 4. with ``--overwrite`` the old run's files move to ``DIR/previous-run/`` only now (deleted once
    the new run is complete, so an interrupted or failed one never costs it), then training writes
    ``DIR/checkpoint.pt`` (last) and ``DIR/best.pt`` (lowest validation recon) as it goes;
-5. unless ``--no-inverse-mel``, a learned inverse mel (:mod:`sda_lab.representation.inverse_mel`) is trained
-   for ``--inverse-mel-minutes`` on the VAE's training files, split by file once more: a fifth
-   of them (the pick part) chooses its best weights, NNLS included, so it never does worse than
-   NNLS there; it is written to ``DIR/inverse_mel.pt``. Fewer than two training files: skipped
+5. unless ``--no-inverse-mel``, a learned inverse mel (:mod:`sda_lab.representation.inverse_mel`)
+   is trained for ``--inverse-mel-minutes`` on the VAE's training files, split by file once more: a
+   fifth of them (the pick part) chooses its best weights, NNLS included, so it never does worse
+   than NNLS there; it is written to ``DIR/inverse_mel.pt``. Fewer than two training files: skipped
    with a note. An interrupt or error here keeps the VAE's run (NNLS is then its inversion);
 6. ``DIR/metrics.json`` is written atomically once, at the end, so the folder never mixes runs.
 
@@ -40,7 +40,8 @@ from pathlib import Path
 
 from . import _options as opt
 
-# what one run writes into --out (the same name as sda_lab.representation.inverse_mel.INVERSE_MEL_FILE)
+# what one run writes into --out (the same name as
+# sda_lab.representation.inverse_mel.INVERSE_MEL_FILE)
 RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt")
 PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse mel's weights
 DEGENERATE_BASELINE = 1e-12  # a mean-mel MSE below this: every clip is the same mel
@@ -204,7 +205,8 @@ def _ratio(recon, baseline) -> tuple[float | None, str]:
     return recon / baseline, ""
 
 
-# How the verdict's kind (sda_lab.training.diagnostics.ALARM_KINDS) is printed after "collapse alarm: "
+# How the verdict's kind (sda_lab.training.diagnostics.ALARM_KINDS) is printed after
+# "collapse alarm: "
 VERDICT_LABELS = {
     "quiet": "quiet",
     "not_validated": "not validated (nothing held out)",
@@ -237,10 +239,11 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
 
     Returns its ``metrics.json`` entry: ``trained`` (bool), and either ``note`` (why not) or
     the fit/pick clip counts, pick files, steps, seconds, ``best_step`` and the pick-set loss
-    (:func:`sda_lab.representation.inverse_mel.magnitude_loss`) of the kept weights beside its start's, the
-    start chosen and each start's pick-set spectral convergence (``start``, ``start_sc``) and
-    ``kept``: ``"learned"``, or the start's name when step 0 stayed best. A ``KeyboardInterrupt``
-    is re-raised with ``note`` filled in as the exception's ``inverse_mel`` attribute.
+    (:func:`sda_lab.representation.inverse_mel.magnitude_loss`) of the kept weights beside its
+    start's, the start chosen and each start's pick-set spectral convergence (``start``,
+    ``start_sc``) and ``kept``: ``"learned"``, or the start's name when step 0 stayed best. A
+    ``KeyboardInterrupt`` is re-raised with ``note`` filled in as the exception's ``inverse_mel``
+    attribute.
     """
     from ...data.split import split_by_file
     from ...representation import inverse_mel as IM

@@ -1,5 +1,5 @@
-"""Figures of sweeps over seeds (sda_lab.studies.experiments.Results), the rate-distortion plane and the
-descriptor map of latent dimensions."""
+"""Figures of sweeps over seeds (sda_lab.studies.experiments.Results), the rate-distortion plane
+and the descriptor map of latent dimensions."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def _note_failures(fig: plt.Figure, results) -> None:
 def plot_sweep_curves(results, metrics: Sequence[str] = ("recon", "raw_kl", "kl_weight",
                                                          "active_units"),
                       log: Sequence[str] = ("recon", "raw_kl"), band: str = "minmax") -> plt.Figure:
-    """Each metric of a sweep (:class:`sda_lab.studies.experiments.Results`) against epoch: the mean
-    over seeds per arm, with a band (``"minmax"`` over seeds, or ``"ci"``: 95% bootstrap
+    """Each metric of a sweep (:class:`sda_lab.studies.experiments.Results`) against epoch: the
+    mean over seeds per arm, with a band (``"minmax"`` over seeds, or ``"ci"``: 95% bootstrap
     interval of the mean). Arms whose runs all failed are named on the figure."""
     from ...studies.experiments.results import bootstrap_ci
 
@@ -98,7 +98,8 @@ def plot_sweep_finals(results, metrics: Sequence[str] = ("recon", "raw_kl", "act
 
 def plot_kl_per_dim(results, free_bits: float | None = None) -> plt.Figure:
     """Final KL per latent dimension (nats), sorted largest first: a panel per arm of
-    :class:`sda_lab.studies.experiments.Results`, a line per seed, the free-bits floor drawn when given."""
+    :class:`sda_lab.studies.experiments.Results`, a line per seed, the free-bits floor drawn when
+    given."""
     arms = _sweep_arms(results)
     fig, axes = plt.subplots(1, len(arms), figsize=(4.2 * len(arms), 2.6), dpi=FIG_DPI,
                              sharey=True, squeeze=False)
@@ -130,9 +131,9 @@ RD_MARKERS = {"reference": ("*", "reference loss, weight 1"), "shipped": ("D", "
 
 def plot_rate_distortion(table, title: str | None = None) -> plt.Figure:
     """Rate (x, nats, log) against distortion (y, validation MSE / mean-image baseline) from
-    :func:`sda_lab.studies.rate_distortion.rd_table`: a panel per data set, a curve per representation
-    through the grid's betas (mean over seeds, error bars min-max over seeds), each point
-    labelled with its beta; markers for the reference loss (star), free bits (triangle) and
+    :func:`sda_lab.studies.rate_distortion.rd_table`: a panel per data set, a curve per
+    representation through the grid's betas (mean over seeds, error bars min-max over seeds), each
+    point labelled with its beta; markers for the reference loss (star), free bits (triangle) and
     the shipped default (diamond)."""
     datas = list(dict.fromkeys(table["data"]))
     fig, axes = plt.subplots(1, len(datas), figsize=(5.2 * len(datas), 3.8), dpi=FIG_DPI,
@@ -174,9 +175,10 @@ def plot_rate_distortion(table, title: str | None = None) -> plt.Figure:
 def plot_descriptor_heatmap(table, value: str = "correlation", ax: plt.Axes | None = None,
                             labels: Sequence[str] | None = None) -> plt.Figure:
     """Latent dimensions (rows, most informative first) x audio descriptors (columns), coloured
-    by ``value`` of :func:`sda_lab.studies.descriptors.dimension_table` ("correlation", in [-1, 1], or
-    "effect"), each cell annotated. ``labels`` (indexed by dimension, e.g.
-    :func:`sda_lab.studies.descriptors.dimension_labels`) name the rows; default ``"#rank z{dim}"``."""
+    by ``value`` of :func:`sda_lab.studies.descriptors.dimension_table` ("correlation", in [-1, 1],
+    or "effect"), each cell annotated. ``labels`` (indexed by dimension, e.g.
+    :func:`sda_lab.studies.descriptors.dimension_labels`) name the rows; default
+    ``"#rank z{dim}"``."""
     from ...studies.descriptors import DESCRIPTORS
 
     wide = table.pivot_table(index=["rank", "dim"], columns="descriptor", values=value,
@@ -206,9 +208,9 @@ def plot_descriptor_heatmap(table, value: str = "correlation", ax: plt.Axes | No
 
 def plot_dimension_effects(effects, kl_per_rank=None, n_sd: float = 2.0) -> plt.Figure:
     """What each latent dimension does to the decoded mel, in the explorer's order: the median
-    over start clips of :func:`sda_lab.studies.dimensions.dimension_effects` ``(N, D)`` (mean absolute
-    change for an ``n_sd`` move), with the band from the lowest to the highest start; beside it
-    the dimension's mean KL (nats, ``(D,)`` in the same order) when given."""
+    over start clips of :func:`sda_lab.studies.dimensions.dimension_effects` ``(N, D)`` (mean
+    absolute change for an ``n_sd`` move), with the band from the lowest to the highest start;
+    beside it the dimension's mean KL (nats, ``(D,)`` in the same order) when given."""
     fx = np.asarray(effects)
     rank = np.arange(fx.shape[1])
     fig, ax = plt.subplots(figsize=(6.4, 2.6), dpi=FIG_DPI)

@@ -60,8 +60,8 @@ def plot_history(history, title: str | None = None, axes=None) -> plt.Figure:
 
 
 def plot_history_with_baseline(history, ax=None, title: str | None = None) -> plt.Figure:
-    """Eval-mode train and validation recon of a :class:`sda_lab.training.history.History` against epoch,
-    their mean-mel baselines dashed, the epochs whose live state sat at the average marked,
+    """Eval-mode train and validation recon of a :class:`sda_lab.training.history.History` against
+    epoch, their mean-mel baselines dashed, the epochs whose live state sat at the average marked,
     the best checkpoint's epoch dotted, and the run's one verdict in the title."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 3), dpi=FIG_DPI)

@@ -34,9 +34,9 @@ class DragStats:
 
 def simulate_drag(explorer, rank: int = 0, changes: int = 40, rate_hz: float = 30.0,
                   span: float = 0.8) -> DragStats:
-    """Drag slider ``rank`` of a :class:`~sda_lab.interface.widgets.LatentExplorer` as a mouse would:
-    ``changes`` values, ``rate_hz`` per second, sweeping ``span`` of its range upwards from its
-    current value (downwards near the top), through the real observer. Counts the renders each
+    """Drag slider ``rank`` of a :class:`~sda_lab.interface.widgets.LatentExplorer` as a mouse
+    would: ``changes`` values, ``rate_hz`` per second, sweeping ``span`` of its range upwards from
+    its current value (downwards near the top), through the real observer. Counts the renders each
     lane finished during the drag and checks that the last render of both lanes is the final
     value. The explorer is left at the final value."""
     ex = explorer

@@ -69,9 +69,9 @@ class LatentExplorer(DescriptorNaming):
         Call :meth:`name_dimensions` (a descriptor traversal: slow on the full model) and show
         :meth:`descriptor_controls` under the start menu.
     inverse : InverseMel or None
-        A learned inverse mel (:func:`sda_lab.representation.inverse_mel.load_inverse_mel`) for the full audio
-        path, with a PGHI phase start; None: the spectrogram's own inversion. :meth:`from_run`
-        opens the run's ``inverse_mel.pt`` when there is one.
+        A learned inverse mel (:func:`sda_lab.representation.inverse_mel.load_inverse_mel`) for the
+        full audio path, with a PGHI phase start; None: the spectrogram's own inversion.
+        :meth:`from_run` opens the run's ``inverse_mel.pt`` when there is one.
 
     Raises
     ------
@@ -174,12 +174,14 @@ class LatentExplorer(DescriptorNaming):
         Parameters
         ----------
         checkpoint : str, Path or Checkpoint
-            A file from ``python -m sda_lab train`` / :func:`sda_lab.training.checkpoint.save_checkpoint`, or
-            what :func:`sda_lab.training.checkpoint.load_checkpoint` returned.
+            A file from ``python -m sda_lab train`` /
+            :func:`sda_lab.training.checkpoint.save_checkpoint`, or what
+            :func:`sda_lab.training.checkpoint.load_checkpoint` returned.
         mels_or_folder : Tensor, AudioClips, str, Path or None
             The clips to explore (see :func:`.clips.mels_for`); None takes the default data set.
         spec : AudioSpectrogram, optional
-            Defaults to the checkpoint's own (:meth:`sda_lab.training.checkpoint.Checkpoint.spectrogram`).
+            Defaults to the checkpoint's own
+            (:meth:`sda_lab.training.checkpoint.Checkpoint.spectrogram`).
         **kwargs
             Passed to the constructor.
 

@@ -116,8 +116,8 @@ def export_explorer(explorer, folder: str | Path, name: str = "explorer") -> dic
 def export_interpolation(interp, folder: str | Path, steps: int = 5,
                          name: str = "interpolation") -> dict[str, list[Path] | Path]:
     """Write ``steps`` evenly spaced points ``t`` in [0, 1] of an
-    :class:`~sda_lab.interface.widgets.InterpolationExplorer`'s line as ``NAME_t0.25.wav`` ... and their
-    decoded mels as ``NAME.png``. Returns ``{"wav": [paths], "png": path}``."""
+    :class:`~sda_lab.interface.widgets.InterpolationExplorer`'s line as ``NAME_t0.25.wav`` ... and
+    their decoded mels as ``NAME.png``. Returns ``{"wav": [paths], "png": path}``."""
     if steps < 2:
         raise ValueError(f"steps must be at least 2 (both ends of the line), got {steps}")
     folder = check_writable_dir(folder, "folder")
@@ -156,9 +156,10 @@ def export_traversal(model: ConvVAE, spec: AudioSpectrogram, z: torch.Tensor,
                      dims: Sequence[int], offsets: Sequence[float], scale: torch.Tensor,
                      folder: str | Path, name: str = "traversal",
                      seed: int = 0, inverse=None) -> dict[str, list[Path] | Path]:
-    """Write the :func:`traversal` of ``z`` ``(D,)`` as one WAV per dimension and offset (``NAME_z3_+2sd.wav``) and the grid of mels as ``NAME.png``; ``inverse``: a
-    learned inverse mel to render through (an explorer's ``renderer.inverse``), else the
-    spectrogram's own inversion. Returns ``{"wav": [paths], "png": path}``."""
+    """Write the :func:`traversal` of ``z`` ``(D,)`` as one WAV per dimension and offset
+    (``NAME_z3_+2sd.wav``) and the grid of mels as ``NAME.png``; ``inverse``: a learned inverse mel
+    to render through (an explorer's ``renderer.inverse``), else the spectrogram's own inversion.
+    Returns ``{"wav": [paths], "png": path}``."""
     folder = check_writable_dir(folder, "folder")
     grid = traversal(model, z, dims, offsets, scale)  # (n_dims, n_offsets, 1, n_mels, T)
     mels = grid.flatten(0, 1)  # (n_dims * n_offsets, 1, n_mels, T)

@@ -22,8 +22,8 @@ class InterpolationExplorer:
     """Two clips, a slider ``t`` along the straight line between their posterior means.
 
     ``t`` updates live while dragged (steps of 0.01), through the same coalescing lanes as
-    :class:`~sda_lab.interface.widgets.LatentExplorer` (a preview while it moves, the full inversion when
-    it stops). ``inverse``: a learned inverse mel for the full audio path, as in
+    :class:`~sda_lab.interface.widgets.LatentExplorer` (a preview while it moves, the full
+    inversion when it stops). ``inverse``: a learned inverse mel for the full audio path, as in
     :class:`~sda_lab.interface.widgets.LatentExplorer`."""
 
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, mels: torch.Tensor,

@@ -208,9 +208,9 @@ class Renderer:
         """Mel ``(1, 1, n_mels, T)`` -> waveform ``(1, 1, samples)``: the full inversion, or with
         ``preview`` the :class:`Preview` path warm-started from :attr:`last_wave`. The full
         inversion is the run's learned inverse mel with a PGHI start
-        (:func:`sda_lab.representation.inverse_mel.mel_to_waveform_learned`) when :attr:`inverse` is set, else
-        the default ``spec.mel_to_waveform`` (random start phase from ``seed``: only the latent
-        changes the sound)."""
+        (:func:`sda_lab.representation.inverse_mel.mel_to_waveform_learned`) when :attr:`inverse`
+        is set, else the default ``spec.mel_to_waveform`` (random start phase from ``seed``: only
+        the latent changes the sound)."""
         if (not preview or self.preview is None) and self.inverse is not None:
             from ...representation.inverse_mel import mel_to_waveform_learned
 

@@ -1,7 +1,7 @@
 """Latent dimensions named by the audio descriptor they move, and moves along a descriptor:
 the explorer's opt-in half of :mod:`sda_lab.studies.descriptors` (a mixin of
-:class:`~sda_lab.interface.widgets.explorer.LatentExplorer`, which provides ``model``, ``spec``, ``mels``,
-``sliders``, ``order``, ``z``, ``_set_values``, ``renderer`` and ``wait``)."""
+:class:`~sda_lab.interface.widgets.explorer.LatentExplorer`, which provides ``model``, ``spec``,
+``mels``, ``sliders``, ``order``, ``z``, ``_set_values``, ``renderer`` and ``wait``)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ class DescriptorNaming:
                         table: pd.DataFrame | None = None, **traverse_kwargs) -> list[str]:
         """Label each slider by the descriptor its dimension moves most ("#1 z33 · brighter ↑"):
         :func:`sda_lab.studies.descriptors.dimension_labels` on this explorer's clips, with this
-        explorer's ranking; ``table`` (a :func:`~sda_lab.studies.descriptors.dimension_table`) is used
-        as it is, else the ``n_dims`` top dimensions are traversed from ``n_clips`` clips
+        explorer's ranking; ``table`` (a :func:`~sda_lab.studies.descriptors.dimension_table`) is
+        used as it is, else the ``n_dims`` top dimensions are traversed from ``n_clips`` clips
         (``f0=False`` unless ``traverse_kwargs`` say otherwise; tens of seconds on the full
         model). Returns the labels indexed by dimension (``labels[d]``).
 
@@ -56,8 +56,8 @@ class DescriptorNaming:
         return labels
 
     def directions(self):
-        """:func:`sda_lab.studies.descriptors.descriptor_directions` (``f0=False``) on this explorer's
-        clips, computed on first use and kept."""
+        """:func:`sda_lab.studies.descriptors.descriptor_directions` (``f0=False``) on this
+        explorer's clips, computed on first use and kept."""
         if self._directions is None:
             from ...studies.descriptors import descriptor_directions
 
@@ -66,8 +66,8 @@ class DescriptorNaming:
 
     def move_descriptor(self, name: str, n_sd: float = 1.0) -> torch.Tensor:
         """Move the latent along the direction of descriptor ``name`` (``"centroid_hz"``, or a
-        word of :data:`sda_lab.studies.descriptors.WORDS`: ``"brighter"``, ``"darker"``, ...) so its
-        prediction changes by ``n_sd`` of its standard deviations across the clips
+        word of :data:`sda_lab.studies.descriptors.WORDS`: ``"brighter"``, ``"darker"``, ...) so
+        its prediction changes by ``n_sd`` of its standard deviations across the clips
         (:meth:`sda_lab.studies.descriptors.Directions.move`); set the sliders there (as the kernel
         sets them: their echoes are not moves; a value outside a slider's range re-centres
         the ranges) and render once, synchronously. Returns the new latent ``(D,)``.

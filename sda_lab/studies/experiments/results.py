@@ -5,7 +5,8 @@ Introduction to the Bootstrap", via ``scipy.stats.bootstrap``) for each arm, and
 *paired* difference between two arms (the same seed gives the same data order and, with the
 same model config, the same initial weights in both arms). The figures are drawn by
 :mod:`sda_lab.interface.plotting` (:func:`~sda_lab.interface.plotting.plot_sweep_curves`,
-:func:`~sda_lab.interface.plotting.plot_sweep_finals`, :func:`~sda_lab.interface.plotting.plot_kl_per_dim`).
+:func:`~sda_lab.interface.plotting.plot_sweep_finals`,
+:func:`~sda_lab.interface.plotting.plot_kl_per_dim`).
 """
 
 from __future__ import annotations

@@ -46,9 +46,10 @@ def train_run(spec: RunSpec, val: bool = True):
 
     The experiments package's one way to train (:func:`execute_run` for a sweep,
     :func:`sda_lab.studies.rate_distortion.heldout_reconstructions` for listening): ``spec``'s data
-    (:func:`~sda_lab.studies.experiments.spec.load_split`) handed to :func:`sda_lab.training.loop.train_run`
-    with its model and train configs and its seed. ``val=False`` trains without validation;
-    the held-out mels ``(N_val, 1, n_mels, T)`` (or ``None``) are returned either way.
+    (:func:`~sda_lab.studies.experiments.spec.load_split`) handed to
+    :func:`sda_lab.training.loop.train_run` with its model and train configs and its seed.
+    ``val=False`` trains without validation; the held-out mels ``(N_val, 1, n_mels, T)`` (or
+    ``None``) are returned either way.
 
     Raises
     ------

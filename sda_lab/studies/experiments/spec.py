@@ -139,8 +139,9 @@ def check_runnable(train: TrainConfig, data: DataSpec, arm: str = "") -> None:
     if train.augment is not None and train.augment.on_waveform:
         raise ValueError(f"{where}TrainConfig.augment's waveform parts (gain_db, max_shift_s, "
                          "speed, mixup) are not supported by the experiments runner (its runs "
-                         "train on precomputed mels); set them to 0 (sda_lab.data.augment.NO_WAVEFORM) "
-                         "for mel-domain augmentation only, or use sda_lab.training.own_audio.train_on_clips")
+                         "train on precomputed mels); set them to 0 "
+                         "(sda_lab.data.augment.NO_WAVEFORM) for mel-domain augmentation only, or "
+                         "use sda_lab.training.own_audio.train_on_clips")
     n_train = _training_clips(data)
     if n_train < MIN_TRAIN_CLIPS:
         raise ValueError(f"{where}DataSpec leaves {n_train} training clip(s), expected at least "

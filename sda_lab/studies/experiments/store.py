@@ -57,6 +57,6 @@ class ResultStore:
         return check_writable_dir(self.folder, what)
 
     def put(self, record: dict) -> Path:
-        """Store ``record`` under ``record["key"]`` atomically; :class:`~sda_lab.core._io.WriteError`
-        (one line) when it cannot be written."""
+        """Store ``record`` under ``record["key"]`` atomically;
+        :class:`~sda_lab.core._io.WriteError` (one line) when it cannot be written."""
         return atomic_write_json(self.path(record["key"]), record, indent=None, allow_nan=True)
