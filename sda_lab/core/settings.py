@@ -35,6 +35,18 @@ def _raw(name: str) -> str | None:
     return raw.strip()
 
 
+def _expand(name: str, raw: str) -> Path:
+    """``raw`` with a leading ``~`` or ``~user`` expanded; :class:`SettingError` naming ``name``
+    when that names no home folder on this machine."""
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:  # pathlib: "Could not determine home directory."
+        user = raw[1:].split("/", 1)[0]
+        who = f"no user {user!r}" if user else "no home folder for the current user"
+        raise SettingError(f"{name}: expected a folder path, got {raw!r}: this machine has "
+                           f"{who}") from None
+
+
 def base_seed(default: int = 0) -> int:
     """``$SDA_LAB_SEED`` as an integer in [0, 2**31 - 1], else ``default``."""
     raw = _raw("SDA_LAB_SEED")
@@ -59,7 +71,7 @@ def cache_dir() -> Path:
     """
     raw = _raw("SDA_LAB_CACHE")
     if raw is not None:
-        path = Path(raw).expanduser()
+        path = _expand("SDA_LAB_CACHE", raw)
         for parent in (path, *path.parents):
             if parent.exists():
                 if not parent.is_dir():
@@ -74,12 +86,17 @@ def cache_dir() -> Path:
 
 
 def dask_address() -> str | None:
-    """``$SDA_LAB_DASK_ADDRESS`` (``tcp://HOST:PORT``), else ``None`` (start a LocalCluster)."""
+    """``$SDA_LAB_DASK_ADDRESS`` (``tcp://HOST:PORT``, a port in [1, 65535]), else ``None``
+    (start a LocalCluster). Checked for form only; no connection is tried here."""
     raw = _raw("SDA_LAB_DASK_ADDRESS")
     if raw is None:
         return None
-    if not _ADDRESS.match(raw):
+    match = _ADDRESS.match(raw)
+    if not match:
         raise SettingError(f"SDA_LAB_DASK_ADDRESS: expected a scheduler address like "
+                           f"tcp://HOST:8786, got {raw!r}")
+    if match.group(2) is not None and not 1 <= int(match.group(2)[1:]) <= 65535:
+        raise SettingError(f"SDA_LAB_DASK_ADDRESS: expected a port in [1, 65535] as in "
                            f"tcp://HOST:8786, got {raw!r}")
     return raw
 
@@ -92,7 +109,7 @@ def extra_audio_dir() -> Path | None:
     raw = _raw("SDA_LAB_EXTRA_AUDIO")
     if raw is None:
         return None
-    path = Path(raw).expanduser()
+    path = _expand("SDA_LAB_EXTRA_AUDIO", raw)
     if not path.is_dir():
         raise SettingError(f"SDA_LAB_EXTRA_AUDIO: expected a folder of audio, but {path} "
                            f"{'is a file' if path.exists() else 'does not exist'}")
