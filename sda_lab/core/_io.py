@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, IO
 
 __all__ = ["WriteError", "atomic_write", "atomic_write_json", "atomic_torch_save",
-           "check_writable_dir"]
+           "check_writable_dir", "wav_gain"]
 
 
 class WriteError(OSError):
@@ -82,6 +82,18 @@ def atomic_write_json(path: str | Path, obj: object, **dump_kwargs) -> Path:
     dump_kwargs = {"indent": 1, "allow_nan": False, "default": str, **dump_kwargs}
     data = json.dumps(obj, **dump_kwargs).encode()
     return atomic_write(path, lambda f: f.write(data))
+
+
+def wav_gain(waveform) -> float:
+    """The gain a WAV writer applies to ``waveform`` (any shape, a tensor or an array): ``1 /
+    peak`` where the peak exceeds full scale (it would clip), else 1. Score audio after
+    multiplying by it to score what is written."""
+    import numpy as np
+
+    values = np.abs(np.asarray(waveform.detach().cpu() if hasattr(waveform, "detach")
+                               else waveform))
+    peak = float(values.max()) if values.size else 0.0
+    return 1.0 / peak if peak > 1.0 else 1.0
 
 
 def atomic_torch_save(path: str | Path, obj: object) -> Path:
