@@ -62,12 +62,16 @@ from torch import nn
 
 from ..representation.scripted import ScriptedInverter, trace_method
 
-__all__ = ["NN_TILDE_FORMAT", "MAX_ABS", "RATIO", "NNTildeVAE", "build_nn_tilde",
+__all__ = ["NN_TILDE_FORMAT", "MAX_ABS", "RATIO", "GL_ITERS", "NNTildeVAE", "build_nn_tilde",
            "attribute_name", "export_nn_tilde"]
 
 NN_TILDE_FORMAT = 1
 MAX_ABS = 4.0  # |sample| above this (+12 dB over full scale) is refused as not audio in [-1, 1]
 RATIO = 2048  # samples per latent frame of encode/decode: nn~ buffers are powers of 2 >= it
+# Griffin-Lim iterations per clip: from the previous clip's phase, 32 cost +0.016 in SC per
+# clip against PGHI + 64 (the Python path) and overlap-add better than 64 do (benchmarks/
+# RESULTS.md, "nn~ streaming"), at half the time
+GL_ITERS = 32
 NNLS_CHUNK = 10  # FISTA steps per work step
 HARMONIC_CHUNK = 3  # multiplicative updates per work step
 
@@ -130,7 +134,7 @@ class NNTildeVAE(nn.Module):
     names, labels : list of str
         K attribute names (identifiers) and the explorer's labels.
     gl_iters : int, optional
-        Griffin-Lim iterations per clip (default the spectrogram config's).
+        Griffin-Lim iterations per clip (default :data:`GL_ITERS`).
 
     Raises
     ------
@@ -187,7 +191,7 @@ class NNTildeVAE(nn.Module):
         mel = spec.waveform_to_mel(torch.zeros(2, 1, self.clip))  # (2, 1, n_mels, T)
         self.encoder = trace_method(model.encoder, mel)
         self.decoder = trace_method(model.decoder, torch.zeros(2, D))
-        self.inv = ScriptedInverter(spec, inverse, gl_iters)
+        self.inv = ScriptedInverter(spec, inverse, GL_ITERS if gl_iters is None else gl_iters)
         self.gl_iters = int(self.inv.gl_iters)
         self.nnls_chunk, self.harm_chunk = NNLS_CHUNK, HARMONIC_CHUNK
         self.n_nnls = -(-self.inv.nnls_iters // NNLS_CHUNK)

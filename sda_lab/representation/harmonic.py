@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional, Tuple
 
 import torch
 
 __all__ = ["HarmonicConfig", "subharmonic_f0", "harmonic_comb", "multiplicative_nnls",
-           "harmonic_power"]
+           "harmonic_power", "subharmonic_f0_core", "harmonic_comb_core",
+           "multiplicative_nnls_steps"]
 
 
 @dataclass(frozen=True)
@@ -92,23 +94,30 @@ def subharmonic_f0(magnitude: torch.Tensor, sample_rate: int, n_fft: int,
     ``sum_h 0.84 ** (h - 1) * |S|(h * f0)`` over ``h <= n_harmonics`` with ``h * f0 < f_max``
     (linear interpolation between bins); the best candidate wins (Hermes 1988).
     """
-    b, n_stft, t = magnitude.shape
+    return subharmonic_f0_core(magnitude, sample_rate, n_fft, config.f0_min, config.f0_max,
+                               config.n_candidates, config.n_harmonics, config.f_max)
+
+
+def subharmonic_f0_core(magnitude: torch.Tensor, sample_rate: int, n_fft: int, f0_min: float,
+                        f0_max: float, n_candidates: int, n_harmonics: int, f_max: float
+                        ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`subharmonic_f0` with the config's fields as arguments (TorchScript-able)."""
+    b, n_stft, t = magnitude.shape[0], magnitude.shape[1], magnitude.shape[2]
     bin_hz = sample_rate / n_fft
-    cand = torch.exp(torch.linspace(math.log(config.f0_min), math.log(config.f0_max),
-                                    config.n_candidates, dtype=magnitude.dtype,
-                                    device=magnitude.device))  # (C,)
-    score = torch.zeros(b, config.n_candidates, t, dtype=magnitude.dtype,
+    cand = torch.exp(torch.linspace(math.log(f0_min), math.log(f0_max), n_candidates,
+                                    dtype=magnitude.dtype, device=magnitude.device))  # (C,)
+    score = torch.zeros(b, n_candidates, t, dtype=magnitude.dtype,
                         device=magnitude.device)  # (B, C, T)
-    for h in range(1, config.n_harmonics + 1):
+    for h in range(1, n_harmonics + 1):
         f = cand * h
-        keep = (f < min(config.f_max, sample_rate / 2)).to(magnitude.dtype)  # (C,)
+        keep = (f < min(f_max, sample_rate / 2)).to(magnitude.dtype)  # (C,)
         pos = (f / bin_hz).clamp(max=n_stft - 2)
         i0 = pos.floor().long()
         w = (pos - i0)[None, :, None]  # (1, C, 1)
         at = magnitude[:, i0] * (1 - w) + magnitude[:, i0 + 1] * w  # (B, C, T)
         score += (0.84 ** (h - 1)) * keep[None, :, None] * at
-    best = score.max(dim=1)  # (B, T) each
-    return cand[best.indices], best.values / score.mean(dim=1).clamp(min=1e-30)
+    best, which = score.max(dim=1)  # (B, T) each
+    return cand[which], best / score.mean(dim=1).clamp(min=1e-30)
 
 
 def harmonic_comb(f0: torch.Tensor, n_stft: int, sample_rate: int, n_fft: int,
@@ -118,18 +127,27 @@ def harmonic_comb(f0: torch.Tensor, n_stft: int, sample_rate: int, n_fft: int,
     ``f0 (B, T)``, normalised to mean 1 over frequency, faded in over ``config.ramp`` Hz (1
     below it) and, given ``harmonicity (B, T)``, over ``config.harmonicity`` (1 in frames
     without a clear pitch); floored at ``comb_floor``."""
+    return harmonic_comb_core(f0, n_stft, sample_rate, n_fft, config.sigma_bins,
+                              config.ramp[0], config.ramp[1], config.comb_floor, harmonicity,
+                              config.harmonicity[0], config.harmonicity[1])
+
+
+def harmonic_comb_core(f0: torch.Tensor, n_stft: int, sample_rate: int, n_fft: int,
+                       sigma_bins: float, ramp_lo: float, ramp_hi: float, comb_floor: float,
+                       harmonicity: Optional[torch.Tensor], harmonicity_lo: float,
+                       harmonicity_hi: float) -> torch.Tensor:
+    """:func:`harmonic_comb` with the config's fields as arguments (TorchScript-able)."""
     bin_hz = sample_rate / n_fft
     hz = torch.arange(n_stft, dtype=f0.dtype, device=f0.device) * bin_hz  # (F,)
     f0 = f0[:, None, :]  # (B, 1, T)
     d = (hz[None, :, None] - torch.round(hz[None, :, None] / f0).clamp(min=1) * f0) / bin_hz
-    comb = torch.exp(-0.5 * (d / config.sigma_bins) ** 2)  # (B, F, T)
+    comb = torch.exp(-0.5 * (d / sigma_bins) ** 2)  # (B, F, T)
     comb = comb / comb.mean(dim=1, keepdim=True).clamp(min=1e-12)
-    lo, hi = config.ramp
-    fade = ((hz - lo) / (hi - lo)).clamp(0, 1)[None, :, None]  # (1, F, 1)
+    fade = ((hz - ramp_lo) / (ramp_hi - ramp_lo)).clamp(0, 1)[None, :, None]  # (1, F, 1)
     if harmonicity is not None:
-        lo, hi = config.harmonicity
-        fade = fade * ((harmonicity - lo) / (hi - lo)).clamp(0, 1)[:, None, :]  # (B, F, T)
-    return (1 + fade * (comb - 1)).clamp(min=config.comb_floor)  # (B, F, T)
+        strength = ((harmonicity - harmonicity_lo) / (harmonicity_hi - harmonicity_lo))
+        fade = fade * strength.clamp(0, 1)[:, None, :]  # (B, F, T)
+    return (1 + fade * (comb - 1)).clamp(min=comb_floor)  # (B, F, T)
 
 
 def multiplicative_nnls(fb: torch.Tensor, mel_power: torch.Tensor, start: torch.Tensor,
@@ -138,7 +156,13 @@ def multiplicative_nnls(fb: torch.Tensor, mel_power: torch.Tensor, start: torch.
     ``min ||fb @ P - y||^2, P >= 0``: ``fb (n_mels, n_stft)``, ``mel_power (B, n_mels, T)``,
     ``start (B, n_stft, T) >= 0`` -> ``(B, n_stft, T)``. Zeros of the start stay zero."""
     num = torch.einsum("mf,bmt->bft", fb, mel_power)  # (B, F, T)
-    p = start
+    return multiplicative_nnls_steps(fb, num, start, iters)
+
+
+def multiplicative_nnls_steps(fb: torch.Tensor, num: torch.Tensor, p: torch.Tensor,
+                              iters: int) -> torch.Tensor:
+    """``iters`` of :func:`multiplicative_nnls`'s updates from ``p`` ``(B, n_stft, T)``, given
+    ``num = fb^T y`` ``(B, n_stft, T)``: so they can be split over calls (TorchScript-able)."""
     for _ in range(iters):
         fit = torch.einsum("mf,bft->bmt", fb, p)  # (B, M, T)
         p = p * num / torch.einsum("mf,bmt->bft", fb, fit).clamp(min=1e-30)  # (B, F, T)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Optional, Tuple
 
 import torch
 
@@ -61,27 +62,41 @@ def nnls_step(fb: torch.Tensor) -> torch.Tensor:
     return torch.where(d > 0, 1.0 / d.clamp(min=1e-30), torch.zeros_like(d))
 
 
-def _nnls_fista(fb: torch.Tensor, y0: torch.Tensor, x: torch.Tensor, step: torch.Tensor,
-                n_iter: int) -> torch.Tensor:
-    """FISTA (Beck & Teboulle 2009) for ``min ||fb @ X - y0||^2, X >= 0``, every frame a column:
-    ``fb (n_mels, n_stft)``, ``y0 (n_mels, N)``, start ``x (n_stft, N)`` -> ``(n_stft, N)``."""
-    step = step[:, None]  # (n_stft, 1)
-    if y0.device.type == "cpu":
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": used for matmul only
-            warnings.simplefilter("ignore")
-            # a mel filterbank has at most two non-zeros per STFT bin: sparse is faster on CPU
-            fb, fbt = fb.to_sparse_csr(), fb.T.contiguous().to_sparse_csr()
-    else:
-        fbt = fb.T
-    y, t = x, 1.0
+def nnls_fista_steps(fb: torch.Tensor, fbt: torch.Tensor, y0: torch.Tensor, x: torch.Tensor,
+                     y: torch.Tensor, t: float, step: torch.Tensor, n_iter: int
+                     ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    """``n_iter`` FISTA steps (Beck & Teboulle 2009) for ``min ||fb @ X - y0||^2, X >= 0``,
+    every frame a column, from the iterate ``x``, the momentum point ``y`` and ``t`` (a start:
+    ``(x0, x0, 1.0)``); returns the new ``(x, y, t)``, so the steps can be split over calls.
+
+    ``fb (n_mels, n_stft)`` and ``fbt`` its transpose (dense, or sparse CSR copies: a mel
+    filterbank has at most two non-zeros per STFT bin), ``y0 (n_mels, N)``, ``x, y
+    (n_stft, N)``, ``step (n_stft, 1)`` (:func:`nnls_step`). TorchScript-able (exported files
+    run it).
+    """
     for _ in range(n_iter):
         grad = fbt @ (fb @ y - y0)  # (n_stft, N)
         x_next = torch.addcmul(y, step, grad, value=-1.0).clamp_(min=0.0)  # (n_stft, N)
-        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
         # momentum y = x_next + (t - 1) / t_next * (x_next - x), as one fused lerp
-        y = torch.lerp(x, x_next, 1.0 + (t - 1) / t_next)  # (n_stft, N)
-        x, t = x_next, t_next
-    return x
+        y = torch.lerp(x, x_next, 1.0 + (t - 1.0) / t_next)  # (n_stft, N)
+        x = x_next
+        t = t_next
+    return x, y, t
+
+
+def _nnls_fista(fb: torch.Tensor, y0: torch.Tensor, x: torch.Tensor, step: torch.Tensor,
+                n_iter: int) -> torch.Tensor:
+    """FISTA for ``min ||fb @ X - y0||^2, X >= 0`` (:func:`nnls_fista_steps`), every frame a
+    column: ``fb (n_mels, n_stft)``, ``y0 (n_mels, N)``, start ``x (n_stft, N)`` ->
+    ``(n_stft, N)``; sparse filterbank copies on the CPU (faster there)."""
+    if y0.device.type == "cpu":
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": used for matmul only
+            warnings.simplefilter("ignore")
+            fb, fbt = fb.to_sparse_csr(), fb.T.contiguous().to_sparse_csr()
+    else:
+        fbt = fb.T
+    return nnls_fista_steps(fb, fbt, y0, x, x, 1.0, step[:, None], n_iter)[0]
 
 
 def mel_to_linear(mel_power: torch.Tensor, *, fb: torch.Tensor, method: str = "nnls",
@@ -226,15 +241,33 @@ def griffin_lim(spectrogram: torch.Tensor, *, n_fft: int, hop_length: int, n_ite
         phase = init_phase.to(magnitude.device).reshape(magnitude.shape)
         phase = phase.angle() if phase.is_complex() else phase.to(magnitude.dtype)
         angles = torch.polar(torch.ones_like(magnitude), phase).to(complex_dtype)  # (B, n_stft, T)
-    stft = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window)
-    alpha = momentum / (1 + momentum)
-    previous = torch.zeros((), dtype=magnitude.dtype, device=magnitude.device)
+    angles, _ = griffin_lim_steps(magnitude, angles, torch.zeros_like(angles), window, n_fft,
+                                  hop_length, n_iter, momentum, length)
+    waveform = torch.istft(magnitude * angles, n_fft, hop_length, win_length, window,
+                           length=length)  # (B, samples)
+    return waveform.reshape(*shape[:-2], waveform.shape[-1])  # (..., samples)
+
+
+def griffin_lim_steps(magnitude: torch.Tensor, angles: torch.Tensor, previous: torch.Tensor,
+                      window: torch.Tensor, n_fft: int, hop_length: int, n_iter: int,
+                      momentum: float, length: Optional[int]
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``n_iter`` fast Griffin-Lim steps (:func:`griffin_lim`'s loop) on ``magnitude``
+    ``(B, n_stft, T)`` from ``angles`` (complex ``(B, n_stft, T)``) and the last rebuilt STFT
+    ``previous`` (zeros at a start); returns the new ``(angles, previous)``, so the steps can be
+    split over calls; the waveform is ``istft(magnitude * angles)``. ``window`` ``(win_length,)``;
+    ``length``: the inverse STFT's samples (None: ``(T - 1) * hop_length``). TorchScript-able
+    (exported files run it).
+    """
+    alpha = momentum / (1.0 + momentum)
+    win_length = window.shape[0]
     for _ in range(n_iter):
-        inverse = torch.istft(magnitude * angles, length=length, **stft)  # (B, samples)
-        rebuilt = torch.stft(inverse, center=True, pad_mode="reflect", normalized=False,
-                             onesided=True, return_complex=True, **stft)  # (B, n_stft, T)
-        angles = rebuilt - previous * alpha if alpha else rebuilt
+        inverse = torch.istft(magnitude * angles, n_fft, hop_length, win_length, window,
+                              length=length)  # (B, samples)
+        rebuilt = torch.stft(inverse, n_fft, hop_length, win_length, window, center=True,
+                             pad_mode="reflect", normalized=False, onesided=True,
+                             return_complex=True)  # (B, n_stft, T)
+        angles = rebuilt - previous * alpha if alpha > 0 else rebuilt
         angles = angles.div(angles.abs().add(1e-16))  # unit phase
         previous = rebuilt
-    waveform = torch.istft(magnitude * angles, length=length, **stft)  # (B, samples)
-    return waveform.reshape(*shape[:-2], waveform.shape[-1])  # (..., samples)
+    return angles, previous

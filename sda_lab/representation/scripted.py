@@ -13,97 +13,28 @@ that can be spread over several calls:
 The magnitude is :func:`sda_lab.representation.inverse_mel.mel_to_magnitude`'s: sqrt of NNLS
 (:func:`sda_lab.representation.inversion.nnls_fista_steps`, the package's FISTA) or of the
 harmonic start (:mod:`sda_lab.representation.harmonic`), plus the learned residual where the
-run has one. The phase is fast Griffin-Lim (:func:`sda_lab.representation.inversion.
-griffin_lim_steps`) from a given start. PGHI (:func:`sda_lab.representation.phase.pghi_phase`),
+run has one. The phase is fast Griffin-Lim
+(:func:`sda_lab.representation.inversion.griffin_lim_steps`) from a given start. PGHI (:func:`sda_lab.representation.phase.pghi_phase`),
 the start the package's own audio path uses, integrates with a heap in numba and cannot be
 scripted: callers start from zero phase or from a phase carried over from earlier audio.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Tuple
 
 import torch
 from torch import nn
 
-from .harmonic import HarmonicConfig
+from .harmonic import (HarmonicConfig, harmonic_comb_core, multiplicative_nnls_steps,
+                       subharmonic_f0_core)
 from .inverse_mel import STARTS, _floor
+from .inversion import griffin_lim_steps, nnls_fista_steps
 
 __all__ = ["ScriptedInverter", "trace_method"]
 
 GRIFFIN_LIM_MOMENTUM = 0.99  # inversion.griffin_lim's and phase.griffin_lim's default
-
-
-# -- TODO(move): these four belong in inversion.py and harmonic.py (package calls them) ---------
-
-def nnls_fista_steps(fb: torch.Tensor, fbt: torch.Tensor, y0: torch.Tensor, x: torch.Tensor,
-                     y: torch.Tensor, t: float, step: torch.Tensor, n_iter: int
-                     ) -> Tuple[torch.Tensor, torch.Tensor, float]:
-    for _ in range(n_iter):
-        grad = fbt @ (fb @ y - y0)  # (n_stft, N)
-        x_next = torch.addcmul(y, step, grad, value=-1.0).clamp_(min=0.0)  # (n_stft, N)
-        t_next = (1.0 + math.sqrt(1.0 + 4.0 * t * t)) / 2.0
-        y = torch.lerp(x, x_next, 1.0 + (t - 1.0) / t_next)  # (n_stft, N)
-        x = x_next
-        t = t_next
-    return x, y, t
-
-
-def griffin_lim_steps(magnitude: torch.Tensor, angles: torch.Tensor, previous: torch.Tensor,
-                      window: torch.Tensor, n_fft: int, hop_length: int, n_iter: int,
-                      momentum: float, length: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    alpha = momentum / (1.0 + momentum)
-    win_length = window.shape[0]
-    for _ in range(n_iter):
-        inverse = torch.istft(magnitude * angles, n_fft, hop_length, win_length, window,
-                              length=length)  # (B, samples)
-        rebuilt = torch.stft(inverse, n_fft, hop_length, win_length, window, center=True,
-                             pad_mode="reflect", normalized=False, onesided=True,
-                             return_complex=True)  # (B, n_stft, T)
-        angles = rebuilt - previous * alpha if alpha > 0 else rebuilt
-        angles = angles.div(angles.abs().add(1e-16))
-        previous = rebuilt
-    return angles, previous
-
-
-def harmonic_comb_weights(magnitude: torch.Tensor, sample_rate: int, n_fft: int, f0_min: float,
-                          f0_max: float, n_candidates: int, n_harmonics: int, f_max: float,
-                          sigma_bins: float, ramp_lo: float, ramp_hi: float, h_lo: float,
-                          h_hi: float, comb_floor: float) -> torch.Tensor:
-    b, n_stft, t = magnitude.shape[0], magnitude.shape[1], magnitude.shape[2]
-    bin_hz = sample_rate / n_fft
-    cand = torch.exp(torch.linspace(math.log(f0_min), math.log(f0_max), n_candidates,
-                                    dtype=magnitude.dtype, device=magnitude.device))  # (C,)
-    score = torch.zeros(b, n_candidates, t, dtype=magnitude.dtype, device=magnitude.device)
-    for h in range(1, n_harmonics + 1):
-        f = cand * h
-        keep = (f < min(f_max, sample_rate / 2)).to(magnitude.dtype)  # (C,)
-        pos = (f / bin_hz).clamp(max=n_stft - 2)
-        i0 = pos.floor().long()
-        w = (pos - i0)[None, :, None]  # (1, C, 1)
-        at = magnitude[:, i0] * (1 - w) + magnitude[:, i0 + 1] * w  # (B, C, T)
-        score += (0.84 ** (h - 1)) * keep[None, :, None] * at
-    best, which = score.max(dim=1)  # (B, T) each
-    f0 = cand[which]
-    strength = best / score.mean(dim=1).clamp(min=1e-30)
-    hz = torch.arange(n_stft, dtype=f0.dtype, device=f0.device) * bin_hz  # (F,)
-    f0 = f0[:, None, :]  # (B, 1, T)
-    d = (hz[None, :, None] - torch.round(hz[None, :, None] / f0).clamp(min=1) * f0) / bin_hz
-    comb = torch.exp(-0.5 * (d / sigma_bins) ** 2)  # (B, F, T)
-    comb = comb / comb.mean(dim=1, keepdim=True).clamp(min=1e-12)
-    fade = ((hz - ramp_lo) / (ramp_hi - ramp_lo)).clamp(0, 1)[None, :, None]  # (1, F, 1)
-    fade = fade * ((strength - h_lo) / (h_hi - h_lo)).clamp(0, 1)[:, None, :]  # (B, F, T)
-    return (1 + fade * (comb - 1)).clamp(min=comb_floor)  # (B, F, T)
-
-
-def multiplicative_nnls_steps(fb: torch.Tensor, num: torch.Tensor, p: torch.Tensor,
-                              n_iter: int) -> torch.Tensor:
-    for _ in range(n_iter):
-        fit = torch.einsum("mf,bft->bmt", fb, p)  # (B, M, T)
-        p = p * num / torch.einsum("mf,bmt->bft", fb, fit).clamp(min=1e-30)  # (B, F, T)
-    return p
 
 
 class _Call(nn.Module):
@@ -144,14 +75,18 @@ class ScriptedInverter(nn.Module):
         :func:`~sda_lab.representation.inverse_mel.mel_to_magnitude` does without one).
     gl_iters : int, optional
         Griffin-Lim iterations; default ``spec.config.griffin_lim_iters``.
+    nnls_iters : int, optional
+        FISTA steps; default the inverse's, else ``spec.config.nnls_iters``.
 
     Raises
     ------
     ValueError
-        An inverse trained on another spectrogram config, or ``gl_iters`` < 0.
+        An inverse trained on another spectrogram config, or ``gl_iters`` or ``nnls_iters``
+        below 0.
     """
 
-    def __init__(self, spec, inverse=None, gl_iters: int | None = None) -> None:
+    def __init__(self, spec, inverse=None, gl_iters: int | None = None,
+                 nnls_iters: int | None = None) -> None:
         super().__init__()
         c = spec.config
         if inverse is not None:
@@ -167,7 +102,11 @@ class ScriptedInverter(nn.Module):
         self.start = "nnls" if inverse is None else str(inverse.start)
         if self.start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
-        self.nnls_iters = int(c.nnls_iters if inverse is None else inverse.config.nnls_iters)
+        if nnls_iters is None:
+            nnls_iters = c.nnls_iters if inverse is None else inverse.config.nnls_iters
+        if nnls_iters < 0:
+            raise ValueError(f"nnls_iters must be 0 or more, got {nnls_iters}")
+        self.nnls_iters = int(nnls_iters)
         self.learned = inverse is not None
         self.floor = float(_floor(spec))
         h = HarmonicConfig()
@@ -228,11 +167,12 @@ class ScriptedInverter(nn.Module):
         """The harmonic start's ``(numerator, start)`` ``(B, n_stft, T)`` from the NNLS power:
         pitch, comb, and ``fb^T y`` of the multiplicative updates."""
         power = power.clamp(min=0.0)
-        comb = harmonic_comb_weights(power.sqrt(), self.sample_rate, self.n_fft, self.h_f0[0],
-                                     self.h_f0[1], self.h_sizes[0], self.h_sizes[1],
-                                     self.h_f_max, self.h_sigma, self.h_ramp[0],
-                                     self.h_ramp[1], self.h_harmonicity[0],
-                                     self.h_harmonicity[1], self.h_floor)  # (B, F, T)
+        f0, strength = subharmonic_f0_core(power.sqrt(), self.sample_rate, self.n_fft,
+                                           self.h_f0[0], self.h_f0[1], self.h_sizes[0],
+                                           self.h_sizes[1], self.h_f_max)  # (B, T) each
+        comb = harmonic_comb_core(f0, self.n_stft, self.sample_rate, self.n_fft, self.h_sigma,
+                                  self.h_ramp[0], self.h_ramp[1], self.h_floor, strength,
+                                  self.h_harmonicity[0], self.h_harmonicity[1])  # (B, F, T)
         num = torch.einsum("mf,bmt->bft", self.fb, mel_power)  # (B, F, T)
         return num, power * comb
 
