@@ -20,30 +20,12 @@ import torch
 from sda_lab.interface.nn_tilde import RATIO, attribute_name
 
 from .nn_host import NoCompiler, build_nn_host
+from .test_export import CHILD_PRELUDE
 from .test_generate import tiny_run
 
 LATENTS, GL_ITERS = 3, 8
 CLIP, HOP = 8000, 4000  # the tiny run's clip (1 s at 8 kHz) and half of it
 BLOCKS = (2048, 4096, 8192)
-# A fresh interpreter that proves first that sda_lab cannot be imported (as test_export's).
-CHILD_PRELUDE = textwrap.dedent("""
-    import os, sys
-    repo = {repo!r}
-    sys.path = [p for p in sys.path if p and os.path.abspath(p) != repo
-                and not (p.startswith(repo + os.sep) and 'site-packages' not in p)]
-    sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]
-    sys.path_hooks = [h for h in sys.path_hooks if 'editable' not in repr(h).lower()]
-    sys.path_importer_cache.clear()
-    try:
-        import sda_lab
-    except ImportError:
-        pass
-    else:
-        raise SystemExit('sda_lab is importable in the child: ' + sda_lab.__file__)
-    import warnings; warnings.simplefilter('ignore')
-    import torch
-    torch.set_num_threads(1)
-""")
 # The file and the package's eager functions run the same kernels in the same order, so they
 # agree bit for bit here; the stated tolerance leaves room for nothing more than float
 # rounding on another CPU (1e-5 of the peak; a wrong step is off by the signal itself).

@@ -1,5 +1,6 @@
-"""Take a trained model elsewhere: one TorchScript file that plain PyTorch (or libtorch, nn~)
-loads with ``torch.jit.load``, no sda-lab needed.
+"""Take a trained model elsewhere: one TorchScript file that plain PyTorch (or libtorch) loads
+with ``torch.jit.load``, no sda-lab needed, working on whole clips. For hosts that stream
+(nn~ in Max and Pure Data), :mod:`sda_lab.interface.nn_tilde` (``export --for nn~``).
 
 The file holds the representation, the VAE and the inversion:
 
@@ -12,14 +13,14 @@ The file holds the representation, the VAE and the inversion:
 
 The analysis (:meth:`AudioSpectrogram.waveform_to_mel`), the encoder, the decoder and the mel
 de-normalisation are traced from the package's own code (their input checks run once while
-tracing and are not part of the file); the inversion is scripted: the pseudo-inverse start,
-the same FISTA non-negative least squares as ``sda_lab.representation.inversion._nnls_fista``
-(sparse filterbank on the CPU, dense elsewhere, as there), and
-``torchaudio.functional.griffinlim`` (which ``sda_lab.representation.inversion.griffin_lim``
-follows step for step; the package's version takes keyword dicts TorchScript cannot compile).
-Griffin-Lim starts from random phases drawn from torch's global generator, so
-``torch.manual_seed(s)`` before a call gives the package's output for the same seed, within float
-rounding. Beside ``FILE`` the spectrogram settings and model config are written as ``FILE.json``.
+tracing and are not part of the file); the inversion is the config's default one
+(:meth:`AudioSpectrogram.mel_to_waveform`: pseudo-inverse start, FISTA non-negative least
+squares, fast Griffin-Lim), compiled from the package's own steps
+(:class:`sda_lab.representation.scripted.ScriptedInverter`). Griffin-Lim starts from random
+phases drawn from torch's global generator as the package draws them, so
+``torch.manual_seed(s)`` before a call gives the package's output for the same seed, within
+float rounding. Beside ``FILE`` the spectrogram settings and model config are written as
+``FILE.json``.
 
 Why TorchScript and not ``torch.export``: nn~ and libtorch hosts load TorchScript, and one
 file keeps several methods; ``torch.jit`` warns that it is deprecated in torch 2.14 but works
@@ -34,34 +35,14 @@ from pathlib import Path
 from typing import Tuple
 
 import torch
-import torchaudio.functional as AF
 from torch import nn
 
+from ..representation.scripted import ScriptedInverter, trace_method
 from ..studies.descriptors import clip_length
 
 __all__ = ["EXPORT_FORMAT", "export_model", "export_run", "ExportedVAE"]
 
 EXPORT_FORMAT = 1
-# sda_lab.representation.inversion.griffin_lim's default, which mel_to_waveform uses
-GRIFFIN_LIM_MOMENTUM = 0.99
-
-
-class _Call(nn.Module):
-    """A module around one bound method, so the method can be traced."""
-
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fn(x)
-
-
-def _trace(fn, example: torch.Tensor):
-    with warnings.catch_warnings():  # the package's input checks read tensors as bools
-        warnings.simplefilter("ignore")
-        module = fn if isinstance(fn, nn.Module) else _Call(fn)
-        return torch.jit.trace(module, example, check_trace=False)
 
 
 class ExportedVAE(nn.Module):
@@ -78,57 +59,26 @@ class ExportedVAE(nn.Module):
         # the config's default inversion; "lstsq" is the NNLS start itself (the clipped
         # minimum-norm least-squares answer), so it exports as 0 NNLS steps
         _, nnls_iters, gl_iters = c.inversion_plan(c.inversion)
-        self.nnls_iters, self.gl_iters = int(nnls_iters), int(gl_iters)
-        self.n_fft, self.hop_length, self.win_length = int(c.n_fft), int(c.hop_length), int(c.n_fft)
-        self.power, self.momentum = float(c.power), GRIFFIN_LIM_MOMENTUM
-        self.register_buffer("window", spec.window.detach().clone())  # (n_fft,)
-        self.register_buffer("fb", spec.fb.detach().clone().contiguous())  # (n_mels, n_stft)
-        self.register_buffer("fb_pinv", spec.fb_pinv.detach().clone())  # (n_stft, n_mels)
-        self.register_buffer("nnls_step", spec.nnls_step.detach().clone()[:, None])  # (n_stft, 1)
-        # sparse copies for the CPU, as the package's FISTA uses there (same rounding)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul only
-            warnings.simplefilter("ignore")
-            self.register_buffer("fb_csr", self.fb.to_sparse_csr())  # (n_mels, n_stft)
-            self.register_buffer("fbt_csr", self.fb.t().contiguous().to_sparse_csr())
+        self.inv = ScriptedInverter(spec, None, gl_iters=gl_iters, nnls_iters=nnls_iters)
+        self.hop_length = int(c.hop_length)
         samples = self.clip_samples
-        self.analysis = _trace(spec.waveform_to_mel, torch.zeros(2, 1, samples))
+        self.analysis = trace_method(spec.waveform_to_mel, torch.zeros(2, 1, samples))
         mel = torch.rand(2, 1, mc.n_mels, mc.n_frames)  # (2, 1, n_mels, T)
-        self.to_power = _trace(spec.mel_to_power, mel)
-        self.encoder = _trace(model.encoder.eval(), mel)
-        self.decoder = _trace(model.decoder.eval(), torch.zeros(2, mc.latent_dim))
-
-    def _nnls(self, y0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """FISTA for ``min ||fb X - y0||^2, X >= 0`` (Beck & Teboulle 2009), as the package's
-        ``sda_lab.representation.inversion._nnls_fista``: ``y0 (n_mels, N)``, ``x (n_stft, N)`` ->
-        ``(n_stft, N)``."""
-        y = x
-        t = 1.0
-        fb, fbt = self.fb, self.fb.t()
-        if y0.device.type == "cpu":
-            fb, fbt = self.fb_csr, self.fbt_csr
-        for _ in range(self.nnls_iters):
-            grad = fbt @ (fb @ y - y0)  # (n_stft, N)
-            x_next = torch.addcmul(y, self.nnls_step, grad, value=-1.0).clamp(min=0.0)
-            t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
-            y = torch.lerp(x, x_next, 1.0 + (t - 1.0) / t_next)  # (n_stft, N)
-            x = x_next
-            t = t_next
-        return x
+        self.encoder = trace_method(model.encoder.eval(), mel)
+        self.decoder = trace_method(model.decoder.eval(), torch.zeros(2, mc.latent_dim))
 
     @torch.jit.export
     def mel_to_waveform(self, mel: torch.Tensor) -> torch.Tensor:
         """Normalised mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, (T - 1) * hop)``, or
         ``clip_samples`` when ``T == n_frames``."""
-        power = self.to_power(mel)  # (B, n_mels, T)
-        B, n_mels, frames = power.shape[0], power.shape[1], power.shape[2]
-        target = power.transpose(0, 1).reshape(n_mels, B * frames)  # (n_mels, B*T)
-        linear = torch.relu(self.fb_pinv @ target)  # (n_stft, B*T)
-        linear = self._nnls(target, linear)  # (n_stft, B*T)
-        linear = linear.reshape(-1, B, frames).permute(1, 0, 2)  # (B, n_stft, T)
+        mag = self.inv.magnitude(mel)  # (B, n_stft, T)
+        frames = mel.shape[3]
         length = self.clip_samples if frames == self.n_frames else (frames - 1) * self.hop_length
-        wave = AF.griffinlim(linear, self.window, self.n_fft, self.hop_length, self.win_length,
-                             self.power, self.gl_iters, self.momentum, length, True)  # (B, S)
-        return wave.unsqueeze(1)  # (B, 1, samples)
+        # Griffin-Lim's random start, drawn as the package draws it (torch's global generator)
+        angles = torch.rand(mag.shape, dtype=torch.complex64)  # (B, n_stft, T)
+        angles, _ = self.inv.gl_steps(mag, angles, torch.zeros_like(angles), self.inv.gl_iters,
+                                      length)
+        return self.inv.waveform(mag, angles, length).unsqueeze(1)  # (B, 1, samples)
 
     @torch.jit.export
     def waveform_to_mel(self, wave: torch.Tensor) -> torch.Tensor:
