@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from sda_lab.interface.cli import main
 from sda_lab.interface.nn_tilde import RATIO, attribute_name
 
 from .nn_host import NoCompiler, build_nn_host
@@ -50,7 +51,6 @@ def _signal(n: int = 4 * 8192) -> torch.Tensor:
 def exported(tmp_path_factory):
     """A tiny run with a learned inverse mel (harmonic start, a residual that is not zero),
     exported for nn~ with 3 latent channels and 8 Griffin-Lim iterations."""
-    from sda_lab.interface.nn_tilde import export_run_nn_tilde
     from sda_lab.representation.inverse_mel import (InverseMel, InverseMelConfig,
                                                      InverseMelNet, save_inverse_mel)
     from sda_lab.representation.spectrogram import AudioSpectrogram
@@ -66,7 +66,8 @@ def exported(tmp_path_factory):
     save_inverse_mel(run / "inverse_mel.pt", InverseMel(net.eval(), asdict(
         AudioSpectrogram(TINY_SPEC).config), config, {}, "harmonic"))
     out = root / "tiny_nn.ts"
-    export_run_nn_tilde(run, out, n_latents=LATENTS, gl_iters=GL_ITERS)
+    assert main(["export", str(run), "--out", str(out), "--for", "nn~", "--latents",
+                 str(LATENTS), "--gl-iters", str(GL_ITERS)]) == 0
     return run, out
 
 
@@ -177,6 +178,26 @@ def test_the_latent_channels_are_the_explorers_top_dimensions_named_as_it_names_
         assert d["attribute"] == attribute_name(d["label"])
         assert d["scale"] == pytest.approx(float(scale[d["dim"]]))
         assert d["centre"] == float(mu.mean(0)[d["dim"]])
+
+
+def test_the_export_command_says_what_it_wrote_and_refuses_in_one_line(exported, tmp_path,
+                                                                       capsys):
+    from sda_lab.interface.commands import export as command
+    from sda_lab.interface.nn_tilde import GL_ITERS as DEFAULT_GL_ITERS
+
+    assert command.GL_ITERS == DEFAULT_GL_ITERS  # the --help text's copy
+    run, _ = exported
+    for argv, says in (
+            (["--latents", "3"], "--latents: applies to --for nn~ only"),
+            (["--for", "nn~", "--latents", "5"], "--latents: expected 1 to 4"),
+            (["--gl-iters", "8"], "--gl-iters: applies to --for nn~ only")):
+        capsys.readouterr()
+        assert main(["export", str(run), "--out", str(tmp_path / "m.ts"), *argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and says in err, err
+    with pytest.raises(SystemExit) as exc:
+        main(["export", str(run), "--out", str(tmp_path / "m.ts"), "--for", "max"])
+    assert exc.value.code == 2
 
 
 def test_attribute_names_are_identifiers_from_the_explorers_words():
