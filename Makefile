@@ -7,14 +7,27 @@ STAMP  := $(VENV)/.sda-lab-installed
 BROWSER_STAMP := $(VENV)/.browser-deps
 PORT   ?= 8888
 
-.PHONY: install lab test test-fast bench notebooks clean browser-deps
+.PHONY: install lab test test-fast bench notebooks clean browser-deps cxx-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) cxx-deps
+
+# A C++ compiler for the test that builds a host loading the nn~ export as nn~ does
+# (tests/cpp/nn_host.cpp, against the torch wheel's libtorch). Installed only where apt-get can
+# run as root; elsewhere, without g++, that test is skipped with the reason.
+CXX_STAMP := $(VENV)/.cxx-deps
+cxx-deps: $(CXX_STAMP)
+$(CXX_STAMP):
+	@if command -v g++ >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && test "$$(id -u)" = 0; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null) \
+	  || echo "warning: could not install g++; the C++ host test will be skipped"; \
+	else echo "note: no g++ and no root apt-get; the C++ host test will be skipped"; fi
+	@mkdir -p $(VENV) && touch $(CXX_STAMP)
 
 # Open the workbench at the first notebook, serving the repository root so that data/ (your
 # audio in data/user/, the bundled data/examples/) shows in JupyterLab's file browser. Without
