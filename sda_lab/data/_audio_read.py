@@ -6,6 +6,10 @@
 - :func:`resample` runs ``torchaudio.functional.resample`` block by block with enough context
   on each side that the result equals resampling the whole signal (to float rounding).
 - :func:`open_error` says in a few words why a file could not be opened.
+- A WAV whose header says its data chunk is empty while audio bytes follow it (a recorder
+  stopped before it went back to write the sizes) is read through a view of the file with the
+  sizes the bytes give (:class:`_PatchedFile`, nothing copied); :attr:`MonoRead.header_note`
+  says so.
 - :class:`ClipBuffer` collects equal-length clips in one growing array (``ndarray.resize``:
   on Linux a large buffer grows by remapping pages, not copying) and hands it to torch without a
   stacked second copy.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,19 +54,102 @@ class MonoRead:
     peak: float  # over all channels, before mixing
     n_bad: int  # NaN/Inf samples, all channels
     n_values: int  # frames * channels read
+    header_note: str = ""  # what was wrong with the header and how it was read anyway
 
 
 def _fs_path(path) -> str | bytes:
     return os.fsencode(path) if os.name != "nt" else str(path)
 
 
+class _PatchedFile:
+    """A read-only binary file whose bytes at some offsets are replaced (``{offset: bytes}``):
+    a WAV header's sizes corrected without copying the audio."""
+
+    def __init__(self, path, patches: dict[int, bytes]) -> None:
+        self._f = open(_fs_path(path), "rb")
+        self._patches = patches
+        self.mode = "rb"
+
+    def read(self, size: int = -1) -> bytes:
+        pos = self._f.tell()
+        data = bytearray(self._f.read(size))
+        for offset, new in self._patches.items():
+            lo, hi = max(offset, pos), min(offset + len(new), pos + len(data))
+            if lo < hi:
+                data[lo - pos:hi - pos] = new[lo - offset:hi - offset]
+        return bytes(data)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._f.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _empty_data_chunk(path) -> tuple[dict[int, bytes], int] | None:
+    """For a RIFF WAVE file whose ``data`` chunk declares 0 bytes but has whole frames after
+    it: the patches that give the RIFF and data chunks the sizes the file's length implies,
+    and the number of audio bytes; else None."""
+    with open(_fs_path(path), "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = os.fstat(f.fileno()).st_size
+        block_align, pos = 0, 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk, n = f.read(4), struct.unpack("<I", f.read(4))[0]
+            if chunk == b"fmt " and n >= 16:
+                block_align = struct.unpack("<H", f.read(16)[12:14])[0]
+            elif chunk == b"data":
+                if n != 0 or block_align == 0:
+                    return None
+                audio = min((size - pos - 8) // block_align * block_align, 0xFFFFFFFF - 64)
+                if audio <= 0:
+                    return None
+                return {4: struct.pack("<I", min(size - 8, 0xFFFFFFFF)),
+                        pos + 4: struct.pack("<I", audio)}, audio
+            pos += 8 + n + (n & 1)
+    return None
+
+
 def read_mono(path) -> MonoRead:
     """Read ``path`` block by block and mix it to mono ``(frames,)`` float32.
 
-    A truncated file yields the frames that are there. Raises what ``soundfile`` raises
-    (``LibsndfileError``, ``RuntimeError``) or ``OSError`` (permission denied).
+    A truncated file yields the frames that are there; a WAV whose header declares an empty
+    data chunk with audio after it is read whole, and ``header_note`` says the header was
+    wrong. Raises what ``soundfile`` raises (``LibsndfileError``, ``RuntimeError``) or
+    ``OSError`` (permission denied).
     """
-    with sf.SoundFile(_fs_path(path)) as f:
+    source = _fs_path(path)
+    with sf.SoundFile(source) as f:
+        empty_wav = f.frames == 0 and f.format in ("WAV", "WAVEX")
+    fixed = _empty_data_chunk(path) if empty_wav else None
+    if fixed is not None:
+        source = _PatchedFile(path, fixed[0])
+    try:
+        read = _read_blocks(source)
+    finally:
+        if fixed is not None:
+            source.close()
+    if fixed is not None:
+        read.header_note = (f"header wrong: it says the audio is empty (0 frames), but "
+                            f"{read.mono.shape[0] / read.sample_rate:.3g} s follow it (a "
+                            "recording stopped before its header was finished?): read them")
+    return read
+
+
+def _read_blocks(source) -> MonoRead:
+    """:func:`read_mono`'s work on an open-able ``source`` (a path or a file object)."""
+    with sf.SoundFile(source) as f:
         sr, channels = f.samplerate, f.channels
         mono = np.empty(max(f.frames, 0), np.float32)
         pos, peak, bad = 0, 0.0, 0

@@ -132,6 +132,9 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
                duration_s=read.mono.shape[0] / sr)  # what was read: a truncated file reads short
     if read.mono.shape[0] == 0:
         return skip("empty (no samples)")
+    if read.header_note:
+        _add_note(row, read.header_note)
+        warns.append(f"{name}: {read.header_note}")
     if read.n_bad:
         return skip(f"NaN/Inf samples ({read.n_bad} of {read.n_values})", warn=True)
     peak = read.peak
@@ -142,11 +145,11 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
         level = f"{peak:.3g} ({row['peak_dbfs']:+.1f} dBFS)"
         if too_loud == "normalize":
             mono /= peak  # now peaking at <= 1.0
-            row["note"] = f"peak-normalised from {level}"
+            _add_note(row, f"peak-normalised from {level}")
             warns.append(f"{name} peaks at {level}, above full scale: peak-normalised to 1.0")
         else:
             np.clip(mono, -1.0, 1.0, out=mono)
-            row["note"] = f"clipped at full scale (peak was {level})"
+            _add_note(row, f"clipped at full scale (peak was {level})")
             warns.append(f"{name} peaks at {level}, above full scale: clipped to [-1, 1]")
     if sr != sample_rate:
         mono = resample(mono, sr, sample_rate)  # (ceil(frames * sample_rate / sr),)
