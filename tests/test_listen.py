@@ -126,3 +126,80 @@ def test_the_real_command_lists_listen_and_fails_in_one_line(tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1
     assert failed.stderr.count("\n") == 1 and "RUN" in failed.stderr
+
+
+@pytest.fixture(scope="module")
+def loud(tmp_path_factory):
+    """Full-scale noise at the run's rate, stored exactly (float WAV): its reconstruction
+    peaks above 1, so the writer scales it down."""
+    path = tmp_path_factory.mktemp("loud") / "noise.wav"
+    rng = np.random.default_rng(0)
+    sf.write(path, rng.uniform(-1, 1, 8000), 16_000, subtype="FLOAT")
+    return path
+
+
+def test_figures_are_those_of_the_file_as_written(runs, loud, tmp_path, capsys):
+    from sda_lab.representation.metrics import log_spectral_distance, spectral_convergence
+
+    out = tmp_path / "heard.wav"
+    assert main(["listen", str(runs[0]), str(loud), "--out", str(out), "--seconds", "0.5"]) == 0
+    printed = capsys.readouterr().out
+    assert "scaled by" in printed  # the case that matters: the writer changed the level
+    x = torch.from_numpy(sf.read(loud)[0]).float().view(1, 1, -1)
+    y = torch.from_numpy(sf.read(out)[0]).float().view(1, 1, -1)  # what the file holds
+    sc = float(spectral_convergence(x, y, 512, 128)[0])
+    lsd = float(log_spectral_distance(x, y, 512, 128)[0])
+    level = 20 * np.log10(float(y.pow(2).mean().sqrt() / x.pow(2).mean().sqrt()))
+    said = printed.split("spectral convergence ")[1]
+    assert abs(float(said.split(",")[0]) - sc) < 2e-3
+    assert abs(float(said.split("log-spectral distance ")[1].split(" dB")[0]) - lsd) < 0.02
+    assert abs(float(said.split("level ")[1].split(" dB")[0]) - level) < 0.06
+    assert level < -0.5  # scaled down: the figure says the file is quieter than the input
+
+
+def test_a_silent_input_says_the_ratios_are_undefined(runs, tmp_path, capsys):
+    silent = tmp_path / "silence.wav"
+    sf.write(silent, np.zeros(8000), 16_000)
+    out = tmp_path / "heard.wav"
+    assert main(["listen", str(runs[0]), str(silent), "--out", str(out)]) == 0
+    lines = [s for s in capsys.readouterr().out.splitlines() if "spectral convergence" in s]
+    assert len(lines) == 1 and "undefined" in lines[0] and "silent" in lines[0], lines
+    assert not any(ch.isdigit() for ch in lines[0].split("undefined")[0])  # no number given
+    assert out.is_file()
+
+
+def test_an_out_that_is_an_input_is_refused_before_any_work(runs, tmp_path, capsys):
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    original = folder / "take.wav"
+    sf.write(original, 0.3 * np.sin(np.arange(8000) / 5.0), 16_000)
+    before = original.read_bytes()
+    (folder / "link.wav").symlink_to(original)
+    import os
+
+    os.link(original, folder / "hard.wav")
+    for out in (original, folder / "sub" / ".." / "take.wav", folder / "link.wav",
+                folder / "hard.wav"):
+        (folder / "sub").mkdir(exist_ok=True)
+        err = one_line_error(capsys, ["listen", str(runs[0]), str(original), "--out", str(out)],
+                             1)
+        assert "--out" in err and "FILE" in err and "input" in err, err
+    # the input named through the link, the output the real path: refused too
+    err = one_line_error(capsys, ["listen", str(runs[0]), str(folder / "link.wav"), "--out",
+                                  str(original)], 1)
+    assert "--out" in err
+    assert original.read_bytes() == before
+
+
+@pytest.mark.parametrize("seconds, code, expected", [("1e306", 2, "at most 3600"),
+                                                     ("inf", 2, "at most 3600"),
+                                                     ("1e-9", 1, "FFT window")])
+def test_seconds_out_of_range_is_one_line_naming_seconds(runs, audio, tmp_path, capsys,
+                                                         seconds, code, expected):
+    out = tmp_path / "o.wav"
+    err = one_line_error(capsys, ["listen", str(runs[0]), str(audio), "--out", str(out),
+                                  "--seconds", seconds], code)
+    assert "--seconds" in err and expected in err, err
+    assert seconds in err or repr(float(seconds)) in err, err
+    assert "FILE" not in err
+    assert not out.exists()

@@ -15,7 +15,7 @@ from sda_lab.interface import plotting  # noqa: E402
 from sda_lab.representation.spectrogram import SpectrogramConfig  # noqa: E402
 
 
-def test_flac_round_trip_is_16_bit_and_clipped():
+def test_flac_round_trip_is_16_bit_and_within_full_scale():
     x = torch.linspace(-2, 2, 4800)
     data, sr = sf.read(io.BytesIO(plotting.flac_bytes(x, 48_000)))
     assert sr == 48_000 and data.shape == (4800,)

@@ -5,6 +5,11 @@ folder, are flushed and fsynced, and the temporary file is renamed over the targ
 complete (``os.replace`` is atomic on POSIX and Windows). A failure of any kind removes the
 temporary file and leaves the previous file, if any, as it was. A full disk or a folder that
 cannot be written is raised as :class:`WriteError` with one line naming the path.
+
+Audio is encoded in one place, :func:`audio_bytes` (WAV files through :func:`write_wav`, the
+notebooks' FLAC players through the same function): a mono waveform is scaled down by
+:func:`wav_gain` only where its peak exceeds full scale (1.0), never up, so a quiet sound stays
+quiet and nothing clips. Score what a listener gets as ``waveform * wav_gain(waveform)``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Callable, IO
 
 __all__ = ["WriteError", "atomic_write", "atomic_write_json", "atomic_torch_save",
-           "check_writable_dir", "wav_gain"]
+           "check_writable_dir", "wav_gain", "audio_bytes", "write_wav"]
 
 
 class WriteError(OSError):
@@ -84,18 +89,6 @@ def atomic_write_json(path: str | Path, obj: object, **dump_kwargs) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 
 
-def wav_gain(waveform) -> float:
-    """The gain a WAV writer applies to ``waveform`` (any shape, a tensor or an array): ``1 /
-    peak`` where the peak exceeds full scale (it would clip), else 1. Score audio after
-    multiplying by it to score what is written."""
-    import numpy as np
-
-    values = np.abs(np.asarray(waveform.detach().cpu() if hasattr(waveform, "detach")
-                               else waveform))
-    peak = float(values.max()) if values.size else 0.0
-    return 1.0 / peak if peak > 1.0 else 1.0
-
-
 def atomic_torch_save(path: str | Path, obj: object) -> Path:
     """:func:`atomic_write` of ``torch.save(obj)``."""
     import torch
@@ -123,3 +116,70 @@ def check_writable_dir(folder: str | Path, what: str = "folder") -> Path:
         raise WriteError(f"{what}: cannot write to {folder}: "
                          f"{_describe(exc, folder / 'x')}") from exc
     return folder
+
+
+def _mono(waveform):
+    """``waveform`` (a torch tensor or array with at most one axis longer than 1) as a 1-D
+    float64 array; ``ValueError`` for several channels, no samples, or NaN/Inf."""
+    import numpy as np
+
+    if hasattr(waveform, "detach"):  # a torch tensor, on any device
+        waveform = waveform.detach().cpu().double().numpy()
+    x = np.asarray(waveform, dtype=np.float64)
+    if sum(d > 1 for d in x.shape) > 1:
+        raise ValueError(f"expected a mono waveform (one axis longer than 1), got shape "
+                         f"{x.shape}")
+    x = x.reshape(-1)
+    if x.size == 0:
+        raise ValueError("expected a waveform with samples, got an empty one")
+    bad = int((~np.isfinite(x)).sum())
+    if bad:
+        raise ValueError(f"expected finite samples, got {bad} NaN/Inf of {x.size}")
+    return x
+
+
+def wav_gain(waveform) -> float:
+    """The gain :func:`write_wav` applies to ``waveform`` (any shape, a torch tensor or an
+    array): ``1 / peak`` where the peak absolute finite sample exceeds full scale (1.0, it
+    would clip), else exactly 1.0 (also for no samples). Pure: multiply by it to score what is
+    written. (The writer itself refuses NaN/Inf samples.)"""
+    import numpy as np
+
+    if hasattr(waveform, "detach"):  # a torch tensor, on any device
+        waveform = waveform.detach().cpu().double().numpy()
+    values = np.abs(np.asarray(waveform, dtype=np.float64))
+    values = values[np.isfinite(values)]
+    peak = float(values.max()) if values.size else 0.0
+    return 1.0 / peak if peak > 1.0 else 1.0
+
+
+def audio_bytes(waveform, sample_rate: int, format: str = "WAV", subtype: str = "PCM_16"
+                ) -> tuple[bytes, float]:
+    """Encode a mono ``waveform`` (any shape with one axis longer than 1, torch or NumPy) as
+    ``format``/``subtype`` (soundfile's names: ``"WAV"``/``"FLAC"``, ``"PCM_16"``/``"FLOAT"``),
+    scaled by :func:`wav_gain` first. Returns ``(bytes, gain)``.
+
+    Raises ``ValueError`` (one line) for several channels, no samples, NaN/Inf samples or a
+    sample rate that is not a positive integer.
+    """
+    import io
+
+    import soundfile as sf
+
+    x = _mono(waveform)
+    if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate < 1:
+        raise ValueError(f"expected a positive integer sample rate, got {sample_rate!r}")
+    gain = wav_gain(x)
+    buf = io.BytesIO()
+    sf.write(buf, x * gain, int(sample_rate), format=format, subtype=subtype)
+    return buf.getvalue(), gain
+
+
+def write_wav(path: str | Path, waveform, sample_rate: int, subtype: str = "PCM_16") -> float:
+    """Write a mono ``waveform`` to ``path`` as WAV (16-bit PCM by default; ``"FLOAT"`` for
+    32-bit float), scaled by :func:`wav_gain`, atomically (:func:`atomic_write`). Returns the
+    gain applied. Raises what :func:`audio_bytes` and :func:`atomic_write` raise; nothing is
+    written then."""
+    data, gain = audio_bytes(waveform, sample_rate, "WAV", subtype)
+    atomic_write(path, lambda f: f.write(data))
+    return gain

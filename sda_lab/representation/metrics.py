@@ -8,6 +8,9 @@ Both are computed per clip on the linear STFT magnitude, so they judge what a li
 - Log-spectral distance in dB: ``mean_t sqrt(mean_f (10 log10(|S|^2 / |S_hat|^2))^2)``.
 - Mel consistency (no reference needed): spectral convergence between a mel and the mel of the
   audio it inverts to, see :func:`mel_consistency`.
+- Level difference in dB: ``20 log10(RMS(estimate) / RMS(reference))``, see :func:`level_db`.
+- Loudness of a clip's loudest 20 ms frame in dBFS (RMS), see :func:`loudest_frame_dbfs`: the
+  loader's silence test, and the test of a near-silent input or generated sound.
 """
 
 from __future__ import annotations
@@ -77,6 +80,30 @@ def log_spectral_distance(reference: torch.Tensor, estimate: torch.Tensor, n_fft
     floor = floor[:, None, None]
     diff_db = 10 * torch.log10(p_ref.clamp(min=floor) / p_est.clamp(min=floor))  # (B, F, frames)
     return diff_db.pow(2).mean(dim=1).sqrt().mean(dim=1)  # (B,)
+
+
+def level_db(reference: torch.Tensor, estimate: torch.Tensor) -> torch.Tensor:
+    """``20 log10(RMS(estimate) / RMS(reference))`` per clip, shape ``(B,)``, both ``(B, 1,
+    samples)`` compared over their overlap: 0 dB is the same level, negative is quieter.
+    ``-inf`` for a silent estimate, ``+inf`` for a silent reference, NaN for both silent."""
+    n = min(reference.shape[-1], estimate.shape[-1])
+    rms = lambda x: x[..., :n].double().pow(2).flatten(1).mean(dim=1).sqrt()  # noqa: E731
+    with torch.no_grad(), torch.autograd.set_grad_enabled(False):
+        ratio = rms(estimate) / rms(reference)  # (B,) 0/0 -> NaN, x/0 -> inf
+    return (20 * torch.log10(ratio)).float()
+
+
+def loudest_frame_dbfs(waveform: torch.Tensor, sample_rate: int,
+                       frame_seconds: float = 0.02) -> torch.Tensor:
+    """RMS of each clip's loudest non-overlapping ``frame_seconds`` frame, in dBFS (1.0 = 0 dB),
+    shape ``(B,)`` for ``waveform`` ``(B, 1, samples)``; a clip shorter than one frame is one
+    frame. ``-inf`` for digital silence, NaN where a clip holds NaN."""
+    x = waveform.detach().reshape(waveform.shape[0], -1).double()  # (B, samples)
+    frame = max(1, int(frame_seconds * sample_rate))
+    n = x.shape[1] // frame * frame
+    frames = x[:, :n].reshape(x.shape[0], -1, frame) if n else x[:, None]  # (B, F, frame)
+    rms = frames.pow(2).mean(dim=2).sqrt().amax(dim=1)  # (B,)
+    return (20 * torch.log10(rms)).float()
 
 
 def mel_consistency(spec: AudioSpectrogram, mel: torch.Tensor,

@@ -219,11 +219,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     clips). Raises what :func:`load_run` raises, ``ValueError`` for ``n < 1`` or an unknown
     prior, and :class:`sda_lab.core._io.WriteError` for an unwritable ``out``.
     """
-    import io
-
-    import soundfile as sf
-
-    from ..core._io import atomic_write, check_writable_dir
+    from ..core._io import atomic_write, check_writable_dir, write_wav
 
     if n < 1:
         raise ValueError(f"--n: expected a positive number of sounds, got {n}")
@@ -255,10 +251,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
         table["nn_val_clip"] = [labels[run.val_idx[i]] for i in near["nn_val_index"]]
         check = copying_check(mels, run.train_mels, run.val_mels)
         table["closer_than_heldout"] = table["nn_train_mse"] < check["heldout_min"]
-    peak = waves.abs().amax(dim=(1, 2)).clamp(min=1.0)  # (n,) keep every file in [-1, 1]
-    for name, w, p in zip(names, waves, peak):
-        buf = io.BytesIO()
-        sf.write(buf, (w[0] / p).numpy(), c.sample_rate, format="WAV", subtype="PCM_16")
-        atomic_write(out / name, lambda f, b=buf.getvalue(): f.write(b))
+    for name, w in zip(names, waves):
+        write_wav(out / name, w[0], c.sample_rate)  # scaled down only where it would clip
     atomic_write(out / "samples.csv", lambda f: f.write(table.to_csv(index=False).encode()))
     return table, check

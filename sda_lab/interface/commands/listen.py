@@ -6,24 +6,34 @@ encoded and decoded by its VAE (``--through vae``: the posterior mean, clip by c
 inverted back to audio with the run's learned inverse mel (``RUN/inverse_mel.pt``,
 :mod:`sda_lab.representation.inverse_mel`, with a PGHI start) where it has one, else the
 spectrogram's default NNLS inversion (``--inversion`` forces either). The result is written to
-``OUT.wav`` (16-bit PCM, scaled down only if it would clip), and the spectral convergence and
-log-spectral distance against the input are printed (:mod:`sda_lab.representation.metrics`).
+``OUT.wav`` by :func:`sda_lab.core._io.write_wav` (16-bit PCM, scaled down only if it would
+clip), and the figures printed are those of the file as written (after that gain) against the
+input (:mod:`sda_lab.representation.metrics`): spectral convergence, log-spectral distance and
+the level difference (RMS of output over input, dB). For a silent input (its loudest 20 ms frame
+below :data:`SILENT_DBFS`) they are undefined, and said to be.
 
-Errors are one line naming the flag or path: no such run, a run without a checkpoint, no such
-file, unreadable audio, a bad option, an output that cannot be written.
+Errors are one line naming the flag or path, before any work: no such run, a run without a
+checkpoint, no such file, unreadable audio, a bad option (``--seconds`` outside one FFT window
+of the run .. :data:`MAX_SECONDS`), an ``--out`` that is one of the inputs (FILE or the run's
+files, by path or by inode), an output that cannot be written.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import math
+import os
 from pathlib import Path
 
 from . import _options as opt
 
 THROUGH = ("mel", "vae")
 INVERSIONS = ("auto", "learned", "nnls")
+MAX_SECONDS = 3600.0  # an hour: more is refused before reading (the whole of it is held in memory)
+SILENT_DBFS = -90.0  # an input whose loudest 20 ms frame is below this has no ratio to compare
+_SECONDS = (f"a positive number of seconds giving at least one FFT window of the run and at "
+            f"most {MAX_SECONDS:g} (an hour)")
+seconds_option = opt._number(float, lambda v: 0 < v <= MAX_SECONDS, _SECONDS)
 
 
 def add_parser(subparsers) -> None:
@@ -40,8 +50,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--through", choices=THROUGH, default="mel",
                    help="mel: the representation and its inversion only (default); vae: "
                         "encode and decode as well")
-    p.add_argument("--seconds", type=opt.positive_float, default=None,
-                   help="how much of the file's start (default: one clip of the model)")
+    p.add_argument("--seconds", type=seconds_option, default=None,
+                   help="how much of the file's start, at most an hour (default: one clip of "
+                        "the model; a shorter file is used whole)")
     p.add_argument("--inversion", choices=INVERSIONS, default="auto",
                    help="auto: the run's learned inverse mel if it has one, else NNLS (default)")
     p.add_argument("--seed", type=opt.seed, default=0, help="seeds Griffin-Lim's random phases")
@@ -74,17 +85,48 @@ def _read(file: str, sample_rate: int, samples: int):
     return torch.from_numpy(mono[:samples].copy()).view(1, 1, -1)  # (1, 1, n)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same path once resolved (links followed), or
+    the same inode (a hard link)."""
+    try:
+        if a.resolve() == b.resolve():
+            return True
+    except (OSError, RuntimeError):  # a symlink loop
+        pass
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_out_is_not_an_input(out: Path, inputs: dict[str, Path]) -> None:
+    """``ValueError`` (one line naming ``--out``) when ``out`` is one of ``inputs`` (``{what:
+    path}``): writing it would replace an input with its reconstruction."""
+    for what, path in inputs.items():
+        if _same_file(out, path):
+            raise ValueError(f"--out: expected a file that is not one of the inputs, got "
+                             f"{str(out)!r}, which is {what} ({path}); writing it would replace "
+                             f"it with its reconstruction")
+
+
 def listen(run_dir: str, file: str, out: str, through: str = "mel",
            seconds: float | None = None, inversion: str = "auto", seed: int = 0) -> dict:
     """Do what ``listen`` does; returns ``{"spectral_convergence", "log_spectral_distance_db",
-    "inversion", "samples", "sample_rate", "out"}``. Raises one-line errors (module docstring)."""
-    import soundfile as sf
+    "level_db", "silent_input", "input_dbfs", "inversion", "samples", "sample_rate",
+    "file_seconds", "out", "scaled_by"}``.
+
+    The three figures are those of the waveform as written (after :func:`wav_gain`) against
+    the input, None when the input is silent (``silent_input``: its loudest 20 ms frame,
+    ``input_dbfs``, is below :data:`SILENT_DBFS`). ``scaled_by`` is the writer's gain.
+    Raises one-line errors (module docstring) before any work.
+    """
     import torch
 
-    from ...core._io import atomic_write, check_writable_dir
+    from ...core._io import check_writable_dir, wav_gain, write_wav
     from ...representation.inverse_mel import (INVERSE_MEL_FILE, load_inverse_mel,
                                                mel_to_waveform_learned)
-    from ...representation.metrics import log_spectral_distance, spectral_convergence
+    from ...representation.metrics import (level_db, log_spectral_distance,
+                                           loudest_frame_dbfs, spectral_convergence)
     from ...studies.descriptors import clip_length
     from ...studies.generate import run_checkpoint
     from ...training.checkpoint import load_checkpoint
@@ -94,8 +136,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     if inversion not in INVERSIONS:
         raise ValueError(f"--inversion: expected one of {', '.join(INVERSIONS)}, got "
                          f"{inversion!r}")
-    if seconds is not None and not (0 < seconds < math.inf):
-        raise ValueError(f"--seconds: expected a positive number, got {seconds!r}")
+    if seconds is not None and not (0 < seconds <= MAX_SECONDS):
+        raise ValueError(f"--seconds: expected {_SECONDS}, got {seconds!r}")
     out_path = Path(out)
     if out_path.suffix.lower() != ".wav":
         raise ValueError(f"--out: expected a file name ending in .wav, got {out!r}")
@@ -104,8 +146,10 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     ckpt_path = run_checkpoint(run_dir)
     if not Path(file).is_file():
         raise FileNotFoundError(f"FILE: no such file: {file}")
-    check_writable_dir(out_path.parent if str(out_path.parent) else ".", "--out folder")
     inverse_path = Path(run_dir) / INVERSE_MEL_FILE
+    check_out_is_not_an_input(out_path, {"FILE": Path(file), "RUN's checkpoint": ckpt_path,
+                                         "RUN's learned inverse mel": inverse_path})
+    check_writable_dir(out_path.parent if str(out_path.parent) else ".", "--out folder")
     if inversion == "learned" and not inverse_path.is_file():
         raise FileNotFoundError(f"--inversion learned: RUN has no {INVERSE_MEL_FILE} "
                                 f"({inverse_path})")
@@ -114,6 +158,11 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     model = ckpt.model.eval()
     sr = spec.config.sample_rate
     clip = clip_length(spec, model.config.n_frames)
+    n_fft = spec.config.n_fft
+    if seconds is not None and seconds * sr < n_fft:
+        raise ValueError(f"--seconds: expected a number of seconds from {n_fft / sr:.3g} (one "
+                         f"FFT window of the run: {n_fft} samples at {sr} Hz) to "
+                         f"{MAX_SECONDS:g} (an hour), got {seconds!r}")
     want = clip if seconds is None else max(1, round(seconds * sr))
     x = _read(file, sr, want)  # (1, 1, n)
     n = x.shape[-1]
@@ -146,15 +195,23 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
             mu, _ = model.encode(mel)  # (k, D)
             decoded = model.decode(mu, mel.shape)  # (k, 1, n_mels, T)
             y = invert(decoded, clip).reshape(1, 1, -1)[..., :n]  # (1, 1, n)
-    sc = float(spectral_convergence(x, y, spec.config.n_fft, spec.config.hop_length))
-    lsd = float(log_spectral_distance(x, y, spec.config.n_fft, spec.config.hop_length))
-    peak = max(1.0, float(y.abs().max()))
-    buf = io.BytesIO()
-    sf.write(buf, (y[0, 0] / peak).numpy(), sr, format="WAV", subtype="PCM_16")
-    atomic_write(out_path, lambda f: f.write(buf.getvalue()))
-    return {"spectral_convergence": sc, "log_spectral_distance_db": lsd,
+    if not bool(torch.isfinite(y).all()):
+        raise ValueError(f"RUN: its {'VAE and ' if through == 'vae' else ''}inversion gave "
+                         f"NaN/Inf samples for {file}; nothing written")
+    gain = write_wav(out_path, y[0, 0], sr)
+    written = y * wav_gain(y)  # (1, 1, n) what the file holds (gain == wav_gain(y))
+    input_dbfs = float(loudest_frame_dbfs(x, sr)[0])
+    silent = not input_dbfs >= SILENT_DBFS
+    c = spec.config
+    figures = (None, None, None) if silent else (
+        float(spectral_convergence(x, written, c.n_fft, c.hop_length)[0]),
+        float(log_spectral_distance(x, written, c.n_fft, c.hop_length)[0]),
+        float(level_db(x, written)[0]))
+    return {"spectral_convergence": figures[0], "log_spectral_distance_db": figures[1],
+            "level_db": figures[2], "silent_input": silent, "input_dbfs": input_dbfs,
             "inversion": "learned inverse mel + PGHI" if inverse is not None else "NNLS default",
-            "samples": n, "sample_rate": sr, "out": str(out_path), "scaled_by": 1 / peak}
+            "samples": n, "sample_rate": sr, "file_seconds": n / sr if n < want else None,
+            "out": str(out_path), "scaled_by": gain}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -162,8 +219,18 @@ def run(args: argparse.Namespace) -> int:
     r = listen(args.run, args.file, args.out, through=args.through, seconds=args.seconds,
                inversion=args.inversion, seed=args.seed)
     scaled = f", scaled by {r['scaled_by']:.3f} to avoid clipping" if r["scaled_by"] < 1 else ""
+    whole = (f" (FILE holds only {r['file_seconds']:.2f} s: all of it)"
+             if r["file_seconds"] is not None and args.seconds is not None else "")
     print(f"wrote {r['out']}: {r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz "
-          f"through {args.through} ({r['inversion']}){scaled}")
-    print(f"spectral convergence {r['spectral_convergence']:.3f}, log-spectral distance "
-          f"{r['log_spectral_distance_db']:.2f} dB against the input")
+          f"through {args.through} ({r['inversion']}){scaled}{whole}")
+    if r["silent_input"]:
+        print(f"spectral convergence, log-spectral distance and level: undefined, the input is "
+              f"silent (its loudest 20 ms frame is {r['input_dbfs']:.1f} dBFS, below "
+              f"{SILENT_DBFS:g}): there is nothing in it to compare against")
+    else:
+        level = r["level_db"]
+        print(f"as written, against the input: spectral convergence "
+              f"{r['spectral_convergence']:.3f}, log-spectral distance "
+              f"{r['log_spectral_distance_db']:.2f} dB, level {level:+.1f} dB "
+              f"({'quieter' if level < 0 else 'louder'}; RMS of the output over the input)")
     return 0

@@ -1,27 +1,25 @@
 """Inline audio players (16-bit FLAC: lossless, about half a WAV, played by every current
-browser) and small markdown tables, for the notebooks."""
+browser; encoded by :func:`sda_lab.core._io.audio_bytes`, as every WAV the package writes) and
+small markdown tables, for the notebooks."""
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import soundfile as sf
 import torch
 from IPython.display import Audio, Markdown
 
+from ...core._io import audio_bytes
 from ._style import _np
 
 
 def flac_bytes(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> bytes:
-    """Encode one mono clip as 16-bit FLAC; values are clipped to [-1, 1]."""
-    x = np.clip(_np(waveform).reshape(-1), -1.0, 1.0)
-    buf = io.BytesIO()
-    sf.write(buf, x, sample_rate, format="FLAC", subtype="PCM_16")
-    return buf.getvalue()
+    """Encode one mono clip as 16-bit FLAC, scaled down as a written WAV is
+    (:func:`sda_lab.core._io.wav_gain`: only where it would clip, never up)."""
+    return audio_bytes(_np(waveform), sample_rate, "FLAC", "PCM_16")[0]
 
 
 def audio_player(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> Audio:

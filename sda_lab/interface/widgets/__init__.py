@@ -22,7 +22,7 @@ kernels on few cores start JupyterLab with ``OMP_WAIT_POLICY=PASSIVE`` (``make l
 from .clips import RUN_CHECKPOINTS, check_explorer_mels, clip_seconds, mels_for, run_checkpoint
 from .drag import DragStats, measure_latency, simulate_drag
 from .explorer import SLIDER_STEPS, STARTS, LatentExplorer
-from .export import export_explorer, export_interpolation, export_traversal, traversal, write_wav
+from .export import export_explorer, export_interpolation, export_traversal, traversal
 from .images import figure_png, mel_image_png, mel_png, waveform_image_png
 from .interpolation import InterpolationExplorer
 from .lanes import LatestValueWorker, Preview, Rendered, Renderer
@@ -32,7 +32,7 @@ from .sliders import KernelValues, SliderState, grid_value, set_slider
 __all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint", "DragStats",
            "measure_latency", "simulate_drag", "RUN_CHECKPOINTS", "SLIDER_STEPS", "STARTS",
            "LatentExplorer", "export_explorer", "export_interpolation", "export_traversal",
-           "write_wav", "figure_png", "mel_image_png", "mel_png", "waveform_image_png",
+           "figure_png", "mel_image_png", "mel_png", "waveform_image_png",
            "InterpolationExplorer", "traversal", "LatestValueWorker", "Preview", "Rendered",
            "Renderer", "PALETTE", "PCA2", "LatentMap", "label_groups", "map_groups",
            "KernelValues", "SliderState", "grid_value", "set_slider"]

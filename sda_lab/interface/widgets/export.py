@@ -1,35 +1,32 @@
 """Keep what you hear: an explorer state, an interpolation or a traversal (the decoded grid of
-single dimensions moved, :func:`traversal`) written as WAV files (soundfile, 32-bit float) with
-the figure beside them (PNG), each file written atomically."""
+single dimensions moved, :func:`traversal`) written as WAV files (32-bit float, through
+:func:`sda_lab.core._io.write_wav`: scaled down only where it would clip) with the figure beside
+them (PNG), each file written atomically."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from matplotlib.figure import Figure
 
-from ...core._io import atomic_write, check_writable_dir
+from ...core._io import atomic_write, check_writable_dir, write_wav
 from ...model.vae import ConvVAE
 from ...representation.spectrogram import AudioSpectrogram
 from ...studies.descriptors import invert
 from .images import figure_png
 from .latent_map import PCA2, map_groups
 
-__all__ = ["write_wav", "explorer_figure", "export_explorer", "export_interpolation",
+__all__ = ["explorer_figure", "export_explorer", "export_interpolation",
            "traversal", "export_traversal"]
 
 
-def write_wav(path: str | Path, wave: torch.Tensor, sample_rate: int) -> Path:
-    """Write a waveform ``(..., samples)`` in [-1, 1] as a mono 32-bit float WAV, atomically."""
-    x = wave.detach().float().cpu().reshape(-1).numpy()
-    buf = io.BytesIO()
-    sf.write(buf, x, sample_rate, format="WAV", subtype="FLOAT")
-    return atomic_write(path, lambda f: f.write(buf.getvalue()))
+def _wav(path: Path, wave: torch.Tensor, sample_rate: int) -> Path:
+    """:func:`sda_lab.core._io.write_wav` as 32-bit float; returns ``path``."""
+    write_wav(path, wave, sample_rate, subtype="FLOAT")
+    return path
 
 
 def _write_png(path: Path, fig: Figure) -> Path:
@@ -108,7 +105,7 @@ def export_explorer(explorer, folder: str | Path, name: str = "explorer") -> dic
         wave = ex.renderer.last_wave  # what the player holds now
     else:
         wave = _invert(ex.model, ex.spec, z[None], ex.renderer.seed, ex.renderer.inverse)
-    wav = write_wav(folder / f"{name}.wav", wave, ex.spec.config.sample_rate)
+    wav = _wav(folder / f"{name}.wav", wave, ex.spec.config.sample_rate)
     png = _write_png(folder / f"{name}.png", ex.snapshot())
     return {"wav": wav, "png": png}
 
@@ -126,7 +123,7 @@ def export_interpolation(interp, folder: str | Path, steps: int = 5,
     waves = _invert(interp.model, interp.spec, zs, interp.renderer.seed,
                     interp.renderer.inverse)  # (steps, 1, samples)
     sr = interp.spec.config.sample_rate
-    wavs = [write_wav(folder / f"{name}_t{t:.2f}.wav", w, sr) for t, w in zip(ts, waves)]
+    wavs = [_wav(folder / f"{name}_t{t:.2f}.wav", w, sr) for t, w in zip(ts, waves)]
     from ..plotting import plot_mels
 
     with torch.no_grad():
@@ -165,7 +162,7 @@ def export_traversal(model: ConvVAE, spec: AudioSpectrogram, z: torch.Tensor,
     mels = grid.flatten(0, 1)  # (n_dims * n_offsets, 1, n_mels, T)
     waves = invert(spec, mels, seed=seed, inverse=inverse)  # (n_dims * n_offsets, 1, samples)
     names = [f"z{d}_{o:+g}sd" for d in dims for o in offsets]
-    wavs = [write_wav(folder / f"{name}_{k}.wav", w, spec.config.sample_rate)
+    wavs = [_wav(folder / f"{name}_{k}.wav", w, spec.config.sample_rate)
             for k, w in zip(names, waves)]
     from ..plotting import plot_mels
 
