@@ -49,7 +49,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -139,9 +141,8 @@ class NNTildeVAE(nn.Module):
     Raises
     ------
     ValueError
-        ``dims`` empty or outside the latent, ``names``/``labels`` not K long, a clip shorter
-        than two hops of :data:`RATIO`... (one line naming what came).
-    """
+        ``dims`` empty, repeated or outside the latent, or ``names``/``labels`` not one per
+        dimension (one line naming what came)."""
 
     def __init__(self, model, spec, inverse, dims: List[int], centre: torch.Tensor,
                  scale: torch.Tensor, names: List[str], labels: List[str],
@@ -495,17 +496,25 @@ def _with_attributes(names: List[str], folder: Path) -> type:
 
 
 def _measure_costs(module: NNTildeVAE) -> List[float]:
-    """Seconds of each step of one clip (eager, on silence): the schedule's weights."""
+    """CPU seconds of each step of one clip (eager, on silence): the schedule's weights. The
+    least of two timed passes after a warm-up, then one median for the steps of a kind (the
+    NNLS chunks, the harmonic chunks, the Griffin-Lim iterations), so a step another process
+    interrupted does not skew the schedule."""
     s = _Stream(1, module.clip, module.clip + module.hop, module.n_latents)
     s.job_at, s.job_clip = 0, torch.zeros(1, module.clip)
-    costs = [0.0] * module.n_steps
+    costs = [math.inf] * module.n_steps
     with torch.no_grad():
-        for _ in range(2):  # the first pass warms up (allocations, traced graphs)
+        for rep in range(3):  # the first pass warms up (allocations, traced graphs)
             for j in range(module.n_steps):
-                t0 = time.perf_counter()
+                t0 = time.thread_time()
                 module._step(s, j)
-                costs[j] = max(time.perf_counter() - t0, 1e-6)
+                if rep > 0:
+                    costs[j] = min(costs[j], max(time.thread_time() - t0, 1e-6))
             s.job_at = 0
+    for lo, hi in ((module.i_nnls, module.i_harm), (module.i_harm + 1, module.i_mag),
+                   (module.i_gl, module.i_fin)):
+        if hi > lo:
+            costs[lo:hi] = [statistics.median(costs[lo:hi])] * (hi - lo)
     return costs
 
 

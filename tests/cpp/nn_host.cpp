@@ -8,10 +8,12 @@
 //            BLOCK-sample buffers; decode is fed encode's output, as an encode -> decode patch)
 //   name=value  set_<name>(value) on each float attribute before running
 // Prints one line per fact, "key value ...", for the Python test to read; per-call times in
-// "time <method> <seconds>" lines. Exit status 0 when every step did what nn~ requires.
+// "time <method> <wall seconds> <thread CPU seconds>" lines. Exit status 0 when every step did what nn~ requires.
 
 #include <torch/script.h>
 #include <torch/torch.h>
+
+#include <time.h>
 
 #include <chrono>
 #include <cstring>
@@ -25,6 +27,12 @@
 namespace {
 
 using Module = torch::jit::script::Module;
+
+double thread_cpu_seconds() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
 
 std::vector<std::string> available_methods(Module &model) {
   // as Backend::get_available_methods: get_methods(), else every method with a _params buffer
@@ -84,7 +92,7 @@ void set_attribute(Module &model, const std::string &name, const std::string &va
 // Backend::perform for one batch: in_dim channels of n_vec samples -> out_dim channels.
 bool perform(Module &model, const std::string &method, const std::vector<int> &params,
              std::vector<std::vector<float>> &in, std::vector<std::vector<float>> &out,
-             int n_vec, double *seconds) {
+             int n_vec, double *seconds, double *cpu_seconds) {
   c10::InferenceMode guard;
   int in_dim = params[0], in_ratio = params[1], out_dim = params[2], out_ratio = params[3];
   int n_batches = 1;
@@ -102,6 +110,7 @@ bool perform(Module &model, const std::string &method, const std::vector<int> &p
   std::vector<torch::jit::IValue> inputs = {x};
   at::Tensor y;
   auto t0 = std::chrono::steady_clock::now();
+  double c0 = thread_cpu_seconds();
   try {
     y = model.get_method(method)(inputs).toTensor();
     y = y.repeat_interleave(out_ratio).reshape({n_batches, out_dim, -1});
@@ -110,6 +119,7 @@ bool perform(Module &model, const std::string &method, const std::vector<int> &p
     return false;
   }
   *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  *cpu_seconds = thread_cpu_seconds() - c0;  // one thread: the work runs in this one
   if (y.size(2) != n_vec) {
     std::cout << "error " << method << " returned " << y.size(2) << " samples for " << n_vec
               << "\n";
@@ -132,9 +142,9 @@ bool run(Module &model, const std::string &method, const std::vector<int> &param
   for (size_t start = 0; start + block <= total; start += block) {
     std::vector<std::vector<float>> in, out;
     for (const auto &c : channels) in.emplace_back(c.begin() + start, c.begin() + start + block);
-    double seconds = 0;
-    if (!perform(model, method, params, in, out, block, &seconds)) return false;
-    std::printf("time %s %.9f\n", method.c_str(), seconds);
+    double seconds = 0, cpu_seconds = 0;
+    if (!perform(model, method, params, in, out, block, &seconds, &cpu_seconds)) return false;
+    std::printf("time %s %.9f %.9f\n", method.c_str(), seconds, cpu_seconds);
     for (int i = 0; i < params[2]; i++)
       result[i].insert(result[i].end(), out[i].begin(), out[i].end());
   }
