@@ -115,7 +115,7 @@ def test_generate_writes_wavs_and_table(tmp_path):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["--n", "0"], "--n: expected a positive integer, got '0'"),
+    (["--n", "0"], "--n: expected a number of sounds from 1 to 10000, got '0'"),
     (["--prior", "flow"], "--prior: invalid choice: 'flow'"),
     (["--seed", "-1"], "--seed: expected a non-negative integer"),
 ])

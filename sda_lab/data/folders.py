@@ -6,6 +6,8 @@
   (``os.stat``'s device and inode); hidden folders (``.git``) are not entered.
 - :func:`is_ignored` is what is left out silently: hidden files and documents.
 - :func:`display_name` writes a path whose bytes are not UTF-8 with ``\\xe9`` escapes.
+- :func:`file_fingerprints` records each file's size and SHA-256, so a run can tell later
+  whether the files it trained on are still the same.
 - :func:`example_folder` and :func:`user_or_example_folder` are the repository's own folders,
   ``data/examples/`` and ``data/user/``.
 
@@ -17,13 +19,15 @@ whose name is not UTF-8 opens like any other; only what is shown goes through
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import soundfile as sf
 
 __all__ = ["DOC_EXTENSIONS", "is_ignored", "display_name", "walk", "list_files",
-           "example_folder", "user_or_example_folder"]
+           "file_fingerprints", "example_folder", "user_or_example_folder"]
 
 # Documents beside the audio (READMEs, licences, notes): not in the report at all, like hidden
 # files (".DS_Store") and hidden folders (".git").
@@ -108,6 +112,29 @@ def walk(root: Path, recursive: bool = True
 def list_files(root: Path, recursive: bool = True) -> list[Path]:
     """Every file :func:`sda_lab.data.load_folder` would look at, sorted by relative path."""
     return [p for p, _, _ in walk(Path(root), recursive)[0]]
+
+
+def file_fingerprints(folder: str | Path, names: Iterable[str] | None = None
+                      ) -> dict[str, dict[str, object]]:
+    """``{name: {"bytes": size, "sha256": hex digest}}`` for the files under ``folder`` named
+    as :func:`sda_lab.data.load_folder` names them (``AudioClips.files``: relative paths,
+    :func:`display_name`), all of them when ``names`` is None. A named file that is not there
+    or cannot be read is left out. Content, not modification time: a copied folder keeps its
+    fingerprints."""
+    paths = {display_name(rel): p for p, rel, _ in walk(Path(folder))[0]}
+    wanted = paths if names is None else {n: paths[n] for n in names if n in paths}
+    out: dict[str, dict[str, object]] = {}
+    for name, path in sorted(wanted.items()):
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError:
+            continue
+        out[name] = {"bytes": size, "sha256": digest.hexdigest()}
+    return out
 
 
 def example_folder() -> Path:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -210,7 +211,8 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
 
 def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float = 1.0,
                 silence_db: float = -50.0, recursive: bool = True, short_files: str = "pad",
-                cut: str = "grid", too_loud: str = "normalize") -> AudioClips:
+                cut: str = "grid", too_loud: str = "normalize",
+                only: Collection[str] | None = None) -> AudioClips:
     """Read every audio file under ``path`` into mono clips of ``clip_seconds``.
 
     Which files are audio is decided by libsndfile (``soundfile``) trying to open each one, not
@@ -257,6 +259,8 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
     short_files : "pad" or "skip".
     cut : "grid" or "onset".
     too_loud : "normalize" or "clip".
+    only : if given, read only the files of these names (as ``AudioClips.files`` names them);
+        the others are left out silently (a run reading back its own files).
 
     Returns
     -------
@@ -291,6 +295,9 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
     threshold = 10 ** (silence_db / 20)
 
     found, unread = walk(root, recursive)
+    if only is not None:
+        keep = set(only)
+        found = [t for t in found if display_name(t[1]) in keep]
     folder_rows = [_folder_row(folder, reason) for folder, reason in unread]
     rows, labels, files, skipped = [], [], [], []
     buffer = ClipBuffer(clip_len)

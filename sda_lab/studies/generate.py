@@ -12,32 +12,42 @@ test to detect data-copying in generative models", which compare generated-to-tr
 test-to-train distances.)
 
 :func:`load_run` reads a run folder of ``python -m sda_lab train`` (``best.pt`` preferred,
-else ``checkpoint.pt``, and ``metrics.json``) and reloads its clips from the folder recorded
-there, split by file as in training; :func:`generate_run` is the ``generate`` command's work.
+else ``checkpoint.pt``, and ``metrics.json``) and reloads the run's own training and held-out
+files (the lists recorded in ``metrics.json``, checked against their fingerprints:
+:mod:`sda_lab.studies.run_files`) from the folder recorded there; :func:`generate_run` is the
+``generate`` command's work: samples made, checked and written in batches of :data:`BATCH`.
+A sample is **near-silent** when its loudest 20 ms frame is below :data:`SILENT_DBFS` and
+**broken** when it holds NaN/Inf; neither is written as a sound (``keep_silent`` writes the
+near-silent ones), and ``samples.csv`` says which and why.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .descriptors import clip_descriptors, clip_length, invert
+from .descriptors import DESCRIPTORS, MIN_VOICED, clip_descriptors, clip_length, invert
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
 
 __all__ = ["Run", "run_checkpoint", "load_run", "nearest_clips", "copying_check", "prior_for",
-           "sample_sounds", "generate_run"]
+           "sample_sounds", "generate_run", "MAX_SAMPLES", "BATCH", "SILENT_DBFS"]
+
+MAX_SAMPLES = 10_000  # --n at most: every sample is a WAV file and a row
+BATCH = 16  # samples decoded, inverted, checked and written together
+SILENT_DBFS = -50.0  # near-silent below this (loudest 20 ms frame, RMS), as the loader's silence
 
 
 @dataclass
 class Run:
     """A trained run: ``model`` (eval mode), ``spec`` (its AudioSpectrogram), ``metrics`` (its
-    metrics.json), ``clips`` (AudioClips reloaded from the recorded folder), ``mels``
-    ``(N, 1, n_mels, T)`` of every clip, and ``train_idx`` / ``val_idx`` into both."""
+    metrics.json), ``clips`` (AudioClips of the run's own files reloaded from the recorded
+    folder), ``mels`` ``(N, 1, n_mels, T)`` of every clip, ``train_idx`` / ``val_idx`` into
+    both, and ``notes``: one line per way the folder differs from the run's record."""
 
     path: Path
     model: object
@@ -47,6 +57,7 @@ class Run:
     mels: torch.Tensor
     train_idx: list[int]
     val_idx: list[int]
+    notes: list[str] = field(default_factory=list)
 
     @property
     def train_mels(self) -> torch.Tensor:
@@ -81,19 +92,25 @@ def run_checkpoint(run: str | Path) -> Path:
 
 
 def load_run(run: str | Path, device: str | None = "cpu") -> Run:
-    """Load a run folder of ``python -m sda_lab train``.
+    """Load a run folder of ``python -m sda_lab train`` and the run's own files.
+
+    The training and held-out files are those recorded in ``metrics.json``
+    (:func:`sda_lab.studies.run_files.run_files`): a file added to the folder since is not
+    used, a gone or changed one is said in ``Run.notes``.
 
     Raises
     ------
     FileNotFoundError
         No such folder, no ``best.pt``/``checkpoint.pt``, no ``metrics.json``, or the training
-        audio folder recorded in it is gone (one line naming it).
+        audio folder recorded in it is gone, or none of its training files is there unchanged
+        (one line naming it).
     ValueError
         Unreadable metrics.json or checkpoint, or clips that no longer fit the model.
     """
     from ..data.load import load_folder
     from ..training.checkpoint import load_checkpoint
     from ..training.own_audio import clips_to_mels
+    from .run_files import run_files
 
     path = Path(run)
     ckpt_path = run_checkpoint(path)
@@ -109,6 +126,7 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
     if not folder or not Path(folder).is_dir():
         raise FileNotFoundError(f"training clips not found: the folder {folder!r} recorded in "
                                 f"{metrics_path} does not exist on this machine")
+    files = run_files(metrics, folder)
     ckpt = load_checkpoint(ckpt_path, device=device)
     spec = ckpt.spectrogram()
     argv = metrics.get("argv") or []
@@ -116,18 +134,19 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
     seconds = clip_length(spec, cfg.n_frames) / spec.config.sample_rate
     clips = load_folder(folder, sample_rate=spec.config.sample_rate, clip_seconds=seconds,
                         short_files=_argv_value(argv, "--short-files", "pad"),
-                        cut=_argv_value(argv, "--cut", "grid"))
+                        cut=_argv_value(argv, "--cut", "grid"), only=files.train + files.val)
     mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
     if mels.shape[-2:] != (cfg.n_mels, cfg.n_frames):
         raise ValueError(f"clips of {folder} give mels of {tuple(mels.shape[-2:])}, the model "
                          f"was built for ({cfg.n_mels}, {cfg.n_frames})")
-    held_out = set(metrics.get("val_files") or [])
-    train_idx = [i for i, f in enumerate(clips.files) if f not in held_out]
-    val_idx = [i for i, f in enumerate(clips.files) if f in held_out]
+    train, val = set(files.train), set(files.val)
+    train_idx = [i for i, f in enumerate(clips.files) if f in train]
+    val_idx = [i for i, f in enumerate(clips.files) if f in val]
     if not train_idx:
-        raise FileNotFoundError(f"training clips not found: none of the files in {folder} is a "
-                                f"training file of {metrics_path}")
-    return Run(path, ckpt.model.eval(), spec, metrics, clips, mels, train_idx, val_idx)
+        raise FileNotFoundError(f"training clips not found: none of the run's training files "
+                                f"in {folder} gives a clip now")
+    return Run(path, ckpt.model.eval(), spec, metrics, clips, mels, train_idx, val_idx,
+               files.notes)
 
 
 @torch.no_grad()
@@ -209,49 +228,131 @@ def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0, invers
     return z, mels, invert(spec, mels, seed=seed, inverse=inverse)  # (n, 1, samples)
 
 
-def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str = "gmm",
-                 seed: int = 0, f0: bool = True) -> tuple[pd.DataFrame, dict | None]:
-    """Sample ``n`` sounds from a run, write ``out/sample_000.wav`` ... (16-bit PCM) and
-    ``out/samples.csv`` (one row per sound: file, prior, seed, descriptors, nearest training
-    and held-out clips and their mel MSE, ``closer_than_heldout``), atomically.
+def _screen(waves: torch.Tensor, sample_rate: int) -> tuple[np.ndarray, list[str]]:
+    """Per waveform of ``(b, 1, samples)``: its loudest 20 ms frame in dBFS and "" (fine),
+    "broken: ..." or "near-silent: ..."."""
+    from ..representation.metrics import loudest_frame_dbfs
 
-    Returns the table and :func:`copying_check`'s dict (None when the run has no held-out
-    clips). Raises what :func:`load_run` raises, ``ValueError`` for ``n < 1`` or an unknown
-    prior, and :class:`sda_lab.core._io.WriteError` for an unwritable ``out``.
+    finite = torch.isfinite(waves).flatten(1).all(dim=1)  # (b,)
+    level = loudest_frame_dbfs(torch.nan_to_num(waves, 0.0, 0.0, 0.0), sample_rate).numpy()
+    why = []
+    for ok, db in zip(finite.tolist(), level):
+        if not ok:
+            why.append("broken: NaN/Inf samples")
+        elif not db >= SILENT_DBFS:
+            why.append(f"near-silent: loudest 20 ms frame {db:.1f} dBFS, below "
+                       f"{SILENT_DBFS:g} dBFS")
+        else:
+            why.append("")
+    return level, why
+
+
+def _f0_notes(f0_hz: np.ndarray, why: list[str], f0: bool) -> list[str]:
+    """Why each sample's ``f0_hz`` is empty ("" where it is filled)."""
+    out = []
+    for hz, w in zip(f0_hz, why):
+        if np.isfinite(hz):
+            out.append("")
+        elif w:
+            out.append(f"no pitch: {w.split(':')[0]}")
+        elif not f0:
+            out.append("not estimated (--no-f0)")
+        else:
+            out.append(f"unpitched: pYIN found a pitch in under {MIN_VOICED:.0%} of its loud "
+                       "frames")
+    return out
+
+
+def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str = "gmm",
+                 seed: int = 0, f0: bool = True, keep_silent: bool = False,
+                 progress=None) -> tuple[pd.DataFrame, dict | None]:
+    """Sample ``n`` sounds from a run and write them to ``out`` in batches of :data:`BATCH`.
+
+    Each batch is decoded, inverted, checked and written before the next is made:
+    ``out/sample_000.wav`` ... (16-bit PCM, :func:`sda_lab.core._io.write_wav`) and
+    ``out/samples.csv`` rewritten (atomically) with a row for every sample made so far: file
+    (empty where not written), ``status`` ("kept", "dropped: <why>", or "kept: <why>" with
+    ``keep_silent``), ``loudest_20ms_dbfs``, prior, seed, inversion, descriptors, ``f0_note``
+    (why ``f0_hz`` is empty), nearest training and held-out clips and their mel MSE,
+    ``closer_than_heldout``. Near-silent and broken samples (module docstring) are dropped,
+    near-silent ones kept with ``keep_silent``. An interrupt keeps every batch written (the
+    ``KeyboardInterrupt`` carries ``samples_done``). ``progress(done, n)`` is called after each
+    batch.
+
+    Returns the table and the copying check over the written samples (:func:`copying_check`'s
+    keys; None when the run has no held-out clips or no sample was written). Raises what
+    :func:`load_run` raises, ``ValueError`` for ``n`` outside [1, :data:`MAX_SAMPLES`] or an
+    unknown prior, and :class:`sda_lab.core._io.WriteError` for an unwritable ``out``, before
+    any sample is made.
     """
     from ..core._io import atomic_write, check_writable_dir, write_wav
-
-    if n < 1:
-        raise ValueError(f"--n: expected a positive number of sounds, got {n}")
-    if prior not in PRIORS:
-        raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
     from ..representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
 
+    if isinstance(n, bool) or int(n) != n or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"--n: expected a number of sounds from 1 to {MAX_SAMPLES}, got {n!r}")
+    if prior not in PRIORS:
+        raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
     out = check_writable_dir(out, "--out")  # before any long work
     run = run if isinstance(run, Run) else load_run(run)
     learned = run.path / INVERSE_MEL_FILE  # the run's learned inverse mel, where trained
     inverse = load_inverse_mel(learned) if learned.is_file() else None
-    _, mels, waves = sample_sounds(run.model, run.spec, prior_for(run, prior, seed), n, seed,
-                                   inverse)
-    c = run.spec.config
-    table = clip_descriptors(waves, c.sample_rate, f0=f0, n_fft=c.n_fft, hop_length=c.hop_length)
-    near = nearest_clips(mels, run.train_mels, run.val_mels)
-    names = [f"sample_{i:03d}.wav" for i in range(n)]
-    labels = run.clips.labels
-    table.insert(0, "file", names)
-    table.insert(1, "prior", prior)
-    table.insert(2, "seed", seed)
-    table.insert(3, "inversion", "learned inverse mel + PGHI" if inverse is not None
+    inversion = ("learned inverse mel + PGHI" if inverse is not None
                  else f"{run.spec.config.inversion} + Griffin-Lim")
-    table["nn_train_mse"] = near["nn_train_mse"]
-    table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
+    z = prior_for(run, prior, seed).sample(int(n), seed)  # (n, D)
+    held = _nearest(run.val_mels, run.train_mels)[0] if run.val_idx else None  # (N_val,)
+    c, labels = run.spec.config, run.clips.labels
+    width = max(3, len(str(n - 1)))
+    tables: list[pd.DataFrame] = []
+    done = 0
+    try:
+        for b, start in enumerate(range(0, n, BATCH)):
+            mels = decode_samples(run.model, z[start:start + BATCH])  # (b, 1, n_mels, T)
+            waves = invert(run.spec, mels, seed=seed + b, inverse=inverse)  # (b, 1, samples)
+            level, why = _screen(waves, c.sample_rate)
+            ok = [i for i, w in enumerate(why) if not w.startswith("broken")]
+            table = pd.DataFrame(np.nan, index=range(len(why)), columns=list(DESCRIPTORS))
+            if ok:
+                table.iloc[ok] = clip_descriptors(waves[ok], c.sample_rate, f0=f0,
+                                                  n_fft=c.n_fft, hop_length=c.hop_length).values
+            keep = [not w or (keep_silent and w.startswith("near-silent")) for w in why]
+            names = [f"sample_{start + i:0{width}d}.wav" if k else "" for i, k in
+                     enumerate(keep)]
+            table.insert(0, "file", names)
+            table.insert(1, "status", ["kept" if not w else (f"kept: {w}" if k else
+                                                             f"dropped: {w}")
+                                       for w, k in zip(why, keep)])
+            table.insert(2, "loudest_20ms_dbfs", level)
+            table.insert(3, "prior", prior)
+            table.insert(4, "seed", seed)
+            table.insert(5, "inversion", inversion)
+            table["f0_note"] = _f0_notes(table["f0_hz"].to_numpy(float), why, f0)
+            near = nearest_clips(mels.nan_to_num(), run.train_mels, run.val_mels)
+            table["nn_train_mse"] = near["nn_train_mse"]
+            table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
+            if held is not None:
+                table["nn_val_mse"] = near["nn_val_mse"]
+                table["nn_val_clip"] = [labels[run.val_idx[i]] for i in near["nn_val_index"]]
+                table["closer_than_heldout"] = table["nn_train_mse"] < held.min()
+            for name, w in zip(names, waves):
+                if name:
+                    write_wav(out / name, w[0], c.sample_rate)  # down only where it would clip
+            tables.append(table)
+            csv = pd.concat(tables, ignore_index=True).to_csv(index=False).encode()
+            atomic_write(out / "samples.csv", lambda f: f.write(csv))
+            done = start + len(why)
+            if progress is not None:
+                progress(done, n)
+    except KeyboardInterrupt as exc:
+        exc.samples_done = done
+        raise
+    table = pd.concat(tables, ignore_index=True)
+    written = table[table["file"] != ""]
     check = None
-    if run.val_idx:
-        table["nn_val_mse"] = near["nn_val_mse"]
-        table["nn_val_clip"] = [labels[run.val_idx[i]] for i in near["nn_val_index"]]
-        check = copying_check(mels, run.train_mels, run.val_mels)
-        table["closer_than_heldout"] = table["nn_train_mse"] < check["heldout_min"]
-    for name, w in zip(names, waves):
-        write_wav(out / name, w[0], c.sample_rate)  # scaled down only where it would clip
-    atomic_write(out / "samples.csv", lambda f: f.write(table.to_csv(index=False).encode()))
+    if held is not None and len(written):
+        gen = written["nn_train_mse"].to_numpy(float)
+        check = {"copy_share": float((gen < held.min()).mean()),
+                 "median_share": float((gen < np.median(held)).mean()),
+                 "heldout_min": float(held.min()), "heldout_median": float(np.median(held)),
+                 "generated_median": float(np.median(gen)), "n": int(len(gen)),
+                 "n_heldout": int(len(held))}
     return table, check

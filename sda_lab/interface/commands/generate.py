@@ -1,13 +1,16 @@
 """``python -m sda_lab generate RUN --n 16 [--prior gmm|normal] [--seed S] --out DIR``.
 
-Samples ``--n`` latents from the prior (``gmm``: a Gaussian mixture fitted on the run's
-training posterior means, :func:`sda_lab.studies.prior.fit_gmm_prior`; ``normal``: N(0, I)),
-decodes and inverts them, and writes ``DIR/sample_000.wav`` ... and ``DIR/samples.csv``
-(descriptors, nearest training and held-out clip with their mel MSE,
-:func:`sda_lab.studies.generate.generate_run`). Prints the copying check
-(:func:`sda_lab.studies.generate.copying_check`). RUN is a folder written by ``python -m sda_lab
-train``; its training audio is reloaded from the folder recorded in its ``metrics.json``. Errors
-are one line naming the flag or RUN.
+Samples ``--n`` (at most :data:`sda_lab.studies.generate.MAX_SAMPLES`) latents from the prior
+(``gmm``: a Gaussian mixture fitted on the run's training posterior means,
+:func:`sda_lab.studies.prior.fit_gmm_prior`; ``normal``: N(0, I)), decodes and inverts them in
+batches, and writes each batch as it is made: ``DIR/sample_000.wav`` ... and ``DIR/samples.csv``
+(status, descriptors with the reason where the pitch is empty, nearest training and held-out
+clip with their mel MSE, :func:`sda_lab.studies.generate.generate_run`). Near-silent and broken
+samples are dropped (``--keep-silent`` writes the near-silent ones) and counted. Ctrl-C keeps
+the batches written. Prints the copying check. RUN is a folder written by ``python -m sda_lab
+train``; its own training and held-out files (the lists in its ``metrics.json``) are reloaded
+from the folder recorded there, and a file added, gone or changed since is said in one line.
+Errors are one line naming the flag or RUN.
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ from . import _options as opt
 
 def add_parser(subparsers) -> None:
     """Add ``generate`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
+    from ...studies.generate import MAX_SAMPLES, SILENT_DBFS
     from ...studies.prior import PRIORS
+
+    count = opt._number(int, lambda v: 1 <= v <= MAX_SAMPLES,
+                        f"a number of sounds from 1 to {MAX_SAMPLES}")
 
     g = subparsers.add_parser(
         "generate", help="sample new sounds from a trained run, checked against copying",
@@ -28,24 +35,66 @@ def add_parser(subparsers) -> None:
     g._sub_name = "generate"
     g.add_argument("run", metavar="RUN", help="run folder of 'python -m sda_lab train'")
     g.add_argument("--out", metavar="DIR", required=True, help="output folder (created)")
-    g.add_argument("--n", type=opt.positive_int, default=16, help="sounds to sample (default 16)")
+    g.add_argument("--n", type=count, default=16,
+                   help=f"sounds to sample, 1 to {MAX_SAMPLES} (default 16)")
     g.add_argument("--prior", choices=PRIORS, default="gmm",
                    help="gmm: Gaussian mixture on the training posterior means (default); "
                         "normal: N(0, I)")
     g.add_argument("--seed", type=opt.seed, default=0, help="random seed of the samples (default 0)")
     g.add_argument("--no-f0", action="store_true", help="skip the f0 estimate (pYIN, the slow part)")
+    g.add_argument("--keep-silent", action="store_true",
+                   help=f"also write near-silent samples (loudest 20 ms frame below "
+                        f"{SILENT_DBFS:g} dBFS; dropped by default)")
     g.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``generate``; returns the exit status (errors propagate to the CLI's one line)."""
-    from ...studies.generate import generate_run
+    import sys
 
-    table, check = generate_run(args.run, args.out, n=args.n, prior=args.prior, seed=args.seed,
-                                f0=not args.no_f0)
-    print(f"wrote {len(table)} WAV files and samples.csv to {args.out}")
+    from ...core._io import check_writable_dir
+    from ...studies.generate import SILENT_DBFS, generate_run, load_run
+
+    check_writable_dir(args.out, "--out")  # before loading anything
+    run_ = load_run(args.run)
+    for note in run_.notes:
+        print(f"note: {note}")
+    try:
+        table, check = generate_run(run_, args.out, n=args.n, prior=args.prior, seed=args.seed,
+                                    f0=not args.no_f0, keep_silent=args.keep_silent)
+    except KeyboardInterrupt as exc:
+        done = getattr(exc, "samples_done", 0)
+        kept = (f"their WAV files and samples.csv are kept in {args.out}" if done
+                else "nothing was written")
+        print(f"sda-lab: interrupted after {done} of {args.n} samples: {kept}", file=sys.stderr)
+        return 130
+    status = table["status"]
+    written = table[table["file"] != ""]
+    silent = int(status.str.contains("near-silent").sum())
+    broken = int(status.str.contains("broken").sum())
+    dropped = int(status.str.startswith("dropped").sum())
+    print(f"wrote {len(written)} WAV files and samples.csv to {args.out}")
+    if silent or broken:
+        kept = (f"; the {silent} near-silent {'are' if silent != 1 else 'is'} kept "
+                f"(--keep-silent)" if args.keep_silent and silent else "")
+        print(f"{silent + broken} of {len(table)} samples failed the check: {silent} near-silent "
+              f"(loudest 20 ms frame below {SILENT_DBFS:g} dBFS), {broken} broken (NaN/Inf); "
+              f"{dropped} dropped{kept} (samples.csv's status column says which)")
+    else:
+        print(f"all {len(table)} samples passed the check (none near-silent: loudest 20 ms "
+              f"frame at or above {SILENT_DBFS:g} dBFS; none broken)")
+    if args.no_f0:
+        print("pitch: not estimated (--no-f0), f0_hz is empty; f0_note says so")
+    else:
+        pitched = int(written["f0_hz"].notna().sum())
+        why = written["f0_note"][written["f0_note"] != ""].str.split(":").str[0]
+        counts = ", ".join(f"{v} {k}" for k, v in why.value_counts().items())
+        print(f"pitch (f0_hz): found for {pitched} of {len(written)} written samples"
+              + (f"; empty for {counts} (f0_note says why per sample)" if counts else ""))
     if check is None:
-        print("copying check: not possible, the run has no held-out clips (--val-fraction 0)")
+        why = ("no sample was written" if len(written) == 0
+               else "the run has no held-out clips (--val-fraction 0)")
+        print(f"copying check: not possible, {why}")
     else:
         print(f"copying check: {check['copy_share']:.0%} of {check['n']} samples are closer to a "
               f"training clip (mel MSE) than the closest of {check['n_heldout']} held-out clips "
