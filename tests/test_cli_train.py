@@ -20,10 +20,10 @@ import sda_lab.representation.inverse_mel as IM
 import sda_lab.training.own_audio
 import sda_lab.training.recipes
 from sda_lab.interface.cli import main
-from sda_lab.interface.commands.train import RUN_FILES, _ratio, verdict_line
+from sda_lab.interface.commands.train import RUN_FILES, _ratio
 from sda_lab.representation.inverse_mel import INVERSE_MEL_FILE
 from sda_lab.training.checkpoint import load_checkpoint
-from sda_lab.training.diagnostics import ALARM_KINDS
+from sda_lab.training.audio_eval import AVERAGE_RATIO, VERDICTS
 from sda_lab.training.loop import TrainingDiverged
 
 from .test_cli import error_of, run_cli, write_folder
@@ -52,9 +52,12 @@ def test_the_real_command_writes_checkpoints_and_metrics(tmp_path):
     assert m["train_config"]["seed"] == 1 and m["model_config"]["latent_dim"] == 4
     assert m["train_config"]["epochs"] is None  # a step budget without --epochs
     assert m["val_ratio"] == pytest.approx(m["val_recon"] / m["val_baseline"])
-    assert isinstance(m["alarm"]["fired"], bool) and m["alarm"]["why"]
+    assert isinstance(m["mel_verdict"]["fired"], bool) and m["mel_verdict"]["why"]
+    assert m["verdict"]["kind"] in VERDICTS and m["verdict"]["sentence"]
+    assert m["audio"]["on"] == "validation" and m["audio"]["files_scored"] == 1
     assert f'LatentExplorer.from_run("{out}")' in proc.stdout.splitlines()[-1]
-    assert proc.stdout.count("collapse alarm:") == 1
+    assert proc.stdout.count("verdict: ") == 1
+    assert f"verdict: {m['verdict']['sentence']}" in proc.stdout
     ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
     assert ck.model.latent_dim == 4 and ck.history.steps[-1] == 2
     assert ck.spectrogram().config.n_mels == m["spectrogram_config"]["n_mels"]
@@ -300,7 +303,7 @@ def _two_kinds(folder):
     return folder
 
 
-def test_a_quiet_run_says_quiet_and_prints_no_warning(tmp_path, capsys, tiny):
+def test_a_run_that_learns_is_judged_by_its_audio_and_prints_no_warning(tmp_path, capsys, tiny):
     folder = _two_kinds(tmp_path / "a")
     argv = ["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
             "--batch-size", "5", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
@@ -311,32 +314,33 @@ def test_a_quiet_run_says_quiet_and_prints_no_warning(tmp_path, capsys, tiny):
     out, err = capsys.readouterr()
     assert code == 0, err
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert m["alarm"]["kind"] == "quiet", m["alarm"]
-    assert "collapse alarm: quiet: validation recon" in out
+    assert m["mel_verdict"]["kind"] == "learned", m["mel_verdict"]
+    audio = m["audio"]
+    sc, sc_avg = (audio["model"]["spectral_convergence"],
+                  audio["average_sound"]["spectral_convergence"])
+    # the verdict the user reads follows the audio figures printed beside it
+    assert m["verdict"]["kind"] == ("learned" if sc < AVERAGE_RATIO * sc_avg else "at the average")
+    assert f"spectral convergence {sc:.2f} on held-out files" in m["verdict"]["sentence"]
+    assert f"verdict: {m['verdict']['sentence']}" in out
+    assert "what the run sounds like, on 1 held-out files" in out
+    assert f"{audio['mel_round_trip']['spectral_convergence']:.3f}" in out
     assert [str(w.message) for w in caught] == []
     assert "warning" not in err.lower() and "Traceback" not in err
 
 
-def test_nothing_held_out_is_said_not_validated_not_quiet(tmp_path, capsys, tiny):
+def test_nothing_held_out_is_heard_on_training_files_and_said_not_validated(tmp_path, capsys,
+                                                                             tiny):
     folder = _two_kinds(tmp_path / "a")
-    code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
+    code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "300",
                  "--batch-size", "6", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
                  "--val-fraction", "0", "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"])
     out = capsys.readouterr().out
     assert code == 0
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert m["alarm"]["kind"] == "not_validated", m["alarm"]
-    assert "collapse alarm: not validated (nothing held out): " in out
-    assert "collapse alarm: quiet" not in out
-
-
-@pytest.mark.parametrize("kind", ALARM_KINDS)
-def test_every_verdict_kind_has_its_own_printed_label(kind):
-    line = verdict_line({"fired": kind in ("collapse", "no_generalisation"), "kind": kind,
-                         "why": "because"})
-    assert line.startswith("collapse alarm: ") and line.endswith(": because")
-    assert ("FIRED" in line) == (kind in ("collapse", "no_generalisation"))
-    assert ("quiet" in line) == (kind == "quiet")
+    assert m["mel_verdict"]["kind"] == "not_validated", m["mel_verdict"]
+    assert m["audio"]["on"] == "training"
+    assert "training files (none held out)" in m["verdict"]["sentence"]
+    assert "training files (nothing was held out)" in out
 
 
 def _looped_tone(path, freq, sr=48_000, seconds=3):

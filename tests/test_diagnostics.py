@@ -9,7 +9,8 @@ from sda_lab.model.vae import ConvVAE
 from sda_lab.training.config import TrainConfig
 from sda_lab.training.diagnostics import (ALARM_COLLAPSE, ALARM_KINDS, ALARM_NO_GENERALISATION,
                                           BASELINE_ZERO, Alarm, baseline_ratio, eval_recon, judge,
-                                          live_state, mean_mel_baseline, reconstruct, verdict)
+                                          live_state, mean_mel_baseline, mean_mel_sc_baseline,
+                                          reconstruct, verdict)
 from sda_lab.training.history import History
 
 from ._tiny import TINY, tiny_mels
@@ -23,7 +24,8 @@ def test_reconstruct_is_eval_mode_and_restores_the_mode():
     model = ConvVAE.from_config(replace(TINY, dropout=0.5))  # dropout makes train mode differ
     x = tiny_mels(5)
     model.train()
-    mse, mu, logvar, recon = reconstruct(model, x, batch_size=2)
+    mse, mu, logvar, recon, sc = reconstruct(model, x, batch_size=2)
+    assert sc is None  # no magnitude given
     assert model.training  # restored
     model.eval()
     with torch.no_grad():
@@ -33,9 +35,26 @@ def test_reconstruct_is_eval_mode_and_restores_the_mode():
     torch.testing.assert_close(mu, mu_ref)
     assert mse == pytest.approx(float((recon_ref - x).pow(2).mean()), rel=1e-5)
     assert recon.shape == x.shape and logvar.shape == (5, TINY.latent_dim)
-    mse2, _, _ = eval_recon(model, x)
-    assert mse2 == pytest.approx(mse, rel=1e-6)
-    assert reconstruct(model, x, keep=False)[3] is None
+    assert eval_recon(model, x).mse == pytest.approx(mse, rel=1e-6)
+    assert reconstruct(model, x, keep=False).recon is None
+
+
+def test_reconstruct_measures_the_spectral_convergence_of_the_magnitudes():
+    torch.manual_seed(0)
+    model = ConvVAE.from_config(TINY).eval()
+    x = tiny_mels(5)
+    magnitude = lambda m: torch.pow(10.0, (m * 100 - 100) / 20)  # noqa: E731 (a dB mel's)
+    got = reconstruct(model, x, batch_size=2, magnitude=magnitude)
+    m, m_hat = magnitude(x.double()), magnitude(got.recon.double())
+    by_hand = ((m - m_hat).flatten(1).norm(dim=1) / m.flatten(1).norm(dim=1)).mean()
+    assert got.sc == pytest.approx(float(by_hand), rel=1e-6)
+    # the average's score: the mean mel against every clip; a clip against itself scores 0
+    base = mean_mel_sc_baseline(x, magnitude)
+    mean = x.double().mean(0, keepdim=True)
+    m_mean = magnitude(mean).expand_as(m)
+    assert base == pytest.approx(float(((m - m_mean).flatten(1).norm(dim=1)
+                                         / m.flatten(1).norm(dim=1)).mean()), rel=1e-6)
+    assert mean_mel_sc_baseline(x[:1], magnitude) == 0.0
 
 
 def test_mean_mel_baseline_and_its_ratio():
@@ -55,10 +74,11 @@ def test_mean_mel_baseline_and_its_ratio():
 
 def test_judge_gives_each_kind():
     cfg = TrainConfig(kl_weight=0.01, free_bits=0.0)
-    assert judge(0.012, 0.02, 5, "validation").kind == "quiet"
+    learned = judge(0.012, 0.02, 5, "validation")
+    assert learned.kind == "learned" and learned.message.startswith("learned beyond the average")
     quiet_train = judge(0.012, 0.02, 5, "training")
     assert quiet_train.kind == "not_validated" and not quiet_train.fired
-    assert "training clips only" in quiet_train.message and "--val-fraction" in quiet_train.message
+    assert "nothing was held out" in quiet_train.message and "--val-fraction" in quiet_train.message
     collapsed = judge(0.019, 0.02, 5, "validation", config=cfg, train_ratio=0.95)
     assert collapsed.kind == "collapse" and collapsed.fired
     assert collapsed.message.startswith(ALARM_COLLAPSE)
@@ -80,7 +100,7 @@ def test_judge_gives_each_kind():
 
 
 def test_judge_threshold_and_the_db_tip():
-    assert judge(0.0179, 0.02, 1, "validation").kind == "quiet"  # 0.895x
+    assert judge(0.0179, 0.02, 1, "validation").kind == "learned"  # 0.895x
     assert judge(0.02, 0.02, 1, "validation").kind == "collapse"  # 1x: at the average
     assert "dB representation" in judge(0.02, 0.02, 0).message
     assert "dB representation" not in judge(0.02, 0.02, 0, scale="db").message
@@ -105,8 +125,14 @@ def test_the_report_is_the_verdict():
     healthy = History(epoch=[0], active_units=[5], train_recon=[0.004], train_baseline=0.02,
                       val_recon=[0.012], val_baseline=0.02)
     report = verdict(healthy).report()
-    assert report == {"fired": False, "kind": "quiet", "why": verdict(healthy).message}
-    assert "0.60x the mean-mel baseline" in report["why"]
+    assert report == {"fired": False, "kind": "learned", "why": verdict(healthy).message}
+    assert "mel MSE is 0.60x that of the training set's average mel" in report["why"]
+    # where the spectral convergence was measured, it is the verdict's figure
+    heard = replace(healthy, train_sc=[0.3], train_sc_baseline=0.9, val_sc=[0.95],
+                    val_sc_baseline=1.0)
+    v = verdict(heard)
+    assert v.figure == "sc" and v.ratio == pytest.approx(0.95) and v.kind == "no_generalisation"
+    assert "spectral error is 0.95x" in v.message
     collapsed = replace(healthy, val_recon=[0.019], train_recon=[0.019])
     assert verdict(collapsed).message.startswith("posterior collapse")
     report = verdict(collapsed).report()
@@ -116,9 +142,10 @@ def test_the_report_is_the_verdict():
 
 def test_live_state_is_a_reading():
     text, looks = live_state(0.0084, 0.02, 60, "validation")
-    assert text == "val/mean 0.42 · active 60" and looks == ""
-    text, looks = live_state(0.019, 0.02, 3, "training")
-    assert text.startswith("train/mean 0.95 · active 3 · not validated") and looks == "collapse"
+    assert text == "held-out mel MSE 0.42x the average · 60 active units" and looks == ""
+    text, looks = live_state(0.019, 0.02, 3, "training", figure="sc")
+    assert text == "training spectral error 0.95x the average · 3 active units"
+    assert looks == "collapse"  # kept in History.alarms; the bar shows numbers only
     text, looks = live_state(0.01, 0.0, 3, "training")  # baseline 0: no ZeroDivisionError
     assert "undefined (baseline 0)" in text
     assert live_state(0.001, 0.02, 0)[1] == "collapse"

@@ -90,6 +90,22 @@ def vae_loss(recon: torch.Tensor, target: torch.Tensor, mu: torch.Tensor, logvar
     return recon_loss + kl_weight * kl_loss, recon_loss, kl_loss
 
 
+def spectral_convergence_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of ``|| target - estimate ||_F / || target ||_F`` per sample, on
+    magnitudes (any shape ``(B, ...)``): the spectral convergence term of multi-resolution STFT
+    losses (Arik et al. 2019; Yamamoto et al. 2020, Parallel WaveGAN), here on mel magnitudes.
+
+    It weighs every bin by its magnitude, so the loud bins a listener hears decide it, where an
+    MSE on log values counts a quiet bin as much as a loud one. A scalar; 0 is exact.
+    """
+    if estimate.shape != target.shape:
+        raise ValueError(f"estimate {tuple(estimate.shape)} and target {tuple(target.shape)} "
+                         "differ")
+    num = (target - estimate).flatten(1).norm(dim=1)  # (B,)
+    den = target.flatten(1).norm(dim=1).clamp(min=1e-8)  # (B,)
+    return (num / den).mean()
+
+
 def elbo_kl_weight(seed_kl_weight: float, n_elements: int, gaussian_sigma: float) -> float:
     """The KL weight under ``gaussian_sigma`` equivalent to ``seed_kl_weight`` in the seed's loss.
 

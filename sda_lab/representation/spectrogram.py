@@ -299,6 +299,21 @@ class AudioSpectrogram(nn.Module):
         power = self.max_mel_power * torch.pow(10.0, (m * -floor + floor) / 10)  # (B, n_mels, T)
         return torch.where(m > 0, power, torch.zeros_like(power))  # (B, n_mels, T)
 
+    def mel_magnitude(self, mel: torch.Tensor) -> torch.Tensor:
+        """Mel-band magnitudes ``(B, 1, n_mels, T)`` relative to the Parseval bound (1 at full
+        scale), differentiable everywhere: the loss's picture of what is loud.
+
+        ``sqrt`` of :meth:`mel_to_power` over ``max_mel_power``, except that for ``scale="db"``
+        a value at or below 0 gives the floor's magnitude (``10 ** (db_floor / 20)``) instead of
+        0, and for ``"log1p"`` a small constant keeps the root's gradient finite at 0. No input
+        check (it runs inside training steps); the result keeps ``mel``'s dtype and device.
+        """
+        if self.config.scale == "log1p":
+            power = torch.expm1(mel.clamp(min=0) * self.log_scale) / self.max_mel_power
+            return (power + 1e-12).sqrt()  # (B, 1, n_mels, T)
+        floor = self.config.db_floor
+        return torch.pow(10.0, (mel.clamp(min=0) * -floor + floor) / 20)  # (B, 1, n_mels, T)
+
     # -- inverse -----------------------------------------------------------------------------
 
     def mel_to_linear(self, mel: torch.Tensor, nnls_iters: int = 0,

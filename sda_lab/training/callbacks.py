@@ -58,6 +58,7 @@ class TrainState:
     stop: str | None = None
     live: str = ""  # the progress bar's state after the last epoch
     averaged: torch.nn.Module | None = None  # AveragedModel of model (TrainConfig.ema_decay)
+    magnitude: object = None  # mel -> mel magnitudes (AudioSpectrogram.mel_magnitude), or None
 
     @property
     def eval_model(self) -> ConvVAE:
@@ -66,29 +67,36 @@ class TrainState:
 
 
 class LiveState:
-    """Hook: after every epoch, the state in the progress bar (``val/mean 0.42 · active 60``)
-    and in ``History.alarms``; at the end, the verdict's kind beside it."""
+    """Hook: after every epoch, the reading in the progress bar (``held-out spectral error 0.42x
+    the average · 60 active units``) and in ``History.alarms``; at the end, the verdict's kind
+    beside it."""
 
     def __init__(self, bar) -> None:
         self.bar = bar
 
     def on_epoch_end(self, s: TrainState) -> None:
         h = s.history
-        on_val = bool(h.val_recon)
-        text, looks = live_state(h.val_recon[-1] if on_val else h.train_recon[-1],
-                                 h.val_baseline if on_val else h.train_baseline,
-                                 h.active_units[-1], "validation" if on_val else "training")
+        sc = bool(h.train_sc)
+        on_val = bool(h.val_sc if sc else h.val_recon)
+        side = "val" if on_val else "train"
+        score = getattr(h, f"{side}_sc" if sc else f"{side}_recon")[-1]
+        base = getattr(h, f"{side}_sc_baseline" if sc else f"{side}_baseline")
+        text, looks = live_state(score, base, h.active_units[-1],
+                                 "validation" if on_val else "training",
+                                 figure="sc" if sc else "mse")
         h.alarms.append(looks)
         s.live = text
         self.bar.set_postfix_str(text, refresh=False)
 
     def on_train_end(self, s: TrainState) -> None:
-        self.bar.set_postfix_str(f"{s.live} · verdict: {s.history.alarm_kind}", refresh=False)
+        self.bar.set_postfix_str(f"{s.live} · {s.history.alarm_kind.replace('_', ' ')}",
+                                 refresh=False)
 
 
 class BestCheckpoint:
-    """Hook: remembers the epoch with the lowest validation recon (training recon without
-    validation) and writes it, without optimizer state, to ``path`` (when given) at most every
+    """Hook: remembers the epoch with the lowest validation score (training score without
+    validation; the score is the mel magnitudes' spectral convergence where measured, else the
+    MSE) and writes it, without optimizer state, to ``path`` (when given) at most every
     ``save_every_s`` seconds and at the end."""
 
     def __init__(self, path: Path | None, save_every_s: float) -> None:
@@ -98,7 +106,10 @@ class BestCheckpoint:
 
     def on_epoch_end(self, s: TrainState) -> None:
         h = s.history
-        metric = h.val_recon[-1] if h.val_recon else h.train_recon[-1]
+        if h.train_sc:
+            metric = h.val_sc[-1] if h.val_sc else h.train_sc[-1]
+        else:
+            metric = h.val_recon[-1] if h.val_recon else h.train_recon[-1]
         if metric < self.metric:
             self.metric, h.best_epoch = metric, s.epoch
             self.state = {k: v.detach().to("cpu", copy=True)

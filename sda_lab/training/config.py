@@ -4,6 +4,7 @@ and stored in every checkpoint."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..data.augment import AugmentConfig
@@ -35,6 +36,12 @@ class TrainConfig:
     the raw weights; every evaluation, both checkpoints and the returned model are the averaged
     ones. None (the plan): no average.
 
+    ``spectral_convergence_weight``: adds that weight times the spectral convergence of the
+    mel magnitudes (:func:`sda_lab.model.losses.spectral_convergence_loss` on
+    :meth:`~sda_lab.representation.spectrogram.AudioSpectrogram.mel_magnitude`) to the loss, so
+    the loud bins a listener hears weigh more than the MSE on log values gives them; 0 (the
+    plan): the MSE alone. It needs ``train(..., spectrogram=)``.
+
     ``eval_every``: the eval-mode pass (recon on training and validation clips, active units),
     the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
     and the last; 1 (the plan): every epoch. Training itself is the same whatever it is (the
@@ -63,6 +70,7 @@ class TrainConfig:
     gaussian_sigma: float | None = None
     ema_decay: float | None = None  # per-step decay of the weights' average; None: no average
     eval_every: int = 1  # epochs between evaluations (the first and the last always)
+    spectral_convergence_weight: float = 0.0  # of the mel magnitudes' SC, added to the loss
 
     def __post_init__(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -81,6 +89,10 @@ class TrainConfig:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay!r}")
+        if not (isinstance(self.spectral_convergence_weight, (int, float))
+                and 0.0 <= self.spectral_convergence_weight < math.inf):
+            raise ValueError(f"spectral_convergence_weight must be a finite number >= 0, got "
+                             f"{self.spectral_convergence_weight!r}")
         if self.augment is True:
             self.augment = AugmentConfig()
         elif self.augment is False:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -22,49 +23,82 @@ from ..model.vae import eval_batches
 
 __all__ = ["COLLAPSE_RATIO", "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION", "ALARM_KINDS",
            "BASELINE_ZERO", "Alarm", "baseline_ratio", "eval_recon", "format_ratio", "judge",
-           "live_state", "mean_mel_baseline", "reconstruct", "verdict"]
+           "live_state", "mean_mel_baseline", "mean_mel_sc_baseline", "reconstruct",
+           "Reconstruction", "verdict"]
 
 COLLAPSE_RATIO = 0.9  # recon at or above this fraction of the mean-mel baseline: the alarm fires
 ALARM_COLLAPSE = "posterior collapse or no learning"
 ALARM_NO_GENERALISATION = "no generalisation to the held-out files"
-# quiet: validated and better than the average; not_validated: nothing held out, judged on
+# learned: validated and better than the average; not_validated: nothing held out, judged on
 # training clips only; collapse / no_generalisation: the alarm fired; undefined: baseline 0
-ALARM_KINDS = ("quiet", "not_validated", "collapse", "no_generalisation", "undefined")
+ALARM_KINDS = ("learned", "not_validated", "collapse", "no_generalisation", "undefined")
+# what a verdict's numbers are: the mel magnitudes' spectral convergence where the spectrogram
+# was known (loud bins weigh as a listener hears them), else the MSE of the normalised mel
+FIGURE_NAMES = {"sc": "spectral error", "mse": "mel MSE"}
 BASELINE_ZERO = "the baseline is 0: every training clip is the same mel; ratio undefined"
 
 
 # -- eval-mode scores --------------------------------------------------------------------------
 
 
+class Reconstruction(NamedTuple):
+    """What :func:`reconstruct` measured: ``mse`` over every element (float64 sums); ``sc``,
+    the mean over clips of the mel magnitudes' spectral convergence (None without a
+    ``magnitude``); ``mu``, ``logvar`` ``(N, D)`` on the model's device; ``recon``
+    ``(N, 1, n_mels, T)`` on the CPU, or None when not kept."""
+
+    mse: float
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    recon: torch.Tensor | None
+    sc: float | None
+
+
+def _clip_sc(magnitude: Callable, estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Spectral convergence of the mel magnitudes per clip, ``(B,)``."""
+    m, m_hat = magnitude(target.double()), magnitude(estimate.double())  # (B, 1, M, T)
+    return (m - m_hat).flatten(1).norm(dim=1) / m.flatten(1).norm(dim=1).clamp(min=1e-12)
+
+
 @torch.no_grad()
-def reconstruct(model, mels: torch.Tensor, batch_size: int = 128, keep: bool = True
-                ) -> tuple[float, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def reconstruct(model, mels: torch.Tensor, batch_size: int = 128, keep: bool = True,
+                magnitude: Callable | None = None) -> Reconstruction:
     """Eval-mode reconstruction of ``mels`` ``(N, 1, n_mels, T)``: the posterior mean decoded,
     dropout off, BatchNorm's running statistics; the model's train/eval mode is restored.
 
-    Returns
-    -------
-    mse, mu, logvar, recon
-        The MSE over every element (float64 sum); ``mu``, ``logvar`` ``(N, D)`` on the model's
-        device; ``recon`` ``(N, 1, n_mels, T)`` on the CPU, or ``None`` when ``keep`` is False.
+    ``magnitude``: mel -> mel-band magnitudes
+    (:meth:`~sda_lab.representation.spectrogram.AudioSpectrogram.mel_magnitude`); with it the
+    spectral convergence of every clip is measured too (:class:`Reconstruction`).
     """
-    total, count, mus, logvars, recons = 0.0, 0, [], [], []
+    total, count, sc_sum, mus, logvars, recons = 0.0, 0, 0.0, [], [], []
     for x, mu, logvar, recon in eval_batches(model, mels, batch_size, decode=True):
         total += float((recon.double() - x.double()).pow(2).sum())  # x, recon: (b, 1, M, T)
         count += x.numel()
+        if magnitude is not None:
+            sc_sum += float(_clip_sc(magnitude, recon, x).sum())
         mus.append(mu)  # (b, D)
         logvars.append(logvar)
         if keep:
             recons.append(recon.cpu())
-    return (total / count, torch.cat(mus), torch.cat(logvars),  # (N, D), (N, D)
-            torch.cat(recons) if keep else None)  # (N, 1, M, T)
+    return Reconstruction(total / count, torch.cat(mus), torch.cat(logvars),  # (N, D) each
+                          torch.cat(recons) if keep else None,  # (N, 1, M, T)
+                          sc_sum / mels.shape[0] if magnitude is not None else None)
 
 
-def eval_recon(model, mels: torch.Tensor, batch_size: int = 128
-               ) -> tuple[float, torch.Tensor, torch.Tensor]:
-    """``(mse, mu, logvar)`` of :func:`reconstruct`, without keeping the reconstructions."""
-    mse, mu, logvar, _ = reconstruct(model, mels, batch_size, keep=False)
-    return mse, mu, logvar
+def eval_recon(model, mels: torch.Tensor, batch_size: int = 128,
+               magnitude: Callable | None = None) -> Reconstruction:
+    """:func:`reconstruct` without keeping the reconstructions (``recon`` is None)."""
+    return reconstruct(model, mels, batch_size, keep=False, magnitude=magnitude)
+
+
+def mean_mel_sc_baseline(train_mels: torch.Tensor, magnitude: Callable,
+                         other: torch.Tensor | None = None) -> float:
+    """Mean over the clips of ``other`` (default ``train_mels``) of the mel magnitudes'
+    spectral convergence of the training set's mean mel: the average sound's score, the one a
+    model that learned nothing beyond the average gets."""
+    target = train_mels if other is None else other
+    mean = train_mels.double().mean(dim=0, keepdim=True)  # (1, 1, M, T)
+    return float(_clip_sc(magnitude, mean.expand_as(target), target).mean())
 
 
 def mean_mel_baseline(train_mels: torch.Tensor, other: torch.Tensor | None = None) -> float:
@@ -104,8 +138,8 @@ class Alarm:
     Attributes
     ----------
     kind : str
-        One of :data:`ALARM_KINDS`: ``"quiet"`` (validated, better than ``threshold`` x the
-        average), ``"not_validated"`` (nothing held out: quiet on training clips only),
+        One of :data:`ALARM_KINDS`: ``"learned"`` (validated, better than ``threshold`` x the
+        average), ``"not_validated"`` (nothing held out: better on training clips only),
         ``"collapse"`` (no better than the average, or no active unit), ``"no_generalisation"``
         (training clips learnt, held-out files at the average), ``"undefined"`` (baseline 0).
     message : str
@@ -113,7 +147,8 @@ class Alarm:
     on : str
         The clips judged: ``"validation"`` or ``"training"``.
     recon, baseline, ratio : float
-        Eval-mode MSE, the mean-mel baseline's MSE, their ratio (NaN when undefined).
+        The eval-mode figure (``figure``), the training mean mel's, their ratio (NaN when
+        undefined).
     active_units : int
     threshold : float
         The ratio at or above which the alarm fires.
@@ -127,6 +162,7 @@ class Alarm:
     ratio: float = math.nan
     active_units: int = 0
     threshold: float = COLLAPSE_RATIO
+    figure: str = "mse"  # a key of FIGURE_NAMES
 
     def __post_init__(self) -> None:
         if self.kind not in ALARM_KINDS:
@@ -159,54 +195,63 @@ def _collapse_tips(config, scale: str | None) -> list[str]:
 
 def judge(recon: float, baseline: float, active: int, on: str = "validation",
           ratio: float = COLLAPSE_RATIO, config=None, scale: str | None = None,
-          train_ratio: float | None = None) -> Alarm:
+          train_ratio: float | None = None, figure: str = "mse") -> Alarm:
     """The alarm's rule on plain numbers: fires if ``recon >= ratio * baseline`` or
-    ``active == 0``.
+    ``active == 0``; the message is one plain sentence.
 
-    ``on`` names the clips ``recon`` was measured on ("validation" or "training");
+    ``recon`` and ``baseline`` are the model's and the training mean mel's ``figure`` (a key of
+    :data:`FIGURE_NAMES`) on the clips ``on`` names ("validation" or "training");
     ``config`` (a :class:`~sda_lab.training.config.TrainConfig`) and ``scale`` (the spectrogram's)
-    make the advice concrete. With ``train_ratio`` (training recon / its baseline) below ``ratio``
+    make the advice concrete. With ``train_ratio`` (the training clips' ratio) below ``ratio``
     and active units left, a validation failure is a failure to generalise (memorising too few
     or too unlike files), not posterior collapse, and the advice differs.
     """
     r = baseline_ratio(recon, baseline)
     common = dict(on=on, recon=recon, baseline=baseline, ratio=r, active_units=active,
-                  threshold=ratio)
-    seen = (f"{on} recon {recon:.4g} is {r:.2f}x the mean-mel baseline {baseline:.4g} "
-            f"(alarm at >= {ratio:g}x)")
+                  threshold=ratio, figure=figure)
+    where = "held-out files" if on == "validation" else "training clips"
+    seen = (f"on the {where} its {FIGURE_NAMES[figure]} is {r:.2f}x that of the training set's "
+            f"average mel ({recon:.4g} against {baseline:.4g}; at or above {ratio:g}x counts "
+            f"as the average), with {active} active latent units")
     if not math.isfinite(r):
-        return Alarm("undefined", f"{BASELINE_ZERO} ({on} recon {recon:.4g}, {active} active "
-                     "latent units); use more varied audio to judge the model", **common)
-    reasons = [seen] if r >= ratio else []
-    if active == 0:
-        reasons.append("0 active latent units")
-    if not reasons:
+        return Alarm("undefined", f"{BASELINE_ZERO} ({where}: {FIGURE_NAMES[figure]} "
+                     f"{recon:.4g}, {active} active latent units); use more varied audio to "
+                     "judge the model", **common)
+    if r < ratio and active > 0:
         if on == "training":
-            return Alarm("not_validated", f"not validated: nothing was held out, so this "
-                         f"judges training clips only: {seen} with {active} active latent "
-                         "units; hold out files (val_fraction, --val-fraction) to see "
-                         "whether it carries over to unseen audio", **common)
-        return Alarm("quiet", f"{seen} with {active} active latent units", **common)
+            return Alarm("not_validated", f"learned beyond the average on its training clips, "
+                         f"but nothing was held out, so whether it carries over to unseen audio "
+                         f"is not known: {seen}; hold out files (val_fraction, --val-fraction)",
+                         **common)
+        return Alarm("learned", f"learned beyond the average: {seen}", **common)
     if on == "validation" and active > 0 and train_ratio is not None and train_ratio < ratio:
         weight = f" (now {config.kl_weight:g})" if config is not None else ""
         return Alarm("no_generalisation", (
-            f"{ALARM_NO_GENERALISATION}: {reasons[0]}, while training recon is "
-            f"{train_ratio:.2f}x its baseline with {active} active latent units - the model "
-            "learnt its training clips, not what carries over to unseen files. Try more or more "
-            "varied audio (the held-out files may be unlike every training file), augmentation, "
-            f"a higher KL weight{weight}, fewer steps, or best.pt (the lowest validation "
-            "error)."), **common)
+            f"{ALARM_NO_GENERALISATION}: {seen}, while on its training clips it is "
+            f"{train_ratio:.2f}x: the model learnt its training clips, not what carries over to "
+            "unseen files. Try more or more varied audio (the held-out files may be unlike "
+            f"every training file), augmentation, a higher KL weight{weight}, fewer steps, or "
+            "best.pt (the lowest validation error)."), **common)
+    why = seen if r >= ratio else f"no latent unit is in use ({seen})"
     return Alarm("collapse", (
-        f"{ALARM_COLLAPSE}: " + "; ".join(reasons) + " - the model is no better than "
-        "predicting the average mel. Try " + ", ".join(_collapse_tips(config, scale)) + "."),
-        **common)
+        f"{ALARM_COLLAPSE}: {why}: the model is no better than predicting the average mel. "
+        "Try " + ", ".join(_collapse_tips(config, scale)) + "."), **common)
 
 
-def _final_numbers(history) -> tuple[float, float, str]:
-    if history.val_recon and history.val_baseline is not None:
-        return history.val_recon[-1], history.val_baseline, "validation"
-    if history.train_recon and history.train_baseline is not None:
-        return history.train_recon[-1], history.train_baseline, "training"
+def _final_numbers(history) -> tuple[float, float, str, str, float | None]:
+    """``(score, baseline, on, figure, train_ratio)``: spectral convergence where it was
+    measured, else MSE; validation clips where held out, else training clips."""
+    sides = (("validation", "val"), ("training", "train"))
+    for figure, key in (("sc", "sc"), ("mse", "recon")):
+        base_key = "sc_baseline" if figure == "sc" else "baseline"
+        train_ratio = None
+        if getattr(history, f"train_{key}") and getattr(history, f"train_{base_key}") is not None:
+            train_ratio = baseline_ratio(getattr(history, f"train_{key}")[-1],
+                                         getattr(history, f"train_{base_key}"))
+        for on, side in sides:
+            scores, base = getattr(history, f"{side}_{key}"), getattr(history, f"{side}_{base_key}")
+            if scores and base is not None:
+                return scores[-1], base, on, figure, train_ratio
     raise ValueError("history has no eval-mode recon and baseline to judge collapse by "
                      "(train_recon/val_recon and train_baseline/val_baseline are empty)")
 
@@ -215,7 +260,9 @@ def verdict(history, ratio: float = COLLAPSE_RATIO, config=None, scale: str | No
             ) -> Alarm:
     """The run's one verdict, from a finished :class:`~sda_lab.training.history.History`: its final
     eval-mode validation recon (training recon when nothing was held out) against the baseline,
-    its final active units, and, when the best epoch differs, what ``best.pt`` reached.
+    its final active units, and, when the best epoch differs, what ``best.pt`` reached. Its
+    figure is the mel magnitudes' spectral convergence where the history holds it (a run
+    trained with its spectrogram), else the MSE.
 
     Raises
     ------
@@ -224,12 +271,12 @@ def verdict(history, ratio: float = COLLAPSE_RATIO, config=None, scale: str | No
     """
     if not history.active_units:
         raise ValueError("history has no epochs")
-    recon, base, on = _final_numbers(history)
-    train_ratio = (baseline_ratio(history.train_recon[-1], history.train_baseline)
-                   if history.train_recon else None)
-    alarm = judge(recon, base, history.active_units[-1], on, ratio, config, scale, train_ratio)
+    recon, base, on, figure, train_ratio = _final_numbers(history)
+    alarm = judge(recon, base, history.active_units[-1], on, ratio, config, scale, train_ratio,
+                  figure)
     best = history.best_epoch
-    scores = history.val_recon if on == "validation" else history.train_recon
+    side = "val" if on == "validation" else "train"
+    scores = getattr(history, f"{side}_sc" if figure == "sc" else f"{side}_recon")
     if best is not None and best in history.epoch and history.epoch.index(best) < len(scores) \
             and best != history.epoch[-1]:
         at_best = baseline_ratio(scores[history.epoch.index(best)], base)
@@ -240,16 +287,15 @@ def verdict(history, ratio: float = COLLAPSE_RATIO, config=None, scale: str | No
 
 
 def live_state(recon: float, baseline: float | None, active: int, on: str = "validation",
-               ratio: float = COLLAPSE_RATIO) -> tuple[str, str]:
-    """The progress bar's state after an epoch, e.g. ``"val/mean 0.42 · active 60"``, and
-    ``"collapse"`` when the numbers sit at the average now (at or above ``ratio`` x the
-    baseline, or no active unit), else ``""``. A reading, not a verdict: :func:`verdict`
-    judges once, at the end."""
+               ratio: float = COLLAPSE_RATIO, figure: str = "mse") -> tuple[str, str]:
+    """The progress bar's reading after an epoch, numbers only (e.g. ``"held-out spectral
+    error 0.42x the average · 60 active units"``), and ``"collapse"`` when they sit at the
+    average now (at or above ``ratio`` x the baseline, or no active unit), else ``""`` (kept in
+    ``History.alarms``). A reading, not a verdict: :func:`verdict` judges once, at the end."""
     r = baseline_ratio(recon, baseline)
-    prefix = "val" if on == "validation" else "train"
-    text = (f"{prefix}/mean {r:.2f}" if math.isfinite(r) else f"{prefix}/mean undefined "
-            "(baseline 0)") + f" · active {active}"
+    where = "held-out" if on == "validation" else "training"
+    text = (f"{where} {FIGURE_NAMES[figure]} " + (f"{r:.2f}x the average" if math.isfinite(r)
+                                                   else "undefined (baseline 0)")
+            + f" · {active} active units")
     looks = "collapse" if (math.isfinite(r) and r >= ratio) or active == 0 else ""
-    if on == "training":
-        text += " · not validated"
-    return text + (" · at the average" if looks else ""), looks
+    return text, looks

@@ -18,9 +18,12 @@ class History:
     Per-epoch lists (one entry per epoch, a last partial epoch included when a budget stops
     training mid-epoch): ``recon`` (training-mode MSE, sampled ``z``), ``train_recon`` and
     ``val_recon`` (eval-mode MSE of decoding the posterior mean; ``val_recon`` is empty without
-    validation data), ``steps`` (optimiser steps done by the end of the epoch) and ``alarms``
+    validation data), ``train_sc`` and ``val_sc`` (eval-mode spectral convergence of the mel
+    magnitudes, where the spectrogram was known: loud bins weigh as a listener hears them),
+    ``steps`` (optimiser steps done by the end of the epoch) and ``alarms``
     (the live state: ``"collapse"`` where that epoch sat at the average, else ``""``; a reading,
-    not a verdict). Scalars: the mean-mel baselines ``train_baseline`` / ``val_baseline``, the
+    not a verdict). Scalars: the mean-mel baselines ``train_baseline`` / ``val_baseline`` (MSE) and
+    ``train_sc_baseline`` / ``val_sc_baseline`` (spectral convergence), the
     run's one verdict (``alarm_kind``, one of :data:`sda_lab.training.diagnostics.ALARM_KINDS`;
     ``verdict``, its message; ``alarm``, the message when it fired, else ``None``),
     ``stop_reason``, ``best_epoch`` and the clip counts.
@@ -38,10 +41,14 @@ class History:
     au_variance: list[float] = field(default_factory=list)
     train_recon: list[float] = field(default_factory=list)  # eval mode, posterior mean
     val_recon: list[float] = field(default_factory=list)  # eval mode, posterior mean
+    train_sc: list[float] = field(default_factory=list)  # eval mode, mel magnitudes' SC
+    val_sc: list[float] = field(default_factory=list)  # eval mode, mel magnitudes' SC
     steps: list[int] = field(default_factory=list)  # cumulative optimiser steps
     alarms: list[str] = field(default_factory=list)  # live state per epoch, "" or "collapse"
     train_baseline: float | None = None  # MSE of the training mean mel on training clips
     val_baseline: float | None = None  # ... on validation clips
+    train_sc_baseline: float | None = None  # SC of the training mean mel on training clips
+    val_sc_baseline: float | None = None  # ... on validation clips
     alarm: str | None = None  # the verdict's message when it fired; None: it did not
     stop_reason: str = ""
     best_epoch: int | None = None  # epoch of the best checkpoint (lowest val, else train recon)

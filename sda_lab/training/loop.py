@@ -22,12 +22,12 @@ from tqdm.auto import tqdm
 from ..core.utils import pick_device, seed_everything
 from ..data.augment import augment_mels, augment_waveforms, mixup_waveforms
 from ..data.split import check_training_clips
-from ..model.losses import active_units, kl_per_dimension, vae_loss
+from ..model.losses import active_units, kl_per_dimension, spectral_convergence_loss, vae_loss
 from ..model.vae import ConvVAE, VAEConfig
 from .callbacks import BestCheckpoint, LastCheckpoint, LiveState, TrainState, weight_average
 from .checkpoint import best_path_for
 from .config import TrainConfig
-from .diagnostics import eval_recon, mean_mel_baseline, verdict
+from .diagnostics import eval_recon, mean_mel_baseline, mean_mel_sc_baseline, verdict
 from .history import History
 
 
@@ -88,6 +88,9 @@ def _epoch_step(s: TrainState, generator, bar, budget_s, augment, checkpoint_pat
                                               free_bits=c.free_bits,
                                               free_bits_mode=c.free_bits_mode,
                                               gaussian_sigma=c.gaussian_sigma)
+        if c.spectral_convergence_weight:
+            total = total + c.spectral_convergence_weight * spectral_convergence_loss(
+                s.magnitude(recon), s.magnitude(target))
         if not torch.isfinite(total):
             raise _diverged(c, s.epoch, step, s.step_count, f"the loss became {total.item()} "
                             f"(recon {recon_loss.item():.4g}, KL {kl_loss.item():.4g}, weight "
@@ -121,14 +124,16 @@ def _epoch_step(s: TrainState, generator, bar, budget_s, augment, checkpoint_pat
 
 
 def _eval_step(s: TrainState, means: list[float], seconds: float, checkpoint_path) -> None:
-    """Eval-mode recon on training (and validation) clips and active units, into the history."""
+    """Eval-mode recon (and the mel magnitudes' spectral convergence where the spectrogram is
+    known) on training and validation clips and active units, into the history."""
     h, model = s.history, s.eval_model
     try:
-        train_recon, mu_all, logvar_all = eval_recon(model, s.data)
-        val_recon = eval_recon(model, s.val)[0] if s.val is not None else None
+        train = eval_recon(model, s.data, magnitude=s.magnitude)
+        val = eval_recon(model, s.val, magnitude=s.magnitude) if s.val is not None else None
     except ValueError as exc:  # the clips were checked finite: the weights blew up
         raise _diverged(s.config, s.epoch, s.steps_per_epoch - 1, s.step_count - 1,
                         "the model's outputs became NaN or Inf", checkpoint_path) from exc
+    mu_all, logvar_all = train.mu, train.logvar  # (N, D) each
     au, variances = active_units(mu_all)
     for name, value in zip(("loss", "recon", "kl", "raw_kl"), means):
         getattr(h, name).append(value)
@@ -138,10 +143,14 @@ def _eval_step(s: TrainState, means: list[float], seconds: float, checkpoint_pat
     h.seconds.append(seconds)
     h.kl_per_dim = kl_per_dimension(mu_all, logvar_all).mean(0).tolist()
     h.au_variance = variances.tolist()
-    h.train_recon.append(train_recon)
+    h.train_recon.append(train.mse)
     h.steps.append(s.step_count)
-    if val_recon is not None:
-        h.val_recon.append(val_recon)
+    if train.sc is not None:
+        h.train_sc.append(train.sc)
+    if val is not None:
+        h.val_recon.append(val.mse)
+        if val.sc is not None:
+            h.val_sc.append(val.sc)
 
 
 # -- train() ----------------------------------------------------------------------------------
@@ -211,6 +220,10 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         if waveforms.dim() != 3 or waveforms.shape[0] != n:
             raise ValueError(f"waveforms must be (N={n}, 1, samples) to match mels, got "
                              f"{tuple(waveforms.shape)}")
+    if config.spectral_convergence_weight and spectrogram is None:
+        raise ValueError("TrainConfig.spectral_convergence_weight needs train(..., "
+                         "spectrogram=<the AudioSpectrogram of mels>) to read magnitudes")
+    magnitude = spectrogram.mel_magnitude if spectrogram is not None else None
     seed_everything(config.seed)
     device = pick_device(config.device)
     model.to(device)
@@ -222,6 +235,10 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
                       train_baseline=mean_mel_baseline(data),
                       val_baseline=None if val_mels is None else mean_mel_baseline(
                           data, val_mels.float()))
+    if magnitude is not None:
+        history.train_sc_baseline = mean_mel_sc_baseline(data, magnitude)
+        if val_mels is not None:
+            history.val_sc_baseline = mean_mel_sc_baseline(data, magnitude, val_mels.float())
     steps_per_epoch = math.ceil(n / config.batch_size)
     planned = steps_per_epoch * config.epochs if config.epochs is not None else math.inf
     if config.max_steps is not None:
@@ -236,6 +253,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
         config, history, data.to(device),
         val_mels.float().to(device) if val_mels is not None else None,  # (N_val, 1, M, T)
         extra, planned, steps_per_epoch, time.perf_counter())
+    state.magnitude = magnitude
     if config.ema_decay is not None:
         state.averaged = weight_average(model, config.ema_decay)
     on_wave = aug is not None and aug.on_waveform

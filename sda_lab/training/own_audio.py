@@ -12,6 +12,8 @@ import torch
 from ..data.augment import AugmentConfig
 from ..data.split import check_training_clips, split_by_file
 from ..model.vae import ConvVAE, VAEConfig
+from ..representation.inverter import Inverter
+from .audio_eval import evaluate_audio, judge
 from .config import TrainConfig
 from .diagnostics import reconstruct, verdict
 from .history import History
@@ -54,10 +56,27 @@ class ClipsRun:
         return verdict(self.history, config=self.train_config,
                        scale=getattr(self.spectrogram.config, "scale", None)).report()
 
+    def evaluate_audio(self, inverter=None, max_files: int = 24, max_clips: int = 2,
+                       progress: bool = False):
+        """What the run sounds like (:func:`~sda_lab.training.audio_eval.evaluate_audio`): the
+        held-out files (the training files when nothing was held out) through the model, the
+        mel round trip and the average sound, with ``inverter`` (default: the spectrogram's
+        NNLS magnitude + PGHI, :class:`~sda_lab.representation.inverter.Inverter`)."""
+        on = "validation" if self.val_idx else "training"
+        return evaluate_audio(self.model, self.spectrogram, self.clips.waveforms,
+                              self.clips.files, self.val_idx or self.train_idx, self.train_mels,
+                              inverter or Inverter(self.spectrogram), on=on,
+                              max_files=max_files, max_clips=max_clips, progress=progress)
+
+    def audio_verdict(self, evaluation) -> dict[str, str]:
+        """The verdict from what the run sounds like (:func:`~sda_lab.training.audio_eval.judge`
+        on :meth:`evaluate_audio`'s result): ``{"kind", "sentence", "meaning"}``."""
+        return judge(evaluation, self.history.active_units[-1]).report()
+
     def reconstruct(self, indices: Sequence[int]) -> torch.Tensor:
         """Eval-mode reconstructions (posterior mean decoded) of the clips at ``indices``:
         ``(len(indices), 1, n_mels, T)`` on the CPU."""
-        return reconstruct(self.model, self.mels[list(indices)])[3]  # (k, 1, n_mels, T)
+        return reconstruct(self.model, self.mels[list(indices)]).recon  # (k, 1, n_mels, T)
 
 
 def clips_to_mels(spectrogram, waveforms: torch.Tensor, batch: int = 64) -> torch.Tensor:

@@ -205,21 +205,24 @@ def _ratio(recon, baseline) -> tuple[float | None, str]:
     return recon / baseline, ""
 
 
-# How the verdict's kind (sda_lab.training.diagnostics.ALARM_KINDS) is printed after
-# "collapse alarm: "
-VERDICT_LABELS = {
-    "quiet": "quiet",
-    "not_validated": "not validated (nothing held out)",
-    "collapse": "FIRED",
-    "no_generalisation": "FIRED",
-    "undefined": "undefined (baseline 0)",
-}
+def audio_table(summary: dict) -> str:
+    """The audio figures of :meth:`sda_lab.training.audio_eval.AudioEvaluation.summary` as the
+    lines the CLI prints (one per path, then what the numbers mean)."""
+    from ...training.audio_eval import MEANING
 
-
-def verdict_line(verdict: dict) -> str:
-    """The printed verdict, from :meth:`sda_lab.training.own_audio.ClipsRun.verdict`'s ``{"fired",
-    "kind", "why"}``: ``"collapse alarm: <label by kind>: <why>"``."""
-    return f"collapse alarm: {VERDICT_LABELS[verdict['kind']]}: {verdict['why']}"
+    where = ("held-out files" if summary["on"] == "validation"
+             else "training files (nothing was held out)")
+    lines = [f"what the run sounds like, on {summary['files_scored']} {where}, through "
+             f"{summary['inversion']}:",
+             f"  {'':18} {'spectral conv.':>14} {'log-spectral dist.':>19} {'level':>9}"]
+    for path, label in (("model", "through the model"), ("mel_round_trip", "mel round trip"),
+                        ("average_sound", "average sound")):
+        f = summary[path]
+        worst = (f" (worst file {f['level_db_worst_file']:+.1f} dB)" if path == "model" else "")
+        lines.append(f"  {label:18} {f['spectral_convergence']:14.3f} "
+                     f"{f['log_spectral_distance_db']:16.2f} dB {f['level_db']:+6.1f} dB{worst}")
+    lines.append(f"  ({MEANING})")
+    return "\n".join(lines)
 
 
 def _finite(x):
@@ -309,6 +312,21 @@ def _set_aside(out: Path, old: list[Path]) -> Path | None:
     return previous
 
 
+def hear(result, out: Path, quiet: bool) -> tuple[dict | None, dict]:
+    """The run's audio figures and verdict (:mod:`sda_lab.training.audio_eval`) on its
+    held-out files, heard as ``listen`` hears them: the model in ``best.pt`` (else the last),
+    the run's own inversion. Returns ``(summary, verdict)``."""
+    from ...representation.inverter import Inverter
+    from ...training.checkpoint import load_checkpoint
+
+    best = out / "best.pt"
+    if best.is_file():
+        result = replace(result, model=load_checkpoint(best, device="cpu").model.eval())
+    inverter = Inverter.for_run(out, result.spectrogram)
+    evaluation = result.evaluate_audio(inverter, progress=not quiet)
+    return evaluation.summary(), result.audio_verdict(evaluation)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
     from ...core._io import atomic_write_json
@@ -351,7 +369,15 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as exc:  # keep the VAE's run: metrics.json is still written
         interrupted, inverse_entry = exc, getattr(exc, "inverse_mel", {"trained": False})
     history = result.history
-    verdict = result.verdict()  # {"fired", "kind", "why"}
+    mel_verdict = result.verdict()  # {"fired", "kind", "why"}: in the model's own domain
+    audio, verdict = None, {"kind": mel_verdict["kind"], "sentence": (
+        f"{mel_verdict['why']} (judged in the model's own domain: the run was interrupted "
+        "before it was heard)"), "meaning": ""}
+    if interrupted is None:
+        try:
+            audio, verdict = hear(result, out, args.quiet)
+        except KeyboardInterrupt as exc:  # keep the run: metrics.json is still written
+            interrupted = exc
     val_recon = history.val_recon[-1] if history.val_recon else None
     train_ratio, train_note = _ratio(history.train_recon[-1], history.train_baseline)
     val_ratio, val_note = _ratio(val_recon, history.val_baseline)
@@ -371,7 +397,11 @@ def run(args: argparse.Namespace) -> int:
         "n_val_clips": len(result.val_idx),
         "val_files": result.val_files,
         "train_files": sorted({clips.files[i] for i in result.train_idx}),
-        "alarm": verdict,
+        "audio": audio,
+        "verdict": verdict,
+        "mel_verdict": mel_verdict,
+        "val_sc": history.val_sc[-1] if history.val_sc else None,
+        "val_sc_baseline": history.val_sc_baseline,
         "stop_reason": history.stop_reason,
         "epochs": history.epoch[-1] + 1,
         "steps": history.steps[-1],
@@ -394,14 +424,14 @@ def run(args: argparse.Namespace) -> int:
     if interrupted is not None:
         raise interrupted
     print(f"stopped by {opt.in_flag_terms(history.stop_reason)}")
-    val = (f"; validation {_fmt(val_recon)} vs baseline {_fmt(history.val_baseline)} "
-           f"({_fmt(val_ratio, '.2f')}x{', ' + val_note if val_note else ''})"
-           if val_recon is not None else "; nothing held out for validation")
-    print(f"train recon {_fmt(metrics['train_recon'])} vs mean-mel baseline "
-          f"{_fmt(history.train_baseline)} ({_fmt(train_ratio, '.2f')}x"
-          f"{', ' + train_note if train_note else ''}){val}; "
-          f"{metrics['active_units']} active units")
-    print(verdict_line(verdict))
+    if audio is not None:
+        print(audio_table(audio))
+    val = (f"validation {_fmt(val_ratio, '.2f')}x{', ' + val_note if val_note else ''}"
+           if val_recon is not None else "nothing held out for validation")
+    print(f"in the model's own domain (what it minimises): mel MSE {val}, training "
+          f"{_fmt(train_ratio, '.2f')}x{', ' + train_note if train_note else ''} the average "
+          f"mel's; {metrics['active_units']} active latent units")
+    print(f"verdict: {verdict['sentence']}")
     written = ["checkpoint.pt", "best.pt"] + (["inverse_mel.pt"] if inverse_entry["trained"]
                                               else []) + ["metrics.json"]
     print(f"wrote {', '.join(str(out / name) for name in written)}")

@@ -1,0 +1,90 @@
+"""The one way from a normalised mel to sound: :class:`Inverter`.
+
+A magnitude (the run's learned inverse mel, :mod:`sda_lab.representation.inverse_mel`, where it
+has one; else the spectrogram's NNLS start, or the harmonic start), a phase start by phase
+gradient heap integration (PGHI, :mod:`sda_lab.representation.phase`) and fast Griffin-Lim
+iterations from it. ``listen``, ``generate``, the explorer, the run's audio figures and the
+notebooks hear a run through it; the nn~ export compiles its scriptable parts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .inverse_mel import (INVERSE_MEL_FILE, STARTS, InverseMel, load_inverse_mel,
+                          mel_to_waveform_learned)
+from .phase import PHASE_INITS
+
+__all__ = ["Inverter"]
+
+
+class Inverter:
+    """Normalised mel ``(B, 1, n_mels, T)`` -> waveform ``(B, 1, samples)``.
+
+    Parameters
+    ----------
+    spectrogram : AudioSpectrogram
+        The representation the mels are in.
+    inverse : InverseMel, optional
+        A learned inverse mel; its own start is used. ``ValueError`` (one line) if it was
+        trained on another spectrogram config.
+    phase : str
+        The phase start, one of ``PHASE_INITS`` (default ``"pghi"``).
+    start : str
+        Without ``inverse``: the magnitude, ``"nnls"`` (default) or ``"harmonic"``.
+    griffin_lim_iters : int, optional
+        Fast Griffin-Lim iterations; None: the spectrogram's ``griffin_lim_iters``.
+    """
+
+    def __init__(self, spectrogram, inverse: InverseMel | None = None, phase: str = "pghi",
+                 start: str = "nnls", griffin_lim_iters: int | None = None) -> None:
+        if phase not in PHASE_INITS:
+            raise ValueError(f"phase: expected one of {', '.join(PHASE_INITS)}, got {phase!r}")
+        if start not in STARTS:
+            raise ValueError(f"start: expected one of {', '.join(STARTS)}, got {start!r}")
+        if inverse is not None:
+            inverse.check_spectrogram(spectrogram)
+        self.spectrogram, self.inverse, self.phase = spectrogram, inverse, phase
+        self.start = inverse.start if inverse is not None else start
+        self.griffin_lim_iters = griffin_lim_iters
+
+    @classmethod
+    def for_run(cls, run_dir: str | Path, spectrogram, learned: bool | None = None,
+                **kwargs) -> Inverter:
+        """The run's own inversion: its ``inverse_mel.pt`` where the folder holds one.
+
+        ``learned``: None (default) uses the file if present; True requires it
+        (``FileNotFoundError``, one line); False ignores it (the NNLS start).
+        """
+        path = Path(run_dir) / INVERSE_MEL_FILE
+        if learned and not path.is_file():
+            raise FileNotFoundError(f"RUN has no learned inverse mel ({path})")
+        inverse = load_inverse_mel(path) if learned is not False and path.is_file() else None
+        return cls(spectrogram, inverse, **kwargs)
+
+    @property
+    def name(self) -> str:
+        """What turns mels into sound, in words (``"learned inverse mel (harmonic start) +
+        PGHI + fast Griffin-Lim"``)."""
+        magnitude = (f"learned inverse mel ({self.start} start)" if self.inverse is not None
+                     else f"{'NNLS' if self.start == 'nnls' else 'harmonic'} magnitude")
+        phase = {"pghi": "PGHI", "random": "random phase", "zero": "zero phase"}[self.phase]
+        return f"{magnitude} + {phase} + fast Griffin-Lim"
+
+    @torch.no_grad()
+    def __call__(self, mel: torch.Tensor, length: int | None = None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """``mel`` ``(B, 1, n_mels, T)`` -> ``(B, 1, length)`` on ``mel``'s device (length
+        ``(T - 1) * hop_length`` when None). ``generator`` draws the random phases of
+        ``phase="random"``; PGHI and zero phase draw none.
+
+        Raises
+        ------
+        ValueError
+            On a bad mel, too few frames, or a ``length`` that does not fit ``T``.
+        """
+        return mel_to_waveform_learned(self.spectrogram, self.inverse, mel, self.phase,
+                                       length=length, n_iter=self.griffin_lim_iters,
+                                       generator=generator, start=self.start)

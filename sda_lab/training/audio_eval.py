@@ -1,0 +1,214 @@
+"""What a listener hears of a run: audio-domain figures on held-out files, and the verdict.
+
+A model is judged on the audio it writes, not on its loss. For each file (at most
+``max_files``), its first clips (at most ``max_clips`` each) go three ways, each ending in the
+run's own inversion (its :class:`~sda_lab.representation.inverter.Inverter`, the one ``listen``
+uses):
+
+- **model**: the clip's mel encoded, the posterior mean decoded, inverted;
+- **mel round trip**: the clip's mel inverted (what the representation alone loses);
+- **average sound**: the training clips' mean mel inverted once (what a model that learned
+  nothing beyond the average would play), set against every clip.
+
+Each output is scaled as the WAV writer scales it (:func:`sda_lab.core._io.wav_gain`: down only
+where it would clip), the file's clips are joined, and the join is compared with the input's
+joined clips: spectral convergence (Sturmel & Daudet 2011) and log-spectral distance in dB
+(:mod:`sda_lab.representation.metrics`, on the spectrogram's STFT), and the level difference in
+dB (RMS of the output over RMS of the input). Figures over files are means over files; the
+level's worst file (largest difference either way) is kept too.
+
+The verdict (:func:`judge`) reads the spectral convergence, which weighs every STFT bin by its
+magnitude, so it is decided by what is loud enough to hear:
+
+- ``"collapsed"``: no active latent unit: every clip decodes to about one sound;
+- ``"at the average"``: the model's audio is no closer to the inputs than the average sound's
+  (spectral convergence at or above :data:`AVERAGE_RATIO` times the average sound's);
+- ``"learned"``: closer than the average sound; the sentence says how far it stays from the mel
+  round trip (the best a model on this representation and inversion can do) and its level.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from ..core._io import wav_gain
+from ..model.vae import eval_batches
+from ..representation.inverter import Inverter
+from ..representation.metrics import log_spectral_distance, spectral_convergence
+
+__all__ = ["AVERAGE_RATIO", "PATHS", "MEANING", "VERDICTS", "AudioEvaluation",
+           "AudioVerdict", "evaluate_audio", "judge"]
+
+AVERAGE_RATIO = 0.9  # model SC at or above this fraction of the average sound's: at the average
+PATHS = ("model", "mel_round_trip", "average_sound")
+FIGURES = ("spectral_convergence", "log_spectral_distance_db", "level_db")
+MEANING = ("spectral convergence is the share of the input's spectrum the output gets wrong "
+           "(0: identical, 1: as far off as silence)")
+VERDICTS = ("learned", "at the average", "collapsed")
+
+
+def level_db(reference: torch.Tensor, estimate: torch.Tensor) -> float:
+    """``20 log10(rms(estimate) / rms(reference))`` in dB; NaN when the reference is silent
+    (the ratio is undefined there), ``-inf`` when only the estimate is."""
+    ref = float(reference.double().pow(2).mean().sqrt())
+    est = float(estimate.double().pow(2).mean().sqrt())
+    if ref == 0.0:
+        return math.nan
+    return 20 * math.log10(est / ref) if est > 0 else -math.inf
+
+
+@dataclass(frozen=True)
+class AudioVerdict:
+    """``kind`` (one of :data:`VERDICTS`) and ``sentence``, the one line a user reads."""
+
+    kind: str
+    sentence: str
+
+    def report(self) -> dict[str, str]:
+        return {"kind": self.kind, "sentence": self.sentence, "meaning": MEANING}
+
+
+@dataclass
+class AudioEvaluation:
+    """Per-file figures of the three paths and their means.
+
+    ``files``: one row per file with ``file``, ``clips`` and ``<path>_<figure>`` for every path
+    of :data:`PATHS` and figure of :data:`FIGURES`. ``on``: ``"validation"`` (held-out files)
+    or ``"training"`` (nothing was held out). ``inversion``: what turned mels into sound.
+    """
+
+    files: pd.DataFrame
+    on: str
+    inversion: str
+    seconds: float
+
+    def mean(self, path: str, figure: str) -> float:
+        """Mean over files of ``figure`` for ``path`` (NaN-skipping: silent inputs)."""
+        return float(self.files[f"{path}_{figure}"].mean())
+
+    def worst_level_db(self, path: str = "model") -> float:
+        """The file level difference farthest from 0 dB, with its sign."""
+        col = self.files[f"{path}_level_db"].dropna()
+        return float(col.loc[col.abs().idxmax()]) if len(col) else math.nan
+
+    @property
+    def sc_ratio(self) -> float:
+        """The model's spectral convergence over the mel round trip's (1: as good as the
+        representation allows)."""
+        return self.mean("model", "spectral_convergence") / self.mean(
+            "mel_round_trip", "spectral_convergence")
+
+    def summary(self) -> dict[str, object]:
+        """The JSON form stored in ``metrics.json``: means per path, worst level, ratio, and
+        the per-file rows."""
+        out: dict[str, object] = {"on": self.on, "inversion": self.inversion,
+                                  "files_scored": len(self.files), "seconds": self.seconds}
+        for p in PATHS:
+            out[p] = {f: self.mean(p, f) for f in FIGURES}
+        out["model"]["level_db_worst_file"] = self.worst_level_db("model")
+        out["sc_ratio_to_mel_round_trip"] = self.sc_ratio
+        out["files"] = self.files.to_dict(orient="records")
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """One row per path: mean spectral convergence, log-spectral distance, level."""
+        rows = [{"path": p.replace("_", " "), **{f: self.mean(p, f) for f in FIGURES}}
+                for p in PATHS]
+        return pd.DataFrame(rows).set_index("path")
+
+
+@torch.no_grad()
+def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[str],
+                   indices: Sequence[int], train_mels: torch.Tensor, inverter: Inverter,
+                   on: str = "validation", max_files: int = 24, max_clips: int = 2,
+                   progress: bool = False) -> AudioEvaluation:
+    """Score the clips ``waveforms[indices]`` (grouped by ``files[i]``) through the three paths.
+
+    Parameters
+    ----------
+    model : ConvVAE
+        Run in eval mode (posterior mean), its mode restored.
+    spectrogram : AudioSpectrogram
+        The run's representation; its STFT (n_fft, hop) is the metrics'.
+    waveforms : Tensor
+        ``(N, 1, samples)`` clips, the loader's (in [-1, 1]).
+    files, indices
+        ``files[i]`` names clip ``i``'s file; ``indices`` are the clips to score.
+    train_mels : Tensor
+        ``(N_train, 1, n_mels, T)``: their mean is the average sound.
+    inverter : Inverter
+        The run's inversion (PGHI draws no random numbers, so the figures are repeatable).
+    max_files, max_clips
+        At most this many files (first by name) and clips per file (from its start).
+
+    Raises
+    ------
+    ValueError
+        On no clips to score, or clips of another length than the training mels'.
+    """
+    if len(indices) == 0:
+        raise ValueError("evaluate_audio: expected clips to score, got none")
+    t0 = time.perf_counter()
+    by_file: dict[str, list[int]] = {}
+    for i in indices:
+        by_file.setdefault(files[i], []).append(int(i))
+    chosen = sorted(by_file)[:max_files]
+    length = waveforms.shape[-1]
+    mean_mel = train_mels.float().mean(dim=0, keepdim=True)  # (1, 1, n_mels, T)
+    average = inverter(mean_mel, length)  # (1, 1, samples)
+    average = average * wav_gain(average)
+    c = spectrogram.config
+    rows = []
+    iterator = chosen
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(chosen, desc="listening", unit="file", leave=False)
+    for name in iterator:
+        ids = by_file[name][:max_clips]
+        x = waveforms[ids].float()  # (k, 1, samples)
+        mel = spectrogram.waveform_to_mel(x)  # (k, 1, n_mels, T)
+        decoded = torch.cat([r for *_, r in eval_batches(model, mel, decode=True)]).cpu()
+        heard = {"model": inverter(decoded, length),  # (k, 1, samples)
+                 "mel_round_trip": inverter(mel, length),
+                 "average_sound": average.expand(len(ids), -1, -1)}
+        ref = x.reshape(1, 1, -1)  # the file's clips joined: (1, 1, k * samples)
+        row: dict[str, object] = {"file": name, "clips": len(ids)}
+        for path, y in heard.items():
+            y = y * wav_gain(y)  # as the WAV writer scales it
+            y = y.reshape(1, 1, -1)  # (1, 1, k * samples)
+            row[f"{path}_spectral_convergence"] = float(
+                spectral_convergence(ref, y, c.n_fft, c.hop_length)[0])
+            row[f"{path}_log_spectral_distance_db"] = float(
+                log_spectral_distance(ref, y, c.n_fft, c.hop_length)[0])
+            row[f"{path}_level_db"] = level_db(ref, y)
+        rows.append(row)
+    return AudioEvaluation(pd.DataFrame(rows), on, inverter.name, time.perf_counter() - t0)
+
+
+def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
+    """The run's verdict in one sentence, from what it sounds like (module docstring)."""
+    sc = evaluation.mean("model", "spectral_convergence")
+    sc_mel = evaluation.mean("mel_round_trip", "spectral_convergence")
+    sc_avg = evaluation.mean("average_sound", "spectral_convergence")
+    lvl, worst = evaluation.mean("model", "level_db"), evaluation.worst_level_db("model")
+    where = "held-out files" if evaluation.on == "validation" else "training files (none held out)"
+    figures = (f"spectral convergence {sc:.2f} on {where}, against {sc_mel:.2f} for the mel "
+               f"round trip and {sc_avg:.2f} for the average sound")
+    if active_units == 0:
+        return AudioVerdict("collapsed", f"collapsed: no latent unit is in use, so every clip "
+                            f"decodes to about the same sound ({figures})")
+    if not sc < AVERAGE_RATIO * sc_avg:
+        return AudioVerdict("at the average", f"at the average: the model's audio is no closer "
+                            f"to the inputs than the training set's average sound ({figures})")
+    loud = ("at the input's level" if abs(lvl) < 1 else
+            f"{abs(lvl):.1f} dB {'quieter' if lvl < 0 else 'louder'} than the input")
+    return AudioVerdict("learned", (
+        f"learned: {figures}: {sc / sc_mel:.1f}x the error of the mel round trip, {loud} "
+        f"(worst file {worst:+.1f} dB)"))

@@ -1,0 +1,119 @@
+"""What a run sounds like: audio figures of the three paths and the verdict read from them."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from sda_lab.core._io import wav_gain
+from sda_lab.representation.inverter import Inverter
+from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.training.audio_eval import (AVERAGE_RATIO, AudioEvaluation, evaluate_audio, judge,
+                                         level_db)
+
+SPEC = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=128,
+                                          n_mels=32, scale="db"))
+
+
+class Stub(nn.Module):
+    """A model whose posterior mean is the mel itself and whose decoder returns ``f(mean)``."""
+
+    def __init__(self, decode=lambda mu: mu):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.shape, self.f = None, decode
+
+    def encode(self, x):
+        self.shape = x.shape
+        return x.flatten(1), x.flatten(1)
+
+    def decode(self, mu, shape):
+        return self.f(mu.view(shape))
+
+
+def clips(n=4, seconds=0.5):
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(int(16_000 * seconds)) / 16_000
+    waves = []
+    for i in range(n):
+        f0 = 220.0 * (1 + i)
+        tone = sum(torch.sin(2 * math.pi * f0 * k * t) / k for k in range(1, 6))
+        waves.append(0.3 * tone * torch.exp(-3 * t) + 0.01 * torch.randn(t.shape, generator=g))
+    return torch.stack(waves).unsqueeze(1)  # (n, 1, samples)
+
+
+def run(model, waves, indices=(2, 3)):
+    files = [f"f{i}.wav" for i in range(len(waves))]
+    train = SPEC.waveform_to_mel(waves[:2])  # (2, 1, 32, T)
+    return evaluate_audio(model, SPEC, waves, files, list(indices), train, Inverter(SPEC))
+
+
+def test_level_is_the_rms_ratio_in_db_and_undefined_for_silence():
+    x = torch.randn(1, 1, 1000)
+    assert level_db(x, 0.5 * x) == pytest.approx(-6.0206, abs=1e-3)
+    assert math.isnan(level_db(torch.zeros(1, 1, 10), x))
+    assert level_db(x, torch.zeros_like(x)) == -math.inf
+
+
+def test_a_model_that_returns_its_input_sounds_like_the_mel_round_trip():
+    ev = run(Stub(), clips())
+    assert list(ev.files["file"]) == ["f2.wav", "f3.wav"] and ev.on == "validation"
+    # the same mels through the same inversion: equal but for the rounding of an iterative
+    # inversion (FISTA, Griffin-Lim) on tensors of another memory layout
+    for figure, tol in (("spectral_convergence", 5e-3), ("log_spectral_distance_db", 0.05),
+                        ("level_db", 0.05)):
+        assert ev.mean("model", figure) == pytest.approx(ev.mean("mel_round_trip", figure),
+                                                         abs=tol)
+    assert ev.sc_ratio == pytest.approx(1.0, abs=0.01)
+    assert ev.mean("model", "spectral_convergence") < 0.5 * ev.mean("average_sound",
+                                                                     "spectral_convergence")
+    v = judge(ev, active_units=3)
+    assert v.kind == "learned" and "1.0x the error of the mel round trip" in v.sentence
+    assert ev.inversion == "NNLS magnitude + PGHI + fast Griffin-Lim"
+    summary = ev.summary()
+    assert summary["files_scored"] == 2 and len(summary["files"]) == 2
+    assert summary["model"]["level_db_worst_file"] == pytest.approx(ev.worst_level_db())
+
+
+def test_a_model_that_plays_the_average_is_at_the_average_and_no_units_is_collapse():
+    waves = clips()
+    mean = SPEC.waveform_to_mel(waves[:2]).mean(0, keepdim=True)
+    ev = run(Stub(lambda mu: mean.expand_as(mu)), waves)
+    assert ev.mean("model", "spectral_convergence") == pytest.approx(
+        ev.mean("average_sound", "spectral_convergence"), rel=1e-4)
+    assert judge(ev, active_units=3).kind == "at the average"
+    assert judge(ev, active_units=0).kind == "collapsed"
+
+
+def test_a_quieter_model_is_heard_quieter_and_a_clipping_one_as_written():
+    waves = clips()
+    quiet = run(Stub(lambda mu: (mu - 0.1).clamp(min=0)), waves)  # 10 dB down (-100 dB floor)
+    assert quiet.mean("model", "level_db") == pytest.approx(-10, abs=1.0)
+    assert "dB quieter than the input" in judge(quiet, 3).sentence
+    loud = run(Stub(lambda mu: (mu + 0.3).clamp(max=1)), waves)  # 30 dB up: it would clip
+    x = waves[3:4]
+    y = Inverter(SPEC)((SPEC.waveform_to_mel(x) + 0.3).clamp(max=1), x.shape[-1])
+    written = y * wav_gain(y)
+    assert float(written.abs().max()) == pytest.approx(1.0)
+    assert loud.files["model_level_db"].iloc[1] == pytest.approx(level_db(x, written), abs=0.02)
+
+
+def test_every_figure_is_judged_by_the_threshold():
+    def ev(model_sc, avg_sc):
+        import pandas as pd
+
+        row = {"file": "a", "clips": 1}
+        for path, sc in (("model", model_sc), ("mel_round_trip", 0.2), ("average_sound", avg_sc)):
+            row.update({f"{path}_spectral_convergence": sc, f"{path}_log_spectral_distance_db": 3.0,
+                        f"{path}_level_db": -0.5})
+        return AudioEvaluation(pd.DataFrame([row]), "validation", "x", 0.0)
+
+    assert judge(ev(AVERAGE_RATIO * 0.8 - 1e-6, 0.8), 2).kind == "learned"
+    assert judge(ev(AVERAGE_RATIO * 0.8, 0.8), 2).kind == "at the average"
+    assert "at the input's level" in judge(ev(0.4, 0.8), 2).sentence
+
+
+def test_nothing_to_score_is_one_line():
+    with pytest.raises(ValueError, match="expected clips to score, got none"):
+        run(Stub(), clips(), indices=())
