@@ -27,8 +27,9 @@ from .bench_own_audio import _append, _done, move_effects
 
 ROOT = Path(__file__).resolve().parents[1]
 _SEQ = dict(latent="sequence", time_halvings=2)
-# arm -> (scale, KL weight, VAEConfig fields)
+# arm -> (scale, KL weight, VAEConfig fields[, TrainConfig fields])
 ARMS = {
+    "db:2e-4:sc0.1": ("db", 2e-4, {}, {"spectral_convergence_weight": 0.1}),
     "today": ("log1p", 1e-3, {}),
     "log1p:1e-4": ("log1p", 1e-4, {}),
     "db:1e-3": ("db", 1e-3, {}),
@@ -48,16 +49,19 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
     from sda_lab.studies.dimensions import dimension_effects, rank_dimensions
     from sda_lab.training import recipes
     from sda_lab.training.diagnostics import mean_mel_baseline, reconstruct
+    from sda_lab.representation.inverter import Inverter
+    from sda_lab.training.audio_eval import evaluate_audio
     from sda_lab.training.loop import train_run
 
     rows = _done(out)
     seen = {(r["arm"], r["seed"], r["epochs"]) for r in rows}
     train_clips = make_default_dataset(recipes.DEFAULT_CLIPS_PER_KIND)
     held_clips = make_default_dataset(12, seed=1)
+    held_files = [f"{label}_{i}" for i, label in enumerate(held_clips.labels)]
     nb05_clips = make_default_dataset(8)  # notebook 05's 40 clips
     nb05_vowel = nb05_clips.labels.index("vowel")
     for arm in arms:
-        scale, weight, fields = ARMS[arm]
+        scale, weight, fields, *train_fields = ARMS[arm]
         spec = recipes.DEFAULT_RECIPE.audio_spectrogram(scale)
         mels = spec.waveform_to_mel(train_clips.waveforms)  # (300, 1, 128, 94)
         held = spec.waveform_to_mel(held_clips.waveforms)  # (60, 1, 128, 94)
@@ -68,7 +72,7 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
                 continue
             model_cfg = replace(recipes.DEFAULT_RECIPE.model, **fields)
             train_cfg = replace(recipes.DEFAULT_RECIPE.train, kl_weight=weight, seed=seed,
-                                epochs=ep)
+                                epochs=ep, **(train_fields[0] if train_fields else {}))
             t0 = time.perf_counter()
             model, h = train_run(model_cfg, train_cfg, mels, progress=False, spectrogram=spec)
             seconds = time.perf_counter() - t0
@@ -77,6 +81,9 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
             for name, x in (("train", mels), ("held_out", held)):
                 mse = reconstruct(model, x, keep=False)[0]
                 ratio[name] = mse / mean_mel_baseline(mels, x)
+            heard = evaluate_audio(model, spec, held_clips.waveforms, held_files,
+                                   range(len(held_files)), mels, Inverter(spec),
+                                   max_files=len(held_files), max_clips=1)
             top, low = move_effects(LatentExplorer(model, spec, mels[::5], None, show_map=False,
                                                    seed=seed))
             # notebook 05's check: every dimension from each of its 40 clips, ranked on them
@@ -92,12 +99,19 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
                    "nb05_mean_ratio": float(fx[:, 0].mean() / fx[:, -1].mean()),
                    "nb05_min_start_ratio": float(per_start.min()),
                    "nb05_vowel_ratio": float(per_start[nb05_vowel]),
+                   "held_out_sc": heard.mean("model", "spectral_convergence"),
+                   "held_out_sc_mel_round_trip": heard.mean("mel_round_trip",
+                                                            "spectral_convergence"),
+                   "held_out_level_db": heard.mean("model", "level_db"),
+                   "held_out_level_db_worst": heard.worst_level_db(),
                    "seconds": seconds, "threads": torch.get_num_threads()}
             _append(out, row)
             rows.append(row)
             print(f"{arm} seed {seed}: train {row['train_ratio']:.3f}x, held-out "
                   f"{row['held_out_ratio']:.3f}x, raw KL {row['raw_kl']:.1f}, "
-                  f"{row['active_units']} active, alarm in {row['alarm_epochs']} epochs, "
+                  f"{row['active_units']} active, held-out audio SC {row['held_out_sc']:.3f} "
+                  f"(mel round trip {row['held_out_sc_mel_round_trip']:.3f}, level "
+                  f"{row['held_out_level_db']:+.1f} dB), alarm in {row['alarm_epochs']} epochs, "
                   f"explorer top/lowest {row['explorer_top'] / max(row['explorer_lowest'], 1e-12):.1f}x, "
                   f"notebook 05's mean over 40 starts {row['nb05_mean_ratio']:.1f}x (from the vowel "
                   f"{row['nb05_vowel_ratio']:.1f}x, lowest start {row['nb05_min_start_ratio']:.1f}x), "

@@ -130,6 +130,10 @@ def add_parser(subparsers) -> None:
     t.add_argument("--ema-decay", type=opt.fraction, default=ema,
                    help="average the weights over training, this decay per step; the average "
                         f"is what is scored and saved (default {ema:g}; 0: the last step's)")
+    t.add_argument("--spectral-convergence-weight", type=opt.nonneg_float,
+                   default=r.spectral_convergence_weight,
+                   help="weight of the mel magnitudes' spectral convergence beside the MSE "
+                        f"(default {r.spectral_convergence_weight:g}; 0: the MSE alone)")
     t.add_argument("--no-inverse-mel", action="store_true",
                    help="train no learned inverse mel (the run is heard through NNLS)")
     t.add_argument("--inverse-mel-minutes", type=opt.positive_float, default=1.0,
@@ -181,7 +185,8 @@ def _configs(args: argparse.Namespace):
     # the options' defaults are the recipe's augmentation: the flags alone decide it
     wanted = args.augment or args.spec_augment or args.mel_shift or args.mixup
     train_cfg = replace(train_cfg, augment=AugmentConfig(**aug) if wanted else None,
-                        ema_decay=args.ema_decay or None)
+                        ema_decay=args.ema_decay or None,
+                        spectral_convergence_weight=args.spectral_convergence_weight)
     halvings, size = args.time_halvings, args.latent_dim
     if args.latent == model_cfg.latent:  # the recipe's own latent: its sizes by default
         halvings = model_cfg.time_halvings if halvings is None else halvings
