@@ -148,6 +148,8 @@ def test_the_file_speaks_nn_tildes_protocol(exported):
         assert getattr(m, f"get_{name}")() == (0.0,)  # a tuple, as nn~'s getter call reads
         assert getattr(m, f"set_{name}")(1.25) == 0
         assert getattr(m, f"get_{name}")() == (1.25,)
+        assert getattr(m, f"set_{name}")(float("nan")) == -1  # nn~: "setter returned -1"
+        assert getattr(m, f"get_{name}")() == (1.25,)
         getattr(m, f"set_{name}")(0.0)
     assert m.encode_output_labels == m.decode_input_labels == [
         f"(signal) #{r + 1} {d['label']}" for r, d in enumerate(meta["latents"])]

@@ -16,9 +16,9 @@ inlets and outlets are named by ``<method>_input_labels``/``<method>_output_labe
 The K latent channels are the dimensions the explorer ranks highest (mean KL on the run's
 clips, :func:`sda_lab.studies.dimensions.rank_dimensions`), in aggregate posterior standard
 deviations from the clips' mean posterior (the explorer's slider unit); the others stay at
-that mean in ``decode``. Each of the K is also a float attribute that moves ``forward``'s latent by that
-many standard deviations, named as the explorer names the dimension ("z33 · brighter ↑" ->
-``z33_brighter``; the labels keep the explorer's words).
+that mean in ``decode``. Each of the K is also a float attribute that moves ``forward``'s
+latent by that many standard deviations, named as the explorer names the dimension
+("z33 · brighter ↑" -> ``z33_brighter``; the labels keep the explorer's words).
 
 How it streams (state carried across calls, separately for each method): the model works on
 clips of ``clip`` samples. Every ``hop = clip // 2`` samples the last clip (a ring buffer of
@@ -28,9 +28,11 @@ over the calls of the next ``hop`` samples, in steps (encode, decode, NNLS chunk
 chunks, the learned inverse, one Griffin-Lim iteration each, the inverse STFT) in proportion to
 their cost measured at export, so no single block carries a whole inversion. Hence the latency:
 ``forward`` returns the input's reconstruction ``clip + hop`` samples late; ``decode`` starts a
-latent's clip ``hop`` samples after the ``hop`` boundary that picked it up (latents are read
-once per hop); ``encode``'s frames hold the latent of the last clip completed. Output does not
-depend on the block size (the work is the same, only its timing moves).
+latent's clip ``hop`` samples after the hop boundary that picked it up (latents are read once
+per hop, so a change waits up to another hop); ``encode``'s frames hold the latent of the last
+clip completed (an input shows up to ``hop`` samples later). ``get_latency(method)``, the
+``<method>_latency`` attributes and the archive's ``sda_lab.json`` give these numbers. Output
+does not depend on the block size (the work is the same, only its timing moves).
 
 The inversion is :class:`sda_lab.representation.scripted.ScriptedInverter`: the run's learned
 inverse mel where it has one (else sqrt(NNLS)) and Griffin-Lim started from the phase of the
@@ -65,7 +67,7 @@ from torch import nn
 from ..representation.scripted import ScriptedInverter, trace_method
 
 __all__ = ["NN_TILDE_FORMAT", "MAX_ABS", "RATIO", "GL_ITERS", "NNTildeVAE", "build_nn_tilde",
-           "attribute_name", "export_nn_tilde"]
+           "attribute_name", "export_nn_tilde", "export_run_nn_tilde"]
 
 NN_TILDE_FORMAT = 1
 MAX_ABS = 4.0  # |sample| above this (+12 dB over full scale) is refused as not audio in [-1, 1]
@@ -247,6 +249,10 @@ class NNTildeVAE(nn.Module):
         return -1
 
     def _set_offset(self, k: int, value: float) -> int:
+        """Move latent ``k`` of ``forward`` by ``value`` sd; -1 (nn~: "setter returned -1")
+        and no change for a value that is not finite."""
+        if not math.isfinite(value):
+            return -1
         self.offsets[k] = value
         return 0
 
@@ -433,7 +439,8 @@ class NNTildeVAE(nn.Module):
                     pos += take
                     if s.clock == boundary:
                         mu = self._encode_clip(s.ring)  # (B, D)
-                        s.hold = (mu[:, self.dims] - self.centre[self.dims]) / self.scale[self.dims]
+                        moved = mu[:, self.dims] - self.centre[self.dims]  # (B, K)
+                        s.hold = moved / self.scale[self.dims]
                 frames.append(s.hold)
             return torch.stack(frames, 2)  # (B, K, n / ratio)
 

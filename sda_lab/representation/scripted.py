@@ -14,9 +14,10 @@ The magnitude is :func:`sda_lab.representation.inverse_mel.mel_to_magnitude`'s: 
 (:func:`sda_lab.representation.inversion.nnls_fista_steps`, the package's FISTA) or of the
 harmonic start (:mod:`sda_lab.representation.harmonic`), plus the learned residual where the
 run has one. The phase is fast Griffin-Lim
-(:func:`sda_lab.representation.inversion.griffin_lim_steps`) from a given start. PGHI (:func:`sda_lab.representation.phase.pghi_phase`),
-the start the package's own audio path uses, integrates with a heap in numba and cannot be
-scripted: callers start from zero phase or from a phase carried over from earlier audio.
+(:func:`sda_lab.representation.inversion.griffin_lim_steps`) from a given start. PGHI
+(:func:`sda_lab.representation.phase.pghi_phase`), the start the package's own audio path
+uses, integrates with a heap in numba and cannot be scripted: callers start from zero phase or
+from a phase carried over from earlier audio.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@
 //            BLOCK-sample buffers; decode is fed encode's output, as an encode -> decode patch)
 //   name=value  set_<name>(value) on each float attribute before running
 // Prints one line per fact, "key value ...", for the Python test to read; per-call times in
-// "time <method> <wall seconds> <thread CPU seconds>" lines. Exit status 0 when every step did what nn~ requires.
+// "time <method> <wall seconds> <thread CPU seconds>" lines. Exit status 0 when every step
+// did what nn~ requires.
 
 #include <torch/script.h>
 #include <torch/torch.h>
