@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                           "forward latency (s)": round(lat / sr, 3),
                           "+ nn~ (block 4096)": round((lat + 4096) / sr, 3),
                           "+ nn~ threaded": round((lat + 2 * 4096) / sr, 3),
-                          "export-time step s (sum)": round(sum(meta["step_seconds_at_export"]), 3)})
+                          "clip's work at export (CPU s)":
+                              round(sum(meta["step_seconds_at_export"]), 3)})
             for block in args.blocks:
                 rows.append(rtf_row("Python", start, block, sr, python_times(path, x, block)))
                 if binary is not None:
