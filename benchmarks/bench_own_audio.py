@@ -120,18 +120,35 @@ def move_effects(ex, starts: int = 4) -> tuple[float, float]:
     return float(np.mean(top)), float(np.mean(low))
 
 
-def cli(folders, seeds, minutes: float, out: Path, extra: list[str] | None = None) -> list[dict]:
-    """Run the shipped command per folder and seed; rows appended to ``out``."""
+def synthetic_folder(folder: Path, clips_per_kind: int = 10, seed: int = 7) -> Path:
+    """The synthetic default set's five kinds written as one WAV file per clip (other draws
+    than the default model's: ``seed``), so the command can hold out files of it."""
+    import soundfile as sf
+
+    from sda_lab.data import make_default_dataset
+
+    folder.mkdir(parents=True, exist_ok=True)
+    clips = make_default_dataset(clips_per_kind, seed=seed)
+    for i, (wave, label) in enumerate(zip(clips.waveforms, clips.labels)):
+        sf.write(folder / f"{label}_{i:03d}.wav", wave[0].numpy(), 48_000, subtype="FLOAT")
+    return folder
+
+
+def cli(folders, seeds, minutes: float, out: Path, extra: list[str] | None = None,
+        max_steps: int | None = None) -> list[dict]:
+    """Run the shipped command per folder and seed; rows appended to ``out``. ``max_steps``:
+    a step budget for training instead of the minutes (the same work on a loaded machine)."""
     rows = _done(out)
+    budget = ["--max-steps", str(max_steps)] if max_steps else ["--max-minutes", str(minutes)]
     seen = {(r["folder"], r["seed"], r["minutes"], tuple(r["extra"])) for r in rows}
-    extra = list(extra or [])
+    extra = list(extra or []) + (budget if max_steps else [])
     for folder in folders:
         for seed in seeds:
             if (str(folder), seed, minutes, tuple(extra)) in seen:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
                 cmd = [sys.executable, "-m", "sda_lab", "train", str(folder), "--out", tmp,
-                       "--max-minutes", str(minutes), "--seed", str(seed), "--quiet", *extra]
+                       *(() if max_steps else budget), "--seed", str(seed), "--quiet", *extra]
                 proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr}")
@@ -142,14 +159,25 @@ def cli(folders, seeds, minutes: float, out: Path, extra: list[str] | None = Non
                    "kl_weight": m["train_config"]["kl_weight"], "val_files": m["val_files"],
                    "val_ratio": m["val_ratio"], "train_ratio": m["train_ratio"],
                    "active_units": m["active_units"], "steps": m["steps"],
-                   "alarm": m["alarm"]["fired"], "wall_s": m["wall_s"],
+                   "verdict": m["verdict"]["kind"], "wall_s": m["wall_s"],
+                   "sc_model": m["audio"]["model"]["spectral_convergence"],
+                   "sc_mel": m["audio"]["mel_round_trip"]["spectral_convergence"],
+                   "sc_average": m["audio"]["average_sound"]["spectral_convergence"],
+                   "lsd_model": m["audio"]["model"]["log_spectral_distance_db"],
+                   "lsd_mel": m["audio"]["mel_round_trip"]["log_spectral_distance_db"],
+                   "level_db": m["audio"]["model"]["level_db"],
+                   "level_db_worst": m["audio"]["model"]["level_db_worst_file"],
+                   "files": m["audio"]["files"], "inversion": m["audio"]["inversion"],
                    "explorer_top": top, "explorer_lowest": low, "explorer_ratio": top / low}
             _append(out, row)
             rows.append(row)
             print(f"{Path(folder).name} seed {seed}: {row['steps']} steps in {minutes:g} min, "
                   f"val {row['val_ratio']:.3f}x, train {row['train_ratio']:.3f}x "
                   f"({row['scale']}, KL weight {row['kl_weight']:g}, held out "
-                  f"{', '.join(row['val_files'])}); explorer: top dimension moves the mel "
+                  f"{', '.join(row['val_files'])}); heard: SC {row['sc_model']:.3f} through the "
+                  f"model vs {row['sc_mel']:.3f} mel round trip ({row['sc_model'] / row['sc_mel']:.2f}x), "
+                  f"level {row['level_db']:+.1f} dB (worst {row['level_db_worst']:+.1f}), "
+                  f"{row['verdict']}; explorer: top dimension moves the mel "
                   f"{row['explorer_ratio']:.1f}x more than the lowest", flush=True)
     return rows
 
@@ -196,17 +224,40 @@ def real_folders() -> list[Path]:
     return found or [ROOT / "data" / "examples"]
 
 
-def section(folders=None, seeds=(0,), minutes: float = 5.0) -> str:
-    """``make bench``'s section: the shipped command on each real folder, as a markdown table."""
-    out = Path(tempfile.mkdtemp()) / "cli.jsonl"
-    rows = cli(folders or real_folders(), list(seeds), minutes, out)
-    lines = ["| folder | seed | held out | steps | validation / mean image | training / mean image "
-             "| active units | explorer: top / lowest dim |", "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {Path(r['folder']).name} | {r['seed']} | {len(r['val_files'])} files | "
-              f"{r['steps']} | {r['val_ratio']:.3f} | {r['train_ratio']:.3f} | "
-              f"{r['active_units']} | {r['explorer_ratio']:.1f}x |" for r in rows]
-    return (f"`python -m sda_lab train FOLDER --max-minutes {minutes:g} --seed S` with the shipped "
-            f"recipe; held-out files chosen by the seed.\n\n" + "\n".join(lines) + "\n")
+def heard_table(rows: list[dict]) -> str:
+    """The VAE path against the mel round trip per folder and seed, on held-out files, as
+    markdown: spectral convergence (their ratio: the issue's target is at most 1.5x), log-spectral
+    distance and the level (mean and the worst file; the target is within 3 dB on every file)."""
+    lines = ["| folder | seed | held-out files | steps | SC through the model | SC mel round trip "
+             "| ratio | LSD model / mel (dB) | level mean, worst file (dB) | mel MSE / mean image "
+             "| verdict |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {Path(r['folder']).name} | {r['seed']} | {len(r['files'])} | "
+                     f"{r['steps']} | {r['sc_model']:.3f} | {r['sc_mel']:.3f} | "
+                     f"{r['sc_model'] / r['sc_mel']:.2f}x | {r['lsd_model']:.1f} / "
+                     f"{r['lsd_mel']:.1f} | {r['level_db']:+.1f}, {r['level_db_worst']:+.1f} | "
+                     f"{r['val_ratio']:.3f} | {r['verdict']} |")
+    df = pd.DataFrame(rows)
+    df["folder"] = df["folder"].map(lambda p: Path(p).name)
+    df["ratio"] = df["sc_model"] / df["sc_mel"]
+    lines += ["", "| folder | seeds | ratio, mean [min, max] | level, worst file over seeds (dB) |",
+              "|---|---|---|---|"]
+    for folder, g in df.groupby("folder", sort=False):
+        lines.append(f"| {folder} | {len(g)} | {g['ratio'].mean():.2f} [{g['ratio'].min():.2f}, "
+                     f"{g['ratio'].max():.2f}] | {g['level_db_worst'].min():+.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def section(folders=None, seeds=(0,), minutes: float = 5.0, max_steps: int | None = None) -> str:
+    """``make bench``'s section: the shipped command on each real folder and on the synthetic
+    set, heard on held-out files, as markdown tables."""
+    tmp = Path(tempfile.mkdtemp())
+    folders = list(folders or real_folders()) + [synthetic_folder(tmp / "synthetic")]
+    rows = cli(folders, list(seeds), minutes, tmp / "cli.jsonl", max_steps=max_steps)
+    budget = f"--max-steps {max_steps}" if max_steps else f"--max-minutes {minutes:g}"
+    return (f"`python -m sda_lab train FOLDER {budget} --seed S` with the shipped recipe; "
+            "held-out files chosen by the seed, heard through the run's own inversion.\n\n"
+            + heard_table(rows))
 
 
 def main(argv=None) -> None:
@@ -226,6 +277,11 @@ def main(argv=None) -> None:
     t.add_argument("folders", nargs="+")
     t.add_argument("--seeds", nargs="+", type=int, default=[0])
     t.add_argument("--minutes", type=float, default=5.0)
+    t.add_argument("--max-steps", type=int, default=None,
+                   help="a step budget instead of --minutes (900: the 5-minute budget's steps "
+                        "on a quiet 2-core machine)")
+    t.add_argument("--synthetic", action="store_true",
+                   help="also the synthetic set written as files (10 clips per kind)")
     t.add_argument("--extra", nargs=argparse.REMAINDER, default=[],
                    help="further options for sda_lab train (last)")
     t.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "own_audio_cli.jsonl")
@@ -237,7 +293,11 @@ def main(argv=None) -> None:
         rows = choose(a.folders, a.arms, a.seeds, a.max_steps, a.out)
         print(table(rows, ["folder", "max_steps", "scale", "kl_weight"]))
     else:
-        rows = cli(a.folders, a.seeds, a.minutes, a.out, a.extra)
+        folders = list(a.folders)
+        if a.synthetic:
+            folders.append(synthetic_folder(a.out.parent / "synthetic"))
+        rows = cli(folders, a.seeds, a.minutes, a.out, a.extra, a.max_steps)
+        print(heard_table(rows))
         print(table(rows, ["folder", "minutes", "scale", "kl_weight"]))
 
 

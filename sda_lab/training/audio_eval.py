@@ -40,7 +40,7 @@ import torch
 from ..core._io import wav_gain
 from ..model.vae import eval_batches
 from ..representation.inverter import Inverter
-from ..representation.metrics import log_spectral_distance, spectral_convergence
+from ..representation.metrics import level_db, log_spectral_distance, spectral_convergence
 
 __all__ = ["AVERAGE_RATIO", "PATHS", "MEANING", "VERDICTS", "AudioEvaluation",
            "AudioVerdict", "evaluate_audio", "judge"]
@@ -51,16 +51,6 @@ FIGURES = ("spectral_convergence", "log_spectral_distance_db", "level_db")
 MEANING = ("spectral convergence is the share of the input's spectrum the output gets wrong "
            "(0: identical, 1: as far off as silence)")
 VERDICTS = ("learned", "at the average", "collapsed")
-
-
-def level_db(reference: torch.Tensor, estimate: torch.Tensor) -> float:
-    """``20 log10(rms(estimate) / rms(reference))`` in dB; NaN when the reference is silent
-    (the ratio is undefined there), ``-inf`` when only the estimate is."""
-    ref = float(reference.double().pow(2).mean().sqrt())
-    est = float(estimate.double().pow(2).mean().sqrt())
-    if ref == 0.0:
-        return math.nan
-    return 20 * math.log10(est / ref) if est > 0 else -math.inf
 
 
 @dataclass(frozen=True)
@@ -187,7 +177,7 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
                 spectral_convergence(ref, y, c.n_fft, c.hop_length)[0])
             row[f"{path}_log_spectral_distance_db"] = float(
                 log_spectral_distance(ref, y, c.n_fft, c.hop_length)[0])
-            row[f"{path}_level_db"] = level_db(ref, y)
+            row[f"{path}_level_db"] = float(level_db(ref, y)[0])
         rows.append(row)
     return AudioEvaluation(pd.DataFrame(rows), on, inverter.name, time.perf_counter() - t0)
 

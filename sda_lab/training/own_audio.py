@@ -68,6 +68,18 @@ class ClipsRun:
                               inverter or Inverter(self.spectrogram), on=on,
                               max_files=max_files, max_clips=max_clips, progress=progress)
 
+    def listen(self, indices: Sequence[int], inverter=None) -> dict[str, torch.Tensor]:
+        """The clips at ``indices`` as heard three ways, each ``(k, 1, samples)`` on the CPU:
+        ``"input"`` (the clip), ``"mel round trip"`` (its mel inverted) and ``"model"``
+        (encoded, the posterior mean decoded, inverted), with ``inverter`` (default: the
+        spectrogram's NNLS magnitude + PGHI)."""
+        inverter = inverter or Inverter(self.spectrogram)
+        idx = list(indices)
+        length = self.clips.waveforms.shape[-1]
+        return {"input": self.clips.waveforms[idx],
+                "mel round trip": inverter(self.mels[idx], length).cpu(),  # (k, 1, samples)
+                "model": inverter(self.reconstruct(idx), length).cpu()}  # (k, 1, samples)
+
     def audio_verdict(self, evaluation) -> dict[str, str]:
         """The verdict from what the run sounds like (:func:`~sda_lab.training.audio_eval.judge`
         on :meth:`evaluate_audio`'s result): ``{"kind", "sentence", "meaning"}``."""
