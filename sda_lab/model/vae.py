@@ -43,7 +43,6 @@ from torch import nn
 
 from ..core._checks import check_latent, check_mel
 
-TIME_MULTIPLE = 16  # four stride-2 layers halve the time axis four times
 LATENTS = ("vector", "sequence")
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0  # keeps exp(logvar) finite; see module docstring
 
@@ -115,9 +114,15 @@ class VAEConfig:
         return self.latent_dim // self.latent_frames if self.latent == "sequence" else self.latent_dim
 
     @property
+    def time_multiple(self) -> int:
+        """Frame counts the model pads to are multiples of this: ``2 ** len(channels)`` (16 for
+        the plan's four conv layers)."""
+        return 2 ** len(self.channels)
+
+    @property
     def padded_frames(self) -> int:
-        """Frames after padding time up to a multiple of 16 (94 -> 96)."""
-        m = 2 ** len(self.channels)
+        """Frames after padding time up to a multiple of :attr:`time_multiple` (94 -> 96)."""
+        m = self.time_multiple
         return -(-self.n_frames // m) * m
 
     @property
@@ -193,12 +198,13 @@ class ConvEncoder(nn.Module):
         check_mel(x, c.n_mels, "input")
         if x.dtype != torch.float32:
             raise ValueError(f"input must be float32, got {x.dtype}; use x.float()")
-        padded = -(-x.shape[3] // TIME_MULTIPLE) * TIME_MULTIPLE
+        m = c.time_multiple
+        padded = -(-x.shape[3] // m) * m
         if padded != c.padded_frames:
             raise ValueError(
                 f"model was built for {c.n_frames} frames (padded to {c.padded_frames}), got "
                 f"{x.shape[3]} frames (padded to {padded}); it accepts "
-                f"{c.padded_frames - TIME_MULTIPLE + 1}..{c.padded_frames} frames. For this "
+                f"{c.padded_frames - m + 1}..{c.padded_frames} frames. For this "
                 f"length build ConvVAE(n_frames={x.shape[3]}); AudioSpectrogram().get_mel_shape"
                 "(num_samples) gives the frames of a clip length"
             )
@@ -252,7 +258,7 @@ class ConvDecoder(nn.Module):
         frames = c.n_frames if target_shape is None else int(target_shape[-1])
         if target_shape is not None and int(target_shape[-2]) != c.n_mels:
             raise ValueError(f"target_shape must have {c.n_mels} mel bands, got {target_shape}")
-        if not c.padded_frames - TIME_MULTIPLE < frames <= c.padded_frames:
+        if not c.padded_frames - c.time_multiple < frames <= c.padded_frames:
             raise ValueError(
                 f"decoder was built for {c.n_frames} frames (padded to {c.padded_frames}); "
                 f"cannot produce {frames}"
