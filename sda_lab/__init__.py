@@ -20,7 +20,7 @@ are in :mod:`sda_lab.interface.widgets`.
 """
 
 from .core import __version__
-from .data import AudioClips, load_folder, make_default_dataset, split_by_file
+from .data import AudioClips, DataConfig, load_folder, make_default_dataset, split_by_file
 from .model.losses import active_units, compute_kl_divergence, get_kl_weight, vae_loss
 from .model.vae import ConvDecoder, ConvEncoder, ConvVAE, VAEConfig
 from .representation.inversion import griffin_lim, mel_to_linear
@@ -38,7 +38,7 @@ from .training.recipes import DEFAULT_RECIPE, OWN_AUDIO_RECIPE, Recipe
 __all__ = [
     "__version__", "SpectrogramConfig", "AudioSpectrogram", "mel_to_linear", "griffin_lim",
     "spectral_convergence", "log_spectral_distance", "mel_consistency", "make_default_dataset",
-    "load_folder", "AudioClips", "split_by_file", "VAEConfig", "ConvEncoder", "ConvDecoder",
+    "load_folder", "DataConfig", "AudioClips", "split_by_file", "VAEConfig", "ConvEncoder", "ConvDecoder",
     "ConvVAE", "vae_loss", "get_kl_weight", "compute_kl_divergence", "active_units",
     "TrainConfig", "train_run", "Alarm", "save_checkpoint", "load_checkpoint", "Recipe",
     "DEFAULT_RECIPE", "OWN_AUDIO_RECIPE", "load_or_train_default", "train_on_clips", "grid",

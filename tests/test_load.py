@@ -11,8 +11,8 @@ import soundfile as sf
 import torch
 
 import sda_lab.data.folders as folders_mod
-from sda_lab.data import (REPORT_COLUMNS, AudioClips, NoUsableAudioError, example_folder,
-                          load_folder, user_or_example_folder)
+from sda_lab.data import (REPORT_COLUMNS, AudioClips, DataConfig, NoUsableAudioError,
+                          example_folder, load_folder, user_or_example_folder)
 from sda_lab.representation.spectrogram import AudioSpectrogram
 
 
@@ -105,7 +105,7 @@ IGNORED = ("notes.txt", ".DS_Store")  # documents and hidden files: not in the r
 def _load(path, **kw):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        clips = load_folder(path, **kw)
+        clips = load_folder(path, DataConfig(**kw))
     return clips, [str(w.message) for w in caught]
 
 
@@ -225,7 +225,7 @@ def test_load_folder_bad_input_errors(tmp_path):
                     ({"clip_seconds": 0}, "clip_seconds must be positive"),
                     ({"sample_rate": -1}, "sample_rate must be a positive int")]:
         with pytest.raises(ValueError, match=msg):
-            load_folder(tmp_path, **kw)
+            load_folder(tmp_path, DataConfig(**kw))
 
 
 def test_nothing_usable_lists_every_file_and_why(tmp_path):
@@ -235,7 +235,7 @@ def test_nothing_usable_lists_every_file_and_why(tmp_path):
     sf.write(tmp_path / "quiet.wav", np.zeros(48_000), 48_000)
     sf.write(tmp_path / "blip.wav", _tone(0.2, 48_000), 48_000)
     with pytest.raises(NoUsableAudioError) as err:
-        load_folder(tmp_path, short_files="skip")
+        load_folder(tmp_path, DataConfig(short_files="skip"))
     msg = str(err.value)
     assert "found 2 files, none usable" in msg and "readme.md" not in msg
     assert "blip.wav: shorter than a clip" in msg and "short_files='pad' keeps it" in msg
@@ -424,3 +424,16 @@ def test_block_resampling_equals_resampling_the_whole_signal(monkeypatch):
     want = AF.resample(torch.from_numpy(x), 44_100, 48_000).numpy()
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_data_config_carries_the_options_and_is_checked_when_built(tmp_path):
+    """``load_folder(path, DataConfig(...))``: the config's fields are what used to be eight
+    loose arguments; a bad value fails when the config is built, naming the field."""
+    sf.write(tmp_path / "a.wav", _tone(2.0, 22050), 22050)
+    clips = load_folder(tmp_path, DataConfig(sample_rate=16_000, clip_seconds=0.5))
+    assert clips.sample_rate == 16_000 and clips.waveforms.shape == (4, 1, 8_000)
+    assert len(load_folder(tmp_path)) == 2  # the defaults: 1 s at 48 kHz
+    with pytest.raises(TypeError, match="config must be a DataConfig"):
+        load_folder(tmp_path, 16_000)
+    with pytest.raises(ValueError, match="silence_db must be a number"):
+        DataConfig(silence_db=float("nan"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sda_lab.data import load_folder
+from sda_lab.data import DataConfig, load_folder
 from sda_lab.data._audio_read import read_mono
 
 SR = 16_000
@@ -43,7 +43,7 @@ def test_the_loader_uses_it_and_its_report_says_the_header_was_wrong(tmp_path):
     sf.write(tmp_path / "fine.wav", x, SR, subtype="PCM_16")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        clips = load_folder(tmp_path, sample_rate=SR, clip_seconds=1.0)
+        clips = load_folder(tmp_path, DataConfig(sample_rate=SR, clip_seconds=1.0))
     rep = clips.report.set_index("file")
     assert rep.loc["take.wav", "status"] == "ok" and rep.loc["take.wav", "clips"] == 3
     assert "header wrong" in rep.loc["take.wav", "note"]
@@ -61,6 +61,6 @@ def test_a_header_with_no_audio_after_it_is_still_empty(tmp_path):
     clips_dir = tmp_path
     sf.write(tmp_path / "fine.wav", 0.5 * np.ones(SR), SR)
     assert read_mono(path).mono.shape == (0,) and read_mono(path).header_note == ""
-    rep = load_folder(clips_dir, sample_rate=SR).report.set_index("file")
+    rep = load_folder(clips_dir, DataConfig(sample_rate=SR)).report.set_index("file")
     assert rep.loc["nothing.wav", "status"] == "skipped"
     assert "empty" in rep.loc["nothing.wav", "reason"]

@@ -24,6 +24,7 @@ import torch
 
 from ._audio_read import AUDIO_EXTENSIONS, ClipBuffer, open_error, read_mono, resample
 from .clips import AudioClips
+from .config import CUTS, SHORT_FILES, TOO_LOUD, DataConfig
 from .folders import display_name, walk
 
 
@@ -38,9 +39,6 @@ from .folders import display_name, walk
 REPORT_COLUMNS = ("file", "format", "subtype", "sample_rate", "channels", "duration_s",
                   "peak_dbfs", "clips", "status", "reason", "silent_clips", "padded_clips",
                   "seconds_unused", "note")
-SHORT_FILES = ("pad", "skip")
-CUTS = ("grid", "onset")
-TOO_LOUD = ("normalize", "clip")
 TAIL_KEEP = 0.5  # a last partial clip at least half a clip long is padded and kept
 FULL_CLIP_TOLERANCE = 0.01  # a file at most 1% short of a clip is a whole clip, never "short"
 SILENCE_FRAME_SECONDS = 0.02  # a clip is silent when its loudest 20 ms frame is below silence_db
@@ -52,11 +50,6 @@ class NoUsableAudioError(ValueError):
     def __init__(self, message: str, report: pd.DataFrame) -> None:
         super().__init__(message)
         self.report = report
-
-
-def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {options}, got {value!r}")
 
 
 def _add_note(row: dict, text: str) -> None:
@@ -209,16 +202,15 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
     return row, starts_s, warns, skipped
 
 
-def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float = 1.0,
-                silence_db: float = -50.0, recursive: bool = True, short_files: str = "pad",
-                cut: str = "grid", too_loud: str = "normalize",
+def load_folder(path: str | Path, config: DataConfig | None = None, *,
                 only: Collection[str] | None = None) -> AudioClips:
-    """Read every audio file under ``path`` into mono clips of ``clip_seconds``.
+    """Read every audio file under ``path`` into mono clips of ``config.clip_seconds``
+    (:class:`~sda_lab.data.config.DataConfig`; default ``DataConfig()``: 1 s at 48 kHz).
 
     Which files are audio is decided by libsndfile (``soundfile``) trying to open each one, not
     by a list of extensions: WAV (int, float, WAVEX, upper-case ``.WAV``), FLAC, Ogg Vorbis and
     Opus, AIFF, MP3 (libsndfile >= 1.1), CAF, W64, ... whatever ``soundfile.available_formats()``
-    lists. Each file is mixed down to mono and resampled to ``sample_rate`` with
+    lists. Each file is mixed down to mono and resampled to ``config.sample_rate`` with
     ``torchaudio.functional.resample``, then cut:
 
     - ``cut="grid"``: non-overlapping clips from the start of the file. The last partial piece
@@ -252,13 +244,9 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
 
     Parameters
     ----------
-    path : folder of audio (str or Path); subfolders too when ``recursive``.
-    sample_rate : Hz of the clips.
-    clip_seconds : length of every clip, seconds.
-    silence_db : dBFS below which a clip counts as silent.
-    short_files : "pad" or "skip".
-    cut : "grid" or "onset".
-    too_loud : "normalize" or "clip".
+    path : folder of audio (str or Path); subfolders too when ``config.recursive``.
+    config : how to read and cut (sample rate, clip length, silence, short files, cuts, files
+        above full scale); the options named above are its fields.
     only : if given, read only the files of these names (as ``AudioClips.files`` names them);
         the others are left out silently (a run reading back its own files).
 
@@ -273,8 +261,9 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
     ------
     FileNotFoundError
         If ``path`` does not exist; ``NotADirectoryError`` if it is a file.
-    ValueError
-        For an unknown option or a non-positive ``sample_rate``/``clip_seconds``.
+    TypeError
+        If ``config`` is not a :class:`~sda_lab.data.config.DataConfig` (bad values raise
+        ``ValueError`` when the config is built).
     NoUsableAudioError
         (a ``ValueError``) if no usable clip was found: the message lists every file found and
         why it was skipped; ``.report`` holds the report.
@@ -284,17 +273,15 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
         raise FileNotFoundError(f"audio folder not found: {root} (expected a directory)")
     if not root.is_dir():
         raise NotADirectoryError(f"expected a folder of audio files, got a file: {root}")
-    _choice("short_files", short_files, SHORT_FILES)
-    _choice("cut", cut, CUTS)
-    _choice("too_loud", too_loud, TOO_LOUD)
-    if not (isinstance(sample_rate, (int, np.integer)) and sample_rate > 0):
-        raise ValueError(f"sample_rate must be a positive int (Hz), got {sample_rate!r}")
-    clip_len = int(round(clip_seconds * sample_rate))
-    if clip_len < 1:
-        raise ValueError(f"clip_seconds must be positive, got {clip_seconds!r}")
+    config = DataConfig() if config is None else config
+    if not isinstance(config, DataConfig):
+        raise TypeError(f"config must be a DataConfig, got {type(config).__name__}; e.g. "
+                        "load_folder(path, DataConfig(sample_rate=22050))")
+    c = config
+    sample_rate, clip_len, silence_db = c.sample_rate, c.clip_samples, c.silence_db
     threshold = 10 ** (silence_db / 20)
 
-    found, unread = walk(root, recursive)
+    found, unread = walk(root, c.recursive)
     if only is not None:
         keep = set(only)
         found = [t for t in found if display_name(t[1]) in keep]
@@ -304,7 +291,8 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
     for f, rel, via in found:
         name = display_name(rel)
         row, starts, warns, skip = _load_file(f, name, sample_rate, clip_len, threshold,
-                                              short_files, cut, too_loud, silence_db, buffer)
+                                              c.short_files, c.cut, c.too_loud, silence_db,
+                                              buffer)
         if via:
             _add_note(row, via)
         for w in warns:
@@ -329,7 +317,7 @@ def load_folder(path: str | Path, sample_rate: int = 48_000, clip_seconds: float
         if len(rows) > 30:
             lines.append(f"  ... and {len(rows) - 30} more (see the exception's .report)")
         raise NoUsableAudioError(
-            f"no usable {clip_seconds:g} s clips in {root}: found {what}\n" + "\n".join(lines),
+            f"no usable {c.clip_seconds:g} s clips in {root}: found {what}\n" + "\n".join(lines),
             report)
     clips = buffer.tensor()  # (N, 1, clip_len), the one copy of the clips
     return AudioClips(clips, labels, sample_rate, skipped, files, report)

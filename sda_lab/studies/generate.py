@@ -107,6 +107,7 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
     ValueError
         Unreadable metrics.json or checkpoint, or clips that no longer fit the model.
     """
+    from ..data.config import DataConfig
     from ..data.load import load_folder
     from ..training.checkpoint import load_checkpoint
     from ..training.own_audio import clips_to_mels
@@ -132,9 +133,12 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
     argv = metrics.get("argv") or []
     cfg = ckpt.model.config
     seconds = clip_length(spec, cfg.n_frames) / spec.config.sample_rate
-    clips = load_folder(folder, sample_rate=spec.config.sample_rate, clip_seconds=seconds,
-                        short_files=_argv_value(argv, "--short-files", "pad"),
-                        cut=_argv_value(argv, "--cut", "grid"), only=files.train + files.val)
+    recorded = metrics.get("data_config") or {
+        "short_files": _argv_value(argv, "--short-files", "pad"),
+        "cut": _argv_value(argv, "--cut", "grid")}
+    data_config = DataConfig(**{**recorded, "sample_rate": spec.config.sample_rate,
+                                "clip_seconds": seconds})
+    clips = load_folder(folder, data_config, only=files.train + files.val)
     mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
     if mels.shape[-2:] != (cfg.n_mels, cfg.n_frames):
         raise ValueError(f"clips of {folder} give mels of {tuple(mels.shape[-2:])}, the model "

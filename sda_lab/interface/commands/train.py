@@ -50,7 +50,7 @@ FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
 
 def add_parser(subparsers) -> None:
     """Add ``train`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
-    from ...data.load import CUTS, SHORT_FILES
+    from ...data.config import CUTS, SHORT_FILES
     from ...model.vae import LATENTS, VAEConfig
     from ...representation.spectrogram import SCALES
     from ...training.recipes import OWN_AUDIO_RECIPE
@@ -335,6 +335,7 @@ def hear(result, out: Path, quiet: bool) -> tuple[dict | None, dict]:
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
     from ...core._io import atomic_write_json
+    from ...data.config import DataConfig
     from ...data.load import load_folder
     from ...data.split import split_by_file
     from ...training.diagnostics import mean_mel_baseline
@@ -344,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
     model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
     out = Path(args.out)
     old = check_out(out, args.overwrite)
-    clips = load_folder(args.folder, short_files=args.short_files, cut=args.cut)
+    clips = load_folder(args.folder, DataConfig(short_files=args.short_files, cut=args.cut))
     print(clips.summary())
     train_idx, val_idx, val_files = split_by_file(clips, args.val_fraction, args.seed,
                                                   args.val_files)  # the one split of the run

@@ -74,6 +74,7 @@ def mels_for(model: ConvVAE, spec: AudioSpectrogram, mels_or_folder=None,
     ``"sub/file.wav@2s"``) or None (the default data set, 4 clips of each kind).
     """
     from ...data.clips import AudioClips
+    from ...data.config import DataConfig
     from ...data.load import load_folder
     from ...data.synth import make_default_dataset
 
@@ -84,8 +85,8 @@ def mels_for(model: ConvVAE, spec: AudioSpectrogram, mels_or_folder=None,
         waves = torch.nn.functional.pad(waves, (0, n - waves.shape[-1]))  # (N, 1, n)
         clips = AudioClips(waves, clips.labels, clips.sample_rate)
     elif isinstance(mels_or_folder, (str, Path)):
-        clips = load_folder(mels_or_folder, sample_rate=spec.config.sample_rate,
-                            clip_seconds=clip_seconds(model, spec))
+        clips = load_folder(mels_or_folder, DataConfig(sample_rate=spec.config.sample_rate,
+                                                       clip_seconds=clip_seconds(model, spec)))
     elif isinstance(mels_or_folder, AudioClips):
         clips = mels_or_folder
     elif isinstance(mels_or_folder, torch.Tensor):
