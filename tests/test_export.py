@@ -158,3 +158,36 @@ def test_a_latent_sequence_model_exports_too(tmp_path):
         torch.testing.assert_close(m.decode_mel(z), model.decode(z))
         torch.testing.assert_close(m.encode_mel(mel)[0], model.encode(mel)[0])
     assert m.latent_dim == 8
+
+
+def test_a_run_with_a_learned_inverse_exports_its_magnitude(tmp_path):
+    """What is exported is what the run is heard through: the exported file's magnitude is the
+    learned inverse mel's (listen's), not the NNLS start's."""
+    from sda_lab.representation.inverse_mel import (INVERSE_MEL_FILE, InverseMel,
+                                                    InverseMelConfig, InverseMelNet,
+                                                    mel_to_magnitude, save_inverse_mel)
+    from dataclasses import asdict
+
+    from sda_lab.training.checkpoint import load_checkpoint
+
+    run = tiny_run(tmp_path)
+    spec = load_checkpoint(run / "best.pt", device="cpu").spectrogram()
+    c = spec.config
+    config = InverseMelConfig(hidden=8, layers=1, kernel_size=3, nnls_iters=5, start="nnls")
+    torch.manual_seed(3)
+    net = InverseMelNet(c.n_mels, c.n_stft, config).eval()  # random weights: a visible residual
+    inverse = InverseMel(net, asdict(c), config)
+    save_inverse_mel(run / INVERSE_MEL_FILE, inverse)
+    out = tmp_path / "learned.ts"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    m = torch.jit.load(str(out))
+    noise = torch.randn(2, 1, 8000, generator=torch.Generator().manual_seed(1))
+    mel = spec.waveform_to_mel(0.3 * noise)  # (2, 1, n_mels, T)
+    learned = mel_to_magnitude(spec, mel, inverse)  # (2, n_stft, T): what listen starts from
+    start = mel_to_magnitude(spec, mel)  # the NNLS start alone
+    got = m.inv.magnitude(mel)
+    peak = float(learned.abs().max())
+    assert float((got - learned).abs().max()) <= 1e-5 * peak
+    assert float((start - learned).abs().max()) > 1e-2 * peak  # the test could tell them apart
+    meta = json.loads(out.with_name(out.name + ".json").read_text())
+    assert meta["inversion"].startswith("learned inverse mel (nnls start)")

@@ -13,10 +13,12 @@ The file holds the representation, the VAE and the inversion:
 
 The analysis (:meth:`AudioSpectrogram.waveform_to_mel`), the encoder, the decoder and the mel
 de-normalisation are traced from the package's own code (their input checks run once while
-tracing and are not part of the file); the inversion is the config's default one
-(:meth:`AudioSpectrogram.mel_to_waveform`: pseudo-inverse start, FISTA non-negative least
-squares, fast Griffin-Lim), compiled from the package's own steps
-(:class:`sda_lab.representation.scripted.ScriptedInverter`). Griffin-Lim starts from random
+tracing and are not part of the file); the inversion is the run's own magnitude (its learned
+inverse mel where it has one, else the NNLS start: :meth:`Inverter.for_run
+<sda_lab.representation.inverter.Inverter.for_run>`), compiled from the package's own steps
+(:meth:`Inverter.scripted <sda_lab.representation.inverter.Inverter.scripted>`), then fast
+Griffin-Lim. Its phase start differs from ``listen``'s (PGHI runs in numba and cannot be
+compiled), so the magnitudes match and the waveforms do not. Griffin-Lim starts from random
 phases drawn from torch's global generator as the package draws them, so
 ``torch.manual_seed(s)`` before a call gives the package's output for the same seed, within
 float rounding. Beside ``FILE`` the spectrogram settings and model config are written as
@@ -37,7 +39,8 @@ from typing import Tuple
 import torch
 from torch import nn
 
-from ..representation.scripted import ScriptedInverter, trace_method
+from ..representation.inverter import Inverter
+from ..representation.scripted import trace_method
 from ..studies.descriptors import clip_length
 
 __all__ = ["EXPORT_FORMAT", "export_model", "export_run", "ExportedVAE"]
@@ -48,7 +51,7 @@ EXPORT_FORMAT = 1
 class ExportedVAE(nn.Module):
     """What :func:`export_model` scripts; see the module docstring for the methods."""
 
-    def __init__(self, model, spec) -> None:
+    def __init__(self, model, spec, inverter: Inverter | None = None) -> None:
         super().__init__()
         c, mc = spec.config, model.config
         self.sample_rate = int(c.sample_rate)
@@ -56,10 +59,8 @@ class ExportedVAE(nn.Module):
         self.n_mels = int(mc.n_mels)
         self.n_frames = int(mc.n_frames)
         self.clip_samples = int(clip_length(spec, mc.n_frames))
-        # the config's default inversion; "lstsq" is the NNLS start itself (the clipped
-        # minimum-norm least-squares answer), so it exports as 0 NNLS steps
-        _, nnls_iters, gl_iters = c.inversion_plan(c.inversion)
-        self.inv = ScriptedInverter(spec, None, gl_iters=gl_iters, nnls_iters=nnls_iters)
+        inverter = inverter or Inverter(spec)  # without one: the NNLS start
+        self.inv = inverter.scripted()
         self.hop_length = int(c.hop_length)
         samples = self.clip_samples
         self.analysis = trace_method(spec.waveform_to_mel, torch.zeros(2, 1, samples))
@@ -111,10 +112,11 @@ class ExportedVAE(nn.Module):
         return self.decode(self.encode(wave))
 
 
-def export_model(model, spec, path: str | Path) -> Path:
-    """Script ``model`` (a ConvVAE; eval mode is set) with ``spec`` into the TorchScript file
-    ``path``, and write ``path`` + ``.json`` beside it (spectrogram settings, model config,
-    format, torch version). Both are written atomically.
+def export_model(model, spec, path: str | Path, inverter: Inverter | None = None) -> Path:
+    """Script ``model`` (a ConvVAE; eval mode is set) with ``spec`` and ``inverter``'s magnitude
+    (default: the NNLS start) into the TorchScript file ``path``, and write ``path`` + ``.json``
+    beside it (spectrogram settings, model config, the inversion, format, torch version). Both
+    are written atomically.
 
     Raises
     ------
@@ -127,7 +129,8 @@ def export_model(model, spec, path: str | Path) -> Path:
     model = model.eval().cpu()
     with warnings.catch_warnings():  # torch.jit's deprecation notice (module docstring)
         warnings.simplefilter("ignore")
-        scripted = torch.jit.script(ExportedVAE(model, spec))
+        inverter = inverter or Inverter(spec)
+        scripted = torch.jit.script(ExportedVAE(model, spec, inverter))
         atomic_write(path, lambda f: torch.jit.save(scripted, f))
     atomic_write_json(sidecar_path(path), {
         "format": EXPORT_FORMAT, "torch": torch.__version__, "file": path.name,
@@ -135,6 +138,7 @@ def export_model(model, spec, path: str | Path) -> Path:
                     "waveform_to_mel", "mel_to_waveform"],
         "sample_rate": int(spec.config.sample_rate), "clip_samples": scripted.clip_samples,
         "spectrogram_config": asdict(spec.config), "model_config": asdict(model.config),
+        "inversion": inverter.scripted_name,
         "phases": "Griffin-Lim draws its initial phases from torch's global generator: "
                   "call torch.manual_seed(s) first for reproducible audio"})
     return path
@@ -148,7 +152,8 @@ def sidecar_path(path: str | Path) -> Path:
 
 def export_run(run: str | Path, out: str | Path) -> Path:
     """Export a run folder of ``python -m sda_lab train`` (``best.pt`` preferred, else
-    ``checkpoint.pt``) to ``out``. Raises ``FileNotFoundError`` (one line) when ``run`` is no
+    ``checkpoint.pt``) with its own inversion (its learned inverse mel where it has one) to
+    ``out``. Raises ``FileNotFoundError`` (one line) when ``run`` is no
     run folder, ``ValueError`` for an unreadable checkpoint, ``WriteError`` for ``out``."""
     from ..core._io import check_writable_dir
     from ..studies.generate import run_checkpoint
@@ -160,4 +165,5 @@ def export_run(run: str | Path, out: str | Path) -> Path:
         raise ValueError(f"--out: expected a file name, got a folder: {out}")
     check_writable_dir(out.parent if str(out.parent) else Path("."), "--out")
     ckpt = load_checkpoint(ckpt_path, device="cpu")
-    return export_model(ckpt.model, ckpt.spectrogram(), out)
+    spec = ckpt.spectrogram()
+    return export_model(ckpt.model, spec, out, Inverter.for_run(run, spec))

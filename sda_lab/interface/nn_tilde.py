@@ -647,7 +647,7 @@ def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
         ``out``'s folder cannot be written.
     """
     from ..core._io import check_writable_dir
-    from ..representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+    from ..representation.inverter import Inverter
     from ..studies.generate import run_checkpoint
     from ..training.checkpoint import load_checkpoint
     from .widgets.clips import mels_for
@@ -659,8 +659,7 @@ def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
     check_writable_dir(out.parent if str(out.parent) else Path("."), "--out")
     ckpt = load_checkpoint(ckpt_path, device="cpu")
     model, spec = ckpt.model.eval(), ckpt.spectrogram()
-    learned = Path(run) / INVERSE_MEL_FILE
-    inverse = load_inverse_mel(learned) if learned.is_file() else None
+    inverse = Inverter.for_run(run, spec).inverse  # the run's learned inverse mel, or None
     folder = _run_folder(Path(run), ckpt)
     mels, _ = mels_for(model, spec, folder)
     ranked_on = folder or "the default data set (the run's training folder is gone)"

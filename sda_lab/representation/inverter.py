@@ -16,6 +16,7 @@ import torch
 from .inverse_mel import (INVERSE_MEL_FILE, STARTS, InverseMel, load_inverse_mel,
                           mel_to_waveform_learned)
 from .phase import PHASE_INITS
+from .scripted import ScriptedInverter
 
 __all__ = ["Inverter"]
 
@@ -72,6 +73,23 @@ class Inverter:
                      else f"{'NNLS' if self.start == 'nnls' else 'harmonic'} magnitude")
         phase = {"pghi": "PGHI", "random": "random phase", "zero": "zero phase"}[self.phase]
         return f"{magnitude} + {phase} + fast Griffin-Lim"
+
+    @property
+    def scripted_name(self) -> str:
+        """What :meth:`scripted` compiles, in words (Griffin-Lim instead of PGHI)."""
+        return self.name.replace("PGHI + fast Griffin-Lim", "fast Griffin-Lim from a given phase")
+
+    def scripted(self, gl_iters: int | None = None, nnls_iters: int | None = None):
+        """The same magnitude (the learned inverse with its start, or the start alone) in
+        TorchScript-able pieces, for exported files
+        (:class:`~sda_lab.representation.scripted.ScriptedInverter`). Its phase is Griffin-Lim
+        from a phase handed in (random, or a previous clip's): PGHI runs in numba and cannot be
+        compiled."""
+        if self.inverse is None and self.start != "nnls":
+            raise ValueError(f"a scripted inverter without a learned inverse starts from NNLS, "
+                             f"got start {self.start!r}")
+        return ScriptedInverter(self.spectrogram, self.inverse, gl_iters=gl_iters,
+                                nnls_iters=nnls_iters)
 
     @torch.no_grad()
     def __call__(self, mel: torch.Tensor, length: int | None = None,
