@@ -51,7 +51,7 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
     from sda_lab.training.diagnostics import mean_mel_baseline, reconstruct
     from sda_lab.representation.inverter import Inverter
     from sda_lab.training.audio_eval import evaluate_audio
-    from sda_lab.training.loop import train_run
+    from sda_lab.training.loop import Sinks, train_run
 
     rows = _done(out)
     seen = {(r["arm"], r["seed"], r["epochs"]) for r in rows}
@@ -74,7 +74,8 @@ def run(arms, seeds, out: Path, epochs: int | None = None) -> list[dict]:
             train_cfg = replace(recipes.DEFAULT_RECIPE.train, kl_weight=weight, seed=seed,
                                 epochs=ep, **(train_fields[0] if train_fields else {}))
             t0 = time.perf_counter()
-            model, h = train_run(model_cfg, train_cfg, mels, progress=False, spectrogram=spec)
+            model, h = train_run(model_cfg, train_cfg, mels, spectrogram=spec,
+                                 sinks=Sinks(progress=False))
             seconds = time.perf_counter() - t0
             model = model.cpu().eval()
             ratio = {}

@@ -146,7 +146,7 @@ def bench_training(spec: AudioSpectrogram, epochs: int) -> list[dict]:
     bare = bare_loop(ConvVAE(), mels, epochs, 32)
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    train(ConvVAE(), mels, TrainConfig(epochs=epochs, lr=2e-3, device="cpu"), progress=True)
+    train(ConvVAE(), mels, TrainConfig(epochs=epochs, lr=2e-3, device="cpu"))
     ours = epochs * mels.shape[0] / (time.perf_counter() - t0)
     step = measure_training_step(ConvVAE(), batch_size=32, device="cpu")
     return [{"loop": "bare PyTorch", "samples/s": bare, "relative": 1.0},

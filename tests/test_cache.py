@@ -78,9 +78,9 @@ def test_interrupted_training_leaves_nothing_under_the_loaded_name(tmp_path, mon
     """Another kernel must never load a half-trained default model from the cache."""
     seen = {}
 
-    def train_then_die(model, mels, config, checkpoint_path=None, progress=True, **kw):
-        seen["path"] = Path(checkpoint_path)
-        save_checkpoint(checkpoint_path, model, None, None)  # one epoch's checkpoint...
+    def train_then_die(model, mels, config, sinks=None, **kw):
+        seen["path"] = Path(sinks.checkpoint)
+        save_checkpoint(sinks.checkpoint, model, None, None)  # one epoch's checkpoint...
         raise KeyboardInterrupt  # ...then the user interrupts
 
     monkeypatch.setattr(sda_lab.training.loop, "train", train_then_die)

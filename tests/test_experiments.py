@@ -121,7 +121,7 @@ def test_a_run_trains_through_the_one_train_run_and_keeps_its_verdict(monkeypatc
     mels, _ = load_split(spec.data)
     seed_everything(3)
     h = T.train(ConvVAE.from_config(TINY_MODEL), mels,
-                replace(FAST, seed=3, device="cpu"), progress=False)
+                replace(FAST, seed=3, device="cpu"), sinks=T.Sinks(progress=False))
     assert rec["epochs"]["recon"] == h.recon and rec["epochs"]["train_recon"] == h.train_recon
 
 

@@ -15,9 +15,11 @@ from sda_lab.training.checkpoint import best_path_for, load_checkpoint
 from sda_lab.training.config import TrainConfig
 from sda_lab.training.diagnostics import eval_recon, mean_mel_baseline
 from sda_lab.training.history import History
-from sda_lab.training.loop import TrainingDiverged, train, train_run
+from sda_lab.training.loop import Sinks, TrainingDiverged, train, train_run
 
 from ._tiny import TINY, small, tiny_mels
+
+QUIET = Sinks(progress=False)
 
 # lr 5e-2, one step per epoch: epoch 0 sits above the average, epoch 9 well below it
 LEARNS = dict(epochs=10, batch_size=8, lr=5e-2, kl_weight=1e-4, free_bits=0.0,
@@ -31,7 +33,7 @@ def mels():
 
 def test_training_lowers_the_loss_and_records_history(mels):
     _, h = train_run(TINY, small(epochs=6, lr=2e-2, kl_schedule="constant", kl_weight=0.0,
-                                 free_bits=0.0), mels, progress=False)
+                                 free_bits=0.0), mels, sinks=QUIET)
     assert len(h.epoch) == len(h.recon) == len(h.active_units) == len(h.alarms) == 6
     assert h.recon[-1] < h.recon[0]
     assert len(h.kl_per_dim) == TINY.latent_dim and len(h.au_variance) == TINY.latent_dim
@@ -39,7 +41,7 @@ def test_training_lowers_the_loss_and_records_history(mels):
 
 
 def test_schedule_drives_the_weight(mels):
-    _, h = train_run(TINY, small(epochs=4, warmup_fraction=0.5), mels, progress=False)
+    _, h = train_run(TINY, small(epochs=4, warmup_fraction=0.5), mels, sinks=QUIET)
     assert h.kl_weight == [0.0, 0.5, 1.0, 1.0]
 
 
@@ -62,15 +64,15 @@ def test_budget_schedule_is_the_losses_schedule(monkeypatch):
 
 def test_budget_schedule_follows_the_planned_steps(mels):
     cfg = small(epochs=None, max_steps=6, batch_size=12, warmup_fraction=0.5)
-    _, h = train_run(TINY, cfg, mels, progress=False)  # one step per epoch
+    _, h = train_run(TINY, cfg, mels, sinks=QUIET)  # one step per epoch
     assert h.kl_weight == pytest.approx([0, 1 / 3, 2 / 3, 1, 1, 1])
 
 
 def test_same_seed_same_curves(mels):
-    _, a = train_run(TINY, small(), mels, progress=False, seed=3)
+    _, a = train_run(TINY, small(), mels, sinks=QUIET, seed=3)
     torch.rand(100)  # global RNG state in between must not matter
-    _, b = train_run(TINY, small(), mels, progress=False, seed=3)
-    _, c = train_run(TINY, small(), mels, progress=False, seed=4)
+    _, b = train_run(TINY, small(), mels, sinks=QUIET, seed=3)
+    _, c = train_run(TINY, small(), mels, sinks=QUIET, seed=4)
     assert a.recon == b.recon and a.raw_kl == b.raw_kl
     assert a.recon != c.recon  # the seed is used
 
@@ -78,7 +80,7 @@ def test_same_seed_same_curves(mels):
 def test_step_budget_and_validation_baselines(mels):
     tr, va = mels[:10], mels[10:]
     cfg = small(epochs=None, max_steps=5, kl_weight=1e-3, free_bits=0.0)
-    _, h = train_run(TINY, cfg, tr, val_mels=va, progress=False)
+    _, h = train_run(TINY, cfg, tr, val_mels=va, sinks=QUIET)
     # 10 clips at batch 4: 3 steps per epoch, so the budget ends epoch 1 after two steps
     assert h.steps == [3, 5] and h.epoch == [0, 1]
     assert h.stop_reason.startswith("max_steps") and "epoch 1" in h.stop_reason
@@ -94,7 +96,7 @@ def test_step_budget_and_validation_baselines(mels):
 
 
 def test_minute_budget_stops_cleanly(mels):
-    _, h = train_run(TINY, small(epochs=None, max_minutes=1e-6), mels, progress=False)
+    _, h = train_run(TINY, small(epochs=None, max_minutes=1e-6), mels, sinks=QUIET)
     assert h.steps == [1] and h.stop_reason.startswith("max_minutes") and h.alarm_kind
     with pytest.raises(ValueError, match="needs a budget"):
         TrainConfig(epochs=None)
@@ -106,7 +108,7 @@ def test_minute_budget_stops_cleanly(mels):
 
 
 def test_a_quiet_run_emits_no_warning_though_early_epochs_looked_collapsed(mels, recwarn):
-    _, h = train_run(TINY, small(**LEARNS), mels[:8], val_mels=mels[:8], progress=True)
+    _, h = train_run(TINY, small(**LEARNS), mels[:8], val_mels=mels[:8], sinks=Sinks())
     assert h.alarms[0] == "collapse"  # epoch 0 sat above the average...
     assert h.alarm_kind == "learned" and h.alarm is None  # ...the run's verdict is learned
     assert "held-out files its mel MSE" in h.verdict and h.val_recon[-1] < 0.9 * h.val_baseline
@@ -114,7 +116,7 @@ def test_a_quiet_run_emits_no_warning_though_early_epochs_looked_collapsed(mels,
 
 
 def test_nothing_held_out_says_not_validated(mels, recwarn):
-    _, h = train_run(TINY, small(**LEARNS), mels[:8], progress=False)
+    _, h = train_run(TINY, small(**LEARNS), mels[:8], sinks=QUIET)
     assert h.alarm_kind == "not_validated" and h.alarm is None
     assert "nothing was held out" in h.verdict
     assert not recwarn.list
@@ -124,7 +126,7 @@ def test_a_collapsing_run_gets_one_collapse_verdict_and_no_warning(mels):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any warning fails the test
         _, h = train_run(TINY, small(epochs=2, kl_schedule="constant", free_bits=0.0),
-                         mels[:8], val_mels=mels[8:], progress=False)
+                         mels[:8], val_mels=mels[8:], sinks=QUIET)
     assert h.alarm_kind == "collapse" and h.alarm.startswith("posterior collapse")
     assert h.alarm == h.verdict and all(h.alarms)
 
@@ -137,8 +139,8 @@ def test_best_checkpoint_is_the_lowest_validation_epoch(tmp_path, mels):
 
     path = tmp_path / "run" / "ck.pt"
     spec = AudioSpectrogram(SpectrogramConfig(n_mels=32))
-    _, h = train_run(TINY, small(**{**LEARNS, "epochs": 6}), mels[:8], checkpoint_path=path,
-                     val_mels=mels[8:], progress=False, spectrogram=spec)
+    _, h = train_run(TINY, small(**{**LEARNS, "epochs": 6}), mels[:8], val_mels=mels[8:],
+                     sinks=Sinks(path, progress=False), spectrogram=spec)
     best = best_path_for(path)
     assert best == tmp_path / "run" / "ck.best.pt" and best.is_file()
     assert h.best_epoch == min(range(6), key=lambda e: h.val_recon[e])
@@ -154,8 +156,8 @@ def test_best_checkpoint_is_the_lowest_validation_epoch(tmp_path, mels):
 
 def test_save_every_s_still_writes_the_end(tmp_path, mels):
     path = tmp_path / "ck.pt"
-    _, h = train_run(TINY, small(epochs=3), mels, checkpoint_path=path, progress=False,
-                     save_every_s=1e9)
+    _, h = train_run(TINY, small(epochs=3), mels,
+                     sinks=Sinks(path, progress=False, save_every_s=1e9))
     assert load_checkpoint(path).history.epoch == [0, 1, 2]
 
 
@@ -179,13 +181,13 @@ def test_nan_loss_says_diverged_with_epoch_and_step_and_keeps_checkpoint(tmp_pat
     with pytest.raises(TrainingDiverged, match=r"training diverged at epoch 1, step 1 .*lr "
                                                r"0.001.*lower learning rate.*last good "
                                                "checkpoint is kept"):
-        train_run(TINY, small(), mels, checkpoint_path=path, progress=False)
+        train_run(TINY, small(), mels, sinks=Sinks(path, progress=False))
     assert len(load_checkpoint(path).history.epoch) == 1
 
 
 def test_a_huge_learning_rate_raises_training_diverged_in_one_line(mels):
     with pytest.raises(TrainingDiverged) as info:
-        train_run(TINY, small(lr=1e30), mels, progress=False)
+        train_run(TINY, small(lr=1e30), mels, sinks=QUIET)
     msg = str(info.value)
     assert msg.startswith("training diverged at epoch 0, step") and "lr 1e+30" in msg
     assert "--lr" in msg and "grad_clip" in msg and "\n" not in msg
@@ -194,7 +196,7 @@ def test_a_huge_learning_rate_raises_training_diverged_in_one_line(mels):
 
 def test_identical_clips_have_an_undefined_ratio_not_a_crash(mels):
     same = mels[:1].repeat(6, 1, 1, 1)  # a looped tone: every clip the same mel
-    _, h = train_run(TINY, small(epochs=2), same, progress=True)  # the bar shows the ratio
+    _, h = train_run(TINY, small(epochs=2), same, sinks=Sinks())  # the bar shows the ratio
     assert h.train_baseline == 0.0 and math.isnan(h.ratios()["train"])
     assert h.alarm_kind == "undefined" and "the baseline is 0" in h.verdict
     assert h.summary()["verdict"] == "undefined"
@@ -203,14 +205,14 @@ def test_identical_clips_have_an_undefined_ratio_not_a_crash(mels):
 def test_bad_training_input_is_refused_before_any_epoch(mels, monkeypatch):
     monkeypatch.setattr(train_mod, "_epoch_step", lambda *a, **k: pytest.fail("trained"))
     with pytest.raises(ValueError, match="non-empty"):
-        train(ConvVAE.from_config(TINY), mels[:0], small(), progress=False)
+        train(ConvVAE.from_config(TINY), mels[:0], small(), sinks=QUIET)
     with pytest.raises(ValueError, match="only 1 training clip; training needs at least 2"):
-        train(ConvVAE.from_config(TINY), mels[:1], small(), progress=False)
+        train(ConvVAE.from_config(TINY), mels[:1], small(), sinks=QUIET)
     with pytest.raises(ValueError, match="must match the training mels"):
         train(ConvVAE.from_config(TINY), mels, small(), val_mels=mels[:, :, :, :8],
-              progress=False)
+              sinks=QUIET)
     with pytest.raises(ValueError, match="augment needs"):
-        train(ConvVAE.from_config(TINY), mels, small(augment=True), progress=False)
+        train(ConvVAE.from_config(TINY), mels, small(augment=True), sinks=QUIET)
     with pytest.raises(ValueError, match="kl_schedule"):
         TrainConfig(kl_schedule="sigmoid")
 
@@ -226,7 +228,7 @@ def test_augmented_training_runs_on_waveforms():
     mels = spec.waveform_to_mel(waves)  # (4, 1, 32, 94)
     cfg = small(epochs=None, max_steps=2, augment=True)
     assert cfg.augment == AugmentConfig() and TrainConfig(augment=False).augment is None
-    _, h = train_run(replace(TINY, n_frames=mels.shape[-1]), cfg, mels, progress=False,
+    _, h = train_run(replace(TINY, n_frames=mels.shape[-1]), cfg, mels, sinks=QUIET,
                      waveforms=waves, spectrogram=spec)
     assert h.steps == [1, 2]
     assert TrainConfig(**asdict(cfg)) == cfg  # the nested config survives a checkpoint
@@ -249,7 +251,7 @@ def test_specaugment_masks_what_the_model_sees_not_what_it_must_rebuild(mels, mo
         lambda m, args: seen.setdefault("inputs", []).append(args[0].detach().clone()))
     aug = AugmentConfig(0, 0, 0, freq_mask=6, time_mask=4)
     cfg = small(epochs=None, max_steps=3, batch_size=12, augment=aug)
-    train(model, mels + 0.1, cfg, progress=False)  # + 0.1: no zeros before masking
+    train(model, mels + 0.1, cfg, sinks=QUIET)  # + 0.1: no zeros before masking
     inputs = torch.cat(seen["inputs"][:3])  # the training forwards (eval passes come later)
     targets = torch.cat(seen["targets"])
     assert (targets > 0).all()  # the target is never masked
@@ -261,13 +263,13 @@ def test_gaussian_sigma_trains_and_history_recon_stays_mse(mels):
     """Under the ELBO option the history still reports the per-element MSE (comparable with
     the mean-mel baseline), not the likelihood's scaled sum."""
     _, h = train_run(TINY, small(epochs=1, batch_size=12, kl_weight=1.0, free_bits=0.0,
-                                 gaussian_sigma=0.1), mels, progress=False)
+                                 gaussian_sigma=0.1), mels, sinks=QUIET)
     assert 0.0 < h.recon[0] < 1.0  # an MSE of values in [0, 1], not a sum over 512 elements
 
 
 def test_train_run_seeds_the_initial_weights():
-    m1, _ = train_run(TINY, small(epochs=1), tiny_mels(4), seed=7, progress=False)
-    m2, _ = train_run(TINY, small(epochs=1), tiny_mels(4), seed=7, progress=False)
+    m1, _ = train_run(TINY, small(epochs=1), tiny_mels(4), seed=7, sinks=QUIET)
+    m2, _ = train_run(TINY, small(epochs=1), tiny_mels(4), seed=7, sinks=QUIET)
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(),
                                                  m2.state_dict().values()))
     assert not m1.training
@@ -309,8 +311,8 @@ def test_weight_average_is_what_is_evaluated_saved_and_returned(tmp_path, mels, 
     monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
     path = tmp_path / "ck.pt"
     cfg = small(**{**LEARNS, "epochs": 8, "ema_decay": decay})  # warm-up, then 0.3 from n = 3
-    model, h = train_run(TINY, cfg, mels[:8], checkpoint_path=path, val_mels=mels[8:],
-                         progress=False)
+    model, h = train_run(TINY, cfg, mels[:8], sinks=Sinks(path, progress=False),
+                         val_mels=mels[8:])
     average = raw_steps[0]  # the first update copies, the n-th after it moves by (1 - d)
     for n, w in enumerate(raw_steps[1:], start=1):
         d = min(decay, (1 + n) / (10 + n))  # the decay's warm-up
@@ -331,9 +333,9 @@ def test_eval_every_skips_evaluations_but_not_training(mels, tmp_path):
     """The eval pass draws no random numbers: every 3rd epoch gives the same final model."""
     cfg = small(epochs=7, lr=2e-2)
     tr, va = mels[:9], mels[9:]
-    full_model, full = train_run(TINY, cfg, tr, val_mels=va, progress=False, seed=2)
+    full_model, full = train_run(TINY, cfg, tr, val_mels=va, sinks=QUIET, seed=2)
     some_model, some = train_run(TINY, replace(cfg, eval_every=3), tr, val_mels=va,
-                                 progress=False, seed=2, checkpoint_path=tmp_path / "run.pt")
+                                 seed=2, sinks=Sinks(tmp_path / "run.pt", progress=False))
     assert some.epoch == [0, 2, 5, 6]  # the first, every 3rd, the last
     assert len(some.recon) == len(some.val_recon) == len(some.active_units) == 4
     assert some.val_recon == [full.val_recon[e] for e in some.epoch]

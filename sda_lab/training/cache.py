@@ -18,6 +18,7 @@ from ..core._io import check_writable_dir
 from ..core.settings import cache_dir
 from ..representation.spectrogram import SpectrogramConfig
 from . import recipes
+from .callbacks import Sinks
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, best_path_for, load_checkpoint
 from .config import TrainConfig
 from .loop import train_run
@@ -100,8 +101,8 @@ def load_or_train_default(path: str | Path | None = None, progress: bool = True,
         mels = spec.waveform_to_mel(clips.waveforms)  # (300, 1, 128, 94)
         partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.pt")
         try:
-            train_run(recipes.DEFAULT_RECIPE.model, config, mels, checkpoint_path=partial,
-                      progress=progress, spectrogram=spec)
+            train_run(recipes.DEFAULT_RECIPE.model, config, mels, spectrogram=spec,
+                      sinks=Sinks(checkpoint=partial, progress=progress))
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)

@@ -1,5 +1,6 @@
-"""What :func:`sda_lab.training.loop.train` shares between its steps, and its hooks (callbacks):
-the live state in the progress bar, the best checkpoint, the last checkpoint.
+"""What :func:`sda_lab.training.loop.train` shares between its steps, where it writes
+(:class:`Sinks`), and its hooks (callbacks): the live state in the progress bar, the best
+checkpoint, the last checkpoint (with the state :mod:`sda_lab.training.resume` goes on from).
 
 A hook is any object with ``on_epoch_end(state)`` and ``on_train_end(state)``; ``train()`` calls
 them in order after every evaluation step and once when the run has its verdict (the idea of
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -20,8 +21,29 @@ from .checkpoint import save_checkpoint, write_checkpoint
 from .config import TrainConfig
 from .diagnostics import live_state
 from .history import History
+from .resume import capture
 
-__all__ = ["TrainState", "LiveState", "BestCheckpoint", "LastCheckpoint", "weight_average"]
+__all__ = ["Sinks", "TrainState", "LiveState", "BestCheckpoint", "LastCheckpoint",
+           "weight_average"]
+
+
+@dataclass
+class Sinks:
+    """Where one :func:`~sda_lab.training.loop.train` writes as it goes.
+
+    ``checkpoint``: the last checkpoint (weights, optimiser, history, configs and the state a
+    resumed run goes on from), written atomically after an evaluation at most every
+    ``save_every_s`` seconds and always at the end, an interrupt included. ``best``: the
+    evaluation with the lowest validation score, without optimiser state (default
+    :func:`~sda_lab.training.checkpoint.best_path_for` of ``checkpoint``). ``progress``: the
+    progress bar with the live reading. ``extra``: stored in every checkpoint's ``extra``.
+    """
+
+    checkpoint: str | Path | None = None
+    best: str | Path | None = None
+    save_every_s: float = 0.0
+    progress: bool = True
+    extra: dict = field(default_factory=dict)
 
 
 def weight_average(model: torch.nn.Module, decay: float) -> torch.nn.Module:
@@ -59,6 +81,13 @@ class TrainState:
     live: str = ""  # the progress bar's state after the last epoch
     averaged: torch.nn.Module | None = None  # AveragedModel of model (TrainConfig.ema_decay)
     magnitude: object = None  # mel -> mel magnitudes (AudioSpectrogram.mel_magnitude), or None
+    generator: torch.Generator | None = None  # the data order's and augmentation's draws
+    order: torch.Tensor | None = None  # this epoch's clip order; None: the epoch is done
+    next_batch: int = 0  # the batch of ``order`` the next step takes
+    progress0: float = 0.0  # the KL schedule's progress when this call began (resume)
+    progress: float = 0.0  # the KL schedule's progress now, in [0, 1]
+    best_metric: float = math.inf  # the best checkpoint's score so far
+    eval_s: float | None = None  # seconds the last evaluation and its hooks took
 
     @property
     def eval_model(self) -> ConvVAE:
@@ -68,8 +97,8 @@ class TrainState:
 
 class LiveState:
     """Hook: after every epoch, the reading in the progress bar (``held-out spectral error 0.42x
-    the average · 60 active units``) and in ``History.alarms``; at the end, the verdict's kind
-    beside it."""
+    the average · 60 active units``) and in ``History.alarms``: numbers only, to the end (the
+    run's one verdict is said once, by whoever reports the run)."""
 
     def __init__(self, bar) -> None:
         self.bar = bar
@@ -89,8 +118,7 @@ class LiveState:
         self.bar.set_postfix_str(text, refresh=False)
 
     def on_train_end(self, s: TrainState) -> None:
-        self.bar.set_postfix_str(f"{s.live} · {s.history.alarm_kind.replace('_', ' ')}",
-                                 refresh=False)
+        self.bar.set_postfix_str(s.live, refresh=False)
 
 
 class BestCheckpoint:
@@ -101,8 +129,7 @@ class BestCheckpoint:
 
     def __init__(self, path: Path | None, save_every_s: float) -> None:
         self.path, self.save_every_s = path, save_every_s
-        self.metric, self.state, self.history, self.pending, self.saved_at = (
-            math.inf, None, None, False, -math.inf)
+        self.state, self.history, self.pending, self.saved_at = None, None, False, -math.inf
 
     def on_epoch_end(self, s: TrainState) -> None:
         h = s.history
@@ -110,8 +137,8 @@ class BestCheckpoint:
             metric = h.val_sc[-1] if h.val_sc else h.train_sc[-1]
         else:
             metric = h.val_recon[-1] if h.val_recon else h.train_recon[-1]
-        if metric < self.metric:
-            self.metric, h.best_epoch = metric, s.epoch
+        if metric < s.best_metric:
+            s.best_metric, h.best_epoch = metric, s.epoch
             self.state = {k: v.detach().to("cpu", copy=True)
                           for k, v in s.eval_model.state_dict().items()}
             self.history = replace(h, **{k: list(v) for k, v in asdict(h).items()
@@ -132,8 +159,9 @@ class BestCheckpoint:
 
 
 class LastCheckpoint:
-    """Hook: writes the last epoch (with optimizer state) to ``path`` at most every
-    ``save_every_s`` seconds, and always at the end, so the file on disk is always a good one."""
+    """Hook: writes the last evaluated state (with optimizer state and the resume state of
+    :func:`sda_lab.training.resume.capture`) to ``path`` at most every ``save_every_s`` seconds,
+    and always at the end, so the file on disk is always a good one to go on from."""
 
     def __init__(self, path: Path, save_every_s: float) -> None:
         self.path, self.save_every_s, self.saved_at = path, save_every_s, -math.inf
@@ -143,5 +171,6 @@ class LastCheckpoint:
             self.on_train_end(s)
 
     def on_train_end(self, s: TrainState) -> None:
-        save_checkpoint(self.path, s.eval_model, s.optimizer, s.history, s.config, s.extra)
+        save_checkpoint(self.path, s.eval_model, s.optimizer, s.history, s.config, s.extra,
+                        resume=capture(s, s.generator, s.best_metric))
         self.saved_at = time.perf_counter()

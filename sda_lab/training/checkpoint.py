@@ -32,9 +32,11 @@ def best_path_for(checkpoint_path: str | Path) -> Path:
 
 def write_checkpoint(path: str | Path, model_config: VAEConfig, model_state: dict,
                      optimizer_state: dict | None = None, history: History | None = None,
-                     train_config: TrainConfig | None = None, extra: dict | None = None) -> Path:
+                     train_config: TrainConfig | None = None, extra: dict | None = None,
+                     resume: dict | None = None) -> Path:
     """Write a checkpoint from a model config and a state dict (e.g. a copy of an earlier
-    epoch's weights), atomically: a failed save leaves the previous file as it was.
+    epoch's weights), atomically: a failed save leaves the previous file as it was. ``resume``:
+    the state a run goes on from (:func:`sda_lab.training.resume.capture`), or None.
 
     Raises
     ------
@@ -49,13 +51,14 @@ def write_checkpoint(path: str | Path, model_config: VAEConfig, model_state: dic
         "history": asdict(history) if history is not None else None,
         "train_config": asdict(train_config) if train_config is not None else None,
         "extra": extra or {},
+        "resume": resume,
     }
     return atomic_torch_save(path, payload)
 
 
 def save_checkpoint(path: str | Path, model: ConvVAE, optimizer: torch.optim.Optimizer | None,
                     history: History | None, train_config: TrainConfig | None = None,
-                    extra: dict | None = None) -> Path:
+                    extra: dict | None = None, resume: dict | None = None) -> Path:
     """Write ``model``'s weights and config, the optimizer, history and configs to ``path``
     atomically (see :func:`write_checkpoint`).
 
@@ -64,19 +67,22 @@ def save_checkpoint(path: str | Path, model: ConvVAE, optimizer: torch.optim.Opt
     """
     return write_checkpoint(path, model.config, model.state_dict(),
                             optimizer.state_dict() if optimizer is not None else None,
-                            history, train_config, extra)
+                            history, train_config, extra, resume)
 
 
 @dataclass
 class Checkpoint:
     """What :func:`load_checkpoint` read: the model (eval mode), its history and train config
-    (``None`` when not saved), the optimizer state and ``extra``."""
+    (``None`` when not saved), the optimizer state, ``extra``, and ``resume``: the state a run
+    goes on from (:mod:`sda_lab.training.resume`; None in a best checkpoint or a file saved by
+    hand)."""
 
     model: ConvVAE
     history: History | None
     train_config: TrainConfig | None
     optimizer_state: dict | None
     extra: dict
+    resume: dict | None = None
 
     @property
     def spectrogram_config(self):
@@ -182,4 +188,5 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     model.to(pick_device(str(device)) if device is not None else pick_device()).eval()
     hist = History(**payload["history"]) if payload.get("history") else None
     tc = TrainConfig(**payload["train_config"]) if payload.get("train_config") else None
-    return Checkpoint(model, hist, tc, payload.get("optimizer_state"), payload.get("extra", {}))
+    return Checkpoint(model, hist, tc, payload.get("optimizer_state"), payload.get("extra", {}),
+                      payload.get("resume"))

@@ -4,7 +4,6 @@ validation, and the paired augmentation comparison."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -14,11 +13,13 @@ from ..data.split import check_training_clips, split_by_file
 from ..model.vae import ConvVAE, VAEConfig
 from ..representation.inverter import Inverter
 from .audio_eval import evaluate_audio, judge
+from .callbacks import Sinks
 from .config import TrainConfig
 from .diagnostics import reconstruct, verdict
 from .history import History
 from .loop import train_run
 from .recipes import OWN_AUDIO_RECIPE
+from .resume import TrainingInterrupted
 
 __all__ = ["ClipsRun", "clips_to_mels", "train_on_clips", "augmentation_effect"]
 
@@ -100,10 +101,8 @@ def clips_to_mels(spectrogram, waveforms: torch.Tensor, batch: int = 64) -> torc
 def train_on_clips(clips, model_config: VAEConfig | None = None,
                    train_config: TrainConfig | None = None, val_fraction: float = 0.2,
                    val_files: Sequence[str] | None = None, seed: int = 0, spectrogram=None,
-                   checkpoint_path: str | Path | None = None,
-                   best_checkpoint_path: str | Path | None = None, progress: bool = True,
-                   save_every_s: float = 30.0, extra: dict | None = None,
-                   mels: torch.Tensor | None = None) -> ClipsRun:
+                   mels: torch.Tensor | None = None, sinks: Sinks | None = None,
+                   progress: bool = True, resume=None) -> ClipsRun:
     """Split ``clips`` by file, build a VAE for their mel shape, and train it with validation
     (:func:`sda_lab.training.loop.train_run`).
 
@@ -111,13 +110,18 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
     ``train_config.seed``). Defaults: :data:`~sda_lab.training.recipes.OWN_AUDIO_RECIPE`'s model,
     training and spectrogram; ``model_config``'s ``n_mels``/``n_frames``
     are set from the mels. ``mels`` may pass precomputed mels of every clip (same spectrogram).
-    Waveform augmentation (``train_config.augment``) uses ``clips.waveforms``.
+    Waveform augmentation (``train_config.augment``) uses ``clips.waveforms``. ``sinks``: where
+    the run writes (:class:`~sda_lab.training.callbacks.Sinks`; its ``progress`` is set from
+    ``progress``, its ``extra`` gets ``val_files``). ``resume``: the last checkpoint of this
+    run to go on from (:func:`~sda_lab.training.loop.train`).
 
     Raises
     ------
     ValueError
         Before any mel or epoch: from :func:`~sda_lab.data.split_by_file`, or fewer than
         2 training clips.
+    TrainingInterrupted
+        After a Ctrl-C, with ``.run``: the :class:`ClipsRun` so far.
     """
     rec_model, rec_train = OWN_AUDIO_RECIPE.configs()
     model_config = model_config or rec_model
@@ -128,13 +132,18 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
     if mels is None:
         mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)
     model_config = replace(model_config, n_mels=spec.config.n_mels, n_frames=mels.shape[-1])
-    model, history = train_run(
-        model_config, train_config, mels[train_idx], seed=seed,
-        checkpoint_path=checkpoint_path, progress=progress,
-        val_mels=mels[val_idx] if val_idx else None, best_checkpoint_path=best_checkpoint_path,
-        waveforms=clips.waveforms[train_idx] if train_config.augment else None,
-        spectrogram=spec, save_every_s=save_every_s,
-        extra={"val_files": held_out, **(extra or {})})
+    sinks = replace(sinks or Sinks(), progress=progress)
+    sinks = replace(sinks, extra={"val_files": held_out, **sinks.extra})
+    try:
+        model, history = train_run(
+            model_config, train_config, mels[train_idx], seed=seed,
+            val_mels=mels[val_idx] if val_idx else None,
+            waveforms=clips.waveforms[train_idx] if train_config.augment else None,
+            spectrogram=spec, sinks=sinks, resume=resume)
+    except TrainingInterrupted as exc:
+        exc.run = ClipsRun(exc.model, exc.history, spec, clips, mels, train_idx, val_idx,
+                           held_out, model_config, train_config)
+        raise
     return ClipsRun(model, history, spec, clips, mels, train_idx, val_idx, held_out,
                     model_config, train_config)
 

@@ -339,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
     from ...data.load import load_folder
     from ...data.split import split_by_file
     from ...training.diagnostics import mean_mel_baseline
+    from ...training.callbacks import Sinks
     from ...training.own_audio import clips_to_mels, train_on_clips
 
     t0 = time.perf_counter()
@@ -366,9 +367,9 @@ def run(args: argparse.Namespace) -> int:
     previous = _set_aside(out, old)  # --overwrite: the earlier run moves aside only now
     result = train_on_clips(
         clips, model_cfg, train_cfg, val_fraction=0.0, val_files=val_files or None,
-        seed=args.seed, spectrogram=spec, checkpoint_path=out / "checkpoint.pt",
-        best_checkpoint_path=out / "best.pt", progress=not args.quiet,
-        extra={"folder": str(args.folder)}, mels=mels)
+        seed=args.seed, spectrogram=spec, mels=mels, progress=not args.quiet,
+        sinks=Sinks(out / "checkpoint.pt", out / "best.pt", save_every_s=30.0,
+                    extra={"folder": str(Path(args.folder).resolve())}))
     interrupted = None
     try:
         inverse_entry = train_inverse_mel(args, spec, clips, list(result.train_idx), out)

@@ -64,7 +64,7 @@ def train_run(spec: RunSpec, val: bool = True):
         raise ValueError(f"{spec.data.source} data leaves {mels.shape[0]} training clip(s), "
                          f"expected at least {MIN_TRAIN_CLIPS}")
     model, history = T.train_run(spec.model, replace(spec.train, device="cpu"), mels,
-                                 seed=spec.seed, progress=False,
+                                 seed=spec.seed, sinks=T.Sinks(progress=False),
                                  val_mels=val_mels if val else None)
     return model, history, val_mels
 
