@@ -61,7 +61,7 @@ def test_mel_path_writes_the_first_seconds_and_prints_scores(runs, audio, tmp_pa
     y, sr = sf.read(out)
     assert sr == 16_000 and y.shape == (4000,)
     printed = capsys.readouterr().out
-    assert "NNLS default" in printed and "spectral convergence" in printed
+    assert "NNLS magnitude + PGHI" in printed and "spectral convergence" in printed
     sc = float(printed.split("spectral convergence ")[1].split(",")[0])
     assert 0 < sc < 1  # a 4-iteration inversion is rough, but it is the input's sound
 
@@ -76,7 +76,7 @@ def test_vae_path_uses_the_learned_inverse_across_clips(runs, audio, tmp_path, c
     assert "learned inverse mel" in capsys.readouterr().out
     assert main(["listen", str(runs[1]), str(audio), "--out", str(out), "--inversion",
                  "nnls"]) == 0
-    assert "NNLS default" in capsys.readouterr().out
+    assert "NNLS magnitude + PGHI" in capsys.readouterr().out
     assert sf.info(out).frames == CLIP  # default: one clip of the model
 
 
@@ -203,3 +203,23 @@ def test_seconds_out_of_range_is_one_line_naming_seconds(runs, audio, tmp_path, 
     assert seconds in err or repr(float(seconds)) in err, err
     assert "FILE" not in err
     assert not out.exists()
+
+
+def test_listen_hears_through_the_runs_one_inverter(runs, audio, tmp_path, capsys):
+    """What listen writes is the run's Inverter (as the run's audio figures and the export hear
+    it), scaled by the one writer's gain."""
+    from sda_lab.core._io import wav_gain
+    from sda_lab.interface.commands.listen import _read
+    from sda_lab.representation.inverter import Inverter
+
+    out = tmp_path / "heard.wav"
+    assert main(["listen", str(runs[1]), str(audio), "--out", str(out), "--seed", "3"]) == 0
+    x = _read(str(audio), 16_000, CLIP)  # (1, 1, CLIP)
+    inverter = Inverter.for_run(runs[1], SPEC)
+    assert inverter.inverse is not None
+    y = inverter(SPEC.waveform_to_mel(x), CLIP, generator=torch.Generator().manual_seed(3))
+    expected = (y * wav_gain(y))[0, 0].numpy()
+    written, _ = sf.read(out)
+    tol = max(1e-3 * float(np.abs(expected).max()), 2 / 32767)  # float sums, 16-bit rounding
+    assert np.abs(written - expected).max() < tol
+    assert inverter.name in capsys.readouterr().out

@@ -3,9 +3,11 @@
 Hear a file through a trained run's ears: its first ``--seconds`` (default: one clip of the
 model) are mixed to mono, resampled to the run's rate, turned into the run's mel, optionally
 encoded and decoded by its VAE (``--through vae``: the posterior mean, clip by clip), and
-inverted back to audio with the run's learned inverse mel (``RUN/inverse_mel.pt``,
-:mod:`sda_lab.representation.inverse_mel`, with a PGHI start) where it has one, else the
-spectrogram's default NNLS inversion (``--inversion`` forces either). The result is written to
+inverted back to audio by the run's own inversion (:meth:`Inverter.for_run
+<sda_lab.representation.inverter.Inverter.for_run>`, as the run's audio figures, ``generate``'s
+learned path and the export hear it): its learned inverse mel (``RUN/inverse_mel.pt``) where it
+has one, else the NNLS start, then PGHI and fast Griffin-Lim (``--inversion`` forces either
+magnitude). The result is written to
 ``OUT.wav`` by :func:`sda_lab.core._io.write_wav` (16-bit PCM, scaled down only if it would
 clip), and the figures printed are those of the file as written (after that gain) against the
 input (:mod:`sda_lab.representation.metrics`): spectral convergence, log-spectral distance and
@@ -54,8 +56,10 @@ def add_parser(subparsers) -> None:
                    help="how much of the file's start, at most an hour (default: one clip of "
                         "the model; a shorter file is used whole)")
     p.add_argument("--inversion", choices=INVERSIONS, default="auto",
-                   help="auto: the run's learned inverse mel if it has one, else NNLS (default)")
-    p.add_argument("--seed", type=opt.seed, default=0, help="seeds Griffin-Lim's random phases")
+                   help="auto: the run's learned inverse mel if it has one, else the NNLS start "
+                        "(default); either is followed by PGHI and fast Griffin-Lim")
+    p.add_argument("--seed", type=opt.seed, default=0,
+                   help="seeds the random phases (of the coefficients too small for PGHI)")
     p.set_defaults(func=run)
 
 
@@ -123,8 +127,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     import torch
 
     from ...core._io import check_writable_dir, wav_gain, write_wav
-    from ...representation.inverse_mel import (INVERSE_MEL_FILE, load_inverse_mel,
-                                               mel_to_waveform_learned)
+    from ...representation.inverse_mel import INVERSE_MEL_FILE
+    from ...representation.inverter import Inverter
     from ...representation.metrics import (level_db, log_spectral_distance,
                                            loudest_frame_dbfs, spectral_convergence)
     from ...studies.descriptors import clip_length
@@ -169,17 +173,12 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     if n < spec.config.n_fft:
         raise ValueError(f"FILE: {file} holds {n} samples at {sr} Hz, fewer than one FFT window "
                          f"({spec.config.n_fft}); use a longer file or --seconds")
-    inverse = None
-    if inversion != "nnls" and inverse_path.is_file():
-        inverse = load_inverse_mel(inverse_path)
-        inverse.check_spectrogram(spec)
+    inverter = Inverter.for_run(run_dir, spec, learned={"auto": None, "learned": True,
+                                                        "nnls": False}[inversion])
     torch.manual_seed(seed)
 
-    def invert(mel, length):
-        if inverse is None:
-            return spec.mel_to_waveform(mel, length=length)  # (k, 1, length)
-        return mel_to_waveform_learned(spec, inverse, mel, "pghi", length=length,
-                                       generator=torch.Generator().manual_seed(seed))
+    def invert(mel, length):  # (k, 1, n_mels, T) -> (k, 1, length)
+        return inverter(mel, length, generator=torch.Generator().manual_seed(seed))
 
     with torch.no_grad():
         if through == "mel":
@@ -209,7 +208,7 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
         float(level_db(x, written)[0]))
     return {"spectral_convergence": figures[0], "log_spectral_distance_db": figures[1],
             "level_db": figures[2], "silent_input": silent, "input_dbfs": input_dbfs,
-            "inversion": "learned inverse mel + PGHI" if inverse is not None else "NNLS default",
+            "inversion": inverter.name,
             "samples": n, "sample_rate": sr, "file_seconds": n / sr if n < want else None,
             "out": str(out_path), "scaled_by": gain}
 
