@@ -48,12 +48,12 @@ def test_from_run_prefers_best_and_reads_the_runs_folder(tmp_path):
     assert ex.spec.config.sample_rate == 16_000
     assert all(lab.split("/")[0] in ("speech", "ui") for lab in ex.labels)  # the run's folder
     (run / "best.pt").unlink()
-    ex2 = LatentExplorer.from_run(run, mels_or_folder=torch.rand(3, 1, 32, 16), n_shown=2)
+    ex2 = LatentExplorer.from_run(run, data=torch.rand(3, 1, 32, 16), n_shown=2)
     assert torch.equal(ex2.model.decoder.fc.weight, other.decoder.fc.weight)  # checkpoint.pt
 
 
 def test_from_run_names_the_folder_and_what_was_expected(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"run folder not found: .*nowhere"):
+    with pytest.raises(FileNotFoundError, match=r"RUN: expected a run folder .*nowhere"):
         LatentExplorer.from_run(tmp_path / "nowhere")
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(FileNotFoundError) as err:
@@ -183,3 +183,39 @@ def test_from_run_plays_through_the_runs_learned_inverse_mel(tmp_path):
                                                  n_mels=32, scale="db"))
     with pytest.raises(ValueError, match="another spectrogram config"):
         LatentExplorer(model, other, mels, inverse=inverse, show_map=False)
+
+
+def test_from_run_says_when_its_folder_moved_and_takes_data_pointing_at_it(tmp_path):
+    """Never the synthetic clips in place of the run's own: a moved folder is one line naming
+    it and data=; data= explores the run's own files there (a file added since is left out,
+    and said)."""
+    import json
+    import shutil
+    import warnings
+
+    from sda_lab.data.folders import file_fingerprints
+
+    model, _, _, _ = tiny_setup()
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i in range(3):
+        sf.write(audio / f"f{i}.wav", 0.3 * np.random.default_rng(i).standard_normal(8000),
+                 16_000)
+    run = tmp_path / "run"
+    _save_run(run, model, extra={"folder": str(audio)})
+    (run / "metrics.json").write_text(json.dumps({
+        "folder": str(audio), "train_files": ["f0.wav", "f1.wav"], "val_files": ["f2.wav"],
+        "fingerprints": file_fingerprints(audio)}))
+    assert LatentExplorer.from_run(run, n_shown=2).labels[0].startswith("f0.wav")
+    moved = tmp_path / "elsewhere"
+    shutil.move(audio, moved)
+    with pytest.raises(FileNotFoundError) as err:
+        LatentExplorer.from_run(run, n_shown=2)
+    msg = str(err.value)
+    assert "\n" not in msg and str(audio) in msg and "gone or moved" in msg and "data=" in msg
+    sf.write(moved / "new.wav", 0.3 * np.random.default_rng(9).standard_normal(8000), 16_000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ex = LatentExplorer.from_run(run, data=moved, n_shown=2)
+    assert sorted({lab.split("@")[0] for lab in ex.labels}) == ["f0.wav", "f1.wav", "f2.wav"]
+    assert any("new.wav" in str(w.message) and "not used" in str(w.message) for w in caught)

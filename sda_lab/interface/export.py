@@ -156,10 +156,10 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     ``out``. Raises ``FileNotFoundError`` (one line) when ``run`` is no
     run folder, ``ValueError`` for an unreadable checkpoint, ``WriteError`` for ``out``."""
     from ..core._io import check_writable_dir
-    from ..studies.generate import run_checkpoint
+    from ..training.rundir import RunDir
     from ..training.checkpoint import load_checkpoint
 
-    ckpt_path = run_checkpoint(run)
+    ckpt_path = RunDir(run).run_checkpoint()
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"--out: expected a file name, got a folder: {out}")

@@ -648,11 +648,11 @@ def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
     """
     from ..core._io import check_writable_dir
     from ..representation.inverter import Inverter
-    from ..studies.generate import run_checkpoint
+    from ..training.rundir import RunDir
     from ..training.checkpoint import load_checkpoint
     from .widgets.clips import mels_for
 
-    ckpt_path = run_checkpoint(run)
+    ckpt_path = RunDir(run).run_checkpoint()
     out = Path(out)
     if out.is_dir():
         raise ValueError(f"--out: expected a file name, got a folder: {out}")

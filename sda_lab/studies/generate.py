@@ -34,7 +34,7 @@ import torch
 from .descriptors import DESCRIPTORS, MIN_VOICED, clip_descriptors, clip_length, invert
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
 
-__all__ = ["Run", "run_checkpoint", "load_run", "nearest_clips", "copying_check", "prior_for",
+__all__ = ["Run", "load_run", "nearest_clips", "copying_check", "prior_for",
            "sample_sounds", "generate_run", "MAX_SAMPLES", "BATCH", "SILENT_DBFS"]
 
 MAX_SAMPLES = 10_000  # --n at most: every sample is a WAV file and a row
@@ -77,20 +77,6 @@ def _argv_value(argv: list, flag: str, default: str) -> str:
     return default
 
 
-def run_checkpoint(run: str | Path) -> Path:
-    """``RUN/best.pt`` if it exists, else ``RUN/checkpoint.pt``; ``FileNotFoundError`` (one line)
-    when ``run`` is not a folder or has neither."""
-    path = Path(run)
-    if not path.is_dir():
-        raise FileNotFoundError(f"RUN: expected a run folder of 'python -m sda_lab train', got "
-                                f"{str(path)!r}, which is not a folder")
-    for name in ("best.pt", "checkpoint.pt"):
-        if (path / name).is_file():
-            return path / name
-    raise FileNotFoundError(f"RUN: {path} has neither best.pt nor checkpoint.pt; is it a "
-                            "folder written by 'python -m sda_lab train'?")
-
-
 def load_run(run: str | Path, device: str | None = "cpu") -> Run:
     """Load a run folder of ``python -m sda_lab train`` and the run's own files.
 
@@ -110,11 +96,12 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
     from ..data.config import DataConfig
     from ..data.load import load_folder
     from ..training.checkpoint import load_checkpoint
+    from ..training.rundir import RunDir
     from ..training.own_audio import clips_to_mels
     from .run_files import run_files
 
     path = Path(run)
-    ckpt_path = run_checkpoint(path)
+    ckpt_path = RunDir(path).run_checkpoint()
     metrics_path = path / "metrics.json"
     if not metrics_path.is_file():
         raise FileNotFoundError(f"RUN: {path} has no metrics.json (it names the training audio "

@@ -132,7 +132,7 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     from ...representation.metrics import (level_db, log_spectral_distance,
                                            loudest_frame_dbfs, spectral_convergence)
     from ...studies.descriptors import clip_length
-    from ...studies.generate import run_checkpoint
+    from ...training.rundir import RunDir
     from ...training.checkpoint import load_checkpoint
 
     if through not in THROUGH:
@@ -147,7 +147,7 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
         raise ValueError(f"--out: expected a file name ending in .wav, got {out!r}")
     if out_path.is_dir():
         raise ValueError(f"--out: expected a WAV file, got the folder {out!r}")
-    ckpt_path = run_checkpoint(run_dir)
+    ckpt_path = RunDir(run_dir).run_checkpoint()
     if not Path(file).is_file():
         raise FileNotFoundError(f"FILE: no such file: {file}")
     inverse_path = Path(run_dir) / INVERSE_MEL_FILE

@@ -19,7 +19,7 @@ Everything works headless (nbval): ``update()``, ``set_dimension()``, ``simulate
 kernels on few cores start JupyterLab with ``OMP_WAIT_POLICY=PASSIVE`` (``make lab`` does).
 """
 
-from .clips import RUN_CHECKPOINTS, check_explorer_mels, clip_seconds, mels_for, run_checkpoint
+from .clips import check_explorer_mels, clip_seconds, mels_for
 from .drag import DragStats, measure_latency, simulate_drag
 from .explorer import SLIDER_STEPS, STARTS, LatentExplorer
 from .export import export_explorer, export_interpolation, export_traversal, traversal
@@ -29,8 +29,8 @@ from .lanes import LatestValueWorker, Preview, Rendered, Renderer
 from .latent_map import PALETTE, PCA2, LatentMap, label_groups, map_groups
 from .sliders import KernelValues, SliderState, grid_value, set_slider
 
-__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint", "DragStats",
-           "measure_latency", "simulate_drag", "RUN_CHECKPOINTS", "SLIDER_STEPS", "STARTS",
+__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "DragStats",
+           "measure_latency", "simulate_drag", "SLIDER_STEPS", "STARTS",
            "LatentExplorer", "export_explorer", "export_interpolation", "export_traversal",
            "figure_png", "mel_image_png", "mel_png", "waveform_image_png",
            "InterpolationExplorer", "traversal", "LatestValueWorker", "Preview", "Rendered",

@@ -1,5 +1,5 @@
 """What an explorer explores: mels checked against the model, from a tensor, clips or a folder,
-and the representation of a checkpoint."""
+a run's own files, and the representation of a checkpoint."""
 
 from __future__ import annotations
 
@@ -11,30 +11,7 @@ import torch
 from ...model.vae import ConvVAE
 from ...representation.spectrogram import AudioSpectrogram
 
-__all__ = ["RUN_CHECKPOINTS", "check_explorer_mels", "clip_seconds", "mels_for", "run_checkpoint"]
-
-RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # what an explorer opens in a run, in this order
-
-
-def run_checkpoint(run: str | Path) -> Path:
-    """The checkpoint to explore in a run folder of ``python -m sda_lab train FOLDER --out RUN``:
-    ``best.pt`` (lowest validation error), else ``checkpoint.pt`` (the last).
-
-    Raises ``FileNotFoundError`` (one line naming the folder and the files expected) when
-    ``run`` is not a folder or holds neither.
-    """
-    run = Path(run)
-    if not run.is_dir():
-        raise FileNotFoundError(f"run folder not found: {run} (expected the --out folder of "
-                                f"`python -m sda_lab train FOLDER --out {run}`)")
-    for name in RUN_CHECKPOINTS:
-        if (run / name).is_file():
-            return run / name
-    present = sorted(p.name for p in run.iterdir())[:8]
-    raise FileNotFoundError(
-        f"{run} holds no run: expected {' or '.join(RUN_CHECKPOINTS)} (written by "
-        f"`python -m sda_lab train FOLDER --out {run}`), found "
-        f"{', '.join(present) if present else 'nothing'}")
+__all__ = ["check_explorer_mels", "clip_seconds", "mels_for", "run_clips"]
 
 
 def check_explorer_mels(model: ConvVAE, mels: torch.Tensor) -> None:
@@ -98,3 +75,35 @@ def mels_for(model: ConvVAE, spec: AudioSpectrogram, mels_or_folder=None,
         raise TypeError("mels_or_folder must be a mel or waveform tensor, AudioClips, a folder "
                         f"path or None, got {type(mels_or_folder).__name__}")
     return spec.waveform_to_mel(clips.waveforms), list(labels or clips.labels)  # (N, 1, M, T)
+
+
+def run_clips(run, checkpoint, folder: Path):
+    """The run's own files (``run``: a :class:`~sda_lab.training.rundir.RunDir`) in ``folder``,
+    cut as the run cut them, as :class:`~sda_lab.data.AudioClips` of the checkpoint's clip
+    length. Each difference between the folder and the run's record (files added, gone or
+    changed: :func:`sda_lab.studies.run_files.run_files`) is one warning line.
+
+    Raises
+    ------
+    FileNotFoundError
+        None of the run's training files is in ``folder`` unchanged (one line).
+    """
+    import warnings
+
+    from ...data.config import DataConfig
+    from ...data.load import load_folder
+    from ...studies.run_files import run_files
+
+    record = run.record()
+    spec = checkpoint.spectrogram()
+    cut = {k: v for k, v in (record.get("data_config") or {}).items()
+           if k in ("silence_db", "recursive", "short_files", "cut", "too_loud")}
+    config = DataConfig(**cut, sample_rate=spec.config.sample_rate,
+                        clip_seconds=clip_seconds(checkpoint.model, spec))
+    only = None
+    if record.get("train_files") is not None:
+        files = run_files(record, folder)
+        for note in files.notes:
+            warnings.warn(note, stacklevel=3)
+        only = files.train + files.val
+    return load_folder(folder, config, only=only)

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from ...model.vae import ConvVAE
 from ...representation.spectrogram import AudioSpectrogram
 from ...studies.dimensions import dimension_effects, rank_dimensions
-from .clips import check_explorer_mels, mels_for, run_checkpoint
+from .clips import check_explorer_mels, mels_for, run_clips
 from .lanes import LatestValueWorker, Preview, Renderer
 from .latent_map import LatentMap
 from .naming import DescriptorNaming
@@ -199,36 +199,39 @@ class LatentExplorer(DescriptorNaming):
         return cls(model, spec, mels, labels, **kwargs)
 
     @classmethod
-    def from_run(cls, run: str | Path, mels_or_folder=None, **kwargs) -> "LatentExplorer":
-        """An explorer on a run folder of ``python -m sda_lab train FOLDER --out RUN``.
+    def from_run(cls, run: str | Path, data=None, **kwargs) -> "LatentExplorer":
+        """An explorer on a run folder of ``python -m sda_lab train FOLDER --out RUN``
+        (:class:`~sda_lab.training.rundir.RunDir`).
 
-        Opens :func:`.clips.run_checkpoint`: ``RUN/best.pt`` (lowest validation error), else
-        ``RUN/checkpoint.pt`` (the last);
-        without ``mels_or_folder`` it explores the run's own training folder (recorded in the
-        checkpoint) when that still exists, else the default data set. The audio goes through
-        the run's learned inverse mel (``RUN/inverse_mel.pt``) when the run has one and
-        ``inverse`` is not given (``inverse=None`` keeps the spectrogram's own inversion).
+        Opens :meth:`~sda_lab.training.rundir.RunDir.run_checkpoint`: ``RUN/best.pt`` (lowest
+        validation error), else ``RUN/checkpoint.pt`` (the last). ``data``: None explores the
+        run's own files in its recorded training folder; a folder (the training folder moved)
+        explores the run's own files there; mels, waveforms or clips are explored as given
+        (:func:`.clips.mels_for`). Files of a folder are checked against the run's fingerprints
+        (:func:`sda_lab.studies.run_files.run_files`): each difference is one warning line. The
+        audio goes through the run's learned inverse mel (``RUN/inverse_mel.pt``) when the run
+        has one and ``inverse`` is not given (``inverse=None`` keeps the spectrogram's own).
 
         Raises
         ------
         FileNotFoundError
-            ``run`` is not a folder, or holds neither checkpoint (one line naming the folder and
-            the files expected).
+            One line: ``run`` is not a folder or holds neither checkpoint; the run's training
+            folder is gone or moved and no ``data`` was given (pass ``data=`` pointing at it);
+            ``data`` is not a folder; none of the run's training files is in it unchanged.
         """
-        path = run_checkpoint(run)
         from ...training.checkpoint import load_checkpoint
+        from ...training.rundir import RunDir
 
-        ckpt = load_checkpoint(path)
+        rd = RunDir(run)
+        ckpt = load_checkpoint(rd.run_checkpoint())
         if "inverse" not in kwargs:
-            from ...representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
+            from ...representation.inverse_mel import load_inverse_mel
 
-            learned = Path(run) / INVERSE_MEL_FILE
-            kwargs["inverse"] = load_inverse_mel(learned) if learned.is_file() else None
-        if mels_or_folder is None:
-            folder = ckpt.extra.get("folder")
-            if folder and Path(folder).is_dir():
-                mels_or_folder = folder
-        return cls.from_checkpoint(ckpt, mels_or_folder, **kwargs)
+            kwargs["inverse"] = load_inverse_mel(rd.inverse_mel) if rd.inverse_mel.is_file() \
+                else None
+        if data is None or isinstance(data, (str, Path)):
+            data = run_clips(rd, ckpt, rd.find_data(data))
+        return cls.from_checkpoint(ckpt, data, **kwargs)
 
     # -- state -------------------------------------------------------------------------------
 
