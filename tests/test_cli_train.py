@@ -20,7 +20,8 @@ import sda_lab.representation.inverse_mel as IM
 import sda_lab.training.own_audio
 import sda_lab.training.recipes
 from sda_lab.interface.cli import main
-from sda_lab.interface.commands.train import RUN_FILES, _ratio
+from sda_lab.interface.commands._train_report import _ratio
+from sda_lab.training.rundir import RUN_FILES
 from sda_lab.representation.inverse_mel import INVERSE_MEL_FILE
 from sda_lab.training.checkpoint import load_checkpoint
 from sda_lab.training.audio_eval import AVERAGE_RATIO, VERDICTS
@@ -182,7 +183,7 @@ def test_train_writes_a_learned_inverse_mel_picked_on_other_training_files(
     folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(6)])
     out = tmp_path / "run"
     code = main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
-                 "--latent-dim", "4", "--latent", "vector", "--inverse-mel-minutes", "0.02"])
+                 "--latent-dim", "4", "--latent", "vector", "--inverse-mel-minutes", "2"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "learned inverse mel: start" in printed and "pick-set loss" in printed
@@ -190,14 +191,14 @@ def test_train_writes_a_learned_inverse_mel_picked_on_other_training_files(
     m = json.loads((out / "metrics.json").read_text())
     e = m["inverse_mel"]
     assert e["trained"] is True and e["file"] == INVERSE_MEL_FILE
-    assert 1 <= e["steps"] <= 3 and e["config"]["max_seconds"] == pytest.approx(1.2)
+    assert 1 <= e["steps"] <= 3 and e["config"]["max_seconds"] == pytest.approx(120)
     assert e["pick_files"] and not set(e["pick_files"]) & set(m["val_files"])
     assert set(e["pick_files"]) < set(m["train_files"])
     assert e["fit_clips"] + e["pick_clips"] == m["n_train_clips"]
     assert e["pick_loss"] <= e["pick_start_loss"]
     sc = e["start_sc"]  # "auto": the start with the lower pick-set SC
     assert set(sc) == {"nnls", "harmonic"} and sc[e["start"]] == min(sc.values())
-    assert e["kept"] == ("learned" if e["best_step"] > 0 else e["start"])
+    assert e["kept"] == ("learned" if e["pick_loss"] <= 0.99 * e["pick_start_loss"] else "start")
     inv = IM.load_inverse_mel(out / INVERSE_MEL_FILE)
     spec = load_checkpoint(out / "checkpoint.pt", device="cpu").spectrogram()
     inv.check_spectrogram(spec)  # trained on the run's own representation
@@ -305,7 +306,9 @@ def _two_kinds(folder):
 
 def test_a_run_that_learns_is_judged_by_its_audio_and_prints_no_warning(tmp_path, capsys, tiny):
     folder = _two_kinds(tmp_path / "a")
-    argv = ["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "100",
+    # 300 steps: the spectral-convergence term of the recipe learns slower than MSE alone (at
+    # 100 steps seeds 0-2 sat at the average); seeds 0, 1, 2 all learn by 300
+    argv = ["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "300",
             "--batch-size", "5", "--lr", "3e-3", "--kl-weight", "0", "--seed", "1",
             "--val-files", "c0.wav", "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"]
     with warnings.catch_warnings(record=True) as caught:

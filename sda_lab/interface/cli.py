@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import time
 import warnings
 
 from .commands._options import PROG, OneLineParser, error_line
@@ -47,10 +48,23 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m sda_lab``; returns the exit status."""
+    """Entry point of ``python -m sda_lab``; returns the exit status.
+
+    ``argv``: the arguments (None: ``sys.argv[1:]``, the command line). A command receives
+    them as ``args.argv`` (what ``train`` records in ``metrics.json``) and ``args.started``,
+    the ``time.perf_counter()`` its wall time counts from: the process's start for the command
+    line (start-up and imports included), this call for ``argv`` given in-process.
+    """
+    started = time.perf_counter()
+    if argv is None:
+        from ..training.budget import seconds_since_start
+
+        started -= seconds_since_start()
+    given = list(sys.argv[1:] if argv is None else argv)
     try:
         parser = build_parser()  # imports the commands' modules (and torch): seconds
-        args = parser.parse_args(argv)  # bad options exit 2 with one line
+        args = parser.parse_args(given)  # bad options exit 2 with one line
+        args.argv, args.started = [str(a) for a in given], started
     except KeyboardInterrupt:
         print("sda-lab: interrupted before any work started", file=sys.stderr)
         return 130

@@ -67,8 +67,9 @@ STARTS = ("nnls", "harmonic")  # the magnitude the learned residual starts from;
 class InverseMelConfig:
     """The learned inverse's size and training budget.
 
-    ``max_seconds`` (default 120: the issue's 2 CPU-minutes) and ``max_steps`` both end
-    training; whichever comes first. ``nnls_iters`` is the NNLS start's FISTA steps.
+    ``max_seconds`` (default 120) and ``max_steps`` both end training; whichever comes first.
+    ``max_seconds`` is the wall time of the whole fit: choosing the start and computing the
+    pairs count, so a training step starts only while time is left. ``nnls_iters`` is the NNLS start's FISTA steps.
     ``start``: ``"nnls"``, ``"harmonic"`` (:func:`sda_lab.representation.harmonic.harmonic_power`
     on the NNLS answer) or ``"auto"``: the one whose audio (+ PGHI + fast Griffin-Lim) has the
     lower spectral convergence on the training clips (fit and held-back) before training.
@@ -250,8 +251,10 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     """Train an inverse mel on clips ``(N, 1, samples)`` in ``spec``'s representation.
 
     The pairs are ``(spec.waveform_to_mel(x), |STFT(x)|)``; training runs on the CPU until
-    ``config.max_seconds`` or ``config.max_steps``, in batches of ``config.batch_size``
-    clips drawn with ``config.seed``. ``history`` holds the loss of every step and the
+    ``config.max_seconds`` (counted from this call, start choice and pairs included) or
+    ``config.max_steps``, in batches of ``config.batch_size`` clips drawn with ``config.seed``
+    (the network's initial weights too, inside ``torch.random.fork_rng``: the caller's random
+    state is left as it was). ``history`` holds the loss of every step and the
     untrained (start) loss on the first batch (``start_loss``). Held-out files are the caller's
     business: pass only training clips (:func:`sda_lab.data.split_by_file`).
     ``config.start="auto"`` renders up to ``config.choose_clips`` of all the clips given
@@ -270,6 +273,7 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
         On a bad waveform batch (shape, dtype, NaN, shorter than ``n_fft``) or config, or fewer
         than ``spec.config.min_frames`` frames per clip.
     """
+    t0 = time.perf_counter()
     config = config or InverseMelConfig()
     if not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"eval_every must be a positive integer, got {eval_every!r}")
@@ -278,15 +282,16 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     if val_waveforms is not None:
         vx = check_waveform(val_waveforms, spec.config.n_fft, "val_waveforms").float().cpu()
     gen = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
     floor = _floor(spec)
     # a start has nothing fitted to the clips: all of them (fit and held-back) choose it
     start, start_sc = _choose_start(spec, x if vx is None else torch.cat([x, vx]), config)
     mels, starts, targets = _pairs(spec, x, config.nnls_iters, start)
-    net = InverseMelNet(spec.config.n_mels, spec.config.n_stft, config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        net = InverseMelNet(spec.config.n_mels, spec.config.n_stft, config)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr)
     losses: list[float] = []
-    t0, step = time.perf_counter(), 0
+    step = 0
     first = torch.randperm(len(x), generator=gen)[:config.batch_size]
     with torch.no_grad():
         start_loss = float(magnitude_loss(starts[first], targets[first], floor,

@@ -57,12 +57,16 @@ class Inverter:
         """The run's own inversion: its ``inverse_mel.pt`` where the folder holds one.
 
         ``learned``: None (default) uses the file if present; True requires it
-        (``FileNotFoundError``, one line); False ignores it (the NNLS start).
+        (``FileNotFoundError``, one line); False ignores it (the NNLS start). A file that kept
+        its start (``history["kept"] == "start"``: the fit did not beat it) is heard as that
+        start, with no network.
         """
         path = Path(run_dir) / INVERSE_MEL_FILE
         if learned and not path.is_file():
             raise FileNotFoundError(f"RUN has no learned inverse mel ({path})")
         inverse = load_inverse_mel(path) if learned is not False and path.is_file() else None
+        if inverse is not None and inverse.history.get("kept") == "start":
+            return cls(spectrogram, None, start=inverse.start, **kwargs)
         return cls(spectrogram, inverse, **kwargs)
 
     @property

@@ -4,48 +4,51 @@ Order of work, so nothing long starts before every check passed and no finished 
 
 1. options: each parsed by its type in :mod:`sda_lab.interface.commands._options` (one line naming
    the flag); the recipe's configs and the representation are built from them (their errors are
-   rewritten to the flags);
-2. ``--out``: a writable folder (:func:`sda_lab.core._io.check_writable_dir`) that holds no earlier
-   run (:data:`RUN_FILES`) unless ``--overwrite`` is given;
-3. the folder is loaded (:func:`sda_lab.data.load_folder`), split by file once
-   (:func:`sda_lab.data.split_by_file`), turned into mels once; a training set of one mel
-   repeated (a looped tone: mean-mel baseline 0) is refused;
-4. with ``--overwrite`` the old run's files move to ``DIR/previous-run/`` only now (deleted once
-   the new run is complete, so an interrupted or failed one never costs it), then training writes
-   ``DIR/checkpoint.pt`` (last) and ``DIR/best.pt`` (lowest validation recon) as it goes;
-5. unless ``--no-inverse-mel``, a learned inverse mel (:mod:`sda_lab.representation.inverse_mel`)
-   is trained for ``--inverse-mel-minutes`` on the VAE's training files, split by file once more: a
-   fifth of them (the pick part) chooses its best weights, NNLS included, so it never does worse
-   than NNLS there; it is written to ``DIR/inverse_mel.pt``. Fewer than two training files: skipped
-   with a note. An interrupt or error here keeps the VAE's run (NNLS is then its inversion);
-6. ``DIR/metrics.json`` is written atomically once, at the end, so the folder never mixes runs.
-
-``metrics.json`` holds final eval-mode recon and mean-mel baselines on training and validation
-clips, their ratios (``null`` with a ``*_ratio_note`` where a baseline is 0 or missing), clip
-counts, validation files, the collapse alarm's verdict, why training stopped, the configs, the
-per-file report, the wall time and ``inverse_mel`` (whether it was trained, its pick-set loss
-against NNLS's, or why not).
+   rewritten to the flags); ``--resume`` with an option that would change the run is refused;
+2. ``--out``: a writable folder (:func:`sda_lab.core._io.check_writable_dir`), locked for this
+   run (:meth:`sda_lab.training.rundir.RunDir.lock`: a second training into it is refused in one
+   line), that holds no earlier run (:data:`RUN_FILES`) unless ``--overwrite`` or ``--resume``;
+3. the folder is loaded (:func:`sda_lab.data.load_folder`), fingerprinted
+   (:func:`sda_lab.data.folders.file_fingerprints`), split by file once
+   (:func:`sda_lab.data.split_by_file`) and turned into mels once; a training set of one mel
+   repeated (a looped tone: mean-mel baseline 0) is refused. ``--resume`` reads back the run's
+   own files (:func:`sda_lab.studies.run_files.run_files`) and its split;
+4. ``--max-minutes`` is the whole wait: what loading left is split between training, the
+   learned inverse mel, listening and writing (:func:`sda_lab.training.budget.split_budget`),
+   printed, and each part is held to its share;
+5. with ``--overwrite`` the old run's files move to ``DIR/previous-run/`` only now (deleted once
+   the new run is complete), then training writes ``DIR/checkpoint.pt`` (last, with the state a
+   ``--resume`` goes on from) and ``DIR/best.pt`` as it goes. Ctrl-C stops after the step in
+   progress, writes both checkpoints and ``metrics.json`` and says how to resume (exit 130);
+6. unless ``--no-inverse-mel``, a learned inverse mel is fitted on the training files
+   (:func:`._train_steps.train_inverse_mel`: kept where it beats its start by a margin, else the
+   start is kept, said in one line) into ``DIR/inverse_mel.pt``; the run is heard on its held-out
+   files (:func:`._train_steps.hear`);
+7. ``DIR/metrics.json`` is written atomically once, at the end, and read back before the run is
+   reported as written.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import time
+import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from . import _options as opt
+from ...training.rundir import RUN_FILES
+from ._train_report import DEGENERATE_BASELINE, check_written, closing_lines, run_metrics, stopped_line
+from ._train_resume import check_resume_options, resume_files, resume_point
+from ._train_steps import hear, inverse_entry_for
 
-# what one run writes into --out (the same name as
-# sda_lab.representation.inverse_mel.INVERSE_MEL_FILE)
-RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt")
-PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse mel's weights
-DEGENERATE_BASELINE = 1e-12  # a mean-mel MSE below this: every clip is the same mel
+__all__ = ["add_parser", "check_out", "run"]
+
 FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
+SAVE_EVERY_S = 30.0  # the last checkpoint during training at most this often (and at the end)
 
 
 def add_parser(subparsers) -> None:
@@ -70,6 +73,10 @@ def add_parser(subparsers) -> None:
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (its files are removed when training "
                         "starts)")
+    t.add_argument("--resume", action="store_true",
+                   help="go on with the run in --out from its last checkpoint (stopped by Ctrl-C, "
+                        "a budget or a closed lid): its own settings and files; --max-steps and "
+                        "--epochs count the whole run, --max-minutes this session")
     t.add_argument("--val-fraction", type=opt.fraction, default=0.2,
                    help="fraction of the files held out for validation (default 0.2; 0: none)")
     t.add_argument("--val-files", nargs="+", metavar="FILE",
@@ -77,7 +84,9 @@ def add_parser(subparsers) -> None:
     t.add_argument("--seed", type=opt.seed, default=0,
                    help="random seed of the split, weights and data order (default 0)")
     t.add_argument("--max-minutes", type=opt.positive_float,
-                   help="wall-clock budget; with no --epochs, train until it is spent")
+                   help="the whole wait, loading to writing, in minutes; shared between "
+                        "training, the learned inverse mel and listening (the split is "
+                        "printed); with no --epochs, train until its share is spent")
     t.add_argument("--max-steps", type=opt.positive_int,
                    help="optimiser-step budget; with no --epochs, train until it is spent")
     t.add_argument("--epochs", type=opt.positive_int,
@@ -137,11 +146,12 @@ def add_parser(subparsers) -> None:
     t.add_argument("--no-inverse-mel", action="store_true",
                    help="train no learned inverse mel (the run is heard through NNLS)")
     t.add_argument("--inverse-mel-minutes", type=opt.positive_float, default=1.0,
-                   help="the learned inverse mel's CPU training budget (default 1.0)")
+                   help="the learned inverse mel's wall time at most (default 1.0; with "
+                        "--max-minutes, its share of the budget when that is smaller)")
     t.add_argument("--device", type=opt.device, default=None,
                    help="cpu, cuda, cuda:N or mps (default: the best found)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=run)
+    t.set_defaults(func=run, _train_defaults={a.dest: a.default for a in t._actions})
 
 
 def check_out(out: Path, overwrite: bool) -> list[Path]:
@@ -160,7 +170,7 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
     if old and not overwrite:
         raise ValueError(f"--out: expected a folder without another run, got {out} holding "
                          f"{', '.join(p.name for p in old)}; pass --overwrite to replace that "
-                         "run, or choose another folder")
+                         "run, --resume to go on with it, or choose another folder")
     check_writable_dir(out, "--out")
     return old
 
@@ -198,108 +208,6 @@ def _configs(args: argparse.Namespace):
     return model_cfg, train_cfg, OWN_AUDIO_RECIPE.audio_spectrogram(args.scale)
 
 
-def _ratio(recon, baseline) -> tuple[float | None, str]:
-    """recon / baseline, or ``None`` and the reason there is no ratio."""
-    if recon is None:
-        return None, "nothing held out for validation"
-    if baseline is None:
-        return None, "no baseline was computed"
-    if baseline <= DEGENERATE_BASELINE:
-        return None, (f"the mean-mel baseline is {baseline:.3g}: every clip is the training "
-                      "set's mean mel, so no ratio is defined")
-    return recon / baseline, ""
-
-
-def audio_table(summary: dict) -> str:
-    """The audio figures of :meth:`sda_lab.training.audio_eval.AudioEvaluation.summary` as the
-    lines the CLI prints (one per path, then what the numbers mean)."""
-    from ...training.audio_eval import MEANING
-
-    where = ("held-out files" if summary["on"] == "validation"
-             else "training files (nothing was held out)")
-    lines = [f"what the run sounds like, on {summary['files_scored']} {where}, through "
-             f"{summary['inversion']}:",
-             f"  {'':18} {'spectral conv.':>14} {'log-spectral dist.':>19} {'level':>9}"]
-    for path, label in (("model", "through the model"), ("mel_round_trip", "mel round trip"),
-                        ("average_sound", "average sound")):
-        f = summary[path]
-        worst = (f" (worst file {f['level_db_worst_file']:+.1f} dB)" if path == "model" else "")
-        lines.append(f"  {label:18} {f['spectral_convergence']:14.3f} "
-                     f"{f['log_spectral_distance_db']:16.2f} dB {f['level_db']:+6.1f} dB{worst}")
-    lines.append(f"  ({MEANING})")
-    return "\n".join(lines)
-
-
-def _finite(x):
-    """NaN/Inf -> None, so metrics.json is strict JSON."""
-    import math
-
-    return x if not isinstance(x, float) or math.isfinite(x) else None
-
-
-def _fmt(x, spec: str = ".4g") -> str:
-    return "n/a" if x is None else format(x, spec)
-
-
-def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int],
-                      out: Path) -> dict:
-    """Step 5: fit, pick and save the learned inverse mel on the training clips ``train_idx``.
-
-    Returns its ``metrics.json`` entry: ``trained`` (bool), and either ``note`` (why not) or
-    the fit/pick clip counts, pick files, steps, seconds, ``best_step`` and the pick-set loss
-    (:func:`sda_lab.representation.inverse_mel.magnitude_loss`) of the kept weights beside its
-    start's, the start chosen and each start's pick-set spectral convergence (``start``,
-    ``start_sc``) and ``kept``: ``"learned"``, or the start's name when step 0 stayed best. A
-    ``KeyboardInterrupt`` is re-raised with ``note`` filled in as the exception's ``inverse_mel``
-    attribute.
-    """
-    from ...data.split import split_by_file
-    from ...representation import inverse_mel as IM
-
-    if args.no_inverse_mel:
-        return {"trained": False, "note": "--no-inverse-mel"}
-    files = [clips.files[i] for i in train_idx]
-    if len(set(files)) < 2:
-        note = (f"skipped the learned inverse mel: {len(set(files))} training file, it needs "
-                "at least 2 (one to fit, one to pick its weights); the run uses NNLS")
-        print(note)
-        return {"trained": False, "note": note}
-    fit, pick, pick_files = split_by_file(files, PICK_FRACTION, args.seed)
-    fit_idx, pick_idx = [train_idx[i] for i in fit], [train_idx[i] for i in pick]
-    config = IM.InverseMelConfig(max_seconds=60.0 * args.inverse_mel_minutes, seed=args.seed)
-    print(f"learned inverse mel: fitting on {len(fit_idx)} clips, picking on {len(pick_idx)} "
-          f"clips of {len(pick_files)} files, for at most {args.inverse_mel_minutes:g} min")
-    try:
-        inv = IM.fit_inverse_mel(spec, clips.waveforms[fit_idx], config,
-                                 progress=not args.quiet,
-                                 val_waveforms=clips.waveforms[pick_idx])
-    except KeyboardInterrupt as exc:
-        exc.inverse_mel = {"trained": False, "note": "interrupted while training the inverse "
-                                                     "mel; the run uses NNLS"}
-        raise
-    except (ValueError, TypeError, RuntimeError) as exc:  # the VAE's run is kept either way
-        note = f"the learned inverse mel failed ({str(exc).splitlines()[0]}); the run uses NNLS"
-        print(note)
-        return {"trained": False, "note": note}
-    IM.save_inverse_mel(out / IM.INVERSE_MEL_FILE, inv)
-    h = inv.history
-    losses = dict(h["val_loss"])  # step -> pick-set loss; step 0 is the start
-    entry = {"trained": True, "file": IM.INVERSE_MEL_FILE, "fit_clips": len(fit_idx),
-             "pick_clips": len(pick_idx), "pick_files": pick_files, "steps": h["steps"],
-             "seconds": h["seconds"], "best_step": h["best_step"], "start": inv.start,
-             "start_sc": h.get("start_sc") or {},
-             "pick_loss": losses[h["best_step"]], "pick_start_loss": losses[0],
-             "kept": "learned" if h["best_step"] > 0 else inv.start,
-             "config": asdict(inv.config)}
-    chosen = ", ".join(f"{k} {v:.3f}" for k, v in entry["start_sc"].items())
-    print(f"learned inverse mel: start {inv.start}"
-          f"{f' (pick-set SC of each start: {chosen})' if chosen else ''}; "
-          f"pick-set loss {entry['pick_loss']:.4g} vs its start {entry['pick_start_loss']:.4g} "
-          f"(best step {h['best_step']} of {h['steps']}"
-          f"{'; the start kept' if h['best_step'] == 0 else ''})")
-    return entry
-
-
 PREVIOUS_RUN = "previous-run"  # where --overwrite keeps the earlier run until the new one is done
 
 
@@ -317,44 +225,87 @@ def _set_aside(out: Path, old: list[Path]) -> Path | None:
     return previous
 
 
-def hear(result, out: Path, quiet: bool) -> tuple[dict | None, dict]:
-    """The run's audio figures and verdict (:mod:`sda_lab.training.audio_eval`) on its
-    held-out files, heard as ``listen`` hears them: the model in ``best.pt`` (else the last),
-    the run's own inversion. Returns ``(summary, verdict)``."""
-    from ...representation.inverter import Inverter
-    from ...training.checkpoint import load_checkpoint
+def _load(args, folder: Path, data_config, only=None):
+    """The folder's clips (their summary printed) and the fingerprints of the files used."""
+    from ...data.folders import file_fingerprints
+    from ...data.load import load_folder
 
-    best = out / "best.pt"
-    if best.is_file():
-        result = replace(result, model=load_checkpoint(best, device="cpu").model.eval())
-    inverter = Inverter.for_run(out, result.spectrogram)
-    evaluation = result.evaluate_audio(inverter, progress=not quiet)
-    return evaluation.summary(), result.audio_verdict(evaluation)
+    clips = load_folder(folder, data_config, only=only)
+    print(clips.summary())
+    return clips, file_fingerprints(folder, sorted(set(clips.files)))
+
+
+def _plan(args, train_cfg, started: float, inverse_wanted: bool):
+    """The budget's split (printed) and the train config with training's share; ``(None,
+    train_cfg)`` without ``--max-minutes``."""
+    from ...training.budget import split_budget
+
+    if train_cfg.max_minutes is None:
+        return None, train_cfg
+    plan = split_budget(60.0 * train_cfg.max_minutes, time.perf_counter() - started,
+                        60.0 * args.inverse_mel_minutes if inverse_wanted else None)
+    print(plan.line())
+    if not plan.training_s > 0:
+        raise ValueError(f"--max-minutes: expected a budget that leaves time to train, got "
+                         f"{plan.total_s / 60:g} min with {plan.loading_s:.0f} s spent loading")
+    return plan, replace(train_cfg, max_minutes=plan.training_s / 60.0)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
+    from ...core._io import check_writable_dir
+    from ...training.rundir import RunDir, RunLocked
+
+    started = getattr(args, "started", None) or time.perf_counter()
+    model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
+    check_resume_options(args)
+    out = RunDir(args.out)
+    check_writable_dir(out.path, "--out")
+    try:
+        lock = out.lock().acquire()
+    except RunLocked as exc:
+        raise ValueError(f"--out: {exc}") from None
+    try:
+        return _run_locked(args, out, started, model_cfg, train_cfg, spec)
+    finally:
+        lock.release()
+
+
+def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
+    """:func:`run` once ``--out`` is locked."""
     from ...core._io import atomic_write_json
     from ...data.config import DataConfig
-    from ...data.load import load_folder
     from ...data.split import split_by_file
-    from ...training.diagnostics import mean_mel_baseline
     from ...training.callbacks import Sinks
+    from ...training.diagnostics import mean_mel_baseline
     from ...training.own_audio import clips_to_mels, train_on_clips
+    from ...training.resume import TrainingInterrupted
 
-    t0 = time.perf_counter()
-    model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
-    out = Path(args.out)
-    old = check_out(out, args.overwrite)
-    clips = load_folder(args.folder, DataConfig(short_files=args.short_files, cut=args.cut))
-    print(clips.summary())
-    train_idx, val_idx, val_files = split_by_file(clips, args.val_fraction, args.seed,
-                                                  args.val_files)  # the one split of the run
+    folder = Path(args.folder).resolve()
+    ckpt = None
+    if args.resume:
+        ckpt, record, train_cfg, budget_flags = resume_point(out, args)
+        model_cfg, spec, seed = ckpt.model.config, ckpt.spectrogram(), record.get("seed", 0)
+        data_config = DataConfig(**record["data_config"])
+        if not folder.is_dir():
+            raise FileNotFoundError(f"audio folder not found: {folder} (expected a directory)")
+        train_files, val_files = resume_files(folder, record)
+        clips, fingerprints = _load(args, folder, data_config, train_files + val_files)
+        old = []
+    else:
+        old = check_out(out.path, args.overwrite)
+        seed = args.seed
+        data_config = DataConfig(short_files=args.short_files, cut=args.cut)
+        budget_flags = {k: getattr(args, k) for k in ("max_minutes", "max_steps", "epochs")}
+        clips, fingerprints = _load(args, folder, data_config)
+        _, _, val_files = split_by_file(clips, args.val_fraction, seed,
+                                        args.val_files)  # the one split of the run
+    train_idx, val_idx, val_files = split_by_file(clips, 0.0, seed, val_files or None)
     if len(train_idx) < 2:
         raise ValueError(f"--val-fraction/--val-files: expected at least 2 training clips, got "
                          f"{len(train_idx)} after holding out {len(val_files)} files")
-    n_files = len(set(clips.files))
-    print(f"training on {len(train_idx)} clips from {n_files - len(val_files)} files, "
+    train_files = sorted({clips.files[i] for i in train_idx})
+    print(f"training on {len(train_idx)} clips from {len(train_files)} files, "
           f"validating on {len(val_idx)} clips from {len(val_files)} files "
           f"({', '.join(val_files) or 'none'})")
     mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T), once
@@ -364,85 +315,68 @@ def run(args: argparse.Namespace) -> int:
                          f"training clips that are all the same mel (mean-mel baseline "
                          f"{baseline:.3g}, e.g. a looped tone): there is nothing to learn "
                          "beyond the average; add different audio")
-    previous = _set_aside(out, old)  # --overwrite: the earlier run moves aside only now
-    result = train_on_clips(
-        clips, model_cfg, train_cfg, val_fraction=0.0, val_files=val_files or None,
-        seed=args.seed, spectrogram=spec, mels=mels, progress=not args.quiet,
-        sinks=Sinks(out / "checkpoint.pt", out / "best.pt", save_every_s=30.0,
-                    extra={"folder": str(Path(args.folder).resolve())}))
+    earlier = out.read_metrics() if args.resume else None
+    kept_inverse = args.resume and out.inverse_mel.is_file()
+    inverse_wanted = not (args.no_inverse_mel or kept_inverse or len(train_files) < 2)
+    plan, train_cfg = _plan(args, train_cfg, started, inverse_wanted)
+    t_loaded = time.perf_counter()
+    run_id = uuid.uuid4().hex
+    record = {"folder": str(folder), "train_files": train_files, "val_files": val_files,
+              "fingerprints": fingerprints, "data_config": asdict(data_config), "seed": seed,
+              "budget": budget_flags, "run_id": run_id}
+    previous = _set_aside(out.path, old)  # --overwrite: the earlier run moves aside only now
     interrupted = None
     try:
-        inverse_entry = train_inverse_mel(args, spec, clips, list(result.train_idx), out)
-    except KeyboardInterrupt as exc:  # keep the VAE's run: metrics.json is still written
-        interrupted, inverse_entry = exc, getattr(exc, "inverse_mel", {"trained": False})
-    history = result.history
+        result = train_on_clips(
+            clips, model_cfg, train_cfg, val_fraction=0.0, val_files=val_files or None,
+            seed=seed, spectrogram=spec, mels=mels, progress=not args.quiet, resume=ckpt,
+            sinks=Sinks(out.checkpoint, out.best, save_every_s=SAVE_EVERY_S, extra=record))
+    except TrainingInterrupted as exc:  # both checkpoints hold the last completed step
+        result, interrupted = exc.run, exc
+    t_trained = time.perf_counter()
+    print(stopped_line(result.history.stop_reason))
+    inverse_entry = inverse_entry_for(args, spec, clips, list(result.train_idx), out, seed, plan,
+                             interrupted, kept_inverse, earlier, len(train_files))
+    t_inverse = time.perf_counter()
     mel_verdict = result.verdict()  # {"fired", "kind", "why"}: in the model's own domain
     audio, verdict = None, {"kind": mel_verdict["kind"], "sentence": (
         f"{mel_verdict['why']} (judged in the model's own domain: the run was interrupted "
         "before it was heard)"), "meaning": ""}
-    if interrupted is None:
+    if interrupted is None and not isinstance(inverse_entry, KeyboardInterrupt):
         try:
-            audio, verdict = hear(result, out, args.quiet)
+            audio, verdict = hear(result, out.path, args.quiet,
+                                  plan.hearing_s if plan is not None else None)
         except KeyboardInterrupt as exc:  # keep the run: metrics.json is still written
             interrupted = exc
-    val_recon = history.val_recon[-1] if history.val_recon else None
-    train_ratio, train_note = _ratio(history.train_recon[-1], history.train_baseline)
-    val_ratio, val_note = _ratio(val_recon, history.val_baseline)
-    report = clips.report
-    metrics = {
-        "folder": str(Path(args.folder).resolve()),
-        "train_recon": history.train_recon[-1],
-        "train_baseline": history.train_baseline,
-        "train_ratio": train_ratio,
-        "train_ratio_note": train_note,
-        "val_recon": val_recon,
-        "val_baseline": history.val_baseline,
-        "val_ratio": val_ratio,
-        "val_ratio_note": val_note,
-        "active_units": history.active_units[-1],
-        "n_train_clips": len(result.train_idx),
-        "n_val_clips": len(result.val_idx),
-        "val_files": result.val_files,
-        "train_files": sorted({clips.files[i] for i in result.train_idx}),
-        "audio": audio,
-        "verdict": verdict,
-        "mel_verdict": mel_verdict,
-        "val_sc": history.val_sc[-1] if history.val_sc else None,
-        "val_sc_baseline": history.val_sc_baseline,
-        "stop_reason": history.stop_reason,
-        "epochs": history.epoch[-1] + 1,
-        "steps": history.steps[-1],
-        "best_epoch": history.best_epoch,
-        "wall_s": time.perf_counter() - t0,
-        "train_s": sum(history.seconds),
-        "model_config": asdict(result.model_config),
-        "train_config": asdict(result.train_config),
-        "spectrogram_config": asdict(spec.config),
-        "report": json.loads(report.to_json(orient="records")) if report is not None else [],
-        "history": {k: [_finite(x) for x in v] if isinstance(v, list) else _finite(v)
-                    for k, v in asdict(history).items()},
-        "inverse_mel": inverse_entry,
-        "argv": sys.argv[1:],
-    }
-    metrics = {k: _finite(v) for k, v in metrics.items()}
-    atomic_write_json(out / "metrics.json", metrics)  # once, at the end
+    if isinstance(inverse_entry, KeyboardInterrupt):
+        interrupted, inverse_entry = inverse_entry, getattr(inverse_entry, "inverse_mel",
+                                                            {"trained": False})
+    t_heard = time.perf_counter()
+    budget = None if plan is None else {
+        "total_s": plan.total_s, "planned": plan.parts(),
+        "used": {"loading_s": plan.loading_s, "training_s": t_trained - t_loaded,
+                 "inverse_s": t_inverse - t_trained, "hearing_s": t_heard - t_inverse}}
+    metrics = run_metrics(result, clips, spec, folder, record, audio, verdict, inverse_entry,
+                          budget, getattr(args, "argv", sys.argv[1:]),
+                          time.perf_counter() - started, run_id)
+    atomic_write_json(out.metrics, metrics)  # once, at the end
+    written = check_written(out, run_id, inverse_entry)
     if previous is not None:  # the new run is complete: the earlier one can go
         shutil.rmtree(previous, ignore_errors=True)
     if interrupted is not None:
+        if isinstance(interrupted, TrainingInterrupted):
+            print(f"sda-lab: interrupted after {result.history.steps[-1]} steps: the run so far "
+                  f"is in {out.path} ({', '.join(p.name for p in written)}); go on with: "
+                  f"python -m sda_lab train {args.folder} --out {args.out} --resume",
+                  file=sys.stderr)
+            return 130
         raise interrupted
-    print(f"stopped by {opt.in_flag_terms(history.stop_reason)}")
-    if audio is not None:
-        print(audio_table(audio))
-    val = (f"validation {_fmt(val_ratio, '.2f')}x{', ' + val_note if val_note else ''}"
-           if val_recon is not None else "nothing held out for validation")
-    print(f"in the model's own domain (what it minimises): mel MSE {val}, training "
-          f"{_fmt(train_ratio, '.2f')}x{', ' + train_note if train_note else ''} the average "
-          f"mel's; {metrics['active_units']} active latent units")
-    print(f"verdict: {verdict['sentence']}")
-    written = ["checkpoint.pt", "best.pt"] + (["inverse_mel.pt"] if inverse_entry["trained"]
-                                              else []) + ["metrics.json"]
-    print(f"wrote {', '.join(str(out / name) for name in written)}")
+    print("\n".join(closing_lines(metrics)))
+    if plan is not None:
+        print(f"took {time.perf_counter() - started:.1f} s of the {plan.total_s:.0f} s budget")
+    print(f"wrote {', '.join(str(p) for p in written)}")
     print(f'open the explorer on this run: from sda_lab.interface.widgets import LatentExplorer; '
-          f'LatentExplorer.from_run("{out}")')
+          f'LatentExplorer.from_run("{out.path}")')
     return 0
+
 

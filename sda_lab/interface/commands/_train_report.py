@@ -1,0 +1,155 @@
+"""What the ``train`` command writes and says when a run ends: ``metrics.json``
+(:func:`run_metrics`) and the closing lines (:func:`closing_lines`)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+from . import _options as opt
+
+DEGENERATE_BASELINE = 1e-12  # a mean-mel MSE below this: every clip is the same mel
+
+
+def _ratio(recon, baseline) -> tuple[float | None, str]:
+    """recon / baseline, or ``None`` and the reason there is no ratio."""
+    if recon is None:
+        return None, "nothing held out for validation"
+    if baseline is None:
+        return None, "no baseline was computed"
+    if baseline <= DEGENERATE_BASELINE:
+        return None, (f"the mean-mel baseline is {baseline:.3g}: every clip is the training "
+                      "set's mean mel, so no ratio is defined")
+    return recon / baseline, ""
+
+
+def _finite(x):
+    """NaN/Inf -> None, so metrics.json is strict JSON."""
+    return x if not isinstance(x, float) or math.isfinite(x) else None
+
+
+def _fmt(x, spec: str = ".4g") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def audio_table(summary: dict) -> str:
+    """The audio figures of :meth:`sda_lab.training.audio_eval.AudioEvaluation.summary` as the
+    lines the CLI prints (one per path, then what the numbers mean)."""
+    from ...training.audio_eval import MEANING
+
+    where = ("held-out files" if summary["on"] == "validation"
+             else "training files (nothing was held out)")
+    lines = [f"what the run sounds like, on {summary['files_scored']} {where}, through "
+             f"{summary['inversion']}:",
+             f"  {'':18} {'spectral conv.':>14} {'log-spectral dist.':>19} {'level':>9}"]
+    for path, label in (("model", "through the model"), ("mel_round_trip", "mel round trip"),
+                        ("average_sound", "average sound")):
+        f = summary[path]
+        worst = (f" (worst file {f['level_db_worst_file']:+.1f} dB)" if path == "model" else "")
+        lines.append(f"  {label:18} {f['spectral_convergence']:14.3f} "
+                     f"{f['log_spectral_distance_db']:16.2f} dB {f['level_db']:+6.1f} dB{worst}")
+    lines.append(f"  ({MEANING})")
+    return "\n".join(lines)
+
+
+def run_metrics(result, clips, spec, folder: Path, record: dict, audio, verdict: dict,
+                inverse_entry: dict, budget: dict | None, argv: list[str], wall_s: float,
+                run_id: str) -> dict:
+    """``metrics.json`` of a finished or interrupted run (strict JSON: NaN/Inf are null).
+
+    ``record``: what the run records about its data (``train_files``, ``val_files``,
+    ``fingerprints``, ``data_config``, ``seed``, ``budget``), as its checkpoints' ``extra``."""
+    history = result.history
+    val_recon = history.val_recon[-1] if history.val_recon else None
+    train_ratio, train_note = _ratio(history.train_recon[-1], history.train_baseline)
+    val_ratio, val_note = _ratio(val_recon, history.val_baseline)
+    report = clips.report
+    interrupted = history.stop_reason.startswith("interrupted")
+    metrics = {
+        "run_id": run_id,
+        "folder": str(folder),
+        "train_recon": history.train_recon[-1],
+        "train_baseline": history.train_baseline,
+        "train_ratio": train_ratio,
+        "train_ratio_note": train_note,
+        "val_recon": val_recon,
+        "val_baseline": history.val_baseline,
+        "val_ratio": val_ratio,
+        "val_ratio_note": val_note,
+        "active_units": history.active_units[-1],
+        "n_train_clips": len(result.train_idx),
+        "n_val_clips": len(result.val_idx),
+        "val_files": record["val_files"],
+        "train_files": record["train_files"],
+        "fingerprints": record["fingerprints"],
+        "data_config": record["data_config"],
+        "audio": audio,
+        "verdict": verdict,
+        "mel_verdict": result.verdict(),
+        "val_sc": history.val_sc[-1] if history.val_sc else None,
+        "val_sc_baseline": history.val_sc_baseline,
+        "stop_reason": history.stop_reason,
+        "interrupted": interrupted,
+        "epochs": history.epoch[-1] + 1,
+        "steps": history.steps[-1],
+        "best_epoch": history.best_epoch,
+        "wall_s": wall_s,
+        "train_s": sum(history.seconds),
+        "budget": budget,
+        "model_config": asdict(result.model_config),
+        "train_config": asdict(result.train_config),
+        "spectrogram_config": asdict(spec.config),
+        "report": json.loads(report.to_json(orient="records")) if report is not None else [],
+        "history": {k: [_finite(x) for x in v] if isinstance(v, list) else _finite(v)
+                    for k, v in asdict(history).items()},
+        "inverse_mel": inverse_entry,
+        "argv": list(argv),
+    }
+    return {k: _finite(v) for k, v in metrics.items()}
+
+
+def closing_lines(metrics: dict) -> list[str]:
+    """What the run ended as, in the order a user reads it: the audio figures, the model's own
+    domain (the progress bar's last reading among them), the verdict."""
+    lines = []
+    if metrics["audio"] is not None:
+        lines.append(audio_table(metrics["audio"]))
+    sc, sc_base = metrics["val_sc"], metrics["val_sc_baseline"]
+    hist = metrics["history"]
+    if sc is None and hist.get("train_sc"):
+        sc, sc_base = hist["train_sc"][-1], hist.get("train_sc_baseline")
+    spectral = (f"spectral error {sc / sc_base:.2f}x the average mel's (the progress bar's last "
+                f"reading), " if sc is not None and sc_base else "")
+    side = "held-out" if metrics["val_recon"] is not None else "training"
+    val = (f"mel MSE {_fmt(metrics['val_ratio'], '.2f')}x"
+           f"{', ' + metrics['val_ratio_note'] if metrics['val_ratio_note'] else ''}"
+           if metrics["val_recon"] is not None else "nothing held out for validation")
+    lines.append(f"in the model's own domain (what it minimises), on {side} clips: {spectral}"
+                 f"{val}; training mel MSE {_fmt(metrics['train_ratio'], '.2f')}x"
+                 f"{', ' + metrics['train_ratio_note'] if metrics['train_ratio_note'] else ''}"
+                 f" the average mel's; {metrics['active_units']} active latent units")
+    lines.append(f"verdict: {metrics['verdict']['sentence']}")
+    return lines
+
+
+def stopped_line(stop_reason: str) -> str:
+    """``training stopped by ...`` in the CLI's flag names."""
+    return f"training stopped by {opt.in_flag_terms(stop_reason)}"
+
+
+def check_written(out, run_id: str, inverse_entry: dict) -> list[Path]:
+    """The run's files, after proving ``metrics.json`` on disk is this run's: one line when
+    another process replaced it (nothing is reported as written then)."""
+    from ...core._io import WriteError
+
+    names = [out.checkpoint, out.best] + ([out.inverse_mel] if inverse_entry.get("trained")
+                                          else []) + [out.metrics]
+    missing = [p.name for p in names if not p.is_file()]
+    on_disk = (out.read_metrics() or {}).get("run_id")
+    if missing or on_disk != run_id:
+        raise WriteError(f"--out: {out.path} changed under this run (another process wrote "
+                         f"into it{': ' + ', '.join(missing) + ' missing' if missing else ''}); "
+                         "its files are not this run's, so nothing is reported as written")
+    return names

@@ -1,0 +1,163 @@
+"""The ``train`` command's steps after the VAE: the learned inverse mel's fit, kept only where it
+beats its start by :data:`INVERSE_MARGIN` (:func:`train_inverse_mel`), and hearing the run
+inside a time share (:func:`hear`)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse mel's weights
+INVERSE_MARGIN = 0.01  # the fit is kept when its pick-set loss is this share below its start's
+HEAR_MAX_FILES = 24  # held-out files heard at most
+
+
+def _keep_start(inv) -> None:
+    """Make ``inv`` its start: the residual's last layer zero (the untrained state), marked
+    ``history["kept"] = "start"`` (:meth:`~sda_lab.representation.inverter.Inverter.for_run`
+    hears such a file as its start)."""
+    import torch
+
+    with torch.no_grad():
+        inv.net.out.weight.zero_()
+        inv.net.out.bias.zero_()
+    inv.history["kept"] = "start"
+
+
+def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int], out: Path,
+                      seed: int, max_seconds: float) -> dict:
+    """Fit, pick and save the learned inverse mel on the training clips ``train_idx``, for at
+    most ``max_seconds`` of wall time (start choice and pairs included).
+
+    The fit is kept when its pick-set loss (:func:`sda_lab.representation.inverse_mel.
+    magnitude_loss` on held-back training files) is at least :data:`INVERSE_MARGIN` of the
+    start's below the start's; else the start is kept (the file is the start, marked so). Both
+    ways ``inverse_mel.pt`` is written and one line says which.
+
+    Returns its ``metrics.json`` entry: ``trained`` (a file was written), ``kept``
+    (``"learned"`` or ``"start"``), ``margin``, and either ``note`` (why there is no file) or
+    the fit/pick clip counts, pick files, steps, seconds, ``best_step``, the pick-set losses of
+    the fit and the start, the start chosen and each start's pick-set spectral convergence. A
+    ``KeyboardInterrupt`` is re-raised with its entry as the exception's ``inverse_mel``.
+    """
+    from ...data.split import split_by_file
+    from ...representation import inverse_mel as IM
+
+    files = [clips.files[i] for i in train_idx]
+    fit, pick, pick_files = split_by_file(files, PICK_FRACTION, seed)
+    fit_idx, pick_idx = [train_idx[i] for i in fit], [train_idx[i] for i in pick]
+    config = IM.InverseMelConfig(max_seconds=max_seconds, seed=seed)
+    print(f"learned inverse mel: fitting on {len(fit_idx)} clips, picking on {len(pick_idx)} "
+          f"clips of {len(pick_files)} files, for at most {max_seconds:.0f} s")
+    try:
+        inv = IM.fit_inverse_mel(spec, clips.waveforms[fit_idx], config,
+                                 progress=not args.quiet,
+                                 val_waveforms=clips.waveforms[pick_idx])
+    except KeyboardInterrupt as exc:
+        exc.inverse_mel = {"trained": False, "note": "interrupted while fitting the learned "
+                                                     "inverse mel; the run uses NNLS"}
+        raise
+    except (ValueError, TypeError, RuntimeError) as exc:  # the VAE's run is kept either way
+        note = f"the learned inverse mel failed ({str(exc).splitlines()[0]}); the run uses NNLS"
+        print(note)
+        return {"trained": False, "note": note}
+    h = inv.history
+    losses = dict(h["val_loss"])  # step -> pick-set loss; step 0 is the start
+    fitted, start_loss = losses[h["best_step"]], losses[0]
+    learned = fitted <= (1.0 - INVERSE_MARGIN) * start_loss
+    if not learned:
+        _keep_start(inv)
+    IM.save_inverse_mel(out / IM.INVERSE_MEL_FILE, inv)
+    entry = {"trained": True, "file": IM.INVERSE_MEL_FILE, "kept": "learned" if learned
+             else "start", "margin": INVERSE_MARGIN, "fit_clips": len(fit_idx),
+             "pick_clips": len(pick_idx), "pick_files": pick_files, "steps": h["steps"],
+             "seconds": h["seconds"], "best_step": h["best_step"], "start": inv.start,
+             "start_sc": h.get("start_sc") or {}, "pick_loss": fitted,
+             "pick_start_loss": start_loss, "config": asdict(inv.config)}
+    chosen = ", ".join(f"{k} {v:.3f}" for k, v in entry["start_sc"].items())
+    if chosen:
+        print(f"learned inverse mel: start {inv.start} (pick-set SC of each start: {chosen})")
+    if learned:
+        print(f"learned inverse mel: kept the fit: pick-set loss {fitted:.4g} against its "
+              f"start's {start_loss:.4g} ({1 - fitted / start_loss:.1%} lower, step "
+              f"{h['best_step']} of {h['steps']})")
+    else:
+        print(f"learned inverse mel: kept its {inv.start} start: the fit's pick-set loss "
+              f"{fitted:.4g} is not {INVERSE_MARGIN:.0%} below the start's {start_loss:.4g} "
+              f"({h['steps']} steps)")
+    return entry
+
+
+def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
+    """The run's audio figures and verdict (:mod:`sda_lab.training.audio_eval`) on its held-out
+    files, heard as ``listen`` hears them: the model in ``best.pt`` (else the last), the run's
+    own inversion. With ``max_seconds``, one file is heard first and timed, then as many more
+    (of at most :data:`HEAR_MAX_FILES`) as fit in what is left; at least one file is always
+    heard. Returns ``(summary, verdict)``."""
+    import pandas as pd
+
+    from ...representation.inverter import Inverter
+    from ...training.checkpoint import load_checkpoint
+
+    t0 = time.perf_counter()
+    if out.joinpath("best.pt").is_file():
+        result = replace(result, model=load_checkpoint(out / "best.pt", device="cpu").model.eval())
+    inverter = Inverter.for_run(out, result.spectrogram)
+    if max_seconds is None:
+        evaluation = result.evaluate_audio(inverter, max_files=HEAR_MAX_FILES,
+                                           progress=not quiet)
+        return evaluation.summary(), result.audio_verdict(evaluation)
+    from ...training.audio_eval import evaluate_audio
+
+    indices = result.val_idx or result.train_idx
+    on = "validation" if result.val_idx else "training"
+
+    def score(idx: list[int], n: int, progress: bool):
+        return evaluate_audio(result.model, result.spectrogram, result.clips.waveforms,
+                              result.clips.files, idx, result.train_mels, inverter, on=on,
+                              max_files=n, progress=progress)
+
+    evaluation = score(indices, 1, False)
+    per_file = time.perf_counter() - t0
+    more = min(HEAR_MAX_FILES - 1, math.floor((max_seconds - per_file) / max(per_file, 1e-3)))
+    heard = set(evaluation.files["file"])
+    rest = [i for i in indices if result.clips.files[i] not in heard]
+    if more > 0 and rest:
+        extra = score(rest, more, not quiet)
+        evaluation = replace(evaluation, files=pd.concat([evaluation.files, extra.files],
+                                                         ignore_index=True),
+                             seconds=evaluation.seconds + extra.seconds)
+    return evaluation.summary(), result.audio_verdict(evaluation)
+
+
+def inverse_entry_for(args, spec, clips, train_idx, out, seed, plan, interrupted, kept_inverse, earlier,
+             n_train_files):
+    """The run's inverse-mel entry, fitting it where wanted; an interrupt while fitting is
+    returned (with its entry as ``.inverse_mel``) for the command to finish the run."""
+    if args.no_inverse_mel:
+        return {"trained": False, "note": "--no-inverse-mel"}
+    if kept_inverse:
+        entry = dict((earlier or {}).get("inverse_mel") or {"trained": True})
+        entry["note"] = "kept from before --resume (it depends on the training files only)"
+        return entry
+    if n_train_files < 2:
+        note = (f"skipped the learned inverse mel: {n_train_files} training file, it needs "
+                "at least 2 (one to fit, one to pick its weights); the run uses NNLS")
+        print(note)
+        return {"trained": False, "note": note}
+    if interrupted is not None:
+        return {"trained": False, "note": "training was interrupted before the learned inverse "
+                                          "mel was fitted; the run uses NNLS"}
+    if plan is not None and not plan.inverse_s:
+        note = (f"skipped the learned inverse mel: its share of --max-minutes, "
+                f"{plan.inverse_skipped:.0f} s, is too short to fit one; the run uses NNLS")
+        print(note)
+        return {"trained": False, "note": note}
+    seconds = 60.0 * args.inverse_mel_minutes if plan is None else plan.inverse_s
+    try:
+        return train_inverse_mel(args, spec, clips, train_idx, out.path, seed, seconds)
+    except KeyboardInterrupt as exc:
+        return exc

@@ -1,0 +1,98 @@
+"""A wall-time budget is the total a user waits: :func:`split_budget` shares it between the parts
+of a run once loading is done, and :class:`BudgetSplit` says how.
+
+Parts, in order: loading (the folder read, fingerprinted and turned into mels: already spent
+when the budget is split), training, the learned inverse mel's fit, hearing the run (its audio
+figures), writing ``metrics.json``. Each part is handed its share as its own limit: training as
+its minute budget (its last evaluation and checkpoints included), the inverse mel as its
+``max_seconds`` (start choice and pairs included), hearing as a number of files measured to
+fit. A part that cannot stop inside its share is bounded instead (hearing scores at least one
+file).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+
+__all__ = ["BudgetSplit", "split_budget", "seconds_since_start", "INVERSE_SHARE", "HEARING_SHARE", "HEARING_MAX_S",
+           "WRITING_S", "MIN_INVERSE_S"]
+
+INVERSE_SHARE = 0.2  # of what is left after loading, at most --inverse-mel-minutes
+HEARING_SHARE = 0.1  # of what is left after loading, at most HEARING_MAX_S
+HEARING_MAX_S = 60.0
+WRITING_S = 1.0  # metrics.json; at most 5% of what is left
+MIN_INVERSE_S = 10.0  # a shorter share cannot choose a start and fit: the fit is skipped
+_IMPORTED = time.perf_counter()
+
+
+def seconds_since_start() -> float:
+    """Wall seconds since this process started (Python's start-up and imports included, which
+    a user waits for too): from ``/proc`` where there is one, else since this module was
+    imported."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - _IMPORTED
+
+
+@dataclass(frozen=True)
+class BudgetSplit:
+    """Seconds per part; they add up to ``total_s``. ``inverse_s`` 0: no fit (none asked
+    for, or its share was under :data:`MIN_INVERSE_S`; ``inverse_skipped`` says which share it
+    would have had)."""
+
+    total_s: float
+    loading_s: float
+    training_s: float
+    inverse_s: float
+    hearing_s: float
+    writing_s: float
+    inverse_skipped: float = 0.0
+
+    def parts(self) -> dict[str, float]:
+        """``{part: seconds}`` in order, without the total."""
+        return {k: v for k, v in asdict(self).items() if k not in ("total_s", "inverse_skipped")}
+
+    def line(self) -> str:
+        """The split in one line, as the train command prints it."""
+        inverse = (f"learned inverse mel {self.inverse_s:.0f} s" if self.inverse_s else
+                   f"no learned inverse mel (its share, {self.inverse_skipped:.0f} s, is under "
+                   f"the {MIN_INVERSE_S:.0f} s a fit needs)" if self.inverse_skipped else
+                   "no learned inverse mel")
+        return (f"time budget {self.total_s / 60:g} min ({self.total_s:.0f} s): loading took "
+                f"{self.loading_s:.1f} s; training {self.training_s:.1f} s, {inverse}, "
+                f"listening {self.hearing_s:.1f} s, writing {self.writing_s:.1f} s")
+
+
+def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None) -> BudgetSplit:
+    """Share ``total_s`` seconds once ``spent_s`` went on loading.
+
+    ``inverse_max_s``: the inverse mel's own cap (``--inverse-mel-minutes``), or None when no
+    fit is wanted. Of what is left, writing gets :data:`WRITING_S` (at most 5%), hearing
+    :data:`HEARING_SHARE` (at most :data:`HEARING_MAX_S`), the inverse :data:`INVERSE_SHARE` (at
+    most its cap; 0 below :data:`MIN_INVERSE_S`), training the rest.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``--max-minutes`` when loading left nothing to train in.
+    """
+    left = total_s - spent_s
+    if not left > 0:
+        raise ValueError(f"--max-minutes: expected a budget longer than loading the folder, "
+                         f"got {total_s / 60:g} min, of which loading took {spent_s:.0f} s; "
+                         "give more minutes")
+    writing = min(WRITING_S, 0.05 * left)
+    hearing = min(HEARING_SHARE * left, HEARING_MAX_S)
+    inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * left, inverse_max_s)
+    skipped = 0.0
+    if 0 < inverse < MIN_INVERSE_S:
+        inverse, skipped = 0.0, inverse
+    training = left - writing - hearing - inverse
+    return BudgetSplit(total_s, spent_s, training, inverse, hearing, writing, skipped)

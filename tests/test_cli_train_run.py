@@ -1,0 +1,179 @@
+"""``python -m sda_lab train`` as a whole wait: the budget split up front, the inverse kept only
+where it beats its start, Ctrl-C and --resume, one training per --out, and what metrics.json
+records (fingerprints, the argv given, the data config). Tiny models (tests/test_cli_train.py's
+``tiny`` fixture)."""
+
+import json
+import signal
+import types
+from dataclasses import asdict
+
+import pytest
+import torch
+
+import sda_lab.representation.inverse_mel as IM
+import sda_lab.training.loop as loop_mod
+from sda_lab.interface.cli import main
+from sda_lab.interface.commands._train_report import check_written
+from sda_lab.interface.commands._train_steps import INVERSE_MARGIN, train_inverse_mel
+from sda_lab.representation.inverter import Inverter
+from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+from sda_lab.training.budget import MIN_INVERSE_S, split_budget
+from sda_lab.training.callbacks import LiveState
+from sda_lab.training.checkpoint import load_checkpoint
+from sda_lab.training.rundir import RunDir
+
+from .test_cli import error_of, write_folder
+from .test_cli_train import tiny  # noqa: F401  (a fixture)
+
+BASE = ["--quiet", "--latent-dim", "4", "--latent", "vector", "--batch-size", "2"]
+
+
+def test_a_budget_is_split_up_front_and_the_parts_add_up_to_it():
+    plan = split_budget(300.0, 12.0, 60.0)
+    assert sum(plan.parts().values()) == pytest.approx(300.0)
+    assert plan.loading_s == 12.0 and plan.inverse_s == pytest.approx(min(0.2 * 288.0, 60.0))
+    assert plan.inverse_s <= 60.0 and plan.hearing_s <= 0.1 * 288.0 and plan.writing_s <= 1.0
+    assert plan.training_s > 0.6 * 288.0
+    assert "training" in plan.line() and "listening" in plan.line()
+    small = split_budget(18.0, 3.0, 60.0)  # --max-minutes 0.3: too short a share to fit one
+    assert small.inverse_s == 0 and 0 < small.inverse_skipped < MIN_INVERSE_S
+    assert sum(small.parts().values()) == pytest.approx(18.0)
+    assert split_budget(300.0, 12.0, None).inverse_s == 0  # --no-inverse-mel
+    with pytest.raises(ValueError, match="--max-minutes: expected a budget longer than loading"):
+        split_budget(18.0, 20.0, 60.0)
+
+
+def test_max_minutes_is_the_whole_wait_and_each_part_gets_its_printed_share(
+        tmp_path, capsys, monkeypatch, tiny):
+    monkeypatch.setattr("sda_lab.training.budget.MIN_INVERSE_S", 0.0)  # fit in a small share
+    folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(5)])
+    out = tmp_path / "run"
+    code = main(["train", str(folder), "--out", str(out), "--max-minutes", "0.25", *BASE])
+    printed = capsys.readouterr().out
+    assert code == 0
+    m = json.loads((out / "metrics.json").read_text())
+    planned = m["budget"]["planned"]
+    assert m["budget"]["total_s"] == 15.0 and sum(planned.values()) == pytest.approx(15.0)
+    assert m["train_config"]["max_minutes"] * 60 == pytest.approx(planned["training_s"])
+    assert m["inverse_mel"]["config"]["max_seconds"] == pytest.approx(planned["inverse_s"])
+    assert m["stop_reason"].startswith("max_minutes") and m["audio"]["files_scored"] >= 1
+    line = next(s for s in printed.splitlines() if s.startswith("time budget 0.25 min"))
+    assert f"training {planned['training_s']:.1f} s" in line
+    assert "of the 15 s budget" in printed
+
+
+def _fake_fit(spec, best_loss):
+    """What fit_inverse_mel returns when its best pick-set loss is ``best_loss`` against a
+    start's 1.0."""
+    config = IM.InverseMelConfig(hidden=4, kernel_size=3, layers=1, nnls_iters=2)
+    net = IM.InverseMelNet(spec.config.n_mels, spec.config.n_stft, config)
+    torch.nn.init.normal_(net.out.weight)
+    history = {"val_loss": [(0, 1.0), (25, best_loss)], "best_step": 25, "steps": 30,
+               "seconds": 1.0, "start_sc": {}, "loss": [], "start_loss": 1.0}
+    return IM.InverseMel(net, asdict(spec.config), config, history, "harmonic")
+
+
+@pytest.mark.parametrize("best_loss, kept", [(1 - INVERSE_MARGIN / 2, "start"), (0.9, "learned")])
+def test_an_inverse_that_does_not_beat_its_start_by_the_margin_keeps_the_start(
+        tmp_path, capsys, monkeypatch, best_loss, kept):
+    spec = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=256,
+                                              n_mels=32))
+    fake = _fake_fit(spec, best_loss)
+    monkeypatch.setattr(IM, "fit_inverse_mel", lambda *a, **k: fake)
+    clips = types.SimpleNamespace(files=[f"f{i}.wav" for i in range(5)],
+                                  waveforms=torch.zeros(5, 1, 4000))
+    args = types.SimpleNamespace(quiet=True)
+    entry = train_inverse_mel(args, spec, clips, list(range(5)), tmp_path, 0, 30.0)
+    lines = [s for s in capsys.readouterr().out.splitlines() if "kept" in s]
+    assert len(lines) == 1 and entry["kept"] == kept and entry["margin"] == INVERSE_MARGIN
+    saved = IM.load_inverse_mel(tmp_path / IM.INVERSE_MEL_FILE)
+    heard = Inverter.for_run(tmp_path, spec)
+    if kept == "start":
+        assert "kept its harmonic start" in lines[0] and "1% below" in lines[0]
+        assert saved.history["kept"] == "start" and not saved.net.out.weight.any()
+        assert heard.inverse is None and heard.start == "harmonic"  # the start, said so
+        assert "learned" not in heard.name
+    else:
+        assert heard.inverse is not None and "learned" in heard.name
+
+
+def _ctrl_c_at(monkeypatch, call: int) -> None:
+    real, calls = loop_mod.vae_loss, {"n": 0}
+
+    def loss(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_mod, "vae_loss", loss)
+
+
+def test_ctrl_c_writes_what_finished_and_resume_ends_as_the_uninterrupted_run(
+        tmp_path, capsys, monkeypatch, tiny):
+    folder = write_folder(tmp_path / "a")
+    steps = ["--max-steps", "6", "--seed", "1", "--no-inverse-mel", *BASE]
+    whole = ["train", str(folder), "--out", str(tmp_path / "whole"), *steps]
+    assert main(whole) == 0
+    told = capsys.readouterr().out
+    m = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert m["argv"] == whole[1:] or m["argv"] == whole  # the argv given to main, not sys.argv
+    assert set(m["fingerprints"]) == set(m["train_files"]) | set(m["val_files"])
+    assert all(len(f["sha256"]) == 64 for f in m["fingerprints"].values())
+    assert m["data_config"]["short_files"] == "pad" and m["folder"] == str(folder.resolve())
+    assert told.index("training stopped by --max-steps") < told.index("verdict: ")
+    assert "alarm" not in told and told.count("verdict: ") == 1
+
+    out = tmp_path / "cut"
+    _ctrl_c_at(monkeypatch, 3)
+    assert main(["train", str(folder), "--out", str(out), *steps]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after 3 steps" in err and "--resume" in err
+    cut = json.loads((out / "metrics.json").read_text())  # what finished is on disk
+    assert cut["interrupted"] is True and cut["steps"] == 3
+    assert load_checkpoint(out / "checkpoint.pt", device="cpu").resume["step_count"] == 3
+    monkeypatch.undo()
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume",
+                                   "--lr", "0.1"])
+    assert code == 1 and "--resume" in line and "--lr" in line
+    assert main(["train", str(folder), "--out", str(out), "--resume", "--quiet"]) == 0
+    done = json.loads((out / "metrics.json").read_text())
+    assert done["steps"] == 6 and done["val_files"] == m["val_files"]
+    a = load_checkpoint(tmp_path / "whole" / "checkpoint.pt", device="cpu").model.state_dict()
+    b = load_checkpoint(out / "checkpoint.pt", device="cpu").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_second_training_into_the_same_out_is_refused_in_one_line(tmp_path, capsys, tiny):
+    folder = write_folder(tmp_path / "a")
+    out = tmp_path / "run"
+    out.mkdir()
+    with RunDir(out).lock():
+        code, line = error_of(capsys, ["train", str(folder), "--out", str(out),
+                                       "--max-steps", "1", *BASE])
+        assert code == 1 and line.startswith("sda-lab: error: --out:")
+        assert "in use by another training" in line and "process" in line
+        assert RunDir(out).files() == []  # nothing written, nothing reported
+
+
+def test_wrote_is_never_said_of_files_another_process_replaced(tmp_path):
+    run = RunDir(tmp_path)
+    for p in (run.checkpoint, run.best):
+        p.write_bytes(b"x")
+    run.metrics.write_text(json.dumps({"run_id": "theirs"}))
+    with pytest.raises(OSError, match="changed under this run"):
+        check_written(run, "mine", {"trained": False})
+    run.metrics.write_text(json.dumps({"run_id": "mine"}))
+    assert check_written(run, "mine", {"trained": False})[-1] == run.metrics
+    with pytest.raises(OSError, match="inverse_mel.pt missing"):
+        check_written(run, "mine", {"trained": True})
+
+
+def test_the_bar_ends_on_the_numbers_it_showed():
+    bar = types.SimpleNamespace(text=None)
+    bar.set_postfix_str = lambda text, refresh=False: setattr(bar, "text", text)
+    state = types.SimpleNamespace(live="held-out spectral error 0.42x the average · 3 active "
+                                       "units", history=types.SimpleNamespace(alarm_kind="learned"))
+    LiveState(bar).on_train_end(state)
+    assert bar.text == state.live
