@@ -6,7 +6,8 @@ import importlib
 import pytest
 
 WITH_OPTIONS = ["bench_default_model", "bench_explorer", "bench_generalise", "bench_hearing",
-                "bench_memory", "bench_nn_tilde", "bench_own_audio", "bench_training_speed"]
+                "bench_memory", "bench_nn_tilde", "bench_own_audio", "bench_phase_start",
+                "bench_training_speed"]
 
 
 @pytest.mark.parametrize("name", WITH_OPTIONS)

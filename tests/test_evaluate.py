@@ -56,3 +56,21 @@ def test_compare_inversions_scores_every_path_and_the_bound_beats_the_default():
     assert rows["bound: true |S| + PGHI + fast GL"]["SC"] < rows["NNLS default"]["SC"]
     assert rows["NNLS default"]["x default time"] == 1.0
     assert all(0 <= r["SC"] < 2 for r in rows.values())
+
+
+def test_phase_start_sc_scores_the_two_bound_paths_as_render_paths_renders_them(clips):
+    from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from sda_lab.studies.evaluate import phase_start_sc, render_paths
+
+    small = AudioSpectrogram(SpectrogramConfig(sample_rate=48_000, n_fft=512, hop_length=128,
+                                               n_mels=32, scale="db", nnls_iters=5,
+                                               griffin_lim_iters=8))
+    x = clips.waveforms[..., :6144]  # (2, 1, 6144)
+    sc = phase_start_sc(small, x, seed=3)
+    rendered = render_paths(small, x, seed=3)
+    c = small.config
+    for init, path in (("random", "bound: true |S| + fast GL"),
+                       ("pghi", "bound: true |S| + PGHI + fast GL")):
+        expected = spectral_convergence(x, rendered[path][0], c.n_fft, c.hop_length)
+        assert sc[init].shape == (2,) and torch.allclose(sc[init], expected, atol=1e-4)
+    assert not torch.equal(phase_start_sc(small, x, seed=4)["random"], sc["random"])

@@ -223,6 +223,26 @@ def compare_inversions(spec, waveforms: torch.Tensor, inverse: InverseMel | None
 
 
 @torch.no_grad()
+def phase_start_sc(spec, waveforms: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Fast Griffin-Lim from the clips' **true** STFT magnitude, started from a random phase
+    and from PGHI's (the two bound paths of :func:`render_paths`, seeded as it seeds them,
+    ``spec.config.griffin_lim_iters`` iterations), scored per clip: ``{"random": (B,), "pghi":
+    (B,)}`` spectral convergence against the clips ``(B, 1, samples)``. Nothing is learned, so
+    any clips may be scored."""
+    x = check_waveform(waveforms, spec.config.n_fft, "waveforms").float()
+    c = spec.config
+    target = stft_magnitude(spec, x)  # (B, n_stft, T)
+    out = {}
+    for init in ("random", "pghi"):
+        torch.manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)
+        y = griffin_lim(target, c.n_fft, c.hop_length, c.griffin_lim_iters, init=init,
+                        length=x.shape[-1], generator=g)[:, None]  # (B, 1, samples)
+        out[init] = spectral_convergence(x, y, c.n_fft, c.hop_length).reshape(-1)  # (B,)
+    return out
+
+
+@torch.no_grad()
 def compare_starts(spec, waveforms: torch.Tensor, seed: int = 0) -> dict[str, float]:
     """NNLS against the harmonic start (:mod:`sda_lab.representation.harmonic`) on clips ``(B, 1,
     samples)``; nothing is learned, so any clips will do (held-out or not).
