@@ -10,7 +10,7 @@ uses):
 - **average sound**: the training clips' mean mel inverted once (what a model that learned
   nothing beyond the average would play), set against every clip.
 
-Each output is scaled as the WAV writer scales it (:func:`sda_lab.core._io.wav_gain`: down only
+Each file's output is scaled as the WAV writer scales it (:func:`sda_lab.core._io.wav_gain`: down only
 where it would clip), the file's clips are joined, and the join is compared with the input's
 joined clips: spectral convergence (Sturmel & Daudet 2011) and log-spectral distance in dB
 (:mod:`sda_lab.representation.metrics`, on the spectrogram's STFT), and the level difference in
@@ -116,8 +116,8 @@ class AudioEvaluation:
 @torch.no_grad()
 def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[str],
                    indices: Sequence[int], train_mels: torch.Tensor, inverter: Inverter,
-                   on: str = "validation", max_files: int = 24, max_clips: int = 2,
-                   progress: bool = False) -> AudioEvaluation:
+                   on: str = "validation", max_files: int = 12, max_clips: int = 2,
+                   batch: int = 8, progress: bool = False) -> AudioEvaluation:
     """Score the clips ``waveforms[indices]`` (grouped by ``files[i]``) through the three paths.
 
     Parameters
@@ -136,6 +136,8 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
         The run's inversion (PGHI draws no random numbers, so the figures are repeatable).
     max_files, max_clips
         At most this many files (first by name) and clips per file (from its start).
+    batch : int
+        Clips per inversion call (batched NNLS and Griffin-Lim are cheaper per clip).
 
     Raises
     ------
@@ -148,37 +150,42 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     by_file: dict[str, list[int]] = {}
     for i in indices:
         by_file.setdefault(files[i], []).append(int(i))
-    chosen = sorted(by_file)[:max_files]
+    chosen = [(name, by_file[name][:max_clips]) for name in sorted(by_file)[:max_files]]
+    flat = [i for _, ids in chosen for i in ids]
     length = waveforms.shape[-1]
+    x = waveforms[flat].float()  # (n, 1, samples), every scored clip
+    mel = torch.cat([spectrogram.waveform_to_mel(x[i:i + batch])
+                     for i in range(0, len(flat), batch)])  # (n, 1, n_mels, T)
+    decoded = torch.cat([r.cpu() for *_, r in eval_batches(model, mel, batch, decode=True)])
     mean_mel = train_mels.float().mean(dim=0, keepdim=True)  # (1, 1, n_mels, T)
-    average = inverter(mean_mel, length)  # (1, 1, samples)
-    average = average * wav_gain(average)
-    c = spectrogram.config
-    rows = []
-    iterator = chosen
+    todo = [(mean_mel, "average_sound")] + [
+        (m[i:i + batch], path) for m, path in ((decoded, "model"), (mel, "mel_round_trip"))
+        for i in range(0, len(flat), batch)]
     if progress:
         from tqdm.auto import tqdm
 
-        iterator = tqdm(chosen, desc="listening", unit="file", leave=False)
-    for name in iterator:
-        ids = by_file[name][:max_clips]
-        x = waveforms[ids].float()  # (k, 1, samples)
-        mel = spectrogram.waveform_to_mel(x)  # (k, 1, n_mels, T)
-        decoded = torch.cat([r for *_, r in eval_batches(model, mel, decode=True)]).cpu()
-        heard = {"model": inverter(decoded, length),  # (k, 1, samples)
-                 "mel_round_trip": inverter(mel, length),
-                 "average_sound": average.expand(len(ids), -1, -1)}
-        ref = x.reshape(1, 1, -1)  # the file's clips joined: (1, 1, k * samples)
-        row: dict[str, object] = {"file": name, "clips": len(ids)}
-        for path, y in heard.items():
-            y = y * wav_gain(y)  # as the WAV writer scales it
-            y = y.reshape(1, 1, -1)  # (1, 1, k * samples)
+        todo = tqdm(todo, desc="listening", unit="batch", leave=False)
+    heard: dict[str, list[torch.Tensor]] = {p: [] for p in PATHS}
+    for m, path in todo:
+        heard[path].append(inverter(m, length).cpu())  # (b, 1, samples)
+    out = {p: torch.cat(v) for p, v in heard.items()}  # (n, 1, samples); average: (1, 1, .)
+    c = spectrogram.config
+    rows, at = [], 0
+    for name, ids in chosen:
+        k = len(ids)
+        ref = x[at:at + k].reshape(1, 1, -1)  # the file's clips joined: (1, 1, k * samples)
+        row: dict[str, object] = {"file": name, "clips": k}
+        for path in PATHS:
+            y = (out[path].expand(k, -1, -1) if path == "average_sound"
+                 else out[path][at:at + k]).reshape(1, 1, -1)  # (1, 1, k * samples)
+            y = y * wav_gain(y)  # as the WAV writer scales the file
             row[f"{path}_spectral_convergence"] = float(
                 spectral_convergence(ref, y, c.n_fft, c.hop_length)[0])
             row[f"{path}_log_spectral_distance_db"] = float(
                 log_spectral_distance(ref, y, c.n_fft, c.hop_length)[0])
             row[f"{path}_level_db"] = float(level_db(ref, y)[0])
         rows.append(row)
+        at += k
     return AudioEvaluation(pd.DataFrame(rows), on, inverter.name, time.perf_counter() - t0)
 
 

@@ -57,7 +57,7 @@ class ClipsRun:
         return verdict(self.history, config=self.train_config,
                        scale=getattr(self.spectrogram.config, "scale", None)).report()
 
-    def evaluate_audio(self, inverter=None, max_files: int = 24, max_clips: int = 2,
+    def evaluate_audio(self, inverter=None, max_files: int = 12, max_clips: int = 2,
                        progress: bool = False):
         """What the run sounds like (:func:`~sda_lab.training.audio_eval.evaluate_audio`): the
         held-out files (the training files when nothing was held out) through the model, the
