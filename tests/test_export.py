@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -191,3 +192,20 @@ def test_a_run_with_a_learned_inverse_exports_its_magnitude(tmp_path):
     assert float((start - learned).abs().max()) > 1e-2 * peak  # the test could tell them apart
     meta = json.loads(out.with_name(out.name + ".json").read_text())
     assert meta["inversion"].startswith("learned inverse mel (nnls start)")
+
+
+@pytest.mark.parametrize("wave, expected", [
+    ((0.3 * 32768 * torch.rand(1, 1, 8000)).to(torch.int16), "float32 values, got int16"),
+    (0.3 * 32768 * torch.rand(1, 1, 8000), "float audio in [-1, 1], got a peak"),
+    (torch.zeros(1, 1, 7000), "clips of 8000 samples"),
+    (torch.zeros(1, 2, 8000), "expects (batch, 1, samples)"),
+    (torch.full((1, 1, 8000), float("nan")), "NaN or infinite"),
+])
+def test_the_exported_file_checks_its_input_as_the_package_does(exported, wave, expected):
+    m = torch.jit.load(str(exported[1]))
+    for method in (m.forward, m.encode, m.waveform_to_mel):
+        with pytest.raises(Exception, match=re.escape(expected)):
+            method(wave)
+    with pytest.raises(Exception, match=re.escape(f"decode expects (batch, {TINY.latent_dim})")):
+        m.decode(torch.zeros(1, TINY.latent_dim + 1))
+    assert m.encode(torch.zeros(1, 1, 8000)).shape == (1, TINY.latent_dim)  # a right clip passes

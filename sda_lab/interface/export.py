@@ -11,6 +11,10 @@ The file holds the representation, the VAE and the inversion:
   ``waveform_to_mel(wave)``; ``mel_to_waveform(mel)``;
 - attributes ``sample_rate``, ``latent_dim``, ``n_mels``, ``n_frames``, ``clip_samples``.
 
+Waveforms in are checked inside the file as the package checks them (``ValueError``, one line):
+float32, finite, peak at most ``MAX_ABS`` (integer PCM cast, not scaled, is refused) and exactly
+``clip_samples`` long (no silent padding or cutting).
+
 The analysis (:meth:`AudioSpectrogram.waveform_to_mel`), the encoder, the decoder and the mel
 de-normalisation are traced from the package's own code (their input checks run once while
 tracing and are not part of the file); the inversion is the run's own magnitude (its learned
@@ -40,7 +44,7 @@ import torch
 from torch import nn
 
 from ..representation.inverter import Inverter
-from ..representation.scripted import trace_method
+from ..representation.scripted import MAX_ABS, check_audio, trace_method
 from ..studies.descriptors import clip_length
 
 __all__ = ["EXPORT_FORMAT", "export_model", "export_run", "ExportedVAE"]
@@ -62,6 +66,7 @@ class ExportedVAE(nn.Module):
         inverter = inverter or Inverter(spec)  # without one: the NNLS start
         self.inv = inverter.scripted()
         self.hop_length = int(c.hop_length)
+        self.max_abs = MAX_ABS
         samples = self.clip_samples
         self.analysis = trace_method(spec.waveform_to_mel, torch.zeros(2, 1, samples))
         mel = torch.rand(2, 1, mc.n_mels, mc.n_frames)  # (2, 1, n_mels, T)
@@ -81,9 +86,18 @@ class ExportedVAE(nn.Module):
                                       length)
         return self.inv.waveform(mag, angles, length).unsqueeze(1)  # (B, 1, samples)
 
+    def _check_clip(self, wave: torch.Tensor, what: str) -> None:
+        """A clip the model was trained on: float32 audio in [-1, 1], ``clip_samples`` long."""
+        check_audio(wave, what, self.max_abs)
+        if wave.shape[2] != self.clip_samples:
+            raise ValueError(what + " expects clips of " + str(self.clip_samples)
+                             + " samples (this model's clip), got " + str(wave.shape[2])
+                             + "; cut or pad to that length")
+
     @torch.jit.export
     def waveform_to_mel(self, wave: torch.Tensor) -> torch.Tensor:
-        """Waveform ``(B, 1, samples)`` -> normalised mel ``(B, 1, n_mels, T)``."""
+        """Waveform ``(B, 1, clip_samples)`` -> normalised mel ``(B, 1, n_mels, T)``."""
+        self._check_clip(wave, "waveform_to_mel")
         return self.analysis(wave)
 
     @torch.jit.export
@@ -99,12 +113,16 @@ class ExportedVAE(nn.Module):
     @torch.jit.export
     def encode(self, wave: torch.Tensor) -> torch.Tensor:
         """Waveform ``(B, 1, clip_samples)`` -> posterior mean ``(B, latent_dim)``."""
+        self._check_clip(wave, "encode")
         mu, _ = self.encoder(self.analysis(wave))
         return mu
 
     @torch.jit.export
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent ``(B, latent_dim)`` -> waveform ``(B, 1, clip_samples)``."""
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError("decode expects (batch, " + str(self.latent_dim) + "), got "
+                             + str(z.shape))
         return self.mel_to_waveform(self.decoder(z))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:

@@ -64,13 +64,12 @@ from typing import Dict, List, Tuple
 import torch
 from torch import nn
 
-from ..representation.scripted import ScriptedInverter, trace_method
+from ..representation.scripted import MAX_ABS, ScriptedInverter, check_audio, check_input, trace_method
 
 __all__ = ["NN_TILDE_FORMAT", "MAX_ABS", "RATIO", "GL_ITERS", "NNTildeVAE", "build_nn_tilde",
            "attribute_name", "export_nn_tilde", "export_run_nn_tilde"]
 
 NN_TILDE_FORMAT = 1
-MAX_ABS = 4.0  # |sample| above this (+12 dB over full scale) is refused as not audio in [-1, 1]
 RATIO = 2048  # samples per latent frame of encode/decode: nn~ buffers are powers of 2 >= it
 # Griffin-Lim iterations per clip: from the previous clip's phase, 32 cost +0.016 in SC per
 # clip against PGHI + 64 (the Python path) and overlap-add better than 64 do (benchmarks/
@@ -108,16 +107,6 @@ class _Stream:
         self.job_angles = torch.zeros(0, dtype=torch.complex64)  # (B, n_stft, T)
         self.job_prev = torch.zeros(0, dtype=torch.complex64)  # (B, n_stft, T)
         self.prev_wave = torch.zeros(batch, clip)  # (B, clip): the last clip's Griffin-Lim
-
-
-def _dtype_name(x: torch.Tensor) -> str:
-    names = {torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16",
-             torch.int16: "int16", torch.int32: "int32", torch.int64: "int64",
-             torch.uint8: "uint8", torch.int8: "int8", torch.bool: "bool"}
-    for dtype, name in names.items():
-        if x.dtype == dtype:
-            return name
-    return "another dtype"
 
 
 class NNTildeVAE(nn.Module):
@@ -266,21 +255,10 @@ class NNTildeVAE(nn.Module):
     # -- input checks ------------------------------------------------------------------------
 
     def _check(self, x: torch.Tensor, channels: int, what: str) -> None:
-        if x.dim() != 3 or x.shape[1] != channels or x.shape[2] < 1:
-            raise ValueError(what + " expects (batch, " + str(channels) + ", samples) with "
-                             "samples >= 1, got " + str(x.shape))
-        if x.dtype != torch.float32:
-            raise ValueError(what + " expects float32 values, got " + _dtype_name(x)
-                             + " (integer PCM: divide by its full scale, 32768 for int16)")
-        if not bool(torch.isfinite(x).all()):
-            raise ValueError(what + " got NaN or infinite values")
+        check_input(x, channels, what)
 
     def _check_audio(self, x: torch.Tensor, what: str) -> None:
-        self._check(x, 1, what)
-        peak = float(x.abs().max())
-        if peak > self.max_abs:
-            raise ValueError(what + " expects float audio in [-1, 1], got a peak of "
-                             + str(peak) + " (integer PCM not scaled to [-1, 1]?)")
+        check_audio(x, what, self.max_abs)
 
     # -- one clip's work -------------------------------------------------------------------
 

@@ -38,6 +38,43 @@ __all__ = ["ScriptedInverter", "trace_method"]
 GRIFFIN_LIM_MOMENTUM = 0.99  # inversion.griffin_lim's and phase.griffin_lim's default
 
 
+
+MAX_ABS = 4.0  # |sample| above this (+12 dB over full scale) is refused as not audio in [-1, 1]
+
+
+def _dtype_name(x: torch.Tensor) -> str:
+    names = {torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16",
+             torch.int16: "int16", torch.int32: "int32", torch.int64: "int64",
+             torch.uint8: "uint8", torch.int8: "int8", torch.bool: "bool"}
+    for dtype, name in names.items():
+        if x.dtype == dtype:
+            return name
+    return "another dtype"
+
+
+def check_input(x: torch.Tensor, channels: int, what: str) -> None:
+    """Inside an exported file: ``x`` is ``(batch, channels, samples)`` float32, finite;
+    ``ValueError`` naming ``what`` and what came otherwise."""
+    if x.dim() != 3 or x.shape[1] != channels or x.shape[2] < 1:
+        raise ValueError(what + " expects (batch, " + str(channels) + ", samples) with "
+                         "samples >= 1, got " + str(x.shape))
+    if x.dtype != torch.float32:
+        raise ValueError(what + " expects float32 values, got " + _dtype_name(x)
+                         + " (integer PCM: divide by its full scale, 32768 for int16)")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(what + " got NaN or infinite values")
+
+
+def check_audio(x: torch.Tensor, what: str, max_abs: float) -> None:
+    """:func:`check_input` for mono audio, whose peak is at most ``max_abs`` (audio in [-1, 1]
+    with headroom; integer PCM cast to float is far above)."""
+    check_input(x, 1, what)
+    peak = float(x.abs().max())
+    if peak > max_abs:
+        raise ValueError(what + " expects float audio in [-1, 1], got a peak of "
+                         + str(peak) + " (integer PCM not scaled to [-1, 1]?)")
+
+
 class _Call(nn.Module):
     """A module around one bound method, so the method can be traced."""
 
