@@ -54,13 +54,16 @@ $(BROWSER_STAMP):
 	else echo "note: no /usr/bin/chromium and no root apt-get; the browser test will be skipped"; fi
 	@mkdir -p $(VENV) && touch $(BROWSER_STAMP)
 
-# Unit tests plus every notebook under nbval (and the browser test where Chromium is present).
+# Unit tests plus every notebook under nbval (and the browser test where Chromium is present),
+# on two pytest-xdist workers of one thread each; --dist loadfile keeps a file's tests (a
+# notebook's cells, which share one kernel) on one worker.
+XDIST := -n 2 --dist loadfile
 test: install browser-deps
-	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest $(XDIST)
 
 # Unit tests only, for quick iteration.
 test-fast: install
-	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest tests -m "not browser"
+	OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-PASSIVE} $(BIN)/python -m pytest $(XDIST) tests -m "not browser"
 
 bench: install
 	$(BIN)/python -m benchmarks.run

@@ -1,15 +1,6 @@
-import os
-
 import numpy as np
 import pytest
 import torch
-
-# Under pytest-xdist (make test: -n 2) each worker takes one core: one intra-op thread per
-# worker, and the notebook kernels a worker starts inherit OMP_NUM_THREADS=1.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["MKL_NUM_THREADS"] = "1"
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,11 +31,29 @@ _PROBE = ("import json as _j, sys as _s\n"
 
 
 def notebook_paths(prefixes: list[str] | None = None) -> list[Path]:
-    """The numbered notebooks (``NN_*.ipynb``), optionally only those starting with a prefix."""
-    paths = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    """The product's notebooks: the numbered ones (``NN_*.ipynb``) that git tracks (in a git
+    checkout; every numbered one elsewhere), so a user's scratch notebook or JupyterLab's
+    "-Copy1" in ``notebooks/`` is neither run, stamped nor tested. Optionally only those whose
+    names start with one of ``prefixes``."""
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    tracked = _tracked(NOTEBOOKS)
+    if tracked is not None:
+        paths = [p for p in paths if p.name in tracked]
     if prefixes:
         paths = [p for p in paths if any(p.name.startswith(x) for x in prefixes)]
     return paths
+
+
+def _tracked(folder: Path) -> set[str] | None:
+    """Names of the files git tracks in ``folder``; None outside a git checkout."""
+    try:
+        done = subprocess.run(["git", "ls-files", "--", "."], cwd=folder, capture_output=True,
+                              text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    return {Path(line).name for line in done.stdout.splitlines()}
 
 
 def cells_hash(nb) -> str:
