@@ -48,6 +48,7 @@ import torchaudio.functional as AF
 
 from sda_lab.data import example_folder
 from sda_lab.interface.nn_tilde import export_nn_tilde
+from sda_lab.representation.inverter import Inverter
 from sda_lab.interface.plotting import markdown_table
 from sda_lab.model.vae import ConvVAE
 from sda_lab.representation import phase
@@ -85,7 +86,7 @@ def export(start: str, gl_iters: int | None, x: torch.Tensor, folder: Path) -> t
     clips = x[0, 0, :8 * c.sample_rate].reshape(8, 1, c.sample_rate)  # (8, 1, 1 s)
     mels = spec.waveform_to_mel(clips)
     labels = [f"z{d}" for d in range(model.latent_dim)]  # no traversal: time only
-    path = export_nn_tilde(model, spec, inverse, mels, folder / f"{start}.ts", 8, gl_iters,
+    path = export_nn_tilde(model, spec, Inverter(spec, inverse), mels, folder / f"{start}.ts", 8, gl_iters,
                            labels)
     import json
 

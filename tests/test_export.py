@@ -209,3 +209,39 @@ def test_the_exported_file_checks_its_input_as_the_package_does(exported, wave, 
     with pytest.raises(Exception, match=re.escape(f"decode expects (batch, {TINY.latent_dim})")):
         m.decode(torch.zeros(1, TINY.latent_dim + 1))
     assert m.encode(torch.zeros(1, 1, 8000)).shape == (1, TINY.latent_dim)  # a right clip passes
+
+
+def test_a_run_that_kept_its_harmonic_start_exports_that_start_for_both_hosts(tmp_path):
+    """An inverse mel that did not beat its start is heard as the start (harmonic here); both
+    exports compile that start, not NNLS, and say so."""
+    from dataclasses import asdict
+
+    from sda_lab.representation.inverse_mel import (INVERSE_MEL_FILE, InverseMel,
+                                                    InverseMelConfig, InverseMelNet,
+                                                    mel_to_magnitude, save_inverse_mel)
+    from sda_lab.training.checkpoint import load_checkpoint
+
+    run = tiny_run(tmp_path)
+    spec = load_checkpoint(run / "best.pt", device="cpu").spectrogram()
+    c = spec.config
+    config = InverseMelConfig(hidden=8, layers=1, kernel_size=3, nnls_iters=5, start="harmonic")
+    inverse = InverseMel(InverseMelNet(c.n_mels, c.n_stft, config).eval(), asdict(c), config,
+                         {"kept": "start"}, "harmonic")
+    save_inverse_mel(run / INVERSE_MEL_FILE, inverse)
+    t = 2 * torch.arange(8000) / 8000
+    tone = sum(torch.sin(2 * torch.pi * 220 * k * t) / k for k in range(1, 8))
+    mel = spec.waveform_to_mel(0.2 * tone.view(1, 1, -1))  # (1, 1, n_mels, T): a pitch to find
+    harmonic = mel_to_magnitude(spec, mel, start="harmonic")  # (1, n_stft, T)
+    nnls = mel_to_magnitude(spec, mel)
+    peak = float(harmonic.abs().max())
+    assert float((harmonic - nnls).abs().max()) > 1e-2 * peak  # the test could tell them apart
+    for argv, name in ((["--out", str(tmp_path / "h.ts")], "h.ts"),
+                       (["--out", str(tmp_path / "n.ts"), "--for", "nn~", "--latents", "2"],
+                        "n.ts")):
+        assert main(["export", str(run), *argv]) == 0
+        m = torch.jit.load(str(tmp_path / name))
+        got = m.inv.magnitude(mel)
+        assert float((got - harmonic).abs().max()) <= 1e-4 * peak, name
+        meta = json.loads((tmp_path / f"{name}.json").read_text())
+        said = meta["inversion"]
+        assert ("harmonic" in said) if isinstance(said, str) else said["start"] == "harmonic"

@@ -34,8 +34,9 @@ clip completed (an input shows up to ``hop`` samples later). ``get_latency(metho
 ``<method>_latency`` attributes and the archive's ``sda_lab.json`` give these numbers. Output
 does not depend on the block size (the work is the same, only its timing moves).
 
-The inversion is :class:`sda_lab.representation.scripted.ScriptedInverter`: the run's learned
-inverse mel where it has one (else sqrt(NNLS)) and Griffin-Lim started from the phase of the
+The inversion is the run's :class:`~sda_lab.representation.inverter.Inverter` compiled
+(:class:`sda_lab.representation.scripted.ScriptedInverter`): its learned inverse mel where it has
+one (else the start it kept, NNLS or harmonic) and Griffin-Lim started from the phase of the
 previous clip's waveform where the clips overlap (zero elsewhere): PGHI, the start
 ``listen`` uses, cannot be scripted (numba). ``benchmarks/bench_nn_tilde.py`` measures what
 that costs in spectral convergence, and the real-time factor per block size.
@@ -64,7 +65,7 @@ from typing import Dict, List, Tuple
 import torch
 from torch import nn
 
-from ..representation.scripted import MAX_ABS, ScriptedInverter, check_audio, check_input, trace_method
+from ..representation.scripted import MAX_ABS, check_audio, check_input, trace_method
 
 __all__ = ["NN_TILDE_FORMAT", "MAX_ABS", "RATIO", "GL_ITERS", "NNTildeVAE", "build_nn_tilde",
            "attribute_name", "export_nn_tilde", "export_run_nn_tilde"]
@@ -118,8 +119,9 @@ class NNTildeVAE(nn.Module):
         The trained VAE (eval mode is set).
     spec : AudioSpectrogram
         Its representation.
-    inverse : InverseMel or None
-        The run's learned inverse mel.
+    inverter : Inverter
+        The run's inversion (:meth:`Inverter.for_run
+        <sda_lab.representation.inverter.Inverter.for_run>`); its magnitude is compiled.
     dims : list of int
         The K latent dimensions exposed, most informative first.
     centre, scale : Tensor
@@ -135,7 +137,7 @@ class NNTildeVAE(nn.Module):
         ``dims`` empty, repeated or outside the latent, or ``names``/``labels`` not one per
         dimension (one line naming what came)."""
 
-    def __init__(self, model, spec, inverse, dims: List[int], centre: torch.Tensor,
+    def __init__(self, model, spec, inverter, dims: List[int], centre: torch.Tensor,
                  scale: torch.Tensor, names: List[str], labels: List[str],
                  gl_iters: int | None = None) -> None:
         super().__init__()
@@ -183,7 +185,7 @@ class NNTildeVAE(nn.Module):
         mel = spec.waveform_to_mel(torch.zeros(2, 1, self.clip))  # (2, 1, n_mels, T)
         self.encoder = trace_method(model.encoder, mel)
         self.decoder = trace_method(model.decoder, torch.zeros(2, D))
-        self.inv = ScriptedInverter(spec, inverse, GL_ITERS if gl_iters is None else gl_iters)
+        self.inv = inverter.scripted(GL_ITERS if gl_iters is None else gl_iters)
         self.gl_iters = int(self.inv.gl_iters)
         self.nnls_chunk, self.harm_chunk = NNLS_CHUNK, HARMONIC_CHUNK
         self.n_nnls = -(-self.inv.nnls_iters // NNLS_CHUNK)
@@ -503,11 +505,12 @@ def _measure_costs(module: NNTildeVAE) -> List[float]:
     return costs
 
 
-def build_nn_tilde(model, spec, inverse, mels: torch.Tensor, n_latents: int = 8,
+def build_nn_tilde(model, spec, inverter, mels: torch.Tensor, n_latents: int = 8,
                    gl_iters: int | None = None, labels: List[str] | None = None,
                    **traverse_kwargs) -> Tuple[torch.jit.ScriptModule, Dict]:
     """Script the streaming module of ``model`` (a ConvVAE) on ``spec`` with the learned
-    ``inverse`` (or None), its latent channels ranked and named on ``mels``
+    ``inverter``'s magnitude (an :class:`~sda_lab.representation.inverter.Inverter`), its latent
+    channels ranked and named on ``mels``
     ``(N >= 2, 1, n_mels, T)`` as the explorer does.
 
     ``labels`` (one per latent dimension, the explorer's ``dimension_labels``) skips the
@@ -539,7 +542,7 @@ def build_nn_tilde(model, spec, inverse, mels: torch.Tensor, n_latents: int = 8,
     names = [attribute_name(lab) for lab in picked]
     with tempfile.TemporaryDirectory() as tmp:
         cls = _with_attributes(names, Path(tmp))
-        module = cls(model, spec, inverse, dims, centre, scale, names, picked, gl_iters)
+        module = cls(model, spec, inverter, dims, centre, scale, names, picked, gl_iters)
         costs = _measure_costs(module)
         module.cum_cost = [float(v) for v in torch.tensor(costs).cumsum(0)]
         with warnings.catch_warnings():  # torch.jit's deprecation notice
@@ -565,7 +568,7 @@ def build_nn_tilde(model, spec, inverse, mels: torch.Tensor, n_latents: int = 8,
     return scripted, meta
 
 
-def export_nn_tilde(model, spec, inverse, mels: torch.Tensor, path: str | Path,
+def export_nn_tilde(model, spec, inverter, mels: torch.Tensor, path: str | Path,
                     n_latents: int = 8, gl_iters: int | None = None,
                     labels: List[str] | None = None, info: Dict | None = None,
                     **traverse_kwargs) -> Path:
@@ -581,7 +584,7 @@ def export_nn_tilde(model, spec, inverse, mels: torch.Tensor, path: str | Path,
     from ..core._io import atomic_write, atomic_write_json
 
     path = Path(path)
-    scripted, meta = build_nn_tilde(model, spec, inverse, mels, n_latents, gl_iters, labels,
+    scripted, meta = build_nn_tilde(model, spec, inverter, mels, n_latents, gl_iters, labels,
                                     **traverse_kwargs)
     meta.update(info or {}, file=path.name)
     extra = {"sda_lab.json": json.dumps(meta)}
@@ -637,10 +640,10 @@ def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
     check_writable_dir(out.parent if str(out.parent) else Path("."), "--out")
     ckpt = load_checkpoint(ckpt_path, device="cpu")
     model, spec = ckpt.model.eval(), ckpt.spectrogram()
-    inverse = Inverter.for_run(run, spec).inverse  # the run's learned inverse mel, or None
+    inverter = Inverter.for_run(run, spec)  # its learned inverse mel, or the start it kept
     folder = _run_folder(Path(run), ckpt)
     mels, _ = mels_for(model, spec, folder)
     ranked_on = folder or "the default data set (the run's training folder is gone)"
-    return export_nn_tilde(model, spec, inverse, mels, out, n_latents, gl_iters,
+    return export_nn_tilde(model, spec, inverter, mels, out, n_latents, gl_iters,
                            info={"run": str(run), "checkpoint": ckpt_path.name,
                                  "ranked_on": ranked_on})

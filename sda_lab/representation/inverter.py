@@ -88,12 +88,11 @@ class Inverter:
         TorchScript-able pieces, for exported files
         (:class:`~sda_lab.representation.scripted.ScriptedInverter`). Its phase is Griffin-Lim
         from a phase handed in (random, or a previous clip's): PGHI runs in numba and cannot be
-        compiled."""
-        if self.inverse is None and self.start != "nnls":
-            raise ValueError(f"a scripted inverter without a learned inverse starts from NNLS, "
-                             f"got start {self.start!r}")
-        return ScriptedInverter(self.spectrogram, self.inverse, gl_iters=gl_iters,
-                                nnls_iters=nnls_iters)
+        compiled. ``gl_iters`` None: this inverter's ``griffin_lim_iters``, else the
+        spectrogram's."""
+        return ScriptedInverter(self.spectrogram, self.inverse,
+                                gl_iters=self.griffin_lim_iters if gl_iters is None else gl_iters,
+                                nnls_iters=nnls_iters, start=self.start)
 
     @torch.no_grad()
     def __call__(self, mel: torch.Tensor, length: int | None = None,

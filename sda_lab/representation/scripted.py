@@ -109,8 +109,10 @@ class ScriptedInverter(nn.Module):
         The representation.
     inverse : InverseMel or None
         The run's learned inverse mel: its network, start (``"nnls"``/``"harmonic"``) and
-        NNLS steps; None: sqrt(NNLS) with ``spec.config.nnls_iters`` steps (what
+        NNLS steps; None: ``start`` alone, with ``spec.config.nnls_iters`` NNLS steps (what
         :func:`~sda_lab.representation.inverse_mel.mel_to_magnitude` does without one).
+    start : str
+        Without ``inverse``: ``"nnls"`` (default) or ``"harmonic"``; with one, its own start.
     gl_iters : int, optional
         Griffin-Lim iterations; default ``spec.config.griffin_lim_iters``.
     nnls_iters : int, optional
@@ -124,7 +126,7 @@ class ScriptedInverter(nn.Module):
     """
 
     def __init__(self, spec, inverse=None, gl_iters: int | None = None,
-                 nnls_iters: int | None = None) -> None:
+                 nnls_iters: int | None = None, start: str = "nnls") -> None:
         super().__init__()
         c = spec.config
         if inverse is not None:
@@ -137,7 +139,7 @@ class ScriptedInverter(nn.Module):
         self.sample_rate = int(c.sample_rate)
         self.gl_iters = gl_iters
         self.momentum = GRIFFIN_LIM_MOMENTUM
-        self.start = "nnls" if inverse is None else str(inverse.start)
+        self.start = str(start) if inverse is None else str(inverse.start)
         if self.start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {self.start!r}")
         if nnls_iters is None:
