@@ -178,7 +178,7 @@ def worker_environ() -> dict:
     sooner. Setting it also switches off glibc's adaptive mmap threshold, so every tensor above
     128 KiB is mmap-ed and unmapped again on each step, which made training much slower here
     (``python -m benchmarks.run --only sweep``; numbers in ``benchmarks/RESULTS.md``). On a
-    cluster started by hand, unset it the same way (see the README).
+    cluster started by hand, unset it the same way (see docs/design.md).
     """
     import dask
     import distributed  # noqa: F401  (registers distributed's config defaults)
