@@ -1,6 +1,8 @@
 """`make bench`: sda-lab measured against what researchers would otherwise use, in one run.
 
-Writes benchmarks/RESULTS.md (and prints it). Sections:
+Writes ``benchmarks/out/bench-<date>.md`` (and prints it); ``benchmarks/RESULTS.md`` is the
+curated record, ordered by question, which a run's tables are copied into by hand (a run never
+overwrites it: its other sections come from the individual ``bench_*`` scripts). Sections:
 1. mel inversion vs librosa.feature.inverse.mel_to_audio, batch 1 and 16, interleaved repeats
 2. forward mel vs librosa.feature.melspectrogram
 3. VAE training: sda-lab's trainer vs a bare PyTorch loop, samples/s and memory
@@ -203,7 +205,8 @@ def main() -> None:
                     help="section 1 only, printed (RESULTS.md is left alone)")
     ap.add_argument("--only", choices=("inversion", "sweep", "explorer", "own-audio", "hearing"),
                     help="one section only, printed (RESULTS.md is left alone)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" /
+                                         f"bench-{time.strftime('%Y-%m-%d')}.md"))
     args = ap.parse_args()
     reps = 2 if args.quick else 5
     spec = AudioSpectrogram()
@@ -255,6 +258,7 @@ def main() -> None:
         parts += ["\n## 5. Notebooks under nbval (`pytest notebooks/NN.ipynb`, whole process)\n",
                   table(bench_notebooks())]
     text = "\n".join(parts) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(text)
 
