@@ -91,5 +91,6 @@ OWN_AUDIO_RECIPE = Recipe(
         "shift, a weight average and 16 values per latent frame (not 8) each cut it further "
         "(benchmarks/RESULTS.md sections 8, 14 and 15); the mel magnitudes' spectral "
         "convergence in the loss (weight 0.1) brought the decoded audio of held-out files "
-        "closer to the input and its level within about 2 dB, where the MSE alone lost 3-5 dB "
-        "and detail (benchmarks/RESULTS.md, \"What the model sounds like\")")
+        "closer to the input in spectral convergence and level on drums, instruments and the "
+        "synthetic set, where the MSE alone lost 3-5 dB and detail (benchmarks/RESULTS.md, "
+        "section 17)")
