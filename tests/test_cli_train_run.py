@@ -18,7 +18,7 @@ from sda_lab.interface.commands._train_report import check_written
 from sda_lab.interface.commands._train_steps import INVERSE_MARGIN, train_inverse_mel
 from sda_lab.representation.inverter import Inverter
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
-from sda_lab.training.budget import MIN_INVERSE_S, split_budget
+from sda_lab.training.budget import MIN_INVERSE_S, MIN_TRAINING_S, split_budget
 from sda_lab.training.callbacks import LiveState
 from sda_lab.training.checkpoint import load_checkpoint
 from sda_lab.training.rundir import RunDir
@@ -40,8 +40,12 @@ def test_a_budget_is_split_up_front_and_the_parts_add_up_to_it():
     assert small.inverse_s == 0 and 0 < small.inverse_skipped < MIN_INVERSE_S
     assert sum(small.parts().values()) == pytest.approx(18.0)
     assert split_budget(300.0, 12.0, None).inverse_s == 0  # --no-inverse-mel
-    with pytest.raises(ValueError, match="--max-minutes: expected a budget longer than loading"):
-        split_budget(18.0, 20.0, 60.0)
+    for spent in (20.0, 16.0):  # nothing left, or too little to train in
+        with pytest.raises(ValueError, match="--max-minutes: expected a budget that leaves at "
+                                             r"least 5 s to train .* give at least 0.\d+ min"):
+            split_budget(18.0, spent, 60.0)
+    need = 16.0 + (MIN_TRAINING_S + 1.0) / 0.7  # the budget the message asks for is enough
+    assert split_budget(need, 16.0, 60.0).training_s >= MIN_TRAINING_S
 
 
 def test_max_minutes_is_the_whole_wait_and_each_part_gets_its_printed_share(

@@ -12,18 +12,20 @@ file).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
 
 __all__ = ["BudgetSplit", "split_budget", "seconds_since_start", "INVERSE_SHARE", "HEARING_SHARE", "HEARING_MAX_S",
-           "WRITING_S", "MIN_INVERSE_S"]
+           "WRITING_S", "MIN_INVERSE_S", "MIN_TRAINING_S"]
 
 INVERSE_SHARE = 0.2  # of what is left after loading, at most --inverse-mel-minutes
 HEARING_SHARE = 0.1  # of what is left after loading, at most HEARING_MAX_S
 HEARING_MAX_S = 60.0
 WRITING_S = 1.0  # metrics.json; at most 5% of what is left
 MIN_INVERSE_S = 10.0  # a shorter share cannot choose a start and fit: the fit is skipped
+MIN_TRAINING_S = 5.0  # a shorter training share is refused: a few steps learn nothing
 _IMPORTED = time.perf_counter()
 
 
@@ -81,18 +83,22 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None) ->
     Raises
     ------
     ValueError
-        One line naming ``--max-minutes`` when loading left nothing to train in.
+        One line naming ``--max-minutes`` when what loading left gives training less than
+        :data:`MIN_TRAINING_S`, with the smallest budget that would.
     """
     left = total_s - spent_s
-    if not left > 0:
-        raise ValueError(f"--max-minutes: expected a budget longer than loading the folder, "
-                         f"got {total_s / 60:g} min, of which loading took {spent_s:.0f} s; "
-                         "give more minutes")
-    writing = min(WRITING_S, 0.05 * left)
-    hearing = min(HEARING_SHARE * left, HEARING_MAX_S)
-    inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * left, inverse_max_s)
+    writing = min(WRITING_S, 0.05 * max(left, 0.0))
+    hearing = min(HEARING_SHARE * max(left, 0.0), HEARING_MAX_S)
+    inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * max(left, 0.0), inverse_max_s)
     skipped = 0.0
     if 0 < inverse < MIN_INVERSE_S:
         inverse, skipped = 0.0, inverse
     training = left - writing - hearing - inverse
+    if training < MIN_TRAINING_S:
+        # training gets at least (1 - HEARING_SHARE - INVERSE_SHARE) of what is left
+        need = spent_s + (MIN_TRAINING_S + WRITING_S) / (1 - HEARING_SHARE - INVERSE_SHARE)
+        raise ValueError(f"--max-minutes: expected a budget that leaves at least "
+                         f"{MIN_TRAINING_S:.0f} s to train after loading, got "
+                         f"{total_s / 60:g} min, of which loading (start-up included) took "
+                         f"{spent_s:.0f} s; give at least {math.ceil(need / 6) / 10:g} min")
     return BudgetSplit(total_s, spent_s, training, inverse, hearing, writing, skipped)
