@@ -156,3 +156,28 @@ def test_analysis_inversion_is_the_default_one_at_the_default_iterations():
     torch.testing.assert_close(same, full)
     quick = D.invert(spec, mels, seed=5, griffin_lim_iters=4)
     assert quick.shape == full.shape and not torch.equal(quick, full)
+
+
+def test_invert_with_an_inverter_is_what_it_gives_and_leaves_the_global_generator():
+    from dataclasses import replace
+
+    from sda_lab.representation.inverter import Inverter
+
+    spec = AudioSpectrogram(TINY_SPEC)
+    t = torch.arange(8000) / 8000
+    tones = torch.stack([sum(torch.sin(2 * torch.pi * f * k * t) / k for k in range(1, 6))
+                         for f in (110.0, 220.0, 330.0)])  # (3, 8000)
+    mels = spec.waveform_to_mel(0.2 * tones.unsqueeze(1))  # (3, 1, 32, 16)
+    inverter = Inverter(spec, start="harmonic")
+    torch.manual_seed(11)
+    state = torch.get_rng_state()
+    heard = D.invert(spec, mels, seed=5, inverter=inverter)  # (3, 1, 8000)
+    assert torch.equal(torch.get_rng_state(), state)
+    expected = inverter(mels, heard.shape[-1], torch.Generator().manual_seed(5))  # (3, 1, 8000)
+    # FFT threads reorder sums: not bit-equal
+    torch.testing.assert_close(heard, expected, atol=1e-3 * float(expected.abs().max()), rtol=0)
+    with pytest.raises(ValueError, match="carries its own"):
+        D.invert(spec, mels, griffin_lim_iters=4, inverter=inverter)
+    other = AudioSpectrogram(replace(TINY_SPEC, scale="db"))
+    with pytest.raises(ValueError, match="another spectrogram config"):
+        D.invert(other, mels, inverter=inverter)

@@ -148,27 +148,64 @@ def test_cli_generate_end_to_end(tmp_path, capsys):
 
 def test_generate_plays_through_the_runs_learned_inverse_mel(tmp_path):
     """A run with inverse_mel.pt: the samples are its learned magnitude + PGHI, and the table
-    says so; without one, the spectrogram's own inversion."""
+    says so; without one, the run's NNLS start + PGHI (Inverter.for_run)."""
     from sda_lab.data import make_default_dataset
     from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
                                                     mel_to_waveform_learned, save_inverse_mel)
+    from sda_lab.representation.inverter import Inverter
     from sda_lab.studies.generate import generate_run, load_run, prior_for, sample_sounds
 
     run_dir = tiny_run(tmp_path)
-    plain, _ = generate_run(run_dir, tmp_path / "plain", n=2, seed=1, f0=False)
-    assert (plain["inversion"] == "nnls + Griffin-Lim").all()
     spec = AudioSpectrogram(TINY_SPEC)
+    plain, _ = generate_run(run_dir, tmp_path / "plain", n=2, seed=1, f0=False)
+    assert (plain["inversion"] == Inverter(spec).name).all()
+    assert plain["inversion"][0].startswith("NNLS magnitude + PGHI")
     waves = make_default_dataset(1, sample_rate=SR).waveforms[:, :, :SR]  # (5, 1, SR)
     inverse = fit_inverse_mel(spec, waves, InverseMelConfig(hidden=8, kernel_size=3, layers=1,
                                                             nnls_iters=5, batch_size=4,
                                                             max_steps=3))
     save_inverse_mel(run_dir / "inverse_mel.pt", inverse)
     table, _ = generate_run(run_dir, tmp_path / "learned", n=2, seed=1, f0=False)
-    assert (table["inversion"] == "learned inverse mel + PGHI").all()
+    assert (table["inversion"] == Inverter(spec, inverse).name).all()
+    assert table["inversion"][0].startswith("learned inverse mel")
     run = load_run(run_dir)
-    _, mels, heard = sample_sounds(run.model, run.spec, prior_for(run, "gmm", 1), 2, 1, inverse)
-    expected = mel_to_waveform_learned(spec, inverse, mels, "pghi", length=heard.shape[-1])
+    _, mels, heard = sample_sounds(run.model, run.spec, prior_for(run, "gmm", 1), 2, 1,
+                                   Inverter(run.spec, inverse))  # heard: (2, 1, samples)
+    expected = mel_to_waveform_learned(spec, inverse, mels, "pghi", length=heard.shape[-1],
+                                       generator=torch.Generator().manual_seed(1))
     assert torch.allclose(heard, expected, atol=1e-3 * float(expected.abs().max()))
     written, _ = sf.read(tmp_path / "learned" / "sample_000.wav")
     peak = max(1.0, float(heard[0].abs().max()))
     assert np.allclose(written, heard[0, 0].numpy() / peak, atol=2e-4)  # 16-bit PCM
+
+
+def test_generate_hears_a_run_that_kept_its_harmonic_start_through_that_start(tmp_path):
+    """An inverse_mel.pt whose fit did not beat its start (history kept "start") is heard as
+    that start: the harmonic magnitude + PGHI, named so in samples.csv, no network."""
+    from sda_lab.representation.inverse_mel import (INVERSE_MEL_FILE, InverseMel,
+                                                    InverseMelConfig, InverseMelNet,
+                                                    save_inverse_mel)
+    from sda_lab.representation.inverter import Inverter
+    from sda_lab.studies.generate import generate_run, load_run, prior_for, sample_sounds
+
+    run_dir = tiny_run(tmp_path)
+    spec = AudioSpectrogram(TINY_SPEC)
+    c = spec.config
+    config = InverseMelConfig(hidden=8, layers=1, kernel_size=3, nnls_iters=5, start="harmonic")
+    save_inverse_mel(run_dir / INVERSE_MEL_FILE, InverseMel(
+        InverseMelNet(c.n_mels, c.n_stft, config).eval(), asdict(c), config, {"kept": "start"},
+        "harmonic"))
+    table, _ = generate_run(run_dir, tmp_path / "o", n=2, seed=1, f0=False)
+    said = table["inversion"].tolist()
+    assert said == [Inverter(spec, start="harmonic").name] * 2
+    assert "harmonic" in said[0] and "learned" not in said[0]
+    run = load_run(run_dir)
+    prior = prior_for(run, "gmm", 1)
+    _, mels, heard = sample_sounds(run.model, run.spec, prior, 2, 1,
+                                   Inverter(run.spec, start="harmonic"))  # (2, 1, samples)
+    _, _, nnls = sample_sounds(run.model, run.spec, prior, 2, 1, Inverter(run.spec))
+    tol = 1e-3 * float(heard.abs().max())
+    assert not torch.allclose(heard, nnls, atol=10 * tol)  # the test could tell them apart
+    written, _ = sf.read(tmp_path / "o" / "sample_000.wav")
+    peak = max(1.0, float(heard[0].abs().max()))
+    assert np.allclose(written, heard[0, 0].numpy() / peak, atol=2e-4 + tol)  # 16-bit PCM

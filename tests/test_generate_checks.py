@@ -69,8 +69,8 @@ def _with_bad_samples(monkeypatch):
     """The first batch's sample 1 silent, 2 at -80 dBFS, 3 holding a NaN, 0 a 440 Hz tone."""
     real = gen.invert
 
-    def invert(spec, mels, seed=0, inverse=None, **kwargs):
-        waves = real(spec, mels, seed=seed, inverse=inverse, **kwargs).clone()
+    def invert(spec, mels, seed=0, inverter=None, **kwargs):
+        waves = real(spec, mels, seed=seed, inverter=inverter, **kwargs).clone()
         if waves.shape[0] < 4:
             return waves
         t = torch.arange(waves.shape[-1]) / SR

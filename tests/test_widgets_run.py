@@ -147,42 +147,47 @@ def test_import_changes_no_thread_policy():
 
 
 def test_from_run_plays_through_the_runs_learned_inverse_mel(tmp_path):
-    """A run with inverse_mel.pt: the explorer's full audio is the learned magnitude + PGHI."""
+    """A run with inverse_mel.pt: the explorer's full audio is the run's Inverter, the learned
+    magnitude + PGHI; without one, the run's NNLS start + PGHI."""
     from sda_lab.data import make_default_dataset
     from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
                                                     mel_to_waveform_learned, save_inverse_mel)
+    from sda_lab.representation.inverter import Inverter
     from sda_lab.representation.spectrogram import AudioSpectrogram
 
     model, spec, mels, _ = tiny_setup()
     run = tmp_path / "run"
     _save_run(run, model)
-    assert LatentExplorer.from_run(run, mels, n_shown=2).renderer.inverse is None  # none saved
+    none_saved = LatentExplorer.from_run(run, mels, n_shown=2).renderer.inverter
+    assert none_saved.inverse is None and none_saved.name == Inverter(spec).name
     waves = make_default_dataset(1, sample_rate=16_000).waveforms[:, :, :4000]  # (5, 1, 4000)
     inverse = fit_inverse_mel(spec, waves, InverseMelConfig(hidden=8, kernel_size=3, layers=1,
                                                             nnls_iters=5, batch_size=4,
                                                             max_steps=3))
     save_inverse_mel(run / "inverse_mel.pt", inverse)
     ex = LatentExplorer.from_run(run, mels, n_shown=2, live=False)
-    assert ex.renderer.inverse is not None
+    inverter = ex.renderer.inverter
+    assert inverter.inverse is not None and "learned" in inverter.name
     mel = ex.renderer._decode(ex.z)  # (1, 1, 32, 16)
-    expected = mel_to_waveform_learned(spec, ex.renderer.inverse, mel, phase="pghi",
-                                       length=ex.renderer.samples)
+    expected = mel_to_waveform_learned(  # (1, 1, samples)
+        spec, inverter.inverse, mel, phase="pghi", length=ex.renderer.samples,
+        generator=torch.Generator().manual_seed(ex.renderer.seed))
     tol = 1e-3 * float(expected.abs().max())  # FFT threads reorder sums: not bit-equal
     assert torch.allclose(ex.renderer.invert(mel), expected, atol=tol)
     assert not torch.allclose(expected, spec.mel_to_waveform(mel, length=ex.renderer.samples),
                               atol=100 * tol)
-    # what is kept is what is heard: the traversal export renders through the same inverse
+    # what is kept is what is heard: the traversal export renders through the same inverter
     tr = export_traversal(ex.model, spec, ex.z, [ex.order[0]], (0.0,), ex.scale,
-                          tmp_path / "kept", inverse=ex.renderer.inverse)
+                          tmp_path / "kept", inverter=inverter)
     kept, _ = sf.read(tr["wav"][0])
     gain = wav_gain(expected)
     assert np.allclose(kept, gain * expected[0, 0].numpy(), atol=gain * tol)
-    plain = LatentExplorer.from_run(run, mels, n_shown=2, inverse=None)
-    assert plain.renderer.inverse is None  # asked for the spectrogram's own inversion
+    plain = LatentExplorer.from_run(run, mels, n_shown=2, inverter=None)
+    assert plain.renderer.inverter is None  # asked for the spectrogram's own inversion
     other = AudioSpectrogram(TINY_SPEC.__class__(sample_rate=16_000, n_fft=512, hop_length=256,
                                                  n_mels=32, scale="db"))
     with pytest.raises(ValueError, match="another spectrogram config"):
-        LatentExplorer(model, other, mels, inverse=inverse, show_map=False)
+        LatentExplorer(model, other, mels, inverter=inverter, show_map=False)
 
 
 def test_from_run_says_when_its_folder_moved_and_takes_data_pointing_at_it(tmp_path):

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from ..model.vae import ConvVAE, encode_dataset
+from ..representation.inverter import Inverter
 from .dimensions import rank_dimensions
 
 __all__ = ["DESCRIPTORS", "WORDS", "ANALYSIS_GRIFFIN_LIM_ITERS", "clip_descriptors",
@@ -66,13 +67,17 @@ def clip_length(spec, n_frames: int) -> int:
 
 @torch.no_grad()
 def invert(spec, mels: torch.Tensor, seed: int = 0, batch: int = 32,
-           griffin_lim_iters: int | None = None, inverse=None) -> torch.Tensor:
+           griffin_lim_iters: int | None = None, inverter: Inverter | None = None
+           ) -> torch.Tensor:
     """Mels ``(N, 1, n_mels, T)`` -> waveforms ``(N, 1, samples)`` on the CPU.
 
-    ``inverse``: a learned inverse mel (:class:`sda_lab.representation.inverse_mel.InverseMel`):
-    its magnitude, a PGHI phase start and ``griffin_lim_iters`` (None: the spectrogram's) fast
-    Griffin-Lim iterations (:func:`sda_lab.representation.inverse_mel.mel_to_waveform_learned`);
-    ``ValueError`` (one line) if it was trained on another spectrogram config.
+    ``inverter``: an :class:`~sda_lab.representation.inverter.Inverter` (a run's,
+    :meth:`Inverter.for_run <sda_lab.representation.inverter.Inverter.for_run>`): the waveforms
+    are what it gives (its magnitude, phase start and Griffin-Lim iterations; the random phases
+    it draws, of a random start or of PGHI's smallest coefficients, come from
+    ``torch.Generator().manual_seed(seed)``, one for all batches). ``ValueError`` (one line) if
+    it was built on another spectrogram config than ``spec``, or if ``griffin_lim_iters`` is
+    also given (the inverter carries its own).
     Else ``griffin_lim_iters=None``: the spectrogram's default inversion
     (:meth:`AudioSpectrogram.mel_to_waveform`). A number: its NNLS step
     (:meth:`AudioSpectrogram.mel_to_linear`, ``config.nnls_iters`` steps), then that many
@@ -81,21 +86,24 @@ def invert(spec, mels: torch.Tensor, seed: int = 0, batch: int = 32,
     Griffin-Lim's later iterations barely change. Random phases come from ``seed``; the global
     torch generator is left as it was.
     """
-    from ..representation.inverse_mel import mel_to_waveform_learned
     from ..representation.inversion import griffin_lim
 
     c = spec.config
-    if inverse is not None:
-        inverse.check_spectrogram(spec)
+    if inverter is not None:
+        if griffin_lim_iters is not None:
+            raise ValueError("griffin_lim_iters: not with an inverter, which carries its own "
+                             "(Inverter(..., griffin_lim_iters=))")
+        if inverter.spectrogram.config != c:
+            raise ValueError("inverter: built on another spectrogram config than the mels'")
     length = clip_length(spec, mels.shape[-1])
     out = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
         for i in range(0, mels.shape[0], batch):
             m = mels[i:i + batch].cpu()  # (b, 1, n_mels, T)
-            if inverse is not None:
-                out.append(mel_to_waveform_learned(spec, inverse, m, "pghi", length=length,
-                                                   n_iter=griffin_lim_iters).cpu())  # (b, 1, S)
+            if inverter is not None:
+                out.append(inverter(m, length, generator=generator).cpu())  # (b, 1, samples)
                 continue
             if griffin_lim_iters is None:
                 out.append(spec.mel_to_waveform(m, length=length))  # (b, 1, samples)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..representation.inverter import Inverter
 from .descriptors import DESCRIPTORS, MIN_VOICED, clip_descriptors, clip_length, invert
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
 
@@ -208,15 +209,17 @@ def prior_for(run: Run, kind: str, seed: int = 0) -> LatentPrior:
     return fit_gmm_prior(mu.cpu(), seed=seed)
 
 
-def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0, inverse=None
+def sample_sounds(model, spec, prior: LatentPrior, n: int, seed: int = 0,
+                  inverter: Inverter | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` latents from ``prior`` (seeded), decoded and inverted: ``z`` ``(n, D)``, mels
-    ``(n, 1, n_mels, T)``, waveforms ``(n, 1, samples)`` on the CPU. ``inverse``: a learned
-    inverse mel (:mod:`sda_lab.representation.inverse_mel`; its magnitude and a PGHI phase start),
-    else the spectrogram's own inversion."""
+    ``(n, 1, n_mels, T)``, waveforms ``(n, 1, samples)`` on the CPU. ``inverter``: what turns
+    the mels into sound (a run's :meth:`Inverter.for_run
+    <sda_lab.representation.inverter.Inverter.for_run>`), else the spectrogram's own inversion
+    (:func:`sda_lab.studies.descriptors.invert`, which raises its ``ValueError``)."""
     z = prior.sample(n, seed)  # (n, D)
     mels = decode_samples(model, z)  # (n, 1, n_mels, T)
-    return z, mels, invert(spec, mels, seed=seed, inverse=inverse)  # (n, 1, samples)
+    return z, mels, invert(spec, mels, seed=seed, inverter=inverter)  # (n, 1, samples)
 
 
 def _screen(waves: torch.Tensor, sample_rate: int) -> tuple[np.ndarray, list[str]]:
@@ -259,25 +262,28 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
                  progress=None) -> tuple[pd.DataFrame, dict | None]:
     """Sample ``n`` sounds from a run and write them to ``out`` in batches of :data:`BATCH`.
 
-    Each batch is decoded, inverted, checked and written before the next is made:
-    ``out/sample_000.wav`` ... (16-bit PCM, :func:`sda_lab.core._io.write_wav`) and
+    Each batch is decoded, inverted through the run's own
+    :class:`~sda_lab.representation.inverter.Inverter` (:meth:`Inverter.for_run
+    <sda_lab.representation.inverter.Inverter.for_run>`: its learned inverse mel, the start it
+    kept, or the NNLS start; PGHI and fast Griffin-Lim), checked and written before the next
+    is made: ``out/sample_000.wav`` ... (16-bit PCM, :func:`sda_lab.core._io.write_wav`) and
     ``out/samples.csv`` rewritten (atomically) with a row for every sample made so far: file
     (empty where not written), ``status`` ("kept", "dropped: <why>", or "kept: <why>" with
-    ``keep_silent``), ``loudest_20ms_dbfs``, prior, seed, inversion, descriptors, ``f0_note``
-    (why ``f0_hz`` is empty), nearest training and held-out clips and their mel MSE,
-    ``closer_than_heldout``. Near-silent and broken samples (module docstring) are dropped,
-    near-silent ones kept with ``keep_silent``. An interrupt keeps every batch written (the
-    ``KeyboardInterrupt`` carries ``samples_done``). ``progress(done, n)`` is called after each
-    batch.
+    ``keep_silent``), ``loudest_20ms_dbfs``, prior, seed, inversion (the inverter's ``name``),
+    descriptors, ``f0_note`` (why ``f0_hz`` is empty), nearest training and held-out clips and
+    their mel MSE, ``closer_than_heldout``. Near-silent and broken samples (module docstring)
+    are dropped, near-silent ones kept with ``keep_silent``. An interrupt keeps every batch
+    written (the ``KeyboardInterrupt`` carries ``samples_done``). ``progress(done, n)`` is
+    called after each batch.
 
     Returns the table and the copying check over the written samples (:func:`copying_check`'s
     keys; None when the run has no held-out clips or no sample was written). Raises what
-    :func:`load_run` raises, ``ValueError`` for ``n`` outside [1, :data:`MAX_SAMPLES`] or an
-    unknown prior, and :class:`sda_lab.core._io.WriteError` for an unwritable ``out``, before
-    any sample is made.
+    :func:`load_run` and :meth:`Inverter.for_run
+    <sda_lab.representation.inverter.Inverter.for_run>` raise, ``ValueError`` for ``n`` outside
+    [1, :data:`MAX_SAMPLES`] or an unknown prior, and :class:`sda_lab.core._io.WriteError` for an
+    unwritable ``out``, before any sample is made.
     """
     from ..core._io import atomic_write, check_writable_dir, write_wav
-    from ..representation.inverse_mel import INVERSE_MEL_FILE, load_inverse_mel
 
     if isinstance(n, bool) or int(n) != n or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"--n: expected a number of sounds from 1 to {MAX_SAMPLES}, got {n!r}")
@@ -285,10 +291,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
         raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
     out = check_writable_dir(out, "--out")  # before any long work
     run = run if isinstance(run, Run) else load_run(run)
-    learned = run.path / INVERSE_MEL_FILE  # the run's learned inverse mel, where trained
-    inverse = load_inverse_mel(learned) if learned.is_file() else None
-    inversion = ("learned inverse mel + PGHI" if inverse is not None
-                 else f"{run.spec.config.inversion} + Griffin-Lim")
+    inverter = Inverter.for_run(run.path, run.spec)  # its learned inverse mel, or its start
     z = prior_for(run, prior, seed).sample(int(n), seed)  # (n, D)
     held = _nearest(run.val_mels, run.train_mels)[0] if run.val_idx else None  # (N_val,)
     c, labels = run.spec.config, run.clips.labels
@@ -298,7 +301,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     try:
         for b, start in enumerate(range(0, n, BATCH)):
             mels = decode_samples(run.model, z[start:start + BATCH])  # (b, 1, n_mels, T)
-            waves = invert(run.spec, mels, seed=seed + b, inverse=inverse)  # (b, 1, samples)
+            waves = invert(run.spec, mels, seed=seed + b, inverter=inverter)  # (b, 1, samples)
             level, why = _screen(waves, c.sample_rate)
             ok = [i for i, w in enumerate(why) if not w.startswith("broken")]
             table = pd.DataFrame(np.nan, index=range(len(why)), columns=list(DESCRIPTORS))
@@ -315,7 +318,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
             table.insert(2, "loudest_20ms_dbfs", level)
             table.insert(3, "prior", prior)
             table.insert(4, "seed", seed)
-            table.insert(5, "inversion", inversion)
+            table.insert(5, "inversion", inverter.name)
             table["f0_note"] = _f0_notes(table["f0_hz"].to_numpy(float), why, f0)
             near = nearest_clips(mels.nan_to_num(), run.train_mels, run.val_mels)
             table["nn_train_mse"] = near["nn_train_mse"]

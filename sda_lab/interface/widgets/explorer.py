@@ -20,6 +20,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ...model.vae import ConvVAE
+from ...representation.inverter import Inverter
 from ...representation.spectrogram import AudioSpectrogram
 from ...studies.dimensions import dimension_effects, rank_dimensions
 from .clips import check_explorer_mels, mels_for, run_clips
@@ -68,23 +69,23 @@ class LatentExplorer(DescriptorNaming):
     name_dimensions : bool
         Call :meth:`name_dimensions` (a descriptor traversal: slow on the full model) and show
         :meth:`descriptor_controls` under the start menu.
-    inverse : InverseMel or None
-        A learned inverse mel (:func:`sda_lab.representation.inverse_mel.load_inverse_mel`) for the
-        full audio path, with a PGHI phase start; None: the spectrogram's own inversion.
-        :meth:`from_run` opens the run's ``inverse_mel.pt`` when there is one.
+    inverter : Inverter or None
+        The full audio path (:class:`~sda_lab.representation.inverter.Inverter`); None: the
+        spectrogram's own inversion. :meth:`from_run` passes the run's own
+        (:meth:`Inverter.for_run <sda_lab.representation.inverter.Inverter.for_run>`).
 
     Raises
     ------
     ValueError
         ``start`` not in :data:`STARTS`, or ``mels`` empty, of one clip, or not the model's
-        ``(n_mels, frames)``.
+        ``(n_mels, frames)``; ``inverter`` built on another spectrogram config than ``spec``.
     """
 
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, mels: torch.Tensor,
                  labels: Sequence[str] | None = None, n_shown: int = 8, sd_range: float = 3.0,
                  start: str = "clip", clip_index: int = 0, seed: int = 0, live: bool = True,
                  show_map: bool = True, preview: Preview | None = Preview(),
-                 name_dimensions: bool = False, inverse=None) -> None:
+                 name_dimensions: bool = False, inverter: Inverter | None = None) -> None:
         if start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         check_explorer_mels(model, mels)
@@ -93,7 +94,7 @@ class LatentExplorer(DescriptorNaming):
                              f"{len(labels)} labels")
         if not 0 <= clip_index < len(mels):
             raise ValueError(f"clip_index must be in [0, {len(mels)}), got {clip_index}")
-        self.renderer = Renderer(model, spec, seed, preview, inverse)
+        self.renderer = Renderer(model, spec, seed, preview, inverter)
         self.model = model
         self.spec = spec
         self.live = live
@@ -209,8 +210,10 @@ class LatentExplorer(DescriptorNaming):
         explores the run's own files there; mels, waveforms or clips are explored as given
         (:func:`.clips.mels_for`). Files of a folder are checked against the run's fingerprints
         (:func:`sda_lab.studies.run_files.run_files`): each difference is one warning line. The
-        audio goes through the run's learned inverse mel (``RUN/inverse_mel.pt``) when the run
-        has one and ``inverse`` is not given (``inverse=None`` keeps the spectrogram's own).
+        full audio goes through the run's own inversion, :meth:`Inverter.for_run
+        <sda_lab.representation.inverter.Inverter.for_run>` (its learned inverse mel
+        ``RUN/inverse_mel.pt``, the start it kept, or the NNLS start; PGHI and fast Griffin-Lim),
+        unless ``inverter`` is given (``inverter=None`` keeps the spectrogram's own).
 
         Raises
         ------
@@ -218,17 +221,20 @@ class LatentExplorer(DescriptorNaming):
             One line: ``run`` is not a folder or holds neither checkpoint; the run's training
             folder is gone or moved and no ``data`` was given (pass ``data=`` pointing at it);
             ``data`` is not a folder; none of the run's training files is in it unchanged.
+        ValueError
+            What :meth:`Inverter.for_run <sda_lab.representation.inverter.Inverter.for_run>`
+            raises: an unreadable ``inverse_mel.pt``, or one trained on another spectrogram
+            config.
         """
         from ...training.checkpoint import load_checkpoint
         from ...training.rundir import RunDir
 
         rd = RunDir(run)
         ckpt = load_checkpoint(rd.run_checkpoint())
-        if "inverse" not in kwargs:
-            from ...representation.inverse_mel import load_inverse_mel
-
-            kwargs["inverse"] = load_inverse_mel(rd.inverse_mel) if rd.inverse_mel.is_file() \
-                else None
+        if "inverter" not in kwargs:
+            if kwargs.get("spec") is None:
+                kwargs["spec"] = ckpt.spectrogram()
+            kwargs["inverter"] = Inverter.for_run(rd.path, kwargs["spec"])
         if data is None or isinstance(data, (str, Path)):
             data = run_clips(rd, ckpt, rd.find_data(data))
         return cls.from_checkpoint(ckpt, data, **kwargs)

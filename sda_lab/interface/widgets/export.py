@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from ...core._io import atomic_write, check_writable_dir, write_wav
 from ...model.vae import ConvVAE
+from ...representation.inverter import Inverter
 from ...representation.spectrogram import AudioSpectrogram
 from ...studies.descriptors import invert
 from .images import figure_png
@@ -40,12 +41,12 @@ def _write_png(path: Path, fig: Figure) -> Path:
 
 @torch.no_grad()
 def _invert(model: ConvVAE, spec: AudioSpectrogram, zs: torch.Tensor, seed: int,
-            inverse=None) -> torch.Tensor:
+            inverter: Inverter | None = None) -> torch.Tensor:
     """Latents ``(B, D)`` -> full-inversion waveforms ``(B, 1, samples)``, seeded: through
-    ``inverse`` (the renderer's learned inverse mel) where set, as the explorer plays."""
+    ``inverter`` (the renderer's) where set, as the explorer plays."""
     device = next(model.parameters()).device
     mels = model.decode(zs.to(device)).cpu()  # (B, 1, n_mels, T)
-    return invert(spec, mels, seed=seed, inverse=inverse)  # (B, 1, samples)
+    return invert(spec, mels, seed=seed, inverter=inverter)  # (B, 1, samples)
 
 
 def explorer_figure(explorer, title: str) -> Figure:
@@ -104,7 +105,7 @@ def export_explorer(explorer, folder: str | Path, name: str = "explorer") -> dic
     if sound.z is not None and torch.equal(sound.z, z) and not sound.preview:
         wave = ex.renderer.last_wave  # what the player holds now
     else:
-        wave = _invert(ex.model, ex.spec, z[None], ex.renderer.seed, ex.renderer.inverse)
+        wave = _invert(ex.model, ex.spec, z[None], ex.renderer.seed, ex.renderer.inverter)
     wav = _wav(folder / f"{name}.wav", wave, ex.spec.config.sample_rate)
     png = _write_png(folder / f"{name}.png", ex.snapshot())
     return {"wav": wav, "png": png}
@@ -121,7 +122,7 @@ def export_interpolation(interp, folder: str | Path, steps: int = 5,
     ts = torch.linspace(0, 1, steps).tolist()
     zs = torch.stack([interp.latent(t) for t in ts])  # (steps, D)
     waves = _invert(interp.model, interp.spec, zs, interp.renderer.seed,
-                    interp.renderer.inverse)  # (steps, 1, samples)
+                    interp.renderer.inverter)  # (steps, 1, samples)
     sr = interp.spec.config.sample_rate
     wavs = [_wav(folder / f"{name}_t{t:.2f}.wav", w, sr) for t, w in zip(ts, waves)]
     from ..plotting import plot_mels
@@ -152,15 +153,18 @@ def traversal(model: ConvVAE, z: torch.Tensor, dims: Sequence[int], offsets: Seq
 def export_traversal(model: ConvVAE, spec: AudioSpectrogram, z: torch.Tensor,
                      dims: Sequence[int], offsets: Sequence[float], scale: torch.Tensor,
                      folder: str | Path, name: str = "traversal",
-                     seed: int = 0, inverse=None) -> dict[str, list[Path] | Path]:
+                     seed: int = 0, inverter: Inverter | None = None
+                     ) -> dict[str, list[Path] | Path]:
     """Write the :func:`traversal` of ``z`` ``(D,)`` as one WAV per dimension and offset
-    (``NAME_z3_+2sd.wav``) and the grid of mels as ``NAME.png``; ``inverse``: a learned inverse mel
-    to render through (an explorer's ``renderer.inverse``), else the spectrogram's own inversion.
+    (``NAME_z3_+2sd.wav``) and the grid of mels as ``NAME.png``; ``inverter``: the
+    :class:`~sda_lab.representation.inverter.Inverter` to render through (an explorer's
+    ``renderer.inverter``), else the spectrogram's own inversion
+    (:func:`sda_lab.studies.descriptors.invert`, which raises its ``ValueError``).
     Returns ``{"wav": [paths], "png": path}``."""
     folder = check_writable_dir(folder, "folder")
     grid = traversal(model, z, dims, offsets, scale)  # (n_dims, n_offsets, 1, n_mels, T)
     mels = grid.flatten(0, 1)  # (n_dims * n_offsets, 1, n_mels, T)
-    waves = invert(spec, mels, seed=seed, inverse=inverse)  # (n_dims * n_offsets, 1, samples)
+    waves = invert(spec, mels, seed=seed, inverter=inverter)  # (n_dims * n_offsets, 1, samples)
     names = [f"z{d}_{o:+g}sd" for d in dims for o in offsets]
     wavs = [_wav(folder / f"{name}_{k}.wav", w, spec.config.sample_rate)
             for k, w in zip(names, waves)]

@@ -10,6 +10,7 @@ import ipywidgets as W
 import torch
 
 from ...model.vae import ConvVAE, encode_dataset
+from ...representation.inverter import Inverter
 from ...representation.spectrogram import AudioSpectrogram
 from .clips import check_explorer_mels
 from .export import export_interpolation
@@ -23,14 +24,17 @@ class InterpolationExplorer:
 
     ``t`` updates live while dragged (steps of 0.01), through the same coalescing lanes as
     :class:`~sda_lab.interface.widgets.LatentExplorer` (a preview while it moves, the full
-    inversion when it stops). ``inverse``: a learned inverse mel for the full audio path, as in
-    :class:`~sda_lab.interface.widgets.LatentExplorer`."""
+    inversion when it stops). ``inverter``: the full audio path
+    (:class:`~sda_lab.representation.inverter.Inverter`), as in
+    :class:`~sda_lab.interface.widgets.LatentExplorer`; ``ValueError`` (one line) if it was
+    built on another spectrogram config than ``spec``."""
 
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, mels: torch.Tensor,
                  labels: Sequence[str] | None = None, a: int = 0, b: int = 1, seed: int = 0,
-                 live: bool = True, preview: Preview | None = Preview(), inverse=None) -> None:
+                 live: bool = True, preview: Preview | None = Preview(),
+                 inverter: Inverter | None = None) -> None:
         check_explorer_mels(model, mels)
-        self.renderer = Renderer(model, spec, seed, preview, inverse)
+        self.renderer = Renderer(model, spec, seed, preview, inverter)
         self.model, self.spec = model, spec
         self.live = live
         self.mu = encode_dataset(model, mels)[0].cpu()  # (N, D)

@@ -26,6 +26,7 @@ import torch
 
 from ...model.vae import ConvVAE
 from ...representation.inversion import griffin_lim, mel_to_linear
+from ...representation.inverter import Inverter
 from ...representation.spectrogram import AudioSpectrogram
 from ..plotting import flac_bytes
 from .images import mel_image_png, waveform_image_png
@@ -127,7 +128,8 @@ class LatestValueWorker:
 class Preview:
     """The audio lane's cheap inversion while a slider moves: ``nnls_iters`` FISTA steps from
     the pseudo-inverse, then ``griffin_lim_iters`` fast Griffin-Lim iterations started from the
-    phase of the previous render's STFT (warm start). The full path on settle is
+    phase of the previous render's STFT (warm start). The full path on settle is the
+    renderer's :class:`~sda_lab.representation.inverter.Inverter` where it has one, else
     ``AudioSpectrogram.mel_to_waveform``'s default."""
 
     nnls_iters: int = 10
@@ -163,14 +165,14 @@ class Renderer:
     """
 
     def __init__(self, model: ConvVAE, spec: AudioSpectrogram, seed: int = 0,
-                 preview: Preview | None = Preview(), inverse=None) -> None:
+                 preview: Preview | None = Preview(), inverter: Inverter | None = None) -> None:
         self.model = model.eval()
         self.spec = spec
         self.seed = seed
         self.preview = preview
-        if inverse is not None:
-            inverse.check_spectrogram(spec)  # one line if it was trained on another mel
-        self.inverse = inverse  # InverseMel: the full path is learned magnitude + PGHI
+        if inverter is not None and inverter.spectrogram.config != spec.config:
+            raise ValueError("inverter: built on another spectrogram config than spec")
+        self.inverter = inverter  # the full path, where given (a run's Inverter.for_run)
         # 1 s clips (the default) come back at exactly 1 s; other lengths at Griffin-Lim's own
         one_second = spec.config.sample_rate
         frames = model.config.n_frames
@@ -207,15 +209,12 @@ class Renderer:
     def invert(self, mel: torch.Tensor, preview: bool = False) -> torch.Tensor:
         """Mel ``(1, 1, n_mels, T)`` -> waveform ``(1, 1, samples)``: the full inversion, or with
         ``preview`` the :class:`Preview` path warm-started from :attr:`last_wave`. The full
-        inversion is the run's learned inverse mel with a PGHI start
-        (:func:`sda_lab.representation.inverse_mel.mel_to_waveform_learned`) when :attr:`inverse`
-        is set, else the default ``spec.mel_to_waveform`` (random start phase from ``seed``: only
-        the latent changes the sound)."""
-        if (not preview or self.preview is None) and self.inverse is not None:
-            from ...representation.inverse_mel import mel_to_waveform_learned
-
-            return mel_to_waveform_learned(self.spec, self.inverse, mel, phase="pghi",
-                                           length=self.samples)  # (1, 1, samples)
+        inversion is what :attr:`inverter` gives when it is set, else the default
+        ``spec.mel_to_waveform``; either way the random phases come from ``seed`` (only the
+        latent changes the sound)."""
+        if (not preview or self.preview is None) and self.inverter is not None:
+            generator = torch.Generator().manual_seed(self.seed)
+            return self.inverter(mel, self.samples, generator=generator)  # (1, 1, samples)
         if not preview or self.preview is None:
             with _RNG_LOCK:
                 torch.manual_seed(self.seed)
