@@ -181,3 +181,22 @@ def test_the_bar_ends_on_the_numbers_it_showed():
                                        "units", history=types.SimpleNamespace(alarm_kind="learned"))
     LiveState(bar).on_train_end(state)
     assert bar.text == state.live
+
+
+def test_an_interrupted_overwrite_keeps_the_earlier_run_and_a_later_one_is_refused(
+        tmp_path, capsys, monkeypatch, tiny):
+    folder = write_folder(tmp_path / "a")
+    out = tmp_path / "run"
+    steps = ["--max-steps", "4", "--no-inverse-mel", *BASE]
+    assert main(["train", str(folder), "--out", str(out), *steps]) == 0
+    finished = (out / "best.pt").read_bytes()
+    _ctrl_c_at(monkeypatch, 2)
+    assert main(["train", str(folder), "--out", str(out), "--overwrite", *steps]) == 130
+    err = capsys.readouterr().err
+    assert "the earlier run is still kept in" in err
+    assert (out / "previous-run" / "best.pt").read_bytes() == finished  # nothing lost
+    monkeypatch.undo()
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--overwrite",
+                                   *steps])
+    assert code == 1 and "previous-run" in line and "move its files back" in line
+    assert (out / "previous-run" / "best.pt").read_bytes() == finished

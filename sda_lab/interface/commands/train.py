@@ -160,13 +160,18 @@ def check_out(out: Path, overwrite: bool) -> list[Path]:
     Raises
     ------
     ValueError
-        If ``out`` holds files of an earlier run (:data:`RUN_FILES`) and not ``overwrite``.
+        If ``out`` holds files of an earlier run (:data:`RUN_FILES`) and not ``overwrite``, or
+        a run an unfinished ``--overwrite`` set aside (``out/previous-run/``).
     sda_lab.core._io.WriteError
         If ``out`` is a file or cannot be created or written.
     """
     from ...core._io import check_writable_dir
 
     old = [out / name for name in RUN_FILES if out.is_dir() and (out / name).exists()]
+    if (out / PREVIOUS_RUN).exists():
+        raise ValueError(f"--out: expected no run set aside, got {out / PREVIOUS_RUN} holding the "
+                         "run an earlier --overwrite set aside and did not finish replacing; "
+                         f"move its files back into {out} (or delete the folder) first")
     if old and not overwrite:
         raise ValueError(f"--out: expected a folder without another run, got {out} holding "
                          f"{', '.join(p.name for p in old)}; pass --overwrite to replace that "
@@ -216,8 +221,7 @@ def _set_aside(out: Path, old: list[Path]) -> Path | None:
     an interrupted or failed new run never costs the finished one."""
     if not old:
         return None
-    previous = out / PREVIOUS_RUN
-    shutil.rmtree(previous, ignore_errors=True)
+    previous = out / PREVIOUS_RUN  # check_out refused a folder that already holds one
     previous.mkdir()
     for path in old:
         os.replace(path, previous / path.name)
@@ -330,6 +334,11 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
             sinks=Sinks(out.checkpoint, out.best, save_every_s=SAVE_EVERY_S, extra=record))
     except TrainingInterrupted as exc:  # both checkpoints hold the last completed step
         result, interrupted = exc.run, exc
+    except BaseException:
+        if previous is not None:
+            print(f"sda-lab: the earlier run is kept in {previous}: move its files back into "
+                  f"{out.path} to use it again", file=sys.stderr)
+        raise
     t_trained = time.perf_counter()
     print(stopped_line(result.history.stop_reason))
     inverse_entry = inverse_entry_for(args, spec, clips, list(result.train_idx), out, seed, plan,
@@ -358,13 +367,15 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
                           time.perf_counter() - started, run_id)
     atomic_write_json(out.metrics, metrics)  # once, at the end
     written = check_written(out, run_id, inverse_entry)
-    if previous is not None:  # the new run is complete: the earlier one can go
+    if previous is not None and interrupted is None:  # complete: the earlier run can go
         shutil.rmtree(previous, ignore_errors=True)
     if interrupted is not None:
+        kept = ("" if previous is None else
+                f"; the earlier run is still kept in {previous}")
         if isinstance(interrupted, TrainingInterrupted):
             print(f"sda-lab: interrupted after {result.history.steps[-1]} steps: the run so far "
                   f"is in {out.path} ({', '.join(p.name for p in written)}); go on with: "
-                  f"python -m sda_lab train {args.folder} --out {args.out} --resume",
+                  f"python -m sda_lab train {args.folder} --out {args.out} --resume{kept}",
                   file=sys.stderr)
             return 130
         raise interrupted
