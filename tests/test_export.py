@@ -245,3 +245,21 @@ def test_a_run_that_kept_its_harmonic_start_exports_that_start_for_both_hosts(tm
         meta = json.loads((tmp_path / f"{name}.json").read_text())
         said = meta["inversion"]
         assert ("harmonic" in said) if isinstance(said, str) else said["start"] == "harmonic"
+
+
+def test_export_replaces_only_an_earlier_export(exported, tmp_path, capsys):
+    from .test_cli import error_of
+
+    run, path = exported
+    before = (run / "best.pt").read_bytes()
+    wav = tmp_path / "take.wav"
+    wav.write_bytes(b"RIFF....WAVE")
+    for target in (run / "best.pt", run / "metrics.json", wav):
+        code, line = error_of(capsys, ["export", str(run), "--out", str(target)])
+        assert code == 1 and line.startswith("sda-lab: error: --out: expected a new file or "
+                                             "an earlier export"), line
+    assert (run / "best.pt").read_bytes() == before and wav.read_bytes() == b"RIFF....WAVE"
+    assert main(["export", str(run), "--out", str(path)]) == 0  # an earlier export: replaced
+    code, line = error_of(capsys, ["export", str(run), "--out", str(tmp_path / "n.ts"),
+                                   "--for", "nn~", "--gl-iters", "1000000"])
+    assert code == 1 and "--gl-iters: expected 1 to 1000" in line

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ._options import positive_int
 
 HOSTS = ("torch", "nn~")
 GL_ITERS = 32  # sda_lab.interface.nn_tilde.GL_ITERS (not imported: --help stays light)
+MAX_GL_ITERS = 1000  # per clip; far beyond what a host can run in real time
 
 
 def add_parser(subparsers) -> None:
@@ -45,9 +47,37 @@ def add_parser(subparsers) -> None:
     e.set_defaults(func=run)
 
 
+def check_out(out: Path, sidecar: Path) -> None:
+    """``--out`` may replace only an earlier export (a file with its ``FILE.json`` beside it
+    naming it): never a run's checkpoint, a recording or any other file.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``--out`` and what the path holds.
+    """
+    if out.is_dir():
+        raise ValueError(f"--out: expected a file name, got a folder: {out}")
+    if not out.exists():
+        return
+    try:
+        earlier = json.loads(sidecar.read_text()).get("file") == out.name
+    except (OSError, ValueError, AttributeError):
+        earlier = False
+    if not earlier:
+        raise ValueError(f"--out: expected a new file or an earlier export, got {out}, an "
+                         "existing file that is not one (no export's .json beside it); choose "
+                         "another name")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``export``; returns the exit status (errors propagate to the CLI's one line)."""
     from ..export import export_run, sidecar_path
+
+    check_out(Path(args.out), sidecar_path(Path(args.out)))
+    if args.gl_iters is not None and args.gl_iters > MAX_GL_ITERS:
+        raise ValueError(f"--gl-iters: expected 1 to {MAX_GL_ITERS} Griffin-Lim iterations per "
+                         f"clip, got {args.gl_iters}")
 
     if args.host == "torch":
         for flag, value in (("--latents", args.latents), ("--gl-iters", args.gl_iters)):
