@@ -154,3 +154,36 @@ def test_a_run_without_fingerprints_says_files_are_matched_by_name(tmp_path):
     loaded = gen.load_run(tiny_run(tmp_path))
     assert any("no fingerprints" in n for n in loaded.notes)
     assert {loaded.clips.files[i] for i in loaded.val_idx} == set(VAL_FILES)
+
+
+def test_generate_never_writes_over_earlier_samples_or_into_the_training_folder(tmp_path, capsys):
+    from .test_cli import error_of
+    from .test_generate import tiny_run
+
+    run = tiny_run(tmp_path)
+    audio = tmp_path / "audio"
+    before = sorted(p.name for p in audio.iterdir())
+    code, line = error_of(capsys, ["generate", str(run), "--out", str(audio / "new"), "--n", "1"])
+    assert code == 1 and "outside the run's training folder" in line, line
+    earlier = tmp_path / "mine"
+    earlier.mkdir()
+    (earlier / "samples.csv").write_text("notes")
+    code, line = error_of(capsys, ["generate", str(run), "--out", str(earlier), "--n", "1"])
+    assert code == 1 and "without earlier samples" in line and "samples.csv" in line, line
+    assert (earlier / "samples.csv").read_text() == "notes"
+    assert sorted(p.name for p in audio.iterdir()) == before
+
+
+def test_listen_never_writes_over_one_of_the_runs_training_files(tmp_path, capsys):
+    from .test_cli import error_of
+    from .test_generate import FILES, tiny_run
+
+    run = tiny_run(tmp_path)
+    audio = tmp_path / "audio"
+    name = sorted(FILES)[0]
+    kept = (audio / name).read_bytes()
+    other = tmp_path / "in.wav"
+    other.write_bytes(kept)
+    code, line = error_of(capsys, ["listen", str(run), str(other), "--out", str(audio / name)])
+    assert code == 1 and "one of RUN's training files" in line, line
+    assert (audio / name).read_bytes() == kept

@@ -16,6 +16,7 @@ Errors are one line naming the flag or RUN.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from . import _options as opt
 
@@ -48,6 +49,33 @@ def add_parser(subparsers) -> None:
     g.set_defaults(func=run)
 
 
+def _check_out(out: Path, run: str) -> None:
+    """``--out`` must not hold an earlier generate's files (``samples.csv``, ``sample_*.wav``)
+    nor lie inside the run's training folder (the samples would join its data).
+
+    Raises
+    ------
+    ValueError
+        One line naming ``--out`` and what it holds or where it lies.
+    """
+    from ...training.rundir import RunDir
+
+    if out.is_dir():
+        earlier = sorted(p.name for p in out.iterdir()
+                         if p.name == "samples.csv" or p.name.startswith("sample_"))
+        if earlier:
+            raise ValueError(f"--out: expected a folder without earlier samples, got {out} "
+                             f"holding {', '.join(earlier[:3])}{', ...' if len(earlier) > 3 else ''}"
+                             "; choose another folder")
+    try:
+        data = RunDir(run).data_folder()
+    except (OSError, ValueError):
+        data = None
+    if data is not None and out.resolve().is_relative_to(Path(data).resolve()):
+        raise ValueError(f"--out: expected a folder outside the run's training folder {data}, "
+                         f"got {out}: the samples would join the training data")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``generate``; returns the exit status (errors propagate to the CLI's one line)."""
     import sys
@@ -55,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from ...core._io import check_writable_dir
     from ...studies.generate import SILENT_DBFS, generate_run, load_run
 
+    _check_out(Path(args.out), args.run)
     check_writable_dir(args.out, "--out")  # before loading anything
     run_ = load_run(args.run)
     for note in run_.notes:

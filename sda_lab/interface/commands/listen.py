@@ -103,6 +103,22 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _training_files(run_dir: str) -> dict[str, Path]:
+    """``{"one of RUN's training files": path}`` for each file the run recorded (none when its
+    record or folder cannot be read: then there is nothing of it to overwrite here)."""
+    from ...training.rundir import RunDir
+
+    try:
+        run = RunDir(run_dir)
+        folder, record = run.data_folder(), run.record()
+    except (OSError, ValueError):
+        return {}
+    if folder is None:
+        return {}
+    names = list(record.get("train_files") or []) + list(record.get("val_files") or [])
+    return {f"one of RUN's training files ({name})": Path(folder) / name for name in names}
+
+
 def check_out_is_not_an_input(out: Path, inputs: dict[str, Path]) -> None:
     """``ValueError`` (one line naming ``--out``) when ``out`` is one of ``inputs`` (``{what:
     path}``): writing it would replace an input with its reconstruction."""
@@ -152,7 +168,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
         raise FileNotFoundError(f"FILE: no such file: {file}")
     inverse_path = Path(run_dir) / INVERSE_MEL_FILE
     check_out_is_not_an_input(out_path, {"FILE": Path(file), "RUN's checkpoint": ckpt_path,
-                                         "RUN's learned inverse mel": inverse_path})
+                                         "RUN's learned inverse mel": inverse_path,
+                                         **_training_files(run_dir)})
     check_writable_dir(out_path.parent if str(out_path.parent) else ".", "--out folder")
     if inversion == "learned" and not inverse_path.is_file():
         raise FileNotFoundError(f"--inversion learned: RUN has no {INVERSE_MEL_FILE} "
