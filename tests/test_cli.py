@@ -198,3 +198,12 @@ def test_option_types_are_argparse_types():
         _options.positive_float("inf")
     assert _options.fraction("0") == 0.0 and _options.seed("7") == 7
     assert _options.device("CPU") == "cpu"
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["train", "", "--out", "x"], "FOLDER"), (["train", "d", "--out", ""], "--out"),
+    (["listen", "r", "", "--out", "o.wav"], "FILE"), (["generate", "r", "--out", " "], "--out"),
+    (["export", "", "--out", "m.ts"], "RUN")])
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(argv, flag, capsys):
+    code, line = error_of(capsys, argv)
+    assert code == 2 and line.startswith(f"sda-lab: error: {flag}: expected a path, got an empty")

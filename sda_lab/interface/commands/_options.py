@@ -67,6 +67,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"sda-lab: error: {message} (see {hint})\n")
 
 
+def path(text: str) -> str:
+    """A path given on the command line: not empty (an empty one would mean the current
+    folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 def _number(parse, ok, expected: str):
     """An argparse ``type``: ``parse`` the text, accept it when ``ok(value)``, else say what
     was ``expected`` and what came."""

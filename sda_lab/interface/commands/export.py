@@ -18,6 +18,7 @@ import argparse
 import json
 from pathlib import Path
 
+from . import _options as opt
 from ._options import positive_int
 
 HOSTS = ("torch", "nn~")
@@ -34,8 +35,8 @@ def add_parser(subparsers) -> None:
                     "clips) or that nn~ streams in Max and Pure Data (--for nn~), and "
                     "FILE.json.")
     e._sub_name = "export"
-    e.add_argument("run", metavar="RUN", help="run folder of 'python -m sda_lab train'")
-    e.add_argument("--out", metavar="FILE", required=True, help="TorchScript file to write")
+    e.add_argument("run", metavar="RUN", type=opt.path, help="run folder of 'python -m sda_lab train'")
+    e.add_argument("--out", metavar="FILE", type=opt.path, required=True, help="TorchScript file to write")
     e.add_argument("--for", dest="host", choices=HOSTS, default="torch",
                    help="torch: whole clips, for PyTorch and libtorch (default); nn~: "
                         "streaming block by block, for nn~ in Max and Pure Data")

@@ -34,8 +34,8 @@ def add_parser(subparsers) -> None:
         description="Sample sounds from a run of 'python -m sda_lab train', write WAV files "
                     "and samples.csv (descriptors, nearest training and held-out clips) to DIR.")
     g._sub_name = "generate"
-    g.add_argument("run", metavar="RUN", help="run folder of 'python -m sda_lab train'")
-    g.add_argument("--out", metavar="DIR", required=True, help="output folder (created)")
+    g.add_argument("run", metavar="RUN", type=opt.path, help="run folder of 'python -m sda_lab train'")
+    g.add_argument("--out", metavar="DIR", type=opt.path, required=True, help="output folder (created)")
     g.add_argument("--n", type=count, default=16,
                    help=f"sounds to sample, 1 to {MAX_SAMPLES} (default 16)")
     g.add_argument("--prior", choices=PRIORS, default="gmm",

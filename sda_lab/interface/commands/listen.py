@@ -46,9 +46,9 @@ def add_parser(subparsers) -> None:
                     "inversion (--through mel) or also through its VAE (--through vae); print "
                     "spectral convergence and log-spectral distance against the input.")
     p._sub_name = "listen"
-    p.add_argument("run", metavar="RUN", help="run folder of 'python -m sda_lab train'")
-    p.add_argument("file", metavar="FILE", help="audio file to listen to")
-    p.add_argument("--out", metavar="OUT.wav", required=True, help="WAV file to write")
+    p.add_argument("run", metavar="RUN", type=opt.path, help="run folder of 'python -m sda_lab train'")
+    p.add_argument("file", metavar="FILE", type=opt.path, help="audio file to listen to")
+    p.add_argument("--out", metavar="OUT.wav", type=opt.path, required=True, help="WAV file to write")
     p.add_argument("--through", choices=THROUGH, default="mel",
                    help="mel: the representation and its inversion only (default); vae: "
                         "encode and decode as well")

@@ -67,8 +67,8 @@ def add_parser(subparsers) -> None:
     t._sub_name = "train"
     r, recipe_model = OWN_AUDIO_RECIPE.train, OWN_AUDIO_RECIPE.model
     recipe_scale = OWN_AUDIO_RECIPE.spectrogram.scale
-    t.add_argument("folder", metavar="FOLDER", help="folder of audio files (searched recursively)")
-    t.add_argument("--out", metavar="DIR", required=True,
+    t.add_argument("folder", metavar="FOLDER", type=opt.path, help="folder of audio files (searched recursively)")
+    t.add_argument("--out", metavar="DIR", type=opt.path, required=True,
                    help="output folder (created; must not hold another run unless --overwrite)")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (its files are removed when training "
