@@ -200,3 +200,15 @@ def test_an_interrupted_overwrite_keeps_the_earlier_run_and_a_later_one_is_refus
                                    *steps])
     assert code == 1 and "previous-run" in line and "move its files back" in line
     assert (out / "previous-run" / "best.pt").read_bytes() == finished
+
+
+def test_a_huge_latent_and_a_changed_setting_on_resume_are_named_before_any_work(tmp_path, capsys):
+    folder = write_folder(tmp_path / "a")
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "r"),
+                                   "--latent-dim", "999999999"])
+    assert code == 1 and "--latent-dim: expected 1 to 4096, got 999999999" in line
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "r"),
+                                   "--resume", "--latent-dim", "8"])
+    assert code == 1 and line.startswith("sda-lab: error: --resume: expected the run's own "
+                                         "settings, got --latent-dim")
+    assert not (tmp_path / "r").exists()  # nothing was made

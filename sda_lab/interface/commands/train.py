@@ -48,6 +48,7 @@ from ._train_steps import hear, inverse_entry_for
 __all__ = ["add_parser", "check_out", "run"]
 
 FOLDER_ARG = "FOLDER"  # the positional argument's name in errors
+MAX_LATENT_DIM = 4096  # far above any recipe's; a larger head does not fit in memory
 SAVE_EVERY_S = 30.0  # the last checkpoint during training at most this often (and at the end)
 
 
@@ -208,6 +209,8 @@ def _configs(args: argparse.Namespace):
         size = model_cfg.latent_dim if size is None else size
     else:  # the other latent: the plan's sizes by default
         size = VAEConfig().latent_dim if size is None else size
+    if size > MAX_LATENT_DIM:
+        raise ValueError(f"--latent-dim: expected 1 to {MAX_LATENT_DIM}, got {size}")
     model_cfg = replace(model_cfg, latent_dim=size, latent=args.latent,
                         time_halvings=halvings, dropout=args.dropout)
     return model_cfg, train_cfg, OWN_AUDIO_RECIPE.audio_spectrogram(args.scale)
@@ -258,8 +261,8 @@ def run(args: argparse.Namespace) -> int:
     from ...training.rundir import RunDir, RunLocked
 
     started = getattr(args, "started", None) or time.perf_counter()
+    check_resume_options(args)  # first: a changed setting is named as such
     model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
-    check_resume_options(args)
     out = RunDir(args.out)
     check_writable_dir(out.path, "--out")
     try:
