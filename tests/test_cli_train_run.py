@@ -4,7 +4,6 @@ records (fingerprints, the argv given, the data config). Tiny models (tests/test
 ``tiny`` fixture)."""
 
 import json
-import signal
 import types
 from dataclasses import asdict
 
@@ -12,7 +11,6 @@ import pytest
 import torch
 
 import sda_lab.representation.inverse_mel as IM
-import sda_lab.training.loop as loop_mod
 from sda_lab.interface.cli import main
 from sda_lab.interface.commands._train_report import check_written
 from sda_lab.interface.commands._train_steps import INVERSE_MARGIN, train_inverse_mel
@@ -25,6 +23,7 @@ from sda_lab.training.rundir import RunDir
 
 from .test_cli import error_of, write_folder
 from .test_cli_train import tiny  # noqa: F401  (a fixture)
+from .test_resume import _ctrl_c_at
 
 BASE = ["--quiet", "--latent-dim", "4", "--latent", "vector", "--batch-size", "2"]
 
@@ -100,18 +99,6 @@ def test_an_inverse_that_does_not_beat_its_start_by_the_margin_keeps_the_start(
         assert "learned" not in heard.name
     else:
         assert heard.inverse is not None and "learned" in heard.name
-
-
-def _ctrl_c_at(monkeypatch, call: int) -> None:
-    real, calls = loop_mod.vae_loss, {"n": 0}
-
-    def loss(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == call:
-            signal.raise_signal(signal.SIGINT)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(loop_mod, "vae_loss", loss)
 
 
 def test_ctrl_c_writes_what_finished_and_resume_ends_as_the_uninterrupted_run(
