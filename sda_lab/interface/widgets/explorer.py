@@ -237,7 +237,57 @@ class LatentExplorer(DescriptorNaming):
             kwargs["inverter"] = Inverter.for_run(rd.path, kwargs["spec"])
         if data is None or isinstance(data, (str, Path)):
             data = run_clips(rd, ckpt, rd.find_data(data))
-        return cls.from_checkpoint(ckpt, data, **kwargs)
+        explorer = cls.from_checkpoint(ckpt, data, **kwargs)
+        explorer.run_dir = rd.path
+        from .presets import PresetRow
+
+        explorer.presets = PresetRow(explorer)  # under the start menu
+        panel = explorer.widget.children[0]
+        panel.children = (panel.children[0], explorer.presets.widget, *panel.children[1:])
+        return explorer
+
+    # -- presets (sda_lab.studies.presets; the row: .presets.PresetRow) ----------------------
+
+    run_dir: Path | None = None  # the run folder of from_run, where presets are kept
+
+    def slider_values(self) -> dict[str, float]:
+        """``{name: value}`` of every slider, named by its dimension's label (``"z{d}"``, or
+        its descriptor name after :meth:`name_dimensions`)."""
+        names = self.dimension_names or [f"z{d}" for d in range(self.model.latent_dim)]
+        return {names[d]: float(s.value) for s, d in zip(self.sliders, self.order)}
+
+    def _preset_run(self, what: str) -> Path:
+        if self.run_dir is None:
+            raise ValueError(f"{what}: presets belong to a run; open the explorer with "
+                             "LatentExplorer.from_run(RUN)")
+        return self.run_dir
+
+    def save_preset(self, name: str, note: str = "", overwrite: bool = False) -> Path:
+        """Save :attr:`z` and :meth:`slider_values` as ``RUN/presets/NAME.json``
+        (:func:`sda_lab.studies.presets.save_preset`, whose one-line errors it raises; a
+        ``ValueError`` for an explorer not opened with :meth:`from_run`)."""
+        from ...studies.presets import save_preset
+
+        run = self._preset_run("save_preset")
+        self.wait()
+        return save_preset(run, name, self.z, self.slider_values(), note=note,
+                           overwrite=overwrite)
+
+    def load_preset(self, name_or_path: str | Path, play: bool = False):
+        """Read a preset of this run (:func:`sda_lab.studies.presets.load_preset`, whose
+        one-line errors it raises) and start from it (the start menu's "place on the map":
+        "reset" comes back to it); sliders whose name the preset holds get that value, the
+        others the preset's ``z``. Returns the :class:`~sda_lab.studies.presets.Preset`."""
+        from ...studies.presets import load_preset
+
+        preset = load_preset(self._preset_run("load_preset"), name_or_path)
+        z = preset.z[0].double()  # (D,)
+        for name, d in zip(self.slider_values(), self.order):
+            if name in preset.sliders and float(torch.tensor(preset.sliders[name])) == z[d]:
+                z[d] = preset.sliders[name]  # the slider's own value, not its float32 rounding
+        self._map_z = z
+        self.set_start(("map", 0), play=play)
+        return preset
 
     # -- state -------------------------------------------------------------------------------
 
