@@ -5,6 +5,11 @@ has one; else the spectrogram's NNLS start, or the harmonic start), a phase star
 gradient heap integration (PGHI, :mod:`sda_lab.representation.phase`) and fast Griffin-Lim
 iterations from it. ``listen``, ``generate``, the explorer, the run's audio figures and the
 notebooks hear a run through it; the nn~ export compiles its scriptable parts.
+
+A run that trained its own vocoder (:mod:`sda_lab.representation.vocoder`, ``RUN/vocoder.pt``)
+and kept it (its record says it beat this inversion on held-out files) is heard through the
+vocoder instead: mel -> waveform in one network, no magnitude or phase step. Exports
+(:meth:`Inverter.scripted`) do not carry a vocoder: they compile the mel-inverse path.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from pathlib import Path
 
 import torch
 
+from ..core._checks import check_frames, check_mel
 from .inverse_mel import (INVERSE_MEL_FILE, STARTS, InverseMel, load_inverse_mel,
                           mel_to_waveform_learned)
 from .phase import PHASE_INITS
 from .scripted import ScriptedInverter
+from .vocoder import VOCODER_FILE, Vocoder, load_vocoder
 
 __all__ = ["Inverter"]
 
@@ -37,42 +44,60 @@ class Inverter:
         Without ``inverse``: the magnitude, ``"nnls"`` (default) or ``"harmonic"``.
     griffin_lim_iters : int, optional
         Fast Griffin-Lim iterations; None: the spectrogram's ``griffin_lim_iters``.
+    vocoder : Vocoder, optional
+        A run's neural vocoder: where given, :meth:`__call__` is the vocoder alone (``inverse``,
+        ``phase`` and ``start`` then only describe :meth:`scripted`'s export path).
+        ``ValueError`` (one line) if it was trained on another spectrogram config.
     """
 
     def __init__(self, spectrogram, inverse: InverseMel | None = None, phase: str = "pghi",
-                 start: str = "nnls", griffin_lim_iters: int | None = None) -> None:
+                 start: str = "nnls", griffin_lim_iters: int | None = None,
+                 vocoder: Vocoder | None = None) -> None:
         if phase not in PHASE_INITS:
             raise ValueError(f"phase: expected one of {', '.join(PHASE_INITS)}, got {phase!r}")
         if start not in STARTS:
             raise ValueError(f"start: expected one of {', '.join(STARTS)}, got {start!r}")
         if inverse is not None:
             inverse.check_spectrogram(spectrogram)
+        if vocoder is not None:
+            vocoder.check_spectrogram(spectrogram)
         self.spectrogram, self.inverse, self.phase = spectrogram, inverse, phase
+        self.vocoder = vocoder
         self.start = inverse.start if inverse is not None else start
         self.griffin_lim_iters = griffin_lim_iters
 
     @classmethod
     def for_run(cls, run_dir: str | Path, spectrogram, learned: bool | None = None,
-                **kwargs) -> Inverter:
+                vocoder: bool | None = None, **kwargs) -> Inverter:
         """The run's own inversion: its ``inverse_mel.pt`` where the folder holds one.
 
         ``learned``: None (default) uses the file if present; True requires it
         (``FileNotFoundError``, one line); False ignores it (the NNLS start). A file that kept
         its start (``history["kept"] == "start"``: the fit did not beat it) is heard as that
         start, with no network.
+
+        ``vocoder``: None (default) hears the run through ``RUN/vocoder.pt`` where its record
+        says it was kept (``history["kept"] == "vocoder"``: it beat this inversion on held-out
+        files), else without it; False never uses it.
         """
         path = Path(run_dir) / INVERSE_MEL_FILE
         if learned and not path.is_file():
             raise FileNotFoundError(f"RUN has no learned inverse mel ({path})")
         inverse = load_inverse_mel(path) if learned is not False and path.is_file() else None
+        voc = None
+        if vocoder is not False and (Path(run_dir) / VOCODER_FILE).is_file():
+            voc = load_vocoder(Path(run_dir) / VOCODER_FILE)
+            voc = voc if voc.kept else None
         if inverse is not None and inverse.history.get("kept") == "start":
-            return cls(spectrogram, None, start=inverse.start, **kwargs)
-        return cls(spectrogram, inverse, **kwargs)
+            return cls(spectrogram, None, start=inverse.start, vocoder=voc, **kwargs)
+        return cls(spectrogram, inverse, vocoder=voc, **kwargs)
 
     @property
     def name(self) -> str:
         """What turns mels into sound, in words (``"learned inverse mel (harmonic start) +
-        PGHI + fast Griffin-Lim"``)."""
+        PGHI + fast Griffin-Lim"``; ``"per-run HiFi-GAN vocoder"`` with a vocoder)."""
+        if self.vocoder is not None:
+            return "per-run HiFi-GAN vocoder"
         magnitude = (f"learned inverse mel ({self.start} start)" if self.inverse is not None
                      else f"{'NNLS' if self.start == 'nnls' else 'harmonic'} magnitude")
         phase = {"pghi": "PGHI", "random": "random phase", "zero": "zero phase"}[self.phase]
@@ -80,7 +105,12 @@ class Inverter:
 
     @property
     def scripted_name(self) -> str:
-        """What :meth:`scripted` compiles, in words (Griffin-Lim instead of PGHI)."""
+        """What :meth:`scripted` compiles, in words (Griffin-Lim instead of PGHI). With a
+        vocoder it says the export does not carry it."""
+        if self.vocoder is not None:
+            return (Inverter(self.spectrogram, self.inverse, self.phase, self.start,
+                             self.griffin_lim_iters).scripted_name
+                    + " (the run's vocoder is not exported)")
         return self.name.replace("PGHI + fast Griffin-Lim", "fast Griffin-Lim from a given phase")
 
     def scripted(self, gl_iters: int | None = None, nnls_iters: int | None = None):
@@ -89,7 +119,8 @@ class Inverter:
         (:class:`~sda_lab.representation.scripted.ScriptedInverter`). Its phase is Griffin-Lim
         from a phase handed in (random, or a previous clip's): PGHI runs in numba and cannot be
         compiled. ``gl_iters`` None: this inverter's ``griffin_lim_iters``, else the
-        spectrogram's."""
+        spectrogram's. A vocoder is not exported: the export is the mel-inverse path
+        (:attr:`scripted_name` says so)."""
         return ScriptedInverter(self.spectrogram, self.inverse,
                                 gl_iters=self.griffin_lim_iters if gl_iters is None else gl_iters,
                                 nnls_iters=nnls_iters, start=self.start)
@@ -99,13 +130,18 @@ class Inverter:
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """``mel`` ``(B, 1, n_mels, T)`` -> ``(B, 1, length)`` on ``mel``'s device (length
         ``(T - 1) * hop_length`` when None). ``generator`` draws the random phases of
-        ``phase="random"``; PGHI and zero phase draw none.
+        ``phase="random"``; PGHI, zero phase and a vocoder draw none.
 
         Raises
         ------
         ValueError
             On a bad mel, too few frames, or a ``length`` that does not fit ``T``.
         """
+        if self.vocoder is not None:
+            c = self.spectrogram.config
+            mel = check_mel(mel, c.n_mels)
+            check_frames(mel.shape[-1], length, c.n_fft, c.hop_length)
+            return self.vocoder(mel, length)  # (B, 1, length)
         return mel_to_waveform_learned(self.spectrogram, self.inverse, mel, self.phase,
                                        length=length, n_iter=self.griffin_lim_iters,
                                        generator=generator, start=self.start)
