@@ -26,7 +26,8 @@ from .commands._options import PROG, OneLineParser, error_line
 __all__ = ["COMMAND_MODULES", "available_commands", "build_parser", "main"]
 
 COMMAND_MODULES = ("sda_lab.interface.commands.train", "sda_lab.interface.commands.listen",
-                   "sda_lab.interface.commands.generate", "sda_lab.interface.commands.export")
+                   "sda_lab.interface.commands.generate", "sda_lab.interface.commands.export",
+                   "sda_lab.interface.commands.blend")
 
 
 def available_commands() -> list:

@@ -1,0 +1,128 @@
+"""``python -m sda_lab blend RUN_A RUN_B FILE --alpha A --out OUT.wav [--space mel|latent]``.
+
+Blend two runs on the same representation (:mod:`sda_lab.studies.blend`) on FILE's first
+``--seconds`` (default: one clip of the models), cut into clips of the models' length as
+``listen --through vae`` cuts them. ``--space mel`` (the default) mixes the two runs' own
+reconstructions, ``(1 - A) * mel_a + A * mel_b``; ``--space latent`` mixes their posterior
+means and decodes the mix with ``--decoder``'s model, and is refused unless the two encoders
+agree on FILE's clips (one run fine-tuned from the other) or ``--force`` is given. The audio
+is made by RUN_A's own inversion and written by :func:`sda_lab.core._io.write_wav`; one line
+says what was blended.
+
+Errors are one line naming the flag or path, before any work: a bad option, a run folder
+without a checkpoint, two runs on different representations or mel shapes, no such file,
+unreadable audio, an ``--out`` that exists (without ``--overwrite``) or is one of the inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from . import _options as opt
+
+SPACES = ("mel", "latent")  # sda_lab.studies.blend.SPACES (not imported: --help stays light)
+MAX_SECONDS = 60.0  # an excerpt: every clip is decoded by both models and inverted at once
+_SECONDS = f"a positive number of seconds, at most {MAX_SECONDS:g}"
+alpha_option = opt._number(float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+seconds_option = opt._number(float, lambda v: 0 < v <= MAX_SECONDS, _SECONDS)
+
+
+def add_parser(subparsers) -> None:
+    """Add ``blend`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
+    p = subparsers.add_parser(
+        "blend", help="blend two runs on the same representation, as WAV",
+        description="Write FILE's first seconds blended between two runs: their own "
+                    "reconstructions mixed (--space mel) or their latents mixed and decoded by "
+                    "one of them (--space latent, only for a run fine-tuned from the other); "
+                    "audio through RUN_A's inversion.")
+    p._sub_name = "blend"
+    p.add_argument("run_a", metavar="RUN_A", type=opt.path, help="run folder (alpha 0)")
+    p.add_argument("run_b", metavar="RUN_B", type=opt.path, help="run folder (alpha 1)")
+    p.add_argument("file", metavar="FILE", type=opt.path, help="audio file both runs hear")
+    p.add_argument("--alpha", type=alpha_option, default=0.5,
+                   help="0: RUN_A only, 1: RUN_B only (default 0.5)")
+    p.add_argument("--out", metavar="OUT.wav", type=opt.path, required=True,
+                   help="WAV file to write")
+    p.add_argument("--space", choices=SPACES, default="mel",
+                   help="mel: mix the two runs' own reconstructions (default); latent: mix "
+                        "their posterior means, decoded by --decoder's model")
+    p.add_argument("--decoder", choices=("a", "b"), default="a",
+                   help="--space latent: whose decoder decodes the mix (default a)")
+    p.add_argument("--force", action="store_true",
+                   help="--space latent even when the two encoders do not agree on FILE")
+    p.add_argument("--seconds", type=seconds_option, default=None,
+                   help=f"how much of the file's start, at most {MAX_SECONDS:g} (default: one "
+                        "clip of the models; a shorter file is used whole)")
+    p.add_argument("--seed", type=opt.seed, default=0,
+                   help="seeds the random phases (of the coefficients too small for PGHI)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.set_defaults(func=run)
+
+
+def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
+               space: str = "mel", decoder: str = "a", force: bool = False,
+               seconds: float | None = None, seed: int = 0, overwrite: bool = False) -> dict:
+    """Do what ``blend`` does; returns ``{"out", "samples", "sample_rate", "text",
+    "scaled_by"}`` (``text``: what was blended, one line; ``scaled_by``: the writer's gain).
+    Raises one-line errors (module docstring) before any work."""
+    import torch
+
+    from ...core._io import check_writable_dir, write_wav
+    from ...studies.blend import BlendPair, check_alpha
+    from ...studies.descriptors import clip_length
+    from ...training.rundir import RunDir
+    from .listen import _read, check_out_is_not_an_input
+
+    check_alpha(alpha)
+    if seconds is not None and not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"--seconds: expected {_SECONDS}, got {seconds!r}")
+    out_path = Path(out)
+    if out_path.suffix.lower() != ".wav":
+        raise ValueError(f"--out: expected a file name ending in .wav, got {out!r}")
+    if out_path.is_dir():
+        raise ValueError(f"--out: expected a WAV file, got the folder {out!r}")
+    if out_path.exists() and not overwrite:
+        raise ValueError(f"--out: {out} exists; choose another name or pass --overwrite")
+    if not Path(file).is_file():
+        raise FileNotFoundError(f"FILE: no such file: {file}")
+    inputs = {"FILE": Path(file)}
+    for flag, run in (("RUN_A", run_a), ("RUN_B", run_b)):
+        try:
+            inputs[f"{flag}'s checkpoint"] = RunDir(run).run_checkpoint()
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{flag}: {str(exc).removeprefix('RUN: ')}") from exc
+    check_out_is_not_an_input(out_path, inputs)
+    check_writable_dir(out_path.parent if str(out_path.parent) else ".", "--out folder")
+    pair = BlendPair.open(run_a, run_b)
+    sr = pair.spec.config.sample_rate
+    clip = clip_length(pair.spec, pair.model_a.config.n_frames)
+    want = clip if seconds is None else max(1, round(seconds * sr))
+    x = _read(file, sr, want)  # (1, 1, n)
+    n = x.shape[-1]
+    if n < pair.spec.config.n_fft:
+        raise ValueError(f"FILE: {file} holds {n} samples at {sr} Hz, fewer than one FFT window "
+                         f"({pair.spec.config.n_fft}); use a longer file")
+    k = math.ceil(n / clip)
+    clips = torch.nn.functional.pad(x, (0, k * clip - n)).view(k, 1, clip)  # (k, 1, clip)
+    mels = pair.spec.waveform_to_mel(clips)  # (k, 1, n_mels, T)
+    blended = pair.blend(mels, alpha, space, decoder, force)
+    y = pair.invert(blended.mel, clip, torch.Generator().manual_seed(seed))  # (k, 1, clip)
+    y = y.reshape(1, 1, -1)[..., :n]  # (1, 1, n)
+    if not bool(torch.isfinite(y).all()):
+        raise ValueError(f"RUN_A: its inversion gave NaN/Inf samples for {file}; nothing written")
+    gain = write_wav(out_path, y[0, 0], sr)
+    return {"out": str(out_path), "samples": n, "sample_rate": sr, "text": blended.text,
+            "scaled_by": gain}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``blend``; returns the exit status (errors propagate to the CLI's one line)."""
+    r = blend_file(args.run_a, args.run_b, args.file, args.out, alpha=args.alpha,
+                   space=args.space, decoder=args.decoder, force=args.force,
+                   seconds=args.seconds, seed=args.seed, overwrite=args.overwrite)
+    scaled = f", scaled by {r['scaled_by']:.3f} to avoid clipping" if r["scaled_by"] < 1 else ""
+    print(f"wrote {r['out']} ({r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz"
+          f"{scaled}): {r['text']}")
+    return 0
