@@ -27,7 +27,8 @@ __all__ = ["COMMAND_MODULES", "available_commands", "build_parser", "main"]
 
 COMMAND_MODULES = ("sda_lab.interface.commands.train", "sda_lab.interface.commands.listen",
                    "sda_lab.interface.commands.generate", "sda_lab.interface.commands.export",
-                   "sda_lab.interface.commands.blend")
+                   "sda_lab.interface.commands.blend",
+                   "sda_lab.interface.commands.train_vocoder")
 
 
 def available_commands() -> list:
