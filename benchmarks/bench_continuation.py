@@ -17,10 +17,12 @@ crossfade in three ways:
 the crossfaded frames to the flux elsewhere, on the generated mel ("mel") and on the mel of the
 audio the run's :class:`~sda_lab.representation.inverter.Inverter` makes of it ("audio"),
 pooled over the clips of one seed. Printed as a markdown table: mean over ``--seeds`` and
-[min, max]. The run folder is only read.
+[min, max], and the largest latent value of the continued windows (the training posterior
+means stay within a few units; an exact conditional, ``--shrinkages 0``, can run away).
+The run folder is only read.
 
 Usage: OMP_NUM_THREADS=1 python -m benchmarks.bench_continuation RUN [--seconds 4]
-       [--seeds 0 1 2] [--overlaps 0.333] [--no-audio]
+       [--seeds 0 1 2] [--overlaps 0.333] [--shrinkages 0.5] [--no-audio]
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def decode_one_pass(model, latents: torch.Tensor, shared: int, frames: int) -> t
 
 
 def measure(run_path: str, seconds: float, seeds: list[int], overlaps: list[float],
-            audio: bool = True) -> list[dict]:
+            audio: bool = True, shrinkages: tuple[float, ...] = (0.5,)) -> list[dict]:
     from sda_lab.model.vae import encode_dataset
     from sda_lab.representation.inverter import Inverter
     from sda_lab.studies.continuation import (ContinuationConfig, check_seconds, continue_mel,
@@ -61,22 +63,26 @@ def measure(run_path: str, seconds: float, seeds: list[int], overlaps: list[floa
     frames = spec.get_mel_shape(samples)[1]
     held, _ = encode_dataset(model, run.val_mels)  # (N_val, D)
     rows = []
-    for overlap in overlaps:
+    for overlap, shrinkage in ((o, s) for o in overlaps for s in shrinkages):
         _, _, shared = window_layout(model.config, ContinuationConfig(overlap))
         for seed in seeds:
             prior = prior_for(run, "gmm", seed)
             starts = {"held-out": held.cpu(), "prior": prior.sample(len(held), seed)}
             for start, z in starts.items():
-                mels, joins = {}, None
+                mels, biggest, joins = {}, {}, None
                 for method, conditioned in (("conditioned", True), ("independent", False)):
-                    cont = continue_mel(model, prior, z, frames, torch.Generator().manual_seed(seed),
-                                        ContinuationConfig(overlap, conditioned))
+                    g = torch.Generator().manual_seed(seed)
+                    cont = continue_mel(model, prior, z, frames, g,
+                                        ContinuationConfig(overlap, conditioned, shrinkage))
                     mels[method], joins = cont.mel, cont.joins
+                    biggest[method] = float(cont.latents.abs().max())
                     if conditioned and model.config.latent == "sequence":
                         mels["one pass"] = decode_one_pass(model, cont.latents, shared, frames)
+                        biggest["one pass"] = biggest[method]
                 for method, mel in mels.items():
-                    row = {"overlap": overlap, "shared": shared, "seed": seed, "start": start,
-                           "method": method, "mel": seam_flux(mel, spec, joins)["ratio"]}
+                    row = {"overlap": overlap, "shared": shared, "shrinkage": shrinkage,
+                           "seed": seed, "start": start, "method": method,
+                           "latent_max": biggest[method], "mel": seam_flux(mel, spec, joins)["ratio"]}
                     if audio:
                         g = torch.Generator().manual_seed(seed)
                         wave = inverter(mel, samples, generator=g)  # (B, 1, samples)
@@ -91,14 +97,15 @@ def table(rows: list[dict]) -> str:
 
     df = pd.DataFrame(rows)
     cols = [c for c in ("mel", "audio") if c in df]
-    lines = ["| overlap (latent frames) | start | method | "
+    lines = ["| overlap (latent frames) | shrinkage | start | method | largest latent | "
              + " | ".join(f"seam ratio, {c}" for c in cols) + " |",
-             "|" + "---|" * (3 + len(cols))]
-    for (overlap, shared, start, method), g in df.groupby(["overlap", "shared", "start", "method"],
-                                                          sort=False):
+             "|" + "---|" * (5 + len(cols))]
+    keys = ["overlap", "shared", "shrinkage", "start", "method"]
+    for (overlap, shared, shrinkage, start, method), g in df.groupby(keys, sort=False):
         cells = [f"{g[c].mean():.2f} [{g[c].min():.2f}, {g[c].max():.2f}]" for c in cols]
-        lines.append(f"| {overlap:.3g} ({shared}) | {start} | {method} | " + " | ".join(cells)
-                     + " |")
+        big = f"{g['latent_max'].max():.3g}"
+        lines.append(f"| {overlap:.3g} ({shared}) | {shrinkage:g} | {start} | {method} | {big} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -112,11 +119,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--overlaps", type=float, nargs="+", default=[1 / 3],
                         help="ContinuationConfig.overlap values (default 1/3)")
+    parser.add_argument("--shrinkages", type=float, nargs="+", default=[0.5],
+                        help="ContinuationConfig.shrinkage values (default 0.5)")
     parser.add_argument("--no-audio", action="store_true", help="score the mel only")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    rows = measure(args.run, args.seconds, args.seeds, args.overlaps, not args.no_audio)
+    rows = measure(args.run, args.seconds, args.seeds, args.overlaps, not args.no_audio,
+                   tuple(args.shrinkages))
     print(f"\n## Seam ratio of {args.seconds:g} s continuations, {args.run}, seeds "
           f"{' '.join(map(str, args.seeds))} (mean [min, max] over seeds)\n")
     print(table(rows))

@@ -9,14 +9,17 @@ share; the long mel is then inverted once by the run's
 - **Sequence latents** (``VAEConfig.latent="sequence"``: ``latent_frames`` frames of
   ``latent_channels`` values, flattened channel-major, value ``(c, t)`` at ``c *
   latent_frames + t``): the next window's first ``k`` latent frames are the previous
-  window's last ``k`` (``k`` from ``ContinuationConfig.overlap``); its other frames are drawn from the prior **conditioned** on those
-  (:func:`condition_prior`: per Gaussian component the conditional mean ``m_u + C_uo C_oo^-1
-  (x_o - m_o)`` and covariance ``C_uu - C_uo C_oo^-1 C_ou``, the component weights reweighted
-  by each component's marginal likelihood ``N(x_o; m_o, C_oo)``; Bishop 2006, *Pattern
-  Recognition and Machine Learning*, sections 2.3.1 and 9.2). For N(0, I) the conditional is
-  N(0, I) again: only the shared frames tie the windows. A latent frame is ``padded_frames /
-  latent_frames`` mel frames, so ``hop = scale * (latent_frames - k)`` and ``fade =
-  n_frames - hop``; the crossfade blends two decodes of the same latent frames.
+  window's last ``k`` (``k`` from ``ContinuationConfig.overlap``); its other frames are drawn
+  from the prior **conditioned** on those (:func:`condition_prior`: per Gaussian component
+  the conditional mean ``m_u + C_uo C_oo^-1 (x_o - m_o)`` and covariance ``C_uu - C_uo
+  C_oo^-1 C_ou``, the component weights reweighted by each component's marginal likelihood
+  ``N(x_o; m_o, C_oo)``; Bishop 2006, *Pattern Recognition and Machine Learning*, sections
+  2.3.1 and 9.2), each covariance first shrunk towards its diagonal by
+  ``ContinuationConfig.shrinkage`` (0: the prior's exact conditional; why:
+  :class:`ContinuationConfig`). For N(0, I) the conditional is N(0, I) again: only the shared
+  frames tie the windows. A latent frame is ``scale = padded_frames / latent_frames`` mel
+  frames, so ``hop = scale * (latent_frames - k)`` and ``fade = n_frames - hop``; the
+  crossfade blends two decodes of the same latent frames.
 - **Vector latents** (one vector per clip, no time axis): nothing to continue; every window
   after the first is an **independent** prior sample, crossfaded over the share
   ``ContinuationConfig.overlap`` of a window.
@@ -24,12 +27,13 @@ share; the long mel is then inverted once by the run's
 ``ContinuationConfig(conditioned=False)`` gives sequence latents the same windows and
 crossfade with independent prior samples: the baseline :func:`seam_flux` measures against.
 :func:`seam_flux` scores the joins: spectral flux (frame-to-frame RMS change of the dB mel over
-the mel bands) at the crossfaded frames against the frames inside one window.
+the mel bands) at the crossfaded frames against the other frames.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -217,11 +221,8 @@ def check_seconds(seconds: float, spec, name: str = "seconds") -> int:
     """
     c = spec.config
     low = math.ceil(c.n_fft / c.sample_rate * 1000) / 1000
-    try:
-        ok = low <= float(seconds) <= MAX_SECONDS
-    except (TypeError, ValueError):
-        ok = False
-    if isinstance(seconds, bool) or not ok:
+    number = isinstance(seconds, numbers.Real) and not isinstance(seconds, bool)
+    if not (number and low <= float(seconds) <= MAX_SECONDS):  # NaN fails too
         raise ValueError(f"{name}: expected a length from {low:g} to {MAX_SECONDS:g} seconds, "
                          f"got {seconds!r}")
     return round(float(seconds) * c.sample_rate)
@@ -346,7 +347,7 @@ def seam_flux(mel: torch.Tensor, spec, joins: list[tuple[int, int]]) -> dict[str
     ``[start, stop]`` of a join (into its first crossfaded frame through out of its last).
 
     Returns ``{"join": mean flux at joins, "within": mean flux elsewhere, "ratio": join /
-    within}`` in dB (NaN where a set is empty).
+    within}`` in dB (NaN where a set is empty; the ratio inf where only the joins change).
     """
     db = 20 * torch.log10(spec.mel_magnitude(mel.detach().cpu().float()))  # (B, 1, n_mels, T)
     flux = db.diff(dim=-1).pow(2).mean(dim=-2).sqrt().flatten(0, 1)  # (B, T - 1)
@@ -355,7 +356,8 @@ def seam_flux(mel: torch.Tensor, spec, joins: list[tuple[int, int]]) -> dict[str
         at_join[max(start - 1, 0):min(stop, flux.shape[-1])] = True
     join = float(flux[:, at_join].mean()) if at_join.any() else float("nan")
     within = float(flux[:, ~at_join].mean()) if (~at_join).any() else float("nan")
-    return {"join": join, "within": within, "ratio": join / within if within else float("nan")}
+    ratio = join / within if within > 0 else (math.inf if join > 0 else math.nan)
+    return {"join": join, "within": within, "ratio": ratio}
 
 
 def describe(model_config, config: ContinuationConfig | None = None) -> str:

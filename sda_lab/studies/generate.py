@@ -19,6 +19,11 @@ files (the lists recorded in ``metrics.json``, checked against their fingerprint
 A sample is **near-silent** when its loudest 20 ms frame is below :data:`SILENT_DBFS` and
 **broken** when it holds NaN/Inf; neither is written as a sound (``keep_silent`` writes the
 near-silent ones), and ``samples.csv`` says which and why.
+
+With ``seconds`` each sample is a sound of that length continued past one clip
+(:mod:`sda_lab.studies.continuation`: latent windows decoded, crossfaded in the mel domain and
+inverted once); the copying check then takes, per sample, the nearest training clip over its
+decoded windows (each window is a clip's shape), and ``samples.csv`` says so.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import torch
 
 from ..representation.inverter import Inverter
 from .descriptors import DESCRIPTORS, MIN_VOICED, clip_descriptors, clip_length, invert
+from .continuation import check_seconds, continue_mel, describe
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
 
 __all__ = ["Run", "load_run", "nearest_clips", "copying_check", "prior_for",
@@ -257,9 +263,27 @@ def _f0_notes(f0_hz: np.ndarray, why: list[str], f0: bool) -> list[str]:
     return out
 
 
+def _nearest_windows(windows: torch.Tensor, run: Run) -> pd.DataFrame:
+    """:func:`nearest_clips` of decoded windows ``(b, W, 1, n_mels, T)``, the nearest over each
+    sample's ``W`` windows: one row per sample, ``nn_window`` the window nearest to a training
+    clip (0: the first)."""
+    b, w = windows.shape[:2]
+    near = nearest_clips(windows.flatten(0, 1).nan_to_num(), run.train_mels, run.val_mels)
+    rows = np.arange(b) * w
+    best_train = rows + near["nn_train_mse"].to_numpy().reshape(b, w).argmin(1)
+    best_val = rows + near["nn_val_mse"].to_numpy().reshape(b, w).argmin(1)
+    return pd.DataFrame({
+        "nn_train_mse": near["nn_train_mse"].to_numpy()[best_train],
+        "nn_train_index": near["nn_train_index"].to_numpy()[best_train],
+        "nn_val_mse": near["nn_val_mse"].to_numpy()[best_val],
+        "nn_val_index": near["nn_val_index"].to_numpy()[best_val],
+        "nn_window": best_train - rows})
+
+
 def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str = "gmm",
                  seed: int = 0, f0: bool = True, keep_silent: bool = False,
-                 progress=None) -> tuple[pd.DataFrame, dict | None]:
+                 progress=None, seconds: float | None = None
+                 ) -> tuple[pd.DataFrame, dict | None]:
     """Sample ``n`` sounds from a run and write them to ``out`` in batches of :data:`BATCH`.
 
     Each batch is decoded, inverted through the run's own
@@ -271,7 +295,12 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     (empty where not written), ``status`` ("kept", "dropped: <why>", or "kept: <why>" with
     ``keep_silent``), ``loudest_20ms_dbfs``, prior, seed, inversion (the inverter's ``name``),
     descriptors, ``f0_note`` (why ``f0_hz`` is empty), nearest training and held-out clips and
-    their mel MSE, ``closer_than_heldout``. Near-silent and broken samples (module docstring)
+    their mel MSE, ``closer_than_heldout``. With ``seconds`` (None: one clip) each sample is that
+    long (:func:`sda_lab.studies.continuation.continue_mel` from the prior's latent, inverted
+    once; ``round(seconds * sample_rate)`` samples), batches hold ``BATCH / seconds`` samples,
+    the nearest clips are the nearest over the sample's decoded windows, and the table adds
+    ``seconds``, ``windows``, ``nn_window``, ``continuation`` and ``copy_check`` (what was
+    done). Near-silent and broken samples (module docstring)
     are dropped, near-silent ones kept with ``keep_silent``. An interrupt keeps every batch
     written (the ``KeyboardInterrupt`` carries ``samples_done``). ``progress(done, n)`` is
     called after each batch.
@@ -280,8 +309,9 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     keys; None when the run has no held-out clips or no sample was written). Raises what
     :func:`load_run` and :meth:`Inverter.for_run
     <sda_lab.representation.inverter.Inverter.for_run>` raise, ``ValueError`` for ``n`` outside
-    [1, :data:`MAX_SAMPLES`] or an unknown prior, and :class:`sda_lab.core._io.WriteError` for an
-    unwritable ``out``, before any sample is made.
+    [1, :data:`MAX_SAMPLES`], an unknown prior or ``seconds`` out of range
+    (:func:`sda_lab.studies.continuation.check_seconds`), and
+    :class:`sda_lab.core._io.WriteError` for an unwritable ``out``, before any sample is made.
     """
     from ..core._io import atomic_write, check_writable_dir, write_wav
 
@@ -291,17 +321,30 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
         raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
     out = check_writable_dir(out, "--out")  # before any long work
     run = run if isinstance(run, Run) else load_run(run)
+    length = None if seconds is None else check_seconds(seconds, run.spec, "--seconds")
     inverter = Inverter.for_run(run.path, run.spec)  # its learned inverse mel, or its start
-    z = prior_for(run, prior, seed).sample(int(n), seed)  # (n, D)
+    latent_prior = prior_for(run, prior, seed)
+    z = latent_prior.sample(int(n), seed)  # (n, D)
+    batch = BATCH if seconds is None else max(1, int(BATCH / max(1.0, float(seconds))))
+    windows_generator = torch.Generator().manual_seed(seed)  # the continuations' windows
     held = _nearest(run.val_mels, run.train_mels)[0] if run.val_idx else None  # (N_val,)
     c, labels = run.spec.config, run.clips.labels
     width = max(3, len(str(n - 1)))
     tables: list[pd.DataFrame] = []
     done = 0
     try:
-        for b, start in enumerate(range(0, n, BATCH)):
-            mels = decode_samples(run.model, z[start:start + BATCH])  # (b, 1, n_mels, T)
-            waves = invert(run.spec, mels, seed=seed + b, inverter=inverter)  # (b, 1, samples)
+        for b, start in enumerate(range(0, n, batch)):
+            if length is None:
+                mels = decode_samples(run.model, z[start:start + batch])  # (b, 1, n_mels, T)
+                windows = mels.unsqueeze(1)  # (b, 1, 1, n_mels, T)
+                waves = invert(run.spec, mels, seed=seed + b, inverter=inverter)  # (b, 1, samples)
+            else:
+                frames = run.spec.get_mel_shape(length)[1]
+                cont = continue_mel(run.model, latent_prior, z[start:start + batch], frames,
+                                    windows_generator)
+                mels, windows = cont.mel, cont.windows  # (b, 1, n_mels, T'), (b, W, 1, n_mels, T)
+                waves = inverter(mels, length, generator=torch.Generator().manual_seed(seed + b)
+                                 ).cpu()  # (b, 1, length)
             level, why = _screen(waves, c.sample_rate)
             ok = [i for i, w in enumerate(why) if not w.startswith("broken")]
             table = pd.DataFrame(np.nan, index=range(len(why)), columns=list(DESCRIPTORS))
@@ -320,7 +363,14 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
             table.insert(4, "seed", seed)
             table.insert(5, "inversion", inverter.name)
             table["f0_note"] = _f0_notes(table["f0_hz"].to_numpy(float), why, f0)
-            near = nearest_clips(mels.nan_to_num(), run.train_mels, run.val_mels)
+            near = _nearest_windows(windows, run)
+            if length is not None:
+                table.insert(6, "seconds", float(seconds))
+                table.insert(7, "windows", windows.shape[1])
+                table.insert(8, "continuation", describe(run.model.config))
+                table["nn_window"] = near["nn_window"]
+                table["copy_check"] = (f"nearest over each sample's {windows.shape[1]} decoded "
+                                       "windows (nn_window: which; 0 is the first)")
             table["nn_train_mse"] = near["nn_train_mse"]
             table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
             if held is not None:

@@ -1,11 +1,15 @@
-"""``python -m sda_lab generate RUN --n 16 [--prior gmm|normal] [--seed S] --out DIR``.
+"""``python -m sda_lab generate RUN --n 16 [--prior gmm|normal] [--seed S] [--seconds S]
+--out DIR``.
 
 Samples ``--n`` (at most :data:`sda_lab.studies.generate.MAX_SAMPLES`) latents from the prior
 (``gmm``: a Gaussian mixture fitted on the run's training posterior means,
 :func:`sda_lab.studies.prior.fit_gmm_prior`; ``normal``: N(0, I)), decodes and inverts them in
 batches, and writes each batch as it is made: ``DIR/sample_000.wav`` ... and ``DIR/samples.csv``
 (status, descriptors with the reason where the pitch is empty, nearest training and held-out
-clip with their mel MSE, :func:`sda_lab.studies.generate.generate_run`). Near-silent and broken
+clip with their mel MSE, :func:`sda_lab.studies.generate.generate_run`). ``--seconds`` makes
+each sound that long (:mod:`sda_lab.studies.continuation`; prints how: sequence latents are
+continued window by window, vector latents crossfade independent samples), the copying check
+taking the nearest over each sound's decoded windows. Near-silent and broken
 samples are dropped (``--keep-silent`` writes the near-silent ones) and counted. Ctrl-C keeps
 the batches written. Prints the copying check. RUN is a folder written by ``python -m sda_lab
 train``; its own training and held-out files (the lists in its ``metrics.json``) are reloaded
@@ -23,6 +27,7 @@ from . import _options as opt
 
 def add_parser(subparsers) -> None:
     """Add ``generate`` to ``subparsers`` (an ``argparse`` sub-parser action)."""
+    from ...studies.continuation import MAX_SECONDS
     from ...studies.generate import MAX_SAMPLES, SILENT_DBFS
     from ...studies.prior import PRIORS
 
@@ -42,6 +47,12 @@ def add_parser(subparsers) -> None:
                    help="gmm: Gaussian mixture on the training posterior means (default); "
                         "normal: N(0, I)")
     g.add_argument("--seed", type=opt.seed, default=0, help="random seed of the samples (default 0)")
+    g.add_argument("--seconds", type=opt._number(float, lambda v: 0 < v <= MAX_SECONDS,
+                                                 f"a length in seconds above 0, at most "
+                                                 f"{MAX_SECONDS:g}"),
+                   default=None, help="length of each sound, continued past one clip "
+                                      f"(at most {MAX_SECONDS:g}; default: one clip)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--no-f0", action="store_true", help="skip the f0 estimate (pYIN, the slow part)")
     g.add_argument("--keep-silent", action="store_true",
                    help=f"also write near-silent samples (loudest 20 ms frame below "
@@ -80,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
     """Run ``generate``; returns the exit status (errors propagate to the CLI's one line)."""
     import sys
 
+    from tqdm.auto import tqdm
+
     from ...core._io import check_writable_dir
+    from ...studies.continuation import describe
     from ...studies.generate import SILENT_DBFS, generate_run, load_run
 
     _check_out(Path(args.out), args.run)
@@ -88,15 +102,25 @@ def run(args: argparse.Namespace) -> int:
     run_ = load_run(args.run)
     for note in run_.notes:
         print(f"note: {note}")
+    if args.seconds is not None:
+        print(f"length: {args.seconds:g} s each; {describe(run_.model.config)}")
+    bar = tqdm(total=args.n, unit="sound", desc="generate", disable=args.quiet, leave=False)
+
+    def progress(done: int, n: int) -> None:
+        bar.update(done - bar.n)
+
     try:
         table, check = generate_run(run_, args.out, n=args.n, prior=args.prior, seed=args.seed,
-                                    f0=not args.no_f0, keep_silent=args.keep_silent)
+                                    f0=not args.no_f0, keep_silent=args.keep_silent,
+                                    progress=progress, seconds=args.seconds)
     except KeyboardInterrupt as exc:
         done = getattr(exc, "samples_done", 0)
         kept = (f"their WAV files and samples.csv are kept in {args.out}" if done
                 else "nothing was written")
         print(f"sda-lab: interrupted after {done} of {args.n} samples: {kept}", file=sys.stderr)
         return 130
+    finally:
+        bar.close()
     status = table["status"]
     written = table[table["file"] != ""]
     silent = int(status.str.contains("near-silent").sum())
@@ -128,5 +152,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"copying check: {check['copy_share']:.0%} of {check['n']} samples are closer to a "
               f"training clip (mel MSE) than the closest of {check['n_heldout']} held-out clips "
               f"is ({check['heldout_min']:.4g}); {check['median_share']:.0%} closer than the "
-              f"median held-out clip ({check['heldout_median']:.4g})")
+              f"median held-out clip ({check['heldout_median']:.4g})"
+              + (", each sound's nearest over its decoded windows" if args.seconds else ""))
     return 0
