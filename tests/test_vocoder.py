@@ -203,3 +203,11 @@ def test_cli_trains_resumes_and_says_whether_the_vocoder_is_kept(tmp_path, capsy
     assert "the vocoder is kept" in out.out or "the vocoder is not kept" in out.out
     code, out = _cli([str(run), "--max-minutes", "1", "--max-steps", "3", "--quiet"], capsys)
     assert code == 0 and "to step 3 (went on from step 2)" in out.out
+
+
+def test_a_runs_vocoder_is_one_of_its_files():
+    """``train --overwrite`` sets RUN_FILES aside with the run, so a new run in the folder is
+    not heard through the old run's vocoder (possibly of another representation)."""
+    from sda_lab.training.rundir import RUN_FILES
+
+    assert VOCODER_FILE in RUN_FILES

@@ -269,7 +269,9 @@ class Vocoder:
 def save_vocoder(path: str | Path, vocoder: Vocoder, training: dict | None = None) -> Path:
     """Write ``vocoder`` to ``path`` atomically (``sda_lab.core._io.atomic_torch_save``), with
     ``training`` (the state a resumed training goes on from: discriminators, optimisers, step,
-    clock seconds, random state) where given."""
+    random state) where given. With HiFi-GAN's discriminators and their AdamW moments that
+    state is most of the file (hundreds of MB); :func:`load_vocoder` maps the file and reads
+    only the generator."""
     payload = {"format": FORMAT, "kind": KIND, "config": asdict(vocoder.config),
                "spectrogram_config": vocoder.spectrogram_config,
                "generator": {k: v.detach().cpu() for k, v in
@@ -282,7 +284,9 @@ def _read(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"vocoder not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        # memory-mapped: the discriminators' and optimisers' state (most of the file) is
+        # read only by a resumed training, not by listening
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:
         raise ValueError(f"{path} is not a readable vocoder "
                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"

@@ -2,7 +2,7 @@
 
 A run folder holds ``checkpoint.pt`` (the last state, with what a resumed run goes on from),
 ``best.pt`` (the lowest validation score), ``metrics.json`` (the run's record) and, where
-fitted, ``inverse_mel.pt``. The record names the training data: its folder as an absolute path
+fitted, ``inverse_mel.pt`` and ``vocoder.pt`` (``python -m sda_lab train-vocoder``). The record names the training data: its folder as an absolute path
 (``folder``), the files trained on and held out (``train_files``, ``val_files``), a fingerprint
 per file (``fingerprints``, :func:`sda_lab.data.folders.file_fingerprints`) and how the folder
 was cut into clips (``data_config``, :class:`sda_lab.data.config.DataConfig`). The last
@@ -23,7 +23,7 @@ from pathlib import Path
 
 __all__ = ["RunDir", "RunLock", "RunLocked", "RUN_FILES", "RUN_CHECKPOINTS", "LOCK_FILE"]
 
-RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt")
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt", "vocoder.pt")
 RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # what a run is opened with, in this order
 LOCK_FILE = ".lock"
 
