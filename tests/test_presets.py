@@ -142,3 +142,40 @@ def test_explorer_save_and_load_restore_z_and_sliders(tmp_path):
 
     with pytest.raises(ValueError, match="from_run"):
         LatentExplorer(ex.model, ex.spec, ex.mels, show_map=False).save_preset("x")
+
+
+def test_generate_starts_from_a_preset_and_refuses_another_runs(runs, tmp_path, capsys):
+    """``generate --preset``: the sound is the preset latent's (two presets differ, the same
+    preset twice is the same file), the table names it, its length applies, and another run's
+    preset or --n > 1 without a length is one line before anything is written."""
+    import pandas as pd
+    import soundfile as sf
+
+    from sda_lab.interface.cli import main
+
+    run, other = runs
+    g = torch.Generator().manual_seed(5)
+    save_preset(run, "p1", 3 * torch.randn(TINY.latent_dim, generator=g), {}, overwrite=True)
+    save_preset(run, "p2", 3 * torch.randn(TINY.latent_dim, generator=g), {}, seconds=1.5,
+                overwrite=True)
+    waves = {}
+    for name, out in (("p1", "a"), ("p1", "b"), ("p2", "c")):
+        assert main(["generate", str(run), "--preset", name, "--keep-silent", "--no-f0",
+                     "--quiet", "--out", str(tmp_path / out)]) == 0
+        table = pd.read_csv(tmp_path / out / "samples.csv")
+        assert len(table) == 1 and table["start"][0] == f"preset {name}"
+        waves[out], sr = sf.read(tmp_path / out / table["file"][0])
+    assert (waves["a"] == waves["b"]).all()  # the preset, not a draw
+    assert len(waves["c"]) == round(1.5 * sr) and len(waves["a"]) != len(waves["c"])
+    assert "start: preset 'p2'" in capsys.readouterr().out
+
+    capsys.readouterr()
+    assert main(["generate", str(other), "--preset", str(run / PRESETS_FOLDER / "p1.json"),
+                 "--out", str(tmp_path / "d")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "belongs to run" in err
+    assert main(["generate", str(run), "--preset", "p1", "--n", "3",
+                 "--out", str(tmp_path / "e")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--n" in err and "--seconds" in err
+    assert not (tmp_path / "d" / "samples.csv").exists()

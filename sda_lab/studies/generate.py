@@ -282,7 +282,7 @@ def _nearest_windows(windows: torch.Tensor, run: Run) -> pd.DataFrame:
 
 def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str = "gmm",
                  seed: int = 0, f0: bool = True, keep_silent: bool = False,
-                 progress=None, seconds: float | None = None
+                 progress=None, seconds: float | None = None, preset=None
                  ) -> tuple[pd.DataFrame, dict | None]:
     """Sample ``n`` sounds from a run and write them to ``out`` in batches of :data:`BATCH`.
 
@@ -300,7 +300,10 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     once; ``round(seconds * sample_rate)`` samples), batches hold ``BATCH / seconds`` samples,
     the nearest clips are the nearest over the sample's decoded windows, and the table adds
     ``seconds``, ``windows``, ``nn_window``, ``continuation`` and ``copy_check`` (what was
-    done). Near-silent and broken samples (module docstring)
+    done). ``preset``: a :class:`~sda_lab.studies.presets.Preset` of this run; every sample then
+    starts from its latent instead of a prior sample (with ``seconds``, each continuation after
+    the first window is drawn anew; the table's ``start`` column names the preset). Near-silent
+    and broken samples (module docstring)
     are dropped, near-silent ones kept with ``keep_silent``. An interrupt keeps every batch
     written (the ``KeyboardInterrupt`` carries ``samples_done``). ``progress(done, n)`` is
     called after each batch.
@@ -324,7 +327,10 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     length = None if seconds is None else check_seconds(seconds, run.spec, "--seconds")
     inverter = Inverter.for_run(run.path, run.spec)  # its learned inverse mel, or its start
     latent_prior = prior_for(run, prior, seed)
-    z = latent_prior.sample(int(n), seed)  # (n, D)
+    if preset is None:
+        z = latent_prior.sample(int(n), seed)  # (n, D)
+    else:
+        z = preset.z.to(torch.float32).expand(int(n), -1)  # (n, D): the preset's latent
     batch = BATCH if seconds is None else max(1, int(BATCH / max(1.0, float(seconds))))
     windows_generator = torch.Generator().manual_seed(seed)  # the continuations' windows
     held = _nearest(run.val_mels, run.train_mels)[0] if run.val_idx else None  # (N_val,)
@@ -362,12 +368,15 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
             table.insert(3, "prior", prior)
             table.insert(4, "seed", seed)
             table.insert(5, "inversion", inverter.name)
+            if preset is not None:
+                table.insert(6, "start", f"preset {preset.name}")
             table["f0_note"] = _f0_notes(table["f0_hz"].to_numpy(float), why, f0)
             near = _nearest_windows(windows, run)
             if length is not None:
-                table.insert(6, "seconds", float(seconds))
-                table.insert(7, "windows", windows.shape[1])
-                table.insert(8, "continuation", describe(run.model.config))
+                at = 7 if preset is not None else 6
+                table.insert(at, "seconds", float(seconds))
+                table.insert(at + 1, "windows", windows.shape[1])
+                table.insert(at + 2, "continuation", describe(run.model.config))
                 table["nn_window"] = near["nn_window"]
                 table["copy_check"] = (f"nearest over each sample's {windows.shape[1]} decoded "
                                        "windows (nn_window: which; 0 is the first)")

@@ -51,7 +51,7 @@ _SUFFIX = ".json"
 class Preset:
     """One saved explorer state (module docstring). ``z`` is ``(1, latent_dim)`` float32 in
     memory and a list of numbers in the file; ``sliders`` is ``{name: value}``; ``seconds``
-    None when the preset names no length."""
+    None when the preset names no length; ``name`` is the file's stem (not stored in it)."""
 
     run: str
     checkpoint: str
@@ -61,6 +61,7 @@ class Preset:
     seconds: float | None = None
     note: str = ""
     version: int = PRESET_VERSION
+    name: str = ""
 
     def to_json(self) -> dict:
         """The file's content (module docstring)."""
@@ -241,4 +242,5 @@ def load_preset(run_dir: str | Path, name_or_path: str | Path) -> Preset:
     return Preset(run=str(data["run"]), checkpoint=str(data.get("checkpoint", ckpt.name)),
                   checkpoint_sha256=sha, z=_latent(data["z"], latent_dim, where),
                   sliders=_sliders(data.get("sliders") or {}, where),
-                  seconds=_seconds(data.get("seconds"), where), note=str(data.get("note", "")))
+                  seconds=_seconds(data.get("seconds"), where), note=str(data.get("note", "")),
+                  name=path.stem)

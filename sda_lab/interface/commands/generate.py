@@ -1,5 +1,5 @@
 """``python -m sda_lab generate RUN --n 16 [--prior gmm|normal] [--seed S] [--seconds S]
---out DIR``.
+[--preset NAME] --out DIR``.
 
 Samples ``--n`` (at most :data:`sda_lab.studies.generate.MAX_SAMPLES`) latents from the prior
 (``gmm``: a Gaussian mixture fitted on the run's training posterior means,
@@ -9,7 +9,9 @@ batches, and writes each batch as it is made: ``DIR/sample_000.wav`` ... and ``D
 clip with their mel MSE, :func:`sda_lab.studies.generate.generate_run`). ``--seconds`` makes
 each sound that long (:mod:`sda_lab.studies.continuation`; prints how: sequence latents are
 continued window by window, vector latents crossfade independent samples), the copying check
-taking the nearest over each sound's decoded windows. Near-silent and broken
+taking the nearest over each sound's decoded windows. ``--preset`` starts every sound from a
+preset the explorer saved for this run (:mod:`sda_lab.studies.presets`; another run's is
+refused) instead of a prior sample. Near-silent and broken
 samples are dropped (``--keep-silent`` writes the near-silent ones) and counted. Ctrl-C keeps
 the batches written. Prints the copying check. RUN is a folder written by ``python -m sda_lab
 train``; its own training and held-out files (the lists in its ``metrics.json``) are reloaded
@@ -41,8 +43,8 @@ def add_parser(subparsers) -> None:
     g._sub_name = "generate"
     g.add_argument("run", metavar="RUN", type=opt.path, help="run folder of 'python -m sda_lab train'")
     g.add_argument("--out", metavar="DIR", type=opt.path, required=True, help="output folder (created)")
-    g.add_argument("--n", type=count, default=16,
-                   help=f"sounds to sample, 1 to {MAX_SAMPLES} (default 16)")
+    g.add_argument("--n", type=count, default=None,
+                   help=f"sounds to sample, 1 to {MAX_SAMPLES} (default 16; 1 with --preset)")
     g.add_argument("--prior", choices=PRIORS, default="gmm",
                    help="gmm: Gaussian mixture on the training posterior means (default); "
                         "normal: N(0, I)")
@@ -52,6 +54,11 @@ def add_parser(subparsers) -> None:
                                                  f"{MAX_SECONDS:g}"),
                    default=None, help="length of each sound, continued past one clip "
                                       f"(at most {MAX_SECONDS:g}; default: one clip)")
+    g.add_argument("--preset", metavar="NAME", type=opt.path, default=None,
+                   help="start every sound from a preset of this run (a name in RUN/presets/, "
+                        "saved by the explorer, or a preset file) instead of a prior sample; "
+                        "--n defaults to 1, and the preset's length applies unless --seconds "
+                        "is given")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--no-f0", action="store_true", help="skip the f0 estimate (pYIN, the slow part)")
     g.add_argument("--keep-silent", action="store_true",
@@ -96,12 +103,24 @@ def run(args: argparse.Namespace) -> int:
     from ...core._io import check_writable_dir
     from ...studies.continuation import describe
     from ...studies.generate import SILENT_DBFS, generate_run, load_run
+    from ...studies.presets import load_preset
 
     _check_out(Path(args.out), args.run)
     check_writable_dir(args.out, "--out")  # before loading anything
+    preset = None if args.preset is None else load_preset(args.run, args.preset)
+    if args.n is None:
+        args.n = 16 if preset is None else 1
+    if preset is not None and preset.seconds is not None and args.seconds is None:
+        args.seconds = preset.seconds
+    if preset is not None and args.n > 1 and args.seconds is None:
+        raise ValueError(f"--n: a preset without a length makes one sound, got --n {args.n}; "
+                         "give --seconds to continue it in --n ways")
     run_ = load_run(args.run)
     for note in run_.notes:
         print(f"note: {note}")
+    if preset is not None:
+        print(f"start: preset {preset.name!r} ({len(preset.sliders)} named slider values"
+              f"{', ' + preset.note if preset.note else ''})")
     if args.seconds is not None:
         print(f"length: {args.seconds:g} s each; {describe(run_.model.config)}")
     bar = tqdm(total=args.n, unit="sound", desc="generate", disable=args.quiet, leave=False)
@@ -112,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         table, check = generate_run(run_, args.out, n=args.n, prior=args.prior, seed=args.seed,
                                     f0=not args.no_f0, keep_silent=args.keep_silent,
-                                    progress=progress, seconds=args.seconds)
+                                    progress=progress, seconds=args.seconds, preset=preset)
     except KeyboardInterrupt as exc:
         done = getattr(exc, "samples_done", 0)
         kept = (f"their WAV files and samples.csv are kept in {args.out}" if done
