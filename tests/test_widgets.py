@@ -270,3 +270,26 @@ def test_snapshot_and_latency_use_the_slider_path(setup):
     fig = ex.snapshot()
     assert len(fig.axes) == 3
     assert ex.snapshot_image().data[:4] == b"\x89PNG"
+
+
+def test_the_longer_row_continues_the_current_sound():
+    """"play longer": a sound of the slider's length from the current position (another
+    position, another sound), how it was continued, and an error said in the row's status
+    line."""
+    from ._widgets_tiny import tiny_setup
+
+    model, spec, mels, labels = tiny_setup()
+    ex = LatentExplorer(model, spec, mels, labels, seed=0)
+    ex.longer_row.seconds.value = 2.5
+    wave = ex.longer_row.play(autoplay=False)  # (1, samples)
+    assert wave.shape == (1, round(2.5 * spec.config.sample_rate))
+    assert ex.longer_row.audio in ex.longer_row.widget.children
+    assert "independent prior sample" in ex.longer_row.status.value  # a vector latent, said so
+    first = ex.longer(1.0)[0]
+    ex.pick(1, play=False)
+    assert not torch.allclose(ex.longer(1.0)[0], first)
+    with pytest.raises(ValueError, match="seconds"):
+        ex.longer(0.0)
+    ex.longer_row.seconds.value = 2.0
+    ex.longer = lambda seconds: (_ for _ in ()).throw(ValueError("seconds: bad"))
+    assert ex.longer_row.play() is None and "seconds: bad" in ex.longer_row.status.value

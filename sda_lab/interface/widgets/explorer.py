@@ -156,6 +156,11 @@ class LatentExplorer(DescriptorNaming):
             children.append(more)
         if self.map is not None:
             children.append(self.map.widget)
+        from .longer import LongerRow
+
+        self.longer_row = LongerRow(self)
+        children.append(self.longer_row.widget)
+        self._prior = None  # the Gaussian mixture on self.mu, fitted on the first longer()
         self.widget = W.HBox([W.VBox(children), self.renderer.output_box()])
         self._directions = None  # descriptors.Directions, computed on first use
         self._controls: W.HBox | None = None
@@ -245,6 +250,25 @@ class LatentExplorer(DescriptorNaming):
         panel = explorer.widget.children[0]
         panel.children = (panel.children[0], explorer.presets.widget, *panel.children[1:])
         return explorer
+
+    # -- longer sounds (sda_lab.studies.continuation; the row: .longer.LongerRow) ----------
+
+    def longer(self, seconds: float, seed: int = 0) -> tuple[torch.Tensor, str]:
+        """The sound at :attr:`z` continued to ``seconds``
+        (:func:`sda_lab.studies.continuation.continue_from`, the next windows drawn from a
+        Gaussian mixture fitted on the explorer's posterior means, seeded by ``seed``), through
+        the explorer's inverter (a run's own, else the spectrogram's NNLS start + PGHI). Returns
+        the waveform ``(1, samples)`` and one line saying how it was continued; ``ValueError``
+        (one line) for ``seconds`` out of range."""
+        from ...studies.continuation import continue_from, describe
+        from ...studies.prior import fit_gmm_prior
+
+        inverter = self.renderer.inverter or Inverter(self.spec)
+        if self._prior is None:
+            self._prior = fit_gmm_prior(self.mu.float(), seed=seed)
+        wave, _ = continue_from(self.model, self._prior, self.z.float(), seconds, inverter,
+                                torch.Generator().manual_seed(seed))  # (1, 1, samples)
+        return wave[0], f"{seconds:g} s: {describe(self.model.config)}"
 
     # -- presets (sda_lab.studies.presets; the row: .presets.PresetRow) ----------------------
 
