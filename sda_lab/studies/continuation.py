@@ -42,6 +42,7 @@ from ..model.vae import ConvVAE
 from .prior import LatentPrior, _covariance, decode_samples
 
 __all__ = ["MAX_SECONDS", "ContinuationConfig", "ConditionedPrior", "Continuation",
+           "compare_seams",
            "condition_prior", "window_layout", "check_seconds", "continue_mel", "continue_from",
            "seam_flux", "describe"]
 
@@ -358,6 +359,21 @@ def seam_flux(mel: torch.Tensor, spec, joins: list[tuple[int, int]]) -> dict[str
     within = float(flux[:, ~at_join].mean()) if (~at_join).any() else float("nan")
     ratio = join / within if within > 0 else (math.inf if join > 0 else math.nan)
     return {"join": join, "within": within, "ratio": ratio}
+
+
+def compare_seams(model: ConvVAE, prior: LatentPrior, z: torch.Tensor, frames: int, spec,
+                  seed: int = 0, config: ContinuationConfig | None = None) -> dict[str, float]:
+    """The seam ratio (:func:`seam_flux`, in the decoded mel) of the same starts ``z``
+    ``(B, D)`` continued to ``frames`` mel frames twice, with the same generator seed: windows
+    conditioned on the frames they share (``"conditioned"``) and independent prior samples
+    (``"independent"``); ``config`` sets the rest (default :class:`ContinuationConfig`)."""
+    config = config or ContinuationConfig()
+    out = {}
+    for name, conditioned in (("conditioned", True), ("independent", False)):
+        cfg = ContinuationConfig(config.overlap, conditioned, config.shrinkage)
+        cont = continue_mel(model, prior, z, frames, torch.Generator().manual_seed(seed), cfg)
+        out[name] = seam_flux(cont.mel, spec, cont.joins)["ratio"]
+    return out
 
 
 def describe(model_config, config: ContinuationConfig | None = None) -> str:
