@@ -123,7 +123,9 @@ def table(rows: list[dict]) -> str:
                 line[f"{who} {SHORT[f]}"] = round(r[f"{who}_{f}"], 3)
         line["kept"] = r["kept"]
         out.append(line)
-    return pd.DataFrame(out).to_markdown(index=False)
+    frame = pd.DataFrame(out).astype(str)
+    lines = [list(frame.columns), ["---"] * len(frame.columns), *frame.values.tolist()]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
 
 
 def main(argv=None) -> None:
