@@ -17,7 +17,6 @@ and seed) are not re-run, and an interrupted training resumes from the copy's ``
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import time
 from dataclasses import asdict, replace
@@ -25,21 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from .bench_own_audio import _append, _done
+
 ROOT = Path(__file__).resolve().parents[1]
 FIGURES = ("spectral_convergence", "log_spectral_distance_db", "level_db")
 SHORT = {"spectral_convergence": "SC", "log_spectral_distance_db": "LSD dB", "level_db": "level dB"}
-
-
-def _done(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _append(path: Path, row: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 def work_copy(run: Path, work: Path) -> Path:
