@@ -65,7 +65,8 @@ def test_another_runs_preset_is_refused(runs, tmp_path):
         load_preset(a, "of_a")
 
 
-@pytest.mark.parametrize("name", ["", "  ", "a/b", "..\\up", ".hidden", "x.json"])
+@pytest.mark.parametrize("name", ["", "  ", "a/b", "..\\up", ".hidden", "x.json", "new\nline",
+                                  "x" * 101])
 def test_bad_names_are_one_line(runs, name):
     run, _ = runs
     with pytest.raises(ValueError) as err:
@@ -82,11 +83,13 @@ def _write(run, name: str, text: str):
 @pytest.mark.parametrize("edit, needle", [
     (None, "not readable JSON"),
     (lambda d: d.update(z=d["z"][:-1]), f"latent of {TINY.latent_dim} numbers"),
-    (lambda d: d.update(z=[float("nan")] + d["z"][1:]), "NaN/Inf"),
+    (lambda d: d.update(z=[float("nan")] + d["z"][1:]), "finite latent values"),
     (lambda d: d.update(sliders={"z0": "loud"}), "slider 'z0'"),
     (lambda d: d.update(version=99), "preset version 99"),
     (lambda d: d.pop("z"), "missing ['z']"),
     (lambda d: d.update(seconds=-1), "seconds"),
+    (lambda d: d.update(seconds=1e9), "at most 60"),
+    (lambda d: d.update(z=[1e39] + d["z"][1:]), "float32's range"),
 ])
 def test_bad_files_are_one_line(runs, edit, needle):
     run, _ = runs

@@ -143,6 +143,25 @@ def test_save_is_atomic_and_a_vocoder_refuses_another_spectrogram(tmp_path, monk
     assert "\n" not in str(exc.value)
 
 
+def test_an_unreadable_vocoder_is_warned_about_and_the_run_heard_without_it(tmp_path, capsys):
+    """A truncated RUN/vocoder.pt: for_run warns in one line and uses the run's own inversion;
+    train-vocoder refuses it in one line naming --restart."""
+    from sda_lab.interface.cli import main
+
+    run = tiny_run(tmp_path)
+    save_vocoder(run / VOCODER_FILE, _vocoder("vocoder"))
+    whole = (run / VOCODER_FILE).read_bytes()
+    (run / VOCODER_FILE).write_bytes(whole[: len(whole) // 2])
+    with pytest.warns(UserWarning) as caught:
+        inverter = Inverter.for_run(run, AudioSpectrogram(TINY_SPEC))
+    assert inverter.vocoder is None and "--restart" in str(caught[0].message)
+    assert "\n" not in str(caught[0].message)
+    assert main(["train-vocoder", str(run), "--max-minutes", "1", "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--restart" in err
+    assert (run / VOCODER_FILE).read_bytes() == whole[: len(whole) // 2]  # left as it was
+
+
 @pytest.mark.parametrize("kept", ["vocoder", "inverter"])
 def test_for_run_hears_the_vocoder_only_when_its_record_says_kept(tmp_path, kept):
     run = tiny_run(tmp_path)

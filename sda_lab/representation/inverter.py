@@ -14,6 +14,7 @@ vocoder instead: mel -> waveform in one network, no magnitude or phase step. Exp
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -78,7 +79,8 @@ class Inverter:
 
         ``vocoder``: None (default) hears the run through ``RUN/vocoder.pt`` where its record
         says it was kept (``history["kept"] == "vocoder"``: it beat this inversion on held-out
-        files), else without it; False never uses it.
+        files), else without it; False never uses it. An unreadable ``vocoder.pt`` is
+        warned about (one line, ``UserWarning``) and the run heard without it.
         """
         path = Path(run_dir) / INVERSE_MEL_FILE
         if learned and not path.is_file():
@@ -86,8 +88,14 @@ class Inverter:
         inverse = load_inverse_mel(path) if learned is not False and path.is_file() else None
         voc = None
         if vocoder is not False and (Path(run_dir) / VOCODER_FILE).is_file():
-            voc = load_vocoder(Path(run_dir) / VOCODER_FILE)
-            voc = voc if voc.kept else None
+            try:
+                voc = load_vocoder(Path(run_dir) / VOCODER_FILE)
+            except ValueError as exc:  # unreadable: say so once, hear the run without it
+                warnings.warn(f"{exc}; the run is heard through its own inversion ('python -m "
+                              f"sda_lab train-vocoder RUN --restart' replaces the file)",
+                              stacklevel=2)
+                voc = None
+            voc = voc if voc is not None and voc.kept else None
         if inverse is not None and inverse.history.get("kept") == "start":
             return cls(spectrogram, None, start=inverse.start, vocoder=voc, **kwargs)
         return cls(spectrogram, inverse, vocoder=voc, **kwargs)

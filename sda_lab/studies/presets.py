@@ -37,6 +37,7 @@ import torch
 
 from ..core._io import atomic_write_json
 from ..training.rundir import RunDir
+from .continuation import MAX_SECONDS
 
 __all__ = ["PRESET_FORMAT", "PRESET_VERSION", "PRESETS_FOLDER", "Preset", "save_preset",
            "load_preset", "list_presets", "run_identity"]
@@ -45,6 +46,7 @@ PRESET_FORMAT = "sda-lab preset"
 PRESET_VERSION = 1
 PRESETS_FOLDER = "presets"
 _SUFFIX = ".json"
+MAX_NAME = 100  # characters of a preset's name (its file name adds .json)
 
 
 @dataclass
@@ -100,6 +102,9 @@ def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"name: expected a preset name (letters, digits, spaces, -_), got "
                          f"{name!r}")
+    if len(name) > MAX_NAME or any(not c.isprintable() for c in name):
+        raise ValueError(f"name: expected a preset name of printable characters, at most "
+                         f"{MAX_NAME}, got {name[:40]!r}{'...' if len(name) > 40 else ''}")
     if any(c in name for c in "/\\\0") or name.startswith(".") or name.endswith(_SUFFIX):
         raise ValueError(f"name: expected a preset name without path separators, a leading "
                          f"'.' or a '{_SUFFIX}' ending (it becomes "
@@ -118,10 +123,10 @@ def _latent(z, latent_dim: int, where: str) -> torch.Tensor:
     if t.numel() != latent_dim:
         raise ValueError(f"{where}: expected a latent of {latent_dim} numbers (the run's "
                          f"latent_dim), got {t.numel()}")
-    bad = int((~torch.isfinite(t)).sum())
+    bad = int((~torch.isfinite(t.float())).sum())  # NaN/Inf, or beyond float32's range
     if bad:
-        raise ValueError(f"{where}: expected finite latent values, got {bad} NaN/Inf of "
-                         f"{latent_dim}")
+        raise ValueError(f"{where}: expected finite latent values within float32's range "
+                         f"(|z| < 3.4e38), got {bad} of {latent_dim} that are not")
     return t.float().view(1, latent_dim)  # (1, D)
 
 
@@ -141,9 +146,9 @@ def _seconds(seconds, where: str) -> float | None:
     if seconds is None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or \
-            not 0 < seconds < math.inf:
-        raise ValueError(f"{where}: expected seconds as a positive number or None, got "
-                         f"{seconds!r}")
+            not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"{where}: expected seconds as a number above 0 and at most "
+                         f"{MAX_SECONDS:g} (generate --seconds' range), or None, got {seconds!r}")
     return float(seconds)
 
 

@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from ...studies.presets import load_preset
 
     _check_out(Path(args.out), args.run)
-    check_writable_dir(args.out, "--out")  # before loading anything
     preset = None if args.preset is None else load_preset(args.run, args.preset)
+    check_writable_dir(args.out, "--out")  # before loading anything
     if args.n is None:
         args.n = 16 if preset is None else 1
     if preset is not None and preset.seconds is not None and args.seconds is None:

@@ -87,7 +87,10 @@ def train_vocoder_command(run_dir: str, max_minutes: float, max_steps: int | Non
     existing = path / "vocoder.pt"
     resumed = None
     if existing.is_file() and not restart:
-        resumed = int(load_vocoder(existing).history.get("steps", 0))  # unreadable: one line
+        try:
+            resumed = int(load_vocoder(existing).history.get("steps", 0))
+        except ValueError as exc:
+            raise ValueError(f"{exc}; --restart starts over (the file is replaced)") from exc
     with RunDir(path).lock():
         result = train_run_vocoder(path, budget_s=60.0 * max_minutes, clock=time.perf_counter,
                                    max_steps=max_steps, generator=seed, resume=not restart,
@@ -106,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"trained the vocoder to step {h['steps']}{went_on}: {h['cpu_seconds']:.0f} CPU s, "
           f"{h['wall_seconds']:.0f} s in all; stopped by "
           f"{'--max-minutes' if result.stopped == 'budget' else '--max-steps'}; "
-          f"wrote {Path(args.run) / 'vocoder.pt'}")
+          f"wrote {Path(args.run) / 'vocoder.pt'} "
+          f"({(Path(args.run) / 'vocoder.pt').stat().st_size / 2**20:.0f} MB with the training "
+          "state a later call goes on from)")
     names = {"spectral_convergence": "spectral convergence",
              "log_spectral_distance_db": "log-spectral distance dB", "level_db": "level dB"}
     print(f"{'mel round trip, ' + result.through_vocoder.on + ' files':<40}"
