@@ -26,3 +26,19 @@ def test_import_loads_no_widget_or_plotting_library():
             "{'matplotlib', 'ipywidgets', 'bqplot', 'IPython'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[]"]
+
+
+def test_importing_sets_passive_openmp_threads_unless_set():
+    """``import sda_lab`` (so ``python -m sda_lab``) sets OMP_WAIT_POLICY=PASSIVE before torch
+    loads, and leaves a value the user set."""
+    import os
+    import subprocess
+    import sys
+
+    probe = "import os, sda_lab; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        run_env = env if given is None else {**env, "OMP_WAIT_POLICY": given}
+        out = subprocess.run([sys.executable, "-c", probe], env=run_env, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        assert out == expected

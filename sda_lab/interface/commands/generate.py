@@ -118,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
     run_ = load_run(args.run)
     for note in run_.notes:
         print(f"note: {note}")
+    verdict = run_.metrics.get("verdict") or {}
+    if verdict.get("kind") not in (None, "learned"):
+        print(f"note: this run's verdict is {verdict['sentence']}; expect its sounds to be no "
+              "closer to your files than their average sound")
     if preset is not None:
         print(f"start: preset {preset.name!r} ({len(preset.sliders)} named slider values"
               f"{', ' + preset.note if preset.note else ''})")
