@@ -18,14 +18,16 @@ import-linter contract in ``pyproject.toml``, checked by ``tests/test_layers.py`
 The names below are importable from ``sda_lab`` directly. The explorers, which need ipywidgets,
 are in :mod:`sda_lab.interface.widgets`.
 
-Importing the package sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set (it acts only where torch
-is not loaded yet, as in ``python -m sda_lab``): idle OpenMP threads then sleep instead of
-spinning, which on a machine with other work kept the commands several times faster.
+``python -m sda_lab`` sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is set, before torch loads its
+OpenMP runtime: idle OpenMP threads then sleep instead of spinning, which on a machine with other
+work kept the commands several times faster. Importing the package as a library changes nothing.
 """
 
 import os
+import sys
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads its OpenMP runtime
+if sys.argv[:1] == ["-m"]:  # the package being imported by `python -m` (sys.argv[0] is "-m")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .core import __version__  # noqa: E402
 from .data import AudioClips, DataConfig, load_folder, make_default_dataset, split_by_file

@@ -4,6 +4,8 @@ loads no widget or plotting library."""
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
 import sda_lab
@@ -28,17 +30,26 @@ def test_import_loads_no_widget_or_plotting_library():
     assert out.stdout.split() == ["[]"]
 
 
-def test_importing_sets_passive_openmp_threads_unless_set():
-    """``import sda_lab`` (so ``python -m sda_lab``) sets OMP_WAIT_POLICY=PASSIVE before torch
-    loads, and leaves a value the user set."""
+def test_python_m_sda_lab_sets_passive_openmp_threads_unless_set(tmp_path):
+    """``python -m sda_lab`` (and any ``python -m sda_lab.x``) sets OMP_WAIT_POLICY=PASSIVE
+    before torch loads, and leaves a value the user set; ``import sda_lab`` changes nothing."""
     import os
     import subprocess
     import sys
 
-    probe = "import os, sda_lab; print(os.environ['OMP_WAIT_POLICY'])"
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    probe = tmp_path / "probe.py"  # run as python -m: prints the policy the process got
+    probe.write_text("import os\nprint(os.environ.get('OMP_WAIT_POLICY'))\n")
+    pkg = Path(__file__).resolve().parents[1]
     for given, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
-        run_env = env if given is None else {**env, "OMP_WAIT_POLICY": given}
-        out = subprocess.run([sys.executable, "-c", probe], env=run_env, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        assert out == expected
+        run_env = {**env, "PYTHONPATH": f"{tmp_path}{os.pathsep}{pkg}"}
+        if given is not None:
+            run_env["OMP_WAIT_POLICY"] = given
+        out = subprocess.run([sys.executable, "-c", "import runpy, sys; sys.argv[0] = '-m'; "
+                              "import sda_lab; runpy.run_module('probe', run_name='__main__')"],
+                             env=run_env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == expected, out.stderr[-300:]
+    out = subprocess.run([sys.executable, "-c", "import os, sda_lab; "
+                          "print(os.environ.get('OMP_WAIT_POLICY'))"], env=env,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "None"
