@@ -131,6 +131,7 @@ def test_ctrl_c_writes_what_finished_and_resume_ends_as_the_uninterrupted_run(
     assert main(["train", str(folder), "--out", str(out), "--resume", "--quiet"]) == 0
     done = json.loads((out / "metrics.json").read_text())
     assert done["steps"] == 6 and done["val_files"] == m["val_files"]
+    assert not (out / "inverse_mel.pt").exists()  # the run's own --no-inverse-mel is kept
     a = load_checkpoint(tmp_path / "whole" / "checkpoint.pt", device="cpu").model.state_dict()
     b = load_checkpoint(out / "checkpoint.pt", device="cpu").model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -289,6 +289,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     ckpt = None
     if args.resume:
         ckpt, record, train_cfg, budget_flags = resume_point(out, args)
+        args.no_inverse_mel = args.no_inverse_mel or bool(record.get("no_inverse_mel"))
         model_cfg, spec, seed = ckpt.model.config, ckpt.spectrogram(), record.get("seed", 0)
         data_config = DataConfig(**record["data_config"])
         if not folder.is_dir():
@@ -327,7 +328,8 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     run_id = uuid.uuid4().hex
     record = {"folder": str(folder), "train_files": train_files, "val_files": val_files,
               "fingerprints": fingerprints, "data_config": asdict(data_config), "seed": seed,
-              "budget": budget_flags, "run_id": run_id}
+              "budget": budget_flags, "run_id": run_id,
+              "no_inverse_mel": bool(args.no_inverse_mel)}  # --resume keeps it
     previous = _set_aside(out.path, old)  # --overwrite: the earlier run moves aside only now
     interrupted = None
     try:
