@@ -10,7 +10,8 @@ from sda_lab.core._io import wav_gain
 from sda_lab.representation.inverter import Inverter
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 from sda_lab.representation.metrics import level_db
-from sda_lab.training.audio_eval import AVERAGE_RATIO, AudioEvaluation, evaluate_audio, judge
+from sda_lab.training.audio_eval import (AVERAGE_RATIO, LEARNED_SHARE, AudioEvaluation,
+                                        evaluate_audio, judge, share_of_the_way)
 
 SPEC = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=128,
                                           n_mels=32, scale="db"))
@@ -103,8 +104,13 @@ def test_every_figure_is_judged_by_the_threshold():
                         f"{path}_level_db": -0.5})
         return AudioEvaluation(pd.DataFrame([row]), "validation", "x", 0.0)
 
-    assert judge(ev(AVERAGE_RATIO * 0.8 - 1e-6, 0.8), 2).kind == "learned"
+    # between the average sound (0.8) and the mel round trip (0.2): halfway is SC 0.5
+    assert judge(ev(AVERAGE_RATIO * 0.8 - 1e-6, 0.8), 2).kind == "partly learned"
     assert judge(ev(AVERAGE_RATIO * 0.8, 0.8), 2).kind == "at the average"
+    assert judge(ev(0.5 + 1e-6, 0.8), 2).kind == "partly learned"
+    assert judge(ev(0.5 - 1e-6, 0.8), 2).kind == "learned"
+    assert share_of_the_way(0.5, 0.2, 0.8) == pytest.approx(LEARNED_SHARE)
+    assert "67% of the way from the average sound" in judge(ev(0.4, 0.8), 2).sentence
     assert "at the input's level" in judge(ev(0.4, 0.8), 2).sentence
 
 

@@ -24,7 +24,7 @@ from sda_lab.interface.commands._train_report import _ratio
 from sda_lab.training.rundir import RUN_FILES
 from sda_lab.representation.inverse_mel import INVERSE_MEL_FILE
 from sda_lab.training.checkpoint import load_checkpoint
-from sda_lab.training.audio_eval import AVERAGE_RATIO, VERDICTS
+from sda_lab.training.audio_eval import AVERAGE_RATIO, LEARNED_SHARE, VERDICTS, share_of_the_way
 from sda_lab.training.loop import TrainingDiverged
 
 from .test_cli import error_of, run_cli, write_folder
@@ -322,7 +322,10 @@ def test_a_run_that_learns_is_judged_by_its_audio_and_prints_no_warning(tmp_path
     sc, sc_avg = (audio["model"]["spectral_convergence"],
                   audio["average_sound"]["spectral_convergence"])
     # the verdict the user reads follows the audio figures printed beside it
-    assert m["verdict"]["kind"] == ("learned" if sc < AVERAGE_RATIO * sc_avg else "at the average")
+    share = share_of_the_way(sc, audio["mel_round_trip"]["spectral_convergence"], sc_avg)
+    assert audio["share_of_the_way"] == pytest.approx(share)
+    assert m["verdict"]["kind"] == ("at the average" if sc >= AVERAGE_RATIO * sc_avg else
+                                    "learned" if share >= LEARNED_SHARE else "partly learned")
     assert f"spectral convergence {sc:.2f} on held-out files" in m["verdict"]["sentence"]
     assert f"verdict: {m['verdict']['sentence']}" in out
     assert "what the run sounds like, on 1 held-out files" in out

@@ -18,13 +18,21 @@ dB (RMS of the output over RMS of the input). Figures over files are means over 
 level's worst file (largest difference either way) is kept too.
 
 The verdict (:func:`judge`) reads the spectral convergence, which weighs every STFT bin by its
-magnitude, so it is decided by what is loud enough to hear:
+magnitude, so it is decided by what is loud enough to hear. Between the two references a model's
+audio lies on a line: the average sound (what learning nothing gives) and the mel round trip
+(what a perfect model on this representation and inversion gives). The **share of the way**
+it covers is ``(SC_average - SC_model) / (SC_average - SC_mel)``: 0 at the average sound, 1 at
+the mel round trip.
 
 - ``"collapsed"``: no active latent unit: every clip decodes to about one sound;
 - ``"at the average"``: the model's audio is no closer to the inputs than the average sound's
   (spectral convergence at or above :data:`AVERAGE_RATIO` times the average sound's);
-- ``"learned"``: closer than the average sound; the sentence says how far it stays from the mel
-  round trip (the best a model on this representation and inversion can do) and its level.
+- ``"partly learned"``: closer than the average sound, but nearer to it than to the mel round
+  trip (a share of the way below :data:`LEARNED_SHARE`): a listener hears the input's outline,
+  blurred;
+- ``"learned"``: at least :data:`LEARNED_SHARE` of the way to the mel round trip.
+
+Each sentence says the share, how far the model stays from the mel round trip, and its level.
 """
 
 from __future__ import annotations
@@ -42,15 +50,16 @@ from ..model.vae import eval_batches
 from ..representation.inverter import Inverter
 from ..representation.metrics import level_db, log_spectral_distance, spectral_convergence
 
-__all__ = ["AVERAGE_RATIO", "PATHS", "MEANING", "VERDICTS", "AudioEvaluation",
-           "AudioVerdict", "evaluate_audio", "judge"]
+__all__ = ["AVERAGE_RATIO", "LEARNED_SHARE", "PATHS", "MEANING", "VERDICTS", "AudioEvaluation",
+           "AudioVerdict", "evaluate_audio", "judge", "share_of_the_way"]
 
 AVERAGE_RATIO = 0.9  # model SC at or above this fraction of the average sound's: at the average
 PATHS = ("model", "mel_round_trip", "average_sound")
 FIGURES = ("spectral_convergence", "log_spectral_distance_db", "level_db")
 MEANING = ("spectral convergence is the share of the input's spectrum the output gets wrong "
            "(0: identical, 1: as far off as silence)")
-VERDICTS = ("learned", "at the average", "collapsed")
+LEARNED_SHARE = 0.5  # nearer the mel round trip than the average sound: learned
+VERDICTS = ("learned", "partly learned", "at the average", "collapsed")
 
 
 @dataclass(frozen=True)
@@ -95,14 +104,16 @@ class AudioEvaluation:
             "mel_round_trip", "spectral_convergence")
 
     def summary(self) -> dict[str, object]:
-        """The JSON form stored in ``metrics.json``: means per path, worst level, ratio, and
-        the per-file rows."""
+        """The JSON form stored in ``metrics.json``: means per path, worst level, ratio, the
+        share of the way (:func:`share_of_the_way`) and the per-file rows."""
         out: dict[str, object] = {"on": self.on, "inversion": self.inversion,
                                   "files_scored": len(self.files), "seconds": self.seconds}
         for p in PATHS:
             out[p] = {f: self.mean(p, f) for f in FIGURES}
         out["model"]["level_db_worst_file"] = self.worst_level_db("model")
         out["sc_ratio_to_mel_round_trip"] = self.sc_ratio
+        out["share_of_the_way"] = share_of_the_way(*(
+            self.mean(p, "spectral_convergence") for p in PATHS))
         out["files"] = self.files.to_dict(orient="records")
         return out
 
@@ -189,6 +200,13 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     return AudioEvaluation(pd.DataFrame(rows), on, inverter.name, time.perf_counter() - t0)
 
 
+def share_of_the_way(sc_model: float, sc_mel: float, sc_average: float) -> float:
+    """``(sc_average - sc_model) / (sc_average - sc_mel)``: 0 at the average sound, 1 at the mel
+    round trip (module docstring); NaN where the two references do not differ."""
+    gap = sc_average - sc_mel
+    return (sc_average - sc_model) / gap if gap > 0 else math.nan
+
+
 def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     """The run's verdict in one sentence, from what it sounds like (module docstring)."""
     sc = evaluation.mean("model", "spectral_convergence")
@@ -204,8 +222,14 @@ def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     if not sc < AVERAGE_RATIO * sc_avg:
         return AudioVerdict("at the average", f"at the average: the model's audio is no closer "
                             f"to the inputs than the training set's average sound ({figures})")
+    share = share_of_the_way(sc, sc_mel, sc_avg)
     loud = ("at the input's level" if abs(lvl) < 1 else
             f"{abs(lvl):.1f} dB {'quieter' if lvl < 0 else 'louder'} than the input")
-    return AudioVerdict("learned", (
-        f"learned: {figures}: {sc / sc_mel:.1f}x the error of the mel round trip, {loud} "
-        f"(worst file {worst:+.1f} dB)"))
+    tail = (f"{figures}: {share:.0%} of the way from the average sound to the mel round trip, "
+            f"{sc / sc_mel:.1f}x the error of the mel round trip, {loud} (worst file "
+            f"{worst:+.1f} dB)")
+    if not share >= LEARNED_SHARE:
+        return AudioVerdict("partly learned", f"partly learned: the model's audio is nearer the "
+                            f"training set's average sound than the mel round trip, an outline "
+                            f"of the input ({tail})")
+    return AudioVerdict("learned", f"learned: {tail}")
