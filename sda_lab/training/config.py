@@ -42,6 +42,10 @@ class TrainConfig:
     the loud bins a listener hears weigh more than the MSE on log values gives them; 0 (the
     plan): the MSE alone. It needs ``train(..., spectrogram=)``.
 
+    ``level_weight``: adds that weight times the clip's level difference (dB / 20) of the same
+    mel magnitudes (:func:`sda_lab.model.losses.level_loss`), so a blurred guess is not also a
+    quiet one; 0 (the plan): no level term. It needs ``train(..., spectrogram=)``.
+
     ``eval_every``: the eval-mode pass (recon on training and validation clips, active units),
     the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
     and the last; 1 (the plan): every epoch. Training itself is the same whatever it is (the
@@ -71,6 +75,7 @@ class TrainConfig:
     ema_decay: float | None = None  # per-step decay of the weights' average; None: no average
     eval_every: int = 1  # epochs between evaluations (the first and the last always)
     spectral_convergence_weight: float = 0.0  # of the mel magnitudes' SC, added to the loss
+    level_weight: float = 0.0  # of the clip's level difference (dB / 20), added to the loss
 
     def __post_init__(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -89,10 +94,10 @@ class TrainConfig:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay!r}")
-        if not (isinstance(self.spectral_convergence_weight, (int, float))
-                and 0.0 <= self.spectral_convergence_weight < math.inf):
-            raise ValueError(f"spectral_convergence_weight must be a finite number >= 0, got "
-                             f"{self.spectral_convergence_weight!r}")
+        for name in ("spectral_convergence_weight", "level_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= value < math.inf):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.augment is True:
             self.augment = AugmentConfig()
         elif self.augment is False:

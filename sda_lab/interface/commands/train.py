@@ -144,6 +144,9 @@ def add_parser(subparsers) -> None:
                    default=r.spectral_convergence_weight,
                    help="weight of the mel magnitudes' spectral convergence beside the MSE "
                         f"(default {r.spectral_convergence_weight:g}; 0: the MSE alone)")
+    t.add_argument("--level-weight", type=opt.nonneg_float, default=r.level_weight,
+                   help="weight of the clip's level difference (dB / 20) of the decoded mel "
+                        f"against the input's (default {r.level_weight:g}; 0: no level term)")
     t.add_argument("--no-inverse-mel", action="store_true",
                    help="train no learned inverse mel (the run is heard through NNLS)")
     t.add_argument("--inverse-mel-minutes", type=opt.positive_float, default=1.0,
@@ -202,7 +205,8 @@ def _configs(args: argparse.Namespace):
     wanted = args.augment or args.spec_augment or args.mel_shift or args.mixup
     train_cfg = replace(train_cfg, augment=AugmentConfig(**aug) if wanted else None,
                         ema_decay=args.ema_decay or None,
-                        spectral_convergence_weight=args.spectral_convergence_weight)
+                        spectral_convergence_weight=args.spectral_convergence_weight,
+                        level_weight=args.level_weight)
     halvings, size = args.time_halvings, args.latent_dim
     if args.latent == model_cfg.latent:  # the recipe's own latent: its sizes by default
         halvings = model_cfg.time_halvings if halvings is None else halvings
