@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from sda_lab.core._io import wav_gain
+from sda_lab.core._io import limit_peaks
 from sda_lab.representation.inverter import Inverter
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 from sda_lab.representation.metrics import level_db
@@ -86,12 +86,15 @@ def test_a_quieter_model_is_heard_quieter_and_a_clipping_one_as_written():
     assert quiet.mean("model", "level_db") == pytest.approx(-10, abs=1.0)
     assert "dB quieter than the input" in judge(quiet, 3).sentence
     loud = run(Stub(lambda mu: (mu + 0.3).clamp(max=1)), waves)  # 30 dB up: it would clip
-    x = waves[3:4]
+    x = waves[2:4]  # the scored clips, inverted in one batch as the evaluation does
     y = Inverter(SPEC)((SPEC.waveform_to_mel(x) + 0.3).clamp(max=1), x.shape[-1])
-    written = y * wav_gain(y)
-    assert float(written.abs().max()) == pytest.approx(1.0)
+    written = limit_peaks(y, SPEC.config.sample_rate)[1:]
+    x = x[1:]
+    assert 0.9 < float(written.abs().max()) <= 1.0 + 1e-6
+    # the iterative inversion differs in rounding between calls; limited peaks feel it a little
     assert loud.files["model_level_db"].iloc[1] == pytest.approx(float(level_db(x, written)[0]),
-                                                                 abs=0.02)
+                                                                 abs=0.1)
+    assert float(level_db(x, y[1:])[0]) > loud.files["model_level_db"].iloc[1] + 10  # unlimited
 
 
 def test_every_figure_is_judged_by_the_threshold():

@@ -131,7 +131,7 @@ def test_the_real_command_lists_listen_and_fails_in_one_line(tmp_path):
 @pytest.fixture(scope="module")
 def loud(tmp_path_factory):
     """Full-scale noise at the run's rate, stored exactly (float WAV): its reconstruction
-    peaks above 1, so the writer scales it down."""
+    peaks above 1, so the writer limits it."""
     path = tmp_path_factory.mktemp("loud") / "noise.wav"
     rng = np.random.default_rng(0)
     sf.write(path, rng.uniform(-1, 1, 8000), 16_000, subtype="FLOAT")
@@ -144,7 +144,7 @@ def test_figures_are_those_of_the_file_as_written(runs, loud, tmp_path, capsys):
     out = tmp_path / "heard.wav"
     assert main(["listen", str(runs[0]), str(loud), "--out", str(out), "--seconds", "0.5"]) == 0
     printed = capsys.readouterr().out
-    assert "scaled by" in printed  # the case that matters: the writer changed the level
+    assert "peaks limited by" in printed  # the case that matters: the writer changed it
     x = torch.from_numpy(sf.read(loud)[0]).float().view(1, 1, -1)
     y = torch.from_numpy(sf.read(out)[0]).float().view(1, 1, -1)  # what the file holds
     sc = float(spectral_convergence(x, y, 512, 128)[0])
@@ -207,8 +207,8 @@ def test_seconds_out_of_range_is_one_line_naming_seconds(runs, audio, tmp_path, 
 
 def test_listen_hears_through_the_runs_one_inverter(runs, audio, tmp_path, capsys):
     """What listen writes is the run's Inverter (as the run's audio figures and the export hear
-    it), scaled by the one writer's gain."""
-    from sda_lab.core._io import wav_gain
+    it), through the one writer's limiter."""
+    from sda_lab.core._io import limit_peaks
     from sda_lab.interface.commands.listen import _read
     from sda_lab.representation.inverter import Inverter
 
@@ -218,7 +218,7 @@ def test_listen_hears_through_the_runs_one_inverter(runs, audio, tmp_path, capsy
     inverter = Inverter.for_run(runs[1], SPEC)
     assert inverter.inverse is not None
     y = inverter(SPEC.waveform_to_mel(x), CLIP, generator=torch.Generator().manual_seed(3))
-    expected = (y * wav_gain(y))[0, 0].numpy()
+    expected = limit_peaks(y, 16_000)[0, 0].numpy()
     written, _ = sf.read(out)
     tol = max(1e-3 * float(np.abs(expected).max()), 2 / 32767)  # float sums, 16-bit rounding
     assert np.abs(written - expected).max() < tol

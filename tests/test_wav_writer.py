@@ -1,5 +1,5 @@
-"""One audio writer (sda_lab.core._io): scaled down only where it would clip, atomic, and the
-gain it applies known beforehand (wav_gain), so figures score what is written."""
+"""One audio writer (sda_lab.core._io): a peak limiter only where it would clip, atomic, and
+what it writes known beforehand (limit_peaks), so figures score what is written."""
 
 import io
 import re
@@ -10,29 +10,50 @@ import pytest
 import soundfile as sf
 import torch
 
-from sda_lab.core._io import audio_bytes, wav_gain, write_wav
+from sda_lab.core._io import LIMITER_HOLD_S, audio_bytes, limit_peaks, limiter_gain, write_wav
 from sda_lab.interface.plotting import flac_bytes
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sda_lab"
 
 
-def test_a_loud_waveform_is_scaled_to_full_scale_and_the_gain_returned(tmp_path):
-    x = 2.5 * torch.sin(torch.arange(4000) / 7.0).view(1, 1, -1)  # (1, 1, n), peak ~2.5
-    expected = wav_gain(x)
-    assert expected == pytest.approx(1 / float(x.abs().max()))
-    gain = write_wav(tmp_path / "a.wav", x, 16_000)
-    assert gain == expected
-    y, sr = sf.read(tmp_path / "a.wav")
-    assert sr == 16_000 and sf.info(tmp_path / "a.wav").subtype == "PCM_16"
-    assert np.abs(y - x.reshape(-1).numpy() * gain).max() < 2 / 32767  # 16-bit rounding only
+def test_a_click_beyond_full_scale_is_limited_around_itself_and_the_rest_kept(tmp_path):
+    sr = 16_000
+    x = 0.5 * np.sin(np.arange(8000) / 7.0)
+    x[1000] = 3.0  # one over: a click, 9.5 dB beyond full scale
+    expected = limit_peaks(x, sr)
+    reduction = write_wav(tmp_path / "a.wav", x, sr)
+    assert reduction == pytest.approx(20 * np.log10(3.0), abs=0.01)
+    y, rate = sf.read(tmp_path / "a.wav")
+    assert rate == sr and sf.info(tmp_path / "a.wav").subtype == "PCM_16"
+    assert np.abs(y - expected).max() < 2 / 32767  # 16-bit rounding only
+    assert np.abs(y).max() <= 1.0
+    # only the samples within twice the hold of the over are touched; the level is kept
+    reach = 2 * round(sr * LIMITER_HOLD_S)
+    far = np.ones(x.size, bool)
+    far[1000 - reach:1000 + reach + 1] = False
+    assert np.abs(y[far] - x[far]).max() < 2 / 32767
+    assert not np.allclose(y[~far], x[~far], atol=1e-3)
+    rms = lambda v: np.sqrt(np.mean(v[2000:] ** 2))  # away from the click
+    assert 20 * np.log10(rms(y) / rms(x)) == pytest.approx(0.0, abs=0.01)
+    # a whole-file gain would have taken 9.5 dB off everything: not what is written
+    assert np.abs(y).max() > 0.49 and np.sqrt(np.mean(y ** 2)) > 0.3
 
 
 def test_a_quiet_waveform_is_written_as_it_is(tmp_path):
     x = 0.01 * np.sin(np.arange(4000) / 7.0)
-    assert wav_gain(x) == 1.0 and wav_gain(np.ones(3)) == 1.0 and wav_gain(np.zeros(0)) == 1.0
-    assert write_wav(tmp_path / "q.wav", x, 8000, subtype="FLOAT") == 1.0
+    for w in (x, np.ones(3), np.zeros(0), torch.ones(2, 5)):
+        assert bool((limiter_gain(w, 8000) == 1.0).all())
+    assert write_wav(tmp_path / "q.wav", x, 8000, subtype="FLOAT") == 0.0
     y, _ = sf.read(tmp_path / "q.wav")
     assert np.abs(y - x).max() < 1e-7  # never scaled up
+
+
+def test_limiting_keeps_a_tensors_type_and_limits_each_row():
+    t = torch.zeros(2, 1, 400)
+    t[0, 0, 100], t[1, 0, 300] = 4.0, 0.5
+    out = limit_peaks(t, 16_000)
+    assert out.dtype == t.dtype and out.shape == t.shape
+    assert float(out[0].abs().max()) <= 1.0 and float(out[1, 0, 300]) == 0.5  # rows apart
 
 
 def test_bad_waveforms_are_refused_in_one_line_and_the_old_file_kept(tmp_path):
@@ -50,11 +71,12 @@ def test_bad_waveforms_are_refused_in_one_line_and_the_old_file_kept(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["keep.wav"]  # no temporary file left
 
 
-def test_players_are_scaled_like_files_not_clipped():
+def test_players_are_limited_like_files_not_clipped():
     x = 2.0 * np.sin(np.arange(4800) / 9.0)  # a sine at twice full scale
     data, _ = sf.read(io.BytesIO(flac_bytes(x, 48_000)))
     wav, _ = sf.read(io.BytesIO(audio_bytes(x, 48_000)[0]))
-    assert np.abs(data - x / 2).max() < 2 / 32767  # the same sine at full scale, not clipped
+    assert np.abs(data).max() <= 1.0 and np.abs(data).max() > 0.95  # at full scale, not beyond
+    assert np.abs(data - limit_peaks(x, 48_000)).max() < 2 / 32767  # the limiter, not clipping
     assert np.abs(data - wav).max() < 2 / 32767  # the player holds what a file would
 
 

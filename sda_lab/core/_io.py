@@ -7,9 +7,10 @@ temporary file and leaves the previous file, if any, as it was. A full disk or a
 cannot be written is raised as :class:`WriteError` with one line naming the path.
 
 Audio is encoded in one place, :func:`audio_bytes` (WAV files through :func:`write_wav`, the
-notebooks' FLAC players through the same function): a mono waveform is scaled down by
-:func:`wav_gain` only where its peak exceeds full scale (1.0), never up, so a quiet sound stays
-quiet and nothing clips. Score what a listener gets as ``waveform * wav_gain(waveform)``.
+notebooks' FLAC players through the same function): a mono waveform goes through
+:func:`limit_peaks`, which lowers the gain only around samples beyond full scale (1.0) and never
+raises it, so a quiet sound stays quiet, nothing clips, and one over (a click at a clip's start)
+does not turn the whole file down. Score what a listener gets as ``limit_peaks(waveform, rate)``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pathlib import Path
 from typing import Callable, IO
 
 __all__ = ["WriteError", "atomic_write", "atomic_write_json", "atomic_torch_save",
-           "check_writable_dir", "wav_gain", "audio_bytes", "write_wav"]
+           "check_writable_dir", "limiter_gain", "limit_peaks", "LIMITER_HOLD_S", "audio_bytes", "write_wav"]
+
+LIMITER_HOLD_S = 1e-3  # the limiter's look-ahead and release, each side of an over
 
 
 class WriteError(OSError):
@@ -138,48 +141,80 @@ def _mono(waveform):
     return x
 
 
-def wav_gain(waveform) -> float:
-    """The gain :func:`write_wav` applies to ``waveform`` (any shape, a torch tensor or an
-    array): ``1 / peak`` where the peak absolute finite sample exceeds full scale (1.0, it
-    would clip), else exactly 1.0 (also for no samples). Pure: multiply by it to score what is
-    written. (The writer itself refuses NaN/Inf samples.)"""
+def limiter_gain(waveform, sample_rate: int):
+    """The gain :func:`limit_peaks` applies to ``waveform`` (torch or NumPy, any shape, time on
+    the last axis): a float64 torch tensor of its shape, 1.0 wherever no sample within
+    :data:`LIMITER_HOLD_S` (twice) exceeds full scale.
+
+    Where a finite sample's magnitude exceeds full scale (1.0), the gain needed there
+    (``1 / |x|``) is held over :data:`LIMITER_HOLD_S` either side (a running minimum) and
+    smoothed by a moving average of the same width, so the gain falls and recovers within about
+    2 ms around each over and each over lands at full scale or below. This is the
+    min-filter-and-smooth gain of look-ahead brickwall limiters (Giannoulis, Massberg & Reiss,
+    "Digital dynamic range compressor design", JAES 2012), with instant attack.
+    """
     import numpy as np
+    import torch
+    import torch.nn.functional as F
 
     if hasattr(waveform, "detach"):  # a torch tensor, on any device
-        waveform = waveform.detach().cpu().double().numpy()
-    values = np.abs(np.asarray(waveform, dtype=np.float64))
-    values = values[np.isfinite(values)]
-    peak = float(values.max()) if values.size else 0.0
-    return 1.0 / peak if peak > 1.0 else 1.0
+        a = waveform.detach().cpu().double().abs()
+    else:
+        a = torch.as_tensor(np.abs(np.asarray(waveform, dtype=np.float64)))
+    shape = a.shape
+    if a.numel() == 0:
+        return torch.ones(shape, dtype=torch.float64)
+    a = torch.where(torch.isfinite(a), a, torch.zeros_like(a)).reshape(-1, 1, shape[-1])
+    if not bool((a > 1.0).any()):
+        return torch.ones(shape, dtype=torch.float64)
+    h = max(1, round(float(sample_rate) * LIMITER_HOLD_S))
+    need = 1.0 / a.clamp(min=1.0)  # (rows, 1, n): 1 within full scale
+    held = -F.max_pool1d(-F.pad(need, (h, h), mode="replicate"), 2 * h + 1, 1)  # (rows, 1, n)
+    gain = F.avg_pool1d(F.pad(held, (h, h), mode="replicate"), 2 * h + 1, 1)  # (rows, 1, n)
+    return gain.reshape(shape)
+
+
+def limit_peaks(waveform, sample_rate: int):
+    """The samples :func:`write_wav` writes: ``waveform`` times :func:`limiter_gain`; a torch
+    tensor keeps its dtype and device, anything else comes back as a float64 array. A waveform
+    within full scale comes back unchanged: never scaled up."""
+    import numpy as np
+
+    gain = limiter_gain(waveform, sample_rate)
+    if hasattr(waveform, "detach"):
+        return waveform * gain.to(device=waveform.device, dtype=waveform.dtype)
+    return np.asarray(waveform, dtype=np.float64) * gain.numpy()
 
 
 def audio_bytes(waveform, sample_rate: int, format: str = "WAV", subtype: str = "PCM_16"
                 ) -> tuple[bytes, float]:
     """Encode a mono ``waveform`` (any shape with one axis longer than 1, torch or NumPy) as
     ``format``/``subtype`` (soundfile's names: ``"WAV"``/``"FLAC"``, ``"PCM_16"``/``"FLOAT"``),
-    scaled by :func:`wav_gain` first. Returns ``(bytes, gain)``.
+    through :func:`limit_peaks` first. Returns ``(bytes, reduction_db)``: the largest gain
+    reduction the limiter applied (0.0 where nothing exceeded full scale).
 
     Raises ``ValueError`` (one line) for several channels, no samples, NaN/Inf samples or a
     sample rate that is not a positive integer.
     """
     import io
 
+    import numpy as np
     import soundfile as sf
 
     x = _mono(waveform)
     if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate < 1:
         raise ValueError(f"expected a positive integer sample rate, got {sample_rate!r}")
-    gain = wav_gain(x)
+    gain = limiter_gain(x, int(sample_rate)).numpy()
     buf = io.BytesIO()
     sf.write(buf, x * gain, int(sample_rate), format=format, subtype=subtype)
-    return buf.getvalue(), gain
+    return buf.getvalue(), float(-20 * np.log10(gain.min()))
 
 
 def write_wav(path: str | Path, waveform, sample_rate: int, subtype: str = "PCM_16") -> float:
     """Write a mono ``waveform`` to ``path`` as WAV (16-bit PCM by default; ``"FLOAT"`` for
-    32-bit float), scaled by :func:`wav_gain`, atomically (:func:`atomic_write`). Returns the
-    gain applied. Raises what :func:`audio_bytes` and :func:`atomic_write` raise; nothing is
-    written then."""
-    data, gain = audio_bytes(waveform, sample_rate, "WAV", subtype)
+    32-bit float), through :func:`limit_peaks`, atomically (:func:`atomic_write`). Returns the
+    largest gain reduction in dB (0.0: none). Raises what :func:`audio_bytes` and
+    :func:`atomic_write` raise; nothing is written then."""
+    data, reduction_db = audio_bytes(waveform, sample_rate, "WAV", subtype)
     atomic_write(path, lambda f: f.write(data))
-    return gain
+    return reduction_db

@@ -388,7 +388,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
                 table["closer_than_heldout"] = table["nn_train_mse"] < held.min()
             for name, w in zip(names, waves):
                 if name:
-                    write_wav(out / name, w[0], c.sample_rate)  # down only where it would clip
+                    write_wav(out / name, w[0], c.sample_rate)  # limited only where it would clip
             tables.append(table)
             csv = pd.concat(tables, ignore_index=True).to_csv(index=False).encode()
             atomic_write(out / "samples.csv", lambda f: f.write(csv))

@@ -10,8 +10,8 @@ uses):
 - **average sound**: the training clips' mean mel inverted once (what a model that learned
   nothing beyond the average would play), set against every clip.
 
-Each file's output is scaled as the WAV writer scales it (:func:`sda_lab.core._io.wav_gain`: down only
-where it would clip), the file's clips are joined, and the join is compared with the input's
+Each file's output goes through the WAV writer's peak limiter (:func:`sda_lab.core._io.limit_peaks`:
+the gain lowered only around samples beyond full scale), the file's clips are joined, and the join is compared with the input's
 joined clips: spectral convergence (Sturmel & Daudet 2011) and log-spectral distance in dB
 (:mod:`sda_lab.representation.metrics`, on the spectrogram's STFT), and the level difference in
 dB (RMS of the output over RMS of the input). Figures over files are means over files; the
@@ -45,7 +45,7 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from ..core._io import wav_gain
+from ..core._io import limit_peaks
 from ..model.vae import eval_batches
 from ..representation.inverter import Inverter
 from ..representation.metrics import level_db, log_spectral_distance, spectral_convergence
@@ -189,7 +189,7 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
         for path in PATHS:
             y = (out[path].expand(k, -1, -1) if path == "average_sound"
                  else out[path][at:at + k]).reshape(1, 1, -1)  # (1, 1, k * samples)
-            y = y * wav_gain(y)  # as the WAV writer scales the file
+            y = limit_peaks(y, c.sample_rate)  # as the WAV writer writes the file
             row[f"{path}_spectral_convergence"] = float(
                 spectral_convergence(ref, y, c.n_fft, c.hop_length)[0])
             row[f"{path}_log_spectral_distance_db"] = float(

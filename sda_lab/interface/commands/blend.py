@@ -65,7 +65,8 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
                space: str = "mel", decoder: str = "a", force: bool = False,
                seconds: float | None = None, seed: int = 0, overwrite: bool = False) -> dict:
     """Do what ``blend`` does; returns ``{"out", "samples", "sample_rate", "text",
-    "scaled_by"}`` (``text``: what was blended, one line; ``scaled_by``: the writer's gain).
+    "limited_db"}`` (``text``: what was blended, one line; ``limited_db``: the writer's largest
+    gain reduction, dB, 0: none).
     Raises one-line errors (module docstring) before any work."""
     import torch
 
@@ -112,9 +113,9 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     y = y.reshape(1, 1, -1)[..., :n]  # (1, 1, n)
     if not bool(torch.isfinite(y).all()):
         raise ValueError(f"RUN_A: its inversion gave NaN/Inf samples for {file}; nothing written")
-    gain = write_wav(out_path, y[0, 0], sr)
+    limited_db = write_wav(out_path, y[0, 0], sr)
     return {"out": str(out_path), "samples": n, "sample_rate": sr, "text": blended.text,
-            "scaled_by": gain}
+            "limited_db": limited_db}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -122,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     r = blend_file(args.run_a, args.run_b, args.file, args.out, alpha=args.alpha,
                    space=args.space, decoder=args.decoder, force=args.force,
                    seconds=args.seconds, seed=args.seed, overwrite=args.overwrite)
-    scaled = f", scaled by {r['scaled_by']:.3f} to avoid clipping" if r["scaled_by"] < 1 else ""
+    scaled = (f", peaks limited by up to {r['limited_db']:.1f} dB to avoid clipping"
+              if r["limited_db"] > 0 else "")
     print(f"wrote {r['out']} ({r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz"
           f"{scaled}): {r['text']}")
     return 0

@@ -8,8 +8,8 @@ inverted back to audio by the run's own inversion (:meth:`Inverter.for_run
 learned path and the export hear it): its learned inverse mel (``RUN/inverse_mel.pt``) where it
 has one, else the NNLS start, then PGHI and fast Griffin-Lim (``--inversion`` forces either
 magnitude). The result is written to
-``OUT.wav`` by :func:`sda_lab.core._io.write_wav` (16-bit PCM, scaled down only if it would
-clip), and the figures printed are those of the file as written (after that gain) against the
+``OUT.wav`` by :func:`sda_lab.core._io.write_wav` (16-bit PCM, peaks limited only where they
+would clip), and the figures printed are those of the file as written (after the limiter) against the
 input (:mod:`sda_lab.representation.metrics`): spectral convergence, log-spectral distance and
 the level difference (RMS of output over input, dB). For a silent input (its loudest 20 ms frame
 below :data:`SILENT_DBFS`) they are undefined, and said to be.
@@ -133,16 +133,16 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
            seconds: float | None = None, inversion: str = "auto", seed: int = 0) -> dict:
     """Do what ``listen`` does; returns ``{"spectral_convergence", "log_spectral_distance_db",
     "level_db", "silent_input", "input_dbfs", "inversion", "samples", "sample_rate",
-    "file_seconds", "out", "scaled_by"}``.
+    "file_seconds", "out", "limited_db"}``.
 
-    The three figures are those of the waveform as written (after :func:`wav_gain`) against
+    The three figures are those of the waveform as written (after :func:`~sda_lab.core._io.limit_peaks`) against
     the input, None when the input is silent (``silent_input``: its loudest 20 ms frame,
-    ``input_dbfs``, is below :data:`SILENT_DBFS`). ``scaled_by`` is the writer's gain.
+    ``input_dbfs``, is below :data:`SILENT_DBFS`). ``limited_db`` is the writer's largest gain reduction (dB, 0: none).
     Raises one-line errors (module docstring) before any work.
     """
     import torch
 
-    from ...core._io import check_writable_dir, wav_gain, write_wav
+    from ...core._io import check_writable_dir, limit_peaks, write_wav
     from ...representation.inverse_mel import INVERSE_MEL_FILE
     from ...representation.inverter import Inverter
     from ...representation.metrics import (level_db, log_spectral_distance,
@@ -214,8 +214,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     if not bool(torch.isfinite(y).all()):
         raise ValueError(f"RUN: its {'VAE and ' if through == 'vae' else ''}inversion gave "
                          f"NaN/Inf samples for {file}; nothing written")
-    gain = write_wav(out_path, y[0, 0], sr)
-    written = y * wav_gain(y)  # (1, 1, n) what the file holds (gain == wav_gain(y))
+    limited_db = write_wav(out_path, y[0, 0], sr)
+    written = limit_peaks(y, sr)  # (1, 1, n) what the file holds
     input_dbfs = float(loudest_frame_dbfs(x, sr)[0])
     silent = not input_dbfs >= SILENT_DBFS
     c = spec.config
@@ -227,14 +227,15 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
             "level_db": figures[2], "silent_input": silent, "input_dbfs": input_dbfs,
             "inversion": inverter.name,
             "samples": n, "sample_rate": sr, "file_seconds": n / sr if n < want else None,
-            "out": str(out_path), "scaled_by": gain}
+            "out": str(out_path), "limited_db": limited_db}
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``listen``; returns the exit status (errors propagate to the CLI's one line)."""
     r = listen(args.run, args.file, args.out, through=args.through, seconds=args.seconds,
                inversion=args.inversion, seed=args.seed)
-    scaled = f", scaled by {r['scaled_by']:.3f} to avoid clipping" if r["scaled_by"] < 1 else ""
+    scaled = (f", peaks limited by up to {r['limited_db']:.1f} dB to avoid clipping"
+              if r["limited_db"] > 0 else "")
     whole = (f" (FILE holds only {r['file_seconds']:.2f} s: all of it)"
              if r["file_seconds"] is not None and args.seconds is not None else "")
     print(f"wrote {r['out']}: {r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz "

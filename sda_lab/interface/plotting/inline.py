@@ -17,8 +17,8 @@ from ._style import _np
 
 
 def flac_bytes(waveform: torch.Tensor | np.ndarray, sample_rate: int) -> bytes:
-    """Encode one mono clip as 16-bit FLAC, scaled down as a written WAV is
-    (:func:`sda_lab.core._io.wav_gain`: only where it would clip, never up)."""
+    """Encode one mono clip as 16-bit FLAC, limited as a written WAV is
+    (:func:`sda_lab.core._io.limit_peaks`: only around samples that would clip, never up)."""
     return audio_bytes(_np(waveform), sample_rate, "FLAC", "PCM_16")[0]
 
 

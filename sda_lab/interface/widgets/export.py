@@ -1,6 +1,6 @@
 """Keep what you hear: an explorer state, an interpolation or a traversal (the decoded grid of
 single dimensions moved, :func:`traversal`) written as WAV files (32-bit float, through
-:func:`sda_lab.core._io.write_wav`: scaled down only where it would clip) with the figure beside
+:func:`sda_lab.core._io.write_wav`: peaks limited only where they would clip) with the figure beside
 them (PNG), each file written atomically."""
 
 from __future__ import annotations

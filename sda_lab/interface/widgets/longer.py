@@ -42,7 +42,7 @@ class LongerRow:
             self.status.value = f"<small style='color:#b00'>{html.escape(str(exc))}</small>"
             return None
         rate = self.explorer.spec.config.sample_rate
-        data, _ = audio_bytes(wave, rate)  # scaled down only where it would clip
+        data, _ = audio_bytes(wave, rate)  # limited only where it would clip
         self.audio = W.Audio(value=data, autoplay=autoplay, loop=False)
         self.status.value = f"<small style='color:#555'>{html.escape(how)}</small>"
         self.widget.children = (self.widget.children[0], self.audio, self.status)
