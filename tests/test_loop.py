@@ -361,3 +361,17 @@ def test_eval_every_skips_evaluations_but_not_training(mels, tmp_path):
     assert sum(some.seconds) > 0 and load_checkpoint(tmp_path / "run.pt").history.epoch[-1] == 6
     with pytest.raises(ValueError, match="eval_every must be a positive integer"):
         small(eval_every=0)
+
+
+def test_a_cosine_learning_rate_falls_over_the_budget_and_a_constant_one_stays(tmp_path, mels):
+    last = {}
+    for schedule in ("constant", "cosine"):
+        path = tmp_path / schedule / "ck.pt"
+        train_run(TINY, small(epochs=None, max_steps=6, lr=1e-3, lr_schedule=schedule), mels[:8],
+                  sinks=Sinks(path, progress=False))
+        last[schedule] = load_checkpoint(path, device="cpu").optimizer_state["param_groups"][0]["lr"]
+    assert last["constant"] == pytest.approx(1e-3)
+    # the sixth of six steps runs at progress 5/6: lr * (1 + cos(5 pi / 6)) / 2
+    assert last["cosine"] == pytest.approx(1e-3 * (1 + math.cos(5 * math.pi / 6)) / 2)
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        TrainConfig(lr_schedule="linear")

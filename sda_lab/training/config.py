@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from ..data.augment import AugmentConfig
 from ..model.losses import KL_SCHEDULES, kl_weight_at_progress, scheduled_kl_weight
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "LR_SCHEDULES"]
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -41,6 +43,11 @@ class TrainConfig:
     :meth:`~sda_lab.representation.spectrogram.AudioSpectrogram.mel_magnitude`) to the loss, so
     the loud bins a listener hears weigh more than the MSE on log values gives them; 0 (the
     plan): the MSE alone. It needs ``train(..., spectrogram=)``.
+
+    ``lr_schedule``: ``"constant"`` (the plan: ``lr`` throughout) or ``"cosine"``: the learning
+    rate ``lr * (1 + cos(pi * p)) / 2`` at the fraction ``p`` of the planned budget the KL
+    schedule also reads (SGDR without restarts, Loshchilov & Hutter 2017), so a short run ends
+    on small steps instead of the last large one.
 
     ``level_weight``: adds that weight times the clip's level difference (dB / 20) of the same
     mel magnitudes (:func:`sda_lab.model.losses.level_loss`), so a blurred guess is not also a
@@ -76,6 +83,7 @@ class TrainConfig:
     eval_every: int = 1  # epochs between evaluations (the first and the last always)
     spectral_convergence_weight: float = 0.0  # of the mel magnitudes' SC, added to the loss
     level_weight: float = 0.0  # of the clip's level difference (dB / 20), added to the loss
+    lr_schedule: str = "constant"  # or "cosine": lr decays to 0 over the planned budget
 
     def __post_init__(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -84,6 +92,9 @@ class TrainConfig:
         if self.kl_schedule not in KL_SCHEDULES:
             raise ValueError(f"kl_schedule must be one of {KL_SCHEDULES}, got "
                              f"{self.kl_schedule!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got "
+                             f"{self.lr_schedule!r}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}")
         if self.max_minutes is not None and not self.max_minutes > 0:

@@ -128,6 +128,9 @@ def _epoch_step(s: TrainState, bar, budget_s, augment, checkpoint_path, interrup
             raise _diverged(c, s.epoch, step, s.step_count, f"the loss became {total.item()} "
                             f"(recon {recon_loss.item():.4g}, KL {kl_loss.item():.4g}, weight "
                             f"{s.weight:.3g})", checkpoint_path)
+        if c.lr_schedule == "cosine":
+            for group in s.optimizer.param_groups:
+                group["lr"] = c.lr * 0.5 * (1.0 + math.cos(math.pi * min(s.progress, 1.0)))
         s.optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
