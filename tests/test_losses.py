@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sda_lab.model.losses import (active_units, compute_kl_divergence, cyclical_kl_weight,
-                                  get_kl_weight, kl_per_dimension, level_loss,
+                                  get_kl_weight, kl_per_dimension,
                                   spectral_convergence_loss, vae_loss)
 
 
@@ -146,20 +146,16 @@ def test_the_schedules_by_name_and_over_a_budget():
             for p in (0, 0.125, 0.25, 0.5, 1.0)] == [0, 0.5, 1, 0, 1]
 
 
-def test_level_loss_is_the_level_difference_in_db_over_20_whatever_the_shape():
+def test_spectral_convergence_is_0_when_exact_and_prefers_a_blurred_guess_quieter():
     g = torch.Generator().manual_seed(0)
     target = torch.rand(3, 1, 8, 8, generator=g)
-    quiet = target * 10 ** (-6 / 20)  # the same shape 6 dB down
-    assert float(level_loss(quiet, target)) == pytest.approx(6 / 20, rel=1e-5)
-    assert float(level_loss(target * 10 ** (6 / 20), target)) == pytest.approx(6 / 20, rel=1e-5)
-    # a blurred guess at the input's level costs nothing here; spectral convergence sees it
-    blurred = torch.full_like(target, 1.0) * target.flatten(1).norm(dim=1).view(-1, 1, 1, 1) / 8
-    assert float(level_loss(blurred, target)) == pytest.approx(0.0, abs=1e-6)
-    assert float(spectral_convergence_loss(blurred, target)) > 0.2
-    # ...and the scale that minimises spectral convergence for it is below 1: quieter
+    assert float(spectral_convergence_loss(target, target)) == 0.0
+    assert float(spectral_convergence_loss(torch.zeros_like(target), target)) == pytest.approx(1.0)
+    # a flat guess at the input's level: the scale that minimises the term is below 1 (quieter)
+    blurred = torch.ones_like(target) * target.flatten(1).norm(dim=1).view(-1, 1, 1, 1) / 8
     scales = torch.linspace(0.5, 1.5, 101)
     best = scales[torch.stack([spectral_convergence_loss(k * blurred, target)
                                for k in scales]).argmin()]
     assert best < 0.95
     with pytest.raises(ValueError, match="differ"):
-        level_loss(target, target[:2])
+        spectral_convergence_loss(target, target[:2])

@@ -106,23 +106,6 @@ def spectral_convergence_loss(estimate: torch.Tensor, target: torch.Tensor) -> t
     return (num / den).mean()
 
 
-def level_loss(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of ``| log10(|| estimate ||_F / || target ||_F) |`` per sample, on
-    magnitudes (any shape ``(B, ...)``): the clip's level difference in dB over 20.
-
-    A decoder unsure of where the energy lies spreads it; the MSE on log values (the mean of a
-    loud and a silent guess is quieter in power) and spectral convergence (whose best scale for
-    a blurred estimate is below 1) both reward playing it quietly. This term asks for the input's
-    level whatever the shape. A scalar; 0 is the input's level.
-    """
-    if estimate.shape != target.shape:
-        raise ValueError(f"estimate {tuple(estimate.shape)} and target {tuple(target.shape)} "
-                         "differ")
-    est = estimate.flatten(1).norm(dim=1).clamp(min=1e-8)  # (B,)
-    ref = target.flatten(1).norm(dim=1).clamp(min=1e-8)  # (B,)
-    return torch.log10(est / ref).abs().mean()
-
-
 def elbo_kl_weight(seed_kl_weight: float, n_elements: int, gaussian_sigma: float) -> float:
     """The KL weight under ``gaussian_sigma`` equivalent to ``seed_kl_weight`` in the seed's loss.
 

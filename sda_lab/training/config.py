@@ -49,9 +49,6 @@ class TrainConfig:
     schedule also reads (SGDR without restarts, Loshchilov & Hutter 2017), so a short run ends
     on small steps instead of the last large one.
 
-    ``level_weight``: adds that weight times the clip's level difference (dB / 20) of the same
-    mel magnitudes (:func:`sda_lab.model.losses.level_loss`), so a blurred guess is not also a
-    quiet one; 0 (the plan): no level term. It needs ``train(..., spectrogram=)``.
 
     ``eval_every``: the eval-mode pass (recon on training and validation clips, active units),
     the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
@@ -82,7 +79,6 @@ class TrainConfig:
     ema_decay: float | None = None  # per-step decay of the weights' average; None: no average
     eval_every: int = 1  # epochs between evaluations (the first and the last always)
     spectral_convergence_weight: float = 0.0  # of the mel magnitudes' SC, added to the loss
-    level_weight: float = 0.0  # of the clip's level difference (dB / 20), added to the loss
     lr_schedule: str = "constant"  # or "cosine": lr decays to 0 over the planned budget
 
     def __post_init__(self) -> None:
@@ -105,10 +101,10 @@ class TrainConfig:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay!r}")
-        for name in ("spectral_convergence_weight", "level_weight"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and 0.0 <= value < math.inf):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (isinstance(self.spectral_convergence_weight, (int, float))
+                and 0.0 <= self.spectral_convergence_weight < math.inf):
+            raise ValueError(f"spectral_convergence_weight must be a finite number >= 0, got "
+                             f"{self.spectral_convergence_weight!r}")
         if self.augment is True:
             self.augment = AugmentConfig()
         elif self.augment is False:

@@ -24,8 +24,7 @@ from tqdm.auto import tqdm
 from ..core.utils import pick_device
 from ..data.augment import augment_mels, augment_waveforms, mixup_waveforms
 from ..data.split import check_training_clips
-from ..model.losses import (active_units, kl_per_dimension, level_loss,
-                            spectral_convergence_loss, vae_loss)
+from ..model.losses import active_units, kl_per_dimension, spectral_convergence_loss, vae_loss
 from ..model.vae import ConvVAE, VAEConfig
 from .callbacks import (BestCheckpoint, LastCheckpoint, LiveState, Sinks, TrainState,
                         weight_average)
@@ -120,10 +119,9 @@ def _epoch_step(s: TrainState, bar, budget_s, augment, checkpoint_path, interrup
                                               free_bits=c.free_bits,
                                               free_bits_mode=c.free_bits_mode,
                                               gaussian_sigma=c.gaussian_sigma)
-        if c.spectral_convergence_weight or c.level_weight:
-            heard, wanted = s.magnitude(recon), s.magnitude(target)  # (b, 1, M, T) each
-            total = (total + c.spectral_convergence_weight * spectral_convergence_loss(
-                heard, wanted) + c.level_weight * level_loss(heard, wanted))
+        if c.spectral_convergence_weight:
+            total = total + c.spectral_convergence_weight * spectral_convergence_loss(
+                s.magnitude(recon), s.magnitude(target))
         if not torch.isfinite(total):
             raise _diverged(c, s.epoch, step, s.step_count, f"the loss became {total.item()} "
                             f"(recon {recon_loss.item():.4g}, KL {kl_loss.item():.4g}, weight "
@@ -219,10 +217,9 @@ def _check_data(model, mels, val_mels, waveforms, spectrogram, config):
         if waveforms.dim() != 3 or waveforms.shape[0] != n:
             raise ValueError(f"waveforms must be (N={n}, 1, samples) to match mels, got "
                              f"{tuple(waveforms.shape)}")
-    for name in ("spectral_convergence_weight", "level_weight"):
-        if getattr(config, name) and spectrogram is None:
-            raise ValueError(f"TrainConfig.{name} needs train(..., spectrogram=<the "
-                             "AudioSpectrogram of mels>) to read magnitudes")
+    if config.spectral_convergence_weight and spectrogram is None:
+        raise ValueError("TrainConfig.spectral_convergence_weight needs train(..., "
+                         "spectrogram=<the AudioSpectrogram of mels>) to read magnitudes")
     return data, val_mels
 
 

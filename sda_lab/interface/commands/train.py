@@ -148,9 +148,6 @@ def add_parser(subparsers) -> None:
     t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=r.lr_schedule,
                    help="the learning rate over the budget: constant, or cosine (decays to 0 "
                         f"by the budget's end) (default {r.lr_schedule})")
-    t.add_argument("--level-weight", type=opt.nonneg_float, default=r.level_weight,
-                   help="weight of the clip's level difference (dB / 20) of the decoded mel "
-                        f"against the input's (default {r.level_weight:g}; 0: no level term)")
     t.add_argument("--no-inverse-mel", action="store_true",
                    help="train no learned inverse mel (the run is heard through NNLS)")
     t.add_argument("--inverse-mel-minutes", type=opt.positive_float, default=1.0,
@@ -210,7 +207,7 @@ def _configs(args: argparse.Namespace):
     train_cfg = replace(train_cfg, augment=AugmentConfig(**aug) if wanted else None,
                         ema_decay=args.ema_decay or None,
                         spectral_convergence_weight=args.spectral_convergence_weight,
-                        level_weight=args.level_weight, lr_schedule=args.lr_schedule)
+                        lr_schedule=args.lr_schedule)
     halvings, size = args.time_halvings, args.latent_dim
     if args.latent == model_cfg.latent:  # the recipe's own latent: its sizes by default
         halvings = model_cfg.time_halvings if halvings is None else halvings
