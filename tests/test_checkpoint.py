@@ -75,6 +75,21 @@ def test_load_errors(tmp_path):
     torch.save(payload, path)
     with pytest.raises(ValueError, match="checkpoint format 99"):
         load_checkpoint(path)
+    # a config field another version of sda-lab wrote: one line naming it
+    from dataclasses import asdict
+
+    from sda_lab.training.config import TrainConfig
+
+    for key, stored in (("model_config", {**asdict(TINY), "level_weight": 0.2}),
+                        ("train_config", {**asdict(TrainConfig()), "level_weight": 0.2})):
+        path = save_checkpoint(tmp_path / f"{key}.pt", ConvVAE.from_config(TINY), None, None,
+                               train_config=TrainConfig())
+        payload = torch.load(path, weights_only=True)
+        payload[key] = stored
+        torch.save(payload, path)
+        with pytest.raises(ValueError, match="fields this sda-lab does not know \\(level_weight\\)") as err:
+            load_checkpoint(path)
+        assert "\n" not in str(err.value)
 
 
 def test_checkpoint_rebuilds_its_spectrogram(tmp_path):

@@ -145,6 +145,19 @@ def _state_mismatch(state: dict, reference: dict) -> str:
     return "; ".join(parts)
 
 
+def _config(cls, stored: dict, path):
+    """``cls(**stored)``, or one line naming the fields this version of ``cls`` does not know
+    (a checkpoint written by another version of sda-lab)."""
+    import dataclasses
+
+    unknown = sorted(set(stored) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"{path}: its {cls.__name__} has fields this sda-lab does not know "
+                         f"({', '.join(unknown)}): it was written by another version; train it "
+                         "again or use that version")
+    return cls(**stored)
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
     """Rebuild the model (in eval mode) and read everything else saved by :func:`save_checkpoint`.
 
@@ -177,7 +190,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     if payload["format"] != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} has checkpoint format {payload['format']}, this sda-lab reads "
                          f"{CHECKPOINT_FORMAT}")
-    model = ConvVAE.from_config(VAEConfig(**payload["model_config"]))
+    model = ConvVAE.from_config(_config(VAEConfig, payload["model_config"], path))
     reference = model.state_dict()
     state = _strip_wrapper_prefix(dict(payload["model_state"]), set(reference))
     mismatch = _state_mismatch(state, reference)
@@ -187,6 +200,6 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     model.load_state_dict(state)
     model.to(pick_device(str(device)) if device is not None else pick_device()).eval()
     hist = History(**payload["history"]) if payload.get("history") else None
-    tc = TrainConfig(**payload["train_config"]) if payload.get("train_config") else None
+    tc = _config(TrainConfig, payload["train_config"], path) if payload.get("train_config") else None
     return Checkpoint(model, hist, tc, payload.get("optimizer_state"), payload.get("extra", {}),
                       payload.get("resume"))
