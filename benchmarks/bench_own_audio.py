@@ -240,10 +240,11 @@ def arm_of(row: dict) -> str:
 def heard_table(rows: list[dict]) -> str:
     """The VAE path against the mel round trip per folder, options and seed, on held-out files,
     as markdown: spectral convergence (their ratio: the issue's target is at most 1.5x), the
-    share of the way from the average sound to the mel round trip (the verdict's measure),
+    share of the way from nothing learned to the mel round trip and the verdict (both as
+    :func:`sda_lab.training.audio_eval.judge` reads the stored per-file figures),
     log-spectral distance and the level (mean and the worst file; the target is within 3 dB on
     every file)."""
-    from sda_lab.training.audio_eval import share_of_the_way
+    from sda_lab.training.audio_eval import AudioEvaluation, judge
 
     lines = ["| folder | options | seed | held-out files | steps | SC through the model | SC mel "
              "round trip | ratio | share of the way | LSD model / mel (dB) | level mean, worst "
@@ -253,7 +254,11 @@ def heard_table(rows: list[dict]) -> str:
     df["folder"] = df["folder"].map(lambda p: Path(p).name)
     df["options"] = [arm_of(r) for r in rows]
     df["ratio"] = df["sc_model"] / df["sc_mel"]
-    df["share"] = [share_of_the_way(r["sc_model"], r["sc_mel"], r["sc_average"]) for r in rows]
+    # the verdict as this version judges the stored per-file figures (rows may predate it)
+    heard = [AudioEvaluation(pd.DataFrame(r["files"]), "validation", r["inversion"], 0.0)
+             for r in rows]
+    df["share"] = [ev.share for ev in heard]
+    df["verdict"] = [judge(ev, r["active_units"]).kind for ev, r in zip(heard, rows)]
     for r in df.itertuples():
         lines.append(f"| {r.folder} | {r.options} | {r.seed} | {len(r.files)} | {r.steps} | "
                      f"{r.sc_model:.3f} | {r.sc_mel:.3f} | {r.ratio:.2f}x | {r.share:.2f} | "

@@ -63,7 +63,9 @@ def test_a_model_that_returns_its_input_sounds_like_the_mel_round_trip():
     assert ev.mean("model", "spectral_convergence") < 0.5 * ev.mean("average_sound",
                                                                      "spectral_convergence")
     v = judge(ev, active_units=3)
-    assert v.kind == "learned" and "1.0x the error of the mel round trip" in v.sentence
+    assert v.kind == "learned" and ev.share == pytest.approx(1.0, abs=0.02)
+    assert ("as close as the mel round trip" in v.sentence if ev.share >= 1 else
+            "1.0x the error of the mel round trip" in v.sentence)
     assert ev.inversion == "NNLS magnitude + PGHI + fast Griffin-Lim"
     summary = ev.summary()
     assert summary["files_scored"] == 2 and len(summary["files"]) == 2
@@ -98,11 +100,12 @@ def test_a_quieter_model_is_heard_quieter_and_a_clipping_one_as_written():
 
 
 def test_every_figure_is_judged_by_the_threshold():
-    def ev(model_sc, avg_sc):
+    def ev(model_sc, avg_sc, mel_sc=0.2):
         import pandas as pd
 
         row = {"file": "a", "clips": 1}
-        for path, sc in (("model", model_sc), ("mel_round_trip", 0.2), ("average_sound", avg_sc)):
+        for path, sc in (("model", model_sc), ("mel_round_trip", mel_sc),
+                         ("average_sound", avg_sc)):
             row.update({f"{path}_spectral_convergence": sc, f"{path}_log_spectral_distance_db": 3.0,
                         f"{path}_level_db": -0.5})
         return AudioEvaluation(pd.DataFrame([row]), "validation", "x", 0.0)
@@ -115,6 +118,16 @@ def test_every_figure_is_judged_by_the_threshold():
     assert share_of_the_way(0.5, 0.2, 0.8) == pytest.approx(LEARNED_SHARE)
     assert "67% of the way from the average sound" in judge(ev(0.4, 0.8), 2).sentence
     assert "at the input's level" in judge(ev(0.4, 0.8), 2).sentence
+    # an average sound far louder than a quiet file: nothing learned is silence's 1.0, so a
+    # model that plays about silence is at the average, not "learned" (a near-silent file)
+    assert ev(0.997, 183.0, 0.516).nothing_learned_sc == 1.0
+    assert judge(ev(0.997, 183.0, 0.516), 2).kind == "at the average"
+    # the mel round trip no closer than the average sound: no share, no model to tell apart
+    assert math.isnan(ev(0.1, 0.128, 0.129).share)
+    assert "cannot be told apart" in judge(ev(0.1, 0.128, 0.129), 2).sentence
+    # a model as close as the mel round trip (or closer), or a perfect round trip
+    assert "as close as the mel round trip" in judge(ev(0.15, 0.8), 2).sentence
+    assert judge(ev(0.0, 0.8, 0.0), 2).kind == "learned"
 
 
 def test_nothing_to_score_is_one_line():

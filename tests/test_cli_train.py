@@ -319,12 +319,12 @@ def test_a_run_that_learns_is_judged_by_its_audio_and_prints_no_warning(tmp_path
     m = json.loads((tmp_path / "o" / "metrics.json").read_text())
     assert m["mel_verdict"]["kind"] == "learned", m["mel_verdict"]
     audio = m["audio"]
-    sc, sc_avg = (audio["model"]["spectral_convergence"],
-                  audio["average_sound"]["spectral_convergence"])
+    sc, nothing = audio["model"]["spectral_convergence"], audio["nothing_learned_sc"]
+    assert nothing == pytest.approx(min(audio["average_sound"]["spectral_convergence"], 1.0))
     # the verdict the user reads follows the audio figures printed beside it
-    share = share_of_the_way(sc, audio["mel_round_trip"]["spectral_convergence"], sc_avg)
+    share = share_of_the_way(sc, audio["mel_round_trip"]["spectral_convergence"], nothing)
     assert audio["share_of_the_way"] == pytest.approx(share)
-    assert m["verdict"]["kind"] == ("at the average" if sc >= AVERAGE_RATIO * sc_avg else
+    assert m["verdict"]["kind"] == ("at the average" if sc >= AVERAGE_RATIO * nothing else
                                     "learned" if share >= LEARNED_SHARE else "partly learned")
     assert f"spectral convergence {sc:.2f} on held-out files" in m["verdict"]["sentence"]
     assert f"verdict: {m['verdict']['sentence']}" in out
@@ -438,3 +438,16 @@ def test_training_option_defaults_are_the_recipe_and_zero_turns_its_parts_off():
     assert off.augment is None and off.ema_decay is None
     assert _configs(parser.parse_args(["train", "x", "--out", "o", "--ema-decay", "0.9"])
                     )[1].ema_decay == 0.9
+
+
+def test_metrics_are_strict_json_at_any_depth():
+    """A NaN inside the audio figures (a share of the way with no gap) once stopped metrics.json
+    from being written at all."""
+    from sda_lab.interface.commands._train_report import _finite
+
+    nested = {"audio": {"share_of_the_way": float("nan"), "files": [{"x": float("inf")}]},
+              "history": {"val_recon": [1.0, float("nan")]}, "steps": 3}
+    clean = _finite(nested)
+    assert clean == {"audio": {"share_of_the_way": None, "files": [{"x": None}]},
+                     "history": {"val_recon": [1.0, None]}, "steps": 3}
+    json.dumps(clean, allow_nan=False)  # would raise on any NaN left

@@ -146,6 +146,24 @@ def test_cli_generate_end_to_end(tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "o" / "samples.csv")) == 2
 
 
+@pytest.mark.parametrize("kind, expect", [
+    ("partly learned", "blurred outlines"), ("at the average", "no closer to your files"),
+    ("collapsed", "about one sound"), ("collapse", "about one sound"),  # interrupted: the alarm's
+    ("no_generalisation", "no closer to your files"), ("learned", None)])
+def test_generate_says_what_to_expect_from_a_run_not_judged_learned(tmp_path, capsys, kind, expect):
+    import json
+
+    from sda_lab.interface.cli import main
+
+    run = tiny_run(tmp_path)
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["verdict"] = {"kind": kind, "sentence": f"{kind}: (the figures)"}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["generate", str(run), "--n", "1", "--no-f0", "--out", str(tmp_path / "o")]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "verdict is" in line]
+    assert (notes == [] if expect is None else len(notes) == 1 and expect in notes[0])
+
+
 def test_generate_plays_through_the_runs_learned_inverse_mel(tmp_path):
     """A run with inverse_mel.pt: the samples are its learned magnitude + PGHI, and the table
     says so; without one, the run's NNLS start + PGHI (Inverter.for_run)."""

@@ -90,3 +90,17 @@ def test_no_other_module_writes_audio_itself():
         if re.search(r"\b(sf|soundfile)\.write\(|\bSoundFile\([^)]*['\"]w", text):
             writers.append(path.relative_to(PACKAGE).as_posix())
     assert writers == []
+
+
+def test_integer_pcm_and_impossible_rates_are_refused_in_one_line(tmp_path):
+    pcm = (30000 * np.sin(np.arange(400) / 7.0)).astype(np.int16)  # scipy-style int16 PCM
+    for bad in (pcm, torch.from_numpy(pcm), None, np.zeros(10, complex)):
+        with pytest.raises(ValueError, match="expected float samples") as err:
+            write_wav(tmp_path / "x.wav", bad, 8000)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="32768"):
+        audio_bytes(pcm, 8000)
+    for rate in (0, -1, 2 ** 40, float("nan"), True):
+        with pytest.raises(ValueError, match="sample rate"):
+            limiter_gain(np.full(5, 2.0), rate)
+    assert not (tmp_path / "x.wav").exists()

@@ -126,7 +126,14 @@ def _mono(waveform):
     float64 array; ``ValueError`` for several channels, no samples, or NaN/Inf."""
     import numpy as np
 
-    if hasattr(waveform, "detach"):  # a torch tensor, on any device
+    is_tensor = hasattr(waveform, "detach")
+    dtype = waveform.dtype if is_tensor else np.asarray(waveform).dtype
+    if not (dtype.is_floating_point if is_tensor else dtype.kind == "f"):
+        pcm = "int" in str(dtype)
+        raise ValueError(f"expected float samples in [-1, 1], got {dtype}"
+                         + ("; divide integer PCM by its full scale (32768 for int16)" if pcm
+                            else ""))
+    if is_tensor:  # on any device
         waveform = waveform.detach().cpu().double().numpy()
     x = np.asarray(waveform, dtype=np.float64)
     if sum(d > 1 for d in x.shape) > 1:
@@ -161,13 +168,17 @@ def limiter_gain(waveform, sample_rate: int):
         a = waveform.detach().cpu().double().abs()
     else:
         a = torch.as_tensor(np.abs(np.asarray(waveform, dtype=np.float64)))
+    if isinstance(sample_rate, bool) or not (isinstance(sample_rate, (int, float))
+                                             and 0 < sample_rate < 1e7):
+        raise ValueError(f"expected a sample rate in Hz (a positive number below 1e7), got "
+                         f"{sample_rate!r}")
     shape = a.shape
     if a.numel() == 0:
         return torch.ones(shape, dtype=torch.float64)
     a = torch.where(torch.isfinite(a), a, torch.zeros_like(a)).reshape(-1, 1, shape[-1])
     if not bool((a > 1.0).any()):
         return torch.ones(shape, dtype=torch.float64)
-    h = max(1, round(float(sample_rate) * LIMITER_HOLD_S))
+    h = min(max(1, round(float(sample_rate) * LIMITER_HOLD_S)), shape[-1])
     need = 1.0 / a.clamp(min=1.0)  # (rows, 1, n): 1 within full scale
     held = -F.max_pool1d(-F.pad(need, (h, h), mode="replicate"), 2 * h + 1, 1)  # (rows, 1, n)
     gain = F.avg_pool1d(F.pad(held, (h, h), mode="replicate"), 2 * h + 1, 1)  # (rows, 1, n)
@@ -207,7 +218,7 @@ def audio_bytes(waveform, sample_rate: int, format: str = "WAV", subtype: str = 
     gain = limiter_gain(x, int(sample_rate)).numpy()
     buf = io.BytesIO()
     sf.write(buf, x * gain, int(sample_rate), format=format, subtype=subtype)
-    return buf.getvalue(), float(-20 * np.log10(gain.min()))
+    return buf.getvalue(), max(0.0, float(-20 * np.log10(gain.min())))
 
 
 def write_wav(path: str | Path, waveform, sample_rate: int, subtype: str = "PCM_16") -> float:

@@ -18,15 +18,18 @@ dB (RMS of the output over RMS of the input). Figures over files are means over 
 level's worst file (largest difference either way) is kept too.
 
 The verdict (:func:`judge`) reads the spectral convergence, which weighs every STFT bin by its
-magnitude, so it is decided by what is loud enough to hear. Between the two references a model's
-audio lies on a line: the average sound (what learning nothing gives) and the mel round trip
-(what a perfect model on this representation and inversion gives). The **share of the way**
-it covers is ``(SC_average - SC_model) / (SC_average - SC_mel)``: 0 at the average sound, 1 at
-the mel round trip.
+magnitude, so it is decided by what is loud enough to hear. A model's audio lies between two
+references: what learning nothing gives, per file the average sound or silence, whichever is
+closer (spectral convergence capped at 1, silence's: an average sound far louder than a quiet
+file does not make a silent model look good), and the mel round trip (what a perfect model on
+this representation and inversion gives). The **share of the way** it covers is
+``(SC_nothing - SC_model) / (SC_nothing - SC_mel)`` (:attr:`AudioEvaluation.share`): 0 at
+nothing learned, 1 at the mel round trip.
 
 - ``"collapsed"``: no active latent unit: every clip decodes to about one sound;
-- ``"at the average"``: the model's audio is no closer to the inputs than the average sound's
-  (spectral convergence at or above :data:`AVERAGE_RATIO` times the average sound's);
+- ``"at the average"``: the model's audio is not clearly closer to the inputs than nothing learned
+  (spectral convergence at or above :data:`AVERAGE_RATIO` times ``SC_nothing``), or the mel
+  round trip itself is no closer than that (the files differ too little to judge a model);
 - ``"partly learned"``: closer than the average sound, but nearer to it than to the mel round
   trip (a share of the way below :data:`LEARNED_SHARE`): a listener hears the input's outline,
   blurred;
@@ -97,6 +100,20 @@ class AudioEvaluation:
         return float(col.loc[col.abs().idxmax()]) if len(col) else math.nan
 
     @property
+    def nothing_learned_sc(self) -> float:
+        """Mean over files of the average sound's spectral convergence capped at 1 (silence's):
+        what learning nothing gives."""
+        return float(self.files["average_sound_spectral_convergence"].clip(upper=1.0).mean())
+
+    @property
+    def share(self) -> float:
+        """:func:`share_of_the_way` of the model between nothing learned and the mel round
+        trip (NaN where the mel round trip is no closer than nothing learned)."""
+        return share_of_the_way(self.mean("model", "spectral_convergence"),
+                                self.mean("mel_round_trip", "spectral_convergence"),
+                                self.nothing_learned_sc)
+
+    @property
     def sc_ratio(self) -> float:
         """The model's spectral convergence over the mel round trip's (1: as good as the
         representation allows)."""
@@ -112,8 +129,8 @@ class AudioEvaluation:
             out[p] = {f: self.mean(p, f) for f in FIGURES}
         out["model"]["level_db_worst_file"] = self.worst_level_db("model")
         out["sc_ratio_to_mel_round_trip"] = self.sc_ratio
-        out["share_of_the_way"] = share_of_the_way(*(
-            self.mean(p, "spectral_convergence") for p in PATHS))
+        out["nothing_learned_sc"] = self.nothing_learned_sc
+        out["share_of_the_way"] = self.share
         out["files"] = self.files.to_dict(orient="records")
         return out
 
@@ -200,34 +217,41 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     return AudioEvaluation(pd.DataFrame(rows), on, inverter.name, time.perf_counter() - t0)
 
 
-def share_of_the_way(sc_model: float, sc_mel: float, sc_average: float) -> float:
-    """``(sc_average - sc_model) / (sc_average - sc_mel)``: 0 at the average sound, 1 at the mel
-    round trip (module docstring); NaN where the two references do not differ."""
-    gap = sc_average - sc_mel
-    return (sc_average - sc_model) / gap if gap > 0 else math.nan
+def share_of_the_way(sc_model: float, sc_mel: float, sc_nothing: float) -> float:
+    """``(sc_nothing - sc_model) / (sc_nothing - sc_mel)``: 0 at nothing learned, 1 at the mel
+    round trip (module docstring); NaN where the mel round trip is no closer than nothing."""
+    gap = sc_nothing - sc_mel
+    return (sc_nothing - sc_model) / gap if gap > 0 else math.nan
 
 
 def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     """The run's verdict in one sentence, from what it sounds like (module docstring)."""
     sc = evaluation.mean("model", "spectral_convergence")
     sc_mel = evaluation.mean("mel_round_trip", "spectral_convergence")
-    sc_avg = evaluation.mean("average_sound", "spectral_convergence")
+    nothing = evaluation.nothing_learned_sc
     lvl, worst = evaluation.mean("model", "level_db"), evaluation.worst_level_db("model")
     where = "held-out files" if evaluation.on == "validation" else "training files (none held out)"
     figures = (f"spectral convergence {sc:.2f} on {where}, against {sc_mel:.2f} for the mel "
-               f"round trip and {sc_avg:.2f} for the average sound")
+               f"round trip and {nothing:.2f} for the average sound or silence, whichever is "
+               "closer")
     if active_units == 0:
         return AudioVerdict("collapsed", f"collapsed: no latent unit is in use, so every clip "
                             f"decodes to about the same sound ({figures})")
-    if not sc < AVERAGE_RATIO * sc_avg:
-        return AudioVerdict("at the average", f"at the average: the model's audio is no closer "
-                            f"to the inputs than the training set's average sound ({figures})")
-    share = share_of_the_way(sc, sc_mel, sc_avg)
+    if not sc < AVERAGE_RATIO * nothing:
+        return AudioVerdict("at the average", f"at the average: the model's audio is not clearly "
+                            f"closer to the inputs than the training set's average sound "
+                            f"({figures})")
+    share = evaluation.share
+    if not share == share:  # NaN: the mel round trip is no closer than nothing learned
+        return AudioVerdict("at the average", f"at the average: on these files even the mel "
+                            f"round trip is no closer than the average sound, so a model cannot "
+                            f"be told apart from it ({figures})")
     loud = ("at the input's level" if abs(lvl) < 1 else
             f"{abs(lvl):.1f} dB {'quieter' if lvl < 0 else 'louder'} than the input")
-    tail = (f"{figures}: {share:.0%} of the way from the average sound to the mel round trip, "
-            f"{sc / sc_mel:.1f}x the error of the mel round trip, {loud} (worst file "
-            f"{worst:+.1f} dB)")
+    way = ("as close as the mel round trip" if share >= 1 else
+           f"{share:.0%} of the way from the average sound to the mel round trip, "
+           f"{sc / sc_mel:.1f}x the error of the mel round trip")
+    tail = f"{figures}: {way}, {loud} (worst file {worst:+.1f} dB)"
     if not share >= LEARNED_SHARE:
         return AudioVerdict("partly learned", f"partly learned: the model's audio is nearer the "
                             f"training set's average sound than the mel round trip, an outline "

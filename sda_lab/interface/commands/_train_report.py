@@ -26,7 +26,11 @@ def _ratio(recon, baseline) -> tuple[float | None, str]:
 
 
 def _finite(x):
-    """NaN/Inf -> None, so metrics.json is strict JSON."""
+    """NaN/Inf -> None at any depth (dicts, lists), so metrics.json is strict JSON."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
     return x if not isinstance(x, float) or math.isfinite(x) else None
 
 
@@ -102,8 +106,7 @@ def run_metrics(result, clips, spec, folder: Path, record: dict, audio, verdict:
         "train_config": asdict(result.train_config),
         "spectrogram_config": asdict(spec.config),
         "report": json.loads(report.to_json(orient="records")) if report is not None else [],
-        "history": {k: [_finite(x) for x in v] if isinstance(v, list) else _finite(v)
-                    for k, v in asdict(history).items()},
+        "history": asdict(history),
         "inverse_mel": inverse_entry,
         "argv": list(argv),
     }

@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                    space=args.space, decoder=args.decoder, force=args.force,
                    seconds=args.seconds, seed=args.seed, overwrite=args.overwrite)
     scaled = (f", peaks limited by up to {r['limited_db']:.1f} dB to avoid clipping"
-              if r["limited_db"] > 0 else "")
+              if r["limited_db"] >= 0.05 else "")
     print(f"wrote {r['out']} ({r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz"
           f"{scaled}): {r['text']}")
     return 0

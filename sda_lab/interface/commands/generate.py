@@ -119,12 +119,13 @@ def run(args: argparse.Namespace) -> int:
     for note in run_.notes:
         print(f"note: {note}")
     verdict = run_.metrics.get("verdict") or {}
+    # the audio verdict's kinds, and the model-domain ones of a run interrupted before it was heard
     expect = {"partly learned": "blurred outlines of your files",
-              "at the average": "sounds no closer to your files than their average sound",
-              "collapsed": "about one sound whatever the latent"}
-    if verdict.get("kind") in expect:
+              "collapsed": "about one sound whatever the latent",
+              "collapse": "about one sound whatever the latent"}
+    if verdict.get("kind") not in (None, "learned"):
         print(f"note: this run's verdict is {verdict['sentence']}; expect "
-              f"{expect[verdict['kind']]}")
+              f"{expect.get(verdict['kind'], 'sounds no closer to your files than their average sound')}")
     if preset is not None:
         print(f"start: preset {preset.name!r} ({len(preset.sliders)} named slider values"
               f"{', ' + preset.note if preset.note else ''})")
