@@ -23,8 +23,11 @@ def check_resume_options(args: argparse.Namespace) -> None:
         raise ValueError("--resume: expected to go on with the run in --out, got --overwrite as "
                          "well, which replaces it; give one of them")
     defaults = getattr(args, "_train_defaults", {})
+    given = {str(a).split("=", 1)[0] for a in getattr(args, "argv", [])}
+    # an option given at all (even at its default value, which may not be the run's), or changed
     changed = [f"--{d.replace('_', '-')}" for d in SHAPING
-               if d in defaults and getattr(args, d) != defaults[d]]
+               if f"--{d.replace('_', '-')}" in given
+               or (d in defaults and getattr(args, d) != defaults[d])]
     if changed:
         raise ValueError(f"--resume: expected the run's own settings, got {', '.join(changed)}, "
                          "which would change them; drop them, or start a new run in another "
