@@ -60,7 +60,8 @@ def measure(run_dir: str, clips: int = 12) -> tuple[list[dict], list[dict], str]
                             ("whole-file gain", file_gain(y)), ("none", y)):
             lv = level_db(x, out)
             per_path.append({"path": path, "writer": writer,
-                             "SC": float(spectral_convergence(x, out, c.n_fft, c.hop_length).mean()),
+                             "SC": float(spectral_convergence(x, out, c.n_fft,
+                                                              c.hop_length).mean()),
                              "LSD (dB)": float(log_spectral_distance(x, out, c.n_fft,
                                                                      c.hop_length).mean()),
                              "level mean (dB)": float(lv.mean()),

@@ -87,7 +87,7 @@ def test_load_errors(tmp_path):
         payload = torch.load(path, weights_only=True)
         payload[key] = stored
         torch.save(payload, path)
-        with pytest.raises(ValueError, match="fields this sda-lab does not know \\(level_weight\\)") as err:
+        with pytest.raises(ValueError, match="does not know \\(level_weight\\)") as err:
             load_checkpoint(path)
         assert "\n" not in str(err.value)
 

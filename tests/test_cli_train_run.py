@@ -200,7 +200,8 @@ def test_a_huge_latent_and_a_changed_setting_on_resume_are_named_before_any_work
     assert code == 1 and line.startswith("sda-lab: error: --resume: expected the run's own "
                                          "settings, got --latent-dim")
     # an option given at its default value may not be the run's own: named too
-    for given in (["--lr-schedule", "constant"], ["--lr-schedule=constant"], ["--ema-decay", "0.99"]):
+    for given in (["--lr-schedule", "constant"], ["--lr-schedule=constant"],
+                  ["--ema-decay", "0.99"]):
         code, line = error_of(capsys, ["train", str(folder), "--out", str(tmp_path / "r"),
                                        "--resume", *given])
         assert code == 1 and f"got {given[0].split('=')[0]}" in line, line

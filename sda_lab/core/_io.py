@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Callable, IO
 
 __all__ = ["WriteError", "atomic_write", "atomic_write_json", "atomic_torch_save",
-           "check_writable_dir", "limiter_gain", "limit_peaks", "LIMITER_HOLD_S", "audio_bytes", "write_wav"]
+           "check_writable_dir", "limiter_gain", "limit_peaks", "LIMITER_HOLD_S", "audio_bytes",
+           "write_wav"]
 
 LIMITER_HOLD_S = 1e-3  # the limiter's look-ahead and release, each side of an over
 

@@ -10,9 +10,9 @@ uses):
 - **average sound**: the training clips' mean mel inverted once (what a model that learned
   nothing beyond the average would play), set against every clip.
 
-Each file's output goes through the WAV writer's peak limiter (:func:`sda_lab.core._io.limit_peaks`:
-the gain lowered only around samples beyond full scale), the file's clips are joined, and the join is compared with the input's
-joined clips: spectral convergence (Sturmel & Daudet 2011) and log-spectral distance in dB
+Each file's output goes through the WAV writer's peak limiter
+(:func:`sda_lab.core._io.limit_peaks`: the gain lowered only around samples beyond full scale),
+the file's clips are joined, and the join is compared with the input's joined clips: spectral convergence (Sturmel & Daudet 2011) and log-spectral distance in dB
 (:mod:`sda_lab.representation.metrics`, on the spectrogram's STFT), and the level difference in
 dB (RMS of the output over RMS of the input). Figures over files are means over files; the
 level's worst file (largest difference either way) is kept too.

@@ -200,6 +200,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     model.load_state_dict(state)
     model.to(pick_device(str(device)) if device is not None else pick_device()).eval()
     hist = History(**payload["history"]) if payload.get("history") else None
-    tc = _config(TrainConfig, payload["train_config"], path) if payload.get("train_config") else None
+    stored = payload.get("train_config")
+    tc = _config(TrainConfig, stored, path) if stored else None
     return Checkpoint(model, hist, tc, payload.get("optimizer_state"), payload.get("extra", {}),
                       payload.get("resume"))

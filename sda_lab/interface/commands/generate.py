@@ -124,8 +124,9 @@ def run(args: argparse.Namespace) -> int:
               "collapsed": "about one sound whatever the latent",
               "collapse": "about one sound whatever the latent"}
     if verdict.get("kind") not in (None, "learned"):
+        other = "sounds no closer to your files than their average sound"
         print(f"note: this run's verdict is {verdict['sentence']}; expect "
-              f"{expect.get(verdict['kind'], 'sounds no closer to your files than their average sound')}")
+              f"{expect.get(verdict['kind'], other)}")
     if preset is not None:
         print(f"start: preset {preset.name!r} ({len(preset.sliders)} named slider values"
               f"{', ' + preset.note if preset.note else ''})")

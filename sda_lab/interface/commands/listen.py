@@ -9,8 +9,8 @@ learned path and the export hear it): its learned inverse mel (``RUN/inverse_mel
 has one, else the NNLS start, then PGHI and fast Griffin-Lim (``--inversion`` forces either
 magnitude). The result is written to
 ``OUT.wav`` by :func:`sda_lab.core._io.write_wav` (16-bit PCM, peaks limited only where they
-would clip), and the figures printed are those of the file as written (after the limiter) against the
-input (:mod:`sda_lab.representation.metrics`): spectral convergence, log-spectral distance and
+would clip), and the figures printed are those of the file as written (after the limiter)
+against the input (:mod:`sda_lab.representation.metrics`): spectral convergence, log-spectral distance and
 the level difference (RMS of output over input, dB). For a silent input (its loudest 20 ms frame
 below :data:`SILENT_DBFS`) they are undefined, and said to be.
 
@@ -135,9 +135,10 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     "level_db", "silent_input", "input_dbfs", "inversion", "samples", "sample_rate",
     "file_seconds", "out", "limited_db"}``.
 
-    The three figures are those of the waveform as written (after :func:`~sda_lab.core._io.limit_peaks`) against
-    the input, None when the input is silent (``silent_input``: its loudest 20 ms frame,
-    ``input_dbfs``, is below :data:`SILENT_DBFS`). ``limited_db`` is the writer's largest gain reduction (dB, 0: none).
+    The three figures are those of the waveform as written (after
+    :func:`~sda_lab.core._io.limit_peaks`) against the input, None when the input is silent
+    (``silent_input``: its loudest 20 ms frame, ``input_dbfs``, is below :data:`SILENT_DBFS`).
+    ``limited_db`` is the writer's largest gain reduction (dB, 0: none).
     Raises one-line errors (module docstring) before any work.
     """
     import torch
