@@ -79,6 +79,8 @@ def test_a_model_that_plays_the_average_is_at_the_average_and_no_units_is_collap
     assert ev.mean("model", "spectral_convergence") == pytest.approx(
         ev.mean("average_sound", "spectral_convergence"), rel=1e-4)
     assert judge(ev, active_units=3).kind == "at the average"
+    said = judge(ev, active_units=3).sentence  # what it sounds like, even at the average
+    assert "the error of the mel round trip" in said and "(worst file" in said
     assert judge(ev, active_units=0).kind == "collapsed"
 
 

@@ -234,24 +234,25 @@ def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     figures = (f"spectral convergence {sc:.2f} on {where}, against {sc_mel:.2f} for the mel "
                f"round trip and {nothing:.2f} for the average sound or silence, whichever is "
                "closer")
+    loud = ("at the input's level" if abs(lvl) < 1 else
+            f"{abs(lvl):.1f} dB {'quieter' if lvl < 0 else 'louder'} than the input")
+    error = f"{sc / sc_mel:.1f}x the error of the mel round trip, " if sc_mel > 0 else ""
+    heard = f"{error}{loud} (worst file {worst:+.1f} dB)"
     if active_units == 0:
         return AudioVerdict("collapsed", f"collapsed: no latent unit is in use, so every clip "
-                            f"decodes to about the same sound ({figures})")
+                            f"decodes to about the same sound ({figures}: {heard})")
+    share = evaluation.share
     if not sc < AVERAGE_RATIO * nothing:
         return AudioVerdict("at the average", f"at the average: the model's audio is not clearly "
                             f"closer to the inputs than the training set's average sound "
-                            f"({figures})")
-    share = evaluation.share
+                            f"({figures}: {heard})")
     if not share == share:  # NaN: the mel round trip is no closer than nothing learned
         return AudioVerdict("at the average", f"at the average: on these files even the mel "
                             f"round trip is no closer than the average sound, so a model cannot "
-                            f"be told apart from it ({figures})")
-    loud = ("at the input's level" if abs(lvl) < 1 else
-            f"{abs(lvl):.1f} dB {'quieter' if lvl < 0 else 'louder'} than the input")
+                            f"be told apart from it ({figures}: {heard})")
     way = ("as close as the mel round trip" if share >= 1 else
-           f"{share:.0%} of the way from the average sound to the mel round trip, "
-           f"{sc / sc_mel:.1f}x the error of the mel round trip")
-    tail = f"{figures}: {way}, {loud} (worst file {worst:+.1f} dB)"
+           f"{share:.0%} of the way from the average sound to the mel round trip")
+    tail = f"{figures}: {way}, {heard}"
     if not share >= LEARNED_SHARE:
         return AudioVerdict("partly learned", f"partly learned: the model's audio is nearer the "
                             f"training set's average sound than the mel round trip, an outline "

@@ -154,7 +154,7 @@ def _epoch_step(s: TrainState, bar, budget_s, augment, checkpoint_path, interrup
             break
         if budget_s is not None and (time.perf_counter() - s.t_start + step_s
                                      + _eval_reserve(s, step_s) >= budget_s):
-            s.stop = (f"max_minutes: the budget of {c.max_minutes:g} min was reached after "
+            s.stop = (f"max_minutes: the budget of {c.max_minutes:.3g} min was reached after "
                       f"{s.step_count} steps, in epoch {s.epoch}")
             break
     if s.next_batch >= s.steps_per_epoch:

@@ -129,7 +129,8 @@ def closing_lines(metrics: dict) -> list[str]:
     val = (f"mel MSE {_fmt(metrics['val_ratio'], '.2f')}x"
            f"{', ' + metrics['val_ratio_note'] if metrics['val_ratio_note'] else ''}"
            if metrics["val_recon"] is not None else "nothing held out for validation")
-    lines.append(f"in the model's own domain (what it minimises), on {side} clips: {spectral}"
+    lines.append(f"in the model's own domain (what it minimises, not what the verdict reads), on "
+                 f"{side} clips: {spectral}"
                  f"{val}; training mel MSE {_fmt(metrics['train_ratio'], '.2f')}x"
                  f"{', ' + metrics['train_ratio_note'] if metrics['train_ratio_note'] else ''}"
                  f" the average mel's; {metrics['active_units']} active latent units")
