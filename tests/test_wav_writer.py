@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from sda_lab.core._io import LIMITER_HOLD_S, audio_bytes, limit_peaks, limiter_gain, write_wav
+from sda_lab.core._io import (LIMITER_HOLD_S, audio_bytes, limit_peaks, limited_clause,
+                              limiter_gain, write_wav)
 from sda_lab.interface.plotting import flac_bytes
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sda_lab"
@@ -90,6 +91,11 @@ def test_no_other_module_writes_audio_itself():
         if re.search(r"\b(sf|soundfile)\.write\(|\bSoundFile\([^)]*['\"]w", text):
             writers.append(path.relative_to(PACKAGE).as_posix())
     assert writers == []
+
+
+def test_the_printed_clause_says_what_the_limiter_took_off():
+    assert limited_clause(0.0) == limited_clause(0.04) == ""
+    assert limited_clause(8.34) == ", peaks limited by up to 8.3 dB to avoid clipping"
 
 
 def test_integer_pcm_and_impossible_rates_are_refused_in_one_line(tmp_path):

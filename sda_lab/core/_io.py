@@ -24,7 +24,7 @@ from typing import Callable, IO
 
 __all__ = ["WriteError", "atomic_write", "atomic_write_json", "atomic_torch_save",
            "check_writable_dir", "limiter_gain", "limit_peaks", "LIMITER_HOLD_S", "audio_bytes",
-           "write_wav"]
+           "limited_clause", "write_wav"]
 
 LIMITER_HOLD_S = 1e-3  # the limiter's look-ahead and release, each side of an over
 
@@ -165,14 +165,14 @@ def limiter_gain(waveform, sample_rate: int):
     import torch
     import torch.nn.functional as F
 
-    if hasattr(waveform, "detach"):  # a torch tensor, on any device
-        a = waveform.detach().cpu().double().abs()
-    else:
-        a = torch.as_tensor(np.abs(np.asarray(waveform, dtype=np.float64)))
     if isinstance(sample_rate, bool) or not (isinstance(sample_rate, (int, float))
                                              and 0 < sample_rate < 1e7):
         raise ValueError(f"expected a sample rate in Hz (a positive number below 1e7), got "
                          f"{sample_rate!r}")
+    if hasattr(waveform, "detach"):  # a torch tensor, on any device
+        a = waveform.detach().cpu().double().abs()
+    else:
+        a = torch.as_tensor(np.abs(np.asarray(waveform, dtype=np.float64)))
     shape = a.shape
     if a.numel() == 0:
         return torch.ones(shape, dtype=torch.float64)
@@ -220,6 +220,13 @@ def audio_bytes(waveform, sample_rate: int, format: str = "WAV", subtype: str = 
     buf = io.BytesIO()
     sf.write(buf, x * gain, int(sample_rate), format=format, subtype=subtype)
     return buf.getvalue(), max(0.0, float(-20 * np.log10(gain.min())))
+
+
+def limited_clause(reduction_db: float) -> str:
+    """What the writer did to a file, as the clause a command prints after "wrote ...": empty
+    when the limiter took off less than 0.05 dB (:func:`write_wav`'s return)."""
+    return (f", peaks limited by up to {reduction_db:.1f} dB to avoid clipping"
+            if reduction_db >= 0.05 else "")
 
 
 def write_wav(path: str | Path, waveform, sample_rate: int, subtype: str = "PCM_16") -> float:

@@ -246,7 +246,7 @@ def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
         return AudioVerdict("at the average", f"at the average: the model's audio is not clearly "
                             f"closer to the inputs than the training set's average sound "
                             f"({figures}: {heard})")
-    if not share == share:  # NaN: the mel round trip is no closer than nothing learned
+    if math.isnan(share):  # the mel round trip is no closer than nothing learned
         return AudioVerdict("at the average", f"at the average: on these files even the mel "
                             f"round trip is no closer than the average sound, so a model cannot "
                             f"be told apart from it ({figures}: {heard})")

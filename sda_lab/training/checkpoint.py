@@ -100,11 +100,7 @@ class Checkpoint:
         stored = self.extra.get("spectrogram_config")
         if not stored:
             return SpectrogramConfig()
-        try:
-            return SpectrogramConfig(**stored)
-        except TypeError as exc:
-            raise ValueError(f"the checkpoint's spectrogram config {stored} does not fit this "
-                             f"sda-lab's SpectrogramConfig ({exc})") from exc
+        return _config(SpectrogramConfig, stored, "the checkpoint")
 
     def spectrogram(self):
         """The one checkpoint -> spectrogram function: an
@@ -145,14 +141,15 @@ def _state_mismatch(state: dict, reference: dict) -> str:
     return "; ".join(parts)
 
 
-def _config(cls, stored: dict, path):
-    """``cls(**stored)``, or one line naming the fields this version of ``cls`` does not know
-    (a checkpoint written by another version of sda-lab)."""
+def _config(cls, stored: dict, where):
+    """``cls(**stored)`` for a config dataclass stored in a checkpoint (``where``: its path or
+    name), or one line naming the fields this version of ``cls`` does not know (a checkpoint
+    written by another version of sda-lab)."""
     import dataclasses
 
     unknown = sorted(set(stored) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        raise ValueError(f"{path}: its {cls.__name__} has fields this sda-lab does not know "
+        raise ValueError(f"{where}: its {cls.__name__} has fields this sda-lab does not know "
                          f"({', '.join(unknown)}): it was written by another version; train it "
                          "again or use that version")
     return cls(**stored)

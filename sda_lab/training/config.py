@@ -49,7 +49,6 @@ class TrainConfig:
     schedule also reads (SGDR without restarts, Loshchilov & Hutter 2017), so a short run ends
     on small steps instead of the last large one.
 
-
     ``eval_every``: the eval-mode pass (recon on training and validation clips, active units),
     the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
     and the last; 1 (the plan): every epoch. Training itself is the same whatever it is (the

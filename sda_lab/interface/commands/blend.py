@@ -120,11 +120,12 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
 
 def run(args: argparse.Namespace) -> int:
     """Run ``blend``; returns the exit status (errors propagate to the CLI's one line)."""
+    from ...core._io import limited_clause
+
     r = blend_file(args.run_a, args.run_b, args.file, args.out, alpha=args.alpha,
                    space=args.space, decoder=args.decoder, force=args.force,
                    seconds=args.seconds, seed=args.seed, overwrite=args.overwrite)
-    scaled = (f", peaks limited by up to {r['limited_db']:.1f} dB to avoid clipping"
-              if r["limited_db"] >= 0.05 else "")
+    scaled = limited_clause(r["limited_db"])
     print(f"wrote {r['out']} ({r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz"
           f"{scaled}): {r['text']}")
     return 0

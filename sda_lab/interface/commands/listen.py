@@ -233,10 +233,11 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
 
 def run(args: argparse.Namespace) -> int:
     """Run ``listen``; returns the exit status (errors propagate to the CLI's one line)."""
+    from ...core._io import limited_clause
+
     r = listen(args.run, args.file, args.out, through=args.through, seconds=args.seconds,
                inversion=args.inversion, seed=args.seed)
-    scaled = (f", peaks limited by up to {r['limited_db']:.1f} dB to avoid clipping"
-              if r["limited_db"] >= 0.05 else "")
+    scaled = limited_clause(r["limited_db"])
     whole = (f" (FILE holds only {r['file_seconds']:.2f} s: all of it)"
              if r["file_seconds"] is not None and args.seconds is not None else "")
     print(f"wrote {r['out']}: {r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz "
