@@ -4,7 +4,7 @@ and what the scriptable phase start costs in spectral convergence against the Py
 The model is the own-audio recipe's (48 kHz, 1 s clips, latent sequence of 384; untrained: time
 does not depend on the weights) with a learned inverse mel of the default size (untrained, so
 its residual is zero and its magnitude is its start, ``--start``), exported with
-:func:`sda_lab.interface.nn_tilde.export_nn_tilde`. The input is the bundled instruments
+:func:`sda_lab.interface.nn_tilde_export.export_nn_tilde`. The input is the bundled instruments
 (``data/examples/instruments``, resampled to 48 kHz, one after the other, repeated to
 ``--seconds``).
 
@@ -47,7 +47,7 @@ import torch
 import torchaudio.functional as AF
 
 from sda_lab.data import example_folder
-from sda_lab.interface.nn_tilde import export_nn_tilde
+from sda_lab.interface.nn_tilde_export import export_nn_tilde
 from sda_lab.representation.inverter import Inverter
 from sda_lab.interface.plotting import markdown_table
 from sda_lab.model.vae import ConvVAE

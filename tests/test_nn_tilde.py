@@ -18,7 +18,8 @@ import pytest
 import torch
 
 from sda_lab.interface.cli import main
-from sda_lab.interface.nn_tilde import RATIO, attribute_name
+from sda_lab.interface.nn_tilde import RATIO
+from sda_lab.interface.nn_tilde_export import attribute_name
 
 from .nn_host import NoCompiler, build_nn_host
 from .test_export import CHILD_PRELUDE

@@ -1,6 +1,7 @@
 """Take a trained model elsewhere: one TorchScript file that plain PyTorch (or libtorch) loads
 with ``torch.jit.load``, no sda-lab needed, working on whole clips. For hosts that stream
-(nn~ in Max and Pure Data), :mod:`sda_lab.interface.nn_tilde` (``export --for nn~``).
+(nn~ in Max and Pure Data), :mod:`sda_lab.interface.nn_tilde` and
+:mod:`sda_lab.interface.nn_tilde_export` (``export --for nn~``).
 
 The file holds the representation, the VAE and the inversion:
 

@@ -1,4 +1,9 @@
-"""A trained run as a streaming TorchScript file for nn~ (Max, Pure Data) and libtorch hosts.
+"""The streaming TorchScript module for nn~ (Max, Pure Data) and libtorch hosts.
+
+:class:`NNTildeVAE` is what the file of ``export --for nn~`` holds: a trained run that streams
+block by block. :mod:`sda_lab.interface.nn_tilde_export` builds it from a model or a run (ranks,
+names and picks the latent channels, measures the step costs, scripts it) and writes the file
+with its metadata.
 
 nn~ (acids-ircam/nn_tilde, ``src/backend/backend.cpp``) loads a TorchScript file, lists its
 methods (``get_methods()``, else every method with a ``<method>_params`` buffer), reads each
@@ -18,7 +23,10 @@ clips, :func:`sda_lab.studies.dimensions.rank_dimensions`), in aggregate posteri
 deviations from the clips' mean posterior (the explorer's slider unit); the others stay at
 that mean in ``decode``. Each of the K is also a float attribute that moves ``forward``'s
 latent by that many standard deviations, named as the explorer names the dimension
-("z33 · brighter ↑" -> ``z33_brighter``; the labels keep the explorer's words).
+("z33 · brighter ↑" -> ``z33_brighter``; the labels keep the explorer's words). This module
+takes the dimensions, centre, scale, names and labels it is given; the build
+(:func:`sda_lab.interface.nn_tilde_export.build_nn_tilde`) ranks, picks and names them and adds
+each attribute's ``get_<name>``/``set_<name>`` pair (a subclass of :class:`NNTildeVAE`).
 
 How it streams (state carried across calls, separately for each method): the model works on
 clips of ``clip`` samples. Every ``hop = clip // 2`` samples the last clip (a ring buffer of
@@ -26,13 +34,14 @@ the input) is encoded, decoded and inverted; the waveform is weighted by a perio
 of ``2 * hop`` samples (the windows sum to 1) and overlap-added. The work on one clip is spread
 over the calls of the next ``hop`` samples, in steps (encode, decode, NNLS chunks, harmonic
 chunks, the learned inverse, one Griffin-Lim iteration each, the inverse STFT) in proportion to
-their cost measured at export, so no single block carries a whole inversion. Hence the latency:
-``forward`` returns the input's reconstruction ``clip + hop`` samples late; ``decode`` starts a
-latent's clip ``hop`` samples after the hop boundary that picked it up (latents are read once
-per hop, so a change waits up to another hop); ``encode``'s frames hold the latent of the last
-clip completed (an input shows up to ``hop`` samples later). ``get_latency(method)``, the
-``<method>_latency`` attributes and the archive's ``sda_lab.json`` give these numbers. Output
-does not depend on the block size (the work is the same, only its timing moves).
+their cost measured when the file is built (``cum_cost``), so no single block carries a whole
+inversion. Hence the latency: ``forward`` returns the input's reconstruction ``clip + hop``
+samples late; ``decode`` starts a latent's clip ``hop`` samples after the hop boundary that
+picked it up (latents are read once per hop, so a change waits up to another hop); ``encode``'s
+frames hold the latent of the last clip completed (an input shows up to ``hop`` samples later).
+``get_latency(method)``, the ``<method>_latency`` attributes and the archive's ``sda_lab.json``
+(written by the export) give these numbers. Output does not depend on the block size (the work
+is the same, only its timing moves).
 
 The inversion is the run's :class:`~sda_lab.representation.inverter.Inverter` compiled
 (:class:`sda_lab.representation.scripted.ScriptedInverter`): its learned inverse mel where it has
@@ -50,27 +59,16 @@ it on load) refuses a rate other than the model's: nn~ does not resample.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import math
-import re
-import statistics
-import sys
-import tempfile
-import time
-import warnings
-from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List
 
 import torch
 from torch import nn
 
 from ..representation.scripted import MAX_ABS, check_audio, check_input, trace_method
 
-__all__ = ["NN_TILDE_FORMAT", "MAX_ABS", "RATIO", "GL_ITERS", "NNTildeVAE", "build_nn_tilde",
-           "attribute_name", "export_nn_tilde", "export_run_nn_tilde"]
+__all__ = ["MAX_ABS", "RATIO", "GL_ITERS", "NNTildeVAE"]
 
-NN_TILDE_FORMAT = 1
 RATIO = 2048  # samples per latent frame of encode/decode: nn~ buffers are powers of 2 >= it
 # Griffin-Lim iterations per clip: from the previous clip's phase, 32 cost +0.016 in SC per
 # clip against PGHI + 64 (the Python path) and overlap-add better than 64 do (benchmarks/
@@ -111,7 +109,8 @@ class _Stream:
 
 
 class NNTildeVAE(nn.Module):
-    """The streaming module; build it with :func:`build_nn_tilde` (module docstring).
+    """The streaming module (module docstring); build it with
+    :func:`sda_lab.interface.nn_tilde_export.build_nn_tilde`.
 
     Parameters
     ----------
@@ -444,206 +443,3 @@ class NNTildeVAE(nn.Module):
                     self._begin(s, boundary, torch.zeros(0), self._latent_of(s.latent))
             self._progress(s)
             return self._emit(s, n).unsqueeze(1)  # (B, 1, n)
-
-
-# -- building and exporting --------------------------------------------------------------------
-
-def attribute_name(label: str) -> str:
-    """An explorer label -> an nn~ attribute name: ``"z33 · brighter ↑"`` -> ``"z33_brighter"``,
-    ``"z3 · softer attack ↑"`` -> ``"z3_softer_attack"``, ``"z5"`` -> ``"z5"``."""
-    words = re.sub(r"[^0-9A-Za-z]+", "_", label.replace("↑", "")).strip("_")
-    return words if re.match(r"[A-Za-z_]", words) else f"z_{words}"
-
-
-_SLIDER_METHODS = '''
-    @torch.jit.export
-    def get_{name}(self) -> Tuple[float]:
-        return (float(self.offsets[{k}]),)
-
-    @torch.jit.export
-    def set_{name}(self, value: float) -> int:
-        return self._set_offset({k}, value)
-'''
-
-
-def _with_attributes(names: List[str], folder: Path) -> type:
-    """A subclass of :class:`NNTildeVAE` with ``get_<name>``/``set_<name>`` for every name,
-    written as source into ``folder`` (TorchScript compiles methods from their source)."""
-    body = "".join(_SLIDER_METHODS.format(name=name, k=k) for k, name in enumerate(names))
-    source = ("from typing import Tuple\nimport torch\n"
-              "from sda_lab.interface.nn_tilde import NNTildeVAE\n\n\n"
-              f"class NNTildeVAEWithAttributes(NNTildeVAE):\n    pass\n{body}")
-    path = folder / "nn_tilde_attributes.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("nn_tilde_attributes", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.pop("nn_tilde_attributes", None)
-    spec.loader.exec_module(module)
-    return module.NNTildeVAEWithAttributes
-
-
-def _measure_costs(module: NNTildeVAE) -> List[float]:
-    """CPU seconds of each step of one clip (eager, on silence): the schedule's weights. The
-    least of two timed passes after a warm-up, then one median for the steps of a kind (the
-    NNLS chunks, the harmonic chunks, the Griffin-Lim iterations), so a step another process
-    interrupted does not skew the schedule."""
-    s = _Stream(1, module.clip, module.clip + module.hop, module.n_latents)
-    s.job_at, s.job_clip = 0, torch.zeros(1, module.clip)
-    costs = [math.inf] * module.n_steps
-    with torch.no_grad():
-        for rep in range(3):  # the first pass warms up (allocations, traced graphs)
-            for j in range(module.n_steps):
-                t0 = time.thread_time()
-                module._step(s, j)
-                if rep > 0:
-                    costs[j] = min(costs[j], max(time.thread_time() - t0, 1e-6))
-            s.job_at = 0
-    for lo, hi in ((module.i_nnls, module.i_harm), (module.i_harm + 1, module.i_mag),
-                   (module.i_gl, module.i_fin)):
-        if hi > lo:
-            costs[lo:hi] = [statistics.median(costs[lo:hi])] * (hi - lo)
-    return costs
-
-
-def build_nn_tilde(model, spec, inverter, mels: torch.Tensor, n_latents: int = 8,
-                   gl_iters: int | None = None, labels: List[str] | None = None,
-                   **traverse_kwargs) -> Tuple[torch.jit.ScriptModule, Dict]:
-    """Script the streaming module of ``model`` (a ConvVAE) on ``spec`` with the learned
-    ``inverter``'s magnitude (an :class:`~sda_lab.representation.inverter.Inverter`), its latent
-    channels ranked and named on ``mels``
-    ``(N >= 2, 1, n_mels, T)`` as the explorer does.
-
-    ``labels`` (one per latent dimension, the explorer's ``dimension_labels``) skips the
-    descriptor traversal that names the dimensions (``traverse_kwargs`` go to it:
-    :func:`sda_lab.studies.descriptors.dimension_labels`, with the explorer's ``n_clips=2``,
-    ``f0=False``).
-    Returns ``(scripted module, metadata)``; the metadata is what :func:`export_nn_tilde`
-    writes into the file.
-
-    Raises
-    ------
-    ValueError
-        ``n_latents`` outside ``1 .. latent_dim``, or ``mels`` that do not fit the model.
-    """
-    from ..studies.descriptors import dimension_labels
-    from ..studies.dimensions import rank_dimensions
-
-    D = model.latent_dim
-    if not 1 <= n_latents <= D:
-        raise ValueError(f"--latents: expected 1 to {D} (the model's latent), got {n_latents}")
-    model = model.eval().cpu()
-    order, kl, mu, scale = rank_dimensions(model, mels)
-    centre = mu.mean(0)  # (D,)
-    dims = order[:n_latents]
-    if labels is None:
-        kwargs = {"n_clips": 2, "f0": False, **traverse_kwargs, "n_dims": n_latents}
-        labels = dimension_labels(model, spec, mels, **kwargs)
-    picked = [labels[d] for d in dims]
-    names = [attribute_name(lab) for lab in picked]
-    with tempfile.TemporaryDirectory() as tmp:
-        cls = _with_attributes(names, Path(tmp))
-        module = cls(model, spec, inverter, dims, centre, scale, names, picked, gl_iters)
-        costs = _measure_costs(module)
-        module.cum_cost = [float(v) for v in torch.tensor(costs).cumsum(0)]
-        with warnings.catch_warnings():  # torch.jit's deprecation notice
-            warnings.simplefilter("ignore")
-            scripted = torch.jit.script(module)
-    meta = {
-        "format": NN_TILDE_FORMAT, "kind": "sda_lab.nn_tilde", "torch": torch.__version__,
-        "sample_rate": module.sr, "clip_samples": module.clip, "hop_samples": module.hop,
-        "ratio": RATIO,
-        "latency_samples": {"forward": module.forward_latency, "decode": module.decode_latency,
-                            "encode": module.encode_latency},
-        "methods": {"forward": [1, 1, 1, 1], "encode": [1, 1, n_latents, RATIO],
-                    "decode": [n_latents, RATIO, 1, 1]},
-        "latents": [{"dim": int(d), "label": lab, "attribute": name, "kl": float(kl[d]),
-                     "centre": float(centre[d]), "scale": float(scale[d])}
-                    for d, lab, name in zip(dims, picked, names)],
-        "inversion": {"start": module.inv.start, "learned": bool(module.inv.learned),
-                      "nnls_iters": module.inv.nnls_iters, "griffin_lim_iters": module.gl_iters,
-                      "phase_start": "the previous clip's phase where clips overlap, else zero"},
-        "step_seconds_at_export": costs,
-        "max_abs": MAX_ABS,
-    }
-    return scripted, meta
-
-
-def export_nn_tilde(model, spec, inverter, mels: torch.Tensor, path: str | Path,
-                    n_latents: int = 8, gl_iters: int | None = None,
-                    labels: List[str] | None = None, info: Dict | None = None,
-                    **traverse_kwargs) -> Path:
-    """:func:`build_nn_tilde` written atomically to ``path``, with its metadata (plus ``info``)
-    as the archive's extra file ``sda_lab.json`` (``torch.jit.load(path, _extra_files=...)``;
-    in C++ ``torch::jit::load(path, device, extra_files)``) and beside it as ``path.json``.
-
-    Raises
-    ------
-    sda_lab.core._io.WriteError
-        ``path``'s folder cannot be written.
-    """
-    from ..core._io import atomic_write, atomic_write_json
-
-    path = Path(path)
-    scripted, meta = build_nn_tilde(model, spec, inverter, mels, n_latents, gl_iters, labels,
-                                    **traverse_kwargs)
-    meta.update(info or {}, file=path.name)
-    extra = {"sda_lab.json": json.dumps(meta)}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        atomic_write(path, lambda f: torch.jit.save(scripted, f, _extra_files=extra))
-    atomic_write_json(path.with_name(path.name + ".json"), meta)
-    return path
-
-
-def _run_folder(run: Path, ckpt) -> str | None:
-    """The run's training folder as the explorer finds it (the checkpoint's record, else
-    metrics.json's), when it still exists."""
-    candidates = [ckpt.extra.get("folder")]
-    metrics = run / "metrics.json"
-    if metrics.is_file():
-        try:
-            candidates.append(json.loads(metrics.read_text()).get("folder"))
-        except (OSError, ValueError):
-            pass
-    for folder in candidates:
-        if folder and Path(folder).is_dir():
-            return str(folder)
-    return None
-
-
-def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
-                        gl_iters: int | None = None) -> Path:
-    """Export a run folder of ``python -m sda_lab train`` (``best.pt`` preferred) for nn~:
-    the run's learned inverse mel (``inverse_mel.pt``) where it has one, the latent channels
-    ranked and named on the run's training folder as the explorer does (the default data set
-    when the folder is gone, as the explorer; the metadata's ``ranked_on`` says which).
-
-    Raises
-    ------
-    FileNotFoundError
-        ``run`` is no run folder (one line).
-    ValueError
-        Unreadable checkpoint or inverse mel, ``n_latents`` outside the latent, ``out`` a folder.
-    sda_lab.core._io.WriteError
-        ``out``'s folder cannot be written.
-    """
-    from ..core._io import check_writable_dir
-    from ..representation.inverter import Inverter
-    from ..training.rundir import RunDir
-    from ..training.checkpoint import load_checkpoint
-    from .widgets.clips import mels_for
-
-    ckpt_path = RunDir(run).run_checkpoint()
-    out = Path(out)
-    if out.is_dir():
-        raise ValueError(f"--out: expected a file name, got a folder: {out}")
-    check_writable_dir(out.parent if str(out.parent) else Path("."), "--out")
-    ckpt = load_checkpoint(ckpt_path, device="cpu")
-    model, spec = ckpt.model.eval(), ckpt.spectrogram()
-    inverter = Inverter.for_run(run, spec)  # its learned inverse mel, or the start it kept
-    folder = _run_folder(Path(run), ckpt)
-    mels, _ = mels_for(model, spec, folder)
-    ranked_on = folder or "the default data set (the run's training folder is gone)"
-    return export_nn_tilde(model, spec, inverter, mels, out, n_latents, gl_iters,
-                           info={"run": str(run), "checkpoint": ckpt_path.name,
-                                 "ranked_on": ranked_on})

@@ -5,9 +5,9 @@
 ``encode_mel``/``decode_mel``/``waveform_to_mel``/``mel_to_waveform``), see
 :mod:`sda_lab.interface.export`. ``--for nn~`` writes a file that streams block by block in
 nn~ (Max, Pure Data) and other libtorch hosts, with ``--latents`` latent channels and sliders
-and ``--gl-iters`` Griffin-Lim iterations, see :mod:`sda_lab.interface.nn_tilde`. The default
-stays ``torch``: the nn~ file keeps state between calls and answers 1.5 clips late, which a
-caller handing it a clip does not expect. Both write ``FILE.json`` beside ``FILE``. RUN is a
+and ``--gl-iters`` Griffin-Lim iterations, see :mod:`sda_lab.interface.nn_tilde_export`. The
+default stays ``torch``: the nn~ file keeps state between calls and answers 1.5 clips late,
+which a caller handing it a clip does not expect. Both write ``FILE.json`` beside ``FILE``. RUN is a
 folder written by ``python -m sda_lab train`` (``best.pt`` preferred). Errors are one line
 naming RUN or the flag.
 """
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {path} and {sidecar_path(path)} (torch.jit.load; see "
               f"{sidecar_path(path).name})")
         return 0
-    from ..nn_tilde import export_run_nn_tilde
+    from ..nn_tilde_export import export_run_nn_tilde
 
     path = export_run_nn_tilde(args.run, args.out, args.latents or 8, args.gl_iters)
     meta = json.loads(sidecar_path(path).read_text())
