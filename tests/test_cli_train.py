@@ -328,7 +328,7 @@ def test_a_run_that_learns_is_judged_by_its_audio_and_prints_no_warning(tmp_path
                                     "learned" if share >= LEARNED_SHARE else "partly learned")
     assert f"spectral convergence {sc:.2f} on held-out files" in m["verdict"]["sentence"]
     assert f"verdict: {m['verdict']['sentence']}" in out
-    assert "what the run sounds like, on 1 held-out files" in out
+    assert "what the run sounds like, on 1 held-out file," in out
     assert f"{audio['mel_round_trip']['spectral_convergence']:.3f}" in out
     assert [str(w.message) for w in caught] == []
     assert "warning" not in err.lower() and "Traceback" not in err

@@ -81,9 +81,9 @@ def test_step_budget_and_validation_baselines(mels):
     tr, va = mels[:10], mels[10:]
     cfg = small(epochs=None, max_steps=5, kl_weight=1e-3, free_bits=0.0)
     _, h = train_run(TINY, cfg, tr, val_mels=va, sinks=QUIET)
-    # 10 clips at batch 4: 3 steps per epoch, so the budget ends epoch 1 after two steps
+    # 10 clips at batch 4: 3 steps per epoch, so the budget ends the second epoch after two steps
     assert h.steps == [3, 5] and h.epoch == [0, 1]
-    assert h.stop_reason.startswith("max_steps") and "epoch 1" in h.stop_reason
+    assert h.stop_reason.startswith("max_steps") and h.stop_reason.endswith("in epoch 2")
     assert len(h.val_recon) == len(h.train_recon) == 2
     assert h.train_baseline == pytest.approx(mean_mel_baseline(tr))
     assert h.val_baseline == pytest.approx(mean_mel_baseline(tr, va))
@@ -177,15 +177,15 @@ def test_nan_loss_says_diverged_with_epoch_and_step_and_keeps_checkpoint(tmp_pat
     def poisoned(*args, **kwargs):
         total, r, k = real(*args, **kwargs)
         calls["n"] += 1
-        if calls["n"] == 5:  # epoch 1 (3 steps per epoch), step 1
+        if calls["n"] == 5:  # the second epoch's second batch (3 steps per epoch)
             total = total * float("nan")
         return total, r, k
 
     monkeypatch.setattr(train_mod, "vae_loss", poisoned)
     path = tmp_path / "ck.pt"
-    with pytest.raises(TrainingDiverged, match=r"training diverged at epoch 1, step 1 .*lr "
-                                               r"0.001.*lower learning rate.*last good "
-                                               "checkpoint is kept"):
+    with pytest.raises(TrainingDiverged, match=r"training diverged in epoch 2 \(its batch 2, "
+                                               r"optimiser step 5\).*lr 0.001.*lower learning "
+                                               "rate.*last good checkpoint is kept"):
         train_run(TINY, small(), mels, sinks=Sinks(path, progress=False))
     assert len(load_checkpoint(path).history.epoch) == 1
 
@@ -194,7 +194,7 @@ def test_a_huge_learning_rate_raises_training_diverged_in_one_line(mels):
     with pytest.raises(TrainingDiverged) as info:
         train_run(TINY, small(lr=1e30), mels, sinks=QUIET)
     msg = str(info.value)
-    assert msg.startswith("training diverged at epoch 0, step") and "lr 1e+30" in msg
+    assert msg.startswith("training diverged in epoch 1 (its batch ") and "lr 1e+30" in msg
     assert "--lr" in msg and "grad_clip" in msg and "\n" not in msg
     assert "latent contains" not in msg
 

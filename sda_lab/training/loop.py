@@ -47,7 +47,8 @@ def _diverged(config: TrainConfig, epoch: int, step: int, step_count: int, what:
     kept = (f"; the last good checkpoint is kept at {checkpoint_path}" if checkpoint_path
             and Path(checkpoint_path).exists() else "")
     return TrainingDiverged(
-        f"training diverged at epoch {epoch}, step {step} (optimiser step {step_count + 1}) "
+        f"training diverged in epoch {epoch + 1} (its batch {step + 1}, optimiser step "
+        f"{step_count + 1}) "
         f"with lr {config.lr:g}: {what}; try a lower learning rate (lr / --lr, e.g. "
         f"{config.lr / 10:g}) or a tighter gradient clip (grad_clip, now {config.grad_clip:g})"
         + kept)
@@ -102,7 +103,7 @@ def _epoch_step(s: TrainState, bar, budget_s, augment, checkpoint_path, interrup
     seen, step_s = 0, 0.0
     for step in range(s.next_batch, s.steps_per_epoch):
         if interrupt.requested:
-            s.stop = (f"interrupted: Ctrl-C after {s.step_count} steps, in epoch {s.epoch}")
+            s.stop = f"interrupted: Ctrl-C after {s.step_count} steps, in epoch {s.epoch + 1}"
             break
         t_step = time.perf_counter()
         if c.budgeted:
@@ -150,12 +151,12 @@ def _epoch_step(s: TrainState, bar, budget_s, augment, checkpoint_path, interrup
         step_s = max(step_s, time.perf_counter() - t_step)
         if c.max_steps is not None and s.step_count >= c.max_steps:
             s.stop = (f"max_steps: the budget of {c.max_steps} optimiser steps was reached in "
-                      f"epoch {s.epoch}")
+                      f"epoch {s.epoch + 1}")
             break
         if budget_s is not None and (time.perf_counter() - s.t_start + step_s
                                      + _eval_reserve(s, step_s) >= budget_s):
             s.stop = (f"max_minutes: the budget of {c.max_minutes:.3g} min was reached after "
-                      f"{s.step_count} steps, in epoch {s.epoch}")
+                      f"{s.step_count} steps, in epoch {s.epoch + 1}")
             break
     if s.next_batch >= s.steps_per_epoch:
         s.order = None  # the epoch is done

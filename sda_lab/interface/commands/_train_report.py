@@ -43,9 +43,11 @@ def audio_table(summary: dict) -> str:
     lines the CLI prints (one per path, then what the numbers mean)."""
     from ...training.audio_eval import MEANING
 
-    where = ("held-out files" if summary["on"] == "validation"
-             else "training files (nothing was held out)")
-    lines = [f"what the run sounds like, on {summary['files_scored']} {where}, through "
+    n = summary["files_scored"]
+    files = "file" if n == 1 else "files"
+    where = (f"held-out {files}" if summary["on"] == "validation"
+             else f"training {files} (nothing was held out)")
+    lines = [f"what the run sounds like, on {n} {where}, through "
              f"{summary['inversion']}:",
              f"  {'':18} {'spectral conv.':>14} {'log-spectral dist.':>19} {'level':>9}"]
     for path, label in (("model", "through the model"), ("mel_round_trip", "mel round trip"),
