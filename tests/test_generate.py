@@ -76,22 +76,79 @@ def test_load_run_names_a_missing_training_folder(tmp_path):
         load_run(run)
 
 
-def test_copying_check_flags_training_clips_handed_back():
-    from sda_lab.studies.generate import copying_check, nearest_clips
+def test_copying_check_flags_a_copy_not_a_smooth_average():
+    """A copy is near one training clip and far from the rest; the average mel is near all of
+    them (the smooth sound an absolute distance mistook for a copy) and is not one."""
+    from sda_lab.studies.copying import COPY_RATIO, copy_summary, nearest_clips
 
     g = torch.Generator().manual_seed(0)
     train = torch.rand(10, 1, 8, 8, generator=g)
     val = torch.rand(4, 1, 8, 8, generator=g)
-    copies = train[:5] + 1e-4  # (5, 1, 8, 8): the model handing back training clips
-    check = copying_check(copies, train, val)
-    assert check["copy_share"] == 1.0 and check["n"] == 5 and check["n_heldout"] == 4
-    fresh = torch.rand(6, 1, 8, 8, generator=g)  # new draws of the same distribution
-    assert copying_check(fresh, train, val)["copy_share"] < 1.0
-    near = nearest_clips(copies, train, val)
-    assert near["nn_train_index"].tolist() == [0, 1, 2, 3, 4]
-    assert (near["nn_train_mse"] < near["nn_val_mse"]).all()
-    with pytest.raises(ValueError, match="held-out"):
-        copying_check(copies, train, val[:0])
+    copies = train[:5] + 1e-3 * torch.randn(5, 1, 8, 8, generator=g)  # (5, 1, 8, 8)
+    average = train.mean(0, keepdim=True).expand(3, -1, -1, -1)  # (3, 1, 8, 8)
+    near = nearest_clips(torch.cat([copies, average]), train, val)
+    assert near["nn_train_index"].tolist()[:5] == [0, 1, 2, 3, 4]
+    assert near["copy"].tolist() == [True] * 5 + [False] * 3
+    # the average is closer to its nearest training clip than any copy's second-nearest is,
+    # yet not a copy: what makes a copy is one clip standing out
+    assert (near["relative_distance"][5:] > 0.8).all()
+    assert (near["nn_train_mse"][5:] < near["nn_val_mse"][5:]).all()
+    refs = {"reconstructions": np.array([0.1, 0.2, 0.5, 0.9]), "heldout": np.array([0.9, 0.95])}
+    check = copy_summary(near["relative_distance"].to_numpy(), refs)
+    assert check["copies"] == 5 and check["n"] == 8 and check["copy_share"] == 5 / 8
+    assert check["reconstruction_share"] == 0.5 and check["heldout_share"] == 0.0
+    assert check["n_heldout"] == 2 and COPY_RATIO == 1 / 3
+    alone = copy_summary(np.array([0.9]), {"reconstructions": np.array([0.9]), "heldout": None})
+    assert alone["heldout_share"] is None and alone["n_heldout"] == 0
+
+
+def test_copying_sentence_says_when_the_check_cannot_tell():
+    from sda_lab.studies.copying import copy_summary, copying_sentence
+
+    blurry = copy_summary(np.array([0.9, 0.8]), {"reconstructions": np.array([0.7, 0.8]),
+                                                  "heldout": np.array([0.9])})
+    assert "0 of 2 samples are copies" in copying_sentence(blurry)
+    assert "cannot tell" in copying_sentence(blurry)
+    sharp = copy_summary(np.array([0.1, 0.8]), {"reconstructions": np.array([0.1, 0.2]),
+                                                 "heldout": np.array([0.9])})
+    assert "1 of 2 samples are copies" in copying_sentence(sharp)
+    assert "cannot tell" not in copying_sentence(sharp)
+    assert "reconstructions of its own training clips: 100%" in copying_sentence(sharp)
+    assert copying_sentence(sharp).endswith("held-out recordings: 0 of 1")
+    twin = copy_summary(np.array([0.8]), {"reconstructions": np.array([0.1]),
+                                          "heldout": np.array([0.1, 0.9])})
+    assert "held-out recordings: 1 of 2 (as near one training clip as a copy" in (
+        copying_sentence(twin))
+
+
+def test_copying_check_of_a_model_that_hands_back_its_training_clips(tmp_path):
+    """The model's own reconstructions, passed off as samples, are copies exactly as often as
+    its reconstructions are (the reference the check reports)."""
+    from sda_lab.model.vae import encode_dataset
+    from sda_lab.studies.copying import copying_check
+    from sda_lab.studies.generate import load_run
+    from sda_lab.studies.prior import decode_samples
+
+    run = load_run(tiny_run(tmp_path))
+    mu, _ = encode_dataset(run.model, run.train_mels)
+    handed_back = decode_samples(run.model, mu)  # (N_train, 1, n_mels, T)
+    check = copying_check(run.model, handed_back, run.train_mels, run.val_mels)
+    assert check["copy_share"] == check["reconstruction_share"]
+    assert check["n"] == len(run.train_idx) and check["n_heldout"] == len(run.val_idx)
+    exact = copying_check(run.model, run.train_mels, run.train_mels, run.val_mels)
+    assert exact["copy_share"] == 1.0  # the training clips themselves
+
+
+def test_generate_checks_copying_without_held_out_files(tmp_path, capsys):
+    from sda_lab.interface.cli import main
+
+    run = tiny_run(tmp_path, val_files=[])
+    assert main(["generate", str(run), "--n", "2", "--no-f0", "--quiet",
+                 "--out", str(tmp_path / "o")]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("copying check")]
+    assert len(line) == 1 and "of 2 samples are copies" in line[0]
+    assert "held-out" not in line[0]
+    assert "copy" in pd.read_csv(tmp_path / "o" / "samples.csv").columns
 
 
 def test_generate_writes_wavs_and_table(tmp_path):
@@ -105,10 +162,10 @@ def test_generate_writes_wavs_and_table(tmp_path):
     assert sr == SR and data.shape == (SR,) and np.abs(data).max() <= 1.0
     csv = pd.read_csv(out / "samples.csv")
     for col in ("file", "prior", "seed", "loudness_db", "centroid_hz", "nn_train_mse",
-                "nn_train_clip", "nn_val_mse", "nn_val_clip", "closer_than_heldout"):
+                "nn_train_clip", "nn_val_mse", "nn_val_clip", "relative_distance", "copy"):
         assert col in csv.columns
     assert (csv["nn_val_clip"].str.startswith("c_sine.wav")).all()
-    assert 0.0 <= check["copy_share"] <= 1.0
+    assert check["n"] == 3 and check["copies"] == int(csv["copy"].sum())
     again, _ = generate_run(tiny_run(tmp_path), tmp_path / "again", n=3, prior="gmm", seed=1,
                             f0=False)
     assert np.allclose(again["nn_train_mse"], table["nn_train_mse"])  # the seed decides
@@ -227,3 +284,16 @@ def test_generate_hears_a_run_that_kept_its_harmonic_start_through_that_start(tm
     written, _ = sf.read(tmp_path / "o" / "sample_000.wav")
     peak = max(1.0, float(heard[0].abs().max()))
     assert np.allclose(written, heard[0, 0].numpy() / peak, atol=2e-4 + tol)  # 16-bit PCM
+
+
+def test_generate_says_when_its_samples_are_much_quieter_than_the_training_clips(tmp_path):
+    from sda_lab.interface.commands.generate import QUIET_DB, _level_line
+    from sda_lab.representation.metrics import loudest_frame_dbfs
+    from sda_lab.studies.generate import load_run
+
+    run = load_run(tiny_run(tmp_path))
+    train = float(np.median(loudest_frame_dbfs(run.clips.waveforms[run.train_idx], SR).numpy()))
+    assert f"the training clips' {train:.1f} dBFS" in _level_line(np.array([train]), run)
+    assert "quieter" not in _level_line(np.array([train - QUIET_DB + 1]), run)
+    quiet = _level_line(np.array([train - 30, train - 32, 0.0]), run)
+    assert "the samples are 30 dB quieter than your sounds" in quiet

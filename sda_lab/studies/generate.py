@@ -1,15 +1,7 @@
 """New sounds from a trained run, checked against copying.
 
-On small data the risk is a model that hands back its training clips. For each generated mel,
-:func:`nearest_clips` finds the nearest training clip and the nearest held-out clip (mel MSE);
-:func:`copying_check` compares the distance to the nearest training clip with the distances
-of the held-out clips to *their* nearest training clip: a generated sound closer to a
-training clip than a held-out recording of the same kind is to any, is suspect. Its
-``copy_share`` is the share of samples closer than the closest held-out clip, and
-``median_share`` the share closer than the median held-out clip. (Close in spirit to the
-memorisation tests of generative-model evaluation, e.g. Meehan et al. 2020, "A non-parametric
-test to detect data-copying in generative models", which compare generated-to-train against
-test-to-train distances.)
+On small data the risk is a model that hands back its training clips: every sample is checked
+by :mod:`sda_lab.studies.copying` (its nearest training clip, relative to its next nearest).
 
 :func:`load_run` reads a run folder of ``python -m sda_lab train`` (``best.pt`` preferred,
 else ``checkpoint.pt``, and ``metrics.json``) and reloads the run's own training and held-out
@@ -22,7 +14,7 @@ near-silent ones), and ``samples.csv`` says which and why.
 
 With ``seconds`` each sample is a sound of that length continued past one clip
 (:mod:`sda_lab.studies.continuation`: latent windows decoded, crossfaded in the mel domain and
-inverted once); the copying check then takes, per sample, the nearest training clip over its
+inverted once); the copying check then takes, per sample, the most copy-like of its
 decoded windows (each window is a clip's shape), and ``samples.csv`` says so.
 """
 
@@ -39,9 +31,10 @@ import torch
 from ..representation.inverter import Inverter
 from .descriptors import DESCRIPTORS, MIN_VOICED, clip_descriptors, clip_length, invert
 from .continuation import check_seconds, continue_mel, describe
+from .copying import copy_summary, nearest_clips, reconstruction_distances
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
 
-__all__ = ["Run", "load_run", "nearest_clips", "copying_check", "prior_for",
+__all__ = ["Run", "load_run", "prior_for",
            "sample_sounds", "generate_run", "MAX_SAMPLES", "BATCH", "SILENT_DBFS"]
 
 MAX_SAMPLES = 10_000  # --n at most: every sample is a WAV file and a row
@@ -147,62 +140,6 @@ def load_run(run: str | Path, device: str | None = "cpu") -> Run:
                files.notes)
 
 
-@torch.no_grad()
-def _nearest(a: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """For each mel of ``a`` ``(n, ...)`` the mel MSE to its nearest of ``b`` ``(m, ...)`` and
-    that one's index: two ``(n,)`` arrays (inf and -1 when ``b`` is empty)."""
-    if b.shape[0] == 0:
-        return np.full(a.shape[0], np.inf), np.full(a.shape[0], -1)
-    fa, fb = a.flatten(1).double(), b.flatten(1).double()  # (n, P), (m, P)
-    d = torch.cdist(fa, fb).pow(2) / fa.shape[1]  # (n, m) mean squared error
-    v, i = d.min(1)
-    return v.numpy(), i.numpy()
-
-
-def nearest_clips(generated: torch.Tensor, train_mels: torch.Tensor,
-                  val_mels: torch.Tensor) -> pd.DataFrame:
-    """Per generated mel ``(n, 1, n_mels, T)``: ``nn_train_mse`` / ``nn_train_index`` (the
-    nearest training mel) and ``nn_val_mse`` / ``nn_val_index`` (the nearest held-out mel),
-    mel MSE; indices into ``train_mels`` / ``val_mels``."""
-    dt, it = _nearest(generated, train_mels)
-    dv, iv = _nearest(generated, val_mels)
-    return pd.DataFrame({"nn_train_mse": dt, "nn_train_index": it, "nn_val_mse": dv,
-                         "nn_val_index": iv})
-
-
-def copying_check(generated: torch.Tensor, train_mels: torch.Tensor,
-                  val_mels: torch.Tensor) -> dict[str, float]:
-    """The copying check (module docstring).
-
-    Returns
-    -------
-    dict
-        ``copy_share``: share of generated mels whose nearest-training MSE is below the
-        smallest nearest-training MSE of the held-out mels; ``median_share``: below their
-        median; ``heldout_min``, ``heldout_median``: those two held-out distances;
-        ``generated_median``: the generated mels' median nearest-training MSE; ``n``,
-        ``n_heldout``.
-
-    Raises
-    ------
-    ValueError
-        No held-out clips (the run was trained with ``--val-fraction 0``: nothing to compare
-        with) or no training clips.
-    """
-    if val_mels.shape[0] == 0:
-        raise ValueError("the copying check needs held-out clips; this run has none "
-                         "(trained with --val-fraction 0)")
-    if train_mels.shape[0] == 0:
-        raise ValueError("the copying check needs training clips; got none")
-    gen, _ = _nearest(generated, train_mels)
-    held, _ = _nearest(val_mels, train_mels)
-    return {"copy_share": float((gen < held.min()).mean()),
-            "median_share": float((gen < np.median(held)).mean()),
-            "heldout_min": float(held.min()), "heldout_median": float(np.median(held)),
-            "generated_median": float(np.median(gen)), "n": int(len(gen)),
-            "n_heldout": int(len(held))}
-
-
 def prior_for(run: Run, kind: str, seed: int = 0) -> LatentPrior:
     """``kind`` "gmm" (fitted on the run's training posterior means) or "normal"."""
     from ..model.vae import encode_dataset
@@ -264,20 +201,20 @@ def _f0_notes(f0_hz: np.ndarray, why: list[str], f0: bool) -> list[str]:
 
 
 def _nearest_windows(windows: torch.Tensor, run: Run) -> pd.DataFrame:
-    """:func:`nearest_clips` of decoded windows ``(b, W, 1, n_mels, T)``, the nearest over each
-    sample's ``W`` windows: one row per sample, ``nn_window`` the window nearest to a training
-    clip (0: the first)."""
+    """:func:`~sda_lab.studies.copying.nearest_clips` of decoded windows ``(b, W, 1, n_mels,
+    T)``, one row per sample: the training columns of its most copy-like window (smallest
+    relative distance; ``nn_window``, 0 the first) and the held-out columns of its window
+    nearest to a held-out clip."""
     b, w = windows.shape[:2]
     near = nearest_clips(windows.flatten(0, 1).nan_to_num(), run.train_mels, run.val_mels)
     rows = np.arange(b) * w
-    best_train = rows + near["nn_train_mse"].to_numpy().reshape(b, w).argmin(1)
+    best_train = rows + near["relative_distance"].to_numpy().reshape(b, w).argmin(1)
     best_val = rows + near["nn_val_mse"].to_numpy().reshape(b, w).argmin(1)
-    return pd.DataFrame({
-        "nn_train_mse": near["nn_train_mse"].to_numpy()[best_train],
-        "nn_train_index": near["nn_train_index"].to_numpy()[best_train],
-        "nn_val_mse": near["nn_val_mse"].to_numpy()[best_val],
-        "nn_val_index": near["nn_val_index"].to_numpy()[best_val],
-        "nn_window": best_train - rows})
+    out = near.iloc[best_train].reset_index(drop=True)
+    for col in ("nn_val_mse", "nn_val_index"):
+        out[col] = near[col].to_numpy()[best_val]
+    out["nn_window"] = best_train - rows
+    return out
 
 
 def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str = "gmm",
@@ -295,10 +232,12 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     (empty where not written), ``status`` ("kept", "dropped: <why>", or "kept: <why>" with
     ``keep_silent``), ``loudest_20ms_dbfs``, prior, seed, inversion (the inverter's ``name``),
     descriptors, ``f0_note`` (why ``f0_hz`` is empty), nearest training and held-out clips and
-    their mel MSE, ``closer_than_heldout``. With ``seconds`` (None: one clip) each sample is that
-    long (:func:`sda_lab.studies.continuation.continue_mel` from the prior's latent, inverted
-    once; ``round(seconds * sample_rate)`` samples), batches hold ``BATCH / seconds`` samples,
-    the nearest clips are the nearest over the sample's decoded windows, and the table adds
+    their mel MSE, ``relative_distance`` and ``copy``
+    (:func:`sda_lab.studies.copying.nearest_clips`). With ``seconds`` (None: one clip) each
+    sample is that long (:func:`sda_lab.studies.continuation.continue_mel` from the prior's
+    latent, inverted once; ``round(seconds * sample_rate)`` samples), batches hold ``BATCH /
+    seconds`` samples, the copying columns are those of the sample's most copy-like decoded
+    window, and the table adds
     ``seconds``, ``windows``, ``nn_window``, ``continuation`` and ``copy_check`` (what was
     done). ``preset``: a :class:`~sda_lab.studies.presets.Preset` of this run; every sample then
     starts from its latent instead of a prior sample (with ``seconds``, each continuation after
@@ -308,8 +247,8 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     written (the ``KeyboardInterrupt`` carries ``samples_done``). ``progress(done, n)`` is
     called after each batch.
 
-    Returns the table and the copying check over the written samples (:func:`copying_check`'s
-    keys; None when the run has no held-out clips or no sample was written). Raises what
+    Returns the table and the copying check over the written samples
+    (:func:`sda_lab.studies.copying.copy_summary`; None when no sample was written). Raises what
     :func:`load_run` and :meth:`Inverter.for_run
     <sda_lab.representation.inverter.Inverter.for_run>` raise, ``ValueError`` for ``n`` outside
     [1, :data:`MAX_SAMPLES`], an unknown prior or ``seconds`` out of range
@@ -333,7 +272,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
         z = preset.z.to(torch.float32).expand(int(n), -1)  # (n, D): the preset's latent
     batch = BATCH if seconds is None else max(1, int(BATCH / max(1.0, float(seconds))))
     windows_generator = torch.Generator().manual_seed(seed)  # the continuations' windows
-    held = _nearest(run.val_mels, run.train_mels)[0] if run.val_idx else None  # (N_val,)
+    references = reconstruction_distances(run.model, run.train_mels, run.val_mels)
     c, labels = run.spec.config, run.clips.labels
     width = max(3, len(str(n - 1)))
     tables: list[pd.DataFrame] = []
@@ -378,14 +317,15 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
                 table.insert(at + 1, "windows", windows.shape[1])
                 table.insert(at + 2, "continuation", describe(run.model.config))
                 table["nn_window"] = near["nn_window"]
-                table["copy_check"] = (f"nearest over each sample's {windows.shape[1]} decoded "
-                                       "windows (nn_window: which; 0 is the first)")
+                table["copy_check"] = (f"most copy-like of each sample's {windows.shape[1]} "
+                                       "decoded windows (nn_window: which; 0 is the first)")
             table["nn_train_mse"] = near["nn_train_mse"]
             table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
-            if held is not None:
+            table["relative_distance"] = near["relative_distance"]
+            table["copy"] = near["copy"]
+            if run.val_idx:
                 table["nn_val_mse"] = near["nn_val_mse"]
                 table["nn_val_clip"] = [labels[run.val_idx[i]] for i in near["nn_val_index"]]
-                table["closer_than_heldout"] = table["nn_train_mse"] < held.min()
             for name, w in zip(names, waves):
                 if name:
                     write_wav(out / name, w[0], c.sample_rate)  # limited only where it would clip
@@ -400,12 +340,6 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
         raise
     table = pd.concat(tables, ignore_index=True)
     written = table[table["file"] != ""]
-    check = None
-    if held is not None and len(written):
-        gen = written["nn_train_mse"].to_numpy(float)
-        check = {"copy_share": float((gen < held.min()).mean()),
-                 "median_share": float((gen < np.median(held)).mean()),
-                 "heldout_min": float(held.min()), "heldout_median": float(np.median(held)),
-                 "generated_median": float(np.median(gen)), "n": int(len(gen)),
-                 "n_heldout": int(len(held))}
+    check = (copy_summary(written["relative_distance"].to_numpy(float), references)
+             if len(written) else None)
     return table, check

@@ -6,15 +6,16 @@ Samples ``--n`` (at most :data:`sda_lab.studies.generate.MAX_SAMPLES`) latents f
 :func:`sda_lab.studies.prior.fit_gmm_prior`; ``normal``: N(0, I)), decodes and inverts them in
 batches, and writes each batch as it is made: ``DIR/sample_000.wav`` ... and ``DIR/samples.csv``
 (status, descriptors with the reason where the pitch is empty, nearest training and held-out
-clip with their mel MSE, :func:`sda_lab.studies.generate.generate_run`). ``--seconds`` makes
+clip with their mel MSE, each sample's relative distance and whether it is a copy,
+:func:`sda_lab.studies.generate.generate_run`). ``--seconds`` makes
 each sound that long (:mod:`sda_lab.studies.continuation`; prints how: sequence latents are
 continued window by window, vector latents crossfade independent samples), the copying check
-taking the nearest over each sound's decoded windows. ``--preset`` starts every sound from a
+taking each sound's most copy-like decoded window. ``--preset`` starts every sound from a
 preset the explorer saved for this run (:mod:`sda_lab.studies.presets`; another run's is
-refused) instead of a prior sample. Near-silent and broken
-samples are dropped (``--keep-silent`` writes the near-silent ones) and counted. Ctrl-C keeps
-the batches written. Prints the copying check. RUN is a folder written by ``python -m sda_lab
-train``; its own training and held-out files (the lists in its ``metrics.json``) are reloaded
+refused) instead of a prior sample. Near-silent and broken samples are dropped
+(``--keep-silent`` writes the near-silent ones) and counted. Ctrl-C keeps the batches written.
+Prints the copying check (:mod:`sda_lab.studies.copying`). RUN is a folder written by ``python
+-m sda_lab train``; its own training and held-out files (the lists in its ``metrics.json``) are reloaded
 from the folder recorded there, and a file added, gone or changed since is said in one line.
 Errors are one line naming the flag or RUN.
 """
@@ -25,6 +26,8 @@ import argparse
 from pathlib import Path
 
 from . import _options as opt
+
+QUIET_DB = 10.0  # samples this far below the training clips' level are called quieter
 
 
 def add_parser(subparsers) -> None:
@@ -67,6 +70,24 @@ def add_parser(subparsers) -> None:
     g.set_defaults(func=run)
 
 
+def _level_line(sample_dbfs, run) -> str:
+    """The written samples' level beside the training clips' (median loudest 20 ms frame), and
+    a warning where the samples are much quieter: a blurred or collapsed model's are."""
+    import numpy as np
+
+    from ...representation.metrics import loudest_frame_dbfs
+
+    sr = run.spec.config.sample_rate
+    train = float(np.median(loudest_frame_dbfs(run.clips.waveforms[run.train_idx], sr).numpy()))
+    made = float(np.median(sample_dbfs))
+    line = (f"level: the samples' loudest 20 ms frame is {made:.1f} dBFS (median), the training "
+            f"clips' {train:.1f} dBFS")
+    if made < train - QUIET_DB:
+        line += (f": the samples are {train - made:.0f} dB quieter than your sounds (turn them "
+                 "up to listen; a model that learned your sounds would make them about as loud)")
+    return line
+
+
 def _check_out(out: Path, run: str) -> None:
     """``--out`` must not hold an earlier generate's files (``samples.csv``, ``sample_*.wav``)
     nor lie inside the run's training folder (the samples would join its data).
@@ -102,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ...core._io import check_writable_dir
     from ...studies.continuation import describe
+    from ...studies.copying import copying_sentence
     from ...studies.generate import SILENT_DBFS, generate_run, load_run
     from ...studies.presets import load_preset
 
@@ -164,6 +186,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"all {len(table)} samples passed the check (none near-silent: loudest 20 ms "
               f"frame at or above {SILENT_DBFS:g} dBFS; none broken)")
+    if len(written):
+        print(_level_line(written["loudest_20ms_dbfs"].to_numpy(float), run_))
     if args.no_f0:
         print("pitch: not estimated (--no-f0), f0_hz is empty; f0_note says so")
     else:
@@ -173,13 +197,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"pitch (f0_hz): found for {pitched} of {len(written)} written samples"
               + (f"; empty for {counts} (f0_note says why per sample)" if counts else ""))
     if check is None:
-        why = ("no sample was written" if len(written) == 0
-               else "the run has no held-out clips (--val-fraction 0)")
-        print(f"copying check: not possible, {why}")
+        print("copying check: not possible, no sample was written")
     else:
-        print(f"copying check: {check['copy_share']:.0%} of {check['n']} samples are closer to a "
-              f"training clip (mel MSE) than the closest of {check['n_heldout']} held-out clips "
-              f"is ({check['heldout_min']:.4g}); {check['median_share']:.0%} closer than the "
-              f"median held-out clip ({check['heldout_median']:.4g})"
-              + (", each sound's nearest over its decoded windows" if args.seconds else ""))
+        print(f"copying check: {copying_sentence(check)}"
+              + ("; each sound by the most copy-like of its decoded windows" if args.seconds else ""))
     return 0

@@ -1,0 +1,128 @@
+"""Is a generated sound a copy of a training clip? The relative-distance test.
+
+A decoded mel is smoother than a recording, and a smooth mel lies near *every* clip under a mel
+MSE: an absolute distance ("closer to a training clip than any held-out recording is") calls
+a model that decodes the average sound a copier. A copy is instead near **one** training clip
+and far from the others. Following Carlini et al. 2023 ("Extracting training data from
+diffusion models", Sec. 4.1), each mel's **relative distance** is the RMS distance to its
+nearest training mel divided by the mean RMS distance to its :data:`NEIGHBOURS` nearest
+(the nearest included): 0 for an exact copy, near 1 for a sound equally near several clips.
+A mel is a **copy** at a relative distance of at most :data:`COPY_RATIO` (their delta = 1/3).
+
+Two references say what a share of copies means for this model and data:
+
+- its reconstructions of its own training clips (posterior mean, decoded): the share of them
+  that count as copies is how close this model *can* come to a clip. When it is 0, nothing
+  the model makes can pass as a copy and the check cannot tell (say so, and listen);
+- the held-out recordings: their share counts near-duplicates between the training and
+  held-out files (the same sound recorded twice), which no model made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .prior import decode_samples
+
+__all__ = ["COPY_RATIO", "NEIGHBOURS", "nearest_clips", "copying_check", "copy_summary",
+           "reconstruction_distances", "copying_sentence"]
+
+COPY_RATIO = 1 / 3  # a copy: nearest at most a third of the mean of the NEIGHBOURS nearest
+NEIGHBOURS = 5  # Carlini et al. use 50 of ~10^5 images; our training sets hold tens of clips
+
+
+@torch.no_grad()
+def _distances(a: torch.Tensor, b: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each mel of ``a`` ``(n, ...)`` against ``b`` ``(m, ...)``: the mel MSE to its
+    nearest, that one's index and the relative distance (module docstring): three ``(n,)``
+    arrays (inf, -1 and NaN when ``b`` is empty)."""
+    n = a.shape[0]
+    if b.shape[0] == 0:
+        return np.full(n, np.inf), np.full(n, -1), np.full(n, np.nan)
+    fa, fb = a.flatten(1).double(), b.flatten(1).double()  # (n, P), (m, P)
+    rms = torch.cdist(fa, fb) / fa.shape[1] ** 0.5  # (n, m) RMS distance
+    nearest, _ = rms.topk(min(NEIGHBOURS, b.shape[0]), dim=1, largest=False)  # (n, k) ascending
+    idx = rms.argmin(1)  # (n,)
+    mean = nearest.mean(1)  # (n,)
+    relative = torch.where(mean > 0, nearest[:, 0] / mean.clamp_min(1e-300),
+                           torch.zeros_like(mean))  # (n,): 0 where every neighbour is identical
+    return (nearest[:, 0] ** 2).numpy(), idx.numpy(), relative.numpy()
+
+
+def nearest_clips(generated: torch.Tensor, train_mels: torch.Tensor,
+                  val_mels: torch.Tensor) -> pd.DataFrame:
+    """Per generated mel ``(n, 1, n_mels, T)``: ``nn_train_mse`` / ``nn_train_index`` (the
+    nearest training mel, mel MSE), ``relative_distance`` (to the training mels, module
+    docstring), ``copy`` (``relative_distance <= COPY_RATIO``) and ``nn_val_mse`` /
+    ``nn_val_index`` (the nearest held-out mel; inf and -1 without held-out mels). Indices are
+    into ``train_mels`` / ``val_mels``."""
+    dt, it, rel = _distances(generated, train_mels)
+    dv, iv, _ = _distances(generated, val_mels)
+    return pd.DataFrame({"nn_train_mse": dt, "nn_train_index": it, "relative_distance": rel,
+                         "copy": rel <= COPY_RATIO, "nn_val_mse": dv, "nn_val_index": iv})
+
+
+def reconstruction_distances(model, train_mels: torch.Tensor,
+                             val_mels: torch.Tensor) -> dict[str, np.ndarray | None]:
+    """The references of the check: relative distances to ``train_mels`` of the model's
+    reconstructions of them (posterior mean, decoded; ``"reconstructions"``) and of the
+    held-out recordings ``val_mels`` (``"heldout"``, None when there are none)."""
+    from ..model.vae import encode_dataset
+
+    mu, _ = encode_dataset(model, train_mels)  # (N_train, D)
+    recon = decode_samples(model, mu).to(train_mels.device)  # (N_train, 1, n_mels, T)
+    held = _distances(val_mels, train_mels)[2] if val_mels.shape[0] else None
+    return {"reconstructions": _distances(recon, train_mels)[2], "heldout": held}
+
+
+def copy_summary(relative: np.ndarray, references: dict) -> dict:
+    """The check's figures from the generated mels' relative distances ``(n,)`` and
+    :func:`reconstruction_distances`' references: ``copy_share`` (share of samples at most
+    :data:`COPY_RATIO`), ``copies``, ``n``, ``median_relative``; ``reconstruction_share`` and
+    ``reconstruction_median`` (the model's reconstructions of its training clips);
+    ``heldout_share``, ``heldout_median`` and ``n_heldout`` (held-out recordings; None and 0
+    without them)."""
+    rel = np.asarray(relative, dtype=float)
+    recon, held = references["reconstructions"], references["heldout"]
+    copies = rel <= COPY_RATIO
+    return {"copy_share": float(copies.mean()), "copies": int(copies.sum()),
+            "n": int(len(rel)), "median_relative": float(np.median(rel)),
+            "reconstruction_share": float((recon <= COPY_RATIO).mean()),
+            "reconstruction_median": float(np.median(recon)),
+            "heldout_share": None if held is None else float((held <= COPY_RATIO).mean()),
+            "heldout_median": None if held is None else float(np.median(held)),
+            "n_heldout": 0 if held is None else int(len(held))}
+
+
+def copying_check(model, generated: torch.Tensor, train_mels: torch.Tensor,
+                  val_mels: torch.Tensor) -> dict:
+    """The copying check (module docstring) of generated mels ``(n, 1, n_mels, T)`` made by
+    ``model`` against its training mels and held-out mels (``(0, ...)`` allowed): the
+    :func:`copy_summary` dict. With one training mel nothing is a copy (every relative distance
+    is 1) and ``reconstruction_share`` is 0: the check cannot tell."""
+    references = reconstruction_distances(model, train_mels, val_mels)
+    return copy_summary(_distances(generated, train_mels)[2], references)
+
+
+def copying_sentence(check: dict) -> str:
+    """One line for a person: how many samples are copies, what the model's reconstructions and
+    the held-out recordings score, and, where the model cannot come that close to any clip,
+    that the check cannot tell."""
+    head = (f"{check['copies']} of {check['n']} samples are copies of a training clip (their "
+            f"nearest at most 1/3 as far as their {NEIGHBOURS} nearest on average; Carlini et al. "
+            "2023)")
+    held = ""
+    if check["heldout_share"] is not None:
+        k = round(check["heldout_share"] * check["n_heldout"])
+        held = (f"; held-out recordings: {k} of {check['n_heldout']}"
+                + (" (as near one training clip as a copy: the folder holds near-duplicates)"
+                   if k else ""))
+    if check["reconstruction_share"] == 0:
+        return (f"{head}; not even this model's reconstructions of its own training clips come "
+                f"that close (median relative distance {check['reconstruction_median']:.2f}, "
+                f"samples {check['median_relative']:.2f}), so at this accuracy the check cannot "
+                f"tell a copy (listen to samples beside their nn_train_clip){held}")
+    return (f"{head}; for comparison, the model's reconstructions of its own training clips: "
+            f"{check['reconstruction_share']:.0%}{held}")
