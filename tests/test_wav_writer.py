@@ -57,6 +57,14 @@ def test_limiting_keeps_a_tensors_type_and_limits_each_row():
     assert float(out[0].abs().max()) <= 1.0 and float(out[1, 0, 300]) == 0.5  # rows apart
 
 
+def test_a_time_first_array_is_refused_not_clipped_sample_by_sample():
+    time_first = np.full((400, 1), 0.5)
+    time_first[100] = 4.0
+    with pytest.raises(ValueError, match=r"time on the last axis, got shape \(400, 1\)"):
+        limit_peaks(time_first, 16_000)
+    assert float(limit_peaks(np.array([4.0]), 16_000)[0]) == pytest.approx(1.0)  # one sample
+
+
 def test_bad_waveforms_are_refused_in_one_line_and_the_old_file_kept(tmp_path):
     target = tmp_path / "keep.wav"
     write_wav(target, np.zeros(100), 8000)

@@ -152,7 +152,9 @@ def _mono(waveform):
 def limiter_gain(waveform, sample_rate: int):
     """The gain :func:`limit_peaks` applies to ``waveform`` (torch or NumPy, any shape, time on
     the last axis): a float64 torch tensor of its shape, 1.0 wherever no sample within
-    :data:`LIMITER_HOLD_S` (twice) exceeds full scale.
+    :data:`LIMITER_HOLD_S` (twice) exceeds full scale. ``ValueError`` (one line) for a last
+    axis of one sample holding more than one sample in all (a ``(samples, 1)`` array), or a
+    sample rate that is not a positive number.
 
     Where a finite sample's magnitude exceeds full scale (1.0), the gain needed there
     (``1 / |x|``) is held over :data:`LIMITER_HOLD_S` either side (a running minimum) and
@@ -176,6 +178,9 @@ def limiter_gain(waveform, sample_rate: int):
     shape = a.shape
     if a.numel() == 0:
         return torch.ones(shape, dtype=torch.float64)
+    if a.numel() > 1 and shape[-1] == 1:
+        raise ValueError(f"expected time on the last axis, got shape {tuple(shape)} (one sample "
+                         "per row: transpose a (samples, channels) array first)")
     a = torch.where(torch.isfinite(a), a, torch.zeros_like(a)).reshape(-1, 1, shape[-1])
     if not bool((a > 1.0).any()):
         return torch.ones(shape, dtype=torch.float64)
