@@ -130,6 +130,7 @@ def test_cli_writes_a_wav_of_the_right_length(runs, tmp_path, capsys):
     (["--out", "{run_a}/best.pt", "--overwrite"], 1, "--out: expected a file name ending in .wav"),
     (["--out", "{file}", "--overwrite"], 1, "--out: expected a file that is not one of the"),
     (["--out", "{exists}"], 1, "exists; choose another name or pass --overwrite"),
+    (["--seconds", "0.0001"], 1, "--seconds: expected a length from 0.128 to"),
 ])
 def test_cli_errors_are_one_line(runs, tmp_path, capsys, argv, status, needle):
     exists = tmp_path / "exists.wav"

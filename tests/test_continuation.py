@@ -146,7 +146,7 @@ def test_a_prior_of_another_dimension_is_one_line(trained):
         continue_from(model, normal_prior(4), mu[0], 2.0, Inverter(AudioSpectrogram(TINY_SPEC)))
     with pytest.raises(ValueError, match=r"overlap: expected a share of a window in \(0, 1\)"):
         ContinuationConfig(overlap=1.0)
-    assert check_seconds(2.5, AudioSpectrogram(TINY_SPEC)) == 20000
+    assert check_seconds(2.5, TINY_SPEC) == 20000
 
 
 def test_cli_generate_seconds_writes_long_files(tmp_path, capsys):
@@ -164,3 +164,19 @@ def test_cli_generate_seconds_writes_long_files(tmp_path, capsys):
     for name in table["file"]:
         info = sf.info(tmp_path / "o" / name)
         assert info.samplerate == SR and info.frames == round(2.5 * SR)
+
+
+def test_cli_generate_checks_seconds_before_loading_the_runs_audio(tmp_path, capsys):
+    """A length under one STFT window is refused from the run's metrics.json, before its audio
+    folder is read (here gone: loading would fail on that instead)."""
+    import json
+    import shutil
+
+    from sda_lab.interface.cli import main
+
+    run = tiny_run(tmp_path)
+    shutil.rmtree(json.loads((run / "metrics.json").read_text())["folder"])
+    assert main(["generate", str(run), "--n", "1", "--seconds", "0.05", "--no-f0", "--quiet",
+                 "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--seconds: expected a length from 0.128 to" in err and "\n" not in err

@@ -211,8 +211,10 @@ def window_layout(model_config, config: ContinuationConfig) -> tuple[int, int, i
     return c.n_frames - fade, fade, 0
 
 
-def check_seconds(seconds: float, spec, name: str = "seconds") -> int:
-    """The number of samples of a sound of ``seconds``: ``round(seconds * sample_rate)``.
+def check_seconds(seconds: float, config, name: str = "seconds") -> int:
+    """The number of samples of a sound of ``seconds`` under the spectrogram config ``config``
+    (:class:`~sda_lab.representation.spectrogram.SpectrogramConfig`): ``round(seconds *
+    sample_rate)``.
 
     Raises
     ------
@@ -220,7 +222,7 @@ def check_seconds(seconds: float, spec, name: str = "seconds") -> int:
         ``seconds`` not a number from one STFT window (``n_fft`` samples) to
         :data:`MAX_SECONDS` (NaN included), one line naming ``name``.
     """
-    c = spec.config
+    c = config
     low = math.ceil(c.n_fft / c.sample_rate * 1000) / 1000
     number = isinstance(seconds, numbers.Real) and not isinstance(seconds, bool)
     if not (number and low <= float(seconds) <= MAX_SECONDS):  # NaN fails too
@@ -330,7 +332,7 @@ def continue_from(model: ConvVAE, prior: LatentPrior, z: torch.Tensor, seconds: 
     decoding.
     """
     spec = inverter.spectrogram
-    samples = check_seconds(seconds, spec)
+    samples = check_seconds(seconds, spec.config)
     _check_inputs(model, prior, z)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     frames = spec.get_mel_shape(samples)[1]

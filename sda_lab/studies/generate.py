@@ -263,7 +263,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
         raise ValueError(f"--prior: expected one of {', '.join(PRIORS)}, got {prior!r}")
     out = check_writable_dir(out, "--out")  # before any long work
     run = run if isinstance(run, Run) else load_run(run)
-    length = None if seconds is None else check_seconds(seconds, run.spec, "--seconds")
+    length = None if seconds is None else check_seconds(seconds, run.spec.config, "--seconds")
     inverter = Inverter.for_run(run.path, run.spec)  # its learned inverse mel, or its start
     latent_prior = prior_for(run, prior, seed)
     if preset is None:

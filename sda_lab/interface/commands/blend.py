@@ -72,6 +72,7 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
 
     from ...core._io import check_writable_dir, write_wav
     from ...studies.blend import BlendPair, check_alpha
+    from ...studies.continuation import check_seconds
     from ...studies.descriptors import clip_length
     from ...training.rundir import RunDir
     from .listen import _read, check_out_is_not_an_input
@@ -99,7 +100,7 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     pair = BlendPair.open(run_a, run_b)
     sr = pair.spec.config.sample_rate
     clip = clip_length(pair.spec, pair.model_a.config.n_frames)
-    want = clip if seconds is None else max(1, round(seconds * sr))
+    want = clip if seconds is None else check_seconds(seconds, pair.spec.config, "--seconds")
     x = _read(file, sr, want)  # (1, 1, n)
     n = x.shape[-1]
     if n < pair.spec.config.n_fft:

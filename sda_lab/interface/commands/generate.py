@@ -70,6 +70,20 @@ def add_parser(subparsers) -> None:
     g.set_defaults(func=run)
 
 
+def _spectrogram_config(run: Path):
+    """The run's SpectrogramConfig from its metrics.json, None where that cannot be read (then
+    loading the run says why)."""
+    import json
+
+    from ...representation.spectrogram import SpectrogramConfig
+
+    try:
+        return SpectrogramConfig(**json.loads((run / "metrics.json").read_text())
+                                 ["spectrogram_config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _level_line(sample_dbfs, run) -> str:
     """The written samples' level beside the training clips' (median loudest 20 ms frame), and
     a warning where the samples are much quieter: a blurred or collapsed model's are."""
@@ -122,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ...core._io import check_writable_dir
-    from ...studies.continuation import describe
+    from ...studies.continuation import check_seconds, describe
     from ...studies.copying import copying_sentence
     from ...studies.generate import SILENT_DBFS, generate_run, load_run
     from ...studies.presets import load_preset
@@ -137,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
     if preset is not None and args.n > 1 and args.seconds is None:
         raise ValueError(f"--n: a preset without a length makes one sound, got --n {args.n}; "
                          "give --seconds to continue it in --n ways")
+    if args.seconds is not None:  # before the run's audio is loaded, where the run says how
+        config = _spectrogram_config(Path(args.run))
+        if config is not None:
+            check_seconds(args.seconds, config, "--seconds")
     run_ = load_run(args.run)
     for note in run_.notes:
         print(f"note: {note}")
