@@ -16,7 +16,8 @@ from sda_lab.interface.commands._train_report import check_written
 from sda_lab.interface.commands._train_steps import INVERSE_MARGIN, train_inverse_mel
 from sda_lab.representation.inverter import Inverter
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
-from sda_lab.training.budget import MIN_INVERSE_S, MIN_TRAINING_S, split_budget
+from sda_lab.training.budget import (DECODED_FRACTION, INVERSE_SHARE, MIN_INVERSE_S,
+                                     MIN_TRAINING_S, split_budget)
 from sda_lab.training.callbacks import LiveState
 from sda_lab.training.checkpoint import load_checkpoint
 from sda_lab.training.rundir import RunDir
@@ -31,9 +32,11 @@ BASE = ["--quiet", "--latent-dim", "4", "--latent", "vector", "--batch-size", "2
 def test_a_budget_is_split_up_front_and_the_parts_add_up_to_it():
     plan = split_budget(300.0, 12.0, 60.0)
     assert sum(plan.parts().values()) == pytest.approx(300.0)
-    assert plan.loading_s == 12.0 and plan.inverse_s == pytest.approx(min(0.2 * 288.0, 60.0))
-    assert plan.inverse_s <= 60.0 and plan.hearing_s <= 0.1 * 288.0 and plan.writing_s <= 1.0
-    assert plan.training_s > 0.6 * 288.0
+    assert plan.loading_s == 12.0 and plan.inverse_s == pytest.approx(
+        min(INVERSE_SHARE * 288.0, 60.0 / (1 - DECODED_FRACTION)))
+    assert (1 - DECODED_FRACTION) * plan.inverse_s <= 60.0  # the cap of the first fit
+    assert plan.hearing_s <= 0.1 * 288.0 and plan.writing_s <= 1.0
+    assert plan.training_s > 0.55 * 288.0
     assert "training" in plan.line() and "listening" in plan.line()
     small = split_budget(18.0, 3.0, 60.0)  # --max-minutes 0.3: too short a share to fit one
     assert small.inverse_s == 0 and 0 < small.inverse_skipped < MIN_INVERSE_S
@@ -43,7 +46,7 @@ def test_a_budget_is_split_up_front_and_the_parts_add_up_to_it():
         with pytest.raises(ValueError, match="--max-minutes: expected a budget that leaves at "
                                              r"least 5 s to train .* give at least 0.\d+ min"):
             split_budget(18.0, spent, 60.0)
-    need = 16.0 + (MIN_TRAINING_S + 1.0) / 0.7  # the budget the message asks for is enough
+    need = 16.0 + (MIN_TRAINING_S + 1.0) / (0.9 - INVERSE_SHARE)  # what the message asks for
     assert split_budget(need, 16.0, 60.0).training_s >= MIN_TRAINING_S
 
 
@@ -59,7 +62,9 @@ def test_max_minutes_is_the_whole_wait_and_each_part_gets_its_printed_share(
     planned = m["budget"]["planned"]
     assert m["budget"]["total_s"] == 15.0 and sum(planned.values()) == pytest.approx(15.0)
     assert m["train_config"]["max_minutes"] * 60 == pytest.approx(planned["training_s"])
-    assert m["inverse_mel"]["config"]["max_seconds"] == pytest.approx(planned["inverse_s"])
+    first = (1 - DECODED_FRACTION) * planned["inverse_s"]
+    assert m["inverse_mel"]["config"]["max_seconds"] == pytest.approx(first)
+    assert "kept" in m["inverse_mel"]["decoded"]  # the fine-tuning on decoded mels ran too
     assert m["stop_reason"].startswith("max_minutes") and m["audio"]["files_scored"] >= 1
     line = next(s for s in printed.splitlines() if s.startswith("time budget 0.25 min"))
     assert f"training {planned['training_s']:.1f} s" in line
@@ -99,6 +104,53 @@ def test_an_inverse_that_does_not_beat_its_start_by_the_margin_keeps_the_start(
         assert "learned" not in heard.name
     else:
         assert heard.inverse is not None and "learned" in heard.name
+
+
+@pytest.mark.parametrize("decoded_loss, kept", [(0.5, True), (1 - INVERSE_MARGIN / 2, False)])
+def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_where_kept(
+        tmp_path, capsys, monkeypatch, tiny, decoded_loss, kept):
+    folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(6)])
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
+
+    spec = OWN_AUDIO_RECIPE.audio_spectrogram()  # the CLI's representation
+    fits = []
+
+    def fake_fit(*args, **kwargs):  # the inverse, then its fine-tuning on decoded mels
+        fits.append(kwargs)
+        if kwargs.get("mels") is None:
+            return _fake_fit(spec, 0.9)
+        tuned = _fake_fit(spec, decoded_loss)
+        tuned.history["inputs"] = "given"
+        return tuned
+
+    monkeypatch.setattr(IM, "fit_inverse_mel", fake_fit)
+    out = tmp_path / "run"
+    stale = out / IM.DECODED_INVERSE_MEL_FILE  # another model's, from an earlier fit
+    out.mkdir()
+    stale.write_bytes(b"another model's")
+    assert main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--overwrite",
+                 *BASE]) == 0
+    printed = capsys.readouterr().out
+    assert [k.get("init") is not None for k in fits] == [False, True]  # from the inverse itself
+    decoded = fits[1]["mels"]  # the heard model's decoded mels of the fit clips
+    assert decoded.shape[1:] == (1, spec.config.n_mels, fits[1]["mels"].shape[-1])
+    entry = json.loads((out / "metrics.json").read_text())["inverse_mel"]["decoded"]
+    assert entry["kept"] is kept and stale.is_file() is kept
+    heard = Inverter.for_run(out, spec)  # what the model makes
+    round_trip = Inverter.for_run(out, spec, mels="analysed")
+    assert "fitted to the decoded mels" not in round_trip.name
+    assert ("fitted to the decoded mels" in heard.name) is kept
+    wrote = next(s for s in printed.splitlines() if s.startswith("wrote "))
+    assert (IM.DECODED_INVERSE_MEL_FILE in wrote) is kept
+    with pytest.raises(ValueError, match="mels: expected one of decoded, analysed, got 'raw'"):
+        Inverter.for_run(out, spec, mels="raw")
+    stale.write_bytes(b"the model before --resume")  # fitted to the model before more steps
+    assert main(["train", str(folder), "--out", str(out), "--resume", "--max-steps", "2",
+                 "--quiet"]) == 0
+    assert [k.get("init") is not None for k in fits] == [False, True, True]  # inverse kept
+    assert stale.is_file() is kept
+    if kept:
+        assert IM.load_inverse_mel(stale).history["inputs"] == "given"  # refitted, not the old
 
 
 def test_ctrl_c_writes_what_finished_and_resume_ends_as_the_uninterrupted_run(

@@ -133,3 +133,32 @@ def test_validation_keeps_the_best_weights_and_never_loses_to_its_start(clips):
                               mel_to_magnitude(SPEC, mel, start=wild.start), rtol=1e-4, atol=1e-3)
     with pytest.raises(ValueError, match="eval_every"):
         fit_inverse_mel(SPEC, train, TINY, val_waveforms=val, eval_every=0)
+
+
+def _blurred(mel: torch.Tensor) -> torch.Tensor:
+    """A model's kind of error: each mel smoothed over 3 bands and 3 frames, and quieter."""
+    return torch.nn.functional.avg_pool2d(mel, 3, stride=1, padding=1,
+                                          count_include_pad=False) - 0.1  # (B, 1, n_mels, T)
+
+
+def test_fine_tuning_on_given_mels_starts_from_the_inverse_and_learns_to_hear_them(inverse,
+                                                                                     clips):
+    from sda_lab.representation.inverse_mel import _floor, magnitude_loss
+
+    train, val = clips[:6], clips[6:]
+    blurred, val_blurred = (_blurred(SPEC.waveform_to_mel(x)) for x in (train, val))
+    other = replace(TINY, hidden=8, max_steps=40, start="harmonic")  # init's shape and start win
+    tuned = fit_inverse_mel(SPEC, train, other, val_waveforms=val, eval_every=10,
+                            mels=blurred, val_mels=val_blurred, init=inverse)
+    h = tuned.history
+    assert h["inputs"] == "given" and inverse.history["inputs"] == "analysed"
+    assert tuned.start == inverse.start and tuned.config.hidden == TINY.hidden
+
+    def loss(inv):
+        est = mel_to_magnitude(SPEC, val_blurred, inv)  # (B, n_stft, T)
+        return float(magnitude_loss(est, stft_magnitude(SPEC, val), _floor(SPEC)))
+
+    assert h["val_loss"][0][1] == pytest.approx(loss(inverse), rel=1e-4)  # step 0: the init
+    assert loss(tuned) < loss(inverse)  # it hears blurred mels better than the inverse it began as
+    with pytest.raises(ValueError, match=r"mels: expected one mel .* per clip, shape \(6, 1, 32"):
+        fit_inverse_mel(SPEC, train, TINY, mels=blurred[:3], init=inverse)

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -53,11 +53,12 @@ from .harmonic import HarmonicConfig, harmonic_power
 from .metrics import spectral_convergence
 from .phase import PHASE_INITS, griffin_lim
 
-__all__ = ["INVERSE_MEL_FILE", "STARTS", "InverseMelConfig", "InverseMelNet", "InverseMel",
+__all__ = ["INVERSE_MEL_FILE", "DECODED_INVERSE_MEL_FILE", "STARTS", "InverseMelConfig", "InverseMelNet", "InverseMel",
            "stft_magnitude", "start_audio_sc", "fit_inverse_mel", "save_inverse_mel",
            "load_inverse_mel", "mel_to_magnitude", "mel_to_waveform_learned", "magnitude_loss"]
 
 INVERSE_MEL_FILE = "inverse_mel.pt"  # its name inside a run folder
+DECODED_INVERSE_MEL_FILE = "decoded_inverse_mel.pt"  # the one fitted to the model's decoded mels
 FORMAT = 1
 FLOOR_DB = -100.0  # the log-magnitude floor, dB below the Parseval bound
 STARTS = ("nnls", "harmonic")  # the magnitude the learned residual starts from; or "auto"
@@ -212,12 +213,21 @@ def magnitude_loss(estimate: torch.Tensor, target: torch.Tensor, floor: float,
     return sc + log_weight * log_l1
 
 
-def _pairs(spec, x: torch.Tensor, nnls_iters: int, start: str = "nnls"
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mels ``(N, 1, n_mels, T)``, starts and targets ``(N, n_stft, T)`` of clips ``x``."""
+def _pairs(spec, x: torch.Tensor, nnls_iters: int, start: str = "nnls",
+           mels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mels ``(N, 1, n_mels, T)``, starts and targets ``(N, n_stft, T)`` of clips ``x``; the
+    mels are ``x``'s own unless ``mels`` gives the inputs (a model's decoded mels of ``x``)."""
     with torch.no_grad():
-        mels = torch.cat([spec.waveform_to_mel(x[i:i + 64])
-                          for i in range(0, len(x), 64)])  # (N, 1, n_mels, T)
+        if mels is None:
+            mels = torch.cat([spec.waveform_to_mel(x[i:i + 64])
+                              for i in range(0, len(x), 64)])  # (N, 1, n_mels, T)
+        else:
+            mels = check_mel(mels, spec.config.n_mels, "mels").float().cpu()
+            if mels.shape[0] != len(x) or mels.shape[-1] != spec.get_mel_shape(x.shape[-1])[1]:
+                raise ValueError(f"mels: expected one mel of {x.shape[-1]} samples' frames per "
+                                 f"clip, shape ({len(x)}, 1, {spec.config.n_mels}, "
+                                 f"{spec.get_mel_shape(x.shape[-1])[1]}), got "
+                                 f"{tuple(mels.shape)}")
         check_frames(mels.shape[-1], None, spec.config.n_fft, spec.config.hop_length)
         starts = torch.cat([_start_magnitude(spec, mels[i:i + 64], nnls_iters, start)
                             for i in range(0, len(x), 64)])  # (N, n_stft, T)
@@ -247,10 +257,19 @@ def _choose_start(spec, x: torch.Tensor, config: InverseMelConfig) -> tuple[str,
 
 def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | None = None,
                     progress: bool = False, val_waveforms: torch.Tensor | None = None,
-                    eval_every: int = 25) -> InverseMel:
+                    eval_every: int = 25, mels: torch.Tensor | None = None,
+                    val_mels: torch.Tensor | None = None,
+                    init: InverseMel | None = None) -> InverseMel:
     """Train an inverse mel on clips ``(N, 1, samples)`` in ``spec``'s representation.
 
-    The pairs are ``(spec.waveform_to_mel(x), |STFT(x)|)``; training runs on the CPU until
+    The pairs are ``(spec.waveform_to_mel(x), |STFT(x)|)``, or ``(mels[i], |STFT(x_i)|)`` where
+    ``mels`` ``(N, 1, n_mels, T)`` gives other inputs for the same targets (``val_mels`` for
+    ``val_waveforms``): a model's decoded mels of the clips, so that the inverse learns to turn
+    what the model makes into the clips' spectra, as a vocoder is fine-tuned on an acoustic
+    model's predicted mels (Shen et al. 2018, Tacotron 2, Sec. 3.2; Kong et al. 2020, HiFi-GAN,
+    Sec. 4.4). ``init``: start from that inverse's weights, architecture and start (no start
+    is chosen). ``history["inputs"]`` says which inputs: ``"analysed"``
+    (the clips' own mels) or ``"given"``. Training runs on the CPU until
     ``config.max_seconds`` (counted from this call, start choice and pairs included) or
     ``config.max_steps``, in batches of ``config.batch_size`` clips drawn with ``config.seed``
     (the network's initial weights too, inside ``torch.random.fork_rng``: the caller's random
@@ -284,11 +303,20 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     gen = torch.Generator().manual_seed(config.seed)
     floor = _floor(spec)
     # a start has nothing fitted to the clips: all of them (fit and held-back) choose it
-    start, start_sc = _choose_start(spec, x if vx is None else torch.cat([x, vx]), config)
-    mels, starts, targets = _pairs(spec, x, config.nnls_iters, start)
+    if init is not None:  # its architecture and start; the budget, lr and seed are config's
+        init.check_spectrogram(spec)
+        config = replace(config, hidden=init.config.hidden, kernel_size=init.config.kernel_size,
+                         layers=init.config.layers, start=init.start)
+        start, start_sc = init.start, {}
+    else:
+        start, start_sc = _choose_start(spec, x if vx is None else torch.cat([x, vx]), config)
+    given = mels is not None
+    mels, starts, targets = _pairs(spec, x, config.nnls_iters, start, mels)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         net = InverseMelNet(spec.config.n_mels, spec.config.n_stft, config)
+    if init is not None:
+        net.load_state_dict(init.net.state_dict())
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr)
     losses: list[float] = []
     step = 0
@@ -296,7 +324,7 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
     with torch.no_grad():
         start_loss = float(magnitude_loss(starts[first], targets[first], floor,
                                           config.log_weight))
-    val = None if vx is None else _pairs(spec, vx, config.nnls_iters, start)
+    val = None if vx is None else _pairs(spec, vx, config.nnls_iters, start, val_mels)
     val_losses: list[tuple[int, float]] = []
     best = (math.inf, 0, None)
 
@@ -332,7 +360,7 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
             validate()
     history = {"loss": losses, "start_loss": start_loss, "steps": step,
                "seconds": time.perf_counter() - t0, "clips": len(x), "start": start,
-               "start_sc": start_sc}
+               "start_sc": start_sc, "inputs": "given" if given else "analysed"}
     if val is not None:
         if val_losses[-1][0] != step:
             validate()

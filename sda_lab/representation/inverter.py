@@ -6,6 +6,11 @@ gradient heap integration (PGHI, :mod:`sda_lab.representation.phase`) and fast G
 iterations from it. ``listen``, ``generate``, the explorer, the run's audio figures and the
 notebooks hear a run through it; the nn~ export compiles its scriptable parts.
 
+A run keeps two learned inverses: ``RUN/inverse_mel.pt``, fitted on the mels of its training
+clips (what the mel round trip hears), and ``RUN/decoded_inverse_mel.pt``, the same fine-tuned on
+the model's decoded mels of those clips (:data:`MELS`: what the model makes is heard through it),
+where that fit beat the first on them.
+
 A run that trained its own vocoder (:mod:`sda_lab.representation.vocoder`, ``RUN/vocoder.pt``)
 and kept it (its record says it beat this inversion on held-out files) is heard through the
 vocoder instead: mel -> waveform in one network, no magnitude or phase step. Exports
@@ -20,13 +25,15 @@ from pathlib import Path
 import torch
 
 from ..core._checks import check_frames, check_mel
-from .inverse_mel import (INVERSE_MEL_FILE, STARTS, InverseMel, load_inverse_mel,
-                          mel_to_waveform_learned)
+from .inverse_mel import (DECODED_INVERSE_MEL_FILE, INVERSE_MEL_FILE, STARTS, InverseMel,
+                          load_inverse_mel, mel_to_waveform_learned)
 from .phase import PHASE_INITS
 from .scripted import ScriptedInverter
 from .vocoder import VOCODER_FILE, Vocoder, load_vocoder
 
-__all__ = ["Inverter"]
+__all__ = ["Inverter", "MELS"]
+
+MELS = ("decoded", "analysed")  # what a run's inversion is for: its model's mels, or audio's
 
 
 class Inverter:
@@ -69,8 +76,13 @@ class Inverter:
 
     @classmethod
     def for_run(cls, run_dir: str | Path, spectrogram, learned: bool | None = None,
-                vocoder: bool | None = None, **kwargs) -> Inverter:
+                vocoder: bool | None = None, mels: str = "decoded", **kwargs) -> Inverter:
         """The run's own inversion: its ``inverse_mel.pt`` where the folder holds one.
+
+        ``mels``: ``"decoded"`` (default: mels the model made, decoded, sampled or blended) hears
+        them through ``decoded_inverse_mel.pt`` where the run kept one (module docstring), else
+        as ``"analysed"``; ``"analysed"`` (mels computed from audio: the mel round trip) through
+        ``inverse_mel.pt``.
 
         ``learned``: None (default) uses the file if present; True requires it
         (``FileNotFoundError``, one line); False ignores it (the NNLS start). A file that kept
@@ -82,7 +94,12 @@ class Inverter:
         files), else without it; False never uses it. An unreadable ``vocoder.pt`` is
         warned about (one line, ``UserWarning``) and the run heard without it.
         """
+        if mels not in MELS:
+            raise ValueError(f"mels: expected one of {', '.join(MELS)}, got {mels!r}")
         path = Path(run_dir) / INVERSE_MEL_FILE
+        decoded = Path(run_dir) / DECODED_INVERSE_MEL_FILE
+        if mels == "decoded" and learned is not False and decoded.is_file():
+            path = decoded
         if learned and not path.is_file():
             raise FileNotFoundError(f"RUN has no learned inverse mel ({path})")
         inverse = load_inverse_mel(path) if learned is not False and path.is_file() else None
@@ -103,10 +120,13 @@ class Inverter:
     @property
     def name(self) -> str:
         """What turns mels into sound, in words (``"learned inverse mel (harmonic start) +
-        PGHI + fast Griffin-Lim"``; ``"per-run HiFi-GAN vocoder"`` with a vocoder)."""
+        PGHI + fast Griffin-Lim"``, ``"learned inverse mel fitted to the decoded mels (nnls
+        start) + ..."``; ``"per-run HiFi-GAN vocoder"`` with a vocoder)."""
         if self.vocoder is not None:
             return "per-run HiFi-GAN vocoder"
-        magnitude = (f"learned inverse mel ({self.start} start)" if self.inverse is not None
+        decoded = self.inverse is not None and self.inverse.history.get("inputs") == "given"
+        magnitude = (f"learned inverse mel{' fitted to the decoded mels' if decoded else ''} "
+                     f"({self.start} start)" if self.inverse is not None
                      else f"{'NNLS' if self.start == 'nnls' else 'harmonic'} magnitude")
         phase = {"pghi": "PGHI", "random": "random phase", "zero": "zero phase"}[self.phase]
         return f"{magnitude} + {phase} + fast Griffin-Lim"

@@ -3,7 +3,8 @@
 A model is judged on the audio it writes, not on its loss. For each file (at most
 ``max_files``), its first clips (at most ``max_clips`` each) go three ways, each ending in the
 run's own inversion (its :class:`~sda_lab.representation.inverter.Inverter`, the one ``listen``
-uses):
+uses: for what the model makes, the run's inverse fine-tuned on its decoded mels where it kept
+one; for the mel round trip, the inverse of mels computed from audio):
 
 - **model**: the clip's mel encoded, the posterior mean decoded, inverted;
 - **mel round trip**: the clip's mel inverted (what the representation alone loses);
@@ -145,7 +146,8 @@ class AudioEvaluation:
 def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[str],
                    indices: Sequence[int], train_mels: torch.Tensor, inverter: Inverter,
                    on: str = "validation", max_files: int = 12, max_clips: int = 2,
-                   batch: int = 8, progress: bool = False) -> AudioEvaluation:
+                   batch: int = 8, progress: bool = False,
+                   round_trip_inverter: Inverter | None = None) -> AudioEvaluation:
     """Score the clips ``waveforms[indices]`` (grouped by ``files[i]``) through the three paths.
 
     Parameters
@@ -161,7 +163,12 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     train_mels : Tensor
         ``(N_train, 1, n_mels, T)``: their mean is the average sound.
     inverter : Inverter
-        The run's inversion (PGHI draws no random numbers, so the figures are repeatable).
+        The run's inversion of what the model makes (PGHI draws no random numbers, so the
+        figures are repeatable): the model and the average sound are heard through it.
+    round_trip_inverter : Inverter, optional
+        The run's inversion of mels computed from audio, for the mel round trip
+        (:meth:`Inverter.for_run <sda_lab.representation.inverter.Inverter.for_run>` with
+        ``mels="analysed"``); None: ``inverter``.
     max_files, max_clips
         At most this many files (first by name) and clips per file (from its start).
     batch : int
@@ -194,8 +201,9 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
 
         todo = tqdm(todo, desc="listening", unit="batch", leave=False)
     heard: dict[str, list[torch.Tensor]] = {p: [] for p in PATHS}
+    through = {"mel_round_trip": round_trip_inverter or inverter}
     for m, path in todo:
-        heard[path].append(inverter(m, length).cpu())  # (b, 1, samples)
+        heard[path].append(through.get(path, inverter)(m, length).cpu())  # (b, 1, samples)
     out = {p: torch.cat(v) for p, v in heard.items()}  # (n, 1, samples); average: (1, 1, .)
     c = spectrogram.config
     rows, at = [], 0
@@ -214,7 +222,10 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
             row[f"{path}_level_db"] = float(level_db(ref, y)[0])
         rows.append(row)
         at += k
-    return AudioEvaluation(pd.DataFrame(rows), on, inverter.name, time.perf_counter() - t0)
+    name = inverter.name
+    if round_trip_inverter is not None and round_trip_inverter.name != name:
+        name += f" (the mel round trip: {round_trip_inverter.name})"
+    return AudioEvaluation(pd.DataFrame(rows), on, name, time.perf_counter() - t0)
 
 
 def share_of_the_way(sc_model: float, sc_mel: float, sc_nothing: float) -> float:

@@ -2,10 +2,11 @@
 of a run once loading is done, and :class:`BudgetSplit` says how.
 
 Parts, in order: loading (the folder read, fingerprinted and turned into mels: already spent
-when the budget is split), training, the learned inverse mel's fit, hearing the run (its audio
-figures), writing ``metrics.json``. Each part is handed its share as its own limit: training as
-its minute budget (its last evaluation and checkpoints included), the inverse mel as its
-``max_seconds`` (start choice and pairs included), hearing as a number of files measured to
+when the budget is split), training, the learned inverse mels' fits (the inverse of the clips'
+mels, then its fine-tuning on the model's decoded mels: :data:`DECODED_FRACTION` of the part),
+hearing the run (its audio figures), writing ``metrics.json``. Each part is handed its share as
+its own limit: training as its minute budget (its last evaluation and checkpoints included),
+each inverse mel as its ``max_seconds`` (start choice and pairs included), hearing as a number of files measured to
 fit. A part that cannot stop inside its share is bounded instead (hearing scores at least one
 file).
 """
@@ -17,10 +18,13 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-__all__ = ["BudgetSplit", "split_budget", "seconds_since_start", "INVERSE_SHARE", "HEARING_SHARE", "HEARING_MAX_S",
-           "WRITING_S", "MIN_INVERSE_S", "MIN_TRAINING_S"]
+__all__ = ["BudgetSplit", "split_budget", "seconds_since_start", "INVERSE_SHARE",
+           "DECODED_FRACTION", "HEARING_SHARE", "HEARING_MAX_S", "WRITING_S", "MIN_INVERSE_S",
+           "MIN_TRAINING_S"]
 
-INVERSE_SHARE = 0.2  # of what is left after loading, at most --inverse-mel-minutes
+INVERSE_SHARE = 0.3  # of what is left after loading, for both inverse mels' fits
+DECODED_FRACTION = 1 / 3  # of the inverse part: the fine-tuning on decoded mels; the rest (at
+# most --inverse-mel-minutes) fits the inverse of the clips' own mels
 HEARING_SHARE = 0.1  # of what is left after loading, at most HEARING_MAX_S
 HEARING_MAX_S = 60.0
 WRITING_S = 1.0  # metrics.json; at most 5% of what is left
@@ -63,7 +67,7 @@ class BudgetSplit:
 
     def line(self) -> str:
         """The split in one line, as the train command prints it."""
-        inverse = (f"learned inverse mel {self.inverse_s:.0f} s" if self.inverse_s else
+        inverse = (f"learned inverse mels {self.inverse_s:.0f} s" if self.inverse_s else
                    f"no learned inverse mel (its share, {self.inverse_skipped:.0f} s, is under "
                    f"the {MIN_INVERSE_S:.0f} s a fit needs)" if self.inverse_skipped else
                    "no learned inverse mel")
@@ -75,10 +79,11 @@ class BudgetSplit:
 def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None) -> BudgetSplit:
     """Share ``total_s`` seconds once ``spent_s`` went on loading.
 
-    ``inverse_max_s``: the inverse mel's own cap (``--inverse-mel-minutes``), or None when no
-    fit is wanted. Of what is left, writing gets :data:`WRITING_S` (at most 5%), hearing
-    :data:`HEARING_SHARE` (at most :data:`HEARING_MAX_S`), the inverse :data:`INVERSE_SHARE` (at
-    most its cap; 0 below :data:`MIN_INVERSE_S`), training the rest.
+    ``inverse_max_s``: the cap of the inverse of the clips' mels (``--inverse-mel-minutes``),
+    or None when no fit is wanted. Of what is left, writing gets :data:`WRITING_S` (at most 5%),
+    hearing :data:`HEARING_SHARE` (at most :data:`HEARING_MAX_S`), the two inverse fits
+    :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 - DECODED_FRACTION)``; 0 below
+    :data:`MIN_INVERSE_S`), training the rest.
 
     Raises
     ------
@@ -89,7 +94,8 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None) ->
     left = total_s - spent_s
     writing = min(WRITING_S, 0.05 * max(left, 0.0))
     hearing = min(HEARING_SHARE * max(left, 0.0), HEARING_MAX_S)
-    inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * max(left, 0.0), inverse_max_s)
+    inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * max(left, 0.0),
+                                                    inverse_max_s / (1 - DECODED_FRACTION))
     skipped = 0.0
     if 0 < inverse < MIN_INVERSE_S:
         inverse, skipped = 0.0, inverse

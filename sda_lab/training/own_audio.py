@@ -58,16 +58,18 @@ class ClipsRun:
                        scale=getattr(self.spectrogram.config, "scale", None)).report()
 
     def evaluate_audio(self, inverter=None, max_files: int = 12, max_clips: int = 2,
-                       progress: bool = False):
+                       progress: bool = False, round_trip_inverter=None):
         """What the run sounds like (:func:`~sda_lab.training.audio_eval.evaluate_audio`): the
         held-out files (the training files when nothing was held out) through the model, the
         mel round trip and the average sound, with ``inverter`` (default: the spectrogram's
-        NNLS magnitude + PGHI, :class:`~sda_lab.representation.inverter.Inverter`)."""
+        NNLS magnitude + PGHI, :class:`~sda_lab.representation.inverter.Inverter`) and
+        ``round_trip_inverter`` for the mel round trip (None: ``inverter``)."""
         on = "validation" if self.val_idx else "training"
         return evaluate_audio(self.model, self.spectrogram, self.clips.waveforms,
                               self.clips.files, self.val_idx or self.train_idx, self.train_mels,
                               inverter or Inverter(self.spectrogram), on=on,
-                              max_files=max_files, max_clips=max_clips, progress=progress)
+                              max_files=max_files, max_clips=max_clips, progress=progress,
+                              round_trip_inverter=round_trip_inverter)
 
     def listen(self, indices: Sequence[int], inverter=None) -> dict[str, torch.Tensor]:
         """The clips at ``indices`` as heard three ways, each ``(k, 1, samples)`` on the CPU:

@@ -2,7 +2,9 @@
 
 A run folder holds ``checkpoint.pt`` (the last state, with what a resumed run goes on from),
 ``best.pt`` (the lowest validation score), ``metrics.json`` (the run's record) and, where
-fitted, ``inverse_mel.pt`` and ``vocoder.pt`` (``python -m sda_lab train-vocoder``). The record names the training data: its folder as an absolute path
+fitted, ``inverse_mel.pt``, ``decoded_inverse_mel.pt`` (the same fine-tuned on the model's
+decoded mels) and ``vocoder.pt`` (``python -m sda_lab train-vocoder``). The record names the
+training data: its folder as an absolute path
 (``folder``), the files trained on and held out (``train_files``, ``val_files``), a fingerprint
 per file (``fingerprints``, :func:`sda_lab.data.folders.file_fingerprints`) and how the folder
 was cut into clips (``data_config``, :class:`sda_lab.data.config.DataConfig`). The last
@@ -23,7 +25,8 @@ from pathlib import Path
 
 __all__ = ["RunDir", "RunLock", "RunLocked", "RUN_FILES", "RUN_CHECKPOINTS", "LOCK_FILE"]
 
-RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt", "vocoder.pt")
+RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt",
+             "decoded_inverse_mel.pt", "vocoder.pt")
 RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # what a run is opened with, in this order
 LOCK_FILE = ".lock"
 
@@ -129,6 +132,10 @@ class RunDir:
     @property
     def inverse_mel(self) -> Path:
         return self.path / "inverse_mel.pt"
+
+    @property
+    def decoded_inverse_mel(self) -> Path:
+        return self.path / "decoded_inverse_mel.pt"
 
     def files(self) -> list[Path]:
         """The run files (:data:`RUN_FILES`) the folder holds now."""

@@ -150,8 +150,10 @@ def check_written(out, run_id: str, inverse_entry: dict) -> list[Path]:
     another process replaced it (nothing is reported as written then)."""
     from ...core._io import WriteError
 
-    names = [out.checkpoint, out.best] + ([out.inverse_mel] if inverse_entry.get("trained")
-                                          else []) + [out.metrics]
+    decoded = (inverse_entry.get("decoded") or {}).get("kept")
+    names = ([out.checkpoint, out.best] + ([out.inverse_mel] if inverse_entry.get("trained")
+                                           else [])
+             + ([out.decoded_inverse_mel] if decoded else []) + [out.metrics])
     missing = [p.name for p in names if not p.is_file()]
     on_disk = (out.read_metrics() or {}).get("run_id")
     if missing or on_disk != run_id:

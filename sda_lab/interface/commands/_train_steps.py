@@ -1,6 +1,7 @@
 """The ``train`` command's steps after the VAE: the learned inverse mel's fit, kept only where it
-beats its start by :data:`INVERSE_MARGIN` (:func:`train_inverse_mel`), and hearing the run
-inside a time share (:func:`hear`)."""
+beats its start by :data:`INVERSE_MARGIN` (:func:`train_inverse_mel`), its fine-tuning on the
+model's decoded mels, kept only where that beats it on them by the same margin
+(:func:`train_decoded_inverse`), and hearing the run inside a time share (:func:`hear`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,25 @@ from pathlib import Path
 PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse mel's weights
 INVERSE_MARGIN = 0.01  # the fit is kept when its pick-set loss is this share below its start's
 HEAR_MAX_FILES = 24  # held-out files heard at most
+
+
+def _fit_pick(clips, train_idx: list[int], seed: int) -> tuple[list[int], list[int], list[str]]:
+    """The training clips that fit the inverse mels and those that pick their weights (whole
+    files, :data:`PICK_FRACTION` of them), and the pick files' names."""
+    from ...data.split import split_by_file
+
+    files = [clips.files[i] for i in train_idx]
+    fit, pick, pick_files = split_by_file(files, PICK_FRACTION, seed)
+    return [train_idx[i] for i in fit], [train_idx[i] for i in pick], pick_files
+
+
+def heard_model(result, out: Path):
+    """``result`` with the model the run is heard through: ``best.pt``'s where there is one."""
+    from ...training.checkpoint import load_checkpoint
+
+    if out.joinpath("best.pt").is_file():
+        return replace(result, model=load_checkpoint(out / "best.pt", device="cpu").model.eval())
+    return result
 
 
 def _keep_start(inv) -> None:
@@ -43,12 +63,9 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     the fit and the start, the start chosen and each start's pick-set spectral convergence. A
     ``KeyboardInterrupt`` is re-raised with its entry as the exception's ``inverse_mel``.
     """
-    from ...data.split import split_by_file
     from ...representation import inverse_mel as IM
 
-    files = [clips.files[i] for i in train_idx]
-    fit, pick, pick_files = split_by_file(files, PICK_FRACTION, seed)
-    fit_idx, pick_idx = [train_idx[i] for i in fit], [train_idx[i] for i in pick]
+    fit_idx, pick_idx, pick_files = _fit_pick(clips, train_idx, seed)
     config = IM.InverseMelConfig(max_seconds=max_seconds, seed=seed)
     print(f"learned inverse mel: fitting on {len(fit_idx)} clips, picking on {len(pick_idx)} "
           f"clips of {len(pick_files)} files, for at most {max_seconds:.0f} s")
@@ -91,6 +108,64 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     return entry
 
 
+def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int,
+                          max_seconds: float) -> dict:
+    """Fine-tune the run's ``inverse_mel.pt`` for at most ``max_seconds`` on the heard model's
+    decoded mels (posterior mean, :func:`heard_model`) of the training clips, against their
+    clips' spectra (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel` with ``mels``
+    and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
+
+    Kept, as ``decoded_inverse_mel.pt``, where its pick-set loss on the decoded mels is at least
+    :data:`INVERSE_MARGIN` of the inverse's own below it; else no such file is written and the
+    model is heard through ``inverse_mel.pt``. One line says which. Returns its ``metrics.json`` entry:
+    ``kept`` (bool), ``file``, ``margin``, steps, seconds, ``best_step``, the pick-set losses of
+    the fine-tuned and the inverse it started from, or ``note`` where nothing was fitted. A
+    ``KeyboardInterrupt`` is re-raised with its entry as the exception's ``decoded``.
+    """
+    from ...representation import inverse_mel as IM
+
+    path = out / IM.DECODED_INVERSE_MEL_FILE
+    base = IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)
+    fit_idx, pick_idx, _ = _fit_pick(result.clips, list(result.train_idx), seed)
+    decoded = heard_model(result, out).reconstruct(fit_idx + pick_idx)  # (n, 1, n_mels, T)
+    print(f"learned inverse mel: fine-tuning it on the model's decoded mels of {len(fit_idx)} "
+          f"clips, picking on {len(pick_idx)}, for at most {max_seconds:.0f} s")
+    waves = result.clips.waveforms
+    try:
+        inv = IM.fit_inverse_mel(result.spectrogram, waves[fit_idx],
+                                 IM.InverseMelConfig(max_seconds=max_seconds, seed=seed),
+                                 progress=not args.quiet, val_waveforms=waves[pick_idx],
+                                 mels=decoded[:len(fit_idx)], val_mels=decoded[len(fit_idx):],
+                                 init=base)
+    except KeyboardInterrupt as exc:
+        exc.decoded = {"kept": False, "note": "interrupted while fine-tuning on the decoded "
+                                              "mels; the model is heard through inverse_mel.pt"}
+        raise
+    except (ValueError, TypeError, RuntimeError) as exc:
+        note = (f"the fine-tuning on decoded mels failed ({str(exc).splitlines()[0]}); the model "
+                "is heard through inverse_mel.pt")
+        print(note)
+        return {"kept": False, "note": note}
+    h = inv.history
+    losses = dict(h["val_loss"])  # step -> pick-set loss on decoded mels; step 0: the inverse
+    fitted, before = losses[h["best_step"]], losses[0]
+    kept = fitted <= (1.0 - INVERSE_MARGIN) * before
+    entry = {"kept": kept, "file": IM.DECODED_INVERSE_MEL_FILE if kept else None,
+             "margin": INVERSE_MARGIN, "steps": h["steps"], "seconds": h["seconds"],
+             "best_step": h["best_step"], "pick_loss": fitted, "pick_before_loss": before}
+    if kept:
+        inv.history["kept"] = "decoded"
+        IM.save_inverse_mel(path, inv)
+        print(f"learned inverse mel: kept the fine-tuning for what the model makes: pick-set loss "
+              f"on decoded mels {fitted:.4g} against {before:.4g} ({1 - fitted / before:.1%} "
+              f"lower, step {h['best_step']} of {h['steps']})")
+    else:
+        print(f"learned inverse mel: the fine-tuning on decoded mels is not kept: pick-set loss "
+              f"{fitted:.4g} is not {INVERSE_MARGIN:.0%} below {before:.4g}; the model is heard "
+              "through inverse_mel.pt")
+    return entry
+
+
 def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
     """The run's audio figures and verdict (:mod:`sda_lab.training.audio_eval`) on its held-out
     files, heard as ``listen`` hears them: the model in ``best.pt`` (else the last), the run's
@@ -100,15 +175,14 @@ def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
     import pandas as pd
 
     from ...representation.inverter import Inverter
-    from ...training.checkpoint import load_checkpoint
 
     t0 = time.perf_counter()
-    if out.joinpath("best.pt").is_file():
-        result = replace(result, model=load_checkpoint(out / "best.pt", device="cpu").model.eval())
-    inverter = Inverter.for_run(out, result.spectrogram)
+    result = heard_model(result, out)
+    inverter = Inverter.for_run(out, result.spectrogram)  # what the model makes
+    round_trip = Inverter.for_run(out, result.spectrogram, mels="analysed")
     if max_seconds is None:
         evaluation = result.evaluate_audio(inverter, max_files=HEAR_MAX_FILES,
-                                           progress=not quiet)
+                                           progress=not quiet, round_trip_inverter=round_trip)
         return evaluation.summary(), result.audio_verdict(evaluation)
     from ...training.audio_eval import evaluate_audio
 
@@ -118,7 +192,7 @@ def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
     def score(idx: list[int], n: int, progress: bool):
         return evaluate_audio(result.model, result.spectrogram, result.clips.waveforms,
                               result.clips.files, idx, result.train_mels, inverter, on=on,
-                              max_files=n, progress=progress)
+                              max_files=n, progress=progress, round_trip_inverter=round_trip)
 
     evaluation = score(indices, 1, False)
     per_file = time.perf_counter() - t0
@@ -133,22 +207,29 @@ def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
     return evaluation.summary(), result.audio_verdict(evaluation)
 
 
-def inverse_entry_for(args, spec, clips, train_idx, out, seed, plan, interrupted, kept_inverse, earlier,
-             n_train_files):
-    """The run's inverse-mel entry, fitting it where wanted; an interrupt while fitting is
-    returned (with its entry as ``.inverse_mel``) for the command to finish the run."""
+def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, earlier,
+                      n_train_files):
+    """The run's inverse-mel entry, fitting where wanted: the inverse of the training clips'
+    mels (:func:`train_inverse_mel`; kept as it was on ``--resume``, as it depends on the
+    training files only), then its fine-tuning on the model's decoded mels
+    (:func:`train_decoded_inverse`, entry ``"decoded"``), in the budget's inverse part
+    (:data:`sda_lab.training.budget.DECODED_FRACTION` of it for the second; without a budget,
+    ``--inverse-mel-minutes`` for the first and half that for the second). A
+    ``decoded_inverse_mel.pt`` already there (before ``--resume``) is removed first: it was
+    fitted to the model before this training. An interrupt while fitting is returned (with its
+    entry as ``.inverse_mel``) for the command to finish the run."""
+    from ...training.budget import DECODED_FRACTION, MIN_INVERSE_S
+
+    out.decoded_inverse_mel.unlink(missing_ok=True)
+
     if args.no_inverse_mel:
         return {"trained": False, "note": "--no-inverse-mel"}
-    if kept_inverse:
-        entry = dict((earlier or {}).get("inverse_mel") or {"trained": True})
-        entry["note"] = "kept from before --resume (it depends on the training files only)"
-        return entry
     if n_train_files < 2:
         note = (f"skipped the learned inverse mel: {n_train_files} training file, it needs "
                 "at least 2 (one to fit, one to pick its weights); the run uses NNLS")
         print(note)
         return {"trained": False, "note": note}
-    if interrupted is not None:
+    if interrupted is not None and not kept_inverse:
         return {"trained": False, "note": "training was interrupted before the learned inverse "
                                           "mel was fitted; the run uses NNLS"}
     if plan is not None and not plan.inverse_s:
@@ -156,8 +237,29 @@ def inverse_entry_for(args, spec, clips, train_idx, out, seed, plan, interrupted
                 f"{plan.inverse_skipped:.0f} s, is too short to fit one; the run uses NNLS")
         print(note)
         return {"trained": False, "note": note}
-    seconds = 60.0 * args.inverse_mel_minutes if plan is None else plan.inverse_s
+    if plan is None:
+        first, second = 60.0 * args.inverse_mel_minutes, 30.0 * args.inverse_mel_minutes
+    else:
+        first, second = (1 - DECODED_FRACTION) * plan.inverse_s, DECODED_FRACTION * plan.inverse_s
+    if kept_inverse:
+        entry = dict((earlier or {}).get("inverse_mel") or {"trained": True})
+        entry["note"] = "kept from before --resume (it depends on the training files only)"
+    else:
+        try:
+            entry = train_inverse_mel(args, result.spectrogram, result.clips,
+                                      list(result.train_idx), out.path, seed, first)
+        except KeyboardInterrupt as exc:
+            return exc
+    if not entry.get("trained") or interrupted is not None:
+        return entry
+    if second < MIN_INVERSE_S:
+        entry["decoded"] = {"kept": False, "note": f"its share, {second:.0f} s, is under the "
+                                                   f"{MIN_INVERSE_S:.0f} s a fit needs"}
+        return entry
     try:
-        return train_inverse_mel(args, spec, clips, train_idx, out.path, seed, seconds)
+        entry["decoded"] = train_decoded_inverse(args, result, out.path, seed, second)
     except KeyboardInterrupt as exc:
+        entry["decoded"] = getattr(exc, "decoded", {"kept": False})
+        exc.inverse_mel = entry
         return exc
+    return entry

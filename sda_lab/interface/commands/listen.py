@@ -7,7 +7,8 @@ inverted back to audio by the run's own inversion (:meth:`Inverter.for_run
 <sda_lab.representation.inverter.Inverter.for_run>`, as the run's audio figures, ``generate``'s
 learned path and the export hear it): its learned inverse mel (``RUN/inverse_mel.pt``) where it
 has one, else the NNLS start, then PGHI and fast Griffin-Lim (``--inversion`` forces either
-magnitude). The result is written to
+magnitude); through the VAE, the inverse fine-tuned on the model's decoded mels
+(``RUN/decoded_inverse_mel.pt``) where the run kept one. The result is written to
 ``OUT.wav`` by :func:`sda_lab.core._io.write_wav` (16-bit PCM, peaks limited only where they
 would clip), and the figures printed are those of the file as written (after the limiter)
 against the input (:mod:`sda_lab.representation.metrics`): spectral convergence, log-spectral distance and
@@ -192,7 +193,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
         raise ValueError(f"FILE: {file} holds {n} samples at {sr} Hz, fewer than one FFT window "
                          f"({spec.config.n_fft}); use a longer file or --seconds")
     inverter = Inverter.for_run(run_dir, spec, learned={"auto": None, "learned": True,
-                                                        "nnls": False}[inversion])
+                                                        "nnls": False}[inversion],
+                                mels="analysed" if through == "mel" else "decoded")
     torch.manual_seed(seed)
 
     def invert(mel, length):  # (k, 1, n_mels, T) -> (k, 1, length)

@@ -327,7 +327,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
                          "beyond the average; add different audio")
     earlier = out.read_metrics() if args.resume else None
     kept_inverse = args.resume and out.inverse_mel.is_file()
-    inverse_wanted = not (args.no_inverse_mel or kept_inverse or len(train_files) < 2)
+    inverse_wanted = not (args.no_inverse_mel or len(train_files) < 2)
     plan, train_cfg = _plan(args, train_cfg, started, inverse_wanted)
     t_loaded = time.perf_counter()
     run_id = uuid.uuid4().hex
@@ -351,8 +351,8 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
         raise
     t_trained = time.perf_counter()
     print(stopped_line(result.history.stop_reason))
-    inverse_entry = inverse_entry_for(args, spec, clips, list(result.train_idx), out, seed, plan,
-                             interrupted, kept_inverse, earlier, len(train_files))
+    inverse_entry = inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse,
+                                      earlier, len(train_files))
     t_inverse = time.perf_counter()
     mel_verdict = result.verdict()  # {"fired", "kind", "why"}: in the model's own domain
     audio, verdict = None, {"kind": mel_verdict["kind"], "sentence": (
