@@ -41,8 +41,10 @@ def measure(run_dir: str, clips: int = 12) -> tuple[list[dict], list[dict], str]
     mel = run.mels[idx].float()  # (n, 1, n_mels, T)
     mu, _ = run.model.encode(mel)  # (n, D)
     decoded = run.model.decode(mu, mel.shape)  # (n, 1, n_mels, T)
-    inverter = Inverter.for_run(run.path, spec)
-    heard = {"model": inverter(decoded, x.shape[-1]), "mel round trip": inverter(mel, x.shape[-1])}
+    inverter = Inverter.for_run(run.path, spec)  # what the model makes
+    round_trip = Inverter.for_run(run.path, spec, mels="analysed")
+    heard = {"model": inverter(decoded, x.shape[-1]),
+             "mel round trip": round_trip(mel, x.shape[-1])}
     power = lambda m: spec.mel_to_power(m).flatten(1).sum(1)  # (n,)
     mel_level = 10 * torch.log10(power(decoded) / power(mel))  # (n,)
     per_clip = []

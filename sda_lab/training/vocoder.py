@@ -163,7 +163,9 @@ def evaluate_vocoder(vocoder: Vocoder, data: VocoderData, run_dir: str | Path,
                      max_files: int = 12, progress: bool = False):
     """Score the held-out files (all clips' files when none were held out) through the vocoder
     and through the run's own inversion without it (:meth:`Inverter.for_run` with
-    ``vocoder=False``), as :func:`~sda_lab.training.audio_eval.evaluate_audio` scores audio.
+    ``vocoder=False``: for the mel round trip the inverse of analysed mels, for the model the
+    one fine-tuned on its decoded mels where kept), as
+    :func:`~sda_lab.training.audio_eval.evaluate_audio` scores audio.
     Returns ``(through_vocoder, through_inverter)``, two ``AudioEvaluation``."""
     spec = data.spectrogram
     indices = data.val_idx or data.train_idx
@@ -171,11 +173,12 @@ def evaluate_vocoder(vocoder: Vocoder, data: VocoderData, run_dir: str | Path,
     train_mels = data.mels[data.train_idx]  # (N_train, 1, n_mels, T)
     kw = dict(on=on, max_files=max_files, max_clips=vocoder.config.eval_clips,
               progress=progress)
-    heard = [evaluate_audio(data.model, spec, data.waveforms, data.files, indices, train_mels,
-                            inverter, **kw)
-             for inverter in (Inverter(spec, vocoder=vocoder),
-                              Inverter.for_run(run_dir, spec, vocoder=False))]
-    return heard[0], heard[1]
+    args = (data.model, spec, data.waveforms, data.files, indices, train_mels)
+    through_vocoder = evaluate_audio(*args, Inverter(spec, vocoder=vocoder), **kw)
+    own = evaluate_audio(*args, Inverter.for_run(run_dir, spec, vocoder=False),
+                         round_trip_inverter=Inverter.for_run(run_dir, spec, vocoder=False,
+                                                              mels="analysed"), **kw)
+    return through_vocoder, own
 
 
 def _verdict(voc, inv) -> tuple[str, str]:

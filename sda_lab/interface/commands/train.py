@@ -14,7 +14,7 @@ Order of work, so nothing long starts before every check passed and no finished 
    repeated (a looped tone: mean-mel baseline 0) is refused. ``--resume`` reads back the run's
    own files (:func:`sda_lab.studies.run_files.run_files`) and its split;
 4. ``--max-minutes`` is the whole wait: what loading left is split between training, the
-   learned inverse mel, listening and writing (:func:`sda_lab.training.budget.split_budget`),
+   learned inverse mels, listening and writing (:func:`sda_lab.training.budget.split_budget`),
    printed, and each part is held to its share;
 5. with ``--overwrite`` the old run's files move to ``DIR/previous-run/`` only now (deleted once
    the new run is complete), then training writes ``DIR/checkpoint.pt`` (last, with the state a
@@ -22,8 +22,11 @@ Order of work, so nothing long starts before every check passed and no finished 
    progress, writes both checkpoints and ``metrics.json`` and says how to resume (exit 130);
 6. unless ``--no-inverse-mel``, a learned inverse mel is fitted on the training files
    (:func:`._train_steps.train_inverse_mel`: kept where it beats its start by a margin, else the
-   start is kept, said in one line) into ``DIR/inverse_mel.pt``; the run is heard on its held-out
-   files (:func:`._train_steps.hear`);
+   start is kept, said in one line) into ``DIR/inverse_mel.pt``, then fine-tuned on the model's
+   decoded mels of those files into ``DIR/decoded_inverse_mel.pt`` where that beats it on them
+   (:func:`._train_steps.train_decoded_inverse`); the run is heard on its held-out files
+   (:func:`._train_steps.hear`: the model through the second, the mel round trip through the
+   first);
 7. ``DIR/metrics.json`` is written atomically once, at the end, and read back before the run is
    reported as written.
 """
@@ -64,8 +67,9 @@ def add_parser(subparsers) -> None:
         "train", help="train a VAE on a folder of audio",
         description="Train the own-audio recipe on every audio file under FOLDER, with a "
                     "validation split by file, and a learned inverse mel on the training "
-                    "files; write DIR/checkpoint.pt, DIR/best.pt, DIR/inverse_mel.pt and "
-                    "DIR/metrics.json.")
+                    "files, fine-tuned on the model's decoded mels of them; write "
+                    "DIR/checkpoint.pt, DIR/best.pt, DIR/inverse_mel.pt, "
+                    "DIR/decoded_inverse_mel.pt and DIR/metrics.json.")
     t._sub_name = "train"
     r, recipe_model = OWN_AUDIO_RECIPE.train, OWN_AUDIO_RECIPE.model
     recipe_scale = OWN_AUDIO_RECIPE.spectrogram.scale
@@ -151,8 +155,9 @@ def add_parser(subparsers) -> None:
     t.add_argument("--no-inverse-mel", action="store_true",
                    help="train no learned inverse mel (the run is heard through NNLS)")
     t.add_argument("--inverse-mel-minutes", type=opt.positive_float, default=1.0,
-                   help="the learned inverse mel's wall time at most (default 1.0; with "
-                        "--max-minutes, its share of the budget when that is smaller)")
+                   help="the learned inverse mel's wall time at most, and half that for its "
+                        "fine-tuning on decoded mels (default 1.0; with --max-minutes, their "
+                        "share of the budget when that is smaller)")
     t.add_argument("--device", type=opt.device, default=None,
                    help="cpu, cuda, cuda:N or mps (default: the best found)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
