@@ -48,7 +48,7 @@ from ..representation.inverter import Inverter
 from ..representation.scripted import MAX_ABS, check_audio, trace_method
 from ..studies.descriptors import clip_length
 
-__all__ = ["EXPORT_FORMAT", "export_model", "export_run", "ExportedVAE"]
+__all__ = ["EXPORT_FORMAT", "export_model", "export_run", "run_checkpoint_for", "ExportedVAE"]
 
 EXPORT_FORMAT = 1
 
@@ -174,6 +174,16 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     ``checkpoint.pt``) with its own inversion (its learned inverse mel where it has one) to
     ``out``. Raises ``FileNotFoundError`` (one line) when ``run`` is no
     run folder, ``ValueError`` for an unreadable checkpoint, ``WriteError`` for ``out``."""
+    _, out, ckpt = run_checkpoint_for(run, out)
+    spec = ckpt.spectrogram()
+    return export_model(ckpt.model, spec, out, Inverter.for_run(run, spec))
+
+
+def run_checkpoint_for(run: str | Path, out: str | Path):
+    """What an export of a run reads, checked before any work: ``(checkpoint path, out as a
+    Path, the loaded checkpoint)`` (``best.pt`` preferred). Raises ``FileNotFoundError`` (one
+    line) when ``run`` is no run folder, ``ValueError`` for an ``out`` that is a folder or an
+    unreadable checkpoint, ``WriteError`` when ``out``'s folder cannot be written."""
     from ..core._io import check_writable_dir
     from ..training.rundir import RunDir
     from ..training.checkpoint import load_checkpoint
@@ -183,6 +193,4 @@ def export_run(run: str | Path, out: str | Path) -> Path:
     if out.is_dir():
         raise ValueError(f"--out: expected a file name, got a folder: {out}")
     check_writable_dir(out.parent if str(out.parent) else Path("."), "--out")
-    ckpt = load_checkpoint(ckpt_path, device="cpu")
-    spec = ckpt.spectrogram()
-    return export_model(ckpt.model, spec, out, Inverter.for_run(run, spec))
+    return ckpt_path, out, load_checkpoint(ckpt_path, device="cpu")

@@ -225,18 +225,11 @@ def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
     sda_lab.core._io.WriteError
         ``out``'s folder cannot be written.
     """
-    from ..core._io import check_writable_dir
     from ..representation.inverter import Inverter
-    from ..training.rundir import RunDir
-    from ..training.checkpoint import load_checkpoint
+    from .export import run_checkpoint_for
     from .widgets.clips import mels_for
 
-    ckpt_path = RunDir(run).run_checkpoint()
-    out = Path(out)
-    if out.is_dir():
-        raise ValueError(f"--out: expected a file name, got a folder: {out}")
-    check_writable_dir(out.parent if str(out.parent) else Path("."), "--out")
-    ckpt = load_checkpoint(ckpt_path, device="cpu")
+    ckpt_path, out, ckpt = run_checkpoint_for(run, out)
     model, spec = ckpt.model.eval(), ckpt.spectrogram()
     inverter = Inverter.for_run(run, spec)  # its learned inverse mel, or the start it kept
     folder = _run_folder(Path(run), ckpt)
