@@ -106,9 +106,13 @@ def test_an_inverse_that_does_not_beat_its_start_by_the_margin_keeps_the_start(
         assert heard.inverse is not None and "learned" in heard.name
 
 
-@pytest.mark.parametrize("decoded_loss, kept", [(0.5, True), (1 - INVERSE_MARGIN / 2, False)])
+@pytest.mark.parametrize("heard_sc, kept", [(0.5, True), (1 - INVERSE_MARGIN / 2, False)])
 def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_where_kept(
-        tmp_path, capsys, monkeypatch, tiny, decoded_loss, kept):
+        tmp_path, capsys, monkeypatch, tiny, heard_sc, kept):
+    """Kept where the pick clips' decoded mels are heard closer through it (spectral
+    convergence, here given: 1.0 through the inverse it started from)."""
+    import sda_lab.interface.commands._train_steps as steps
+
     folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(6)])
     from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
@@ -119,11 +123,13 @@ def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_wher
         fits.append(kwargs)
         if kwargs.get("mels") is None:
             return _fake_fit(spec, 0.9)
-        tuned = _fake_fit(spec, decoded_loss)
+        tuned = _fake_fit(spec, 0.5)
         tuned.history["inputs"] = "given"
         return tuned
 
     monkeypatch.setattr(IM, "fit_inverse_mel", fake_fit)
+    monkeypatch.setattr(steps, "_heard_sc", lambda spec, inverse, mels, waves: heard_sc if (
+        inverse.history.get("inputs") == "given") else 1.0)
     out = tmp_path / "run"
     stale = out / IM.DECODED_INVERSE_MEL_FILE  # another model's, from an earlier fit
     out.mkdir()
@@ -136,6 +142,7 @@ def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_wher
     assert decoded.shape[1:] == (1, spec.config.n_mels, fits[1]["mels"].shape[-1])
     entry = json.loads((out / "metrics.json").read_text())["inverse_mel"]["decoded"]
     assert entry["kept"] is kept and stale.is_file() is kept
+    assert entry["pick_sc"] == heard_sc and entry["pick_before_sc"] == 1.0
     heard = Inverter.for_run(out, spec)  # what the model makes
     round_trip = Inverter.for_run(out, spec, mels="analysed")
     assert "fitted to the decoded mels" not in round_trip.name

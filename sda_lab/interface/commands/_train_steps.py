@@ -115,12 +115,16 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     clips' spectra (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel` with ``mels``
     and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
 
-    Kept, as ``decoded_inverse_mel.pt``, where its pick-set loss on the decoded mels is at least
-    :data:`INVERSE_MARGIN` of the inverse's own below it; else no such file is written and the
-    model is heard through ``inverse_mel.pt``. One line says which. Returns its ``metrics.json`` entry:
-    ``kept`` (bool), ``file``, ``margin``, steps, seconds, ``best_step``, the pick-set losses of
-    the fine-tuned and the inverse it started from, or ``note`` where nothing was fitted. A
-    ``KeyboardInterrupt`` is re-raised with its entry as the exception's ``decoded``.
+    Kept, as ``decoded_inverse_mel.pt``, where what it makes of the pick clips' decoded mels is
+    heard closer to those clips than what the inverse makes of them: their mean spectral
+    convergence (the run's full inversion, PGHI and fast Griffin-Lim, as the verdict hears) at
+    least :data:`INVERSE_MARGIN` of the inverse's below it (the weights themselves are picked by
+    the fit's pick-set loss). Else no such file is written and the model is heard through
+    ``inverse_mel.pt``. One line says which. Returns its ``metrics.json`` entry: ``kept``
+    (bool), ``file``, ``margin``, steps, seconds, ``best_step``, the pick-set losses and
+    spectral convergences of the fine-tuned and of the inverse it started from, or ``note``
+    where nothing was fitted. A ``KeyboardInterrupt`` is re-raised with its entry as the
+    exception's ``decoded``.
     """
     from ...representation import inverse_mel as IM
 
@@ -148,22 +152,35 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
         return {"kept": False, "note": note}
     h = inv.history
     losses = dict(h["val_loss"])  # step -> pick-set loss on decoded mels; step 0: the inverse
-    fitted, before = losses[h["best_step"]], losses[0]
-    kept = fitted <= (1.0 - INVERSE_MARGIN) * before
+    sc, sc_before = (_heard_sc(result.spectrogram, i, decoded[len(fit_idx):], waves[pick_idx])
+                     for i in (inv, base))
+    kept = sc <= (1.0 - INVERSE_MARGIN) * sc_before
     entry = {"kept": kept, "file": IM.DECODED_INVERSE_MEL_FILE if kept else None,
              "margin": INVERSE_MARGIN, "steps": h["steps"], "seconds": h["seconds"],
-             "best_step": h["best_step"], "pick_loss": fitted, "pick_before_loss": before}
+             "best_step": h["best_step"], "pick_loss": losses[h["best_step"]],
+             "pick_before_loss": losses[0], "pick_sc": sc, "pick_before_sc": sc_before}
+    heard = (f"the pick clips' decoded mels heard at spectral convergence {sc:.3f} against "
+             f"{sc_before:.3f} through inverse_mel.pt")
     if kept:
         inv.history["kept"] = "decoded"
         IM.save_inverse_mel(path, inv)
-        print(f"learned inverse mel: kept the fine-tuning for what the model makes: pick-set loss "
-              f"on decoded mels {fitted:.4g} against {before:.4g} ({1 - fitted / before:.1%} "
-              f"lower, step {h['best_step']} of {h['steps']})")
+        print(f"learned inverse mel: kept the fine-tuning for what the model makes: {heard} "
+              f"({1 - sc / sc_before:.1%} lower; step {h['best_step']} of {h['steps']})")
     else:
-        print(f"learned inverse mel: the fine-tuning on decoded mels is not kept: pick-set loss "
-              f"{fitted:.4g} is not {INVERSE_MARGIN:.0%} below {before:.4g}; the model is heard "
-              "through inverse_mel.pt")
+        print(f"learned inverse mel: the fine-tuning on decoded mels is not kept: {heard}, not "
+              f"{INVERSE_MARGIN:.0%} lower; the model is heard through inverse_mel.pt")
     return entry
+
+
+def _heard_sc(spec, inverse, mels, waveforms) -> float:
+    """Mean spectral convergence of ``mels`` ``(n, 1, n_mels, T)`` heard through ``inverse``
+    (PGHI and fast Griffin-Lim) against ``waveforms`` ``(n, 1, samples)``."""
+    from ...representation.inverter import Inverter
+    from ...representation.metrics import spectral_convergence
+
+    c = spec.config
+    y = Inverter(spec, inverse)(mels, waveforms.shape[-1]).cpu()  # (n, 1, samples)
+    return float(spectral_convergence(waveforms, y, c.n_fft, c.hop_length).mean())
 
 
 def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
