@@ -128,6 +128,7 @@ def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_wher
         return tuned
 
     monkeypatch.setattr(IM, "fit_inverse_mel", fake_fit)
+    monkeypatch.setattr(steps, "collapsed", lambda result: False)  # a 1-step model may be
     monkeypatch.setattr(steps, "_heard_sc", lambda spec, inverse, mels, waves: heard_sc if (
         inverse.history.get("inputs") == "given") else 1.0)
     out = tmp_path / "run"
@@ -158,6 +159,59 @@ def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_wher
     assert stale.is_file() is kept
     if kept:
         assert IM.load_inverse_mel(stale).history["inputs"] == "given"  # refitted, not the old
+        _a_decoded_inverse_that_does_not_fit_is_warned_about_and_left_out(out, spec, tmp_path)
+
+
+def _a_decoded_inverse_that_does_not_fit_is_warned_about_and_left_out(out, spec, tmp_path):
+    import shutil
+    import warnings
+
+    decoded = out / IM.DECODED_INVERSE_MEL_FILE
+    good = decoded.read_bytes()
+    other = tmp_path / "other"  # another run's copy: same file, another checkpoint
+    shutil.copytree(out, other)
+    torch.save({"not": "this run's model"}, other / "best.pt")
+    decoded.write_bytes(good[:100])  # truncated
+    for run, why in ((other, "fitted to another model"), (out, "not a readable inverse mel")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            heard = Inverter.for_run(run, spec)
+        assert "fitted to the decoded mels" not in heard.name  # inverse_mel.pt instead
+        lines = [str(w.message) for w in caught]
+        assert len(lines) == 1 and why in lines[0] and "inverse_mel.pt instead" in lines[0]
+
+
+def test_resume_refits_an_unreadable_inverse(tmp_path, capsys, monkeypatch, tiny):
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
+
+    folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(6)])
+    spec = OWN_AUDIO_RECIPE.audio_spectrogram()
+    fits = []
+    monkeypatch.setattr(IM, "fit_inverse_mel",
+                        lambda *a, **k: fits.append(k) or _fake_fit(spec, 0.9))
+    monkeypatch.setattr("sda_lab.interface.commands._train_steps.collapsed", lambda r: False)
+    out = tmp_path / "run"
+    assert main(["train", str(folder), "--out", str(out), "--max-steps", "1", *BASE]) == 0
+    (out / IM.INVERSE_MEL_FILE).write_bytes(b"truncated")
+    capsys.readouterr()
+    assert main(["train", str(folder), "--out", str(out), "--resume", "--max-steps", "2",
+                 "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "is not a readable inverse mel" in printed and "fitted again after training" in printed
+    assert [k.get("init") is None for k in fits][-2:] == [True, False]  # the inverse, then tuned
+    IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)  # readable again
+
+
+def test_a_collapsed_model_is_not_fine_tuned_on_its_decoded_mels(tmp_path, capsys):
+    from sda_lab.interface.commands._train_steps import inverse_entry_for
+
+    result = types.SimpleNamespace(history=types.SimpleNamespace(active_units=[3, 0]))
+    args = types.SimpleNamespace(no_inverse_mel=False, inverse_mel_minutes=1.0, quiet=True)
+    entry = inverse_entry_for(args, result, RunDir(tmp_path), 0, None, None, True,
+                              {"inverse_mel": {"trained": True}}, 4)
+    assert entry["decoded"]["kept"] is False and "collapsed" in entry["decoded"]["note"]
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("learned inverse mel: not fine-tuned") and "collapsed" in line
 
 
 def test_ctrl_c_writes_what_finished_and_resume_ends_as_the_uninterrupted_run(

@@ -165,7 +165,11 @@ def test_generate_writes_wavs_and_table(tmp_path):
                 "nn_train_clip", "nn_val_mse", "nn_val_clip", "relative_distance", "copy"):
         assert col in csv.columns
     assert (csv["nn_val_clip"].str.startswith("c_sine.wav")).all()
-    assert check["n"] == 3 and check["copies"] == int(csv["copy"].sum())
+    assert check["n"] == 3
+    if check["reconstruction_share"] == 0:  # the model cannot come that close to any clip
+        assert (csv["copy"] == "cannot tell").all()
+    else:
+        assert check["copies"] == int(csv["copy"].astype(bool).sum())
     again, _ = generate_run(tiny_run(tmp_path), tmp_path / "again", n=3, prior="gmm", seed=1,
                             f0=False)
     assert np.allclose(again["nn_train_mse"], table["nn_train_mse"])  # the seed decides

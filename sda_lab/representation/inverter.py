@@ -31,9 +31,52 @@ from .phase import PHASE_INITS
 from .scripted import ScriptedInverter
 from .vocoder import VOCODER_FILE, Vocoder, load_vocoder
 
-__all__ = ["Inverter", "MELS"]
+__all__ = ["Inverter", "MELS", "checkpoint_sha256"]
 
 MELS = ("decoded", "analysed")  # what a run's inversion is for: its model's mels, or audio's
+
+
+def checkpoint_sha256(run_dir: Path) -> str | None:
+    """SHA-256 of the checkpoint a run is heard through (``best.pt``, else ``checkpoint.pt``),
+    None when it has neither: what ``decoded_inverse_mel.pt`` records it was fitted to."""
+    import hashlib
+
+    for name in ("best.pt", "checkpoint.pt"):
+        if (run_dir / name).is_file():
+            return hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
+    return None
+
+
+def _check_spectrogram(inverse: InverseMel, spectrogram, path: Path) -> None:
+    try:
+        inverse.check_spectrogram(spectrogram)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def _decoded_inverse(run_dir: Path, spectrogram) -> InverseMel | None:
+    """The run's ``decoded_inverse_mel.pt`` where it is there, readable, of this
+    representation and fitted to this run's checkpoint; else None, with one warning line
+    saying why where a file was there (the run is then heard through ``inverse_mel.pt``)."""
+    path = run_dir / DECODED_INVERSE_MEL_FILE
+    if not path.is_file():
+        return None
+    why = None
+    try:
+        inverse = load_inverse_mel(path)
+        _check_spectrogram(inverse, spectrogram, path)
+    except ValueError as exc:
+        why = str(exc)
+    else:
+        fitted_to = inverse.history.get("checkpoint_sha256")
+        if fitted_to != checkpoint_sha256(run_dir):
+            why = (f"{path} was fitted to another model than this run's checkpoint (another "
+                   "run's file, or the run was trained on since)")
+    if why is None:
+        return inverse
+    warnings.warn(f"{why}; what the model makes is heard through inverse_mel.pt instead "
+                  "(training the run again fits it anew)", stacklevel=3)
+    return None
 
 
 class Inverter:
@@ -97,12 +140,15 @@ class Inverter:
         if mels not in MELS:
             raise ValueError(f"mels: expected one of {', '.join(MELS)}, got {mels!r}")
         path = Path(run_dir) / INVERSE_MEL_FILE
-        decoded = Path(run_dir) / DECODED_INVERSE_MEL_FILE
-        if mels == "decoded" and learned is not False and decoded.is_file():
-            path = decoded
-        if learned and not path.is_file():
-            raise FileNotFoundError(f"RUN has no learned inverse mel ({path})")
-        inverse = load_inverse_mel(path) if learned is not False and path.is_file() else None
+        inverse = None
+        if mels == "decoded" and learned is not False:
+            inverse = _decoded_inverse(Path(run_dir), spectrogram)
+        if inverse is None:
+            if learned and not path.is_file():
+                raise FileNotFoundError(f"RUN has no learned inverse mel ({path})")
+            inverse = load_inverse_mel(path) if learned is not False and path.is_file() else None
+            if inverse is not None:
+                _check_spectrogram(inverse, spectrogram, path)
         voc = None
         if vocoder is not False and (Path(run_dir) / VOCODER_FILE).is_file():
             try:

@@ -31,7 +31,7 @@ import torch
 from ..representation.inverter import Inverter
 from .descriptors import DESCRIPTORS, MIN_VOICED, clip_descriptors, clip_length, invert
 from .continuation import check_seconds, continue_mel, describe
-from .copying import copy_summary, nearest_clips, reconstruction_distances
+from .copying import COPY_RATIO, copy_summary, nearest_clips, reconstruction_distances
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
 
 __all__ = ["Run", "load_run", "prior_for",
@@ -233,7 +233,8 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     ``keep_silent``), ``loudest_20ms_dbfs``, prior, seed, inversion (the inverter's ``name``),
     descriptors, ``f0_note`` (why ``f0_hz`` is empty), nearest training and held-out clips and
     their mel MSE, ``relative_distance`` and ``copy``
-    (:func:`sda_lab.studies.copying.nearest_clips`). With ``seconds`` (None: one clip) each
+    (:func:`sda_lab.studies.copying.nearest_clips`; ``"cannot tell"`` where none of the model's
+    reconstructions of its training clips counts as a copy). With ``seconds`` (None: one clip) each
     sample is that long (:func:`sda_lab.studies.continuation.continue_mel` from the prior's
     latent, inverted once; ``round(seconds * sample_rate)`` samples), batches hold ``BATCH /
     seconds`` samples, the copying columns are those of the sample's most copy-like decoded
@@ -273,6 +274,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     batch = BATCH if seconds is None else max(1, int(BATCH / max(1.0, float(seconds))))
     windows_generator = torch.Generator().manual_seed(seed)  # the continuations' windows
     references = reconstruction_distances(run.model, run.train_mels, run.val_mels)
+    can_tell = bool((references["reconstructions"] <= COPY_RATIO).any())
     c, labels = run.spec.config, run.clips.labels
     width = max(3, len(str(n - 1)))
     tables: list[pd.DataFrame] = []
@@ -322,7 +324,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
             table["nn_train_mse"] = near["nn_train_mse"]
             table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
             table["relative_distance"] = near["relative_distance"]
-            table["copy"] = near["copy"]
+            table["copy"] = near["copy"] if can_tell else "cannot tell"
             if run.val_idx:
                 table["nn_val_mse"] = near["nn_val_mse"]
                 table["nn_val_clip"] = [labels[run.val_idx[i]] for i in near["nn_val_index"]]

@@ -26,6 +26,12 @@ def _fit_pick(clips, train_idx: list[int], seed: int) -> tuple[list[int], list[i
     return [train_idx[i] for i in fit], [train_idx[i] for i in pick], pick_files
 
 
+def collapsed(result) -> bool:
+    """Whether the trained model uses no latent unit (its last evaluation's active units)."""
+    units = result.history.active_units
+    return bool(units) and units[-1] == 0
+
+
 def heard_model(result, out: Path):
     """``result`` with the model the run is heard through: ``best.pt``'s where there is one."""
     from ...training.checkpoint import load_checkpoint
@@ -162,7 +168,9 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     heard = (f"the pick clips' decoded mels heard at spectral convergence {sc:.3f} against "
              f"{sc_before:.3f} through inverse_mel.pt")
     if kept:
-        inv.history["kept"] = "decoded"
+        from ...representation.inverter import checkpoint_sha256
+
+        inv.history.update(kept="decoded", checkpoint_sha256=checkpoint_sha256(out))
         IM.save_inverse_mel(path, inv)
         print(f"learned inverse mel: kept the fine-tuning for what the model makes: {heard} "
               f"({1 - sc / sc_before:.1%} lower; step {h['best_step']} of {h['steps']})")
@@ -269,9 +277,15 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
             return exc
     if not entry.get("trained") or interrupted is not None:
         return entry
+    skip = None
     if second < MIN_INVERSE_S:
-        entry["decoded"] = {"kept": False, "note": f"its share, {second:.0f} s, is under the "
-                                                   f"{MIN_INVERSE_S:.0f} s a fit needs"}
+        skip = f"its share, {second:.0f} s, is under the {MIN_INVERSE_S:.0f} s a fit needs"
+    elif collapsed(result):
+        skip = ("the model uses no latent unit (collapsed): its decoded mels are one sound, and "
+                "an inverse fitted to them would only learn the average spectrum")
+    if skip is not None:
+        print(f"learned inverse mel: not fine-tuned on the model's decoded mels: {skip}")
+        entry["decoded"] = {"kept": False, "note": skip}
         return entry
     try:
         entry["decoded"] = train_decoded_inverse(args, result, out.path, seed, second)

@@ -143,6 +143,10 @@ def run(args: argparse.Namespace) -> int:
 
     _check_out(Path(args.out), args.run)
     preset = None if args.preset is None else load_preset(args.run, args.preset)
+    if args.seconds is not None:  # before anything is made, where the run says how
+        config = _spectrogram_config(Path(args.run))
+        if config is not None:
+            check_seconds(args.seconds, config, "--seconds")
     check_writable_dir(args.out, "--out")  # before loading anything
     if args.n is None:
         args.n = 16 if preset is None else 1
@@ -151,10 +155,6 @@ def run(args: argparse.Namespace) -> int:
     if preset is not None and args.n > 1 and args.seconds is None:
         raise ValueError(f"--n: a preset without a length makes one sound, got --n {args.n}; "
                          "give --seconds to continue it in --n ways")
-    if args.seconds is not None:  # before the run's audio is loaded, where the run says how
-        config = _spectrogram_config(Path(args.run))
-        if config is not None:
-            check_seconds(args.seconds, config, "--seconds")
     run_ = load_run(args.run)
     for note in run_.notes:
         print(f"note: {note}")

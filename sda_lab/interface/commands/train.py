@@ -252,6 +252,21 @@ def _load(args, folder: Path, data_config, only=None):
     return clips, file_fingerprints(folder, sorted(set(clips.files)))
 
 
+def _readable_inverse(path: Path) -> bool:
+    """Whether ``--resume`` can keep the run's ``inverse_mel.pt``: there and readable; one line
+    where it is there but unreadable (it is then fitted again, after training)."""
+    from ...representation.inverse_mel import load_inverse_mel
+
+    if not path.is_file():
+        return False
+    try:
+        load_inverse_mel(path)
+    except ValueError as exc:
+        print(f"note: {exc}; it is fitted again after training")
+        return False
+    return True
+
+
 def _plan(args, train_cfg, started: float, inverse_wanted: bool):
     """The budget's split (printed) and the train config with training's share; ``(None,
     train_cfg)`` without ``--max-minutes``."""
@@ -331,7 +346,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
                          f"{baseline:.3g}, e.g. a looped tone): there is nothing to learn "
                          "beyond the average; add different audio")
     earlier = out.read_metrics() if args.resume else None
-    kept_inverse = args.resume and out.inverse_mel.is_file()
+    kept_inverse = args.resume and _readable_inverse(out.inverse_mel)
     inverse_wanted = not (args.no_inverse_mel or len(train_files) < 2)
     plan, train_cfg = _plan(args, train_cfg, started, inverse_wanted)
     t_loaded = time.perf_counter()
