@@ -18,9 +18,12 @@ float32, finite, peak at most ``MAX_ABS`` (integer PCM cast, not scaled, is refu
 
 The analysis (:meth:`AudioSpectrogram.waveform_to_mel`), the encoder, the decoder and the mel
 de-normalisation are traced from the package's own code (their input checks run once while
-tracing and are not part of the file); the inversion is the run's own magnitude (its learned
-inverse mel where it has one, else the NNLS start: :meth:`Inverter.for_run
-<sda_lab.representation.inverter.Inverter.for_run>`), compiled from the package's own steps
+tracing and are not part of the file); the inversion is the run's own magnitude for what its
+model makes (its inverse fine-tuned on the decoded mels where it kept one, else its learned
+inverse mel, else the NNLS start: :meth:`Inverter.for_run
+<sda_lab.representation.inverter.Inverter.for_run>`), so ``mel_to_waveform`` is meant for the
+model's mels (``decode_mel``'s): a mel computed from a recording is heard truest by
+``listen --through mel``, not by the file. It is compiled from the package's own steps
 (:meth:`Inverter.scripted <sda_lab.representation.inverter.Inverter.scripted>`), then fast
 Griffin-Lim. Its phase start differs from ``listen``'s (PGHI runs in numba and cannot be
 compiled), so the magnitudes match and the waveforms do not. Griffin-Lim starts from random
