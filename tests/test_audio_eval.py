@@ -130,6 +130,23 @@ def test_every_figure_is_judged_by_the_threshold():
     # a model as close as the mel round trip (or closer), or a perfect round trip
     assert "as close as the mel round trip" in judge(ev(0.15, 0.8), 2).sentence
     assert judge(ev(0.0, 0.8, 0.0), 2).kind == "learned"
+    assert "than silence" not in judge(ev(0.4, 0.8), 2).sentence
+
+
+def test_a_file_further_than_silence_is_said_whatever_the_mean():
+    import pandas as pd
+
+    rows = []
+    for name, model_sc in (("a", 0.2), ("b", 0.3), ("c", 1.3)):
+        row = {"file": name, "clips": 1}
+        for path, sc in (("model", model_sc), ("mel_round_trip", 0.15), ("average_sound", 0.95)):
+            row.update({f"{path}_spectral_convergence": sc,
+                        f"{path}_log_spectral_distance_db": 3.0, f"{path}_level_db": 0.0})
+        rows.append(row)
+    verdict = judge(AudioEvaluation(pd.DataFrame(rows), "validation", "x", 0.0), 2)
+    assert verdict.kind == "partly learned"  # mean 0.6 of 0.95 .. 0.15
+    assert "1 of 3 files came out further from the input than silence is" in verdict.sentence
+    assert "up to 1.30" in verdict.sentence
 
 
 def test_nothing_to_score_is_one_line():

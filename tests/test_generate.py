@@ -97,7 +97,7 @@ def test_copying_check_flags_a_copy_not_a_smooth_average():
     check = copy_summary(near["relative_distance"].to_numpy(), refs)
     assert check["copies"] == 5 and check["n"] == 8 and check["copy_share"] == 5 / 8
     assert check["reconstruction_share"] == 0.5 and check["heldout_share"] == 0.0
-    assert check["n_heldout"] == 2 and COPY_RATIO == 1 / 3
+    assert check["n_heldout"] == 2 and check["n_reconstructions"] == 4 and COPY_RATIO == 1 / 3
     alone = copy_summary(np.array([0.9]), {"reconstructions": np.array([0.9]), "heldout": None})
     assert alone["heldout_share"] is None and alone["n_heldout"] == 0
 
@@ -113,7 +113,8 @@ def test_copying_sentence_says_when_the_check_cannot_tell():
                                                  "heldout": np.array([0.9])})
     assert "1 of 2 samples are copies" in copying_sentence(sharp)
     assert "cannot tell" not in copying_sentence(sharp)
-    assert "reconstructions of its own training clips: 100%" in copying_sentence(sharp)
+    assert "2 of 2 of the model's reconstructions of its own training clips count" in (
+        copying_sentence(sharp))
     assert copying_sentence(sharp).endswith("held-out recordings: 0 of 1")
     twin = copy_summary(np.array([0.8]), {"reconstructions": np.array([0.1]),
                                           "heldout": np.array([0.1, 0.9])})

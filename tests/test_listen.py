@@ -223,3 +223,24 @@ def test_listen_hears_through_the_runs_one_inverter(runs, audio, tmp_path, capsy
     tol = max(1e-3 * float(np.abs(expected).max()), 2 / 32767)  # float sums, 16-bit rounding
     assert np.abs(written - expected).max() < tol
     assert inverter.name in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("sc, level, says", [
+    (1.2, -2.0, "spectral convergence 1.200 (further from the input than silence is)"),
+    (0.4, 0.01, "level +0.0 dB (at the input's level;"),
+    (0.4, 2.0, "level +2.0 dB (louder;"),
+])
+def test_listen_says_what_its_figures_mean(monkeypatch, capsys, sc, level, says):
+    import argparse
+
+    from sda_lab.interface.commands import listen as command
+
+    figures = {"spectral_convergence": sc, "log_spectral_distance_db": 3.0, "level_db": level,
+               "silent_input": False, "input_dbfs": -10.0, "inversion": "x", "samples": 100,
+               "sample_rate": 100, "file_seconds": None, "out": "o.wav", "limited_db": 0.0}
+    monkeypatch.setattr(command, "listen", lambda *a, **k: figures)
+    args = argparse.Namespace(run="r", file="f", out="o.wav", through="vae", seconds=None,
+                              inversion="auto", seed=0)
+    assert command.run(args) == 0
+    out = capsys.readouterr().out
+    assert says in out and ("than silence" in out) == (sc >= 1)

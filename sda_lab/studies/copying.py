@@ -80,8 +80,9 @@ def reconstruction_distances(model, train_mels: torch.Tensor,
 def copy_summary(relative: np.ndarray, references: dict) -> dict:
     """The check's figures from the generated mels' relative distances ``(n,)`` and
     :func:`reconstruction_distances`' references: ``copy_share`` (share of samples at most
-    :data:`COPY_RATIO`), ``copies``, ``n``, ``median_relative``; ``reconstruction_share`` and
-    ``reconstruction_median`` (the model's reconstructions of its training clips);
+    :data:`COPY_RATIO`), ``copies``, ``n``, ``median_relative``; ``reconstruction_share``,
+    ``reconstruction_median`` and ``n_reconstructions`` (the model's reconstructions of its
+    training clips);
     ``heldout_share``, ``heldout_median`` and ``n_heldout`` (held-out recordings; None and 0
     without them)."""
     rel = np.asarray(relative, dtype=float)
@@ -90,7 +91,7 @@ def copy_summary(relative: np.ndarray, references: dict) -> dict:
     return {"copy_share": float(copies.mean()), "copies": int(copies.sum()),
             "n": int(len(rel)), "median_relative": float(np.median(rel)),
             "reconstruction_share": float((recon <= COPY_RATIO).mean()),
-            "reconstruction_median": float(np.median(recon)),
+            "reconstruction_median": float(np.median(recon)), "n_reconstructions": int(len(recon)),
             "heldout_share": None if held is None else float((held <= COPY_RATIO).mean()),
             "heldout_median": None if held is None else float(np.median(held)),
             "n_heldout": 0 if held is None else int(len(held))}
@@ -124,5 +125,7 @@ def copying_sentence(check: dict) -> str:
                 f"that close (median relative distance {check['reconstruction_median']:.2f}, "
                 f"samples {check['median_relative']:.2f}), so at this accuracy the check cannot "
                 f"tell a copy (listen to samples beside their nn_train_clip){held}")
-    return (f"{head}; for comparison, the model's reconstructions of its own training clips: "
-            f"{check['reconstruction_share']:.0%}{held}")
+    k = round(check["reconstruction_share"] * check["n_reconstructions"])
+    return (f"{head}; for comparison, {k} of {check['n_reconstructions']} of the model's "
+            "reconstructions of its own training clips count as copies (a sample that handed "
+            f"back a training clip would count about as often){held}")

@@ -248,7 +248,12 @@ def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     loud = ("at the input's level" if abs(lvl) < 1 else
             f"{abs(lvl):.1f} dB {'quieter' if lvl < 0 else 'louder'} than the input")
     error = f"{sc / sc_mel:.1f}x the error of the mel round trip, " if sc_mel > 0 else ""
-    heard = f"{error}{loud} (worst file {worst:+.1f} dB)"
+    per_file = evaluation.files["model_spectral_convergence"]
+    beyond = int((per_file >= 1).sum())
+    silence = (f"; {beyond} of {len(per_file)} files came out further from the input than "
+               f"silence is (spectral convergence up to {per_file.max():.2f})"
+               if beyond else "")
+    heard = f"{error}{loud} (worst file {worst:+.1f} dB){silence}"
     if active_units == 0:
         return AudioVerdict("collapsed", f"collapsed: no latent unit is in use, so every clip "
                             f"decodes to about the same sound ({figures}: {heard})")

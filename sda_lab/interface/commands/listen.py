@@ -249,9 +249,11 @@ def run(args: argparse.Namespace) -> int:
               f"silent (its loudest 20 ms frame is {r['input_dbfs']:.1f} dBFS, below "
               f"{SILENT_DBFS:g}): there is nothing in it to compare against")
     else:
-        level = r["level_db"]
-        print(f"as written, against the input: spectral convergence "
-              f"{r['spectral_convergence']:.3f}, log-spectral distance "
-              f"{r['log_spectral_distance_db']:.2f} dB, level {level:+.1f} dB "
-              f"({'quieter' if level < 0 else 'louder'}; RMS of the output over the input)")
+        level, sc = r["level_db"], r["spectral_convergence"]
+        side = ("at the input's level" if abs(level) < 0.05 else
+                "quieter" if level < 0 else "louder")
+        print(f"as written, against the input: spectral convergence {sc:.3f}"
+              f"{' (further from the input than silence is)' if sc >= 1 else ''}, log-spectral "
+              f"distance {r['log_spectral_distance_db']:.2f} dB, level {level:+.1f} dB ({side}; "
+              "RMS of the output over the input)")
     return 0
