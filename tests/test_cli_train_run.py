@@ -119,8 +119,8 @@ def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_wher
     spec = OWN_AUDIO_RECIPE.audio_spectrogram()  # the CLI's representation
     fits = []
 
-    def fake_fit(*args, **kwargs):  # the inverse, then its fine-tuning on decoded mels
-        fits.append(kwargs)
+    def fake_fit(spec_, waves, config, **kwargs):  # the inverse, then its fine-tuning
+        fits.append({**kwargs, "config": config})
         if kwargs.get("mels") is None:
             return _fake_fit(spec, 0.9)
         tuned = _fake_fit(spec, 0.5)
@@ -129,8 +129,13 @@ def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_wher
 
     monkeypatch.setattr(IM, "fit_inverse_mel", fake_fit)
     monkeypatch.setattr(steps, "collapsed", lambda result: False)  # a 1-step model may be
-    monkeypatch.setattr(steps, "_heard_sc", lambda spec, inverse, mels, waves: heard_sc if (
-        inverse.history.get("inputs") == "given") else 1.0)
+    def heard(spec, inverse, mels, waves):  # takes 0.1 s, as hearing the pick clips takes time
+        import time
+
+        time.sleep(0.1)
+        return heard_sc if inverse.history.get("inputs") == "given" else 1.0
+
+    monkeypatch.setattr(steps, "_heard_sc", heard)
     out = tmp_path / "run"
     stale = out / IM.DECODED_INVERSE_MEL_FILE  # another model's, from an earlier fit
     out.mkdir()
@@ -139,6 +144,7 @@ def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_wher
                  *BASE]) == 0
     printed = capsys.readouterr().out
     assert [k.get("init") is not None for k in fits] == [False, True]  # from the inverse itself
+    assert fits[1]["config"].max_seconds <= 30.0 - 0.2  # both hearings inside its 30 s
     decoded = fits[1]["mels"]  # the heard model's decoded mels of the fit clips
     assert decoded.shape[1:] == (1, spec.config.n_mels, fits[1]["mels"].shape[-1])
     entry = json.loads((out / "metrics.json").read_text())["inverse_mel"]["decoded"]

@@ -14,6 +14,7 @@ from pathlib import Path
 PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse mel's weights
 INVERSE_MARGIN = 0.01  # the fit is kept when its pick-set loss is this share below its start's
 HEAR_MAX_FILES = 24  # held-out files heard at most
+PICK_HEARD_CLIPS = 16  # pick clips heard to keep or drop the fine-tuning, spread over the set
 
 
 def _fit_pick(clips, train_idx: list[int], seed: int) -> tuple[list[int], list[int], list[str]]:
@@ -123,15 +124,19 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
 
     Kept, as ``decoded_inverse_mel.pt``, where what it makes of the pick clips' decoded mels is
     heard closer to those clips than what the inverse makes of them: their mean spectral
-    convergence (the run's full inversion, PGHI and fast Griffin-Lim, as the verdict hears) at
-    least :data:`INVERSE_MARGIN` of the inverse's below it (the weights themselves are picked by
-    the fit's pick-set loss). Else no such file is written and the model is heard through
+    convergence (the run's full inversion, PGHI and fast Griffin-Lim, as the verdict hears; at
+    most :data:`PICK_HEARD_CLIPS` of them) at least :data:`INVERSE_MARGIN` of the inverse's below
+    it (the weights themselves are picked by the fit's pick-set loss). Hearing them twice is
+    inside ``max_seconds``: the first hearing is timed and the fit gets what is left after
+    twice that. Else no such file is written and the model is heard through
     ``inverse_mel.pt``. One line says which. Returns its ``metrics.json`` entry: ``kept``
     (bool), ``file``, ``margin``, steps, seconds, ``best_step``, the pick-set losses and
     spectral convergences of the fine-tuned and of the inverse it started from, or ``note``
     where nothing was fitted. A ``KeyboardInterrupt`` is re-raised with its entry as the
     exception's ``decoded``.
     """
+    import torch
+
     from ...representation import inverse_mel as IM
 
     path = out / IM.DECODED_INVERSE_MEL_FILE
@@ -141,9 +146,15 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     print(f"learned inverse mel: fine-tuning it on the model's decoded mels of {len(fit_idx)} "
           f"clips, picking on {len(pick_idx)}, for at most {max_seconds:.0f} s")
     waves = result.clips.waveforms
+    heard = [int(i) for i in torch.linspace(0, len(pick_idx) - 1,
+                                            min(PICK_HEARD_CLIPS, len(pick_idx))).long()]
+    heard_mels, heard_waves = decoded[len(fit_idx):][heard], waves[pick_idx][heard]
+    t0 = time.perf_counter()
+    sc_before = _heard_sc(result.spectrogram, base, heard_mels, heard_waves)
+    fit_s = max(1.0, max_seconds - 2 * (time.perf_counter() - t0))  # the second hearing too
     try:
         inv = IM.fit_inverse_mel(result.spectrogram, waves[fit_idx],
-                                 IM.InverseMelConfig(max_seconds=max_seconds, seed=seed),
+                                 IM.InverseMelConfig(max_seconds=fit_s, seed=seed),
                                  progress=not args.quiet, val_waveforms=waves[pick_idx],
                                  mels=decoded[:len(fit_idx)], val_mels=decoded[len(fit_idx):],
                                  init=base)
@@ -158,24 +169,23 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
         return {"kept": False, "note": note}
     h = inv.history
     losses = dict(h["val_loss"])  # step -> pick-set loss on decoded mels; step 0: the inverse
-    sc, sc_before = (_heard_sc(result.spectrogram, i, decoded[len(fit_idx):], waves[pick_idx])
-                     for i in (inv, base))
+    sc = _heard_sc(result.spectrogram, inv, heard_mels, heard_waves)
     kept = sc <= (1.0 - INVERSE_MARGIN) * sc_before
     entry = {"kept": kept, "file": IM.DECODED_INVERSE_MEL_FILE if kept else None,
              "margin": INVERSE_MARGIN, "steps": h["steps"], "seconds": h["seconds"],
              "best_step": h["best_step"], "pick_loss": losses[h["best_step"]],
              "pick_before_loss": losses[0], "pick_sc": sc, "pick_before_sc": sc_before}
-    heard = (f"the pick clips' decoded mels heard at spectral convergence {sc:.3f} against "
-             f"{sc_before:.3f} through inverse_mel.pt")
+    said = (f"{len(heard)} pick clips' decoded mels heard at spectral convergence {sc:.3f} "
+            f"against {sc_before:.3f} through inverse_mel.pt")
     if kept:
         from ...representation.inverter import checkpoint_sha256
 
         inv.history.update(kept="decoded", checkpoint_sha256=checkpoint_sha256(out))
         IM.save_inverse_mel(path, inv)
-        print(f"learned inverse mel: kept the fine-tuning for what the model makes: {heard} "
+        print(f"learned inverse mel: kept the fine-tuning for what the model makes: {said} "
               f"({1 - sc / sc_before:.1%} lower; step {h['best_step']} of {h['steps']})")
     else:
-        print(f"learned inverse mel: the fine-tuning on decoded mels is not kept: {heard}, not "
+        print(f"learned inverse mel: the fine-tuning on decoded mels is not kept: {said}, not "
               f"{INVERSE_MARGIN:.0%} lower; the model is heard through inverse_mel.pt")
     return entry
 
