@@ -82,18 +82,24 @@ def test_map_colours_by_sub_folder_when_files_outnumber_colours():
 
 def test_audio_previews_while_values_come_and_the_full_path_when_they_stop():
     model, spec, mels, labels = tiny_setup()
+    import threading
+
     ex = LatentExplorer(model, spec, mels, labels, n_shown=2, preview=Preview(2, 2))
     heard = []
     real = ex.renderer.render_audio
+    dragging = threading.Event()  # the first preview lasts until the drag ends, whatever the CPU
 
     def spy(z, caption="", play=False, preview=False):
         heard.append(preview)
+        if len(heard) == 1:
+            dragging.wait(30)
         return real(z, caption, play, preview)
 
     ex.renderer.render_audio = spy
     s = ex.sliders[0]
     for k in range(1, 6):
         s.value = s.value + s.step
+    dragging.set()
     ex.wait()
     assert heard[0] is True and heard[-1] is False and heard.count(False) == 1
     assert not ex.renderer.sound.preview and torch.equal(ex.renderer.sound.z, ex.z)
