@@ -73,14 +73,12 @@ def add_parser(subparsers) -> None:
 def _spectrogram_config(run: Path):
     """The run's SpectrogramConfig from its metrics.json, None where that cannot be read (then
     loading the run says why)."""
-    import json
-
     from ...representation.spectrogram import SpectrogramConfig
+    from ...training.rundir import RunDir
 
     try:
-        return SpectrogramConfig(**json.loads((run / "metrics.json").read_text())
-                                 ["spectrogram_config"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return SpectrogramConfig(**(RunDir(run).read_metrics() or {})["spectrogram_config"])
+    except (ValueError, KeyError, TypeError):
         return None
 
 
