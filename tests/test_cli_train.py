@@ -458,3 +458,34 @@ def test_metrics_are_strict_json_at_any_depth():
     assert clean == {"audio": {"share_of_the_way": None, "files": [{"x": None}]},
                      "history": {"val_recon": [1.0, None]}, "steps": 3}
     json.dumps(clean, allow_nan=False)  # would raise on any NaN left
+
+
+
+def test_recent_fall_reads_the_last_fifth_of_the_steps():
+    from sda_lab.interface.commands._train_report import recent_fall
+
+    steps = [100, 200, 300, 400, 500, 600]
+    assert recent_fall([1.0, 0.8, 0.6, 0.5, 0.4, 0.3], steps) == pytest.approx(1 - 0.3 / 0.5)
+    assert recent_fall([0.5, 0.4, 0.3, 0.3, 0.3, 0.33], steps) == pytest.approx(1 - 0.33 / 0.3)
+    assert recent_fall([1.0, 0.5, 0.4, 0.3], [1, 2, 3, 4]) is None  # too few epochs
+    # no epoch ended before the last fifth began
+    assert recent_fall([1.0] * 5, [500, 520, 540, 560, 600]) is None
+
+
+def test_a_budget_that_ends_while_learning_names_the_resume_command(tmp_path):
+    from sda_lab.interface.commands._train_report import still_learning_line
+
+    def metrics(curve, stop="max_minutes: the budget of 5 min was reached"):
+        history = {"val_recon": curve, "train_recon": curve,
+                   "steps": [100, 200, 300, 400, 500, 600]}
+        return {"history": history, "stop_reason": stop, "val_recon": curve[-1],
+                "folder": "my sounds"}
+
+    out = tmp_path / "run 1"
+    line = still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.4, 0.3]), out)
+    assert "held-out mel MSE fell 40% over the last fifth" in line
+    assert line.endswith(f"python -m sda_lab train 'my sounds' --out '{out}' --resume "
+                         "--max-minutes 5")
+    assert still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.5, 0.48]), out) is None  # 4%
+    interrupted = metrics([1.0, 0.8, 0.6, 0.5, 0.4, 0.3], stop="interrupted: Ctrl-C after 600")
+    assert still_learning_line(interrupted, out) is None

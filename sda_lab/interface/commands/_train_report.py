@@ -11,6 +11,8 @@ from pathlib import Path
 from . import _options as opt
 
 DEGENERATE_BASELINE = 1e-12  # a mean-mel MSE below this: every clip is the same mel
+STILL_LEARNING = 0.1  # the mel MSE fell at least this much over a budget's last fifth
+BUDGET_STOPS = ("max_steps:", "max_minutes:", "epochs:")
 
 
 def _ratio(recon, baseline) -> tuple[float | None, str]:
@@ -115,9 +117,10 @@ def run_metrics(result, clips, spec, folder: Path, record: dict, audio, verdict:
     return {k: _finite(v) for k, v in metrics.items()}
 
 
-def closing_lines(metrics: dict) -> list[str]:
-    """What the run ended as, in the order a user reads it: the audio figures, the model's own
-    domain (the progress bar's last reading among them), the verdict."""
+def closing_lines(metrics: dict, out: Path) -> list[str]:
+    """What the run in ``out`` ended as, in the order a user reads it: the audio figures, the
+    model's own domain (the progress bar's last reading among them), the verdict, and how to
+    train on when it was still learning (:func:`still_learning_line`)."""
     lines = []
     if metrics["audio"] is not None:
         lines.append(audio_table(metrics["audio"]))
@@ -137,7 +140,43 @@ def closing_lines(metrics: dict) -> list[str]:
                  f"{', ' + metrics['train_ratio_note'] if metrics['train_ratio_note'] else ''}"
                  f" the average mel's; {metrics['active_units']} active latent units")
     lines.append(f"verdict: {metrics['verdict']['sentence']}")
+    learning = still_learning_line(metrics, out)
+    if learning:
+        lines.append(learning)
     return lines
+
+
+def recent_fall(curve: list[float], steps: list[int], share: float = 0.2) -> float | None:
+    """How much a per-epoch error ``curve`` fell over the last ``share`` of the optimiser
+    ``steps`` (cumulative, one per epoch), as a fraction of where it stood (0.16: 16% lower at
+    the end; negative where it rose); None with fewer than 5 epochs or none ended before that
+    last share began."""
+    if len(curve) < 5 or len(steps) < len(curve) or not steps[len(curve) - 1]:
+        return None
+    end = steps[len(curve) - 1]
+    before = [i for i, n in enumerate(steps[:len(curve)]) if n <= (1.0 - share) * end]
+    if not before or curve[before[-1]] <= 0:
+        return None
+    return 1.0 - curve[-1] / curve[before[-1]]
+
+
+def still_learning_line(metrics: dict, out: Path) -> str | None:
+    """One line when a budget ended the run in ``out`` while its mel MSE was still falling (at
+    least :data:`STILL_LEARNING` over the last fifth of the steps), with the command that trains
+    on; else None."""
+    import shlex
+
+    if not metrics["stop_reason"].startswith(BUDGET_STOPS):
+        return None
+    history = metrics["history"]
+    fall = recent_fall(history["val_recon"] or history["train_recon"], history["steps"])
+    if fall is None or fall < STILL_LEARNING:
+        return None
+    side = "held-out" if metrics["val_recon"] is not None else "training"
+    command = (f"python -m sda_lab train {shlex.quote(metrics['folder'])} --out "
+               f"{shlex.quote(str(out))} --resume --max-minutes 5")
+    return (f"still learning when the budget ended: the {side} mel MSE fell {fall:.0%} over the "
+            f"last fifth of the steps; to train on from here: {command}")
 
 
 def stopped_line(stop_reason: str) -> str:
