@@ -208,6 +208,19 @@ def test_resume_refits_an_unreadable_inverse(tmp_path, capsys, monkeypatch, tiny
     IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)  # readable again
 
 
+def test_resume_names_an_inverse_budget_for_a_run_without_an_inverse(tmp_path, capsys, tiny):
+    folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(4)])
+    out = tmp_path / "run"
+    assert main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--no-inverse-mel",
+                 *BASE]) == 0
+    before = (out / "metrics.json").read_bytes()
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume",
+                                   "--inverse-mel-minutes", "0.5", "--max-steps", "2"])
+    assert code == 1 and line.startswith("sda-lab: error: --inverse-mel-minutes: expected a run "
+                                         "with a learned inverse mel") and "--no-inverse-mel" in line
+    assert (out / "metrics.json").read_bytes() == before  # nothing trained
+
+
 def test_a_collapsed_model_is_not_fine_tuned_on_its_decoded_mels(tmp_path, capsys):
     from sda_lab.interface.commands._train_steps import inverse_entry_for
 
