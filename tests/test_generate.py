@@ -111,6 +111,7 @@ def test_copying_sentence_says_when_the_check_cannot_tell():
     assert "cannot tell" in copying_sentence(blurry)
     sharp = copy_summary(np.array([0.1, 0.8]), {"reconstructions": np.array([0.1, 0.2]),
                                                  "heldout": np.array([0.9])})
+    assert (blurry["can_tell"], sharp["can_tell"]) == (False, True)
     assert "1 of 2 samples are copies" in copying_sentence(sharp)
     assert "cannot tell" not in copying_sentence(sharp)
     assert "2 of 2 of the model's reconstructions of its own training clips count" in (

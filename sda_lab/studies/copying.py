@@ -27,7 +27,7 @@ import torch
 from .prior import decode_samples
 
 __all__ = ["COPY_RATIO", "NEIGHBOURS", "nearest_clips", "copying_check", "copy_summary",
-           "reconstruction_distances", "copying_sentence"]
+           "reconstruction_distances", "can_tell", "copying_sentence"]
 
 COPY_RATIO = 1 / 3  # a copy: nearest at most a third of the mean of the NEIGHBOURS nearest
 NEIGHBOURS = 5  # Carlini et al. use 50 of ~10^5 images; our training sets hold tens of clips
@@ -82,7 +82,7 @@ def copy_summary(relative: np.ndarray, references: dict) -> dict:
     :func:`reconstruction_distances`' references: ``copy_share`` (share of samples at most
     :data:`COPY_RATIO`), ``copies``, ``n``, ``median_relative``; ``reconstruction_share``,
     ``reconstruction_median`` and ``n_reconstructions`` (the model's reconstructions of its
-    training clips);
+    training clips), ``can_tell`` (:func:`can_tell`);
     ``heldout_share``, ``heldout_median`` and ``n_heldout`` (held-out recordings; None and 0
     without them)."""
     rel = np.asarray(relative, dtype=float)
@@ -92,9 +92,17 @@ def copy_summary(relative: np.ndarray, references: dict) -> dict:
             "n": int(len(rel)), "median_relative": float(np.median(rel)),
             "reconstruction_share": float((recon <= COPY_RATIO).mean()),
             "reconstruction_median": float(np.median(recon)), "n_reconstructions": int(len(recon)),
+            "can_tell": can_tell(references),
             "heldout_share": None if held is None else float((held <= COPY_RATIO).mean()),
             "heldout_median": None if held is None else float(np.median(held)),
             "n_heldout": 0 if held is None else int(len(held))}
+
+
+def can_tell(references: dict) -> bool:
+    """Whether the check can tell a copy: at least one of the model's reconstructions of its
+    own training clips (``references["reconstructions"]``, relative distances from
+    :func:`reconstruction_distances`) comes as close as a copy."""
+    return bool((np.asarray(references["reconstructions"]) <= COPY_RATIO).any())
 
 
 def copying_check(model, generated: torch.Tensor, train_mels: torch.Tensor,
@@ -120,7 +128,7 @@ def copying_sentence(check: dict) -> str:
         held = (f"; held-out recordings: {k} of {check['n_heldout']}"
                 + (" (as near one training clip as a copy: the folder holds near-duplicates)"
                    if k else ""))
-    if check["reconstruction_share"] == 0:
+    if not check["can_tell"]:
         return (f"{head}; not even this model's reconstructions of its own training clips come "
                 f"that close (median relative distance {check['reconstruction_median']:.2f}, "
                 f"samples {check['median_relative']:.2f}), so at this accuracy the check cannot "

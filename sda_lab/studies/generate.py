@@ -31,7 +31,7 @@ import torch
 from ..representation.inverter import Inverter
 from .descriptors import DESCRIPTORS, MIN_VOICED, clip_descriptors, clip_length, invert
 from .continuation import check_seconds, continue_mel, describe
-from .copying import COPY_RATIO, copy_summary, nearest_clips, reconstruction_distances
+from .copying import can_tell, copy_summary, nearest_clips, reconstruction_distances
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
 
 __all__ = ["Run", "load_run", "prior_for",
@@ -274,7 +274,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     batch = BATCH if seconds is None else max(1, int(BATCH / max(1.0, float(seconds))))
     windows_generator = torch.Generator().manual_seed(seed)  # the continuations' windows
     references = reconstruction_distances(run.model, run.train_mels, run.val_mels)
-    can_tell = bool((references["reconstructions"] <= COPY_RATIO).any())
+    tells = can_tell(references)
     c, labels = run.spec.config, run.clips.labels
     width = max(3, len(str(n - 1)))
     tables: list[pd.DataFrame] = []
@@ -324,7 +324,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
             table["nn_train_mse"] = near["nn_train_mse"]
             table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
             table["relative_distance"] = near["relative_distance"]
-            table["copy"] = near["copy"] if can_tell else "cannot tell"
+            table["copy"] = near["copy"] if tells else "cannot tell"
             if run.val_idx:
                 table["nn_val_mse"] = near["nn_val_mse"]
                 table["nn_val_clip"] = [labels[run.val_idx[i]] for i in near["nn_val_index"]]
