@@ -4,6 +4,7 @@ One real subprocess run keeps the progress bar and the command honest; the rest 
 in-process with :func:`tiny_recipe` in place of the own-audio recipe's 3.1 M-parameter model.
 """
 
+import ast
 import errno
 import json
 import re
@@ -56,7 +57,8 @@ def test_the_real_command_writes_checkpoints_and_metrics(tmp_path):
     assert isinstance(m["mel_verdict"]["fired"], bool) and m["mel_verdict"]["why"]
     assert m["verdict"]["kind"] in VERDICTS and m["verdict"]["sentence"]
     assert m["audio"]["on"] == "validation" and m["audio"]["files_scored"] == 1
-    assert f'LatentExplorer.from_run("{out}")' in proc.stdout.splitlines()[-1]
+    explore = proc.stdout.splitlines()[-1].split("LatentExplorer.from_run(", 1)[1]
+    assert ast.literal_eval(explore.rstrip(")")) == str(out)  # Python as printed
     assert proc.stdout.count("verdict: ") == 1
     assert f"verdict: {m['verdict']['sentence']}" in proc.stdout
     ck = load_checkpoint(out / "checkpoint.pt", device="cpu")
@@ -489,3 +491,6 @@ def test_a_budget_that_ends_while_learning_names_the_resume_command(tmp_path):
     assert still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.5, 0.48]), out) is None  # 4%
     interrupted = metrics([1.0, 0.8, 0.6, 0.5, 0.4, 0.3], stop="interrupted: Ctrl-C after 600")
     assert still_learning_line(interrupted, out) is None
+    # metrics.json holds NaN and Inf as null: no line, no error
+    assert still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.4, None]), out) is None
+    assert still_learning_line(metrics([1.0, 0.8, 0.6, float("nan"), 0.4, 0.3]), out) is None

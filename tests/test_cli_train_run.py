@@ -4,6 +4,7 @@ records (fingerprints, the argv given, the data config). Tiny models (tests/test
 ``tiny`` fixture)."""
 
 import json
+import shlex
 import types
 from dataclasses import asdict
 
@@ -219,6 +220,13 @@ def test_resume_names_an_inverse_budget_for_a_run_without_an_inverse(tmp_path, c
     assert code == 1 and line.startswith("sda-lab: error: --inverse-mel-minutes: expected a run "
                                          "with a learned inverse mel") and "--no-inverse-mel" in line
     assert (out / "metrics.json").read_bytes() == before  # nothing trained
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume",
+                                   "--inverse-mel", "1"])  # a shortened flag is not taken
+    assert code == 2 and "unrecognized arguments: --inverse-mel 1" in line
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume",
+                                   "--no-inverse-mel"])  # the run's own: refused like the rest
+    assert code == 1 and "expected the run's own settings, got --no-inverse-mel" in line
+    assert (out / "metrics.json").read_bytes() == before
 
 
 def test_a_collapsed_model_is_not_fine_tuned_on_its_decoded_mels(tmp_path, capsys):
@@ -248,11 +256,13 @@ def test_ctrl_c_writes_what_finished_and_resume_ends_as_the_uninterrupted_run(
     assert told.index("training stopped by --max-steps") < told.index("verdict: ")
     assert "alarm" not in told and told.count("verdict: ") == 1
 
-    out = tmp_path / "cut"
+    out = tmp_path / "cut 'one'"
     _ctrl_c_at(monkeypatch, 3)
     assert main(["train", str(folder), "--out", str(out), *steps]) == 130
     err = capsys.readouterr().err
-    assert "interrupted after 3 steps" in err and "--resume" in err
+    assert "interrupted after 3 steps" in err
+    go_on = shlex.split(err.split("go on with: ", 1)[1].strip())  # as a shell reads it
+    assert go_on[-4:] == [str(folder), "--out", str(out), "--resume"]
     cut = json.loads((out / "metrics.json").read_text())  # what finished is on disk
     assert cut["interrupted"] is True and cut["steps"] == 3
     assert load_checkpoint(out / "checkpoint.pt", device="cpu").resume["step_count"] == 3

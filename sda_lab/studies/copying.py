@@ -129,10 +129,11 @@ def copying_sentence(check: dict) -> str:
                 + (" (as near one training clip as a copy: the folder holds near-duplicates)"
                    if k else ""))
     if not check["can_tell"]:
-        return (f"{head}; not even this model's reconstructions of its own training clips come "
-                f"that close (median relative distance {check['reconstruction_median']:.2f}, "
-                f"samples {check['median_relative']:.2f}), so at this accuracy the check cannot "
-                f"tell a copy (listen to samples beside their nn_train_clip){held}")
+        return (f"cannot tell whether the samples are copies: not even this model's "
+                f"reconstructions of its own training clips come as close to them as a copy "
+                f"(median relative distance {check['reconstruction_median']:.2f}; samples "
+                f"{check['median_relative']:.2f}, {check['copies']} of {check['n']} under 1/3), "
+                f"so listen to samples beside their nn_train_clip{held}")
     k = round(check["reconstruction_share"] * check["n_reconstructions"])
     return (f"{head}; for comparison, {k} of {check['n_reconstructions']} of the model's "
             "reconstructions of its own training clips count as copies (a sample that handed "

@@ -57,7 +57,12 @@ _KEYWORD = re.compile(
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse whose errors are one line naming the flag (argparse prints the usage first and
-    says ``argument --seed:``)."""
+    says ``argument --seed:``). Flags must be given whole (``allow_abbrev=False``): a shortened
+    one would slip past the checks that look for a flag by name (``train --resume``'s)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: D102 - argparse's hook
         sub = getattr(self, "_sub_name", "")

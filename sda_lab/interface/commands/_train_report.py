@@ -155,9 +155,13 @@ def recent_fall(curve: list[float], steps: list[int], share: float = 0.2) -> flo
         return None
     end = steps[len(curve) - 1]
     before = [i for i, n in enumerate(steps[:len(curve)]) if n <= (1.0 - share) * end]
-    if not before or curve[before[-1]] <= 0:
+    if not before:
         return None
-    return 1.0 - curve[-1] / curve[before[-1]]
+    then, now = curve[before[-1]], curve[-1]  # None where metrics.json held NaN or Inf
+    if then is None or now is None or not (math.isfinite(then) and math.isfinite(now)) \
+            or then <= 0:
+        return None
+    return 1.0 - now / then
 
 
 def still_learning_line(metrics: dict, out: Path) -> str | None:
@@ -166,11 +170,11 @@ def still_learning_line(metrics: dict, out: Path) -> str | None:
     on; else None."""
     import shlex
 
-    if not metrics["stop_reason"].startswith(BUDGET_STOPS):
+    if not str(metrics.get("stop_reason") or "").startswith(BUDGET_STOPS):
         return None
     history = metrics["history"]
     fall = recent_fall(history["val_recon"] or history["train_recon"], history["steps"])
-    if fall is None or fall < STILL_LEARNING:
+    if fall is None or not STILL_LEARNING <= fall <= 1.0:  # NaN too
         return None
     side = "held-out" if metrics["val_recon"] is not None else "training"
     command = (f"python -m sda_lab train {shlex.quote(metrics['folder'])} --out "

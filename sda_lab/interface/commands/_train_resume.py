@@ -11,7 +11,7 @@ from pathlib import Path
 SHAPING = ("val_fraction", "val_files", "seed", "kl_weight", "free_bits", "lr", "batch_size",
            "latent_dim", "short_files", "cut", "scale", "latent", "time_halvings", "dropout",
            "augment", "spec_augment", "mel_shift", "mixup", "ema_decay",
-           "spectral_convergence_weight", "lr_schedule")
+           "spectral_convergence_weight", "lr_schedule", "no_inverse_mel")
 
 
 def check_resume_options(args: argparse.Namespace) -> None:

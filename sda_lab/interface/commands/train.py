@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -411,7 +412,8 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
         if isinstance(interrupted, TrainingInterrupted):
             print(f"sda-lab: interrupted after {result.history.steps[-1]} steps: the run so far "
                   f"is in {out.path} ({', '.join(p.name for p in written)}); go on with: "
-                  f"python -m sda_lab train {args.folder} --out {args.out} --resume{kept}",
+                  f"python -m sda_lab train {shlex.quote(str(args.folder))} --out "
+                  f"{shlex.quote(str(args.out))} --resume{kept}",
                   file=sys.stderr)
             return 130
         raise interrupted
@@ -420,7 +422,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
         print(f"took {time.perf_counter() - started:.1f} s of the {plan.total_s:.0f} s budget")
     print(f"wrote {', '.join(str(p) for p in written)}")
     print(f'open the explorer on this run: from sda_lab.interface.widgets import LatentExplorer; '
-          f'LatentExplorer.from_run("{out.path}")')
+          f'LatentExplorer.from_run({str(out.path)!r})')
     return 0
 
 
