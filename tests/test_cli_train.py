@@ -463,6 +463,15 @@ def test_metrics_are_strict_json_at_any_depth():
 
 
 
+def test_stopped_line_names_the_flag_or_the_interrupt():
+    from sda_lab.interface.commands._train_report import stopped_line
+
+    assert stopped_line("max_steps: the budget of 9 optimiser steps was reached in epoch 9") == (
+        "training stopped by --max-steps: the budget of 9 optimiser steps was reached in epoch 9")
+    assert stopped_line("interrupted: Ctrl-C after 7 steps, in epoch 8") == (
+        "training interrupted: Ctrl-C after 7 steps, in epoch 8")
+
+
 def test_recent_fall_reads_the_last_fifth_of_the_steps():
     from sda_lab.interface.commands._train_report import recent_fall
 

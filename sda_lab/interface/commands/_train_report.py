@@ -184,7 +184,10 @@ def still_learning_line(metrics: dict, out: Path) -> str | None:
 
 
 def stopped_line(stop_reason: str) -> str:
-    """``training stopped by ...`` in the CLI's flag names."""
+    """``training stopped by ...`` in the CLI's flag names (``training interrupted: ...`` for a
+    Ctrl-C)."""
+    if stop_reason.startswith("interrupted: "):
+        return f"training {stop_reason}"
     return f"training stopped by {opt.in_flag_terms(stop_reason)}"
 
 
