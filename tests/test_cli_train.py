@@ -490,16 +490,17 @@ def test_a_budget_that_ends_while_learning_names_the_resume_command(tmp_path):
         history = {"val_recon": curve, "train_recon": curve,
                    "steps": [100, 200, 300, 400, 500, 600]}
         return {"history": history, "stop_reason": stop, "val_recon": curve[-1],
-                "folder": "my sounds"}
+                "folder": "/resolved/elsewhere"}  # the command prints the folder as given
 
     out = tmp_path / "run 1"
-    line = still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.4, 0.3]), out)
+    line = still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.4, 0.3]), "my sounds", out)
     assert "held-out mel MSE fell 40% over the last fifth" in line
     assert line.endswith(f"python -m sda_lab train 'my sounds' --out '{out}' --resume "
                          "--max-minutes 5")
-    assert still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.5, 0.48]), out) is None  # 4%
+    flat = metrics([1.0, 0.8, 0.6, 0.5, 0.5, 0.48])  # 4% over the last fifth
+    assert still_learning_line(flat, "my sounds", out) is None
     interrupted = metrics([1.0, 0.8, 0.6, 0.5, 0.4, 0.3], stop="interrupted: Ctrl-C after 600")
-    assert still_learning_line(interrupted, out) is None
+    assert still_learning_line(interrupted, "my sounds", out) is None
     # metrics.json holds NaN and Inf as null: no line, no error
-    assert still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.4, None]), out) is None
-    assert still_learning_line(metrics([1.0, 0.8, 0.6, float("nan"), 0.4, 0.3]), out) is None
+    assert still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.4, None]), "s", out) is None
+    assert still_learning_line(metrics([1.0, 0.8, 0.6, float("nan"), 0.4, 0.3]), "s", out) is None

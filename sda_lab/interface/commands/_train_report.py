@@ -117,10 +117,11 @@ def run_metrics(result, clips, spec, folder: Path, record: dict, audio, verdict:
     return {k: _finite(v) for k, v in metrics.items()}
 
 
-def closing_lines(metrics: dict, out: Path) -> list[str]:
-    """What the run in ``out`` ended as, in the order a user reads it: the audio figures, the
-    model's own domain (the progress bar's last reading among them), the verdict, and how to
-    train on when it was still learning (:func:`still_learning_line`)."""
+def closing_lines(metrics: dict, folder: str, out: str) -> list[str]:
+    """What the run ended as, in the order a user reads it: the audio figures, the model's own
+    domain (the progress bar's last reading among them), the verdict, and how to train on when
+    it was still learning (:func:`still_learning_line`; ``folder`` and ``out`` as the command
+    was given them)."""
     lines = []
     if metrics["audio"] is not None:
         lines.append(audio_table(metrics["audio"]))
@@ -140,7 +141,7 @@ def closing_lines(metrics: dict, out: Path) -> list[str]:
                  f"{', ' + metrics['train_ratio_note'] if metrics['train_ratio_note'] else ''}"
                  f" the average mel's; {metrics['active_units']} active latent units")
     lines.append(f"verdict: {metrics['verdict']['sentence']}")
-    learning = still_learning_line(metrics, out)
+    learning = still_learning_line(metrics, folder, out)
     if learning:
         lines.append(learning)
     return lines
@@ -164,10 +165,10 @@ def recent_fall(curve: list[float], steps: list[int], share: float = 0.2) -> flo
     return 1.0 - now / then
 
 
-def still_learning_line(metrics: dict, out: Path) -> str | None:
-    """One line when a budget ended the run in ``out`` while its mel MSE was still falling (at
-    least :data:`STILL_LEARNING` over the last fifth of the steps), with the command that trains
-    on; else None."""
+def still_learning_line(metrics: dict, folder: str, out: str) -> str | None:
+    """One line when a budget ended the run while its mel MSE was still falling (at least
+    :data:`STILL_LEARNING` over the last fifth of the steps), with the command that trains on
+    (``folder`` and ``out`` as the command was given them); else None."""
     import shlex
 
     if not str(metrics.get("stop_reason") or "").startswith(BUDGET_STOPS):
@@ -177,7 +178,7 @@ def still_learning_line(metrics: dict, out: Path) -> str | None:
     if fall is None or not STILL_LEARNING <= fall <= 1.0:  # NaN too
         return None
     side = "held-out" if metrics["val_recon"] is not None else "training"
-    command = (f"python -m sda_lab train {shlex.quote(metrics['folder'])} --out "
+    command = (f"python -m sda_lab train {shlex.quote(str(folder))} --out "
                f"{shlex.quote(str(out))} --resume --max-minutes 5")
     return (f"still learning when the budget ended: the {side} mel MSE fell {fall:.0%} over the "
             f"last fifth of the steps; to train on from here: {command}")
