@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from dataclasses import asdict
 from pathlib import Path
 
@@ -169,8 +170,6 @@ def still_learning_line(metrics: dict, folder: str, out: str) -> str | None:
     """One line when a budget ended the run while its mel MSE was still falling (at least
     :data:`STILL_LEARNING` over the last fifth of the steps), with the command that trains on
     (``folder`` and ``out`` as the command was given them); else None."""
-    import shlex
-
     if not str(metrics.get("stop_reason") or "").startswith(BUDGET_STOPS):
         return None
     history = metrics["history"]

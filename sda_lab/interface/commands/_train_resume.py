@@ -14,6 +14,11 @@ SHAPING = ("val_fraction", "val_files", "seed", "kl_weight", "free_bits", "lr", 
            "spectral_convergence_weight", "lr_schedule", "no_inverse_mel")
 
 
+def given_flags(args: argparse.Namespace) -> set[str]:
+    """The flags given on the command line (``--lr`` for ``--lr 0.1`` and ``--lr=0.1``)."""
+    return {str(a).split("=", 1)[0] for a in getattr(args, "argv", [])}
+
+
 def check_resume_options(args: argparse.Namespace) -> None:
     """``--resume`` keeps the run's own settings: one line naming any option that would change
     them (or ``--overwrite``)."""
@@ -23,7 +28,7 @@ def check_resume_options(args: argparse.Namespace) -> None:
         raise ValueError("--resume: expected to go on with the run in --out, got --overwrite as "
                          "well, which replaces it; give one of them")
     defaults = getattr(args, "_train_defaults", {})
-    given = {str(a).split("=", 1)[0] for a in getattr(args, "argv", [])}
+    given = given_flags(args)
     # an option given at all (even at its default value, which may not be the run's), or changed
     changed = [f"--{d.replace('_', '-')}" for d in SHAPING
                if f"--{d.replace('_', '-')}" in given
@@ -48,6 +53,11 @@ def resume_point(out, args: argparse.Namespace):
     if ckpt.resume is None or ckpt.train_config is None or "train_files" not in record:
         raise ValueError(f"--resume: {out.checkpoint} holds no state to go on from (written "
                          "by an older sda-lab, or by hand); start a new run")
+    if record.get("no_inverse_mel") and "--inverse-mel-minutes" in given_flags(args):
+        raise ValueError("--inverse-mel-minutes: expected a run with a learned inverse mel, "
+                         f"got {out.path}, trained with --no-inverse-mel (--resume keeps "
+                         "that, so none would be fitted); drop it, or start a new run "
+                         "without --no-inverse-mel")
     budget = {k: getattr(args, k) for k in ("max_minutes", "max_steps", "epochs")}
     if all(v is None for v in budget.values()):
         budget = dict(record.get("budget") or {})

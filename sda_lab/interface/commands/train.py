@@ -315,12 +315,6 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     ckpt = None
     if args.resume:
         ckpt, record, train_cfg, budget_flags = resume_point(out, args)
-        given = {str(a).split("=", 1)[0] for a in getattr(args, "argv", [])}
-        if record.get("no_inverse_mel") and "--inverse-mel-minutes" in given:
-            raise ValueError("--inverse-mel-minutes: expected a run with a learned inverse mel, "
-                             f"got {out.path}, trained with --no-inverse-mel (--resume keeps "
-                             "that, so none would be fitted); drop it, or start a new run "
-                             "without --no-inverse-mel")
         args.no_inverse_mel = args.no_inverse_mel or bool(record.get("no_inverse_mel"))
         model_cfg, spec, seed = ckpt.model.config, ckpt.spectrogram(), record.get("seed", 0)
         data_config = DataConfig(**record["data_config"])
