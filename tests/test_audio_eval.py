@@ -84,6 +84,25 @@ def test_a_model_that_plays_the_average_is_at_the_average_and_no_units_is_collap
     assert judge(ev, active_units=0).kind == "collapsed"
 
 
+def test_the_average_sound_is_heard_through_the_round_trip_inversion_not_the_models():
+    class Loud:  # an inverse fitted to the model's mels, far off on anything else
+        name = "loud"
+
+        def __call__(self, mel, length):
+            return 30 * Inverter(SPEC)(mel, length)
+
+    waves = clips()
+    files = [f"f{i}.wav" for i in range(len(waves))]
+    train = SPEC.waveform_to_mel(waves[:2])
+    ev = evaluate_audio(Stub(), SPEC, waves, files, [2, 3], train, Loud(),
+                        round_trip_inverter=Inverter(SPEC))
+    plain = run(Stub(), waves)
+    for figure in ("average_sound_spectral_convergence", "average_sound_level_db"):
+        assert list(ev.files[figure]) == pytest.approx(list(plain.files[figure]), abs=0.05)
+    assert ev.mean("model", "level_db") > plain.mean("model", "level_db") + 5  # the model's path
+    assert ev.inversion == "loud (the mel round trip: NNLS magnitude + PGHI + fast Griffin-Lim)"
+
+
 def test_a_quieter_model_is_heard_quieter_and_a_clipping_one_as_written():
     waves = clips()
     quiet = run(Stub(lambda mu: (mu - 0.1).clamp(min=0)), waves)  # 10 dB down (-100 dB floor)
@@ -118,7 +137,7 @@ def test_every_figure_is_judged_by_the_threshold():
     assert judge(ev(0.5 + 1e-6, 0.8), 2).kind == "partly learned"
     assert judge(ev(0.5 - 1e-6, 0.8), 2).kind == "learned"
     assert share_of_the_way(0.5, 0.2, 0.8) == pytest.approx(LEARNED_SHARE)
-    assert "67% of the way from the average sound" in judge(ev(0.4, 0.8), 2).sentence
+    assert "67% of the way from nothing learned" in judge(ev(0.4, 0.8), 2).sentence
     assert "at the input's level" in judge(ev(0.4, 0.8), 2).sentence
     # an average sound far louder than a quiet file: nothing learned is silence's 1.0, so a
     # model that plays about silence is at the average, not "learned" (a near-silent file)

@@ -9,7 +9,9 @@ one; for the mel round trip, the inverse of mels computed from audio):
 - **model**: the clip's mel encoded, the posterior mean decoded, inverted;
 - **mel round trip**: the clip's mel inverted (what the representation alone loses);
 - **average sound**: the training clips' mean mel inverted once (what a model that learned
-  nothing beyond the average would play), set against every clip.
+  nothing beyond the average would play), set against every clip. It goes through the mel round
+  trip's inversion: the inverse fine-tuned on the model's decoded mels is fitted to what the
+  model makes, and on the mean mel it can be far off (SC above 20, tens of dB loud).
 
 Each file's output goes through the WAV writer's peak limiter
 (:func:`sda_lab.core._io.limit_peaks`: the gain lowered only around samples beyond full scale),
@@ -31,7 +33,7 @@ nothing learned, 1 at the mel round trip.
 - ``"at the average"``: the model's audio is not clearly closer to the inputs than nothing learned
   (spectral convergence at or above :data:`AVERAGE_RATIO` times ``SC_nothing``), or the mel
   round trip itself is no closer than that (the files differ too little to judge a model);
-- ``"partly learned"``: closer than the average sound, but nearer to it than to the mel round
+- ``"partly learned"``: closer than nothing learned, but nearer to it than to the mel round
   trip (a share of the way below :data:`LEARNED_SHARE`): a listener hears the input's outline,
   blurred;
 - ``"learned"``: at least :data:`LEARNED_SHARE` of the way to the mel round trip.
@@ -164,10 +166,10 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
         ``(N_train, 1, n_mels, T)``: their mean is the average sound.
     inverter : Inverter
         The run's inversion of what the model makes (PGHI draws no random numbers, so the
-        figures are repeatable): the model and the average sound are heard through it.
+        figures are repeatable): the model is heard through it.
     round_trip_inverter : Inverter, optional
-        The run's inversion of mels computed from audio, for the mel round trip
-        (:meth:`Inverter.for_run <sda_lab.representation.inverter.Inverter.for_run>` with
+        The run's inversion of mels computed from audio, for the mel round trip and the average
+        sound (:meth:`Inverter.for_run <sda_lab.representation.inverter.Inverter.for_run>` with
         ``mels="analysed"``); None: ``inverter``.
     max_files, max_clips
         At most this many files (first by name) and clips per file (from its start).
@@ -201,7 +203,8 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
 
         todo = tqdm(todo, desc="listening", unit="batch", leave=False)
     heard: dict[str, list[torch.Tensor]] = {p: [] for p in PATHS}
-    through = {"mel_round_trip": round_trip_inverter or inverter}
+    analysed = round_trip_inverter or inverter
+    through = {"mel_round_trip": analysed, "average_sound": analysed}
     for m, path in todo:
         heard[path].append(through.get(path, inverter)(m, length).cpu())  # (b, 1, samples)
     out = {p: torch.cat(v) for p, v in heard.items()}  # (n, 1, samples); average: (1, 1, .)
@@ -243,8 +246,8 @@ def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     lvl, worst = evaluation.mean("model", "level_db"), evaluation.worst_level_db("model")
     where = "held-out files" if evaluation.on == "validation" else "training files (none held out)"
     figures = (f"spectral convergence {sc:.2f} on {where}, against {sc_mel:.2f} for the mel "
-               f"round trip and {nothing:.2f} for the average sound or silence, whichever is "
-               "closer")
+               f"round trip and {nothing:.2f} for nothing learned (the training set's average "
+               "sound or silence, whichever is closer)")
     loud = ("at the input's level" if abs(lvl) < 1 else
             f"{abs(lvl):.1f} dB {'quieter' if lvl < 0 else 'louder'} than the input")
     error = f"{sc / sc_mel:.1f}x the error of the mel round trip, " if sc_mel > 0 else ""
@@ -260,17 +263,16 @@ def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     share = evaluation.share
     if not sc < AVERAGE_RATIO * nothing:
         return AudioVerdict("at the average", f"at the average: the model's audio is not clearly "
-                            f"closer to the inputs than the training set's average sound "
-                            f"({figures}: {heard})")
+                            f"closer to the inputs than nothing learned ({figures}: {heard})")
     if math.isnan(share):  # the mel round trip is no closer than nothing learned
         return AudioVerdict("at the average", f"at the average: on these files even the mel "
-                            f"round trip is no closer than the average sound, so a model cannot "
+                            f"round trip is no closer than nothing learned, so a model cannot "
                             f"be told apart from it ({figures}: {heard})")
     way = ("as close as the mel round trip" if share >= 1 else
-           f"{share:.0%} of the way from the average sound to the mel round trip")
+           f"{share:.0%} of the way from nothing learned to the mel round trip")
     tail = f"{figures}: {way}, {heard}"
     if not share >= LEARNED_SHARE:
-        return AudioVerdict("partly learned", f"partly learned: the model's audio is nearer the "
-                            f"training set's average sound than the mel round trip, an outline "
-                            f"of the input ({tail})")
+        return AudioVerdict("partly learned", f"partly learned: the model's audio is nearer to "
+                            f"nothing learned than to the mel round trip, an outline of the "
+                            f"input ({tail})")
     return AudioVerdict("learned", f"learned: {tail}")

@@ -63,7 +63,8 @@ class ClipsRun:
         held-out files (the training files when nothing was held out) through the model, the
         mel round trip and the average sound, with ``inverter`` (default: the spectrogram's
         NNLS magnitude + PGHI, :class:`~sda_lab.representation.inverter.Inverter`) and
-        ``round_trip_inverter`` for the mel round trip (None: ``inverter``)."""
+        ``round_trip_inverter`` for the mel round trip and the average sound (None:
+        ``inverter``)."""
         on = "validation" if self.val_idx else "training"
         return evaluate_audio(self.model, self.spectrogram, self.clips.waveforms,
                               self.clips.files, self.val_idx or self.train_idx, self.train_mels,
