@@ -146,15 +146,20 @@ def test_a_latent_sequence_model_exports_too(tmp_path):
 
     cfg = replace(TINY, latent="sequence", time_halvings=1, latent_dim=8)  # 8 frames x 1
     torch.manual_seed(0)
-    model = ConvVAE(cfg).eval()
+    model = ConvVAE(cfg).train()
     spec = AudioSpectrogram(TINY_SPEC)
     path = tmp_path / "seq.ts"
     export_model(model, spec, path)
+    # a frozen copy was traced: the model is left training, and the file's outputs need no
+    # torch.no_grad() to carry no autograd graph
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    model.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = torch.jit.load(str(path))
     z = torch.randn(3, 8, generator=torch.Generator().manual_seed(1))
     mel = torch.rand(3, 1, 32, 16)
+    assert not m.decode_mel(z).requires_grad and not m.encode_mel(mel)[0].requires_grad
     with torch.no_grad():
         torch.testing.assert_close(m.decode_mel(z), model.decode(z))
         torch.testing.assert_close(m.encode_mel(mel)[0], model.encode(mel)[0])
@@ -187,6 +192,7 @@ def test_a_run_with_a_learned_inverse_exports_its_magnitude(tmp_path):
     learned = mel_to_magnitude(spec, mel, inverse)  # (2, n_stft, T): what listen starts from
     start = mel_to_magnitude(spec, mel)  # the NNLS start alone
     got = m.inv.magnitude(mel)
+    assert not got.requires_grad  # the learned net is exported frozen
     peak = float(learned.abs().max())
     assert float((got - learned).abs().max()) <= 1e-5 * peak
     assert float((start - learned).abs().max()) > 1e-2 * peak  # the test could tell them apart

@@ -74,8 +74,8 @@ class ExportedVAE(nn.Module):
         samples = self.clip_samples
         self.analysis = trace_method(spec.waveform_to_mel, torch.zeros(2, 1, samples))
         mel = torch.rand(2, 1, mc.n_mels, mc.n_frames)  # (2, 1, n_mels, T)
-        self.encoder = trace_method(model.encoder.eval(), mel)
-        self.decoder = trace_method(model.decoder.eval(), torch.zeros(2, mc.latent_dim))
+        self.encoder = trace_method(model.encoder, mel)
+        self.decoder = trace_method(model.decoder, torch.zeros(2, mc.latent_dim))
 
     @torch.jit.export
     def mel_to_waveform(self, mel: torch.Tensor) -> torch.Tensor:
@@ -135,10 +135,11 @@ class ExportedVAE(nn.Module):
 
 
 def export_model(model, spec, path: str | Path, inverter: Inverter | None = None) -> Path:
-    """Script ``model`` (a ConvVAE; eval mode is set) with ``spec`` and ``inverter``'s magnitude
-    (default: the NNLS start) into the TorchScript file ``path``, and write ``path`` + ``.json``
-    beside it (spectrogram settings, model config, the inversion, format, torch version). Both
-    are written atomically.
+    """Script ``model`` (a ConvVAE) with ``spec`` and ``inverter``'s magnitude (default: the
+    NNLS start) into the TorchScript file ``path``, and write ``path`` + ``.json`` beside it
+    (spectrogram settings, model config, the inversion, format, torch version). Both are written
+    atomically. A frozen copy is traced (``model`` keeps its mode, device and gradients); the
+    file's outputs carry no autograd graph.
 
     Raises
     ------
@@ -148,7 +149,6 @@ def export_model(model, spec, path: str | Path, inverter: Inverter | None = None
     from ..core._io import atomic_write, atomic_write_json
 
     path = Path(path)
-    model = model.eval().cpu()
     with warnings.catch_warnings():  # torch.jit's deprecation notice (module docstring)
         warnings.simplefilter("ignore")
         inverter = inverter or Inverter(spec)

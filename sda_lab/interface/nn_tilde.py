@@ -115,7 +115,7 @@ class NNTildeVAE(nn.Module):
     Parameters
     ----------
     model : ConvVAE
-        The trained VAE (eval mode is set).
+        The trained VAE (left as it is: a frozen copy is traced).
     spec : AudioSpectrogram
         Its representation.
     inverter : Inverter
@@ -150,7 +150,6 @@ class NNTildeVAE(nn.Module):
         if len(names) != K or len(labels) != K:
             raise ValueError(f"need one name and one label per dimension ({K}), got "
                              f"{len(names)} names and {len(labels)} labels")
-        model = model.eval().cpu()
         self.sr = int(c.sample_rate)
         self.clip = int(clip_length(spec, mc.n_frames))
         self.hop = self.clip // 2

@@ -22,6 +22,7 @@ from a phase carried over from earlier audio.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Tuple
 
@@ -88,10 +89,13 @@ class _Call(nn.Module):
 
 def trace_method(fn, example: torch.Tensor):
     """``torch.jit.trace`` of a module or bound method on ``example``; the package's input
-    checks (which read tensors as bools) run once while tracing and are not in the trace."""
+    checks (which read tensors as bools) run once while tracing and are not in the trace. A
+    module is traced as a frozen copy (on the CPU, eval mode, no gradients): the caller's
+    module is left as it was, and what the trace returns carries no autograd graph."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        module = fn if isinstance(fn, nn.Module) else _Call(fn)
+        module = (copy.deepcopy(fn).cpu().eval().requires_grad_(False) if isinstance(fn, nn.Module)
+                  else _Call(fn))
         return torch.jit.trace(module, example, check_trace=False)
 
 
@@ -169,7 +173,9 @@ class ScriptedInverter(nn.Module):
         self.register_buffer("window", spec.window.detach().float().clone())  # (n_fft,)
         mel = torch.rand(2, 1, self.n_mels, 8)  # (2, 1, n_mels, T)
         self.to_power = trace_method(spec.mel_to_power, mel)
-        self.net = inverse.net.eval() if inverse is not None else _Identity()
+        # a frozen copy, as trace_method makes
+        self.net = (copy.deepcopy(inverse.net).cpu().eval().requires_grad_(False)
+                    if inverse is not None else _Identity())
 
     # -- magnitude, in pieces --------------------------------------------------------------
 
