@@ -241,6 +241,29 @@ def test_a_collapsed_model_is_not_fine_tuned_on_its_decoded_mels(tmp_path, capsy
     assert line.startswith("learned inverse mel: not fine-tuned") and "collapsed" in line
 
 
+def test_a_kept_inverse_leaves_its_first_share_to_training_and_the_rest_to_its_fine_tuning(
+        tmp_path, monkeypatch):
+    from sda_lab.interface.commands import _train_steps
+
+    plan = split_budget(300.0, 12.0, 60.0)
+    kept = split_budget(300.0, 12.0, 60.0, fine_tune_only=True)  # --resume, inverse readable
+    assert kept.inverse_s == pytest.approx(DECODED_FRACTION * plan.inverse_s)
+    assert kept.training_s == pytest.approx(plan.training_s + plan.inverse_s - kept.inverse_s)
+    assert "fine-tuning the kept inverse mel" in kept.line()
+    assert sum(kept.parts().values()) == pytest.approx(300.0)
+    # a short share is not skipped up front: the fine-tuning says so itself, the inverse stays
+    assert split_budget(18.0, 3.0, 60.0, fine_tune_only=True).inverse_s > 0
+    seconds = []
+    monkeypatch.setattr(_train_steps, "train_decoded_inverse",
+                        lambda args, result, path, seed, s: seconds.append(s) or {"kept": True})
+    monkeypatch.setattr(_train_steps, "collapsed", lambda r: False)
+    args = types.SimpleNamespace(no_inverse_mel=False, inverse_mel_minutes=1.0, quiet=True)
+    entry = _train_steps.inverse_entry_for(args, None, RunDir(tmp_path), 0, kept, None, True,
+                                           {"inverse_mel": {"trained": True}}, 4)
+    assert seconds == [pytest.approx(kept.inverse_s)] and entry["decoded"] == {"kept": True}
+    assert entry["trained"] and "kept from before --resume" in entry["note"]
+
+
 def test_ctrl_c_writes_what_finished_and_resume_ends_as_the_uninterrupted_run(
         tmp_path, capsys, monkeypatch, tiny):
     folder = write_folder(tmp_path / "a")

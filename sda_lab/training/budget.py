@@ -60,14 +60,18 @@ class BudgetSplit:
     hearing_s: float
     writing_s: float
     inverse_skipped: float = 0.0
+    fine_tune_only: bool = False  # the inverse of the clips' mels is kept (--resume)
 
     def parts(self) -> dict[str, float]:
         """``{part: seconds}`` in order, without the total."""
-        return {k: v for k, v in asdict(self).items() if k not in ("total_s", "inverse_skipped")}
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("total_s", "inverse_skipped", "fine_tune_only")}
 
     def line(self) -> str:
         """The split in one line, as the train command prints it."""
-        inverse = (f"learned inverse mels {self.inverse_s:.0f} s" if self.inverse_s else
+        inverse = (f"fine-tuning the kept inverse mel {self.inverse_s:.0f} s"
+                   if self.fine_tune_only and self.inverse_s else
+                   f"learned inverse mels {self.inverse_s:.0f} s" if self.inverse_s else
                    f"no learned inverse mel (its share, {self.inverse_skipped:.0f} s, is under "
                    f"the {MIN_INVERSE_S:.0f} s a fit needs)" if self.inverse_skipped else
                    "no learned inverse mel")
@@ -76,14 +80,18 @@ class BudgetSplit:
                 f"listening {self.hearing_s:.1f} s, writing {self.writing_s:.1f} s")
 
 
-def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None) -> BudgetSplit:
+def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
+                 fine_tune_only: bool = False) -> BudgetSplit:
     """Share ``total_s`` seconds once ``spent_s`` went on loading.
 
     ``inverse_max_s``: the cap of the inverse of the clips' mels (``--inverse-mel-minutes``),
     or None when no fit is wanted. Of what is left, writing gets :data:`WRITING_S` (at most 5%),
     hearing :data:`HEARING_SHARE` (at most :data:`HEARING_MAX_S`), the two inverse fits
     :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 - DECODED_FRACTION)``; 0 below
-    :data:`MIN_INVERSE_S`), training the rest.
+    :data:`MIN_INVERSE_S`), training the rest. ``fine_tune_only``: the inverse of the clips'
+    mels is kept (``--resume``), so the inverse part is only the fine-tuning's
+    :data:`DECODED_FRACTION` of it (never skipped here: the fine-tuning says when its share is
+    too short) and training gets the rest.
 
     Raises
     ------
@@ -97,7 +105,9 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None) ->
     inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * max(left, 0.0),
                                                     inverse_max_s / (1 - DECODED_FRACTION))
     skipped = 0.0
-    if 0 < inverse < MIN_INVERSE_S:
+    if fine_tune_only:
+        inverse *= DECODED_FRACTION
+    elif 0 < inverse < MIN_INVERSE_S:
         inverse, skipped = 0.0, inverse
     training = left - writing - hearing - inverse
     if training < MIN_TRAINING_S:
@@ -107,4 +117,5 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None) ->
                          f"{MIN_TRAINING_S:.0f} s to train after loading, got "
                          f"{total_s / 60:g} min, of which loading (start-up included) took "
                          f"{spent_s:.0f} s; give at least {math.ceil(need / 6) / 10:g} min")
-    return BudgetSplit(total_s, spent_s, training, inverse, hearing, writing, skipped)
+    return BudgetSplit(total_s, spent_s, training, inverse, hearing, writing, skipped,
+                       fine_tune_only)

@@ -248,7 +248,8 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     mels (:func:`train_inverse_mel`; kept as it was on ``--resume``, as it depends on the
     training files only), then its fine-tuning on the model's decoded mels
     (:func:`train_decoded_inverse`, entry ``"decoded"``), in the budget's inverse part
-    (:data:`sda_lab.training.budget.DECODED_FRACTION` of it for the second; without a budget,
+    (:data:`sda_lab.training.budget.DECODED_FRACTION` of it for the second, all of it when the
+    first is kept; without a budget,
     ``--inverse-mel-minutes`` for the first and half that for the second). A
     ``decoded_inverse_mel.pt`` already there (before ``--resume``) is removed first: it was
     fitted to the model before this training. An interrupt while fitting is returned (with its
@@ -267,13 +268,15 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     if interrupted is not None and not kept_inverse:
         return {"trained": False, "note": "training was interrupted before the learned inverse "
                                           "mel was fitted; the run uses NNLS"}
-    if plan is not None and not plan.inverse_s:
+    if plan is not None and not plan.inverse_s and not kept_inverse:
         note = (f"skipped the learned inverse mel: its share of --max-minutes, "
                 f"{plan.inverse_skipped:.0f} s, is too short to fit one; the run uses NNLS")
         print(note)
         return {"trained": False, "note": note}
     if plan is None:
         first, second = 60.0 * args.inverse_mel_minutes, 30.0 * args.inverse_mel_minutes
+    elif plan.fine_tune_only:  # the budget kept no share for the first fit
+        first, second = 0.0, plan.inverse_s
     else:
         first, second = (1 - DECODED_FRACTION) * plan.inverse_s, DECODED_FRACTION * plan.inverse_s
     if kept_inverse:
