@@ -14,8 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sda_lab"
 
 
 def test_there_is_one_run_checkpoint_and_it_prefers_best(tmp_path):
-    defined = [p for p in PACKAGE.rglob("*.py") if re.search(r"def run_checkpoint\b", p.read_text())]
-    assert defined == [PACKAGE / "training" / "rundir.py"]
+    ruled = [p for p in PACKAGE.rglob("*.py") if '("best.pt", "checkpoint.pt")' in p.read_text()]
+    assert ruled == [PACKAGE / "core" / "run_layout.py"]  # the order is written once
     run = RunDir(tmp_path)
     with pytest.raises(FileNotFoundError, match="holds no run: expected best.pt or checkpoint"):
         run.run_checkpoint()

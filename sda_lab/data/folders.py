@@ -19,12 +19,13 @@ whose name is not UTF-8 opens like any other; only what is shown goes through
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import soundfile as sf
+
+from ..core.run_layout import file_sha256
 
 __all__ = ["DOC_EXTENSIONS", "is_ignored", "display_name", "walk", "list_files",
            "file_fingerprints", "example_folder", "user_or_example_folder"]
@@ -125,15 +126,11 @@ def file_fingerprints(folder: str | Path, names: Iterable[str] | None = None
     wanted = paths if names is None else {n: paths[n] for n in names if n in paths}
     out: dict[str, dict[str, object]] = {}
     for name, path in sorted(wanted.items()):
-        digest = hashlib.sha256()
         try:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
+            size, digest = file_sha256(path)
         except OSError:
             continue
-        out[name] = {"bytes": size, "sha256": digest.hexdigest()}
+        out[name] = {"bytes": size, "sha256": digest}
     return out
 
 

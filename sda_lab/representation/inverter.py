@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..core._checks import check_frames, check_mel
+from ..core.run_layout import file_sha256, find_checkpoint
 from .inverse_mel import (DECODED_INVERSE_MEL_FILE, INVERSE_MEL_FILE, STARTS, InverseMel,
                           load_inverse_mel, mel_to_waveform_learned)
 from .phase import PHASE_INITS
@@ -39,12 +40,8 @@ MELS = ("decoded", "analysed")  # what a run's inversion is for: its model's mel
 def checkpoint_sha256(run_dir: Path) -> str | None:
     """SHA-256 of the checkpoint a run is heard through (``best.pt``, else ``checkpoint.pt``),
     None when it has neither: what ``decoded_inverse_mel.pt`` records it was fitted to."""
-    import hashlib
-
-    for name in ("best.pt", "checkpoint.pt"):
-        if (run_dir / name).is_file():
-            return hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
-    return None
+    path = find_checkpoint(run_dir)
+    return None if path is None else file_sha256(path)[1]
 
 
 def _check_spectrogram(inverse: InverseMel, spectrogram, path: Path) -> None:

@@ -23,11 +23,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunDir", "RunLock", "RunLocked", "RUN_FILES", "RUN_CHECKPOINTS", "LOCK_FILE"]
+from ..core.run_layout import RUN_CHECKPOINTS, find_checkpoint
+
+__all__ = ["RunDir", "RunLock", "RunLocked", "RUN_FILES", "LOCK_FILE"]
 
 RUN_FILES = ("checkpoint.pt", "best.pt", "metrics.json", "inverse_mel.pt",
              "decoded_inverse_mel.pt", "vocoder.pt")
-RUN_CHECKPOINTS = ("best.pt", "checkpoint.pt")  # what a run is opened with, in this order
 LOCK_FILE = ".lock"
 
 try:  # POSIX
@@ -159,9 +160,9 @@ class RunDir:
             raise FileNotFoundError(f"RUN: expected a run folder of 'python -m sda_lab train "
                                     f"FOLDER --out RUN', got {str(self.path)!r}, which is not a "
                                     "folder")
-        for name in RUN_CHECKPOINTS:
-            if (self.path / name).is_file():
-                return self.path / name
+        found = find_checkpoint(self.path)
+        if found is not None:
+            return found
         present = sorted(p.name for p in self.path.iterdir())[:8]
         raise FileNotFoundError(
             f"RUN: {self.path} holds no run: expected {' or '.join(RUN_CHECKPOINTS)} (written by "
@@ -185,8 +186,8 @@ class RunDir:
 
     def record(self) -> dict:
         """What the run recorded about its data: ``metrics.json``, else the ``extra`` of its
-        checkpoints (:data:`RUN_CHECKPOINTS` order; a run stopped before writing
-        ``metrics.json``), else ``{}``."""
+        checkpoints (:data:`~sda_lab.core.run_layout.RUN_CHECKPOINTS` order; a run stopped
+        before writing ``metrics.json``), else ``{}``."""
         metrics = self.read_metrics()
         if metrics is not None:
             return metrics
