@@ -347,12 +347,14 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
                     resume.optimizer_state)
         else:
             seed_global(generator)
-        done = (config.max_steps is not None and state.step_count >= config.max_steps) or (
-            state.order is None and config.epochs is not None and state.epoch >= config.epochs)
-        if done:
-            raise ValueError(f"resume: the run has done {state.step_count} steps in "
-                             f"{state.epoch} epochs, nothing is left of epochs={config.epochs}"
-                             f", max_steps={config.max_steps}: give a larger budget")
+        reached = ([f"max_steps={config.max_steps}"] if config.max_steps is not None
+                   and state.step_count >= config.max_steps else []) + (
+            [f"epochs={config.epochs}"] if state.order is None and config.epochs is not None
+            and state.epoch >= config.epochs else [])
+        if reached:
+            raise ValueError(f"resume: expected a budget beyond what the run has done, got "
+                             f"{' and '.join(reached)} for a run at {state.step_count} steps "
+                             f"in {state.epoch} epochs: give a larger one")
         bar = tqdm(total=planned if math.isfinite(planned) else None, initial=state.step_count,
                    disable=not sinks.progress, unit="step", desc="training", leave=True,
                    mininterval=0.5)
