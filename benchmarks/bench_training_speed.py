@@ -5,9 +5,10 @@
 Each round measures every variant once (interleaved, so a load that comes and goes hits all of
 them alike); the table gives the median samples/s over rounds and the ratio to the baseline
 (NCHW float32, batch 32, torch's default threads). Variants: memory format ``channels_last``,
-oneDNN (mkldnn) off, batch 16 and 64, one thread, ``torch.compile`` (compile time excluded, said
-separately), and the ``OMP_WAIT_POLICY`` the Makefile sets (needs a fresh process: run once with
-and once without the variable set). Writes nothing; ``benchmarks/RESULTS.md`` keeps the table.
+oneDNN (mkldnn) off, batch 16 and 64, one thread, the own-audio recipe's model and the same at
+the plan's channels, ``torch.compile`` (compile time excluded, said separately), and the
+``OMP_WAIT_POLICY`` the Makefile sets (needs a fresh process: run once with and once without
+the variable set). Writes nothing; ``benchmarks/RESULTS.md`` keeps the table.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
 from sda_lab.model.losses import vae_loss
-from sda_lab.model.vae import ConvVAE
+from sda_lab.model.vae import ConvVAE, VAEConfig
+from sda_lab.training.recipes import OWN_AUDIO_RECIPE
 
 
 def _steps_per_s(model, x, steps: int, warmup: int = 2) -> float:
@@ -41,7 +44,8 @@ def _steps_per_s(model, x, steps: int, warmup: int = 2) -> float:
 
 
 def variants(compile_too: bool):
-    def make(batch=32, channels_last=False, mkldnn=True, threads=None, compiled=False):
+    def make(batch=32, channels_last=False, mkldnn=True, threads=None, compiled=False,
+             config=None):
         def run(steps):
             torch.manual_seed(0)
             prev_threads = torch.get_num_threads()
@@ -50,7 +54,7 @@ def variants(compile_too: bool):
                 torch.set_num_threads(threads)
             torch.backends.mkldnn.enabled = mkldnn
             try:
-                model = ConvVAE(dropout=0.0)
+                model = ConvVAE(replace(config) if config else VAEConfig(dropout=0.0))
                 x = torch.rand(batch, 1, 128, 94)  # (B, 1, n_mels, T)
                 if channels_last:
                     model = model.to(memory_format=torch.channels_last)
@@ -70,6 +74,11 @@ def variants(compile_too: bool):
         "batch 16": make(batch=16),
         "batch 64": make(batch=64),
         "1 thread": make(threads=1),
+        # the own-audio recipe (latent sequence, half the plan's channels) and the same at the
+        # plan's channels, both channels_last as the trainer runs them
+        "own-audio recipe, the plan's channels": make(channels_last=True, config=replace(
+            OWN_AUDIO_RECIPE.model, channels=VAEConfig().channels)),
+        "own-audio recipe": make(channels_last=True, config=OWN_AUDIO_RECIPE.model),
     }
     if compile_too:
         out["torch.compile"] = make(compiled=True)
