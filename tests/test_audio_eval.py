@@ -152,6 +152,24 @@ def test_every_figure_is_judged_by_the_threshold():
     assert "than silence" not in judge(ev(0.4, 0.8), 2).sentence
 
 
+def test_a_short_file_is_scored_without_the_zeros_that_filled_its_clip():
+    from sda_lab.representation.metrics import log_spectral_distance
+
+    from sda_lab.training.audio_eval import _sounding
+
+    waves = clips()
+    waves[2, :, 3000:] = 0  # a 3000-sample one-shot, zero-padded to its 8000-sample clip
+    ev = run(Stub(), waves)
+    x = waves[2:4]  # the scored clips, inverted in one batch as the evaluation does
+    y = limit_peaks(Inverter(SPEC)(SPEC.waveform_to_mel(x), x.shape[-1]), 16_000)
+    n = _sounding(x[:1], SPEC.config.n_fft)
+    assert n == 3000 and _sounding(torch.zeros(1, 1, 800), 512) == 800
+    trimmed = float(log_spectral_distance(x[:1, :, :n], y[:1, :, :n], 512, 128)[0])
+    padded = float(log_spectral_distance(x[:1], y[:1], 512, 128)[0])
+    got = ev.files["mel_round_trip_log_spectral_distance_db"].iloc[0]
+    assert got == pytest.approx(trimmed, abs=0.1) and abs(padded - trimmed) > 0.5
+
+
 def test_a_file_further_than_silence_is_said_whatever_the_mean():
     import pandas as pd
 

@@ -15,7 +15,10 @@ one; for the mel round trip, the inverse of mels computed from audio):
 
 Each file's output goes through the WAV writer's peak limiter
 (:func:`sda_lab.core._io.limit_peaks`: the gain lowered only around samples beyond full scale),
-the file's clips are joined, and the join is compared with the input's joined clips: spectral convergence (Sturmel & Daudet 2011) and log-spectral distance in dB
+the file's clips are joined, and the join is compared with the input's joined clips up to the
+input's last sound (the zeros a short file was padded with to fill its clip are left out, as
+``listen`` writes the file; frames of padding would flatter a short one-shot's log-spectral
+distance): spectral convergence (Sturmel & Daudet 2011) and log-spectral distance in dB
 (:mod:`sda_lab.representation.metrics`, on the spectrogram's STFT), and the level difference in
 dB (RMS of the output over RMS of the input). Figures over files are means over files; the
 level's worst file (largest difference either way) is kept too.
@@ -213,22 +216,32 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     for name, ids in chosen:
         k = len(ids)
         ref = x[at:at + k].reshape(1, 1, -1)  # the file's clips joined: (1, 1, k * samples)
+        n = _sounding(ref, c.n_fft)
         row: dict[str, object] = {"file": name, "clips": k}
         for path in PATHS:
             y = (out[path].expand(k, -1, -1) if path == "average_sound"
                  else out[path][at:at + k]).reshape(1, 1, -1)  # (1, 1, k * samples)
             y = limit_peaks(y, c.sample_rate)  # as the WAV writer writes the file
+            ref_n, y = ref[..., :n], y[..., :n]  # (1, 1, n): the padding left out
             row[f"{path}_spectral_convergence"] = float(
-                spectral_convergence(ref, y, c.n_fft, c.hop_length)[0])
+                spectral_convergence(ref_n, y, c.n_fft, c.hop_length)[0])
             row[f"{path}_log_spectral_distance_db"] = float(
-                log_spectral_distance(ref, y, c.n_fft, c.hop_length)[0])
-            row[f"{path}_level_db"] = float(level_db(ref, y)[0])
+                log_spectral_distance(ref_n, y, c.n_fft, c.hop_length)[0])
+            row[f"{path}_level_db"] = float(level_db(ref_n, y)[0])
         rows.append(row)
         at += k
     name = inverter.name
     if round_trip_inverter is not None and round_trip_inverter.name != name:
         name += f" (the mel round trip: {round_trip_inverter.name})"
     return AudioEvaluation(pd.DataFrame(rows), on, name, time.perf_counter() - t0)
+
+
+def _sounding(ref: torch.Tensor, n_fft: int) -> int:
+    """Samples of ``ref`` ``(1, 1, S)`` up to its last non-zero one (the loader pads a short
+    file's last clip with zeros), at least one STFT window and at most ``S``."""
+    nonzero = torch.nonzero(ref.reshape(-1))
+    last = int(nonzero[-1]) + 1 if len(nonzero) else ref.shape[-1]
+    return min(max(last, n_fft), ref.shape[-1])
 
 
 def share_of_the_way(sc_model: float, sc_mel: float, sc_nothing: float) -> float:
