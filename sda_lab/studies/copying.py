@@ -125,7 +125,7 @@ def copying_sentence(check: dict) -> str:
     held = ""
     if check["heldout_share"] is not None:
         k = round(check["heldout_share"] * check["n_heldout"])
-        held = (f"; held-out recordings: {k} of {check['n_heldout']}"
+        held = (f"; held-out clips: {k} of {check['n_heldout']}"
                 + (" (as near one training clip as a copy: the folder holds near-duplicates)"
                    if k else ""))
     if not check["can_tell"]:
