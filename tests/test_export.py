@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import pytest
 import torch
@@ -118,6 +119,16 @@ def test_export_writes_the_spectrogram_settings_beside_it(exported):
     assert side["spectrogram_config"]["n_mels"] == 32
     assert side["model_config"]["latent_dim"] == TINY.latent_dim
     assert "forward" in side["methods"] and "decode" in side["methods"]
+    # the shapes it states are the ones the file takes and gives
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = torch.jit.load(str(path))
+    z = torch.randn(2, TINY.latent_dim)
+    wave, mel = m.decode(z), m.decode_mel(z)
+    assert side["shapes"]["decode"] == f"(batch, {TINY.latent_dim}) -> (batch, 1, {wave.shape[2]})"
+    assert side["shapes"]["decode_mel"].endswith(f"(batch, 1, {mel.shape[2]}, {mel.shape[3]})")
+    assert m.encode(wave).shape == (2, TINY.latent_dim) and set(side["shapes"]) == set(
+        side["methods"])
 
 
 def test_export_errors_are_one_line(tmp_path, capsys):

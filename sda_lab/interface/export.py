@@ -29,8 +29,8 @@ Griffin-Lim. Its phase start differs from ``listen``'s (PGHI runs in numba and c
 compiled), so the magnitudes match and the waveforms do not. Griffin-Lim starts from random
 phases drawn from torch's global generator as the package draws them, so
 ``torch.manual_seed(s)`` before a call gives the package's output for the same seed, within
-float rounding. Beside ``FILE`` the spectrogram settings and model config are written as
-``FILE.json``.
+float rounding. Beside ``FILE`` the spectrogram settings, model config and each method's
+shapes in the file's own sizes (``shapes``) are written as ``FILE.json``.
 
 Why TorchScript and not ``torch.export``: nn~ and libtorch hosts load TorchScript, and one
 file keeps several methods; ``torch.jit`` warns that it is deprecated in torch 2.14 but works
@@ -158,12 +158,23 @@ def export_model(model, spec, path: str | Path, inverter: Inverter | None = None
         "format": EXPORT_FORMAT, "torch": torch.__version__, "file": path.name,
         "methods": ["forward", "encode", "decode", "encode_mel", "decode_mel",
                     "waveform_to_mel", "mel_to_waveform"],
+        "shapes": _shapes(scripted.clip_samples, int(model.config.latent_dim),
+                          int(model.config.n_mels), int(model.config.n_frames)),
         "sample_rate": int(spec.config.sample_rate), "clip_samples": scripted.clip_samples,
         "spectrogram_config": asdict(spec.config), "model_config": asdict(model.config),
         "inversion": inverter.scripted_name,
         "phases": "Griffin-Lim draws its initial phases from torch's global generator: "
                   "call torch.manual_seed(s) first for reproducible audio"})
     return path
+
+
+def _shapes(samples: int, latent: int, n_mels: int, frames: int) -> dict[str, str]:
+    """Each method's input and output, in the file's own sizes (``FILE.json``'s ``shapes``)."""
+    wave, z, mel = f"(batch, 1, {samples})", f"(batch, {latent})", f"(batch, 1, {n_mels}, {frames})"
+    return {"forward": f"{wave} -> {wave}", "encode": f"{wave} -> {z}",
+            "decode": f"{z} -> {wave}", "encode_mel": f"{mel} -> ({z}, {z})",
+            "decode_mel": f"{z} -> {mel}", "waveform_to_mel": f"{wave} -> {mel}",
+            "mel_to_waveform": f"{mel} -> {wave}"}
 
 
 def sidecar_path(path: str | Path) -> Path:
