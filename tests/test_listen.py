@@ -114,6 +114,10 @@ def test_errors_are_one_line_naming_the_path_or_flag(runs, audio, tmp_path, caps
                                                   out, "--through", "latent"], 2)
     assert "--seconds" in one_line_error(capsys, ["listen", str(runs[0]), str(audio), "--out",
                                                   out, "--seconds", "-1"], 2)
+    eight = tmp_path / "eight.wav"  # 8 Hz: resampling it would take gigabytes, and it is no audio
+    sf.write(eight, np.full(16, 0.1, np.float32), 8)
+    assert "sample rate 8 Hz: expected at least 1000 Hz" in one_line_error(
+        capsys, ["listen", str(runs[0]), str(eight), "--out", out], 1)
     assert not Path(out).exists()
 
 

@@ -426,6 +426,33 @@ def test_block_resampling_equals_resampling_the_whole_signal(monkeypatch):
     np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+def test_a_rate_whose_ratio_does_not_reduce_is_resampled_and_a_sub_audio_rate_skipped(tmp_path):
+    """44101 Hz reduces to 44101/48000 with 48 kHz: torchaudio's polyphase filter for it would
+    take gigabytes (a helper's listen was killed at 24 GB); it goes through soxr, keeps the
+    tone's pitch and its length contract. An 8 Hz file is no audio: skipped in one line."""
+    import sda_lab.data._audio_read as R
+
+    sr = 44_101
+    t = np.arange(sr // 2) / sr
+    x = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        y = R.resample(x, sr, 48_000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert y.shape == (-(-len(x) * 48_000 // sr),) and peak < 50 * x.nbytes
+    mid = y[4800:19200]  # 0.3 s away from the edges: a 1 kHz tone at 48 kHz
+    want = 0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(4800, 19200) / 48_000)
+    assert np.abs(mid - want).max() < 1e-2
+    sf.write(tmp_path / "odd.wav", np.concatenate([x, x, x]), sr)
+    sf.write(tmp_path / "eight.wav", np.zeros(16, np.float32) + 0.1, 8)
+    with pytest.warns(UserWarning, match="sample rate 8 Hz: expected at least 1000 Hz"):
+        clips = load_folder(tmp_path)
+    report = clips.report.set_index("file")
+    assert report.loc["odd.wav", "status"] == "ok" and report.loc["eight.wav", "status"] == "skipped"
+
+
 def test_a_data_config_carries_the_options_and_is_checked_when_built(tmp_path):
     """``load_folder(path, DataConfig(...))``: the config's fields are what used to be eight
     loose arguments; a bad value fails when the config is built, naming the field."""

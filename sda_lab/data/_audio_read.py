@@ -4,7 +4,12 @@
   mixing each block to mono into one preallocated float32 array (never the whole multichannel
   file at once), counting NaN/Inf and the peak over all channels on the way.
 - :func:`resample` runs ``torchaudio.functional.resample`` block by block with enough context
-  on each side that the result equals resampling the whole signal (to float rounding).
+  on each side that the result equals resampling the whole signal (to float rounding). Its
+  polyphase filter has as many phases as the reduced ratio's terms (44.1 -> 48 kHz is 147/160);
+  for a rate whose ratio does not reduce (44101 Hz, or 22254 Hz of old Macs: 3709/8000) that
+  filter takes gigabytes, so such ratios go through ``soxr`` (libsoxr's "HQ" polyphase
+  resampler, streaming, any ratio) instead. :data:`MIN_SAMPLE_RATE` is the lowest rate read
+  as audio (:func:`rate_problem`).
 - :func:`open_error` says in a few words why a file could not be opened.
 - A WAV whose header says its data chunk is empty while audio bytes follow it (a recorder
   stopped before it went back to write the sizes) is read through a view of the file with the
@@ -39,6 +44,15 @@ AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", "
                     ".wma", ".wv", ".ape", ".alac", ".mp4", ".webm", ".mka", ".voc", ".sd2")
 BLOCK_FRAMES = 1 << 16  # frames per read block (about 1.4 s at 48 kHz)
 RESAMPLE_BLOCK_S = 10.0  # seconds of source audio per resampling block
+MAX_RATIO_TERM = 1000  # a reduced ratio o/m with a term above this goes through soxr
+MIN_SAMPLE_RATE = 1000  # Hz: below it a file is not audio this package can use
+
+
+def rate_problem(sample_rate: int) -> str | None:
+    """Why a file's ``sample_rate`` cannot be used, in a few words; None when it can."""
+    if sample_rate < MIN_SAMPLE_RATE:
+        return f"sample rate {sample_rate} Hz: expected at least {MIN_SAMPLE_RATE} Hz"
+    return None
 
 
 @dataclass
@@ -181,6 +195,8 @@ def resample(mono: np.ndarray, orig: int, new: int) -> np.ndarray:
     ``torchaudio.functional.resample`` (windowed sinc, its defaults) applied to blocks of about
     :data:`RESAMPLE_BLOCK_S` seconds, each with zero-padded context as wide as the filter, so
     the peak memory is the output plus one block instead of several copies of the whole file.
+    A ratio whose reduced terms exceed :data:`MAX_RATIO_TERM` goes through ``soxr.resample``
+    ("HQ") instead (module docstring), cut or zero-padded to the same length.
     """
     import torchaudio.functional as AF
 
@@ -188,6 +204,13 @@ def resample(mono: np.ndarray, orig: int, new: int) -> np.ndarray:
     o, m = orig // g, new // g  # the resampler works in periods of o input, m output samples
     n = mono.shape[0]
     total = math.ceil(n * new / orig)
+    if max(o, m) > MAX_RATIO_TERM:
+        import soxr
+
+        y = soxr.resample(np.ascontiguousarray(mono, np.float32), orig, new, quality="HQ")
+        out = np.zeros(total, np.float32)
+        out[:min(total, len(y))] = y[:total]
+        return out
     out = np.empty(total, np.float32)
     block = max(1, int(RESAMPLE_BLOCK_S * orig) // o) * o  # a whole number of periods
     ctx = max(1, math.ceil(64 * max(o, m) / min(o, m) / o)) * o  # >> the filter's half width

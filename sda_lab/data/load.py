@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._audio_read import AUDIO_EXTENSIONS, ClipBuffer, open_error, read_mono, resample
+from ._audio_read import (AUDIO_EXTENSIONS, ClipBuffer, open_error, rate_problem, read_mono,
+                          resample)
 from .clips import AudioClips
 from .config import CUTS, SHORT_FILES, TOO_LOUD, DataConfig
 from .folders import display_name, walk
@@ -126,6 +127,8 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
                duration_s=read.mono.shape[0] / sr)  # what was read: a truncated file reads short
     if read.mono.shape[0] == 0:
         return skip("empty (no samples)")
+    if rate_problem(sr):
+        return skip(rate_problem(sr), warn=True)
     if read.header_note:
         _add_note(row, read.header_note)
         warns.append(f"{name}: {read.header_note}")

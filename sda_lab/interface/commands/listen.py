@@ -68,7 +68,7 @@ def _read(file: str, sample_rate: int, samples: int):
     """The first ``samples`` of ``file`` as a ``(1, 1, n)`` float tensor at ``sample_rate``."""
     import torch
 
-    from ...data._audio_read import read_mono, resample
+    from ...data._audio_read import rate_problem, read_mono, resample
 
     path = Path(file)
     if not path.is_file():
@@ -83,6 +83,8 @@ def _read(file: str, sample_rate: int, samples: int):
         raise ValueError(f"FILE: {file} holds {got.n_bad} NaN/Inf samples")
     if mono.shape[0] == 0:
         raise ValueError(f"FILE: {file} holds no audio frames")
+    if rate_problem(got.sample_rate):
+        raise ValueError(f"FILE: {file}: {rate_problem(got.sample_rate)}")
     need = math.ceil(samples * got.sample_rate / sample_rate) + 1
     mono = mono[:need]
     if got.sample_rate != sample_rate:
