@@ -264,6 +264,18 @@ def test_a_kept_inverse_leaves_its_first_share_to_training_and_the_rest_to_its_f
     assert entry["trained"] and "kept from before --resume" in entry["note"]
 
 
+def test_an_interrupted_resume_does_not_record_the_fine_tuning_it_removed(tmp_path):
+    from sda_lab.interface.commands._train_steps import inverse_entry_for
+
+    out = RunDir(tmp_path)
+    out.decoded_inverse_mel.write_bytes(b"fitted to the model before --resume")
+    args = types.SimpleNamespace(no_inverse_mel=False, inverse_mel_minutes=1.0, quiet=True)
+    earlier = {"inverse_mel": {"trained": True, "decoded": {"kept": True}}}
+    entry = inverse_entry_for(args, None, out, 0, None, object(), True, earlier, 4)
+    assert entry["trained"] and "decoded" not in entry  # metrics.json names no missing file
+    assert not out.decoded_inverse_mel.exists()
+
+
 def test_ctrl_c_writes_what_finished_and_resume_ends_as_the_uninterrupted_run(
         tmp_path, capsys, monkeypatch, tiny):
     folder = write_folder(tmp_path / "a")

@@ -281,6 +281,7 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
         first, second = (1 - DECODED_FRACTION) * plan.inverse_s, DECODED_FRACTION * plan.inverse_s
     if kept_inverse:
         entry = dict((earlier or {}).get("inverse_mel") or {"trained": True})
+        entry.pop("decoded", None)  # its file was fitted to the model before --resume: removed
         entry["note"] = "kept from before --resume (it depends on the training files only)"
     else:
         try:
