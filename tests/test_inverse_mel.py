@@ -116,6 +116,16 @@ def test_bad_input_is_one_clear_line(inverse, clips, tmp_path):
         with pytest.raises((ValueError, FileNotFoundError), match=message) as info:
             call()
         assert "\n" not in str(info.value), str(info.value)
+    # a run whose inverse_mel.pt is unreadable is heard through the NNLS start, said once;
+    # asked for the learned inverse by name, it is refused
+    from sda_lab.representation.inverse_mel import INVERSE_MEL_FILE
+    from sda_lab.representation.inverter import Inverter
+
+    (tmp_path / INVERSE_MEL_FILE).write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match="not a readable inverse mel.*heard through the NNLS"):
+        assert Inverter.for_run(tmp_path, SPEC).inverse is None
+    with pytest.raises(ValueError, match="not a readable inverse mel"):
+        Inverter.for_run(tmp_path, SPEC, learned=True)
 
 
 def test_validation_keeps_the_best_weights_and_never_loses_to_its_start(clips):

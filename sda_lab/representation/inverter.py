@@ -124,8 +124,9 @@ class Inverter:
         as ``"analysed"``; ``"analysed"`` (mels computed from audio: the mel round trip) through
         ``inverse_mel.pt``.
 
-        ``learned``: None (default) uses the file if present; True requires it
-        (``FileNotFoundError``, one line); False ignores it (the NNLS start). A file that kept
+        ``learned``: None (default) uses the file if present (an unreadable one is warned
+        about, one line, and the NNLS start used); True requires it (``FileNotFoundError`` or
+        ``ValueError``, one line); False ignores it (the NNLS start). A file that kept
         its start (``history["kept"] == "start"``: the fit did not beat it) is heard as that
         start, with no network.
 
@@ -143,7 +144,15 @@ class Inverter:
         if inverse is None:
             if learned and not path.is_file():
                 raise FileNotFoundError(f"RUN has no learned inverse mel ({path})")
-            inverse = load_inverse_mel(path) if learned is not False and path.is_file() else None
+            inverse = None
+            if learned is not False and path.is_file():
+                try:
+                    inverse = load_inverse_mel(path)
+                except ValueError as exc:  # unreadable: say so once, hear the run without it
+                    if learned:
+                        raise
+                    warnings.warn(f"{exc}; the run is heard through the NNLS start (training "
+                                  "the run again fits it anew)", stacklevel=2)
             if inverse is not None:
                 _check_spectrogram(inverse, spectrogram, path)
         voc = None
