@@ -226,6 +226,9 @@ def test_resume_names_an_inverse_budget_for_a_run_without_an_inverse(tmp_path, c
     code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume",
                                    "--no-inverse-mel"])  # the run's own: refused like the rest
     assert code == 1 and "expected the run's own settings, got --no-inverse-mel" in line
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume"])
+    assert code == 1 and ("got none, and the run's own (--max-steps 1) is spent at 1 steps; "
+                          "give one, e.g. --max-steps 2") in line  # no budget flag was given
     assert (out / "metrics.json").read_bytes() == before
 
 
@@ -251,8 +254,11 @@ def test_a_kept_inverse_leaves_its_first_share_to_training_and_the_rest_to_its_f
     assert kept.training_s == pytest.approx(plan.training_s + plan.inverse_s - kept.inverse_s)
     assert "fine-tuning the kept inverse mel" in kept.line()
     assert sum(kept.parts().values()) == pytest.approx(300.0)
-    # a short share is not skipped up front: the fine-tuning says so itself, the inverse stays
-    assert split_budget(18.0, 3.0, 60.0, fine_tune_only=True).inverse_s > 0
+    # a share too short for the fine-tuning goes to training, and the line says the kept
+    # inverse is not fine-tuned (not "no learned inverse mel")
+    short = split_budget(40.0, 3.0, 60.0, fine_tune_only=True)
+    assert short.inverse_s == 0 and 0 < short.inverse_skipped < MIN_INVERSE_S
+    assert "the kept inverse mel, not fine-tuned (its share" in short.line()
     seconds = []
     monkeypatch.setattr(_train_steps, "train_decoded_inverse",
                         lambda args, result, path, seed, s: seconds.append(s) or {"kept": True})
@@ -262,6 +268,12 @@ def test_a_kept_inverse_leaves_its_first_share_to_training_and_the_rest_to_its_f
                                            {"inverse_mel": {"trained": True}}, 4)
     assert seconds == [pytest.approx(kept.inverse_s)] and entry["decoded"] == {"kept": True}
     assert entry["trained"] and "kept from before --resume" in entry["note"]
+    RunDir(tmp_path).decoded_inverse_mel.write_bytes(b"fitted before --resume")
+    entry = _train_steps.inverse_entry_for(args, None, RunDir(tmp_path), 0, short, None, True,
+                                           {"inverse_mel": {"trained": True}}, 4)
+    assert entry["trained"] and "is under the 10 s" in entry["decoded"]["note"]
+    assert "earlier fine-tuning, fitted to the model before --resume, is removed" in entry[
+        "decoded"]["note"] and len(seconds) == 1
 
 
 def test_an_interrupted_resume_does_not_record_the_fine_tuning_it_removed(tmp_path):

@@ -71,6 +71,9 @@ class BudgetSplit:
         """The split in one line, as the train command prints it."""
         inverse = (f"fine-tuning the kept inverse mel {self.inverse_s:.0f} s"
                    if self.fine_tune_only and self.inverse_s else
+                   f"the kept inverse mel, not fine-tuned (its share, "
+                   f"{self.inverse_skipped:.0f} s, is under the {MIN_INVERSE_S:.0f} s a fit "
+                   f"needs)" if self.fine_tune_only and self.inverse_skipped else
                    f"learned inverse mels {self.inverse_s:.0f} s" if self.inverse_s else
                    f"no learned inverse mel (its share, {self.inverse_skipped:.0f} s, is under "
                    f"the {MIN_INVERSE_S:.0f} s a fit needs)" if self.inverse_skipped else
@@ -90,8 +93,8 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 - DECODED_FRACTION)``; 0 below
     :data:`MIN_INVERSE_S`), training the rest. ``fine_tune_only``: the inverse of the clips'
     mels is kept (``--resume``), so the inverse part is only the fine-tuning's
-    :data:`DECODED_FRACTION` of it (never skipped here: the fine-tuning says when its share is
-    too short) and training gets the rest.
+    :data:`DECODED_FRACTION` of it (0 below :data:`MIN_INVERSE_S`, as above) and training gets
+    the rest.
 
     Raises
     ------
@@ -107,7 +110,7 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     skipped = 0.0
     if fine_tune_only:
         inverse *= DECODED_FRACTION
-    elif 0 < inverse < MIN_INVERSE_S:
+    if 0 < inverse < MIN_INVERSE_S:
         inverse, skipped = 0.0, inverse
     training = left - writing - hearing - inverse
     if training < MIN_TRAINING_S:

@@ -61,6 +61,12 @@ def resume_point(out, args: argparse.Namespace):
     budget = {k: getattr(args, k) for k in ("max_minutes", "max_steps", "epochs")}
     if all(v is None for v in budget.values()):
         budget = dict(record.get("budget") or {})
+        done = int((ckpt.resume or {}).get("step_count", 0))
+        if budget.get("max_steps") is not None and done >= budget["max_steps"]:
+            raise ValueError(f"--resume: expected a budget beyond what the run has done, got "
+                             f"none, and the run's own (--max-steps {budget['max_steps']}) is "
+                             f"spent at {done} steps; give one, e.g. --max-steps "
+                             f"{2 * done} or --max-minutes 5")
     epochs = budget.get("epochs")
     if epochs is None and budget.get("max_minutes") is None and budget.get("max_steps") is None:
         epochs = ckpt.train_config.epochs

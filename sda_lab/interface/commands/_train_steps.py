@@ -256,6 +256,7 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     entry as ``.inverse_mel``) for the command to finish the run."""
     from ...training.budget import DECODED_FRACTION, MIN_INVERSE_S
 
+    had_decoded = out.decoded_inverse_mel.is_file()
     out.decoded_inverse_mel.unlink(missing_ok=True)
 
     if args.no_inverse_mel:
@@ -276,7 +277,7 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     if plan is None:
         first, second = 60.0 * args.inverse_mel_minutes, 30.0 * args.inverse_mel_minutes
     elif plan.fine_tune_only:  # the budget kept no share for the first fit
-        first, second = 0.0, plan.inverse_s
+        first, second = 0.0, plan.inverse_s or plan.inverse_skipped
     else:
         first, second = (1 - DECODED_FRACTION) * plan.inverse_s, DECODED_FRACTION * plan.inverse_s
     if kept_inverse:
@@ -298,6 +299,9 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
         skip = ("the model uses no latent unit (collapsed): its decoded mels are one sound, and "
                 "an inverse fitted to them would only learn the average spectrum")
     if skip is not None:
+        if had_decoded:
+            skip += ("; the earlier fine-tuning, fitted to the model before --resume, is "
+                     "removed")
         print(f"learned inverse mel: not fine-tuned on the model's decoded mels: {skip}")
         entry["decoded"] = {"kept": False, "note": skip}
         return entry
