@@ -104,6 +104,8 @@ def test_errors_are_one_line_naming_the_path_or_flag(runs, audio, tmp_path, caps
                                             "--out", out], 1)
     assert "FILE: no such file" in one_line_error(
         capsys, ["listen", str(runs[0]), str(tmp_path / "missing.wav"), "--out", out], 1)
+    assert "FILE: expected an audio file, got a folder" in one_line_error(
+        capsys, ["listen", str(runs[0]), str(tmp_path), "--out", out], 1)
     assert "not readable audio" in one_line_error(capsys, ["listen", str(runs[0]), str(junk),
                                                            "--out", out], 1)
     assert "--out" in one_line_error(capsys, ["listen", str(runs[0]), str(audio), "--out",

@@ -87,6 +87,8 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
         raise ValueError(f"--out: expected a WAV file, got the folder {out!r}")
     if out_path.exists() and not overwrite:
         raise ValueError(f"--out: {out} exists; choose another name or pass --overwrite")
+    if Path(file).is_dir():
+        raise ValueError(f"FILE: expected an audio file, got a folder: {file}")
     if not Path(file).is_file():
         raise FileNotFoundError(f"FILE: no such file: {file}")
     inputs = {"FILE": Path(file)}

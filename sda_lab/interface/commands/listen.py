@@ -168,6 +168,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     if out_path.is_dir():
         raise ValueError(f"--out: expected a WAV file, got the folder {out!r}")
     ckpt_path = RunDir(run_dir).run_checkpoint()
+    if Path(file).is_dir():
+        raise ValueError(f"FILE: expected an audio file, got a folder: {file}")
     if not Path(file).is_file():
         raise FileNotFoundError(f"FILE: no such file: {file}")
     inverse_path = Path(run_dir) / INVERSE_MEL_FILE
@@ -193,7 +195,7 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     n = x.shape[-1]
     if n < spec.config.n_fft:
         raise ValueError(f"FILE: {file} holds {n} samples at {sr} Hz, fewer than one FFT window "
-                         f"({spec.config.n_fft}); use a longer file or --seconds")
+                         f"({spec.config.n_fft}); use a longer file")
     inverter = Inverter.for_run(run_dir, spec, learned={"auto": None, "learned": True,
                                                         "nnls": False}[inversion],
                                 mels="analysed" if through == "mel" else "decoded")
