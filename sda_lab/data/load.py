@@ -214,7 +214,9 @@ def load_folder(path: str | Path, config: DataConfig | None = None, *,
     by a list of extensions: WAV (int, float, WAVEX, upper-case ``.WAV``), FLAC, Ogg Vorbis and
     Opus, AIFF, MP3 (libsndfile >= 1.1), CAF, W64, ... whatever ``soundfile.available_formats()``
     lists. Each file is mixed down to mono and resampled to ``config.sample_rate`` with
-    ``torchaudio.functional.resample``, then cut:
+    ``torchaudio.functional.resample`` (``soxr`` where the rates' ratio does not reduce to
+    small terms, :func:`sda_lab.data._audio_read.resample`; a rate under 1000 Hz is skipped),
+    then cut:
 
     - ``cut="grid"``: non-overlapping clips from the start of the file. The last partial piece
       is padded with silence and kept when it is at least half a clip (``TAIL_KEEP``), else
