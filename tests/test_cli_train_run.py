@@ -229,6 +229,9 @@ def test_resume_names_an_inverse_budget_for_a_run_without_an_inverse(tmp_path, c
     code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume"])
     assert code == 1 and ("got none, and the run's own (--max-steps 1) is spent at 1 steps; "
                           "give one, e.g. --max-steps 2") in line  # no budget flag was given
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume",
+                                   "--max-steps", "1"])  # given, and as spent
+    assert code == 1 and "got --max-steps 1, spent at 1 steps" in line
     assert (out / "metrics.json").read_bytes() == before
 
 

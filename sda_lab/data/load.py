@@ -127,8 +127,9 @@ def _load_file(path: Path, name: str, sample_rate: int, clip_len: int, threshold
                duration_s=read.mono.shape[0] / sr)  # what was read: a truncated file reads short
     if read.mono.shape[0] == 0:
         return skip("empty (no samples)")
-    if rate_problem(sr):
-        return skip(rate_problem(sr), warn=True)
+    bad_rate = rate_problem(sr)
+    if bad_rate:
+        return skip(bad_rate, warn=True)
     if read.header_note:
         _add_note(row, read.header_note)
         warns.append(f"{name}: {read.header_note}")

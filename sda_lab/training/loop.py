@@ -32,7 +32,8 @@ from .checkpoint import Checkpoint, best_path_for
 from .config import TrainConfig
 from .diagnostics import eval_recon, mean_mel_baseline, mean_mel_sc_baseline, verdict
 from .history import History
-from .resume import InterruptRequest, TrainingInterrupted, forked_rng, restore, seed_global
+from .resume import (InterruptRequest, TrainingInterrupted, forked_rng, restore, seed_global,
+                     spent_limits)
 
 # before an evaluation is timed, one is taken to cost this share of a training step per batch
 EVAL_STEP_SHARE = 0.5
@@ -347,10 +348,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
                     resume.optimizer_state)
         else:
             seed_global(generator)
-        reached = ([f"max_steps={config.max_steps}"] if config.max_steps is not None
-                   and state.step_count >= config.max_steps else []) + (
-            [f"epochs={config.epochs}"] if state.order is None and config.epochs is not None
-            and state.epoch >= config.epochs else [])
+        reached = spent_limits(config, resume.resume or {}) if resume is not None else []
         if reached:
             raise ValueError(f"resume: expected a budget beyond what the run has done, got "
                              f"{' and '.join(reached)} for a run at {state.step_count} steps "

@@ -20,10 +20,21 @@ import threading
 import torch
 
 __all__ = ["TrainingInterrupted", "InterruptRequest", "forked_rng", "capture", "restore",
-           "RESUME_KEYS"]
+           "spent_limits", "RESUME_KEYS"]
 
 RESUME_KEYS = ("generator_state", "global_rng_state", "epoch", "step_count", "order",
                "next_batch", "progress", "best_metric", "raw_model_state", "averaged_state")
+
+
+def spent_limits(config, resume: dict) -> list[str]:
+    """The limits of ``config`` (a ``TrainConfig``) that the run saved as ``resume`` (what
+    :func:`capture` saved) has already reached, as ``"max_steps=N"`` / ``"epochs=N"``; empty
+    when there is training left to do."""
+    steps, epoch = int(resume.get("step_count", 0)), int(resume.get("epoch", 0))
+    return ([f"max_steps={config.max_steps}"] if config.max_steps is not None
+            and steps >= config.max_steps else []) + (
+        [f"epochs={config.epochs}"] if resume.get("order") is None and config.epochs is not None
+        and epoch >= config.epochs else [])
 
 
 class TrainingInterrupted(KeyboardInterrupt):

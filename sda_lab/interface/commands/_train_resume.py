@@ -43,6 +43,7 @@ def resume_point(out, args: argparse.Namespace):
     """The run to go on with: its last checkpoint (with resume state), the record in its
     ``extra``, and its train config with this session's budget. One line when there is none."""
     from ...training.checkpoint import load_checkpoint
+    from ...training.resume import spent_limits
 
     if not out.checkpoint.is_file():
         raise FileNotFoundError(f"--resume: expected the last checkpoint of a run in "
@@ -59,20 +60,23 @@ def resume_point(out, args: argparse.Namespace):
                          "that, so none would be fitted); drop it, or start a new run "
                          "without --no-inverse-mel")
     budget = {k: getattr(args, k) for k in ("max_minutes", "max_steps", "epochs")}
-    if all(v is None for v in budget.values()):
+    own = all(v is None for v in budget.values())
+    if own:
         budget = dict(record.get("budget") or {})
-        done = int((ckpt.resume or {}).get("step_count", 0))
-        if budget.get("max_steps") is not None and done >= budget["max_steps"]:
-            raise ValueError(f"--resume: expected a budget beyond what the run has done, got "
-                             f"none, and the run's own (--max-steps {budget['max_steps']}) is "
-                             f"spent at {done} steps; give one, e.g. --max-steps "
-                             f"{2 * done} or --max-minutes 5")
     epochs = budget.get("epochs")
     if epochs is None and budget.get("max_minutes") is None and budget.get("max_steps") is None:
         epochs = ckpt.train_config.epochs
     config = replace(ckpt.train_config, max_minutes=budget.get("max_minutes"),
                      max_steps=budget.get("max_steps"), epochs=epochs,
                      device=args.device)
+    reached = spent_limits(config, ckpt.resume)  # said here, before the folder is read
+    if reached:
+        done = int(ckpt.resume["step_count"])
+        limits = " and ".join("--" + r.replace("_", "-").replace("=", " ") for r in reached)
+        got = f"none, and the run's own ({limits}) is" if own else f"{limits},"
+        raise ValueError(f"--resume: expected a budget beyond what the run has done, got {got} "
+                         f"spent at {done} steps; give one, e.g. --max-steps {2 * done} or "
+                         "--max-minutes 5")
     return ckpt, record, config, budget
 
 

@@ -83,8 +83,9 @@ def _read(file: str, sample_rate: int, samples: int):
         raise ValueError(f"FILE: {file} holds {got.n_bad} NaN/Inf samples")
     if mono.shape[0] == 0:
         raise ValueError(f"FILE: {file} holds no audio frames")
-    if rate_problem(got.sample_rate):
-        raise ValueError(f"FILE: {file}: {rate_problem(got.sample_rate)}")
+    bad_rate = rate_problem(got.sample_rate)
+    if bad_rate:
+        raise ValueError(f"FILE: {file}: {bad_rate}")
     need = math.ceil(samples * got.sample_rate / sample_rate) + 1
     mono = mono[:need]
     if got.sample_rate != sample_rate:
