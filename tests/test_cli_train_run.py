@@ -17,8 +17,9 @@ from sda_lab.interface.commands._train_report import check_written
 from sda_lab.interface.commands._train_steps import INVERSE_MARGIN, train_inverse_mel
 from sda_lab.representation.inverter import Inverter
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
-from sda_lab.training.budget import (DECODED_FRACTION, INVERSE_SHARE, MIN_INVERSE_S,
-                                     MIN_TRAINING_S, split_budget)
+from sda_lab.training.budget import (DECODED_FRACTION, HEARING_CLIP_S, HEARING_START_S,
+                                     INVERSE_SHARE, MIN_INVERSE_S, MIN_TRAINING_S,
+                                     split_budget)
 from sda_lab.training.callbacks import LiveState
 from sda_lab.training.checkpoint import load_checkpoint
 from sda_lab.training.rundir import RunDir
@@ -49,6 +50,12 @@ def test_a_budget_is_split_up_front_and_the_parts_add_up_to_it():
             split_budget(18.0, spent, 60.0)
     need = 16.0 + (MIN_TRAINING_S + 1.0) / (0.9 - INVERSE_SHARE)  # what the message asks for
     assert split_budget(need, 16.0, 60.0).training_s >= MIN_TRAINING_S
+    # few clips to hear: hearing is sized to them and training gets the rest
+    few = split_budget(300.0, 12.0, 60.0, hearing_clips=5)
+    assert few.hearing_s == pytest.approx(HEARING_START_S + 5 * HEARING_CLIP_S)
+    assert few.hearing_s < plan.hearing_s
+    assert few.training_s == pytest.approx(plan.training_s + plan.hearing_s - few.hearing_s)
+    assert split_budget(300.0, 12.0, 60.0, hearing_clips=500).hearing_s == plan.hearing_s
 
 
 def test_max_minutes_is_the_whole_wait_and_each_part_gets_its_printed_share(

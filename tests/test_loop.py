@@ -353,6 +353,30 @@ def test_eval_every_skips_evaluations_but_not_training(mels, tmp_path):
         small(eval_every=0)
 
 
+def test_an_evaluation_share_spaces_the_evaluations_out_by_the_clip_counts(mels):
+    """eval_share: the eval pass (EVAL_STEP_SHARE of a step per batch of clips) is at most that
+    share of the work, worked out from the counts (a step budget stays reproducible); the
+    first and the last epoch are still evaluated, and training is the same."""
+    from sda_lab.training.config import EVAL_STEP_SHARE
+
+    cfg = small(epochs=None, max_steps=25, batch_size=4)
+    tr, va = mels[:8], mels[8:]  # 2 steps an epoch; 12 clips to evaluate: 3 batches
+    between = EVAL_STEP_SHARE * 3 * (1 - 0.1) / 0.1  # 13.5 steps: every 7th epoch
+    assert replace(cfg, eval_share=0.1).epochs_between_evaluations(2, 12) == math.ceil(
+        between / 2) == 7
+    assert replace(cfg, eval_share=0.1, eval_every=9).epochs_between_evaluations(2, 12) == 9
+    assert cfg.epochs_between_evaluations(2, 12) == 1  # None: the plan's every epoch
+    full_model, full = train_run(TINY, cfg, tr, val_mels=va, sinks=QUIET, seed=1)
+    some_model, some = train_run(TINY, replace(cfg, eval_share=0.1), tr, val_mels=va,
+                                 sinks=QUIET, seed=1)
+    assert full.epoch == list(range(13)) and some.epoch == [0, 6, 12]
+    for a, b in zip(full_model.state_dict().values(), some_model.state_dict().values()):
+        assert torch.equal(a, b)
+    for bad in (0.0, 1.0, -0.5):
+        with pytest.raises(ValueError, match="eval_share must be in"):
+            small(eval_share=bad)
+
+
 def test_a_cosine_learning_rate_falls_over_the_budget_and_a_constant_one_stays(tmp_path, mels):
     last = {}
     for schedule in ("constant", "cosine"):

@@ -19,7 +19,8 @@ import time
 from dataclasses import asdict, dataclass
 
 __all__ = ["BudgetSplit", "split_budget", "seconds_since_start", "INVERSE_SHARE",
-           "DECODED_FRACTION", "HEARING_SHARE", "HEARING_MAX_S", "WRITING_S", "MIN_INVERSE_S",
+           "DECODED_FRACTION", "HEARING_SHARE", "HEARING_MAX_S", "HEARING_START_S",
+           "HEARING_CLIP_S", "WRITING_S", "MIN_INVERSE_S",
            "MIN_TRAINING_S"]
 
 INVERSE_SHARE = 0.3  # of what is left after loading, for both inverse mels' fits
@@ -27,6 +28,11 @@ DECODED_FRACTION = 1 / 3  # of the inverse part: the fine-tuning on decoded mels
 # most --inverse-mel-minutes) fits the inverse of the clips' own mels
 HEARING_SHARE = 0.1  # of what is left after loading, at most HEARING_MAX_S
 HEARING_MAX_S = 60.0
+# hearing's share is at most HEARING_START_S + HEARING_CLIP_S per clip to hear: about 3x what
+# a held-out clip took at one thread of a 2-core CPU (0.35 s: the model's path, the mel round
+# trip and the average sound, each inverted and scored); an unused share is lost to training
+HEARING_START_S = 3.0
+HEARING_CLIP_S = 1.0
 WRITING_S = 1.0  # metrics.json; at most 5% of what is left
 MIN_INVERSE_S = 10.0  # a shorter share cannot choose a start and fit: the fit is skipped
 MIN_TRAINING_S = 5.0  # a shorter training share is refused: a few steps learn nothing
@@ -84,12 +90,14 @@ class BudgetSplit:
 
 
 def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
-                 fine_tune_only: bool = False) -> BudgetSplit:
+                 fine_tune_only: bool = False, hearing_clips: int | None = None) -> BudgetSplit:
     """Share ``total_s`` seconds once ``spent_s`` went on loading.
 
     ``inverse_max_s``: the cap of the inverse of the clips' mels (``--inverse-mel-minutes``),
     or None when no fit is wanted. Of what is left, writing gets :data:`WRITING_S` (at most 5%),
-    hearing :data:`HEARING_SHARE` (at most :data:`HEARING_MAX_S`), the two inverse fits
+    hearing :data:`HEARING_SHARE` (at most :data:`HEARING_MAX_S`, and where ``hearing_clips``,
+    the clips to hear, is given at most :data:`HEARING_START_S` plus :data:`HEARING_CLIP_S` per
+    clip), the two inverse fits
     :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 - DECODED_FRACTION)``; 0 below
     :data:`MIN_INVERSE_S`), training the rest. ``fine_tune_only``: the inverse of the clips'
     mels is kept (``--resume``), so the inverse part is only the fine-tuning's
@@ -105,6 +113,8 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     left = total_s - spent_s
     writing = min(WRITING_S, 0.05 * max(left, 0.0))
     hearing = min(HEARING_SHARE * max(left, 0.0), HEARING_MAX_S)
+    if hearing_clips is not None:
+        hearing = min(hearing, HEARING_START_S + HEARING_CLIP_S * hearing_clips)
     inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * max(left, 0.0),
                                                     inverse_max_s / (1 - DECODED_FRACTION))
     skipped = 0.0

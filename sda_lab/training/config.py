@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from ..data.augment import AugmentConfig
 from ..model.losses import KL_SCHEDULES, kl_weight_at_progress, scheduled_kl_weight
 
-__all__ = ["TrainConfig", "LR_SCHEDULES"]
+__all__ = ["TrainConfig", "LR_SCHEDULES", "EVAL_STEP_SHARE"]
 
 LR_SCHEDULES = ("constant", "cosine")
+# the eval-mode pass over a batch of clips is taken to cost this share of an optimiser step on
+# one (forward only, no gradient): 0.47 measured on a 2-core CPU, benchmarks/RESULTS.md 17
+EVAL_STEP_SHARE = 0.5
 
 
 @dataclass
@@ -53,6 +56,13 @@ class TrainConfig:
     the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
     and the last; 1 (the plan): every epoch. Training itself is the same whatever it is (the
     pass draws no random numbers), so a sweep that reads only final states can skip the rest.
+
+    ``eval_share``: at most this share of the work goes to that pass: the epochs between
+    evaluations are at least enough that the pass over all training and validation clips
+    (costed at :data:`EVAL_STEP_SHARE` of an optimiser step per batch of clips) is this share of the optimiser steps' and its own work. On a small folder an epoch is
+    one or two steps, and evaluating after each took about a third of a run's minutes. Worked
+    out from the clip counts, so a step budget stays reproducible. None (the plan): every
+    ``eval_every``-th epoch.
     """
 
     epochs: int | None = 30
@@ -77,8 +87,18 @@ class TrainConfig:
     gaussian_sigma: float | None = None
     ema_decay: float | None = None  # per-step decay of the weights' average; None: no average
     eval_every: int = 1  # epochs between evaluations (the first and the last always)
+    eval_share: float | None = None  # at most this share of the work evaluating; None: the plan
     spectral_convergence_weight: float = 0.0  # of the mel magnitudes' SC, added to the loss
     lr_schedule: str = "constant"  # or "cosine": lr decays to 0 over the planned budget
+
+    def epochs_between_evaluations(self, steps_per_epoch: int, n_eval_clips: int) -> int:
+        """``eval_every``, raised where ``eval_share`` asks for fewer evaluations of
+        ``n_eval_clips`` (training and validation) at ``steps_per_epoch`` steps an epoch."""
+        if self.eval_share is None:
+            return self.eval_every
+        pass_steps = EVAL_STEP_SHARE * math.ceil(n_eval_clips / self.batch_size)
+        between = pass_steps * (1.0 - self.eval_share) / self.eval_share  # optimiser steps
+        return max(self.eval_every, math.ceil(between / steps_per_epoch))
 
     def __post_init__(self) -> None:
         if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
@@ -98,6 +118,8 @@ class TrainConfig:
             raise ValueError("epochs=None needs a budget: set max_steps or max_minutes")
         if not isinstance(self.eval_every, int) or self.eval_every < 1:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
+        if self.eval_share is not None and not 0.0 < self.eval_share < 1.0:
+            raise ValueError(f"eval_share must be in (0, 1) or None, got {self.eval_share!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay!r}")
         if not (isinstance(self.spectral_convergence_weight, (int, float))

@@ -29,14 +29,11 @@ from ..model.vae import ConvVAE, VAEConfig
 from .callbacks import (BestCheckpoint, LastCheckpoint, LiveState, Sinks, TrainState,
                         weight_average)
 from .checkpoint import Checkpoint, best_path_for
-from .config import TrainConfig
+from .config import EVAL_STEP_SHARE, TrainConfig
 from .diagnostics import eval_recon, mean_mel_baseline, mean_mel_sc_baseline, verdict
 from .history import History
 from .resume import (InterruptRequest, TrainingInterrupted, forked_rng, restore, seed_global,
                      spent_limits)
-
-# before an evaluation is timed, one is taken to cost this share of a training step per batch
-EVAL_STEP_SHARE = 0.5
 
 
 class TrainingDiverged(RuntimeError):
@@ -307,6 +304,8 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             if val_mels is not None:
                 history.val_sc_baseline = mean_mel_sc_baseline(data, magnitude, val_mels)
     steps_per_epoch = math.ceil(n / config.batch_size)
+    every = config.epochs_between_evaluations(
+        steps_per_epoch, n + (0 if val_mels is None else val_mels.shape[0]))
     planned = steps_per_epoch * config.epochs if config.epochs is not None else math.inf
     if config.max_steps is not None:
         planned = min(planned, config.max_steps)
@@ -364,7 +363,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             while state.stop is None:
                 means = _epoch_step(state, bar, budget_s, batch, checkpoint_path, interrupt)
                 if means is not None and (state.stop is not None or state.epoch == 0
-                                          or (state.epoch + 1) % config.eval_every == 0):
+                                          or (state.epoch + 1) % every == 0):
                     t_eval = time.perf_counter()
                     # seconds: the epochs since the last evaluation, so they sum to the run's
                     _eval_step(state, means, t_eval - t0, checkpoint_path)

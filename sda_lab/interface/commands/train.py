@@ -268,17 +268,20 @@ def _readable_inverse(path: Path) -> bool:
     return True
 
 
-def _plan(args, train_cfg, started: float, inverse_wanted: bool, kept_inverse: bool):
+def _plan(args, train_cfg, started: float, inverse_wanted: bool, kept_inverse: bool,
+          hearing_clips: int):
     """The budget's split (printed) and the train config with training's share; ``(None,
     train_cfg)`` without ``--max-minutes``. A kept inverse mel (``--resume``) leaves only its
-    fine-tuning's share to plan."""
+    fine-tuning's share to plan; ``hearing_clips`` (the clips :func:`hear` may score) bounds
+    hearing's."""
     from ...training.budget import split_budget
 
     if train_cfg.max_minutes is None:
         return None, train_cfg
     plan = split_budget(60.0 * train_cfg.max_minutes, time.perf_counter() - started,
                         60.0 * args.inverse_mel_minutes if inverse_wanted else None,
-                        fine_tune_only=bool(kept_inverse and inverse_wanted))
+                        fine_tune_only=bool(kept_inverse and inverse_wanted),
+                        hearing_clips=hearing_clips)
     print(plan.line())
     return plan, replace(train_cfg, max_minutes=plan.training_s / 60.0)
 
@@ -351,7 +354,8 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     earlier = out.read_metrics() if args.resume else None
     kept_inverse = args.resume and _readable_inverse(out.inverse_mel)
     inverse_wanted = not (args.no_inverse_mel or len(train_files) < 2)
-    plan, train_cfg = _plan(args, train_cfg, started, inverse_wanted, kept_inverse)
+    plan, train_cfg = _plan(args, train_cfg, started, inverse_wanted, kept_inverse,
+                            len(val_idx) or len(train_idx))
     t_loaded = time.perf_counter()
     run_id = uuid.uuid4().hex
     record = {"folder": str(folder), "train_files": train_files, "val_files": val_files,
