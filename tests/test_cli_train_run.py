@@ -58,6 +58,16 @@ def test_a_budget_is_split_up_front_and_the_parts_add_up_to_it():
     assert split_budget(300.0, 12.0, 60.0, hearing_clips=500).hearing_s == plan.hearing_s
 
 
+def test_the_clips_to_hear_are_those_hear_scores():
+    """At most 2 clips from each of the first 24 files by name: hearing's share is sized to
+    them, not to every held-out clip."""
+    from sda_lab.interface.commands._train_steps import HEAR_MAX_FILES, clips_to_hear
+
+    files = [f"f{k:02d}.wav" for k in range(30) for _ in range(3)]  # 30 files of 3 clips
+    assert HEAR_MAX_FILES == 24 and clips_to_hear(files, list(range(90))) == 48
+    assert clips_to_hear(files, [0, 3, 4]) == 3  # f00's first clip, f01's first two
+
+
 def test_max_minutes_is_the_whole_wait_and_each_part_gets_its_printed_share(
         tmp_path, capsys, monkeypatch, tiny):
     monkeypatch.setattr("sda_lab.training.budget.MIN_INVERSE_S", 0.0)  # fit in a small share

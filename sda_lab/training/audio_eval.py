@@ -60,7 +60,7 @@ from ..representation.inverter import Inverter
 from ..representation.metrics import level_db, log_spectral_distance, spectral_convergence
 
 __all__ = ["AVERAGE_RATIO", "LEARNED_SHARE", "PATHS", "MEANING", "VERDICTS", "AudioEvaluation",
-           "AudioVerdict", "evaluate_audio", "judge", "share_of_the_way"]
+           "AudioVerdict", "chosen_clips", "evaluate_audio", "judge", "share_of_the_way"]
 
 AVERAGE_RATIO = 0.9  # model SC at or above this fraction of the average sound's: at the average
 PATHS = ("model", "mel_round_trip", "average_sound")
@@ -147,6 +147,16 @@ class AudioEvaluation:
         return pd.DataFrame(rows).set_index("path")
 
 
+def chosen_clips(files: Sequence[str], indices: Sequence[int], max_files: int = 12,
+                 max_clips: int = 2) -> list[tuple[str, list[int]]]:
+    """The clips :func:`evaluate_audio` scores: ``(file, clip indices)`` for the first
+    ``max_files`` files by name, at most ``max_clips`` clips each from the file's start."""
+    by_file: dict[str, list[int]] = {}
+    for i in indices:
+        by_file.setdefault(files[i], []).append(int(i))
+    return [(name, by_file[name][:max_clips]) for name in sorted(by_file)[:max_files]]
+
+
 @torch.no_grad()
 def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[str],
                    indices: Sequence[int], train_mels: torch.Tensor, inverter: Inverter,
@@ -187,10 +197,7 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     if len(indices) == 0:
         raise ValueError("evaluate_audio: expected clips to score, got none")
     t0 = time.perf_counter()
-    by_file: dict[str, list[int]] = {}
-    for i in indices:
-        by_file.setdefault(files[i], []).append(int(i))
-    chosen = [(name, by_file[name][:max_clips]) for name in sorted(by_file)[:max_files]]
+    chosen = chosen_clips(files, indices, max_files, max_clips)
     flat = [i for _, ids in chosen for i in ids]
     length = waveforms.shape[-1]
     x = waveforms[flat].float()  # (n, 1, samples), every scored clip

@@ -201,6 +201,14 @@ def _heard_sc(spec, inverse, mels, waveforms) -> float:
     return float(spectral_convergence(waveforms, y, c.n_fft, c.hop_length).mean())
 
 
+def clips_to_hear(files: list[str], indices: list[int]) -> int:
+    """How many of the clips ``indices`` :func:`hear` may score (the budget's hearing share is
+    sized to them)."""
+    from ...training.audio_eval import chosen_clips
+
+    return sum(len(ids) for _, ids in chosen_clips(files, indices, HEAR_MAX_FILES))
+
+
 def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
     """The run's audio figures and verdict (:mod:`sda_lab.training.audio_eval`) on its held-out
     files, heard as ``listen`` hears them: the model in ``best.pt`` (else the last), the run's

@@ -47,7 +47,7 @@ from . import _options as opt
 from ...training.rundir import RUN_FILES
 from ._train_report import DEGENERATE_BASELINE, check_written, closing_lines, run_metrics, stopped_line
 from ._train_resume import check_resume_options, resume_files, resume_point
-from ._train_steps import hear, inverse_entry_for
+from ._train_steps import clips_to_hear, hear, inverse_entry_for
 
 __all__ = ["add_parser", "check_out", "run"]
 
@@ -355,7 +355,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     kept_inverse = args.resume and _readable_inverse(out.inverse_mel)
     inverse_wanted = not (args.no_inverse_mel or len(train_files) < 2)
     plan, train_cfg = _plan(args, train_cfg, started, inverse_wanted, kept_inverse,
-                            len(val_idx) or len(train_idx))
+                            clips_to_hear(clips.files, val_idx or train_idx))
     t_loaded = time.perf_counter()
     run_id = uuid.uuid4().hex
     record = {"folder": str(folder), "train_files": train_files, "val_files": val_files,
