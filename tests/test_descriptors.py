@@ -37,6 +37,15 @@ def test_clip_descriptors_order_simple_sounds():
     assert np.isnan(d.loc[3, "f0_hz"])  # noise is not pitched
 
 
+def test_a_pitch_at_the_trackers_floor_is_not_reported():
+    """pYIN's range starts at 50 Hz: a thump there (a kick drum's) is no pitch it can tell,
+    so it is left out, while a low tone above the floor is still read."""
+    x = np.stack([_tone(D.F0_RANGE_HZ[0]), _tone(70.0)])  # (2, samples)
+    d = D.clip_descriptors(torch.tensor(x, dtype=torch.float32)[:, None], SR, f0=True,
+                           n_fft=1024, hop_length=256)
+    assert np.isnan(d.loc[0, "f0_hz"]) and d.loc[1, "f0_hz"] == pytest.approx(70, rel=0.03)
+
+
 @pytest.mark.parametrize("bad, needle", [
     (np.zeros((0, SR)), "N >= 1"),
     (np.zeros((2, 100)), "n_fft"),

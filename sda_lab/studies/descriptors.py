@@ -56,6 +56,9 @@ F0_RESOLUTION = 0.5  # semitones per pYIN pitch bin (librosa: 0.1; its Viterbi c
 # the default's; the descriptor change this costs is measured in the lead's RESULTS.md notes
 ANALYSIS_GRIFFIN_LIM_ITERS = 16
 MIN_VOICED = 0.3  # a clip is pitched when at least this share of its loud frames is voiced
+# a frame whose pYIN pitch is within a semitone of the range's floor is not counted as voiced:
+# the thump of a drum hit lands there, at the edge of what the tracker can tell
+F0_FLOOR_HZ = F0_RANGE_HZ[0] * 2 ** (1 / 12)
 
 
 def clip_length(spec, n_frames: int) -> int:
@@ -146,7 +149,8 @@ def clip_descriptors(waveforms: torch.Tensor | np.ndarray, sample_rate: int, f0:
         ``flatness`` (0 tonal .. 1 white noise), ``bandwidth_hz``: per-frame librosa features
         averaged with the frames' energy as weights (silence below -80 dB carries none).
         ``onset_strength``: the peak of librosa's onset strength envelope. ``f0_hz``: median
-        pYIN f0 of the voiced loud frames, NaN when under 30% of them are voiced (unpitched).
+        pYIN f0 of the voiced loud frames, NaN when under 30% of them are voiced (unpitched);
+        a frame's pitch within a semitone of the range's 50 Hz floor does not count as voiced.
 
     Raises
     ------
@@ -194,7 +198,7 @@ def clip_descriptors(waveforms: torch.Tensor | np.ndarray, sample_rate: int, f0:
         frames = min(f0_frames.shape[-1], weight.shape[-1])
         loud = weight[:, :frames] > 0
         for i in range(x.shape[0]):
-            v = voiced[i, :frames] & loud[i]
+            v = voiced[i, :frames] & loud[i] & (f0_frames[i, :frames] > F0_FLOOR_HZ)
             if loud[i].sum() and v.sum() >= MIN_VOICED * loud[i].sum():
                 f0_hz[i] = float(np.nanmedian(f0_frames[i, :frames][v]))
     rows["f0_hz"] = f0_hz

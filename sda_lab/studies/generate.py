@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 
 from ..representation.inverter import Inverter
-from .descriptors import DESCRIPTORS, MIN_VOICED, clip_descriptors, clip_length, invert
+from .descriptors import DESCRIPTORS, F0_FLOOR_HZ, MIN_VOICED, clip_descriptors, clip_length, invert
 from .continuation import check_seconds, continue_mel, describe
 from .copying import can_tell, copy_summary, nearest_clips, reconstruction_distances
 from .prior import PRIORS, LatentPrior, decode_samples, fit_gmm_prior, normal_prior
@@ -195,8 +195,8 @@ def _f0_notes(f0_hz: np.ndarray, why: list[str], f0: bool) -> list[str]:
         elif not f0:
             out.append("not estimated (--no-f0)")
         else:
-            out.append(f"unpitched: pYIN found a pitch in under {MIN_VOICED:.0%} of its loud "
-                       "frames")
+            out.append(f"unpitched: pYIN found a pitch above {F0_FLOOR_HZ:.0f} Hz in under "
+                       f"{MIN_VOICED:.0%} of its loud frames")
     return out
 
 
