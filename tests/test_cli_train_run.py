@@ -226,6 +226,24 @@ def test_resume_refits_an_unreadable_inverse(tmp_path, capsys, monkeypatch, tiny
     IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)  # readable again
 
 
+def test_resume_without_a_checkpoint_says_how_to_start_the_run(tmp_path, capsys):
+    """The advice works as given: a folder with other files in it needs --overwrite."""
+    folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(4)])
+    out = tmp_path / "run"
+    out.mkdir()
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume"])
+    assert code == 1 and line.endswith("got no checkpoint.pt; start the run without --resume")
+    (out / "notes.txt").write_text("mine")  # not a run's: no --overwrite needed
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume"])
+    assert code == 1 and line.endswith("start the run without --resume")
+    (out / "metrics.json").write_text("{}")  # what a run stopped before its checkpoint left
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--resume"])
+    assert code == 1 and ("start the run again with --overwrite in place of --resume (the "
+                          "folder holds metrics.json)") in line
+    code, line = error_of(capsys, ["train", str(folder), "--out", str(out), *BASE])
+    assert code == 1 and "--overwrite" in line  # what the advice avoids
+
+
 def test_resume_names_an_inverse_budget_for_a_run_without_an_inverse(tmp_path, capsys, tiny):
     folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(4)])
     out = tmp_path / "run"

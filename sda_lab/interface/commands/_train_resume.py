@@ -46,9 +46,13 @@ def resume_point(out, args: argparse.Namespace):
     from ...training.resume import spent_limits
 
     if not out.checkpoint.is_file():
+        from ...training.rundir import RUN_FILES
+
+        held = [n for n in RUN_FILES if (out.path / n).exists()]
+        start = (f"start the run again with --overwrite in place of --resume (the folder holds "
+                 f"{', '.join(held)})" if held else "start the run without --resume")
         raise FileNotFoundError(f"--resume: expected the last checkpoint of a run in "
-                                f"{out.path}, got no {out.checkpoint.name}; start the run without "
-                                "--resume")
+                                f"{out.path}, got no {out.checkpoint.name}; {start}")
     ckpt = load_checkpoint(out.checkpoint, device="cpu")
     record = ckpt.extra
     if ckpt.resume is None or ckpt.train_config is None or "train_files" not in record:
