@@ -98,5 +98,6 @@ OWN_AUDIO_RECIPE = Recipe(
         "closer to the input in spectral convergence and level on drums, instruments and the "
         "synthetic set, where the MSE alone lost 3-5 dB and detail; half the plan's channels "
         "(0.24 M parameters, not 0.88 M) take about 2.9x the steps in the same 5 minutes, and "
-        "the audio of held-out files came closer in every paired run (benchmarks/RESULTS.md, "
-        "section 17)")
+        "the audio of held-out files came closer in every paired run; evaluating after every "
+        "epoch of a small folder took a third of the training minutes, so the evaluations take "
+        "5% (28-83% more steps; benchmarks/RESULTS.md, section 17)")
