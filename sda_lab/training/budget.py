@@ -97,12 +97,11 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     or None when no fit is wanted. Of what is left, writing gets :data:`WRITING_S` (at most 5%),
     hearing :data:`HEARING_SHARE` (at most :data:`HEARING_MAX_S`, and where ``hearing_clips``,
     the clips to hear, is given at most :data:`HEARING_START_S` plus :data:`HEARING_CLIP_S` per
-    clip), the two inverse fits
-    :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 - DECODED_FRACTION)``; 0 below
-    :data:`MIN_INVERSE_S`), training the rest. ``fine_tune_only``: the inverse of the clips'
-    mels is kept (``--resume``), so the inverse part is only the fine-tuning's
-    :data:`DECODED_FRACTION` of it (0 below :data:`MIN_INVERSE_S`, as above) and training gets
-    the rest.
+    clip), the two inverse fits :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 -
+    DECODED_FRACTION)``; 0 below :data:`MIN_INVERSE_S`), training the rest.
+    ``fine_tune_only``: the inverse of the clips' mels is kept (``--resume``), so the inverse
+    part is only the fine-tuning's :data:`DECODED_FRACTION` of it (0 below
+    :data:`MIN_INVERSE_S`, as above) and training gets the rest.
 
     Raises
     ------

@@ -58,11 +58,11 @@ class TrainConfig:
     pass draws no random numbers), so a sweep that reads only final states can skip the rest.
 
     ``eval_share``: at most this share of the work goes to that pass: the epochs between
-    evaluations are at least enough that the pass over all training and validation clips
-    (costed at :data:`EVAL_STEP_SHARE` of an optimiser step per batch of clips) is this share of the optimiser steps' and its own work. On a small folder an epoch is
-    one or two steps, and evaluating after each took about a third of a run's minutes. Worked
-    out from the clip counts, so a step budget stays reproducible. None (the plan): every
-    ``eval_every``-th epoch.
+    evaluations are enough that the pass over all training and validation clips (costed at
+    :data:`EVAL_STEP_SHARE` of an optimiser step per batch of clips) is at most this share of
+    the steps' and its own work. On a small folder an epoch is one or two steps, and evaluating
+    after each took about a third of a run's minutes. Worked out from the clip counts, so a step
+    budget stays reproducible. None (the plan): every ``eval_every``-th epoch.
     """
 
     epochs: int | None = 30
