@@ -87,6 +87,8 @@ def test_max_minutes_is_the_whole_wait_and_each_part_gets_its_printed_share(
     line = next(s for s in printed.splitlines() if s.startswith("time budget 0.25 min"))
     assert f"training {planned['training_s']:.1f} s" in line
     assert "of the 15 s budget" in printed
+    # --quiet: no bar was shown, so the closing lines name none
+    assert "spectral error" in printed and "progress bar" not in printed
 
 
 def _fake_fit(spec, best_loss):

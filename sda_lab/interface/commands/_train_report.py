@@ -118,11 +118,11 @@ def run_metrics(result, clips, spec, folder: Path, record: dict, audio, verdict:
     return {k: _finite(v) for k, v in metrics.items()}
 
 
-def closing_lines(metrics: dict, folder: str, out: str) -> list[str]:
+def closing_lines(metrics: dict, folder: str, out: str, quiet: bool = False) -> list[str]:
     """What the run ended as, in the order a user reads it: the audio figures, the model's own
     domain (the progress bar's last reading among them), the verdict, and how to train on when
     it was still learning (:func:`still_learning_line`; ``folder`` and ``out`` as the command
-    was given them)."""
+    was given them; ``quiet``: no progress bar was shown, so none is named)."""
     lines = []
     if metrics["audio"] is not None:
         lines.append(audio_table(metrics["audio"]))
@@ -130,8 +130,9 @@ def closing_lines(metrics: dict, folder: str, out: str) -> list[str]:
     hist = metrics["history"]
     if sc is None and hist.get("train_sc"):
         sc, sc_base = hist["train_sc"][-1], hist.get("train_sc_baseline")
-    spectral = (f"spectral error {sc / sc_base:.2f}x the average mel's (the progress bar's last "
-                f"reading), " if sc is not None and sc_base else "")
+    bar = "" if quiet else " (the progress bar's last reading)"
+    spectral = (f"spectral error {sc / sc_base:.2f}x the average mel's{bar}, "
+                if sc is not None and sc_base else "")
     side = "held-out" if metrics["val_recon"] is not None else "training"
     val = (f"mel MSE {_fmt(metrics['val_ratio'], '.2f')}x"
            f"{', ' + metrics['val_ratio_note'] if metrics['val_ratio_note'] else ''}"

@@ -417,7 +417,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
                   file=sys.stderr)
             return 130
         raise interrupted
-    print("\n".join(closing_lines(metrics, args.folder, args.out)))
+    print("\n".join(closing_lines(metrics, args.folder, args.out, args.quiet)))
     if plan is not None:
         print(f"took {time.perf_counter() - started:.1f} s of the {plan.total_s:.0f} s budget")
     print(f"wrote {', '.join(str(p) for p in written)}")
