@@ -75,22 +75,15 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     from ...studies.continuation import check_seconds
     from ...studies.descriptors import clip_length
     from ...training.rundir import RunDir
-    from .listen import _read, check_out_is_not_an_input
+    from .listen import _read, check_audio_file, check_out_is_not_an_input, check_wav_out
 
     check_alpha(alpha)
     if seconds is not None and not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"--seconds: expected {_SECONDS}, got {seconds!r}")
-    out_path = Path(out)
-    if out_path.suffix.lower() != ".wav":
-        raise ValueError(f"--out: expected a file name ending in .wav, got {out!r}")
-    if out_path.is_dir():
-        raise ValueError(f"--out: expected a WAV file, got the folder {out!r}")
+    out_path = check_wav_out(out)
     if out_path.exists() and not overwrite:
         raise ValueError(f"--out: {out} exists; choose another name or pass --overwrite")
-    if Path(file).is_dir():
-        raise ValueError(f"FILE: expected an audio file, got a folder: {file}")
-    if not Path(file).is_file():
-        raise FileNotFoundError(f"FILE: no such file: {file}")
+    check_audio_file(file)
     inputs = {"FILE": Path(file)}
     for flag, run in (("RUN_A", run_a), ("RUN_B", run_b)):
         try:

@@ -123,6 +123,24 @@ def _training_files(run_dir: str) -> dict[str, Path]:
     return {f"one of RUN's training files ({name})": Path(folder) / name for name in names}
 
 
+def check_wav_out(out: str) -> Path:
+    """``--out`` as a path: one line unless it names a ``.wav`` file (not a folder)."""
+    path = Path(out)
+    if path.suffix.lower() != ".wav":
+        raise ValueError(f"--out: expected a file name ending in .wav, got {out!r}")
+    if path.is_dir():
+        raise ValueError(f"--out: expected a WAV file, got the folder {out!r}")
+    return path
+
+
+def check_audio_file(file: str) -> None:
+    """One line unless ``FILE`` is an existing file (a folder is named as one)."""
+    if Path(file).is_dir():
+        raise ValueError(f"FILE: expected an audio file, got a folder: {file}")
+    if not Path(file).is_file():
+        raise FileNotFoundError(f"FILE: no such file: {file}")
+
+
 def check_out_is_not_an_input(out: Path, inputs: dict[str, Path]) -> None:
     """``ValueError`` (one line naming ``--out``) when ``out`` is one of ``inputs`` (``{what:
     path}``): writing it would replace an input with its reconstruction."""
@@ -163,16 +181,9 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
                          f"{inversion!r}")
     if seconds is not None and not (0 < seconds <= MAX_SECONDS):
         raise ValueError(f"--seconds: expected {_SECONDS}, got {seconds!r}")
-    out_path = Path(out)
-    if out_path.suffix.lower() != ".wav":
-        raise ValueError(f"--out: expected a file name ending in .wav, got {out!r}")
-    if out_path.is_dir():
-        raise ValueError(f"--out: expected a WAV file, got the folder {out!r}")
+    out_path = check_wav_out(out)
     ckpt_path = RunDir(run_dir).run_checkpoint()
-    if Path(file).is_dir():
-        raise ValueError(f"FILE: expected an audio file, got a folder: {file}")
-    if not Path(file).is_file():
-        raise FileNotFoundError(f"FILE: no such file: {file}")
+    check_audio_file(file)
     inverse_path = Path(run_dir) / INVERSE_MEL_FILE
     check_out_is_not_an_input(out_path, {"FILE": Path(file), "RUN's checkpoint": ckpt_path,
                                          "RUN's learned inverse mel": inverse_path,
