@@ -58,6 +58,38 @@ def test_a_budget_is_split_up_front_and_the_parts_add_up_to_it():
     assert split_budget(300.0, 12.0, 60.0, hearing_clips=500).hearing_s == plan.hearing_s
 
 
+def test_a_fine_tuning_share_too_short_to_fit_goes_to_training(tmp_path, monkeypatch):
+    from sda_lab.interface.commands import _train_steps
+
+    # --max-minutes 1: the inverse part (15.6 s) fits, its fine-tuning's third (5.2 s) would not
+    plan = split_budget(60.0, 8.0, 60.0)
+    whole = INVERSE_SHARE * 52.0
+    assert DECODED_FRACTION * whole < MIN_INVERSE_S <= (1 - DECODED_FRACTION) * whole
+    assert plan.fine_tune_s == 0 and plan.fine_tune_skipped == pytest.approx(
+        DECODED_FRACTION * whole)
+    assert plan.inverse_s == pytest.approx((1 - DECODED_FRACTION) * whole)
+    assert plan.training_s == pytest.approx(52.0 - plan.writing_s - plan.hearing_s
+                                            - plan.inverse_s)
+    assert sum(plan.parts().values()) == pytest.approx(60.0)
+    assert "not fine-tuned on decoded mels (that share, 5.2 s" in plan.line()
+    assert "training has it" in plan.line()
+    five = split_budget(300.0, 12.0, 60.0)  # a share long enough: both fits planned
+    assert five.fine_tune_s == pytest.approx(DECODED_FRACTION * five.inverse_s)
+    assert five.fine_tune_skipped == 0
+    # the first fit is handed the whole inverse part; the fine-tuning is skipped with its reason
+    seconds = []
+    monkeypatch.setattr(_train_steps, "train_inverse_mel",
+                        lambda *a: seconds.append(a[-1]) or {"trained": True})
+    monkeypatch.setattr(_train_steps, "collapsed", lambda r: False)
+    args = types.SimpleNamespace(no_inverse_mel=False, inverse_mel_minutes=1.0, quiet=True)
+    run = types.SimpleNamespace(spectrogram=None, clips=None, train_idx=[0, 1])
+    entry = _train_steps.inverse_entry_for(args, run, RunDir(tmp_path), 0, plan, None, False,
+                                           None, 4)
+    assert seconds == [pytest.approx(plan.inverse_s)]
+    assert entry["decoded"]["kept"] is False and "5 s, is under the 10 s" in entry[
+        "decoded"]["note"]
+
+
 def test_the_clips_to_hear_are_those_hear_scores():
     """At most 2 clips from each of the first 24 files by name: hearing's share is sized to
     them, not to every held-out clip."""

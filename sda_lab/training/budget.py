@@ -57,7 +57,9 @@ def seconds_since_start() -> float:
 class BudgetSplit:
     """Seconds per part; they add up to ``total_s``. ``inverse_s`` 0: no fit (none asked
     for, or its share was under :data:`MIN_INVERSE_S`; ``inverse_skipped`` says which share it
-    would have had)."""
+    would have had). ``fine_tune_s``: the part of ``inverse_s`` for the fine-tuning on decoded
+    mels; 0 with ``fine_tune_skipped`` > 0 where that share was under :data:`MIN_INVERSE_S` and
+    went to training instead."""
 
     total_s: float
     loading_s: float
@@ -67,20 +69,27 @@ class BudgetSplit:
     writing_s: float
     inverse_skipped: float = 0.0
     fine_tune_only: bool = False  # the inverse of the clips' mels is kept (--resume)
+    fine_tune_s: float = 0.0
+    fine_tune_skipped: float = 0.0
 
     def parts(self) -> dict[str, float]:
         """``{part: seconds}`` in order, without the total."""
         return {k: v for k, v in asdict(self).items()
-                if k not in ("total_s", "inverse_skipped", "fine_tune_only")}
+                if k not in ("total_s", "inverse_skipped", "fine_tune_only", "fine_tune_s",
+                             "fine_tune_skipped")}
 
     def line(self) -> str:
         """The split in one line, as the train command prints it."""
-        inverse = (f"fine-tuning the kept inverse mel {self.inverse_s:.0f} s"
+        inverse = (f"fine-tuning the kept inverse mel {self.inverse_s:.1f} s"
                    if self.fine_tune_only and self.inverse_s else
                    f"the kept inverse mel, not fine-tuned (its share, "
                    f"{self.inverse_skipped:.0f} s, is under the {MIN_INVERSE_S:.0f} s a fit "
                    f"needs)" if self.fine_tune_only and self.inverse_skipped else
-                   f"learned inverse mels {self.inverse_s:.0f} s" if self.inverse_s else
+                   f"a learned inverse mel {self.inverse_s:.1f} s, not fine-tuned on decoded "
+                   f"mels (that share, {self.fine_tune_skipped:.1f} s, is under the "
+                   f"{MIN_INVERSE_S:.0f} s a fit needs: training has it)"
+                   if self.inverse_s and self.fine_tune_skipped else
+                   f"learned inverse mels {self.inverse_s:.1f} s" if self.inverse_s else
                    f"no learned inverse mel (its share, {self.inverse_skipped:.0f} s, is under "
                    f"the {MIN_INVERSE_S:.0f} s a fit needs)" if self.inverse_skipped else
                    "no learned inverse mel")
@@ -99,6 +108,8 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     the clips to hear, is given at most :data:`HEARING_START_S` plus :data:`HEARING_CLIP_S` per
     clip), the two inverse fits :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 -
     DECODED_FRACTION)``; 0 below :data:`MIN_INVERSE_S`), training the rest.
+    The fine-tuning on decoded mels has :data:`DECODED_FRACTION` of the inverse part; where
+    that is under :data:`MIN_INVERSE_S` it is not planned and training gets it.
     ``fine_tune_only``: the inverse of the clips' mels is kept (``--resume``), so the inverse
     part is only the fine-tuning's :data:`DECODED_FRACTION` of it (0 below
     :data:`MIN_INVERSE_S`, as above) and training gets the rest.
@@ -116,11 +127,14 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
         hearing = min(hearing, HEARING_START_S + HEARING_CLIP_S * hearing_clips)
     inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * max(left, 0.0),
                                                     inverse_max_s / (1 - DECODED_FRACTION))
-    skipped = 0.0
+    skipped = fine_tune_skipped = 0.0
     if fine_tune_only:
         inverse *= DECODED_FRACTION
     if 0 < inverse < MIN_INVERSE_S:
         inverse, skipped = 0.0, inverse
+    fine_tune = inverse if fine_tune_only else DECODED_FRACTION * inverse
+    if not fine_tune_only and 0 < fine_tune < MIN_INVERSE_S:
+        inverse, fine_tune, fine_tune_skipped = inverse - fine_tune, 0.0, fine_tune
     training = left - writing - hearing - inverse
     if training < MIN_TRAINING_S:
         # training gets at least (1 - HEARING_SHARE - INVERSE_SHARE) of what is left
@@ -130,4 +144,4 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
                          f"{total_s / 60:g} min, of which loading (start-up included) took "
                          f"{spent_s:.0f} s; give at least {math.ceil(need / 6) / 10:g} min")
     return BudgetSplit(total_s, spent_s, training, inverse, hearing, writing, skipped,
-                       fine_tune_only)
+                       fine_tune_only, fine_tune, fine_tune_skipped)

@@ -256,13 +256,12 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     mels (:func:`train_inverse_mel`; kept as it was on ``--resume``, as it depends on the
     training files only), then its fine-tuning on the model's decoded mels
     (:func:`train_decoded_inverse`, entry ``"decoded"``), in the budget's inverse part
-    (:data:`sda_lab.training.budget.DECODED_FRACTION` of it for the second, all of it when the
-    first is kept; without a budget,
+    (its ``fine_tune_s`` for the second, the rest for the first; without a budget,
     ``--inverse-mel-minutes`` for the first and half that for the second). A
     ``decoded_inverse_mel.pt`` already there (before ``--resume``) is removed first: it was
     fitted to the model before this training. An interrupt while fitting is returned (with its
     entry as ``.inverse_mel``) for the command to finish the run."""
-    from ...training.budget import DECODED_FRACTION, MIN_INVERSE_S
+    from ...training.budget import MIN_INVERSE_S
 
     had_decoded = out.decoded_inverse_mel.is_file()
     out.decoded_inverse_mel.unlink(missing_ok=True)
@@ -287,7 +286,8 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     elif plan.fine_tune_only:  # the budget kept no share for the first fit
         first, second = 0.0, plan.inverse_s or plan.inverse_skipped
     else:
-        first, second = (1 - DECODED_FRACTION) * plan.inverse_s, DECODED_FRACTION * plan.inverse_s
+        first = plan.inverse_s - plan.fine_tune_s
+        second = plan.fine_tune_s or plan.fine_tune_skipped
     if kept_inverse:
         entry = dict((earlier or {}).get("inverse_mel") or {"trained": True})
         entry.pop("decoded", None)  # its file was fitted to the model before --resume: removed
