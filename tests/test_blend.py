@@ -130,13 +130,15 @@ def test_cli_writes_a_wav_of_the_right_length(runs, tmp_path, capsys):
     (["--out", "{run_a}/best.pt", "--overwrite"], 1, "--out: expected a file name ending in .wav"),
     (["--out", "{file}", "--overwrite"], 1, "--out: expected a file that is not one of the"),
     (["--out", "{exists}"], 1, "exists; choose another name or pass --overwrite"),
+    (["--out", "{exists}/x.wav"], 1, "--out: expected a file in an existing folder, got"),
+    (["--out", "{tmp}/no/such/x.wav"], 1, "no/such is not there)"),
     (["--seconds", "0.0001"], 1, "--seconds: expected a length from 0.128 to"),
 ])
 def test_cli_errors_are_one_line(runs, tmp_path, capsys, argv, status, needle):
     exists = tmp_path / "exists.wav"
     exists.write_bytes(b"keep")
     file = runs["audio"] / "b_sine.wav"
-    names = {"run_a": runs["a"], "file": file, "exists": exists}
+    names = {"run_a": runs["a"], "file": file, "exists": exists, "tmp": tmp_path}
     argv = [a.format(**names) for a in argv]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "o.wav")]
@@ -147,7 +149,7 @@ def test_cli_errors_are_one_line(runs, tmp_path, capsys, argv, status, needle):
     err = capsys.readouterr().err.strip()
     assert rc == status and "\n" not in err and needle in err, err
     assert exists.read_bytes() == b"keep"
-    assert not (tmp_path / "o.wav").exists()
+    assert not (tmp_path / "o.wav").exists() and not (tmp_path / "no").exists()
 
 
 def test_blend_slider_draws_the_blend_of_the_chosen_clip_and_alpha(runs):

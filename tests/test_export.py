@@ -277,6 +277,9 @@ def test_export_replaces_only_an_earlier_export(exported, tmp_path, capsys):
                                              "an earlier export"), line
     assert (run / "best.pt").read_bytes() == before and wav.read_bytes() == b"RIFF....WAVE"
     assert main(["export", str(run), "--out", str(path)]) == 0  # an earlier export: replaced
+    code, line = error_of(capsys, ["export", str(run), "--out", str(tmp_path / "no" / "m.ts")])
+    assert code == 1 and "--out: expected a file in an existing folder" in line, line
+    assert not (tmp_path / "no").exists()
     code, line = error_of(capsys, ["export", str(run), "--out", str(tmp_path / "n.ts"),
                                    "--for", "nn~", "--gl-iters", "1000000"])
     assert code == 1 and "--gl-iters: expected 1 to 1000" in line

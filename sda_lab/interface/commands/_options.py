@@ -14,10 +14,11 @@ from __future__ import annotations
 import argparse
 import errno
 import re
+from pathlib import Path
 
 __all__ = ["PROG", "OneLineParser", "KEYWORD_FLAGS", "positive_int", "positive_float",
            "nonneg_int", "nonneg_float", "fraction", "seed", "device", "error_line",
-           "in_flag_terms", "check_device"]
+           "in_flag_terms", "check_device", "check_file_out_folder"]
 
 PROG = "python -m sda_lab"
 MAX_SEED = 2**31 - 1  # numpy takes seeds < 2**32; sda_lab.core.settings keeps the same headroom
@@ -78,6 +79,16 @@ def path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
     return text
+
+
+def check_file_out_folder(out: Path, option: str = "--out") -> None:
+    """One line naming ``option`` unless the folder ``out`` is to be written in exists: a file
+    written into a folder that is not there is more often a mistyped path than a wish to
+    create it."""
+    folder = Path(out).parent
+    if not folder.is_dir():
+        raise ValueError(f"{option}: expected a file in an existing folder, got {out} "
+                         f"({folder} is {'a file' if folder.exists() else 'not there'})")
 
 
 def _number(parse, ok, expected: str):

@@ -59,6 +59,7 @@ def check_out(out: Path, sidecar: Path) -> None:
     """
     if out.is_dir():
         raise ValueError(f"--out: expected a file name, got a folder: {out}")
+    opt.check_file_out_folder(out)
     if not out.exists():
         return
     try:

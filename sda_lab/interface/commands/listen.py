@@ -130,6 +130,7 @@ def check_wav_out(out: str) -> Path:
         raise ValueError(f"--out: expected a file name ending in .wav, got {out!r}")
     if path.is_dir():
         raise ValueError(f"--out: expected a WAV file, got the folder {out!r}")
+    opt.check_file_out_folder(path)
     return path
 
 
