@@ -161,6 +161,9 @@ def cli(folders, seeds, minutes: float, out: Path, extra: list[str] | None = Non
                    "active_units": m["active_units"], "steps": m["steps"],
                    "verdict": m["verdict"]["kind"], "wall_s": m["wall_s"],
                    "sc_model": m["audio"]["model"]["spectral_convergence"],
+                   "sc_encoder_mean": m["audio"].get("encoder_mean", m["audio"]["model"])[
+                       "spectral_convergence"],
+                   "posterior_steps": m["audio"].get("posterior_steps", 0),
                    "sc_mel": m["audio"]["mel_round_trip"]["spectral_convergence"],
                    "sc_average": m["audio"]["average_sound"]["spectral_convergence"],
                    "lsd_model": m["audio"]["model"]["log_spectral_distance_db"],
@@ -175,7 +178,8 @@ def cli(folders, seeds, minutes: float, out: Path, extra: list[str] | None = Non
                   f"val {row['val_ratio']:.3f}x, train {row['train_ratio']:.3f}x "
                   f"({row['scale']}, KL weight {row['kl_weight']:g}, held out "
                   f"{', '.join(row['val_files'])}); heard: SC {row['sc_model']:.3f} through the "
-                  f"model vs {row['sc_mel']:.3f} mel round trip ({row['sc_model'] / row['sc_mel']:.2f}x), "
+                  f"model vs {row['sc_mel']:.3f} mel round trip ({row['sc_model'] / row['sc_mel']:.2f}x; "
+                  f"encoder's mean {row['sc_encoder_mean']:.3f}), "
                   f"level {row['level_db']:+.1f} dB (worst {row['level_db_worst']:+.1f}), "
                   f"{row['verdict']}; explorer: top dimension moves the mel "
                   f"{row['explorer_ratio']:.1f}x more than the lowest", flush=True)

@@ -189,3 +189,48 @@ def test_a_file_further_than_silence_is_said_whatever_the_mean():
 def test_nothing_to_score_is_one_line():
     with pytest.raises(ValueError, match="expected clips to score, got none"):
         run(Stub(), clips(), indices=())
+
+
+def test_a_refined_posterior_is_heard_and_the_encoders_mean_beside_it():
+    from sda_lab.training.config import TrainConfig
+
+    class Biased(Stub):  # the encoder's mean 0.15 below the mel; the decoder returns its input
+        def encode(self, x):
+            return x.flatten(1) - 0.15, torch.zeros_like(x.flatten(1))
+
+    waves = clips()
+    files = [f"f{i}.wav" for i in range(len(waves))]
+    train = SPEC.waveform_to_mel(waves[:2])
+    config = TrainConfig(kl_weight=0.0, free_bits=0.0, posterior_steps=60)
+    ev = evaluate_audio(Biased(), SPEC, waves, files, [2, 3], train, Inverter(SPEC),
+                        train_config=config)
+    plain = evaluate_audio(Biased(), SPEC, waves, files, [2, 3], train, Inverter(SPEC))
+    assert ev.paths[-1] == "encoder_mean" and plain.paths == ("model", "mel_round_trip",
+                                                              "average_sound")
+    # the encoder's mean is what the unrefined run hears: 15 dB quiet
+    assert list(ev.files["encoder_mean_level_db"]) == pytest.approx(
+        list(plain.files["model_level_db"]), abs=0.05)
+    assert plain.mean("model", "level_db") < -10
+    # refined, the clips come back to the mel round trip
+    assert ev.mean("model", "level_db") == pytest.approx(ev.mean("mel_round_trip", "level_db"),
+                                                         abs=0.5)
+    assert ev.sc_ratio < 1.1 < plain.sc_ratio
+    summary = ev.summary()
+    assert summary["posterior_steps"] == 60 and "level_db_worst_file" in summary["encoder_mean"]
+    assert "encoder mean" in ev.table().index
+
+
+def test_the_train_command_prints_the_encoders_mean_beside_the_refined_path():
+    from sda_lab.interface.commands._train_report import audio_table
+    from sda_lab.training.config import TrainConfig
+
+    waves = clips()
+    files = [f"f{i}.wav" for i in range(len(waves))]
+    train = SPEC.waveform_to_mel(waves[:2])
+    refined = evaluate_audio(Stub(), SPEC, waves, files, [2, 3], train, Inverter(SPEC),
+                             train_config=TrainConfig(posterior_steps=2, kl_weight=0.0))
+    lines = audio_table(refined.summary()).splitlines()
+    assert [line.split()[0] for line in lines[2:6]] == ["through", "encoder's", "mel", "average"]
+    assert "refined by 2 gradient steps" in "\n".join(lines)
+    plain = audio_table(run(Stub(), waves).summary())
+    assert "encoder's mean" not in plain and "refined" not in plain

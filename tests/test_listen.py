@@ -243,10 +243,12 @@ def test_listen_says_what_its_figures_mean(monkeypatch, capsys, sc, level, says)
 
     figures = {"spectral_convergence": sc, "log_spectral_distance_db": 3.0, "level_db": level,
                "silent_input": False, "input_dbfs": -10.0, "inversion": "x", "samples": 100,
-               "sample_rate": 100, "file_seconds": None, "out": "o.wav", "limited_db": 0.0}
+               "sample_rate": 100, "file_seconds": None, "out": "o.wav", "limited_db": 0.0,
+               "posterior_steps": 100}
     monkeypatch.setattr(command, "listen", lambda *a, **k: figures)
     args = argparse.Namespace(run="r", file="f", out="o.wav", through="vae", seconds=None,
-                              inversion="auto", seed=0)
+                              inversion="auto", seed=0, posterior_steps=None)
     assert command.run(args) == 0
     out = capsys.readouterr().out
     assert says in out and ("than silence" in out) == (sc >= 1)
+    assert "through vae, the posterior mean refined by 100 steps" in out

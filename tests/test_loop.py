@@ -10,6 +10,7 @@ import torch
 
 import sda_lab.model.losses
 import sda_lab.training.loop as train_mod
+import sda_lab.training.posterior as loss_mod  # run_loss, the loop's loss, calls its vae_loss
 from sda_lab.model.vae import ConvVAE
 from sda_lab.training.checkpoint import best_path_for, load_checkpoint
 from sda_lab.training.config import TrainConfig
@@ -172,7 +173,7 @@ def test_save_every_s_still_writes_the_end(tmp_path, mels):
 def test_nan_loss_says_diverged_with_epoch_and_step_and_keeps_checkpoint(tmp_path, mels,
                                                                          monkeypatch):
     calls = {"n": 0}
-    real = train_mod.vae_loss
+    real = loss_mod.vae_loss
 
     def poisoned(*args, **kwargs):
         total, r, k = real(*args, **kwargs)
@@ -181,7 +182,7 @@ def test_nan_loss_says_diverged_with_epoch_and_step_and_keeps_checkpoint(tmp_pat
             total = total * float("nan")
         return total, r, k
 
-    monkeypatch.setattr(train_mod, "vae_loss", poisoned)
+    monkeypatch.setattr(loss_mod, "vae_loss", poisoned)
     path = tmp_path / "ck.pt"
     with pytest.raises(TrainingDiverged, match=r"training diverged in epoch 2 \(its batch 2, "
                                                r"optimiser step 5\).*lr 0.001.*lower learning "
@@ -244,13 +245,13 @@ def test_specaugment_masks_what_the_model_sees_not_what_it_must_rebuild(mels, mo
     from sda_lab.data.augment import AugmentConfig
 
     seen = {}
-    real_loss = train_mod.vae_loss
+    real_loss = loss_mod.vae_loss
 
     def spy(recon, target, *a, **k):
         seen.setdefault("targets", []).append(target.detach().clone())
         return real_loss(recon, target, *a, **k)
 
-    monkeypatch.setattr(train_mod, "vae_loss", spy)
+    monkeypatch.setattr(loss_mod, "vae_loss", spy)
     model = ConvVAE.from_config(TINY)
     model.register_forward_pre_hook(
         lambda m, args: seen.setdefault("inputs", []).append(args[0].detach().clone()))

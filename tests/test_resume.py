@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-import sda_lab.training.loop as loop_mod
+import sda_lab.training.posterior as loss_mod  # run_loss, the loop's loss, calls its vae_loss
 from sda_lab.data.augment import AugmentConfig
 from sda_lab.model.vae import ConvVAE
 from sda_lab.training.checkpoint import load_checkpoint
@@ -30,7 +30,7 @@ def mels():
 
 def _ctrl_c_at(monkeypatch, call: int) -> None:
     """Deliver SIGINT during the ``call``-th loss computation (a step in progress)."""
-    real, calls = loop_mod.vae_loss, {"n": 0}
+    real, calls = loss_mod.vae_loss, {"n": 0}
 
     def loss(*args, **kwargs):
         calls["n"] += 1
@@ -38,7 +38,7 @@ def _ctrl_c_at(monkeypatch, call: int) -> None:
             signal.raise_signal(signal.SIGINT)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loop_mod, "vae_loss", loss)
+    monkeypatch.setattr(loss_mod, "vae_loss", loss)
 
 
 def test_ctrl_c_saves_the_last_completed_step_and_resume_takes_the_uninterrupted_steps(

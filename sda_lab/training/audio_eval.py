@@ -6,7 +6,11 @@ run's own inversion (its :class:`~sda_lab.representation.inverter.Inverter`, the
 uses: for what the model makes, the run's inverse fine-tuned on its decoded mels where it kept
 one; for the mel round trip, the inverse of mels computed from audio):
 
-- **model**: the clip's mel encoded, the posterior mean decoded, inverted;
+- **model**: the clip's mel encoded, the posterior mean decoded, inverted; where the run's
+  ``posterior_steps`` is not 0 the encoder's mean is first refined on the clip's own loss
+  (:func:`~sda_lab.training.posterior.heard_reconstruction`), as ``listen`` plays it, and the
+  encoder's mean as it is is heard too, as a fourth path, **encoder mean** (what the latent
+  explorer and an exported file start from);
 - **mel round trip**: the clip's mel inverted (what the representation alone loses);
 - **average sound**: the training clips' mean mel inverted once (what a model that learned
   nothing beyond the average would play), set against every clip. It goes through the mel round
@@ -58,12 +62,15 @@ from ..core._io import limit_peaks
 from ..model.vae import eval_batches
 from ..representation.inverter import Inverter
 from ..representation.metrics import level_db, log_spectral_distance, spectral_convergence
+from .config import TrainConfig
+from .posterior import heard_reconstruction
 
-__all__ = ["AVERAGE_RATIO", "LEARNED_SHARE", "PATHS", "MEANING", "VERDICTS", "AudioEvaluation",
+__all__ = ["AVERAGE_RATIO", "LEARNED_SHARE", "PATHS", "ENCODER_MEAN", "MEANING", "VERDICTS", "AudioEvaluation",
            "AudioVerdict", "chosen_clips", "evaluate_audio", "judge", "share_of_the_way"]
 
 AVERAGE_RATIO = 0.9  # model SC at or above this fraction of the average sound's: at the average
 PATHS = ("model", "mel_round_trip", "average_sound")
+ENCODER_MEAN = "encoder_mean"  # the fourth path where the model's posterior is refined
 FIGURES = ("spectral_convergence", "log_spectral_distance_db", "level_db")
 MEANING = ("spectral convergence is the share of the input's spectrum the output gets wrong "
            "(0: identical, 1: as far off as silence)")
@@ -87,14 +94,22 @@ class AudioEvaluation:
     """Per-file figures of the three paths and their means.
 
     ``files``: one row per file with ``file``, ``clips`` and ``<path>_<figure>`` for every path
-    of :data:`PATHS` and figure of :data:`FIGURES`. ``on``: ``"validation"`` (held-out files)
-    or ``"training"`` (nothing was held out). ``inversion``: what turned mels into sound.
+    of :data:`PATHS` (and :data:`ENCODER_MEAN` where ``posterior_steps`` > 0) and figure of
+    :data:`FIGURES`. ``on``: ``"validation"`` (held-out files) or ``"training"`` (nothing was
+    held out). ``inversion``: what turned mels into sound. ``posterior_steps``: the
+    refinement steps of the model path's posterior mean (0: the encoder's as it is).
     """
 
     files: pd.DataFrame
     on: str
     inversion: str
     seconds: float
+    posterior_steps: int = 0
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The paths heard: :data:`PATHS`, and :data:`ENCODER_MEAN` where refined."""
+        return PATHS + ((ENCODER_MEAN,) if self.posterior_steps else ())
 
     def mean(self, path: str, figure: str) -> float:
         """Mean over files of ``figure`` for ``path`` (NaN-skipping: silent inputs)."""
@@ -130,10 +145,12 @@ class AudioEvaluation:
         """The JSON form stored in ``metrics.json``: means per path, worst level, ratio, the
         share of the way (:func:`share_of_the_way`) and the per-file rows."""
         out: dict[str, object] = {"on": self.on, "inversion": self.inversion,
-                                  "files_scored": len(self.files), "seconds": self.seconds}
-        for p in PATHS:
+                                  "files_scored": len(self.files), "seconds": self.seconds,
+                                  "posterior_steps": self.posterior_steps}
+        for p in self.paths:
             out[p] = {f: self.mean(p, f) for f in FIGURES}
-        out["model"]["level_db_worst_file"] = self.worst_level_db("model")
+        for p in {"model", ENCODER_MEAN} & set(self.paths):
+            out[p]["level_db_worst_file"] = self.worst_level_db(p)
         out["sc_ratio_to_mel_round_trip"] = self.sc_ratio
         out["nothing_learned_sc"] = self.nothing_learned_sc
         out["share_of_the_way"] = self.share
@@ -143,7 +160,7 @@ class AudioEvaluation:
     def table(self) -> pd.DataFrame:
         """One row per path: mean spectral convergence, log-spectral distance, level."""
         rows = [{"path": p.replace("_", " "), **{f: self.mean(p, f) for f in FIGURES}}
-                for p in PATHS]
+                for p in self.paths]
         return pd.DataFrame(rows).set_index("path")
 
 
@@ -162,7 +179,8 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
                    indices: Sequence[int], train_mels: torch.Tensor, inverter: Inverter,
                    on: str = "validation", max_files: int = 12, max_clips: int = 2,
                    batch: int = 8, progress: bool = False,
-                   round_trip_inverter: Inverter | None = None) -> AudioEvaluation:
+                   round_trip_inverter: Inverter | None = None,
+                   train_config: TrainConfig | None = None) -> AudioEvaluation:
     """Score the clips ``waveforms[indices]`` (grouped by ``files[i]``) through the three paths.
 
     Parameters
@@ -188,6 +206,10 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
         At most this many files (first by name) and clips per file (from its start).
     batch : int
         Clips per inversion call (batched NNLS and Griffin-Lim are cheaper per clip).
+    train_config : TrainConfig, optional
+        The run's: where its ``posterior_steps`` is not 0, the model path's posterior mean is
+        refined on each clip's own loss (:func:`~sda_lab.training.posterior.refine_posterior`)
+        and the encoder's mean is heard too (:data:`ENCODER_MEAN`). None: the encoder's mean.
 
     Raises
     ------
@@ -203,16 +225,21 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     x = waveforms[flat].float()  # (n, 1, samples), every scored clip
     mel = torch.cat([spectrogram.waveform_to_mel(x[i:i + batch])
                      for i in range(0, len(flat), batch)])  # (n, 1, n_mels, T)
+    steps = train_config.posterior_steps if train_config is not None else 0
     decoded = torch.cat([r.cpu() for *_, r in eval_batches(model, mel, batch, decode=True)])
+    paths = {"model": decoded, "mel_round_trip": mel}  # (n, 1, n_mels, T) each
+    if steps:
+        paths[ENCODER_MEAN] = decoded
+        paths["model"] = heard_reconstruction(model, mel, train_config,
+                                              spectrogram.mel_magnitude)  # (n, 1, n_mels, T)
     mean_mel = train_mels.float().mean(dim=0, keepdim=True)  # (1, 1, n_mels, T)
     todo = [(mean_mel, "average_sound")] + [
-        (m[i:i + batch], path) for m, path in ((decoded, "model"), (mel, "mel_round_trip"))
-        for i in range(0, len(flat), batch)]
+        (m[i:i + batch], path) for path, m in paths.items() for i in range(0, len(flat), batch)]
     if progress:
         from tqdm.auto import tqdm
 
         todo = tqdm(todo, desc="listening", unit="batch", leave=False)
-    heard: dict[str, list[torch.Tensor]] = {p: [] for p in PATHS}
+    heard: dict[str, list[torch.Tensor]] = {p: [] for p in ("average_sound", *paths)}
     analysed = round_trip_inverter or inverter
     through = {"mel_round_trip": analysed, "average_sound": analysed}
     for m, path in todo:
@@ -225,7 +252,7 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
         ref = x[at:at + k].reshape(1, 1, -1)  # the file's clips joined: (1, 1, k * samples)
         n = _sounding(ref, c.n_fft)
         row: dict[str, object] = {"file": name, "clips": k}
-        for path in PATHS:
+        for path in heard:
             y = (out[path].expand(k, -1, -1) if path == "average_sound"
                  else out[path][at:at + k]).reshape(1, 1, -1)  # (1, 1, k * samples)
             y = limit_peaks(y, c.sample_rate)  # as the WAV writer writes the file
@@ -240,7 +267,7 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     name = inverter.name
     if round_trip_inverter is not None and round_trip_inverter.name != name:
         name += f" (the mel round trip: {round_trip_inverter.name})"
-    return AudioEvaluation(pd.DataFrame(rows), on, name, time.perf_counter() - t0)
+    return AudioEvaluation(pd.DataFrame(rows), on, name, time.perf_counter() - t0, steps)
 
 
 def _sounding(ref: torch.Tensor, n_fft: int) -> int:

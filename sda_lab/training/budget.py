@@ -28,9 +28,10 @@ DECODED_FRACTION = 1 / 3  # of the inverse part: the fine-tuning on decoded mels
 # most --inverse-mel-minutes) fits the inverse of the clips' own mels
 HEARING_SHARE = 0.1  # of what is left after loading, at most HEARING_MAX_S
 HEARING_MAX_S = 60.0
-# hearing's share is at most HEARING_START_S + HEARING_CLIP_S per clip to hear: about 3x what
-# a held-out clip took at one thread of a 2-core CPU (0.35 s: the model's path, the mel round
-# trip and the average sound, each inverted and scored); an unused share is lost to training
+# hearing's share is at most HEARING_START_S + HEARING_CLIP_S per clip to hear: about 1.7x what
+# a held-out clip took at one thread of a 2-core CPU (0.6 s: its posterior refined, the model's
+# path, the encoder's mean, the mel round trip and the average sound, each inverted and
+# scored); an unused share is lost to training, and hearing is timed (fewer files if slower)
 HEARING_START_S = 3.0
 HEARING_CLIP_S = 1.0
 WRITING_S = 1.0  # metrics.json; at most 5% of what is left

@@ -1,6 +1,6 @@
 """How to train: :class:`TrainConfig` (budget, optimiser, KL schedule, free bits, likelihood,
-augmentation, weight average, evaluation cadence), read by :func:`sda_lab.training.loop.train`
-and stored in every checkpoint."""
+augmentation, weight average, evaluation cadence, and how a heard file's posterior is found),
+read by :func:`sda_lab.training.loop.train` and stored in every checkpoint."""
 
 from __future__ import annotations
 
@@ -52,6 +52,12 @@ class TrainConfig:
     schedule also reads (SGDR without restarts, Loshchilov & Hutter 2017), so a short run ends
     on small steps instead of the last large one.
 
+    ``posterior_steps``: where the run is *heard* (its audio figures, ``listen``, the
+    fine-tuning of its inverse on decoded mels), a file's posterior mean is the encoder's
+    refined by this many gradient steps on this loss for that file alone
+    (:func:`sda_lab.training.posterior.refine_posterior`, semi-amortised inference); training
+    and its mel-domain evaluations are unchanged. 0 (the plan): the encoder's mean as it is.
+
     ``eval_every``: the eval-mode pass (recon on training and validation clips, active units),
     the history's row and the checkpoints come after the first epoch, every ``eval_every``-th
     and the last; 1 (the plan): every epoch. Training itself is the same whatever it is (the
@@ -90,6 +96,7 @@ class TrainConfig:
     eval_share: float | None = None  # at most this share of the work evaluating; None: the plan
     spectral_convergence_weight: float = 0.0  # of the mel magnitudes' SC, added to the loss
     lr_schedule: str = "constant"  # or "cosine": lr decays to 0 over the planned budget
+    posterior_steps: int = 0  # refinement steps of a heard file's posterior mean; 0: none
 
     def epochs_between_evaluations(self, steps_per_epoch: int, n_eval_clips: int) -> int:
         """``eval_every``, raised where ``eval_share`` asks for fewer evaluations of
@@ -118,6 +125,9 @@ class TrainConfig:
             raise ValueError("epochs=None needs a budget: set max_steps or max_minutes")
         if not isinstance(self.eval_every, int) or self.eval_every < 1:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
+        if not isinstance(self.posterior_steps, int) or self.posterior_steps < 0:
+            raise ValueError(f"posterior_steps must be an integer >= 0, got "
+                             f"{self.posterior_steps!r}")
         if self.eval_share is not None and not 0.0 < self.eval_share < 1.0:
             raise ValueError(f"eval_share must be in (0, 1) or None, got {self.eval_share!r}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..core.utils import pick_device
 from ..data.augment import augment_mels, augment_waveforms, mixup_waveforms
 from ..data.split import check_training_clips
-from ..model.losses import active_units, kl_per_dimension, spectral_convergence_loss, vae_loss
+from ..model.losses import active_units, kl_per_dimension
 from ..model.vae import ConvVAE, VAEConfig
 from .callbacks import (BestCheckpoint, LastCheckpoint, LiveState, Sinks, TrainState,
                         weight_average)
@@ -32,6 +32,7 @@ from .checkpoint import Checkpoint, best_path_for
 from .config import EVAL_STEP_SHARE, TrainConfig
 from .diagnostics import eval_recon, mean_mel_baseline, mean_mel_sc_baseline, verdict
 from .history import History
+from .posterior import run_loss
 from .resume import (InterruptRequest, TrainingInterrupted, forked_rng, restore, seed_global,
                      spent_limits)
 
@@ -114,13 +115,8 @@ def _epoch_step(s: TrainState, bar, budget_s, augment, checkpoint_path, interrup
         except ValueError as exc:  # the batch was checked finite: the weights blew up
             raise _diverged(c, s.epoch, step, s.step_count, "the model's outputs became "
                             "NaN or Inf", checkpoint_path) from exc
-        total, recon_loss, kl_loss = vae_loss(recon, target, mu, logvar, kl_weight=s.weight,
-                                              free_bits=c.free_bits,
-                                              free_bits_mode=c.free_bits_mode,
-                                              gaussian_sigma=c.gaussian_sigma)
-        if c.spectral_convergence_weight:
-            total = total + c.spectral_convergence_weight * spectral_convergence_loss(
-                s.magnitude(recon), s.magnitude(target))
+        total, recon_loss, kl_loss = run_loss(c, recon, target, mu, logvar, s.weight,
+                                              s.magnitude)
         if not torch.isfinite(total):
             raise _diverged(c, s.epoch, step, s.step_count, f"the loss became {total.item()} "
                             f"(recon {recon_loss.item():.4g}, KL {kl_loss.item():.4g}, weight "

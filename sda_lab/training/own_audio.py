@@ -15,9 +15,10 @@ from ..representation.inverter import Inverter
 from .audio_eval import evaluate_audio, judge
 from .callbacks import Sinks
 from .config import TrainConfig
-from .diagnostics import reconstruct, verdict
+from .diagnostics import verdict
 from .history import History
 from .loop import train_run
+from .posterior import heard_reconstruction
 from .recipes import OWN_AUDIO_RECIPE
 from .resume import TrainingInterrupted
 
@@ -70,7 +71,8 @@ class ClipsRun:
                               self.clips.files, self.val_idx or self.train_idx, self.train_mels,
                               inverter or Inverter(self.spectrogram), on=on,
                               max_files=max_files, max_clips=max_clips, progress=progress,
-                              round_trip_inverter=round_trip_inverter)
+                              round_trip_inverter=round_trip_inverter,
+                              train_config=self.train_config)
 
     def listen(self, indices: Sequence[int], inverter=None) -> dict[str, torch.Tensor]:
         """The clips at ``indices`` as heard three ways, each ``(k, 1, samples)`` on the CPU:
@@ -90,9 +92,11 @@ class ClipsRun:
         return judge(evaluation, self.history.active_units[-1]).report()
 
     def reconstruct(self, indices: Sequence[int]) -> torch.Tensor:
-        """Eval-mode reconstructions (posterior mean decoded) of the clips at ``indices``:
-        ``(len(indices), 1, n_mels, T)`` on the CPU."""
-        return reconstruct(self.model, self.mels[list(indices)]).recon  # (k, 1, n_mels, T)
+        """What the run plays of the clips at ``indices``, ``(len(indices), 1, n_mels, T)`` on
+        the CPU: the posterior mean (refined by the run's ``posterior_steps``,
+        :func:`~sda_lab.training.posterior.heard_reconstruction`) decoded in eval mode."""
+        return heard_reconstruction(self.model, self.mels[list(indices)], self.train_config,
+                                    self.spectrogram.mel_magnitude)  # (k, 1, n_mels, T)
 
 
 def clips_to_mels(spectrogram, waveforms: torch.Tensor, batch: int = 64) -> torch.Tensor:

@@ -53,12 +53,21 @@ def audio_table(summary: dict) -> str:
     lines = [f"what the run sounds like, on {n} {where}, through "
              f"{summary['inversion']}:",
              f"  {'':18} {'spectral conv.':>14} {'log-spectral dist.':>19} {'level':>9}"]
-    for path, label in (("model", "through the model"), ("mel_round_trip", "mel round trip"),
-                        ("average_sound", "average sound")):
+    steps = summary.get("posterior_steps", 0)
+    for path, label in (("model", "through the model"), ("encoder_mean", "encoder's mean"),
+                        ("mel_round_trip", "mel round trip"), ("average_sound", "average sound")):
+        if path not in summary:
+            continue
         f = summary[path]
-        worst = (f" (worst file {f['level_db_worst_file']:+.1f} dB)" if path == "model" else "")
+        worst = (f" (worst file {f['level_db_worst_file']:+.1f} dB)"
+                 if "level_db_worst_file" in f else "")
         lines.append(f"  {label:18} {f['spectral_convergence']:14.3f} "
                      f"{f['log_spectral_distance_db']:16.2f} dB {f['level_db']:+6.1f} dB{worst}")
+    if steps:
+        lines.append(f"  (through the model: each clip's posterior mean refined by {steps} "
+                     "gradient steps on its own loss, as listen --through vae plays it; the "
+                     "encoder's mean: its first guess, where the explorer and an exported "
+                     "file start)")
     lines.append(f"  ({MEANING})")
     return "\n".join(lines)
 

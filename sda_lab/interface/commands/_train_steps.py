@@ -118,7 +118,8 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
 def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int,
                           max_seconds: float) -> dict:
     """Fine-tune the run's ``inverse_mel.pt`` for at most ``max_seconds`` on the heard model's
-    decoded mels (posterior mean, :func:`heard_model`) of the training clips, against their
+    decoded mels (the encoder's posterior mean, :func:`heard_model`) of the training clips,
+    against their
     clips' spectra (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel` with ``mels``
     and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
 
@@ -138,11 +139,16 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     import torch
 
     from ...representation import inverse_mel as IM
+    from ...training.posterior import heard_reconstruction
 
     path = out / IM.DECODED_INVERSE_MEL_FILE
     base = IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)
     fit_idx, pick_idx, _ = _fit_pick(result.clips, list(result.train_idx), seed)
-    decoded = heard_model(result, out).reconstruct(fit_idx + pick_idx)  # (n, 1, n_mels, T)
+    # the encoder's means decoded (not refined: refining every training clip would cost more
+    # than the fine-tuning's share; benchmarks/RESULTS.md 17 measured the refined clips heard
+    # through an inverse fine-tuned this way)
+    decoded = heard_reconstruction(heard_model(result, out).model,
+                                   result.mels[fit_idx + pick_idx], None)  # (n, 1, n_mels, T)
     print(f"learned inverse mel: fine-tuning it on the model's decoded mels of {len(fit_idx)} "
           f"clips, picking on {len(pick_idx)}, for at most {max_seconds:.0f} s")
     waves = result.clips.waveforms
@@ -235,7 +241,8 @@ def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
     def score(idx: list[int], n: int, progress: bool):
         return evaluate_audio(result.model, result.spectrogram, result.clips.waveforms,
                               result.clips.files, idx, result.train_mels, inverter, on=on,
-                              max_files=n, progress=progress, round_trip_inverter=round_trip)
+                              max_files=n, progress=progress, round_trip_inverter=round_trip,
+                              train_config=result.train_config)
 
     evaluation = score(indices, 1, False)
     per_file = time.perf_counter() - t0

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from . import _options as opt
@@ -59,6 +60,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--inversion", choices=INVERSIONS, default="auto",
                    help="auto: the run's learned inverse mel if it has one, else the NNLS start "
                         "(default); either is followed by PGHI and fast Griffin-Lim")
+    p.add_argument("--posterior-steps", type=opt.nonneg_int, default=None,
+                   help="--through vae: gradient steps refining each clip's posterior mean on "
+                        "the run's own loss (default: the run's, as its audio figures were "
+                        "heard; 0: the encoder's mean as it is)")
     p.add_argument("--seed", type=opt.seed, default=0,
                    help="seeds the random phases (of the coefficients too small for PGHI)")
     p.set_defaults(func=run)
@@ -153,10 +158,16 @@ def check_out_is_not_an_input(out: Path, inputs: dict[str, Path]) -> None:
 
 
 def listen(run_dir: str, file: str, out: str, through: str = "mel",
-           seconds: float | None = None, inversion: str = "auto", seed: int = 0) -> dict:
+           seconds: float | None = None, inversion: str = "auto", seed: int = 0,
+           posterior_steps: int | None = None) -> dict:
     """Do what ``listen`` does; returns ``{"spectral_convergence", "log_spectral_distance_db",
     "level_db", "silent_input", "input_dbfs", "inversion", "samples", "sample_rate",
-    "file_seconds", "out", "limited_db"}``.
+    "file_seconds", "out", "limited_db", "posterior_steps"}``.
+
+    ``through="vae"``: each clip's posterior mean is refined by ``posterior_steps`` (None: the
+    run's ``TrainConfig.posterior_steps``) before decoding
+    (:func:`~sda_lab.training.posterior.heard_reconstruction`), as the run's audio figures
+    were heard.
 
     The three figures are those of the waveform as written (after
     :func:`~sda_lab.core._io.limit_peaks`) against the input, None when the input is silent
@@ -174,6 +185,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     from ...studies.descriptors import clip_length
     from ...training.rundir import RunDir
     from ...training.checkpoint import load_checkpoint
+    from ...training.config import TrainConfig
+    from ...training.posterior import heard_reconstruction
 
     if through not in THROUGH:
         raise ValueError(f"--through: expected one of {', '.join(THROUGH)}, got {through!r}")
@@ -196,6 +209,9 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     ckpt = load_checkpoint(ckpt_path, device="cpu")
     spec = ckpt.spectrogram()
     model = ckpt.model.eval()
+    config = ckpt.train_config or TrainConfig()
+    if posterior_steps is not None:
+        config = replace(config, posterior_steps=posterior_steps)
     sr = spec.config.sample_rate
     clip = clip_length(spec, model.config.n_frames)
     n_fft = spec.config.n_fft
@@ -228,8 +244,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
             if mel.shape[-1] != model.config.n_frames:
                 raise ValueError(f"RUN: clips of {clip} samples give {mel.shape[-1]} frames, the "
                                  f"model was built for {model.config.n_frames}")
-            mu, _ = model.encode(mel)  # (k, D)
-            decoded = model.decode(mu, mel.shape)  # (k, 1, n_mels, T)
+            decoded = heard_reconstruction(model, mel, config, spec.mel_magnitude,
+                                           progress=True)  # (k, 1, n_mels, T)
             y = invert(decoded, clip).reshape(1, 1, -1)[..., :n]  # (1, 1, n)
     if not bool(torch.isfinite(y).all()):
         raise ValueError(f"RUN: its {'VAE and ' if through == 'vae' else ''}inversion gave "
@@ -247,7 +263,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
             "level_db": figures[2], "silent_input": silent, "input_dbfs": input_dbfs,
             "inversion": inverter.name,
             "samples": n, "sample_rate": sr, "file_seconds": n / sr if n < want else None,
-            "out": str(out_path), "limited_db": limited_db}
+            "out": str(out_path), "limited_db": limited_db,
+            "posterior_steps": config.posterior_steps if through == "vae" else None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -255,12 +272,15 @@ def run(args: argparse.Namespace) -> int:
     from ...core._io import limited_clause
 
     r = listen(args.run, args.file, args.out, through=args.through, seconds=args.seconds,
-               inversion=args.inversion, seed=args.seed)
+               inversion=args.inversion, seed=args.seed, posterior_steps=args.posterior_steps)
     scaled = limited_clause(r["limited_db"])
     whole = (f" (FILE holds only {r['file_seconds']:.2f} s: all of it)"
              if r["file_seconds"] is not None and args.seconds is not None else "")
+    steps = r["posterior_steps"]
+    posterior = ("" if steps is None else ", the encoder's posterior mean" if not steps else
+                 f", the posterior mean refined by {steps} steps")
     print(f"wrote {r['out']}: {r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz "
-          f"through {args.through} ({r['inversion']}){scaled}{whole}")
+          f"through {args.through}{posterior} ({r['inversion']}){scaled}{whole}")
     if r["silent_input"]:
         print(f"spectral convergence, log-spectral distance and level: undefined, the input is "
               f"silent (its loudest 20 ms frame is {r['input_dbfs']:.1f} dBFS, below "
