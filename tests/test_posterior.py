@@ -1,5 +1,7 @@
 """The posterior a run hears a file through: the encoder's mean refined on the file's own loss."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -87,3 +89,28 @@ def test_negative_steps_are_refused():
         refine_posterior(model, mels, CONFIG, steps=-1)
     with pytest.raises(ValueError, match="posterior_steps must be an integer >= 0, got -2"):
         TrainConfig(posterior_steps=-2)
+
+
+def test_refining_does_not_make_an_untrained_model_sound_learned():
+    """The refinement moves latents only: a decoder that learned nothing still plays nothing
+    like the input, and the verdict stays at the average."""
+    import math
+
+    from sda_lab.representation.inverter import Inverter
+    from sda_lab.training.audio_eval import evaluate_audio, judge
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
+
+    spec = OWN_AUDIO_RECIPE.audio_spectrogram()
+    t = torch.arange(48_000) / 48_000
+    waves = torch.stack([0.3 * torch.sin(2 * math.pi * f * t) * torch.exp(-4 * t)
+                         for f in (110.0, 220.0, 330.0, 440.0, 550.0, 660.0)]).unsqueeze(1)
+    mels = spec.waveform_to_mel(waves)  # (6, 1, 128, T)
+    model_config, train_config = OWN_AUDIO_RECIPE.configs()
+    assert train_config.posterior_steps > 0
+    torch.manual_seed(0)
+    model = ConvVAE(replace(model_config, n_frames=mels.shape[-1])).eval()
+    files = [f"f{i}.wav" for i in range(6)]
+    ev = evaluate_audio(model, spec, waves, files, [4, 5], mels[:4], Inverter(spec),
+                        train_config=train_config)
+    assert ev.mean("model", "spectral_convergence") > 0.9
+    assert judge(ev, active_units=5).kind == "at the average"
