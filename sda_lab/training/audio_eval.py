@@ -1,10 +1,10 @@
 """What a listener hears of a run: audio-domain figures on held-out files, and the verdict.
 
 A model is judged on the audio it writes, not on its loss. For each file (at most
-``max_files``), its first clips (at most ``max_clips`` each) go three ways, each ending in the
-run's own inversion (its :class:`~sda_lab.representation.inverter.Inverter`, the one ``listen``
-uses: for what the model makes, the run's inverse fine-tuned on its decoded mels where it kept
-one; for the mel round trip, the inverse of mels computed from audio):
+``max_files``), its first clips (at most ``max_clips`` each) go three (or four) ways, each ending
+in the run's own inversion (its :class:`~sda_lab.representation.inverter.Inverter`, the one
+``listen`` uses: for what the model makes, the run's inverse fine-tuned on its decoded mels
+where it kept one; for the mel round trip, the inverse of mels computed from audio):
 
 - **model**: the clip's mel encoded, the posterior mean decoded, inverted; where the run's
   ``posterior_steps`` is not 0 the encoder's mean is first refined on the clip's own loss
@@ -65,8 +65,9 @@ from ..representation.metrics import level_db, log_spectral_distance, spectral_c
 from .config import TrainConfig
 from .posterior import heard_reconstruction
 
-__all__ = ["AVERAGE_RATIO", "LEARNED_SHARE", "PATHS", "ENCODER_MEAN", "MEANING", "VERDICTS", "AudioEvaluation",
-           "AudioVerdict", "chosen_clips", "evaluate_audio", "judge", "share_of_the_way"]
+__all__ = ["AVERAGE_RATIO", "LEARNED_SHARE", "PATHS", "ENCODER_MEAN", "MEANING", "VERDICTS",
+           "AudioEvaluation", "AudioVerdict", "chosen_clips", "evaluate_audio", "judge",
+           "share_of_the_way"]
 
 AVERAGE_RATIO = 0.9  # model SC at or above this fraction of the average sound's: at the average
 PATHS = ("model", "mel_round_trip", "average_sound")
@@ -91,7 +92,7 @@ class AudioVerdict:
 
 @dataclass
 class AudioEvaluation:
-    """Per-file figures of the three paths and their means.
+    """Per-file figures of the paths heard and their means.
 
     ``files``: one row per file with ``file``, ``clips`` and ``<path>_<figure>`` for every path
     of :data:`PATHS` (and :data:`ENCODER_MEAN` where ``posterior_steps`` > 0) and figure of
@@ -181,7 +182,7 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
                    batch: int = 8, progress: bool = False,
                    round_trip_inverter: Inverter | None = None,
                    train_config: TrainConfig | None = None) -> AudioEvaluation:
-    """Score the clips ``waveforms[indices]`` (grouped by ``files[i]``) through the three paths.
+    """Score the clips ``waveforms[indices]`` (grouped by ``files[i]``) through the paths.
 
     Parameters
     ----------

@@ -77,7 +77,8 @@ class ClipsRun:
     def listen(self, indices: Sequence[int], inverter=None) -> dict[str, torch.Tensor]:
         """The clips at ``indices`` as heard three ways, each ``(k, 1, samples)`` on the CPU:
         ``"input"`` (the clip), ``"mel round trip"`` (its mel inverted) and ``"model"``
-        (encoded, the posterior mean decoded, inverted), with ``inverter`` (default: the
+        (encoded, the posterior mean refined by the run's ``posterior_steps`` and decoded,
+        :meth:`reconstruct`, inverted), with ``inverter`` (default: the
         spectrogram's NNLS magnitude + PGHI)."""
         inverter = inverter or Inverter(self.spectrogram)
         idx = list(indices)

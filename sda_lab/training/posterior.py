@@ -53,8 +53,9 @@ def refine_posterior(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
     :data:`POSTERIOR_LR` on ``mu`` alone, lowering :func:`run_loss` at the run's final KL
     weight with the posterior mean decoded, each clip on its own (the per-clip losses are
     summed, so a clip's steps do not depend on the others in its batch; ``free_bits_mode=
-    "batch"`` couples them). ``logvar`` stays the encoder's. The model's weights, mode and gradients are left
-    as they were. Source: semi-amortised inference (Kim et al. 2018), see the module docstring.
+    "batch"`` couples them). ``logvar`` stays the encoder's. The model's weights, mode and
+    gradients are left as they were. Source: semi-amortised inference (Kim et al. 2018), see
+    the module docstring.
 
     Raises
     ------
