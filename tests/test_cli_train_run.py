@@ -86,7 +86,7 @@ def test_a_fine_tuning_share_too_short_to_fit_goes_to_training(tmp_path, monkeyp
     entry = _train_steps.inverse_entry_for(args, run, RunDir(tmp_path), 0, plan, None, False,
                                            None, 4)
     assert seconds == [pytest.approx(plan.inverse_s)]
-    assert entry["decoded"]["kept"] is False and "5 s, is under the 10 s" in entry[
+    assert entry["decoded"]["kept"] is False and "5.2 s, is under the 10 s" in entry[
         "decoded"]["note"]
 
 

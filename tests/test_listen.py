@@ -197,6 +197,14 @@ def test_an_out_that_is_an_input_is_refused_before_any_work(runs, tmp_path, caps
     assert original.read_bytes() == before
 
 
+def test_posterior_steps_without_the_vae_is_one_line(runs, audio, tmp_path, capsys):
+    out = tmp_path / "o.wav"
+    err = one_line_error(capsys, ["listen", str(runs[0]), str(audio), "--out", str(out),
+                                  "--posterior-steps", "5"], 1)
+    assert "--posterior-steps: expected with --through vae" in err and "got --through mel" in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("seconds, code, expected", [("1e306", 2, "at most 3600"),
                                                      ("inf", 2, "at most 3600"),
                                                      ("1e-9", 1, "FFT window")])
@@ -235,6 +243,7 @@ def test_listen_hears_through_the_runs_one_inverter(runs, audio, tmp_path, capsy
     (1.2, -2.0, "spectral convergence 1.200 (further from the input than silence is)"),
     (0.4, 0.01, "level +0.0 dB (at the input's level;"),
     (0.4, 2.0, "level +2.0 dB (louder;"),
+    (0.4, -0.6, "level -0.6 dB (at the input's level;"),  # under 1 dB, as the verdict says
 ])
 def test_listen_says_what_its_figures_mean(monkeypatch, capsys, sc, level, says):
     import argparse

@@ -65,11 +65,13 @@ from ..representation.metrics import level_db, log_spectral_distance, spectral_c
 from .config import TrainConfig
 from .posterior import heard_reconstruction
 
-__all__ = ["AVERAGE_RATIO", "LEARNED_SHARE", "PATHS", "ENCODER_MEAN", "MEANING", "VERDICTS",
+__all__ = ["AVERAGE_RATIO", "LEVEL_JND_DB", "LEARNED_SHARE", "PATHS", "ENCODER_MEAN", "MEANING", "VERDICTS",
            "AudioEvaluation", "AudioVerdict", "chosen_clips", "evaluate_audio", "judge",
            "share_of_the_way"]
 
 AVERAGE_RATIO = 0.9  # model SC at or above this fraction of the average sound's: at the average
+LEVEL_JND_DB = 1.0  # a level difference smaller than this is "at the input's level" (about the
+# smallest change in loudness a listener notices)
 PATHS = ("model", "mel_round_trip", "average_sound")
 ENCODER_MEAN = "encoder_mean"  # the fourth path where the model's posterior is refined
 FIGURES = ("spectral_convergence", "log_spectral_distance_db", "level_db")
@@ -296,7 +298,7 @@ def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     figures = (f"spectral convergence {sc:.2f} on {where}, against {sc_mel:.2f} for the mel "
                f"round trip and {nothing:.2f} for nothing learned (the training set's average "
                "sound or silence, whichever is closer)")
-    loud = ("at the input's level" if abs(lvl) < 1 else
+    loud = ("at the input's level" if abs(lvl) < LEVEL_JND_DB else
             f"{abs(lvl):.1f} dB {'quieter' if lvl < 0 else 'louder'} than the input")
     error = f"{sc / sc_mel:.1f}x the error of the mel round trip, " if sc_mel > 0 else ""
     per_file = evaluation.files["model_spectral_convergence"]

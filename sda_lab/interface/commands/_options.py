@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["PROG", "OneLineParser", "KEYWORD_FLAGS", "positive_int", "positive_float",
            "nonneg_int", "nonneg_float", "fraction", "seed", "device", "error_line",
-           "in_flag_terms", "check_device", "check_file_out_folder"]
+           "in_flag_terms", "check_device", "check_file_out_folder", "count"]
 
 PROG = "python -m sda_lab"
 MAX_SEED = 2**31 - 1  # numpy takes seeds < 2**32; sda_lab.core.settings keeps the same headroom
@@ -79,6 +79,11 @@ def path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a path, got an empty string")
     return text
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 file"``, ``"2 files"``: ``n`` and ``noun``, plural by an ``s`` unless ``n`` is 1."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def check_file_out_folder(out: Path, option: str = "--out") -> None:

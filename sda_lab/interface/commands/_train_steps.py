@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from . import _options as opt
+
 PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse mel's weights
 INVERSE_MARGIN = 0.01  # the fit is kept when its pick-set loss is this share below its start's
 HEAR_MAX_FILES = 24  # held-out files heard at most
@@ -74,8 +76,9 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
 
     fit_idx, pick_idx, pick_files = _fit_pick(clips, train_idx, seed)
     config = IM.InverseMelConfig(max_seconds=max_seconds, seed=seed)
-    print(f"learned inverse mel: fitting on {len(fit_idx)} clips, picking on {len(pick_idx)} "
-          f"clips of {len(pick_files)} files, for at most {max_seconds:.0f} s")
+    print(f"learned inverse mel: fitting on {opt.count(len(fit_idx), 'clip')}, picking on "
+          f"{opt.count(len(pick_idx), 'clip')} of {opt.count(len(pick_files), 'file')}, for at "
+          f"most {max_seconds:.0f} s")
     try:
         inv = IM.fit_inverse_mel(spec, clips.waveforms[fit_idx], config,
                                  progress=not args.quiet,
@@ -309,7 +312,7 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
         return entry
     skip = None
     if second < MIN_INVERSE_S:
-        skip = f"its share, {second:.0f} s, is under the {MIN_INVERSE_S:.0f} s a fit needs"
+        skip = f"its share, {second:.1f} s, is under the {MIN_INVERSE_S:.0f} s a fit needs"
     elif collapsed(result):
         skip = ("the model uses no latent unit (collapsed): its decoded mels are one sound, and "
                 "an inverse fitted to them would only learn the average spectrum")

@@ -193,6 +193,9 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     if inversion not in INVERSIONS:
         raise ValueError(f"--inversion: expected one of {', '.join(INVERSIONS)}, got "
                          f"{inversion!r}")
+    if posterior_steps is not None and through != "vae":
+        raise ValueError(f"--posterior-steps: expected with --through vae (a posterior to "
+                         f"refine), got --through {through}")
     if seconds is not None and not (0 < seconds <= MAX_SECONDS):
         raise ValueError(f"--seconds: expected {_SECONDS}, got {seconds!r}")
     out_path = check_wav_out(out)
@@ -270,6 +273,7 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
 def run(args: argparse.Namespace) -> int:
     """Run ``listen``; returns the exit status (errors propagate to the CLI's one line)."""
     from ...core._io import limited_clause
+    from ...training.audio_eval import LEVEL_JND_DB
 
     r = listen(args.run, args.file, args.out, through=args.through, seconds=args.seconds,
                inversion=args.inversion, seed=args.seed, posterior_steps=args.posterior_steps)
@@ -287,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
               f"{SILENT_DBFS:g}): there is nothing in it to compare against")
     else:
         level, sc = r["level_db"], r["spectral_convergence"]
-        side = ("at the input's level" if abs(level) < 0.05 else
+        side = ("at the input's level" if abs(level) < LEVEL_JND_DB else
                 "quieter" if level < 0 else "louder")
         print(f"as written, against the input: spectral convergence {sc:.3f}"
               f"{' (further from the input than silence is)' if sc >= 1 else ''}, log-spectral "

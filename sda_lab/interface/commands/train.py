@@ -341,8 +341,9 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
         raise ValueError(f"--val-fraction/--val-files: expected at least 2 training clips, got "
                          f"{len(train_idx)} after holding out {len(val_files)} files")
     train_files = sorted({clips.files[i] for i in train_idx})
-    print(f"training on {len(train_idx)} clips from {len(train_files)} files, "
-          f"validating on {len(val_idx)} clips from {len(val_files)} files "
+    print(f"training on {opt.count(len(train_idx), 'clip')} from "
+          f"{opt.count(len(train_files), 'file')}, validating on "
+          f"{opt.count(len(val_idx), 'clip')} from {opt.count(len(val_files), 'file')} "
           f"({', '.join(val_files) or 'none'})")
     mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T), once
     baseline = mean_mel_baseline(mels[train_idx])
