@@ -73,6 +73,12 @@ def test_a_fine_tuning_share_too_short_to_fit_goes_to_training(tmp_path, monkeyp
     assert sum(plan.parts().values()) == pytest.approx(60.0)
     assert "not fine-tuned on decoded mels (that share, 5.2 s" in plan.line()
     assert "training has it" in plan.line()
+    # --max-minutes 0.6: the first fit's two thirds (6.7 s) are too short as well: no fit
+    short = split_budget(36.0, 2.0, 60.0)
+    assert short.inverse_s == 0 and short.fine_tune_skipped == 0
+    assert short.inverse_skipped == pytest.approx((1 - DECODED_FRACTION) * INVERSE_SHARE * 34.0)
+    assert "no learned inverse mel (its share, 6.8 s, is under the 10 s" in short.line()
+    assert short.training_s == pytest.approx(34.0 - short.hearing_s - short.writing_s)
     five = split_budget(300.0, 12.0, 60.0)  # a share long enough: both fits planned
     assert five.fine_tune_s == pytest.approx(DECODED_FRACTION * five.inverse_s)
     assert five.fine_tune_skipped == 0

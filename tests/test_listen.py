@@ -261,3 +261,21 @@ def test_listen_says_what_its_figures_mean(monkeypatch, capsys, sc, level, says)
     out = capsys.readouterr().out
     assert says in out and ("than silence" in out) == (sc >= 1)
     assert "through vae, the posterior mean refined by 100 steps" in out
+
+
+def test_too_many_posterior_steps_and_a_ctrl_c_are_one_line(runs, audio, tmp_path, capsys,
+                                                           monkeypatch):
+    from sda_lab.interface.commands import listen as command
+
+    out = tmp_path / "o.wav"
+    err = one_line_error(capsys, ["listen", str(runs[0]), str(audio), "--out", str(out),
+                                  "--through", "vae", "--posterior-steps", "10001"], 2)
+    assert "--posterior-steps: expected an integer from 0 to 10000, got '10001'" in err, err
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "listen", interrupted)
+    assert main(["listen", str(runs[0]), str(audio), "--out", str(out)]) == 130
+    assert capsys.readouterr().err.strip() == "sda-lab: interrupted; no file was half-written"
+    assert not out.exists()

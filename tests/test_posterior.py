@@ -83,12 +83,22 @@ def test_heard_reconstruction_decodes_the_refined_mean_in_batches():
     assert torch.allclose(heard_reconstruction(model, mels, None), plain)
 
 
-def test_negative_steps_are_refused():
+def test_bad_steps_mels_or_a_missing_magnitude_are_one_clear_error_before_any_step():
     model, mels = model_and_mels()
-    with pytest.raises(ValueError, match="steps must be >= 0, got -1"):
-        refine_posterior(model, mels, CONFIG, steps=-1)
-    with pytest.raises(ValueError, match="posterior_steps must be an integer >= 0, got -2"):
-        TrainConfig(posterior_steps=-2)
+    for steps in (-1, 2.5, "3", True):
+        with pytest.raises(ValueError, match=f"steps must be an integer >= 0, got {steps!r}"):
+            refine_posterior(model, mels, CONFIG, steps=steps)
+    for steps in (-2, 2.5, True):
+        with pytest.raises(ValueError, match="posterior_steps must be an integer >= 0"):
+            TrainConfig(posterior_steps=steps)
+    with pytest.raises(TypeError, match="mels must be a torch.Tensor"):
+        refine_posterior(model, mels.numpy(), CONFIG)
+    with pytest.raises(ValueError, match="mels is empty"):
+        heard_reconstruction(model, mels[:0], CONFIG)
+    with pytest.raises(ValueError, match=r"mels contains non-finite values \(\d+ NaN"):
+        refine_posterior(model, mels.masked_fill(mels > 0.8, float("nan")), CONFIG)
+    with pytest.raises(ValueError, match="pass magnitude=<the run's AudioSpectrogram>"):
+        refine_posterior(model, mels, replace(CONFIG, spectral_convergence_weight=0.1))
 
 
 def test_refining_does_not_make_an_untrained_model_sound_learned():

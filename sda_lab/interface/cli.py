@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("sda-lab: interrupted; the last checkpoint written is kept", file=sys.stderr)
+        kept = ("the last checkpoint written is kept" if args.command.startswith("train") else
+                "no file was half-written")
+        print(f"sda-lab: interrupted; {kept}", file=sys.stderr)
         return 130
     except (OSError, ValueError, TypeError, RuntimeError) as exc:
         # RuntimeError covers TrainingDiverged and torch's own write errors

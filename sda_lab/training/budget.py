@@ -84,14 +84,14 @@ class BudgetSplit:
         inverse = (f"fine-tuning the kept inverse mel {self.inverse_s:.1f} s"
                    if self.fine_tune_only and self.inverse_s else
                    f"the kept inverse mel, not fine-tuned (its share, "
-                   f"{self.inverse_skipped:.0f} s, is under the {MIN_INVERSE_S:.0f} s a fit "
+                   f"{self.inverse_skipped:.1f} s, is under the {MIN_INVERSE_S:.0f} s a fit "
                    f"needs)" if self.fine_tune_only and self.inverse_skipped else
                    f"a learned inverse mel {self.inverse_s:.1f} s, not fine-tuned on decoded "
                    f"mels (that share, {self.fine_tune_skipped:.1f} s, is under the "
                    f"{MIN_INVERSE_S:.0f} s a fit needs: training has it)"
                    if self.inverse_s and self.fine_tune_skipped else
                    f"learned inverse mels {self.inverse_s:.1f} s" if self.inverse_s else
-                   f"no learned inverse mel (its share, {self.inverse_skipped:.0f} s, is under "
+                   f"no learned inverse mel (its share, {self.inverse_skipped:.1f} s, is under "
                    f"the {MIN_INVERSE_S:.0f} s a fit needs)" if self.inverse_skipped else
                    "no learned inverse mel")
         return (f"time budget {self.total_s / 60:g} min ({self.total_s:.0f} s): loading took "
@@ -110,7 +110,8 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     clip), the two inverse fits :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 -
     DECODED_FRACTION)``; 0 below :data:`MIN_INVERSE_S`), training the rest.
     The fine-tuning on decoded mels has :data:`DECODED_FRACTION` of the inverse part; where
-    that is under :data:`MIN_INVERSE_S` it is not planned and training gets it.
+    that is under :data:`MIN_INVERSE_S` it is not planned and training gets it (and all of
+    the inverse part where the first fit's share is under it too).
     ``fine_tune_only``: the inverse of the clips' mels is kept (``--resume``), so the inverse
     part is only the fine-tuning's :data:`DECODED_FRACTION` of it (0 below
     :data:`MIN_INVERSE_S`, as above) and training gets the rest.
@@ -136,6 +137,8 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     fine_tune = inverse if fine_tune_only else DECODED_FRACTION * inverse
     if not fine_tune_only and 0 < fine_tune < MIN_INVERSE_S:
         inverse, fine_tune, fine_tune_skipped = inverse - fine_tune, 0.0, fine_tune
+        if inverse < MIN_INVERSE_S:  # the first fit's own share is too short as well
+            inverse, skipped, fine_tune_skipped = 0.0, inverse, 0.0
     training = left - writing - hearing - inverse
     if training < MIN_TRAINING_S:
         # training gets at least (1 - HEARING_SHARE - INVERSE_SHARE) of what is left

@@ -125,7 +125,8 @@ class TrainConfig:
             raise ValueError("epochs=None needs a budget: set max_steps or max_minutes")
         if not isinstance(self.eval_every, int) or self.eval_every < 1:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
-        if not isinstance(self.posterior_steps, int) or self.posterior_steps < 0:
+        if (not isinstance(self.posterior_steps, int) or isinstance(self.posterior_steps, bool)
+                or self.posterior_steps < 0):
             raise ValueError(f"posterior_steps must be an integer >= 0, got "
                              f"{self.posterior_steps!r}")
         if self.eval_share is not None and not 0.0 < self.eval_share < 1.0:

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from ..core._checks import check_mel
 from ..model.losses import spectral_convergence_loss, vae_loss
 from ..model.vae import ConvVAE
 from .config import TrainConfig
@@ -24,6 +25,7 @@ __all__ = ["run_loss", "refine_posterior", "heard_reconstruction", "POSTERIOR_LR
 
 POSTERIOR_LR = 0.05  # Adam's step size on the posterior mean (latent units: the prior's std is 1)
 REFINE_BATCH = 64  # clips refined together (each clip's steps are its own)
+PROGRESS_CLIP_STEPS = 2_000  # heard_reconstruction shows a bar past this many clip-steps (seconds)
 
 
 def run_loss(config: TrainConfig, recon: torch.Tensor, target: torch.Tensor, mu: torch.Tensor,
@@ -46,25 +48,33 @@ def run_loss(config: TrainConfig, recon: torch.Tensor, target: torch.Tensor, mu:
 
 def refine_posterior(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
                      magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                     steps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     steps: int | None = None, on_step: Callable[[], object] | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """The posterior ``(mu, logvar)``, each ``(B, latent_dim)`` on the model's device, of mels
     ``(B, 1, n_mels, T)``: the encoder's (eval mode), then ``steps`` (default
     ``config.posterior_steps``; 0: the encoder's as they are) Adam steps of
     :data:`POSTERIOR_LR` on ``mu`` alone, lowering :func:`run_loss` at the run's final KL
     weight with the posterior mean decoded, each clip on its own (the per-clip losses are
     summed, so a clip's steps do not depend on the others in its batch; ``free_bits_mode=
-    "batch"`` couples them). ``logvar`` stays the encoder's. The model's weights, mode and
-    gradients are left as they were. Source: semi-amortised inference (Kim et al. 2018), see
-    the module docstring.
+    "batch"`` couples them); ``on_step()`` is called after each step. ``logvar`` stays the
+    encoder's. The model's weights, mode and gradients are left as they were. Source:
+    semi-amortised inference (Kim et al. 2018), see the module docstring.
 
     Raises
     ------
     ValueError
-        From the model's input checks, or on ``steps < 0``.
+        Before any step: from the mels' checks (:func:`sda_lab.core._checks.check_mel`: a
+        tensor of the model's mel bands, finite, not empty), on ``steps`` not an integer >= 0,
+        or on a loss with a spectral convergence term and no ``magnitude``.
     """
     steps = config.posterior_steps if steps is None else steps
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    check_mel(mels, model.config.n_mels, "mels")
+    if steps and config.spectral_convergence_weight and magnitude is None:
+        raise ValueError("refine_posterior: the run's loss has a spectral convergence term "
+                         "(spectral_convergence_weight > 0); pass magnitude=<the run's "
+                         "AudioSpectrogram>.mel_magnitude")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -89,6 +99,8 @@ def refine_posterior(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
                     optimizer.zero_grad(set_to_none=True)
                     total.backward()
                     optimizer.step()
+                    if on_step is not None:
+                        on_step()
         finally:
             for p in frozen:
                 p.requires_grad_(True)
@@ -102,23 +114,29 @@ def heard_reconstruction(model: ConvVAE, mels: torch.Tensor, config: TrainConfig
                          batch: int = REFINE_BATCH, progress: bool = False) -> torch.Tensor:
     """What a run plays of mels ``(N, 1, n_mels, T)``: :func:`refine_posterior`'s mean decoded
     in eval mode, ``(N, 1, n_mels, T)`` on the CPU, in batches of ``batch`` clips. ``config``
-    None: the encoder's mean (no refinement). ``progress``: a progress bar where the
-    refinement takes more than one batch. The model's mode is left as it was."""
+    None: the encoder's mean (no refinement). ``progress``: a progress bar (over the steps)
+    where the refinement is longer than :data:`PROGRESS_CLIP_STEPS` clip-steps. The model's
+    mode is left as it was. Raises ``ValueError`` as :func:`refine_posterior` does."""
     config = config if config is not None else TrainConfig(posterior_steps=0)
+    check_mel(mels, model.config.n_mels, "mels")
     was_training = model.training
     out = []
-    starts = range(0, mels.shape[0], batch)
-    if progress and config.posterior_steps and len(starts) > 1:
+    bar = None
+    if progress and config.posterior_steps * mels.shape[0] > PROGRESS_CLIP_STEPS:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc="refining posteriors", unit="batch", leave=False)
+        bar = tqdm(total=config.posterior_steps * -(-mels.shape[0] // batch),
+                   desc="refining posteriors", unit="step", leave=False)
     try:
-        for i in starts:
+        for i in range(0, mels.shape[0], batch):
             x = mels[i:i + batch]  # (b, 1, n_mels, T)
-            mu, _ = refine_posterior(model, x, config, magnitude)  # (b, D)
+            mu, _ = refine_posterior(model, x, config, magnitude,
+                                     on_step=bar.update if bar else None)  # (b, D)
             model.eval()
             with torch.no_grad():
                 out.append(model.decode(mu, x.shape).cpu())  # (b, 1, n_mels, T)
     finally:
         model.train(was_training)
+        if bar is not None:
+            bar.close()
     return torch.cat(out)  # (N, 1, n_mels, T)

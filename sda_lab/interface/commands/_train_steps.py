@@ -288,7 +288,7 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
                                           "mel was fitted; the run uses NNLS"}
     if plan is not None and not plan.inverse_s and not kept_inverse:
         note = (f"skipped the learned inverse mel: its share of --max-minutes, "
-                f"{plan.inverse_skipped:.0f} s, is too short to fit one; the run uses NNLS")
+                f"{plan.inverse_skipped:.1f} s, is too short to fit one; the run uses NNLS")
         print(note)
         return {"trained": False, "note": note}
     if plan is None:

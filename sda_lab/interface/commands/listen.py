@@ -38,6 +38,9 @@ SILENT_DBFS = -90.0  # an input whose loudest 20 ms frame is below this has no r
 _SECONDS = (f"a positive number of seconds giving at least one FFT window of the run and at "
             f"most {MAX_SECONDS:g} (an hour)")
 seconds_option = opt._number(float, lambda v: 0 < v <= MAX_SECONDS, _SECONDS)
+MAX_POSTERIOR_STEPS = 10_000  # 100x the recipe's: about 20 s a clip at one thread
+steps_option = opt._number(int, lambda v: 0 <= v <= MAX_POSTERIOR_STEPS,
+                           f"an integer from 0 to {MAX_POSTERIOR_STEPS}")
 
 
 def add_parser(subparsers) -> None:
@@ -60,7 +63,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--inversion", choices=INVERSIONS, default="auto",
                    help="auto: the run's learned inverse mel if it has one, else the NNLS start "
                         "(default); either is followed by PGHI and fast Griffin-Lim")
-    p.add_argument("--posterior-steps", type=opt.nonneg_int, default=None,
+    p.add_argument("--posterior-steps", type=steps_option, default=None,
                    help="--through vae: gradient steps refining each clip's posterior mean on "
                         "the run's own loss (default: the run's, as its audio figures were "
                         "heard; 0: the encoder's mean as it is)")
@@ -282,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
              if r["file_seconds"] is not None and args.seconds is not None else "")
     steps = r["posterior_steps"]
     posterior = ("" if steps is None else ", the encoder's posterior mean" if not steps else
-                 f", the posterior mean refined by {steps} steps")
+                 f", the posterior mean refined by {opt.count(steps, 'step')}")
     print(f"wrote {r['out']}: {r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz "
           f"through {args.through}{posterior} ({r['inversion']}){scaled}{whole}")
     if r["silent_input"]:
