@@ -1,6 +1,7 @@
 """What a run sounds like: audio figures of the three paths and the verdict read from them."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,6 +25,7 @@ class Stub(nn.Module):
         super().__init__()
         self.w = nn.Parameter(torch.zeros(1))
         self.shape, self.f = None, decode
+        self.config = SimpleNamespace(n_mels=SPEC.config.n_mels)  # what refining checks
 
     def encode(self, x):
         self.shape = x.shape
