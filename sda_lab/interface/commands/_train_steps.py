@@ -122,9 +122,8 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
                           max_seconds: float) -> dict:
     """Fine-tune the run's ``inverse_mel.pt`` for at most ``max_seconds`` on the heard model's
     decoded mels (the encoder's posterior mean, :func:`heard_model`) of the training clips,
-    against their
-    clips' spectra (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel` with ``mels``
-    and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
+    against their clips' spectra (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`
+    with ``mels`` and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
 
     Kept, as ``decoded_inverse_mel.pt``, where what it makes of the pick clips' decoded mels is
     heard closer to those clips than what the inverse makes of them: their mean spectral
