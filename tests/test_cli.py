@@ -119,6 +119,14 @@ def test_out_unwritable_is_checked_before_the_folder(tmp_path, capsys, monkeypat
     assert "permission denied" in line
 
 
+def test_a_refused_run_leaves_no_empty_out_folder(tmp_path, capsys):
+    (tmp_path / "kept").mkdir()  # a folder that was there stays
+    for out in (tmp_path / "a" / "b" / "run", tmp_path / "kept"):
+        code, line = error_of(capsys, ["train", str(tmp_path / "nope"), "--out", str(out)])
+        assert code == 1 and "audio folder not found" in line, line
+    assert not (tmp_path / "a").exists() and (tmp_path / "kept").is_dir()
+
+
 @pytest.mark.parametrize("name", ["checkpoint.pt", "best.pt", "metrics.json"])
 def test_out_holding_a_run_is_refused_before_the_folder(tmp_path, capsys, name):
     out = tmp_path / "run"

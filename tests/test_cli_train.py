@@ -268,8 +268,8 @@ def test_disk_full_while_saving_is_one_line(tmp_path, capsys, monkeypatch, tiny)
     code, line = error_of(capsys, ["train", str(folder), "--out", str(out), "--max-steps", "1",
                                    "--quiet", "--latent-dim", "4", "--latent", "vector"])
     assert code == 1 and line.startswith("sda-lab: error: no space left on the device")
-    assert not (out / "metrics.json").exists()
-    assert [p.name for p in out.iterdir()] == []  # no half-written or temporary file
+    # no half-written or temporary file: the folder the run made is left empty, so removed
+    assert not out.exists()
 
 
 def test_diverged_run_reaches_the_user_as_one_line(tmp_path, capsys, monkeypatch, tiny):

@@ -295,15 +295,23 @@ def run(args: argparse.Namespace) -> int:
     check_resume_options(args)  # first: a changed setting is named as such
     model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
     out = RunDir(args.out)
-    check_writable_dir(out.path, "--out")
+    created = [p for p in (out.path, *out.path.parents) if not p.exists()]  # deepest first
     try:
-        lock = out.lock().acquire()
-    except RunLocked as exc:
-        raise ValueError(f"--out: {exc}") from None
-    try:
-        return _run_locked(args, out, started, model_cfg, train_cfg, spec)
-    finally:
-        lock.release()
+        check_writable_dir(out.path, "--out")
+        try:
+            lock = out.lock().acquire()
+        except RunLocked as exc:
+            raise ValueError(f"--out: {exc}") from None
+        try:
+            return _run_locked(args, out, started, model_cfg, train_cfg, spec)
+        finally:
+            lock.release()
+    finally:  # a run refused or stopped before writing anything leaves no empty folder
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (the run wrote), or not there
+                break
 
 
 def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
