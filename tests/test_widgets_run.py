@@ -229,3 +229,19 @@ def test_from_run_says_when_its_folder_moved_and_takes_data_pointing_at_it(tmp_p
         ex = LatentExplorer.from_run(run, data=moved, n_shown=2)
     assert sorted({lab.split("@")[0] for lab in ex.labels}) == ["f0.wav", "f1.wav", "f2.wav"]
     assert any("new.wav" in str(w.message) and "not used" in str(w.message) for w in caught)
+
+
+def test_a_clip_starts_where_the_run_hears_it_refined_posterior():
+    from sda_lab.training.config import TrainConfig
+    from sda_lab.training.posterior import refine_posterior
+
+    model, spec, mels, labels = tiny_setup()
+    config = TrainConfig(kl_weight=1e-3, free_bits=0.0, posterior_steps=20)
+    ex = LatentExplorer(model, spec, mels, labels, live=False, show_map=False,
+                        train_config=config)
+    refined = refine_posterior(model, mels[:1], config, spec.mel_magnitude)[0][0]
+    assert torch.equal(ex.clip_latent(0), refined) and not torch.allclose(refined, ex.mu[0])
+    steps = torch.tensor([s.step for s in ex.sliders])  # the sliders hold it to their step
+    assert (ex.z[ex.order] - refined[ex.order]).abs().le(steps).all()
+    plain = LatentExplorer(model, spec, mels, labels, live=False, show_map=False)
+    assert torch.equal(plain.clip_latent(0), plain.mu[0])

@@ -66,8 +66,8 @@ def audio_table(summary: dict) -> str:
     if steps:
         lines.append(f"  (through the model: each clip's posterior mean refined by {steps} "
                      "gradient steps on its own loss, as listen --through vae plays it; the "
-                     "encoder's mean: its first guess, where the explorer and an exported "
-                     "file start)")
+                     "encoder's mean: its first guess, where blend, the copying check and an "
+                     "exported file place a clip)")
     lines.append(f"  ({MEANING})")
     return "\n".join(lines)
 

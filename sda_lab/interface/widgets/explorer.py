@@ -23,6 +23,8 @@ from ...model.vae import ConvVAE
 from ...representation.inverter import Inverter
 from ...representation.spectrogram import AudioSpectrogram
 from ...studies.dimensions import dimension_effects, rank_dimensions
+from ...training.config import TrainConfig
+from ...training.posterior import refine_posterior
 from .clips import check_explorer_mels, mels_for, run_clips
 from .lanes import LatestValueWorker, Preview, Renderer
 from .latent_map import LatentMap
@@ -73,6 +75,13 @@ class LatentExplorer(DescriptorNaming):
         The full audio path (:class:`~sda_lab.representation.inverter.Inverter`); None: the
         spectrogram's own inversion. :meth:`from_run` passes the run's own
         (:meth:`Inverter.for_run <sda_lab.representation.inverter.Inverter.for_run>`).
+    train_config : TrainConfig or None
+        The run's: where its ``posterior_steps`` is not 0, a clip chosen as the start is placed
+        at its posterior mean refined on its own loss
+        (:func:`~sda_lab.training.posterior.refine_posterior`, once per clip), where ``listen
+        --through vae`` and the run's audio figures place it; the sliders' ranges and the
+        dimensions' ranking stay the encoder's. :meth:`from_checkpoint` passes the
+        checkpoint's. None: the encoder's mean.
 
     Raises
     ------
@@ -85,7 +94,8 @@ class LatentExplorer(DescriptorNaming):
                  labels: Sequence[str] | None = None, n_shown: int = 8, sd_range: float = 3.0,
                  start: str = "clip", clip_index: int = 0, seed: int = 0, live: bool = True,
                  show_map: bool = True, preview: Preview | None = Preview(),
-                 name_dimensions: bool = False, inverter: Inverter | None = None) -> None:
+                 name_dimensions: bool = False, inverter: Inverter | None = None,
+                 train_config: TrainConfig | None = None) -> None:
         if start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         check_explorer_mels(model, mels)
@@ -103,6 +113,8 @@ class LatentExplorer(DescriptorNaming):
         # ranked dims, KL (D,), posterior means (N, D), aggregate std (D,): the ranking the
         # descriptor traversal uses too
         self.order, self.kl_per_dim, self.mu, self.scale = rank_dimensions(model, mels)
+        self.train_config = train_config
+        self._refined: dict[int, torch.Tensor] = {}  # clip -> its refined posterior mean (D,)
         self.sd_range = sd_range
         self.generator = torch.Generator().manual_seed(seed)
         D = model.latent_dim
@@ -189,7 +201,7 @@ class LatentExplorer(DescriptorNaming):
             Defaults to the checkpoint's own
             (:meth:`sda_lab.training.checkpoint.Checkpoint.spectrogram`).
         **kwargs
-            Passed to the constructor.
+            Passed to the constructor (``train_config`` defaults to the checkpoint's).
 
         Raises
         ------
@@ -202,6 +214,7 @@ class LatentExplorer(DescriptorNaming):
         spec = spec or ckpt.spectrogram()
         model = ckpt.model.eval()
         mels, labels = mels_for(model, spec, mels_or_folder, labels)
+        kwargs.setdefault("train_config", ckpt.train_config)
         return cls(model, spec, mels, labels, **kwargs)
 
     @classmethod
@@ -323,10 +336,22 @@ class LatentExplorer(DescriptorNaming):
             z[d] = s.value
         return z
 
+    def clip_latent(self, i: int) -> torch.Tensor:
+        """Where clip ``i`` starts, ``(D,)``: its posterior mean, refined where the explorer has
+        a ``train_config`` with ``posterior_steps`` (computed once per clip)."""
+        steps = self.train_config.posterior_steps if self.train_config is not None else 0
+        if not steps:
+            return self.mu[i].clone()
+        if i not in self._refined:
+            mu, _ = refine_posterior(self.model, self.mels[i:i + 1], self.train_config,
+                                     self.spec.mel_magnitude)  # (1, D)
+            self._refined[i] = mu[0].cpu()
+        return self._refined[i].clone()
+
     def _start_point(self, choice: tuple[str, int]) -> torch.Tensor:
         kind, i = choice
         if kind == "clip":
-            return self.mu[i].clone()
+            return self.clip_latent(i)
         if kind == "prior":
             return torch.randn(self.model.latent_dim, generator=self.generator)
         if kind == "map":
