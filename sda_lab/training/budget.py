@@ -57,8 +57,8 @@ def seconds_since_start() -> float:
 @dataclass(frozen=True)
 class BudgetSplit:
     """Seconds per part; they add up to ``total_s``. ``inverse_s`` 0: no fit (none asked
-    for, or its share was under :data:`MIN_INVERSE_S`; ``inverse_skipped`` says which share it
-    would have had). ``fine_tune_s``: the part of ``inverse_s`` for the fine-tuning on decoded
+    for, or the first fit's share, the fine-tuning's with ``fine_tune_only``, was under
+    :data:`MIN_INVERSE_S`; ``inverse_skipped`` says which share it would have had). ``fine_tune_s``: the part of ``inverse_s`` for the fine-tuning on decoded
     mels; 0 with ``fine_tune_skipped`` > 0 where that share was under :data:`MIN_INVERSE_S` and
     went to training instead."""
 
@@ -109,9 +109,9 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     the clips to hear, is given at most :data:`HEARING_START_S` plus :data:`HEARING_CLIP_S` per
     clip), the two inverse fits :data:`INVERSE_SHARE` (at most ``inverse_max_s / (1 -
     DECODED_FRACTION)``; 0 below :data:`MIN_INVERSE_S`), training the rest.
-    The fine-tuning on decoded mels has :data:`DECODED_FRACTION` of the inverse part; where
-    that is under :data:`MIN_INVERSE_S` it is not planned and training gets it (and all of
-    the inverse part where the first fit's share is under it too).
+    The fine-tuning on decoded mels has :data:`DECODED_FRACTION` of the inverse part, the first
+    fit the rest; a share under :data:`MIN_INVERSE_S` is not planned and training gets it (the
+    whole part where the first fit's is).
     ``fine_tune_only``: the inverse of the clips' mels is kept (``--resume``), so the inverse
     part is only the fine-tuning's :data:`DECODED_FRACTION` of it (0 below
     :data:`MIN_INVERSE_S`, as above) and training gets the rest.
@@ -127,18 +127,18 @@ def split_budget(total_s: float, spent_s: float, inverse_max_s: float | None,
     hearing = min(HEARING_SHARE * max(left, 0.0), HEARING_MAX_S)
     if hearing_clips is not None:
         hearing = min(hearing, HEARING_START_S + HEARING_CLIP_S * hearing_clips)
-    inverse = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * max(left, 0.0),
-                                                    inverse_max_s / (1 - DECODED_FRACTION))
+    whole = 0.0 if inverse_max_s is None else min(INVERSE_SHARE * max(left, 0.0),
+                                                  inverse_max_s / (1 - DECODED_FRACTION))
+    first = 0.0 if fine_tune_only else (1 - DECODED_FRACTION) * whole
+    fine_tune = DECODED_FRACTION * whole
     skipped = fine_tune_skipped = 0.0
-    if fine_tune_only:
-        inverse *= DECODED_FRACTION
-    if 0 < inverse < MIN_INVERSE_S:
-        inverse, skipped = 0.0, inverse
-    fine_tune = inverse if fine_tune_only else DECODED_FRACTION * inverse
-    if not fine_tune_only and 0 < fine_tune < MIN_INVERSE_S:
-        inverse, fine_tune, fine_tune_skipped = inverse - fine_tune, 0.0, fine_tune
-        if inverse < MIN_INVERSE_S:  # the first fit's own share is too short as well
-            inverse, skipped, fine_tune_skipped = 0.0, inverse, 0.0
+    if fine_tune_only and 0 < fine_tune < MIN_INVERSE_S:
+        skipped, fine_tune = fine_tune, 0.0
+    elif not fine_tune_only and 0 < first < MIN_INVERSE_S:  # no fit, so nothing to fine-tune
+        skipped, first, fine_tune = first, 0.0, 0.0
+    elif 0 < fine_tune < MIN_INVERSE_S:  # the fit alone: training has the fine-tuning's share
+        fine_tune_skipped, fine_tune = fine_tune, 0.0
+    inverse = first + fine_tune
     training = left - writing - hearing - inverse
     if training < MIN_TRAINING_S:
         # training gets at least (1 - HEARING_SHARE - INVERSE_SHARE) of what is left

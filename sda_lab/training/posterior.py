@@ -109,15 +109,14 @@ def refine_posterior(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
         model.train(was_training)
 
 
-def heard_reconstruction(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None,
+def heard_reconstruction(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
                          magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None,
                          batch: int = REFINE_BATCH, progress: bool = False) -> torch.Tensor:
     """What a run plays of mels ``(N, 1, n_mels, T)``: :func:`refine_posterior`'s mean decoded
-    in eval mode, ``(N, 1, n_mels, T)`` on the CPU, in batches of ``batch`` clips. ``config``
-    None: the encoder's mean (no refinement). ``progress``: a progress bar (over the steps)
+    in eval mode, ``(N, 1, n_mels, T)`` on the CPU, in batches of ``batch`` clips (the
+    encoder's mean as it is: :func:`sda_lab.training.diagnostics.reconstruct`). ``progress``: a progress bar (over the steps)
     where the refinement is longer than :data:`PROGRESS_CLIP_STEPS` clip-steps. The model's
     mode is left as it was. Raises ``ValueError`` as :func:`refine_posterior` does."""
-    config = config if config is not None else TrainConfig(posterior_steps=0)
     check_mel(mels, model.config.n_mels, "mels")
     was_training = model.training
     out = []

@@ -47,10 +47,9 @@ def audio_table(summary: dict) -> str:
     from ...training.audio_eval import MEANING
 
     n = summary["files_scored"]
-    files = "file" if n == 1 else "files"
-    where = (f"held-out {files}" if summary["on"] == "validation"
-             else f"training {files} (nothing was held out)")
-    lines = [f"what the run sounds like, on {n} {where}, through "
+    where = (opt.count(n, "held-out file") if summary["on"] == "validation"
+             else f"{opt.count(n, 'training file')} (nothing was held out)")
+    lines = [f"what the run sounds like, on {where}, through "
              f"{summary['inversion']}:",
              f"  {'':18} {'spectral conv.':>14} {'log-spectral dist.':>19} {'level':>9}"]
     steps = summary.get("posterior_steps", 0)

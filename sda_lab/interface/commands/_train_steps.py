@@ -141,7 +141,7 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     import torch
 
     from ...representation import inverse_mel as IM
-    from ...training.posterior import heard_reconstruction
+    from ...training.diagnostics import reconstruct
 
     path = out / IM.DECODED_INVERSE_MEL_FILE
     base = IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)
@@ -149,8 +149,8 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     # the encoder's means decoded (not refined: refining every training clip would cost more
     # than the fine-tuning's share; benchmarks/RESULTS.md 17 measured the refined clips heard
     # through an inverse fine-tuned this way)
-    decoded = heard_reconstruction(heard_model(result, out).model,
-                                   result.mels[fit_idx + pick_idx], None)  # (n, 1, n_mels, T)
+    decoded = reconstruct(heard_model(result, out).model,
+                          result.mels[fit_idx + pick_idx]).recon  # (n, 1, n_mels, T)
     print(f"learned inverse mel: fine-tuning it on the model's decoded mels of {len(fit_idx)} "
           f"clips, picking on {len(pick_idx)}, for at most {max_seconds:.0f} s")
     waves = result.clips.waveforms
