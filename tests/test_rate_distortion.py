@@ -20,8 +20,8 @@ from sda_lab.model.vae import VAEConfig  # noqa: E402
 from sda_lab.studies.experiments import (DataSpec, load_clip_mels, load_split,  # noqa: E402
                                          run_grid)
 from sda_lab.studies.rate_distortion import (SweepConfig, equivalent_beta, example_folder,
-                                             heldout_reconstructions, rate_distortion_grid,
-                                             rd_table)  # noqa: E402
+                                             free_bits_grid, heldout_reconstructions,
+                                             rate_distortion_grid, rd_table)  # noqa: E402
 from sda_lab.training.config import TrainConfig  # noqa: E402
 
 TINY_MODEL = VAEConfig(dropout=0.0, latent_dim=4, channels=(4, 8, 16, 32))
@@ -110,6 +110,17 @@ def test_grid_has_every_beta_scale_seed_and_the_markers():
         rate_distortion_grid(replace(TINY_DATA, val_fraction=0.0), [0], cfg)
     with pytest.raises(ValueError, match="betas"):
         SweepConfig(betas=(0.0,))
+
+
+def test_free_bits_grid_is_the_grids_free_bits_pair_on_more_seeds():
+    cfg = SweepConfig(betas=(1.0, 100.0), model=TINY_MODEL, max_steps=2)
+    grid = {s.key: s for s in rate_distortion_grid(TINY_DATA, seeds=[0, 1, 2], config=cfg)}
+    pair = free_bits_grid(TINY_DATA, seeds=[1, 2], config=cfg)
+    assert sorted({s.arm for s in pair}) == ["synth db beta=100", "synth db free bits 0.5"]
+    assert len(pair) == 4 and all(s.key in grid for s in pair)  # the grid's own runs, same keys
+    assert sorted(s.seed for s in pair) == [1, 1, 2, 2]
+    with pytest.raises(ValueError, match="free_bits is None"):
+        free_bits_grid(TINY_DATA, [0], replace(cfg, free_bits=None))
 
 
 def test_equivalent_beta_converts_the_seed_loss():

@@ -162,6 +162,26 @@ def rate_distortion_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[in
     return specs
 
 
+def free_bits_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[int],
+                   config: SweepConfig | None = None) -> list[RunSpec]:
+    """The free-bits marker of :func:`rate_distortion_grid` and the grid point it is compared
+    with (no floor, the same beta), on ``config.free_bits_scales``, x ``seeds``: the arms of
+    the full grid, for more seeds on that one comparison (add seeds the grid does not run).
+
+    Raises
+    ------
+    ValueError
+        ``config.free_bits`` is None (no marker), or as :func:`rate_distortion_grid` does.
+    """
+    config = config or SweepConfig()
+    if config.free_bits is None:
+        raise ValueError("config.free_bits is None: there is no free-bits marker to add seeds to")
+    beta = config.free_bits_beta or max(config.betas)
+    return rate_distortion_grid(data, seeds, replace(
+        config, betas=(beta,), scales=config.free_bits_scales, reference_weight=None,
+        shipped=False, free_bits_beta=beta))
+
+
 def shipped_model(config: SweepConfig) -> VAEConfig:
     """The sweep's small model with the own-audio recipe's latent (its form, time halvings and
     size): the "shipped" marker's architecture."""
@@ -323,5 +343,5 @@ def heldout_reconstructions(spec: RunSpec, n_clips: int = 1):
 
 
 __all__ = ["SIGMA", "BETAS", "SCALES", "SWEEP_MODEL", "SweepConfig", "arm_name",
-           "rate_distortion_grid", "equivalent_beta", "rd_table",
+           "rate_distortion_grid", "free_bits_grid", "equivalent_beta", "rd_table",
            "example_folder", "shipped_scale", "heldout_reconstructions"]
