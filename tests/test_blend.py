@@ -13,6 +13,7 @@ import torch
 from sda_lab.interface.cli import main
 from sda_lab.studies.blend import ALIGNED_COSINE, BlendPair, blend
 from sda_lab.training.checkpoint import load_checkpoint, save_checkpoint
+from sda_lab.training.posterior import heard_means
 
 from ._tiny import tiny_mels
 from .test_generate import SR, TINY, TINY_SPEC, tiny_run
@@ -86,6 +87,37 @@ def test_latent_blend_only_for_aligned_runs_unless_forced(runs):
     torch.testing.assert_close(got.mel, want)
     assert got.aligned and "decoded by B's decoder" in got.text and "fine-tuned" in got.text
     torch.testing.assert_close(got.cosine, cos)
+
+
+def test_each_run_hears_a_clip_as_listen_does_refined_once_per_clip(runs, tmp_path,
+                                                                    monkeypatch):
+    import sda_lab.studies.blend as B
+    from sda_lab.training.config import TrainConfig
+    from sda_lab.training.posterior import heard_reconstruction
+
+    refined = tiny_run(tmp_path / "refined", seed=0)
+    ck = load_checkpoint(refined / "best.pt")
+    config = TrainConfig(posterior_steps=20)
+    save_checkpoint(refined / "best.pt", ck.model, None, None, train_config=config,
+                    extra={"spectrogram_config": asdict(TINY_SPEC)})
+    mels = tiny_mels(3)  # (3, 1, 32, 16)
+    pair = BlendPair.open(refined, runs["b"])
+    calls = []
+    monkeypatch.setattr(B, "heard_means", lambda *a, **k: calls.append(1) or
+                        heard_means(*a, **k))
+    ends = pair.blend(mels, 0.0)
+    listen = heard_reconstruction(ck.model.eval(), mels, config,
+                                  pair.spec.mel_magnitude)  # what listen plays of run A
+    torch.testing.assert_close(ends.mel, listen)
+    encoder = _own(refined, mels)
+    assert (ends.mel - encoder).abs().max() > 1e-3  # the refinement moved it
+    assert "refined as listen plays them: 20 steps for A, 0 steps for B" in ends.text
+    assert len(calls) == 2  # one per run
+    pair.blend(mels, 0.7)
+    pair.blend(mels, 1.0)
+    assert len(calls) == 2  # the same clips: refined once
+    pair.blend(mels[:1], 0.5)
+    assert len(calls) == 4
 
 
 def test_other_representations_shapes_and_alphas_are_refused_in_one_line(runs, tmp_path):

@@ -5,11 +5,11 @@ Two runs (folders of ``python -m sda_lab train``) whose mel representation is th
 shape ``(n_mels, n_frames)`` can be blended in one of two spaces (``space``):
 
 - ``"mel"`` (always possible): each run reconstructs the same input clip through ITS OWN model
-  (its encoder's posterior mean, then its decoder), and the two decoded mels (the
+  (its posterior mean as the run hears a file, then its decoder), and the two decoded mels (the
   representation's normalised values in [0, 1], e.g. dB over the floor) are mixed,
   ``(1 - alpha) * mel_a + alpha * mel_b``. Nothing latent is shared: this is a cross-fade of
   the two models' pictures of the clip.
-- ``"latent"``: the posterior means of the two encoders are mixed, ``(1 - alpha) * z_a +
+- ``"latent"``: the two runs' posterior means are mixed, ``(1 - alpha) * z_a +
   alpha * z_b``, and decoded by ONE model (``decoder``: ``"a"`` or ``"b"``). This needs the
   same architecture and latent size, and is only meaningful when the two latent spaces are
   aligned, i.e. when one run was fine-tuned from the other (the same start): two separately
@@ -18,6 +18,11 @@ shape ``(n_mels, n_frames)`` can be blended in one of two spaces (``space``):
   (:meth:`BlendPair.posterior_cosine`); below :data:`ALIGNED_COSINE` on average the latent
   blend is refused unless ``force`` is given.
 
+A run hears a clip at its encoder's posterior mean refined on the clip's own loss by the run's
+``TrainConfig.posterior_steps`` (:func:`~sda_lab.training.posterior.heard_means`), as
+``listen --through vae`` plays it: a blend's ends are what ``listen`` gives for each run. The
+alignment check compares the encoders' own means (before any refinement).
+
 Audio is always made by run A's own inversion (:meth:`Inverter.for_run
 <sda_lab.representation.inverter.Inverter.for_run>` of run A), and :attr:`Blended.text` says
 so, with what was blended, in one line.
@@ -25,7 +30,8 @@ so, with what was blended, in one line.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import hashlib
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -33,6 +39,8 @@ import torch
 from ..model.vae import ConvVAE
 from ..representation.inverter import Inverter
 from ..representation.spectrogram import AudioSpectrogram
+from ..training.config import TrainConfig
+from ..training.posterior import heard_means
 
 __all__ = ["SPACES", "DECODERS", "ALIGNED_COSINE", "REPRESENTATION_FIELDS", "Blended",
            "BlendPair", "blend", "check_alpha"]
@@ -55,6 +63,10 @@ def check_alpha(alpha) -> float:
         raise ValueError(f"alpha: expected a number in [0, 1] (0: run A, 1: run B), got "
                          f"{alpha!r}")
     return value
+
+
+def _steps(n: int) -> str:
+    return f"{n} step{'s' if n != 1 else ''}"
 
 
 def _differences(a: dict, b: dict, keys) -> str:
@@ -80,8 +92,8 @@ class Blended:
 
 @dataclass
 class BlendPair:
-    """Two opened runs to blend: their models (eval mode), the shared spectrogram and run A's
-    inversion. Open with :meth:`open`."""
+    """Two opened runs to blend: their models (eval mode), the shared spectrogram, run A's
+    inversion and each run's training config (how it hears a clip). Open with :meth:`open`."""
 
     run_a: Path
     run_b: Path
@@ -89,6 +101,9 @@ class BlendPair:
     model_b: ConvVAE
     spec: AudioSpectrogram
     inverter: Inverter
+    train_a: TrainConfig
+    train_b: TrainConfig
+    _heard: dict = field(default_factory=dict, repr=False, compare=False)  # mels -> means
 
     @classmethod
     def open(cls, run_a: str | Path, run_b: str | Path, device: str = "cpu") -> BlendPair:
@@ -125,7 +140,8 @@ class BlendPair:
                              f"({diff}); only runs on the same mel shape can be blended")
         spec = ckpts[0].spectrogram()
         return cls(Path(run_a), Path(run_b), ckpts[0].model.eval(), ckpts[1].model.eval(),
-                   spec, Inverter.for_run(run_a, spec))
+                   spec, Inverter.for_run(run_a, spec), ckpts[0].train_config or TrainConfig(),
+                   ckpts[1].train_config or TrainConfig())
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -165,10 +181,29 @@ class BlendPair:
         self.check_mels(mels)
         return self._encode(self.model_a, mels), self._encode(self.model_b, mels)
 
+    def heard_means(self, mels: torch.Tensor, progress: bool = False
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each run's posterior means of ``mels`` ``(B, 1, n_mels, T)`` as it hears them (the
+        encoder's, refined by its ``posterior_steps``:
+        :func:`~sda_lab.training.posterior.heard_means`): ``(B, D_a)`` and ``(B, D_b)``. Kept
+        for the same mels, so a slider over one clip refines it once. ``progress``: a bar
+        over the steps of a long refinement."""
+        self.check_mels(mels)
+        key = hashlib.sha1(repr(tuple(mels.shape)).encode()
+                           + mels.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        if key not in self._heard:
+            mag = self.spec.mel_magnitude
+            self._heard[key] = (heard_means(self.model_a, mels, self.train_a, mag,
+                                            progress=progress),
+                                heard_means(self.model_b, mels, self.train_b, mag,
+                                            progress=progress))
+        return self._heard[key]
+
     def reconstructions(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each run's own reconstruction of ``mels`` ``(B, 1, n_mels, T)`` (its posterior mean,
-        decoded by its decoder): two ``(B, 1, n_mels, T)`` tensors."""
-        mu_a, mu_b = self.posterior_means(mels)
+        """Each run's own reconstruction of ``mels`` ``(B, 1, n_mels, T)`` (its heard posterior
+        mean, :meth:`heard_means`, decoded by its decoder), as ``listen --through vae`` makes
+        it: two ``(B, 1, n_mels, T)`` tensors."""
+        mu_a, mu_b = self.heard_means(mels)
         return (self._decode(self.model_a, mu_a, mels.shape),
                 self._decode(self.model_b, mu_b, mels.shape))
 
@@ -188,8 +223,9 @@ class BlendPair:
     # -- the blend ---------------------------------------------------------------------------
 
     def blend(self, mels: torch.Tensor, alpha: float = 0.5, space: str = "mel",
-              decoder: str = "a", force: bool = False) -> Blended:
-        """Blend the two runs on ``mels`` ``(B, 1, n_mels, T)`` (module docstring).
+              decoder: str = "a", force: bool = False, progress: bool = False) -> Blended:
+        """Blend the two runs on ``mels`` ``(B, 1, n_mels, T)`` (module docstring), each run's
+        latent its heard posterior mean (:meth:`heard_means`; ``progress`` as there).
 
         Raises
         ------
@@ -204,9 +240,8 @@ class BlendPair:
             raise ValueError(f"space: expected one of {', '.join(SPACES)}, got {space!r}")
         if decoder not in DECODERS:
             raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
-        mu_a, mu_b = self.posterior_means(mels)  # (B, D_a), (B, D_b)
         a, b = str(self.run_a), str(self.run_b)
-        cosine = self.cosine(mu_a, mu_b)  # (B,) or None
+        cosine = self.cosine(*self.posterior_means(mels))  # (B,) or None: the encoders' own
         mean_cos = None if cosine is None else float(cosine.mean())
         aligned = mean_cos is not None and mean_cos >= ALIGNED_COSINE
         n = f"{mels.shape[0]} clip{'s' if mels.shape[0] != 1 else ''}"
@@ -215,13 +250,18 @@ class BlendPair:
                     f"{'aligned' if aligned else 'not aligned'} (aligned from "
                     f"{ALIGNED_COSINE:g})")
         audio = f"audio through A's inversion ({self.inverter.name})"
+        sa, sb = self.train_a.posterior_steps, self.train_b.posterior_steps
+        means = ("the encoders' posterior means" if sa == sb == 0 else
+                 f"posterior means refined as listen plays them: {_steps(sa)} for A, "
+                 f"{_steps(sb)} for B")
         if space == "mel":
+            mu_a, mu_b = self.heard_means(mels, progress)  # (B, D_a), (B, D_b)
             mel_a = self._decode(self.model_a, mu_a, mels.shape)  # (B, 1, n_mels, T)
             mel_b = self._decode(self.model_b, mu_b, mels.shape)  # (B, 1, n_mels, T)
             mel = (1 - alpha) * mel_a + alpha * mel_b  # (B, 1, n_mels, T)
             text = (f"blended the decoded mels: (1 - {alpha:g}) x A's reconstruction + "
                     f"{alpha:g} x B's, each run encoding the clip with its own encoder "
-                    f"(posterior mean) and decoding it with its own decoder (A = {a}, B = {b}); "
+                    f"({means}) and decoding it with its own decoder (A = {a}, B = {b}); "
                     f"no latent is mixed; {cos_text}; {audio}")
             return Blended(mel, alpha, space, None, cosine, aligned, text)
         diff = self.architecture_difference()
@@ -234,13 +274,15 @@ class BlendPair:
                              f"not aligned ({cos_text}): a latent mix is only meaningful when "
                              f"one run was fine-tuned from the other; blend the mels "
                              f"(space='mel') or force it (force=True, --force)")
+        mu_a, mu_b = self.heard_means(mels, progress)  # (B, D), (B, D)
         z = (1 - alpha) * mu_a + alpha * mu_b  # (B, D)
         model = self.model_a if decoder == "a" else self.model_b
         mel = self._decode(model, z, mels.shape)  # (B, 1, n_mels, T)
         caveat = ("meaningful only when one run was fine-tuned from the other (same start), as "
                   "the two encoders' agreement suggests" if aligned
                   else "FORCED although the latents are not aligned: the mix is not meaningful")
-        text = (f"blended the latents: (1 - {alpha:g}) x A's posterior mean + {alpha:g} x B's, "
+        text = (f"blended the latents: (1 - {alpha:g}) x A's posterior mean + {alpha:g} x B's "
+                f"({means}), "
                 f"decoded by {decoder.upper()}'s decoder (A = {a}, B = {b}); {caveat}: "
                 f"{cos_text}; {audio}")
         return Blended(mel, alpha, space, decoder, cosine, aligned, text)

@@ -21,7 +21,7 @@ from ..model.losses import spectral_convergence_loss, vae_loss
 from ..model.vae import ConvVAE
 from .config import TrainConfig
 
-__all__ = ["run_loss", "refine_posterior", "heard_reconstruction", "POSTERIOR_LR"]
+__all__ = ["run_loss", "refine_posterior", "heard_means", "heard_reconstruction", "POSTERIOR_LR"]
 
 POSTERIOR_LR = 0.05  # Adam's step size on the posterior mean (latent units: the prior's std is 1)
 REFINE_BATCH = 64  # clips refined together (each clip's steps are its own)
@@ -109,16 +109,15 @@ def refine_posterior(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
         model.train(was_training)
 
 
-def heard_reconstruction(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
-                         magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                         batch: int = REFINE_BATCH, progress: bool = False) -> torch.Tensor:
-    """What a run plays of mels ``(N, 1, n_mels, T)``: :func:`refine_posterior`'s mean decoded
-    in eval mode, ``(N, 1, n_mels, T)`` on the CPU, in batches of ``batch`` clips (the
-    encoder's mean as it is: :func:`sda_lab.training.diagnostics.reconstruct`). ``progress``: a progress bar (over the steps)
-    where the refinement is longer than :data:`PROGRESS_CLIP_STEPS` clip-steps. The model's
-    mode is left as it was. Raises ``ValueError`` as :func:`refine_posterior` does."""
+def heard_means(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
+                magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                batch: int = REFINE_BATCH, progress: bool = False) -> torch.Tensor:
+    """The posterior means a run hears mels ``(N, 1, n_mels, T)`` through:
+    :func:`refine_posterior`'s, ``(N, latent_dim)`` on the CPU, in batches of ``batch`` clips.
+    ``progress``: a progress bar (over the steps) where the refinement is longer than
+    :data:`PROGRESS_CLIP_STEPS` clip-steps. The model's mode is left as it was. Raises
+    ``ValueError`` as :func:`refine_posterior` does."""
     check_mel(mels, model.config.n_mels, "mels")
-    was_training = model.training
     out = []
     bar = None
     if progress and config.posterior_steps * mels.shape[0] > PROGRESS_CLIP_STEPS:
@@ -128,14 +127,33 @@ def heard_reconstruction(model: ConvVAE, mels: torch.Tensor, config: TrainConfig
                    desc="refining posteriors", unit="step", leave=False)
     try:
         for i in range(0, mels.shape[0], batch):
-            x = mels[i:i + batch]  # (b, 1, n_mels, T)
-            mu, _ = refine_posterior(model, x, config, magnitude,
+            mu, _ = refine_posterior(model, mels[i:i + batch], config, magnitude,
                                      on_step=bar.update if bar else None)  # (b, D)
-            model.eval()
-            with torch.no_grad():
-                out.append(model.decode(mu, x.shape).cpu())  # (b, 1, n_mels, T)
+            out.append(mu.cpu())
     finally:
-        model.train(was_training)
         if bar is not None:
             bar.close()
+    return torch.cat(out)  # (N, D)
+
+
+def heard_reconstruction(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
+                         magnitude: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                         batch: int = REFINE_BATCH, progress: bool = False) -> torch.Tensor:
+    """What a run plays of mels ``(N, 1, n_mels, T)``: :func:`heard_means` decoded in eval mode,
+    ``(N, 1, n_mels, T)`` on the CPU, in batches of ``batch`` clips (the encoder's mean as it
+    is: :func:`sda_lab.training.diagnostics.reconstruct`). ``progress`` as in
+    :func:`heard_means`. The model's mode is left as it was. Raises ``ValueError`` as
+    :func:`refine_posterior` does."""
+    mu = heard_means(model, mels, config, magnitude, batch, progress)  # (N, D)
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    try:
+        with torch.no_grad():
+            for i in range(0, mels.shape[0], batch):
+                out.append(model.decode(mu[i:i + batch].to(device),
+                                        mels[i:i + batch].shape).cpu())  # (b, 1, n_mels, T)
+    finally:
+        model.train(was_training)
     return torch.cat(out)  # (N, 1, n_mels, T)

@@ -2,12 +2,13 @@
 
 Blend two runs on the same representation (:mod:`sda_lab.studies.blend`) on FILE's first
 ``--seconds`` (default: one clip of the models), cut into clips of the models' length as
-``listen --through vae`` cuts them. ``--space mel`` (the default) mixes the two runs' own
-reconstructions, ``(1 - A) * mel_a + A * mel_b``; ``--space latent`` mixes their posterior
-means and decodes the mix with ``--decoder``'s model, and is refused unless the two encoders
-agree on FILE's clips (one run fine-tuned from the other) or ``--force`` is given. The audio
-is made by RUN_A's own inversion and written by :func:`sda_lab.core._io.write_wav`; one line
-says what was blended.
+``listen --through vae`` cuts them, each run hearing a clip as ``listen`` does (its posterior
+mean refined by the run's ``posterior_steps``). ``--space mel`` (the default) mixes the two
+runs' own reconstructions, ``(1 - A) * mel_a + A * mel_b``; ``--space latent`` mixes their
+posterior means and decodes the mix with ``--decoder``'s model, and is refused unless the two
+encoders agree on FILE's clips (one run fine-tuned from the other) or ``--force`` is given.
+The audio is made by RUN_A's own inversion and written by :func:`sda_lab.core._io.write_wav`;
+one line says what was blended.
 
 Errors are one line naming the flag or path, before any work: a bad option, a run folder
 without a checkpoint, two runs on different representations or mel shapes, no such file,
@@ -104,7 +105,7 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     k = math.ceil(n / clip)
     clips = torch.nn.functional.pad(x, (0, k * clip - n)).view(k, 1, clip)  # (k, 1, clip)
     mels = pair.spec.waveform_to_mel(clips)  # (k, 1, n_mels, T)
-    blended = pair.blend(mels, alpha, space, decoder, force)
+    blended = pair.blend(mels, alpha, space, decoder, force, progress=True)
     y = pair.invert(blended.mel, clip, torch.Generator().manual_seed(seed))  # (k, 1, clip)
     y = y.reshape(1, 1, -1)[..., :n]  # (1, 1, n)
     if not bool(torch.isfinite(y).all()):
