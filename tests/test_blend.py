@@ -4,7 +4,9 @@ forced, different representations refused, one-line errors. Tiny runs of test_ge
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -111,12 +113,15 @@ def test_each_run_hears_a_clip_as_listen_does_refined_once_per_clip(runs, tmp_pa
     torch.testing.assert_close(ends.mel, listen)
     encoder = _own(refined, mels)
     assert (ends.mel - encoder).abs().max() > 1e-3  # the refinement moved it
-    assert "refined as listen plays them: 20 steps for A, 0 steps for B" in ends.text
+    assert "refined as listen plays them: A 20 steps, B the encoder's mean" in ends.text
     assert len(calls) == 2  # one per run
     pair.blend(mels, 0.7)
     pair.blend(mels, 1.0)
     assert len(calls) == 2  # the same clips: refined once
     pair.blend(mels[:1], 0.5)
+    pair.blend(torch.cat([mels[2:], mels[1:2]]), 0.5)  # clips already heard, in a new batch
+    assert len(calls) == 2  # kept per clip
+    pair.blend(tiny_mels(1, seed=5), 0.5)  # a new clip
     assert len(calls) == 4
 
 
@@ -155,6 +160,18 @@ def test_cli_writes_a_wav_of_the_right_length(runs, tmp_path, capsys):
     assert "blended the latents" in capsys.readouterr().out
 
 
+def test_cli_will_not_overwrite_either_runs_training_files(runs, tmp_path, capsys):
+    file = runs["audio"] / "b_sine.wav"
+    record = json.loads((runs["b"] / "metrics.json").read_text())
+    target = Path(record["folder"]) / record["train_files"][0]  # one of RUN_B's training files
+    before = target.read_bytes()
+    rc = main(["blend", str(runs["a"]), str(runs["b"]), str(file), "--out", str(target),
+               "--overwrite"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and "\n" not in err and "one of RUN_B's training files" in err, err
+    assert target.read_bytes() == before
+
+
 @pytest.mark.parametrize("argv, status, needle", [
     (["--alpha", "2"], 2, "--alpha: expected a number in [0, 1], got '2'"),
     (["--space", "wave"], 2, "--space: invalid choice"),
@@ -184,12 +201,17 @@ def test_cli_errors_are_one_line(runs, tmp_path, capsys, argv, status, needle):
     assert not (tmp_path / "o.wav").exists() and not (tmp_path / "no").exists()
 
 
-def test_blend_slider_draws_the_blend_of_the_chosen_clip_and_alpha(runs):
+def test_blend_slider_draws_the_blend_of_the_chosen_clip_and_alpha(runs, monkeypatch):
+    import sda_lab.studies.blend as B
     from sda_lab.interface.widgets.blend import BlendSlider
 
+    heard = []  # the clips each call refines
+    monkeypatch.setattr(B, "heard_means", lambda model, x, *a, **k: heard.append(x.shape[0])
+                        or heard_means(model, x, *a, **k))
     mels = tiny_mels(3)
     own_a, own_b = _own(runs["a"], mels), _own(runs["b"], mels)
     w = BlendSlider(runs["a"], runs["b"], mels, live=False)
+    assert heard == [1, 1]  # opened: clip 0 refined once per run, picture and audio share it
     w.clip.value = 2
     w.alpha.value = 0.0
     torch.testing.assert_close(w.mel, own_a[2:3])  # batch 1 against 3: float rounding

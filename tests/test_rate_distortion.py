@@ -119,8 +119,12 @@ def test_free_bits_grid_is_the_grids_free_bits_pair_on_more_seeds():
     assert sorted({s.arm for s in pair}) == ["synth db beta=100", "synth db free bits 0.5"]
     assert len(pair) == 4 and all(s.key in grid for s in pair)  # the grid's own runs, same keys
     assert sorted(s.seed for s in pair) == [1, 1, 2, 2]
-    with pytest.raises(ValueError, match="free_bits is None"):
-        free_bits_grid(TINY_DATA, [0], replace(cfg, free_bits=None))
+    for none in (None, 0.0):
+        with pytest.raises(ValueError, match="^config.free_bits: expected a floor .* > 0, got"):
+            free_bits_grid(TINY_DATA, [0], replace(cfg, free_bits=none))
+    for bad in ({"free_bits": -0.5}, {"free_bits": float("nan")}, {"free_bits_beta": 0.0}):
+        with pytest.raises(ValueError, match=f"^{next(iter(bad))} must be None"):
+            replace(cfg, **bad)
 
 
 def test_equivalent_beta_converts_the_seed_loss():

@@ -20,8 +20,9 @@ shape ``(n_mels, n_frames)`` can be blended in one of two spaces (``space``):
 
 A run hears a clip at its encoder's posterior mean refined on the clip's own loss by the run's
 ``TrainConfig.posterior_steps`` (:func:`~sda_lab.training.posterior.heard_means`), as
-``listen --through vae`` plays it: a blend's ends are what ``listen`` gives for each run. The
-alignment check compares the encoders' own means (before any refinement).
+``listen --through vae`` plays it: a blend's ends are the mels ``listen`` decodes for each run
+(the audio of both through run A's inversion). The alignment check compares the encoders' own
+means, before any refinement.
 
 Audio is always made by run A's own inversion (:meth:`Inverter.for_run
 <sda_lab.representation.inverter.Inverter.for_run>` of run A), and :attr:`Blended.text` says
@@ -31,6 +32,7 @@ so, with what was blended, in one line.
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -62,11 +64,12 @@ def check_alpha(alpha) -> float:
     if isinstance(alpha, bool) or not 0.0 <= value <= 1.0:
         raise ValueError(f"alpha: expected a number in [0, 1] (0: run A, 1: run B), got "
                          f"{alpha!r}")
-    return value
+    return value + 0.0  # -0.0 -> 0.0
 
 
-def _steps(n: int) -> str:
-    return f"{n} step{'s' if n != 1 else ''}"
+def _heard_as(config: TrainConfig) -> str:
+    n = config.posterior_steps
+    return f"{n} step{'s' if n != 1 else ''}" if n else "the encoder's mean"
 
 
 def _differences(a: dict, b: dict, keys) -> str:
@@ -103,7 +106,8 @@ class BlendPair:
     inverter: Inverter
     train_a: TrainConfig
     train_b: TrainConfig
-    _heard: dict = field(default_factory=dict, repr=False, compare=False)  # mels -> means
+    _heard: dict = field(default_factory=dict, repr=False, compare=False)  # clip -> means
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def open(cls, run_a: str | Path, run_b: str | Path, device: str = "cpu") -> BlendPair:
@@ -186,18 +190,25 @@ class BlendPair:
         """Each run's posterior means of ``mels`` ``(B, 1, n_mels, T)`` as it hears them (the
         encoder's, refined by its ``posterior_steps``:
         :func:`~sda_lab.training.posterior.heard_means`): ``(B, D_a)`` and ``(B, D_b)``. Kept
-        for the same mels, so a slider over one clip refines it once. ``progress``: a bar
-        over the steps of a long refinement."""
+        per clip (a clip's refinement does not depend on its batch), so each clip is refined
+        once however it is asked for, by one thread at a time. ``progress``: a bar over the
+        steps of a long refinement."""
         self.check_mels(mels)
-        key = hashlib.sha1(repr(tuple(mels.shape)).encode()
-                           + mels.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-        if key not in self._heard:
-            mag = self.spec.mel_magnitude
-            self._heard[key] = (heard_means(self.model_a, mels, self.train_a, mag,
-                                            progress=progress),
-                                heard_means(self.model_b, mels, self.train_b, mag,
-                                            progress=progress))
-        return self._heard[key]
+        keys = [hashlib.sha1(repr(tuple(clip.shape)).encode()
+                             + clip.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+                for clip in mels]
+        with self._lock:
+            first = {k: i for i, k in reversed(list(enumerate(keys))) if k not in self._heard}
+            if first:
+                todo = mels[sorted(first.values())]  # (b, 1, n_mels, T) the clips not yet heard
+                mag = self.spec.mel_magnitude
+                mu_a = heard_means(self.model_a, todo, self.train_a, mag, progress=progress)
+                mu_b = heard_means(self.model_b, todo, self.train_b, mag, progress=progress)
+                for j, i in enumerate(sorted(first.values())):
+                    self._heard[keys[i]] = (mu_a[j], mu_b[j])  # (D_a,), (D_b,)
+            heard = [self._heard[k] for k in keys]
+        return (torch.stack([h[0] for h in heard]),  # (B, D_a)
+                torch.stack([h[1] for h in heard]))  # (B, D_b)
 
     def reconstructions(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each run's own reconstruction of ``mels`` ``(B, 1, n_mels, T)`` (its heard posterior
@@ -222,6 +233,48 @@ class BlendPair:
 
     # -- the blend ---------------------------------------------------------------------------
 
+    def check(self, mels: torch.Tensor, alpha: float = 0.5, space: str = "mel",
+              decoder: str = "a", force: bool = False
+              ) -> tuple[float, torch.Tensor | None, bool, str]:
+        """What :meth:`blend` checks before it refines or decodes anything; returns ``(alpha,
+        cosine, aligned, cosine_text)``: ``cosine`` ``(B,)`` of the two encoders' posterior
+        means (None when the latent sizes differ), whether their mean counts as aligned, and
+        that in words.
+
+        Raises
+        ------
+        ValueError
+            One line: ``alpha`` outside [0, 1], an unknown ``space`` or ``decoder``, bad
+            ``mels``; for ``space="latent"``, models of another architecture or latent size, or
+            latents that are not aligned (mean posterior-mean cosine below
+            :data:`ALIGNED_COSINE`) without ``force``.
+        """
+        alpha = check_alpha(alpha)
+        if space not in SPACES:
+            raise ValueError(f"space: expected one of {', '.join(SPACES)}, got {space!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
+        cosine = self.cosine(*self.posterior_means(mels))  # (B,) or None: the encoders' own
+        mean_cos = None if cosine is None else float(cosine.mean())
+        aligned = mean_cos is not None and mean_cos >= ALIGNED_COSINE
+        n = f"{mels.shape[0]} clip{'s' if mels.shape[0] != 1 else ''}"
+        cos_text = ("the latent sizes differ" if mean_cos is None else
+                    f"the encoders' posterior-mean cosine A vs B {mean_cos:.2f} over {n}, "
+                    f"{'at least' if aligned else 'below'} the {ALIGNED_COSINE:g} that counts "
+                    f"as aligned")
+        if space == "latent":
+            diff = self.architecture_difference()
+            if diff:
+                raise ValueError(f"space='latent' (--space latent): RUN_B's model is another "
+                                 f"architecture than RUN_A's ({diff}); blend the mels instead "
+                                 f"(space='mel')")
+            if not aligned and not force:
+                raise ValueError(f"space='latent' (--space latent): the two runs' latents are "
+                                 f"not aligned ({cos_text}); a latent mix is only meaningful "
+                                 f"when one run was fine-tuned from the other; blend the mels "
+                                 f"(space='mel') or force it (force=True, --force)")
+        return alpha, cosine, aligned, cos_text
+
     def blend(self, mels: torch.Tensor, alpha: float = 0.5, space: str = "mel",
               decoder: str = "a", force: bool = False, progress: bool = False) -> Blended:
         """Blend the two runs on ``mels`` ``(B, 1, n_mels, T)`` (module docstring), each run's
@@ -230,32 +283,17 @@ class BlendPair:
         Raises
         ------
         ValueError
-            One line, before any decoding: ``alpha`` outside [0, 1], an unknown ``space`` or
-            ``decoder``, bad ``mels``; for ``space="latent"``, models of another architecture or
-            latent size, or latents that are not aligned (mean posterior-mean cosine below
-            :data:`ALIGNED_COSINE`) without ``force``.
+            One line, before any refinement or decoding: what :meth:`check` raises.
         """
-        alpha = check_alpha(alpha)
-        if space not in SPACES:
-            raise ValueError(f"space: expected one of {', '.join(SPACES)}, got {space!r}")
-        if decoder not in DECODERS:
-            raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
+        alpha, cosine, aligned, cos_text = self.check(mels, alpha, space, decoder, force)
         a, b = str(self.run_a), str(self.run_b)
-        cosine = self.cosine(*self.posterior_means(mels))  # (B,) or None: the encoders' own
-        mean_cos = None if cosine is None else float(cosine.mean())
-        aligned = mean_cos is not None and mean_cos >= ALIGNED_COSINE
-        n = f"{mels.shape[0]} clip{'s' if mels.shape[0] != 1 else ''}"
-        cos_text = ("the latent sizes differ" if mean_cos is None else
-                    f"posterior-mean cosine A vs B {mean_cos:.2f} over {n}, "
-                    f"{'aligned' if aligned else 'not aligned'} (aligned from "
-                    f"{ALIGNED_COSINE:g})")
         audio = f"audio through A's inversion ({self.inverter.name})"
-        sa, sb = self.train_a.posterior_steps, self.train_b.posterior_steps
-        means = ("the encoders' posterior means" if sa == sb == 0 else
-                 f"posterior means refined as listen plays them: {_steps(sa)} for A, "
-                 f"{_steps(sb)} for B")
+        means = ("the encoders' posterior means" if not (self.train_a.posterior_steps or
+                                                        self.train_b.posterior_steps) else
+                 f"posterior means refined as listen plays them: A {_heard_as(self.train_a)}, "
+                 f"B {_heard_as(self.train_b)}")
+        mu_a, mu_b = self.heard_means(mels, progress)  # (B, D_a), (B, D_b)
         if space == "mel":
-            mu_a, mu_b = self.heard_means(mels, progress)  # (B, D_a), (B, D_b)
             mel_a = self._decode(self.model_a, mu_a, mels.shape)  # (B, 1, n_mels, T)
             mel_b = self._decode(self.model_b, mu_b, mels.shape)  # (B, 1, n_mels, T)
             mel = (1 - alpha) * mel_a + alpha * mel_b  # (B, 1, n_mels, T)
@@ -264,17 +302,6 @@ class BlendPair:
                     f"({means}) and decoding it with its own decoder (A = {a}, B = {b}); "
                     f"no latent is mixed; {cos_text}; {audio}")
             return Blended(mel, alpha, space, None, cosine, aligned, text)
-        diff = self.architecture_difference()
-        if diff:
-            raise ValueError(f"space='latent' (--space latent): RUN_B's model is another "
-                             f"architecture than RUN_A's ({diff}); blend the mels instead "
-                             f"(space='mel')")
-        if not aligned and not force:
-            raise ValueError(f"space='latent' (--space latent): the two runs' latents are "
-                             f"not aligned ({cos_text}): a latent mix is only meaningful when "
-                             f"one run was fine-tuned from the other; blend the mels "
-                             f"(space='mel') or force it (force=True, --force)")
-        mu_a, mu_b = self.heard_means(mels, progress)  # (B, D), (B, D)
         z = (1 - alpha) * mu_a + alpha * mu_b  # (B, D)
         model = self.model_a if decoder == "a" else self.model_b
         mel = self._decode(model, z, mels.shape)  # (B, 1, n_mels, T)
@@ -282,9 +309,8 @@ class BlendPair:
                   "the two encoders' agreement suggests" if aligned
                   else "FORCED although the latents are not aligned: the mix is not meaningful")
         text = (f"blended the latents: (1 - {alpha:g}) x A's posterior mean + {alpha:g} x B's "
-                f"({means}), "
-                f"decoded by {decoder.upper()}'s decoder (A = {a}, B = {b}); {caveat}: "
-                f"{cos_text}; {audio}")
+                f"({means}), decoded by {decoder.upper()}'s decoder (A = {a}, B = {b}); "
+                f"{caveat}: {cos_text}; {audio}")
         return Blended(mel, alpha, space, decoder, cosine, aligned, text)
 
     @torch.no_grad()

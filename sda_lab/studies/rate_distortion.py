@@ -97,6 +97,12 @@ class SweepConfig:
             raise ValueError(f"scales must be among {SCALES}, got {self.scales}")
         if not self.gaussian_sigma > 0:
             raise ValueError(f"gaussian_sigma must be > 0, got {self.gaussian_sigma}")
+        if self.free_bits is not None and not self.free_bits >= 0:
+            raise ValueError(f"free_bits must be None or a number of nats >= 0, got "
+                             f"{self.free_bits!r}")
+        if self.free_bits_beta is not None and not self.free_bits_beta > 0:
+            raise ValueError(f"free_bits_beta must be None (the largest beta) or > 0, got "
+                             f"{self.free_bits_beta!r}")
         if self.max_steps < 1 or self.batch_size < 1:
             raise ValueError(f"max_steps and batch_size must be >= 1, got {self.max_steps}, "
                              f"{self.batch_size}")
@@ -171,11 +177,13 @@ def free_bits_grid(data: DataSpec | Sequence[DataSpec], seeds: Sequence[int],
     Raises
     ------
     ValueError
-        ``config.free_bits`` is None (no marker), or as :func:`rate_distortion_grid` does.
+        ``config.free_bits`` is None or 0 (no marker), or as :func:`rate_distortion_grid`
+        does.
     """
     config = config or SweepConfig()
-    if config.free_bits is None:
-        raise ValueError("config.free_bits is None: there is no free-bits marker to add seeds to")
+    if not config.free_bits:
+        raise ValueError(f"config.free_bits: expected a floor in nats per dimension > 0, got "
+                         f"{config.free_bits!r}: there is no free-bits marker to add seeds to")
     beta = config.free_bits_beta or max(config.betas)
     return rate_distortion_grid(data, seeds, replace(
         config, betas=(beta,), scales=config.free_bits_scales, reference_weight=None,

@@ -12,7 +12,8 @@ one line says what was blended.
 
 Errors are one line naming the flag or path, before any work: a bad option, a run folder
 without a checkpoint, two runs on different representations or mel shapes, no such file,
-unreadable audio, an ``--out`` that exists (without ``--overwrite``) or is one of the inputs.
+unreadable audio, an ``--out`` that exists (without ``--overwrite``) or is one of the inputs
+(FILE, either checkpoint, either run's training files).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     from ...studies.continuation import check_seconds
     from ...studies.descriptors import clip_length
     from ...training.rundir import RunDir
-    from .listen import _read, check_audio_file, check_out_is_not_an_input, check_wav_out
+    from .listen import (_read, _training_files, check_audio_file, check_out_is_not_an_input,
+                         check_wav_out)
 
     check_alpha(alpha)
     if seconds is not None and not 0 < seconds <= MAX_SECONDS:
@@ -91,6 +93,7 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
             inputs[f"{flag}'s checkpoint"] = RunDir(run).run_checkpoint()
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"{flag}: {str(exc).removeprefix('RUN: ')}") from exc
+        inputs.update(_training_files(run, flag))
     check_out_is_not_an_input(out_path, inputs)
     check_writable_dir(out_path.parent if str(out_path.parent) else ".", "--out folder")
     pair = BlendPair.open(run_a, run_b)

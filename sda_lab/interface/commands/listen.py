@@ -115,9 +115,9 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _training_files(run_dir: str) -> dict[str, Path]:
-    """``{"one of RUN's training files": path}`` for each file the run recorded (none when its
-    record or folder cannot be read: then there is nothing of it to overwrite here)."""
+def _training_files(run_dir: str, flag: str = "RUN") -> dict[str, Path]:
+    """``{"one of <flag>'s training files": path}`` for each file the run recorded (none when
+    its record or folder cannot be read: then there is nothing of it to overwrite here)."""
     from ...training.rundir import RunDir
 
     try:
@@ -128,7 +128,7 @@ def _training_files(run_dir: str) -> dict[str, Path]:
     if folder is None:
         return {}
     names = list(record.get("train_files") or []) + list(record.get("val_files") or [])
-    return {f"one of RUN's training files ({name})": Path(folder) / name for name in names}
+    return {f"one of {flag}'s training files ({name})": Path(folder) / name for name in names}
 
 
 def check_wav_out(out: str) -> Path:

@@ -60,7 +60,8 @@ class BlendSlider:
         self.pair = BlendPair.open(run_a, run_b)
         self.mels, labels = mels_for(self.pair.model_a, self.pair.spec, clips, labels)
         self.space, self.decoder, self.force, self.seed = space, decoder, force, seed
-        self.last: Blended = self.pair.blend(self.mels, alpha, space, decoder, force)  # checks
+        self.pair.check(self.mels, alpha, space, decoder, force)  # before any refinement
+        self.last: Blended | None = None  # the last blend drawn (update() draws the first)
         self.samples = round(clip_seconds(self.pair.model_a, self.pair.spec)
                              * self.pair.spec.config.sample_rate)
         self.clip = W.Dropdown(options=[(f"{i}: {lab}", i) for i, lab in enumerate(labels)],
