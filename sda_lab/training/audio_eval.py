@@ -9,8 +9,8 @@ where it kept one; for the mel round trip, the inverse of mels computed from aud
 - **model**: the clip's mel encoded, the posterior mean decoded, inverted; where the run's
   ``posterior_steps`` is not 0 the encoder's mean is first refined on the clip's own loss
   (:func:`~sda_lab.training.posterior.heard_reconstruction`), as ``listen`` plays it, and the
-  encoder's mean as it is is heard too, as a fourth path, **encoder mean** (where ``blend``,
-  the copying check and an exported file place a clip);
+  encoder's mean as it is is heard too, as a fourth path, **encoder mean** (where the copying
+  check and an exported file place a clip);
 - **mel round trip**: the clip's mel inverted (what the representation alone loses);
 - **average sound**: the training clips' mean mel inverted once (what a model that learned
   nothing beyond the average would play), set against every clip. It goes through the mel round

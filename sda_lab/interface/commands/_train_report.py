@@ -64,8 +64,8 @@ def audio_table(summary: dict) -> str:
                      f"{f['log_spectral_distance_db']:16.2f} dB {f['level_db']:+6.1f} dB{worst}")
     if steps:
         lines.append(f"  (through the model: each clip's posterior mean refined by {steps} "
-                     "gradient steps on its own loss, as listen --through vae plays it; the "
-                     "encoder's mean: its first guess, where blend, the copying check and an "
+                     "gradient steps on its own loss, as listen --through vae and blend play "
+                     "it; the encoder's mean: its first guess, where the copying check and an "
                      "exported file place a clip)")
     lines.append(f"  ({MEANING})")
     return "\n".join(lines)

@@ -121,17 +121,19 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
 def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int,
                           max_seconds: float) -> dict:
     """Fine-tune the run's ``inverse_mel.pt`` for at most ``max_seconds`` on the heard model's
-    decoded mels (the encoder's posterior mean, :func:`heard_model`) of the training clips,
-    against their clips' spectra (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`
+    (:func:`heard_model`) decoded mels of the training clips as the run hears a clip (each
+    posterior mean refined by the run's ``posterior_steps``,
+    :func:`~sda_lab.training.posterior.heard_reconstruction`: the decodes the inverse will be
+    given), against their clips' spectra (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`
     with ``mels`` and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
 
     Kept, as ``decoded_inverse_mel.pt``, where what it makes of the pick clips' decoded mels is
     heard closer to those clips than what the inverse makes of them: their mean spectral
     convergence (the run's full inversion, PGHI and fast Griffin-Lim, as the verdict hears; at
     most :data:`PICK_HEARD_CLIPS` of them) at least :data:`INVERSE_MARGIN` of the inverse's below
-    it (the weights themselves are picked by the fit's pick-set loss). Hearing them twice is
-    inside ``max_seconds``: the first hearing is timed and the fit gets what is left after
-    twice that. Else no such file is written and the model is heard through
+    it (the weights themselves are picked by the fit's pick-set loss). Decoding the clips and
+    hearing them twice are inside ``max_seconds``: both are timed and the fit gets what is
+    left after the decoding and twice the first hearing. Else no such file is written and the model is heard through
     ``inverse_mel.pt``. One line says which. Returns its ``metrics.json`` entry: ``kept``
     (bool), ``file``, ``margin``, steps, seconds, ``best_step``, the pick-set losses and
     spectral convergences of the fine-tuned and of the inverse it started from, or ``note``
@@ -141,16 +143,16 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     import torch
 
     from ...representation import inverse_mel as IM
-    from ...training.diagnostics import reconstruct
+    from ...training.posterior import heard_reconstruction
 
     path = out / IM.DECODED_INVERSE_MEL_FILE
     base = IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)
     fit_idx, pick_idx, _ = _fit_pick(result.clips, list(result.train_idx), seed)
-    # the encoder's means decoded (not refined: refining every training clip would cost more
-    # than the fine-tuning's share; benchmarks/RESULTS.md 17 measured the refined clips heard
-    # through an inverse fine-tuned this way)
-    decoded = reconstruct(heard_model(result, out).model,
-                          result.mels[fit_idx + pick_idx]).recon  # (n, 1, n_mels, T)
+    t0 = time.perf_counter()
+    decoded = heard_reconstruction(heard_model(result, out).model,
+                                   result.mels[fit_idx + pick_idx], result.train_config,
+                                   result.spectrogram.mel_magnitude)  # (n, 1, n_mels, T)
+    decoding_s = time.perf_counter() - t0
     print(f"learned inverse mel: fine-tuning it on the model's decoded mels of {len(fit_idx)} "
           f"clips, picking on {len(pick_idx)}, for at most {max_seconds:.0f} s")
     waves = result.clips.waveforms
@@ -159,7 +161,8 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     heard_mels, heard_waves = decoded[len(fit_idx):][heard], waves[pick_idx][heard]
     t0 = time.perf_counter()
     sc_before = _heard_sc(result.spectrogram, base, heard_mels, heard_waves)
-    fit_s = max(1.0, max_seconds - 2 * (time.perf_counter() - t0))  # the second hearing too
+    fit_s = max(1.0, max_seconds - decoding_s
+                - 2 * (time.perf_counter() - t0))  # the second hearing too
     try:
         inv = IM.fit_inverse_mel(result.spectrogram, waves[fit_idx],
                                  IM.InverseMelConfig(max_seconds=fit_s, seed=seed),
