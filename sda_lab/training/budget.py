@@ -58,9 +58,10 @@ def seconds_since_start() -> float:
 class BudgetSplit:
     """Seconds per part; they add up to ``total_s``. ``inverse_s`` 0: no fit (none asked
     for, or the first fit's share, the fine-tuning's with ``fine_tune_only``, was under
-    :data:`MIN_INVERSE_S`; ``inverse_skipped`` says which share it would have had). ``fine_tune_s``: the part of ``inverse_s`` for the fine-tuning on decoded
-    mels; 0 with ``fine_tune_skipped`` > 0 where that share was under :data:`MIN_INVERSE_S` and
-    went to training instead."""
+    :data:`MIN_INVERSE_S`; ``inverse_skipped`` says which share it would have had).
+    ``fine_tune_s``: the part of ``inverse_s`` for the fine-tuning on decoded mels; 0 with
+    ``fine_tune_skipped`` > 0 where that share was under :data:`MIN_INVERSE_S` and went to
+    training instead."""
 
     total_s: float
     loading_s: float

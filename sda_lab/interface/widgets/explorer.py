@@ -24,7 +24,7 @@ from ...representation.inverter import Inverter
 from ...representation.spectrogram import AudioSpectrogram
 from ...studies.dimensions import dimension_effects, rank_dimensions
 from ...training.config import TrainConfig
-from ...training.posterior import refine_posterior
+from ...training.posterior import heard_means
 from .clips import check_explorer_mels, mels_for, run_clips
 from .lanes import LatestValueWorker, Preview, Renderer
 from .latent_map import LatentMap
@@ -78,7 +78,7 @@ class LatentExplorer(DescriptorNaming):
     train_config : TrainConfig or None
         The run's: where its ``posterior_steps`` is not 0, a clip chosen as the start is placed
         at its posterior mean refined on its own loss
-        (:func:`~sda_lab.training.posterior.refine_posterior`, once per clip), where ``listen
+        (:func:`~sda_lab.training.posterior.heard_means`, once per clip), where ``listen
         --through vae`` and the run's audio figures place it; the sliders' ranges and the
         dimensions' ranking stay the encoder's. :meth:`from_checkpoint` passes the
         checkpoint's. None: the encoder's mean.
@@ -343,9 +343,8 @@ class LatentExplorer(DescriptorNaming):
         if not steps:
             return self.mu[i].clone()
         if i not in self._refined:
-            mu, _ = refine_posterior(self.model, self.mels[i:i + 1], self.train_config,
-                                     self.spec.mel_magnitude)  # (1, D)
-            self._refined[i] = mu[0].cpu()
+            self._refined[i] = heard_means(self.model, self.mels[i:i + 1], self.train_config,
+                                           self.spec.mel_magnitude)[0]  # (D,)
         return self._refined[i].clone()
 
     def _start_point(self, choice: tuple[str, int]) -> torch.Tensor:
