@@ -107,7 +107,7 @@ def test_copying_sentence_says_when_the_check_cannot_tell():
 
     blurry = copy_summary(np.array([0.9, 0.8]), {"reconstructions": np.array([0.7, 0.8]),
                                                   "heldout": np.array([0.9])})
-    assert copying_sentence(blurry).startswith("cannot tell whether the samples are copies")
+    assert copying_sentence(blurry).startswith("cannot tell per sample whether a sample is a copy")
     assert "samples are copies of a training clip" not in copying_sentence(blurry)
     sharp = copy_summary(np.array([0.1, 0.8]), {"reconstructions": np.array([0.1, 0.2]),
                                                  "heldout": np.array([0.9])})
@@ -121,6 +121,28 @@ def test_copying_sentence_says_when_the_check_cannot_tell():
                                           "heldout": np.array([0.1, 0.9])})
     assert "held-out clips: 1 of 2 (as near one training clip as a copy" in (
         copying_sentence(twin))
+
+
+def test_copying_check_clears_no_sample_it_would_likely_miss():
+    """A check that flags 2 of 20 of the model's own reconstructions would miss most copies:
+    "0 of 8 samples are copies" is not what it shows. It says so, and says what the samples'
+    distances show as a set: further than the reconstructions, or not."""
+    from sda_lab.studies.copying import MIN_SENSITIVITY, copy_summary, copying_sentence
+
+    recon = np.r_[0.2, 0.3, np.linspace(0.4, 0.6, 18)]  # 2 of 20 flagged
+    far = copy_summary(np.linspace(0.7, 0.9, 8), {"reconstructions": recon, "heldout": None})
+    assert far["reconstruction_share"] == 0.1 < MIN_SENSITIVITY and not far["can_tell"]
+    line = copying_sentence(far)
+    assert line.startswith("cannot tell per sample") and "only 2 of 20" in line
+    assert "0 of 8 samples flagged" in line and "0 of 8 samples are copies" not in line
+    assert far["further_p"] < 0.001 and "lie further from their nearest training clip" in line
+    near = copy_summary(recon[::-2][:8], {"reconstructions": recon, "heldout": None})
+    assert near["further_p"] > 0.05 and "no further" in copying_sentence(near)
+    assert "as near the training clips as this model's reconstructions" in (
+        copying_sentence(near))
+    half = copy_summary(np.array([0.8]), {"reconstructions": np.array([0.1, 0.9]),
+                                          "heldout": None})
+    assert half["can_tell"]  # half the reconstructions flagged: an unflagged sample is cleared
 
 
 def test_copying_check_of_a_model_that_hands_back_its_training_clips(tmp_path):
@@ -149,7 +171,7 @@ def test_generate_checks_copying_without_held_out_files(tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("copying check")]
     assert len(line) == 1 and ("of 2 samples are copies" in line[0]
-                               or "0 of 2 under 1/3" in line[0])  # cannot tell, or counted
+                               or "of 2 samples flagged" in line[0])  # counted, or cannot tell
     assert "held-out" not in line[0]
     assert "copy" in pd.read_csv(tmp_path / "o" / "samples.csv").columns
 
@@ -169,10 +191,12 @@ def test_generate_writes_wavs_and_table(tmp_path):
         assert col in csv.columns
     assert (csv["nn_val_clip"].str.startswith("c_sine.wav")).all()
     assert check["n"] == 3
-    if check["reconstruction_share"] == 0:  # the model cannot come that close to any clip
-        assert (csv["copy"] == "cannot tell").all()
+    flagged = csv["copy"].astype(str) == "True"
+    assert check["copies"] == int(flagged.sum())
+    if not check["can_tell"]:  # the check would miss most copies: no sample is cleared
+        assert (csv["copy"][~flagged] == "cannot tell").all()
     else:
-        assert check["copies"] == int(csv["copy"].astype(bool).sum())
+        assert (csv["copy"][~flagged].astype(str) == "False").all()
     again, _ = generate_run(tiny_run(tmp_path), tmp_path / "again", n=3, prior="gmm", seed=1,
                             f0=False)
     assert np.allclose(again["nn_train_mse"], table["nn_train_mse"])  # the seed decides

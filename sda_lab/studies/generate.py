@@ -233,8 +233,8 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
     ``keep_silent``), ``loudest_20ms_dbfs``, prior, seed, inversion (the inverter's ``name``),
     descriptors, ``f0_note`` (why ``f0_hz`` is empty), nearest training and held-out clips and
     their mel MSE, ``relative_distance`` and ``copy``
-    (:func:`sda_lab.studies.copying.nearest_clips`; ``"cannot tell"`` where none of the model's
-    reconstructions of its training clips counts as a copy). With ``seconds`` (None: one clip) each
+    (:func:`sda_lab.studies.copying.nearest_clips`; an unflagged sample's is ``"cannot tell"``
+    where the check's sensitivity is below :data:`sda_lab.studies.copying.MIN_SENSITIVITY`). With ``seconds`` (None: one clip) each
     sample is that long (:func:`sda_lab.studies.continuation.continue_mel` from the prior's
     latent, inverted once; ``round(seconds * sample_rate)`` samples), batches hold ``BATCH /
     seconds`` samples, the copying columns are those of the sample's most copy-like decoded
@@ -324,7 +324,7 @@ def generate_run(run: str | Path | Run, out: str | Path, n: int = 16, prior: str
             table["nn_train_mse"] = near["nn_train_mse"]
             table["nn_train_clip"] = [labels[run.train_idx[i]] for i in near["nn_train_index"]]
             table["relative_distance"] = near["relative_distance"]
-            table["copy"] = near["copy"] if tells else "cannot tell"
+            table["copy"] = [bool(c) if tells or c else "cannot tell" for c in near["copy"]]
             if run.val_idx:
                 table["nn_val_mse"] = near["nn_val_mse"]
                 table["nn_val_clip"] = [labels[run.val_idx[i]] for i in near["nn_val_index"]]
