@@ -13,6 +13,7 @@ import soundfile as sf
 import torch
 
 from sda_lab.interface.cli import main
+from sda_lab.representation.metrics import spectral_convergence
 from sda_lab.studies.blend import ALIGNED_COSINE, BlendPair, blend
 from sda_lab.training.checkpoint import load_checkpoint, save_checkpoint
 from sda_lab.training.posterior import heard_means
@@ -149,15 +150,41 @@ def test_cli_writes_a_wav_of_the_right_length(runs, tmp_path, capsys):
     out = tmp_path / "half.wav"
     rc = main(["blend", str(runs["a"]), str(runs["b"]), str(file), "--alpha", "0.3",
                "--out", str(out)])
-    said = capsys.readouterr().out.strip()
-    assert rc == 0 and "\n" not in said and "blended the decoded mels" in said
+    said = capsys.readouterr().out.strip().splitlines()
+    assert rc == 0 and len(said) == 2 and "blended the decoded mels" in said[0]
     data, sr = sf.read(out)
     assert sr == SR and data.shape == (SR,)  # one clip of the models: 1 s
+    # the second line's figures are the written file's against FILE's first second
+    x = torch.from_numpy(sf.read(file, dtype="float32")[0][:SR]).view(1, 1, -1)
+    y = torch.from_numpy(data.astype("float32")).view(1, 1, -1)
+    sc = float(spectral_convergence(x, y, TINY_SPEC.n_fft, TINY_SPEC.hop_length)[0])
+    assert said[1].startswith(f"as written, against the input: spectral convergence {sc:.3f}")
     longer = tmp_path / "longer.wav"
     assert main(["blend", str(runs["a"]), str(runs["ft"]), str(file), "--out", str(longer),
                  "--seconds", "1.5", "--space", "latent"]) == 0
     assert sf.read(longer)[0].shape == (int(1.5 * SR),)
-    assert "blended the latents" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "blended the latents" in said and "holds only" not in said
+    assert main(["blend", str(runs["a"]), str(runs["b"]), str(file), "--out",
+                 str(tmp_path / "all.wav"), "--seconds", "5"]) == 0
+    assert "; FILE holds only 2.00 s: all of it)" in capsys.readouterr().out
+
+
+def test_cli_blend_at_alpha_0_prints_what_listen_prints(runs, tmp_path, capsys):
+    """At alpha 0 the blend is RUN_A's reconstruction: the file and its figures are listen's;
+    a silent FILE gets no figures, and says why."""
+    file = runs["audio"] / "a_sine.wav"
+    assert main(["blend", str(runs["a"]), str(runs["b"]), str(file), "--alpha", "0",
+                 "--out", str(tmp_path / "b.wav")]) == 0
+    blended = capsys.readouterr().out.strip().splitlines()[1]
+    assert main(["listen", str(runs["a"]), str(file), "--through", "vae",
+                 "--out", str(tmp_path / "l.wav")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == blended
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, torch.zeros(SR).numpy(), SR)
+    assert main(["blend", str(runs["a"]), str(runs["b"]), str(silent),
+                 "--out", str(tmp_path / "s.wav")]) == 0
+    assert "undefined, the input is silent" in capsys.readouterr().out
 
 
 def test_cli_will_not_overwrite_either_runs_training_files(runs, tmp_path, capsys):

@@ -8,7 +8,8 @@ runs' own reconstructions, ``(1 - A) * mel_a + A * mel_b``; ``--space latent`` m
 posterior means and decodes the mix with ``--decoder``'s model, and is refused unless the two
 encoders agree on FILE's clips (one run fine-tuned from the other) or ``--force`` is given.
 The audio is made by RUN_A's own inversion and written by :func:`sda_lab.core._io.write_wav`;
-one line says what was blended.
+one line says what was blended, the next the written file's spectral convergence, log-spectral
+distance and level against FILE, as ``listen`` prints them (undefined for a silent FILE).
 
 Errors are one line naming the flag or path, before any work: a bad option, a run folder
 without a checkpoint, two runs on different representations or mel shapes, no such file,
@@ -66,9 +67,11 @@ def add_parser(subparsers) -> None:
 def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
                space: str = "mel", decoder: str = "a", force: bool = False,
                seconds: float | None = None, seed: int = 0, overwrite: bool = False) -> dict:
-    """Do what ``blend`` does; returns ``{"out", "samples", "sample_rate", "text",
-    "limited_db"}`` (``text``: what was blended, one line; ``limited_db``: the writer's largest
-    gain reduction, dB, 0: none).
+    """Do what ``blend`` does; returns ``{"out", "samples", "sample_rate", "file_seconds",
+    "text", "limited_db"}`` and the written file's figures against FILE
+    (:func:`~sda_lab.interface.commands.listen.written_figures`; ``text``: what was blended, one
+    line; ``file_seconds``: FILE's length where it is shorter than asked, else None;
+    ``limited_db``: the writer's largest gain reduction, dB, 0: none).
     Raises one-line errors (module docstring) before any work."""
     import torch
 
@@ -78,7 +81,7 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     from ...studies.descriptors import clip_length
     from ...training.rundir import RunDir
     from .listen import (_read, _training_files, check_audio_file, check_out_is_not_an_input,
-                         check_wav_out)
+                         check_wav_out, written_figures)
 
     check_alpha(alpha)
     if seconds is not None and not 0 < seconds <= MAX_SECONDS:
@@ -114,8 +117,9 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     if not bool(torch.isfinite(y).all()):
         raise ValueError(f"RUN_A: its inversion gave NaN/Inf samples for {file}; nothing written")
     limited_db = write_wav(out_path, y[0, 0], sr)
-    return {"out": str(out_path), "samples": n, "sample_rate": sr, "text": blended.text,
-            "limited_db": limited_db}
+    return {**written_figures(x, y, pair.spec), "out": str(out_path), "samples": n,
+            "sample_rate": sr, "file_seconds": n / sr if n < want else None,
+            "text": blended.text, "limited_db": limited_db}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,7 +129,12 @@ def run(args: argparse.Namespace) -> int:
     r = blend_file(args.run_a, args.run_b, args.file, args.out, alpha=args.alpha,
                    space=args.space, decoder=args.decoder, force=args.force,
                    seconds=args.seconds, seed=args.seed, overwrite=args.overwrite)
+    from .listen import figures_line
+
     scaled = limited_clause(r["limited_db"])
+    whole = (f"; FILE holds only {r['file_seconds']:.2f} s: all of it"
+             if r["file_seconds"] is not None and args.seconds is not None else "")
     print(f"wrote {r['out']} ({r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz"
-          f"{scaled}): {r['text']}")
+          f"{scaled}{whole}): {r['text']}")
+    print(figures_line(r))
     return 0

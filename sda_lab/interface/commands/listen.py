@@ -180,11 +180,9 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     """
     import torch
 
-    from ...core._io import check_writable_dir, limit_peaks, write_wav
+    from ...core._io import check_writable_dir, write_wav
     from ...representation.inverse_mel import INVERSE_MEL_FILE
     from ...representation.inverter import Inverter
-    from ...representation.metrics import (level_db, log_spectral_distance,
-                                           loudest_frame_dbfs, spectral_convergence)
     from ...studies.descriptors import clip_length
     from ...training.rundir import RunDir
     from ...training.checkpoint import load_checkpoint
@@ -257,26 +255,54 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
         raise ValueError(f"RUN: its {'VAE and ' if through == 'vae' else ''}inversion gave "
                          f"NaN/Inf samples for {file}; nothing written")
     limited_db = write_wav(out_path, y[0, 0], sr)
-    written = limit_peaks(y, sr)  # (1, 1, n) what the file holds
-    input_dbfs = float(loudest_frame_dbfs(x, sr)[0])
-    silent = not input_dbfs >= SILENT_DBFS
-    c = spec.config
-    figures = (None, None, None) if silent else (
-        float(spectral_convergence(x, written, c.n_fft, c.hop_length)[0]),
-        float(log_spectral_distance(x, written, c.n_fft, c.hop_length)[0]),
-        float(level_db(x, written)[0]))
-    return {"spectral_convergence": figures[0], "log_spectral_distance_db": figures[1],
-            "level_db": figures[2], "silent_input": silent, "input_dbfs": input_dbfs,
-            "inversion": inverter.name,
+    return {**written_figures(x, y, spec), "inversion": inverter.name,
             "samples": n, "sample_rate": sr, "file_seconds": n / sr if n < want else None,
             "out": str(out_path), "limited_db": limited_db,
             "posterior_steps": config.posterior_steps if through == "vae" else None}
 
 
+def written_figures(x, y, spec) -> dict:
+    """The figures of a waveform ``y`` ``(1, 1, n)`` as written (after
+    :func:`~sda_lab.core._io.limit_peaks`) against the input ``x`` ``(1, 1, n)``, at the rate
+    and STFT of ``spec``: ``{"spectral_convergence", "log_spectral_distance_db", "level_db",
+    "silent_input", "input_dbfs"}``; the three figures None when the input is silent (its
+    loudest 20 ms frame, ``input_dbfs``, below :data:`SILENT_DBFS`)."""
+    from ...core._io import limit_peaks
+    from ...representation.metrics import (level_db, log_spectral_distance,
+                                           loudest_frame_dbfs, spectral_convergence)
+
+    c = spec.config
+    written = limit_peaks(y, c.sample_rate)  # (1, 1, n) what the file holds
+    input_dbfs = float(loudest_frame_dbfs(x, c.sample_rate)[0])
+    silent = not input_dbfs >= SILENT_DBFS
+    figures = (None, None, None) if silent else (
+        float(spectral_convergence(x, written, c.n_fft, c.hop_length)[0]),
+        float(log_spectral_distance(x, written, c.n_fft, c.hop_length)[0]),
+        float(level_db(x, written)[0]))
+    return {"spectral_convergence": figures[0], "log_spectral_distance_db": figures[1],
+            "level_db": figures[2], "silent_input": silent, "input_dbfs": input_dbfs}
+
+
+def figures_line(r: dict) -> str:
+    """The line ``listen`` and ``blend`` print for :func:`written_figures`' ``r``."""
+    from ...training.audio_eval import LEVEL_JND_DB
+
+    if r["silent_input"]:
+        return (f"spectral convergence, log-spectral distance and level: undefined, the input is "
+                f"silent (its loudest 20 ms frame is {r['input_dbfs']:.1f} dBFS, below "
+                f"{SILENT_DBFS:g}): there is nothing in it to compare against")
+    level, sc = r["level_db"], r["spectral_convergence"]
+    side = ("at the input's level" if abs(level) < LEVEL_JND_DB else
+            "quieter" if level < 0 else "louder")
+    return (f"as written, against the input: spectral convergence {sc:.3f}"
+            f"{' (further from the input than silence is)' if sc >= 1 else ''}, log-spectral "
+            f"distance {r['log_spectral_distance_db']:.2f} dB, level {level:+.1f} dB ({side}; "
+            "RMS of the output over the input)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``listen``; returns the exit status (errors propagate to the CLI's one line)."""
     from ...core._io import limited_clause
-    from ...training.audio_eval import LEVEL_JND_DB
 
     r = listen(args.run, args.file, args.out, through=args.through, seconds=args.seconds,
                inversion=args.inversion, seed=args.seed, posterior_steps=args.posterior_steps)
@@ -288,16 +314,5 @@ def run(args: argparse.Namespace) -> int:
                  f", the posterior mean refined by {opt.count(steps, 'step')}")
     print(f"wrote {r['out']}: {r['samples'] / r['sample_rate']:.2f} s at {r['sample_rate']} Hz "
           f"through {args.through}{posterior} ({r['inversion']}){scaled}{whole}")
-    if r["silent_input"]:
-        print(f"spectral convergence, log-spectral distance and level: undefined, the input is "
-              f"silent (its loudest 20 ms frame is {r['input_dbfs']:.1f} dBFS, below "
-              f"{SILENT_DBFS:g}): there is nothing in it to compare against")
-    else:
-        level, sc = r["level_db"], r["spectral_convergence"]
-        side = ("at the input's level" if abs(level) < LEVEL_JND_DB else
-                "quieter" if level < 0 else "louder")
-        print(f"as written, against the input: spectral convergence {sc:.3f}"
-              f"{' (further from the input than silence is)' if sc >= 1 else ''}, log-spectral "
-              f"distance {r['log_spectral_distance_db']:.2f} dB, level {level:+.1f} dB ({side}; "
-              "RMS of the output over the input)")
+    print(figures_line(r))
     return 0
