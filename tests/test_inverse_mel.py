@@ -172,3 +172,20 @@ def test_fine_tuning_on_given_mels_starts_from_the_inverse_and_learns_to_hear_th
     assert loss(tuned) < loss(inverse)  # it hears blurred mels better than the inverse it began as
     with pytest.raises(ValueError, match=r"mels: expected one mel .* per clip, shape \(6, 1, 32"):
         fit_inverse_mel(SPEC, train, TINY, mels=blurred[:3], init=inverse)
+
+
+def test_many_clips_are_inverted_under_a_bar_to_the_same_sound(inverse, clips, capsys):
+    """Past PROGRESS_CLIPS clips ``progress=True`` inverts them in parts under a bar: each
+    clip's inversion is its own, only the random phases of its quietest bins are drawn in
+    another order, so every clip sounds as in one call."""
+    from sda_lab.representation.inverter import PROGRESS_CLIPS, Inverter
+
+    inverter = Inverter(SPEC, inverse)
+    mel = SPEC.waveform_to_mel(torch.cat([clips, clips])[:PROGRESS_CLIPS + 3])  # (19, 1, M, T)
+    whole = inverter(mel, clips.shape[-1], torch.Generator().manual_seed(0))
+    assert "invert" not in capsys.readouterr().err
+    parts = inverter(mel, clips.shape[-1], torch.Generator().manual_seed(0), progress=True)
+    assert "invert" in capsys.readouterr().err  # the bar
+    torch.testing.assert_close(parts[:PROGRESS_CLIPS], whole[:PROGRESS_CLIPS])  # the first part
+    sc = spectral_convergence(whole, parts, SPEC.config.n_fft, SPEC.config.hop_length)  # (19,)
+    assert float(sc.max()) < 0.02, sc

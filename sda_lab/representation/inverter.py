@@ -32,7 +32,9 @@ from .phase import PHASE_INITS
 from .scripted import ScriptedInverter
 from .vocoder import VOCODER_FILE, Vocoder, load_vocoder
 
-__all__ = ["Inverter", "MELS", "checkpoint_sha256"]
+__all__ = ["Inverter", "MELS", "PROGRESS_CLIPS", "checkpoint_sha256"]
+
+PROGRESS_CLIPS = 16  # a progress bar past this many clips (a clip of a second: 0.05-0.5 s on a CPU)
 
 MELS = ("decoded", "analysed")  # what a run's inversion is for: its model's mels, or audio's
 
@@ -207,16 +209,29 @@ class Inverter:
 
     @torch.no_grad()
     def __call__(self, mel: torch.Tensor, length: int | None = None,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None, progress: bool = False
+                 ) -> torch.Tensor:
         """``mel`` ``(B, 1, n_mels, T)`` -> ``(B, 1, length)`` on ``mel``'s device (length
         ``(T - 1) * hop_length`` when None). ``generator`` draws the random phases of
-        ``phase="random"``; PGHI, zero phase and a vocoder draw none.
+        ``phase="random"``; PGHI, zero phase and a vocoder draw none. ``progress``: where ``B``
+        is over :data:`PROGRESS_CLIPS`, the clips are inverted that many at a time under a
+        progress bar (each clip's inversion is its own; only the random phases of the quietest
+        bins, those PGHI leaves, may be drawn in another order).
 
         Raises
         ------
         ValueError
             On a bad mel, too few frames, or a ``length`` that does not fit ``T``.
         """
+        if progress and mel.shape[0] > PROGRESS_CLIPS:
+            from tqdm.auto import tqdm
+
+            parts = []
+            with tqdm(total=mel.shape[0], desc="invert", unit="clip", leave=False) as bar:
+                for part in mel.split(PROGRESS_CLIPS):  # (<= PROGRESS_CLIPS, 1, n_mels, T)
+                    parts.append(self(part, length, generator))
+                    bar.update(part.shape[0])
+            return torch.cat(parts)  # (B, 1, length)
         if self.vocoder is not None:
             c = self.spectrogram.config
             mel = check_mel(mel, c.n_mels)

@@ -315,9 +315,12 @@ class BlendPair:
 
     @torch.no_grad()
     def invert(self, mel: torch.Tensor, length: int | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Run A's inversion: ``mel`` ``(B, 1, n_mels, T)`` -> ``(B, 1, length)``."""
-        return self.inverter(mel, length, generator=generator)
+               generator: torch.Generator | None = None, progress: bool = False
+               ) -> torch.Tensor:
+        """Run A's inversion: ``mel`` ``(B, 1, n_mels, T)`` -> ``(B, 1, length)``
+        (``progress``: as :meth:`Inverter.__call__
+        <sda_lab.representation.inverter.Inverter.__call__>`)."""
+        return self.inverter(mel, length, generator=generator, progress=progress)
 
 
 def blend(run_a: str | Path, run_b: str | Path, mels: torch.Tensor, alpha: float = 0.5,

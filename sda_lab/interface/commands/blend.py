@@ -112,7 +112,8 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     clips = torch.nn.functional.pad(x, (0, k * clip - n)).view(k, 1, clip)  # (k, 1, clip)
     mels = pair.spec.waveform_to_mel(clips)  # (k, 1, n_mels, T)
     blended = pair.blend(mels, alpha, space, decoder, force, progress=True)
-    y = pair.invert(blended.mel, clip, torch.Generator().manual_seed(seed))  # (k, 1, clip)
+    y = pair.invert(blended.mel, clip, torch.Generator().manual_seed(seed),
+                    progress=True)  # (k, 1, clip)
     y = y.reshape(1, 1, -1)[..., :n]  # (1, 1, n)
     if not bool(torch.isfinite(y).all()):
         raise ValueError(f"RUN_A: its inversion gave NaN/Inf samples for {file}; nothing written")

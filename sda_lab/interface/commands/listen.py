@@ -235,7 +235,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     torch.manual_seed(seed)
 
     def invert(mel, length):  # (k, 1, n_mels, T) -> (k, 1, length)
-        return inverter(mel, length, generator=torch.Generator().manual_seed(seed))
+        return inverter(mel, length, generator=torch.Generator().manual_seed(seed),
+                        progress=True)
 
     with torch.no_grad():
         if through == "mel":
