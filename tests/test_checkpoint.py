@@ -64,8 +64,15 @@ def test_load_errors(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="not a readable sda-lab checkpoint"):
+    with pytest.raises(ValueError, match=r"not a readable sda-lab checkpoint \([^;]*\)$"):
         load_checkpoint(bad)
+    run = tmp_path / "run"
+    run.mkdir()
+    last = save_checkpoint(run / "checkpoint.pt", ConvVAE.from_config(TINY), None, None)
+    (run / "best.pt").write_bytes(last.read_bytes()[:100])  # damaged after it was written
+    with pytest.raises(ValueError, match=r"best.pt is not a readable .*; the run's last "
+                       r"checkpoint .*checkpoint.pt is beside it: move best.pt aside"):
+        load_checkpoint(run / "best.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="missing"):
         load_checkpoint(tmp_path / "other.pt")

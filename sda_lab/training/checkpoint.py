@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..core._io import atomic_torch_save
+from ..core.run_layout import RUN_CHECKPOINTS
 from ..core.utils import pick_device
 from ..model.vae import ConvVAE, VAEConfig
 from .config import TrainConfig
@@ -155,6 +156,16 @@ def _config(cls, stored: dict, where):
     return cls(**stored)
 
 
+def _last_checkpoint_hint(path: Path) -> str:
+    """Where an unreadable ``best.pt`` has the run's last checkpoint beside it: a clause saying
+    how to open the run from that one; else ''."""
+    best, last = RUN_CHECKPOINTS
+    if path.name != best or not (path.parent / last).is_file():
+        return ""
+    return (f"; the run's last checkpoint {path.parent / last} is beside it: move {best} aside "
+            f"to open the run from {last}")
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device | None = None) -> Checkpoint:
     """Rebuild the model (in eval mode) and read everything else saved by :func:`save_checkpoint`.
 
@@ -167,9 +178,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     FileNotFoundError
         If ``path`` is not a file.
     ValueError
-        If it is not an sda-lab checkpoint, has another format, or its weights do not fit the
-        model its config describes (one line: how many keys are unexpected, missing or of
-        another shape, with an example of each).
+        If it is not an sda-lab checkpoint (an unreadable ``best.pt`` with ``checkpoint.pt``
+        beside it: the line says to move it aside), has another format, or its weights do not
+        fit the model its config describes (one line: how many keys are unexpected, missing or
+        of another shape, with an example of each).
     """
     path = Path(path)
     if not path.is_file():
@@ -177,7 +189,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"{path} is not a readable sda-lab checkpoint ({exc})") from exc
+        raise ValueError(f"{path} is not a readable sda-lab checkpoint ({exc})"
+                         f"{_last_checkpoint_hint(path)}") from exc
     if not isinstance(payload, dict):
         raise ValueError(f"{path} is not an sda-lab checkpoint: it holds a "
                          f"{type(payload).__name__}, expected a dict")
