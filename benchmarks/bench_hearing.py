@@ -4,7 +4,7 @@ For each material (the synthetic default set, the bundled ``data/examples/instru
 ``data/examples/drum-one-shots``, and every folder of audio under ``$SDA_LAB_EXTRA_AUDIO`` when
 it is set) the clips are split by file (:func:`sda_lab.data.split_by_file`, 20% of the files
 held out), a learned inverse mel is trained on the training files for ``--train-seconds``
-(:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`; a fifth of the training files, never
+(:func:`sda_lab.representation.inverse_mel_fit.fit_inverse_mel`; a fifth of the training files, never
 the held-out ones, picks its best weights, NNLS itself included), and up to ``--clips`` held-out
 clips go through every path of :func:`sda_lab.studies.evaluate.compare_inversions`, in the
 own-audio recipe's dB mel; then NNLS and the harmonic start (nothing learned) on up to 60 clips of
@@ -29,7 +29,8 @@ import torch
 from sda_lab.data import split_by_file
 from sda_lab.data import example_folder, load_folder, make_default_dataset
 from sda_lab.interface.plotting import markdown_table
-from sda_lab.representation.inverse_mel import InverseMelConfig, fit_inverse_mel
+from sda_lab.representation.inverse_mel import InverseMelConfig
+from sda_lab.representation.inverse_mel_fit import fit_inverse_mel
 from sda_lab.studies.evaluate import compare_starts
 from sda_lab.studies.evaluate import compare_inversions
 from sda_lab.training.recipes import OWN_AUDIO_RECIPE

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import sda_lab.representation.inverse_mel as IM
+import sda_lab.representation.inverse_mel_fit as IMF
 from sda_lab.interface.cli import main
 from sda_lab.interface.commands._train_report import check_written
 from sda_lab.interface.commands._train_steps import INVERSE_MARGIN, train_inverse_mel
@@ -146,7 +147,7 @@ def test_an_inverse_that_does_not_beat_its_start_by_the_margin_keeps_the_start(
     spec = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=256,
                                               n_mels=32))
     fake = _fake_fit(spec, best_loss)
-    monkeypatch.setattr(IM, "fit_inverse_mel", lambda *a, **k: fake)
+    monkeypatch.setattr(IMF, "fit_inverse_mel", lambda *a, **k: fake)
     clips = types.SimpleNamespace(files=[f"f{i}.wav" for i in range(5)],
                                   waveforms=torch.zeros(5, 1, 4000))
     args = types.SimpleNamespace(quiet=True)
@@ -185,7 +186,7 @@ def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_wher
         tuned.history["inputs"] = "given"
         return tuned
 
-    monkeypatch.setattr(IM, "fit_inverse_mel", fake_fit)
+    monkeypatch.setattr(IMF, "fit_inverse_mel", fake_fit)
     monkeypatch.setattr(steps, "collapsed", lambda result: False)  # a 1-step model may be
     def heard(spec, inverse, mels, waves):  # takes 0.1 s, as hearing the pick clips takes time
         import time
@@ -251,7 +252,7 @@ def test_resume_refits_an_unreadable_inverse(tmp_path, capsys, monkeypatch, tiny
     folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(6)])
     spec = OWN_AUDIO_RECIPE.audio_spectrogram()
     fits = []
-    monkeypatch.setattr(IM, "fit_inverse_mel",
+    monkeypatch.setattr(IMF, "fit_inverse_mel",
                         lambda *a, **k: fits.append(k) or _fake_fit(spec, 0.9))
     monkeypatch.setattr("sda_lab.interface.commands._train_steps.collapsed", lambda r: False)
     out = tmp_path / "run"

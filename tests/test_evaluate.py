@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from sda_lab.data import AudioClips, make_default_dataset
-from sda_lab.representation.inverse_mel import fit_inverse_mel
+from sda_lab.representation.inverse_mel_fit import fit_inverse_mel
 from sda_lab.representation.metrics import spectral_convergence
 from sda_lab.studies.evaluate import (compare_inversions, compare_round_trips,
                                       librosa_mel_to_audio, round_trip_rows)

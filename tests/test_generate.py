@@ -256,8 +256,9 @@ def test_generate_plays_through_the_runs_learned_inverse_mel(tmp_path):
     """A run with inverse_mel.pt: the samples are its learned magnitude + PGHI, and the table
     says so; without one, the run's NNLS start + PGHI (Inverter.for_run)."""
     from sda_lab.data import make_default_dataset
-    from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
-                                                    mel_to_waveform_learned, save_inverse_mel)
+    from sda_lab.representation.inverse_mel import (InverseMelConfig, mel_to_waveform_learned,
+                                                    save_inverse_mel)
+    from sda_lab.representation.inverse_mel_fit import fit_inverse_mel
     from sda_lab.representation.inverter import Inverter
     from sda_lab.studies.generate import generate_run, load_run, prior_for, sample_sounds
 

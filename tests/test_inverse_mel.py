@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from sda_lab.data import make_default_dataset
-from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
-                                                load_inverse_mel, mel_to_magnitude,
-                                                mel_to_waveform_learned, save_inverse_mel,
-                                                stft_magnitude)
+from sda_lab.representation.inverse_mel import (InverseMelConfig, load_inverse_mel,
+                                                mel_to_magnitude, mel_to_waveform_learned,
+                                                save_inverse_mel, stft_magnitude)
+from sda_lab.representation.inverse_mel_fit import fit_inverse_mel
 from sda_lab.representation.metrics import spectral_convergence
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
@@ -153,7 +153,8 @@ def _blurred(mel: torch.Tensor) -> torch.Tensor:
 
 def test_fine_tuning_on_given_mels_starts_from_the_inverse_and_learns_to_hear_them(inverse,
                                                                                      clips):
-    from sda_lab.representation.inverse_mel import _floor, magnitude_loss
+    from sda_lab.representation.inverse_mel import _floor
+    from sda_lab.representation.inverse_mel_fit import magnitude_loss
 
     train, val = clips[:6], clips[6:]
     blurred, val_blurred = (_blurred(SPEC.waveform_to_mel(x)) for x in (train, val))

@@ -13,7 +13,8 @@ import torch
 from sda_lab.interface.cli import main
 from sda_lab.model.vae import ConvVAE, VAEConfig
 from sda_lab.representation.inverse_mel import (INVERSE_MEL_FILE, InverseMelConfig,
-                                                fit_inverse_mel, save_inverse_mel)
+                                                save_inverse_mel)
+from sda_lab.representation.inverse_mel_fit import fit_inverse_mel
 from sda_lab.representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 from sda_lab.training.checkpoint import save_checkpoint
 

@@ -156,8 +156,9 @@ def test_from_run_plays_through_the_runs_learned_inverse_mel(tmp_path):
     """A run with inverse_mel.pt: the explorer's full audio is the run's Inverter, the learned
     magnitude + PGHI; without one, the run's NNLS start + PGHI."""
     from sda_lab.data import make_default_dataset
-    from sda_lab.representation.inverse_mel import (InverseMelConfig, fit_inverse_mel,
-                                                    mel_to_waveform_learned, save_inverse_mel)
+    from sda_lab.representation.inverse_mel import (InverseMelConfig, mel_to_waveform_learned,
+                                                    save_inverse_mel)
+    from sda_lab.representation.inverse_mel_fit import fit_inverse_mel
     from sda_lab.representation.inverter import Inverter
     from sda_lab.representation.spectrogram import AudioSpectrogram
 

@@ -13,9 +13,9 @@ import torch
 from ..core._checks import check_frames, check_mel, check_waveform
 from ..data.clips import AudioClips
 from ..data.split import split_by_file
-from ..representation.inverse_mel import (InverseMel, InverseMelConfig, fit_inverse_mel,
-                                          mel_to_magnitude, mel_to_waveform_learned,
-                                          start_audio_sc, stft_magnitude)
+from ..representation.inverse_mel import (InverseMel, InverseMelConfig, mel_to_magnitude,
+                                          mel_to_waveform_learned, stft_magnitude)
+from ..representation.inverse_mel_fit import fit_inverse_mel, start_audio_sc
 from ..representation.metrics import log_spectral_distance, mel_consistency, spectral_convergence
 from ..representation.phase import griffin_lim
 from ..representation.spectrogram import AudioSpectrogram

@@ -61,8 +61,8 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     """Fit, pick and save the learned inverse mel on the training clips ``train_idx``, for at
     most ``max_seconds`` of wall time (start choice and pairs included).
 
-    The fit is kept when its pick-set loss (:func:`sda_lab.representation.inverse_mel.
-    magnitude_loss` on held-back training files) is at least :data:`INVERSE_MARGIN` of the
+    The fit is kept when its pick-set loss
+    (:func:`sda_lab.representation.inverse_mel_fit.magnitude_loss` on held-back training files) is at least :data:`INVERSE_MARGIN` of the
     start's below the start's; else the start is kept (the file is the start, marked so). Both
     ways ``inverse_mel.pt`` is written and one line says which.
 
@@ -73,6 +73,7 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     ``KeyboardInterrupt`` is re-raised with its entry as the exception's ``inverse_mel``.
     """
     from ...representation import inverse_mel as IM
+    from ...representation import inverse_mel_fit as IMF
 
     fit_idx, pick_idx, pick_files = _fit_pick(clips, train_idx, seed)
     config = IM.InverseMelConfig(max_seconds=max_seconds, seed=seed)
@@ -80,7 +81,7 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
           f"{opt.count(len(pick_idx), 'clip')} of {opt.count(len(pick_files), 'file')}, for at "
           f"most {max_seconds:.0f} s")
     try:
-        inv = IM.fit_inverse_mel(spec, clips.waveforms[fit_idx], config,
+        inv = IMF.fit_inverse_mel(spec, clips.waveforms[fit_idx], config,
                                  progress=not args.quiet,
                                  val_waveforms=clips.waveforms[pick_idx])
     except KeyboardInterrupt as exc:
@@ -124,8 +125,8 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     (:func:`heard_model`) decoded mels of the training clips as the run hears a clip (each
     posterior mean refined by the run's ``posterior_steps``,
     :func:`~sda_lab.training.posterior.heard_reconstruction`: the decodes the inverse will be
-    given), against their clips' spectra (:func:`sda_lab.representation.inverse_mel.fit_inverse_mel`
-    with ``mels`` and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
+    given), against their clips' spectra
+    (:func:`sda_lab.representation.inverse_mel_fit.fit_inverse_mel` with ``mels`` and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
 
     Kept, as ``decoded_inverse_mel.pt``, where what it makes of the pick clips' decoded mels is
     heard closer to those clips than what the inverse makes of them: their mean spectral
@@ -143,6 +144,7 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     import torch
 
     from ...representation import inverse_mel as IM
+    from ...representation import inverse_mel_fit as IMF
     from ...training.posterior import heard_reconstruction
 
     path = out / IM.DECODED_INVERSE_MEL_FILE
@@ -164,7 +166,7 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     fit_s = max(1.0, max_seconds - decoding_s
                 - 2 * (time.perf_counter() - t0))  # the second hearing too
     try:
-        inv = IM.fit_inverse_mel(result.spectrogram, waves[fit_idx],
+        inv = IMF.fit_inverse_mel(result.spectrogram, waves[fit_idx],
                                  IM.InverseMelConfig(max_seconds=fit_s, seed=seed),
                                  progress=not args.quiet, val_waveforms=waves[pick_idx],
                                  mels=decoded[:len(fit_idx)], val_mels=decoded[len(fit_idx):],
