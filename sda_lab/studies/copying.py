@@ -152,11 +152,10 @@ def copying_sentence(check: dict) -> str:
               f"reconstructions (median relative distance {check['median_relative']:.2f} against "
               f"{check['reconstruction_median']:.2f}; one-sided Mann-Whitney p = {p:.2g})"
               if p < 0.05 else
-              f"as a set, the samples lie no further from their nearest training clip than the "
-              f"reconstructions (median relative distance {check['median_relative']:.2f} "
-              f"against {check['reconstruction_median']:.2f}; one-sided Mann-Whitney p = "
-              f"{p:.2g}): they come as near the training clips as this model's reconstructions "
-              "of them")
+              f"as a set, the samples are not shown to lie further from their nearest training "
+              f"clip than the reconstructions (median relative distance "
+              f"{check['median_relative']:.2f} against {check['reconstruction_median']:.2f}; "
+              f"one-sided Mann-Whitney p = {p:.2g}): some may be copies")
     some = f"only {k} of" if k else "none of"
     return (f"cannot tell per sample whether a sample is a copy: {some} "
             f"{check['n_reconstructions']} of this model's reconstructions of its own training "
