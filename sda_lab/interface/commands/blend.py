@@ -126,12 +126,11 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
 def run(args: argparse.Namespace) -> int:
     """Run ``blend``; returns the exit status (errors propagate to the CLI's one line)."""
     from ...core._io import limited_clause
+    from .listen import figures_line
 
     r = blend_file(args.run_a, args.run_b, args.file, args.out, alpha=args.alpha,
                    space=args.space, decoder=args.decoder, force=args.force,
                    seconds=args.seconds, seed=args.seed, overwrite=args.overwrite)
-    from .listen import figures_line
-
     scaled = limited_clause(r["limited_db"])
     whole = (f"; FILE holds only {r['file_seconds']:.2f} s: all of it"
              if r["file_seconds"] is not None and args.seconds is not None else "")
