@@ -90,16 +90,48 @@ def test_the_split_is_drawn_once(tmp_path, capsys, monkeypatch, tiny):
     draws = []
     real = sda_lab.data.split.split_by_file
 
-    def counting(clips, val_fraction=0.2, seed=0, val_files=None):
+    def counting(clips, val_fraction=0.2, seed=0, val_files=None, groups=None):
         if val_files is None and val_fraction > 0:
             draws.append(val_fraction)
-        return real(clips, val_fraction, seed, val_files)
+        return real(clips, val_fraction, seed, val_files, groups)
 
     monkeypatch.setattr(sda_lab.data.split, "split_by_file", counting)
     code = main(["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "1",
                  "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel"])
     assert code == 0, capsys.readouterr().err
     assert draws == [0.2]
+
+
+def test_copies_of_one_recording_are_held_out_together_and_said(tmp_path, capsys, tiny):
+    """Two quieter copies of a.wav (a pack's velocity layers): the split holds out the three
+    or none, the run says so and keeps the groups; --val-files holding out one copy alone is
+    told that its figures flatter the model."""
+    from pathlib import Path
+
+    import soundfile as sf
+
+    folder = write_folder(tmp_path / "a")
+    x, sr = sf.read(folder / "a.wav")
+    sf.write(folder / "a_soft.wav", 0.5 * x, sr)
+    sf.write(folder / "a_softer.wav", 0.2 * x, sr)
+    group = {"a.wav", "a_soft.wav", "a_softer.wav"}
+    for seed in range(4):
+        out = tmp_path / f"o{seed}"
+        assert main(["train", str(folder), "--out", str(out), "--max-steps", "1", "--quiet",
+                     "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel",
+                     "--val-fraction", "0.4", "--seed", str(seed)]) == 0
+        printed = capsys.readouterr().out
+        assert ("one recording up to gain: 3 files in 1 group (a.wav = a_soft.wav = "
+                "a_softer.wav): each group is held out or trained on whole") in printed
+        m = json.loads((out / "metrics.json").read_text())
+        held = {Path(f).name for f in m["val_files"]}
+        assert group <= held or group.isdisjoint(held)
+        assert [[Path(f).name for f in g] for g in m["same_recordings"]] == [sorted(group)]
+    assert main(["train", str(folder), "--out", str(tmp_path / "chosen"), "--max-steps", "1",
+                 "--quiet", "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel",
+                 "--val-files", "a_soft.wav"]) == 0
+    assert ("; note: held-out a_soft.wav is a copy of training file a.wav: the held-out "
+            "figures flatter the model on it") in capsys.readouterr().out
 
 
 def test_overwrite_replaces_the_earlier_run_whole(tmp_path, capsys, tiny):

@@ -58,3 +58,53 @@ def test_split_needs_two_files_and_two_training_clips():
                                          "training needs at least 2"):
         check_training_clips(len(tr), vf)
     check_training_clips(2)  # enough
+
+
+def _clips(waves: dict[str, "torch.Tensor"], sr: int = 16_000):
+    """AudioClips of one clip per named file."""
+    import torch
+
+    from sda_lab.data.clips import AudioClips
+
+    names = list(waves)
+    return AudioClips(torch.stack([waves[n] for n in names])[:, None], names, sr, files=names)
+
+
+def test_one_recording_up_to_gain_is_one_group_and_held_out_whole():
+    """A pack's velocity layers made by scaling one hit (shifted a little, one inverted) are
+    one recording; a different hit of the same kind, or noise, is not. A split given the
+    groups holds each out or keeps it whole, at any seed."""
+    import torch
+
+    from sda_lab.data.split import same_recordings
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(16_000) / 16_000
+    kick = torch.sin(2 * torch.pi * 60 * t * (1 + 2 * torch.exp(-t * 30))) * torch.exp(-t * 8)
+    other = torch.sin(2 * torch.pi * 70 * t * (1 + 3 * torch.exp(-t * 20))) * torch.exp(-t * 6)
+    waves = {"k_v127.wav": kick, "k_v100.wav": 0.6 * torch.roll(kick, 40),
+             "k_v60.wav": -0.2 * kick, "other.wav": other,
+             "noise.wav": 0.3 * torch.randn(16_000, generator=g),
+             "noise2.wav": 0.3 * torch.randn(16_000, generator=g)}
+    groups = same_recordings(_clips(waves))
+    assert groups["k_v100.wav"] == groups["k_v60.wav"] == groups["k_v127.wav"]
+    assert len(set(groups.values())) == 4  # the kick's three, the other hit, two noises
+    files = list(waves)
+    for seed in range(8):
+        _, _, held = split_by_file(files, 0.5, seed, groups=groups)
+        kicks = {"k_v127.wav", "k_v100.wav", "k_v60.wav"}
+        assert kicks <= set(held) or kicks.isdisjoint(held)
+        assert len({groups[f] for f in held}) == 2  # half of the four recordings
+    assert len(split_by_file(files, 0.5, 0)[2]) == 3  # without groups: half of the files
+
+
+def test_a_folder_of_one_recording_cannot_be_split():
+    import torch
+
+    tone = torch.sin(torch.arange(16_000) * 0.05)
+    clips = _clips({"a.wav": tone, "b.wav": 0.5 * tone})
+    from sda_lab.data.split import same_recordings
+
+    with pytest.raises(ValueError, match=r"at least 2 different recordings, found 2 files "
+                                         r"that are all one recording up to gain"):
+        split_by_file(clips, 0.2, groups=same_recordings(clips))

@@ -1,19 +1,79 @@
 """Validation by file: clips cut from one recording are near copies of each other, so a random
-clip split leaks; :func:`split_by_file` holds out whole files. :func:`check_training_clips`
-refuses a split that leaves too few training clips."""
+clip split leaks; :func:`split_by_file` holds out whole files. Files can be copies of each other
+too (a sample pack's velocity layers made by scaling one hit): :func:`same_recordings` groups the
+files that are one recording up to gain, and :func:`split_by_file` given those groups holds out
+or keeps each group whole, so no held-out file has a copy in training.
+:func:`check_training_clips` refuses a split that leaves too few training clips."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
+import torch
 
-__all__ = ["split_by_file", "check_training_clips"]
+__all__ = ["split_by_file", "same_recordings", "check_training_clips", "SAME_RECORDING"]
+
+SAME_RECORDING = 0.9  # peak normalised cross-correlation of two files' first clips: one recording
+MAX_LAG_S = 0.01  # the lags searched: one file may start a little later than its copy
+_POOL = 8  # STFT bins pooled for the prefilter
+
+
+def same_recordings(clips) -> dict[str, str]:
+    """Files that are one recording up to gain and a small shift: ``{file: the first file of
+    its group}`` for every file of ``clips`` (an :class:`~sda_lab.data.clips.AudioClips`; a
+    file alone maps to itself).
+
+    Two files are one recording where the first clips of both, as waveforms, have a peak
+    normalised cross-correlation of at least :data:`SAME_RECORDING` within :data:`MAX_LAG_S`
+    (either polarity): a gain changes nothing in it, a different recording of a similar sound
+    scores far lower (one-shot drum hits of one kit: at most 0.65; a pack's velocity layers
+    scaled from one hit: 0.999 and more). Groups are the connected pairs. Only pairs whose
+    pooled STFT magnitudes have a cosine of at least :data:`SAME_RECORDING` are correlated.
+    """
+    files = list(clips.files)
+    first: dict[str, int] = {}
+    for i, f in enumerate(files):
+        first.setdefault(f, i)
+    names = sorted(first)
+    if len(names) < 2:
+        return {f: f for f in names}
+    x = clips.waveforms[[first[f] for f in names], 0].double()  # (F, n)
+    n = x.shape[-1]
+    n_fft = min(1024, 1 << (n.bit_length() - 1))
+    with torch.no_grad():
+        mag = torch.stft(x, n_fft, n_fft // 2, window=torch.hann_window(n_fft, dtype=x.dtype),
+                         return_complex=True).abs()  # (F, n_fft/2 + 1, frames)
+        pooled = torch.nn.functional.avg_pool1d(mag.transpose(1, 2), _POOL).flatten(1)  # (F, P)
+        unit = pooled / pooled.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        candidates = torch.triu(unit @ unit.T >= SAME_RECORDING, diagonal=1)  # (F, F)
+        lag = int(MAX_LAG_S * clips.sample_rate)
+        spectra = torch.fft.rfft(x, 2 * n)  # (F, n + 1)
+        norms = x.norm(dim=1)  # (F,)
+        parent = list(range(len(names)))
+
+        def root(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for i in range(len(names)):
+            js = candidates[i].nonzero().flatten()
+            if not len(js):
+                continue
+            cc = torch.fft.irfft(spectra[i].conj() * spectra[js], 2 * n)  # (J, 2n)
+            near = torch.cat([cc[:, :lag + 1], cc[:, 2 * n - lag:]], dim=1).abs().amax(dim=1)
+            score = near / (norms[i] * norms[js]).clamp_min(1e-12)  # (J,)
+            for j in js[score >= SAME_RECORDING].tolist():
+                parent[root(j)] = root(i)
+    return {f: names[root(k)] for k, f in enumerate(names)}
 
 
 def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
-                  val_files: Sequence[str] | None = None
+                  val_files: Sequence[str] | None = None,
+                  groups: Mapping[str, str] | None = None
                   ) -> tuple[list[int], list[int], list[str]]:
     """Split clip indices into training and validation so no file is on both sides.
 
@@ -28,7 +88,10 @@ def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
         Seeds which files are held out (NumPy ``default_rng``; same seed, same split).
     val_files : sequence of str, optional
         Hold out exactly these files instead (full names as in ``files``, or a unique base
-        name); ``val_fraction`` is then ignored.
+        name); ``val_fraction`` and ``groups`` are then ignored.
+    groups : mapping of str to str, optional
+        ``{file: its group}`` (:func:`same_recordings`): the fraction is then of the groups,
+        and each group is held out or kept whole (files not in it are groups of one).
 
     Returns
     -------
@@ -71,9 +134,18 @@ def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
                 raise ValueError(f"a validation split by file needs at least 2 files, found "
                                  f"{len(unique)} ({unique[0]}); add audio files or train "
                                  "without validation (val_fraction=0)")
-            n_val = min(len(unique) - 1, max(1, round(val_fraction * len(unique))))
-            order = np.random.default_rng(seed).permutation(len(unique))
-            chosen = {unique[i] for i in order[:n_val]}
+            group = {f: (groups or {}).get(f, f) for f in unique}
+            keys = sorted(set(group.values()))
+            if len(keys) < 2:
+                raise ValueError(f"a validation split by file needs at least 2 different "
+                                 f"recordings, found {len(unique)} files that are all one "
+                                 f"recording up to gain ({', '.join(unique[:3])}"
+                                 f"{' ...' if len(unique) > 3 else ''}); add other audio or "
+                                 "train without validation (val_fraction=0)")
+            n_val = min(len(keys) - 1, max(1, round(val_fraction * len(keys))))
+            order = np.random.default_rng(seed).permutation(len(keys))
+            held = {keys[i] for i in order[:n_val]}
+            chosen = {f for f in unique if group[f] in held}
     train_idx = [i for i, f in enumerate(files) if f not in chosen]
     val_idx = [i for i, f in enumerate(files) if f in chosen]
     return train_idx, val_idx, sorted(chosen)

@@ -12,7 +12,7 @@ import torch
 
 from ..core._checks import check_frames, check_mel, check_waveform
 from ..data.clips import AudioClips
-from ..data.split import split_by_file
+from ..data.split import same_recordings, split_by_file
 from ..representation.inverse_mel import (InverseMel, InverseMelConfig, mel_to_magnitude,
                                           mel_to_waveform_learned, stft_magnitude)
 from ..representation.inverse_mel_fit import fit_inverse_mel, start_audio_sc
@@ -135,7 +135,8 @@ def fit_held_out(spec, clips, seed: int = 0, config: InverseMelConfig | None = N
     (:func:`sda_lab.data.split_by_file`), fit a learned inverse mel on the training
     files' waveforms and return ``(inverse, held_out)``: the :class:`InverseMel` and the first
     ``n_eval`` (all when None) held-out waveforms ``(k, 1, samples)`` to judge it on."""
-    train_idx, val_idx, _ = split_by_file(clips, val_fraction, seed)
+    train_idx, val_idx, _ = split_by_file(clips, val_fraction, seed,
+                                          groups=same_recordings(clips))
     inverse = fit_inverse_mel(spec, clips.waveforms[train_idx], config)
     return inverse, clips.waveforms[val_idx[:n_eval] if n_eval is not None else val_idx]
 

@@ -9,7 +9,7 @@ from typing import Sequence
 import torch
 
 from ..data.augment import AugmentConfig
-from ..data.split import check_training_clips, split_by_file
+from ..data.split import check_training_clips, same_recordings, split_by_file
 from ..model.vae import ConvVAE, VAEConfig
 from ..representation.inverter import Inverter
 from .audio_eval import evaluate_audio, judge
@@ -135,7 +135,8 @@ def train_on_clips(clips, model_config: VAEConfig | None = None,
     model_config = model_config or rec_model
     train_config = replace(train_config or rec_train, seed=seed)
     spec = spectrogram or OWN_AUDIO_RECIPE.audio_spectrogram()
-    train_idx, val_idx, held_out = split_by_file(clips, val_fraction, seed, val_files)
+    groups = None if val_files else same_recordings(clips)
+    train_idx, val_idx, held_out = split_by_file(clips, val_fraction, seed, val_files, groups)
     check_training_clips(len(train_idx), held_out)
     if mels is None:
         mels = clips_to_mels(spec, clips.waveforms)  # (N, 1, n_mels, T)

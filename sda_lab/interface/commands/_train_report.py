@@ -77,7 +77,8 @@ def run_metrics(result, clips, spec, folder: Path, record: dict, audio, verdict:
     """``metrics.json`` of a finished or interrupted run (strict JSON: NaN/Inf are null).
 
     ``record``: what the run records about its data (``train_files``, ``val_files``,
-    ``fingerprints``, ``data_config``, ``seed``, ``budget``), as its checkpoints' ``extra``."""
+    ``same_recordings``: the groups of files that are one recording up to gain, ``fingerprints``,
+    ``data_config``, ``seed``, ``budget``), as its checkpoints' ``extra``."""
     history = result.history
     val_recon = history.val_recon[-1] if history.val_recon else None
     train_ratio, train_note = _ratio(history.train_recon[-1], history.train_baseline)
@@ -100,6 +101,7 @@ def run_metrics(result, clips, spec, folder: Path, record: dict, audio, verdict:
         "n_val_clips": len(result.val_idx),
         "val_files": record["val_files"],
         "train_files": record["train_files"],
+        "same_recordings": record["same_recordings"],
         "fingerprints": record["fingerprints"],
         "data_config": record["data_config"],
         "audio": audio,

@@ -286,6 +286,43 @@ def _plan(args, train_cfg, started: float, inverse_wanted: bool, kept_inverse: b
     return plan, replace(train_cfg, max_minutes=plan.training_s / 60.0)
 
 
+
+def _shared(groups: dict[str, str]) -> list[list[str]]:
+    """The groups of :func:`sda_lab.data.split.same_recordings` with more than one file, each
+    sorted (as ``metrics.json`` keeps them)."""
+    members: dict[str, list[str]] = {}
+    for f, g in groups.items():
+        members.setdefault(g, []).append(f)
+    return sorted(sorted(m) for m in members.values() if len(m) > 1)
+
+
+def _copies_line(groups: dict[str, str], val_files: list[str]) -> str:
+    """The line on files that are one recording up to gain (``groups``:
+    :func:`sda_lab.data.split.same_recordings`): how many, and where a held-out file has a copy
+    in training (``--val-files``, or a run resumed from before the groups: a fraction's split
+    holds out whole groups); '' where
+    every file is its own recording."""
+    members: dict[str, list[str]] = {}
+    for f, g in groups.items():
+        members.setdefault(g, []).append(f)
+    shared = _shared(groups)
+    if not shared:
+        return ""
+    held = set(val_files)
+    leaks = [(f, next(o for o in members[groups[f]] if o not in held)) for f in sorted(held)
+             if f in groups and not set(members[groups[f]]) <= held]
+    shown = "; ".join(" = ".join(Path(f).name for f in m[:3]) + (" ..." if len(m) > 3 else "")
+                      for m in shared[:3]) + ("; ..." if len(shared) > 3 else "")
+    line = (f"one recording up to gain: {sum(map(len, shared))} files in "
+            f"{opt.count(len(shared), 'group')} ({shown})")
+    if not leaks:
+        return line + ": each group is held out or trained on whole"
+    f, o = leaks[0]
+    return (f"{line}; note: held-out {Path(f).name} is a copy of training file {Path(o).name}"
+            + (f" (and {len(leaks) - 1} more held-out files have a copy in training)"
+               if len(leaks) > 1 else "")
+            + ": the held-out figures flatter the model on it")
+
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
     from ...core._io import check_writable_dir
@@ -318,7 +355,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     """:func:`run` once ``--out`` is locked."""
     from ...core._io import atomic_write_json
     from ...data.config import DataConfig
-    from ...data.split import split_by_file
+    from ...data.split import same_recordings, split_by_file
     from ...training.callbacks import Sinks
     from ...training.diagnostics import mean_mel_baseline
     from ...training.own_audio import clips_to_mels, train_on_clips
@@ -342,9 +379,14 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
         data_config = DataConfig(short_files=args.short_files, cut=args.cut)
         budget_flags = {k: getattr(args, k) for k in ("max_minutes", "max_steps", "epochs")}
         clips, fingerprints = _load(args, folder, data_config)
-        _, _, val_files = split_by_file(clips, args.val_fraction, seed,
-                                        args.val_files)  # the one split of the run
+    groups = same_recordings(clips)  # files that are one recording up to gain
+    if not args.resume:
+        _, _, val_files = split_by_file(clips, args.val_fraction, seed, args.val_files,
+                                        groups=groups)  # the one split of the run
     train_idx, val_idx, val_files = split_by_file(clips, 0.0, seed, val_files or None)
+    copies = _copies_line(groups, val_files)
+    if copies:
+        print(copies)
     if len(train_idx) < 2:
         raise ValueError(f"--val-fraction/--val-files: expected at least 2 training clips, got "
                          f"{len(train_idx)} after holding out {len(val_files)} files")
@@ -370,6 +412,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     record = {"folder": str(folder), "train_files": train_files, "val_files": val_files,
               "fingerprints": fingerprints, "data_config": asdict(data_config), "seed": seed,
               "budget": budget_flags, "run_id": run_id,
+              "same_recordings": _shared(groups),
               "no_inverse_mel": bool(args.no_inverse_mel)}  # --resume keeps it
     previous = _set_aside(out.path, old)  # --overwrite: the earlier run moves aside only now
     interrupted = None
