@@ -73,6 +73,16 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match=r"best.pt is not a readable .*; the run's last "
                        r"checkpoint .*checkpoint.pt is beside it: move best.pt aside"):
         load_checkpoint(run / "best.pt")
+    torch.save(torch.zeros(3), run / "best.pt")  # readable, not a checkpoint: the same hint
+    with pytest.raises(ValueError, match=r"holds a Tensor, expected a dict; .* move best.pt"):
+        load_checkpoint(run / "best.pt")
+    (run / "best.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"checkpoint \(\w+.*\); the run's last"):  # no "()"
+        load_checkpoint(run / "best.pt")
+    (run / "checkpoint.pt").write_bytes(b"junk")  # the last one is broken too: no dead end
+    with pytest.raises(ValueError, match=r"checkpoint.pt cannot be read either: train the run "
+                                         r"again$"):
+        load_checkpoint(run / "best.pt")
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="missing"):
         load_checkpoint(tmp_path / "other.pt")

@@ -139,6 +139,9 @@ def test_copying_check_clears_no_sample_it_would_likely_miss():
     near = copy_summary(recon[::-2][:8], {"reconstructions": recon, "heldout": None})
     assert near["further_p"] > 0.05 and "not shown to lie further" in copying_sentence(near)
     assert copying_sentence(near).count("some may be copies") == 1
+    same = copy_summary(np.full(8, 0.9), {"reconstructions": recon, "heldout": None})
+    assert same["n_distinct"] == 1 and same["further_p"] is None  # one sound made 8 times
+    assert "too few distinct samples (1; the test needs 5) to compare" in copying_sentence(same)
     half = copy_summary(np.array([0.8]), {"reconstructions": np.array([0.1, 0.9]),
                                           "heldout": None})
     assert half["can_tell"]  # half the reconstructions flagged: an unflagged sample is cleared

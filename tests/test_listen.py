@@ -76,9 +76,14 @@ def test_vae_path_uses_the_learned_inverse_across_clips(runs, audio, tmp_path, c
     assert sf.info(out).frames == n
     assert "learned inverse mel" in capsys.readouterr().out
     assert main(["listen", str(runs[1]), str(audio), "--out", str(out), "--inversion",
-                 "nnls"]) == 0
+                 "nnls", "--overwrite"]) == 0
     assert "NNLS magnitude + PGHI" in capsys.readouterr().out
     assert sf.info(out).frames == CLIP  # default: one clip of the model
+    before = out.read_bytes()
+    code, err = main(["listen", str(runs[1]), str(audio), "--out", str(out)]), (
+        capsys.readouterr().err)
+    assert code == 1 and f"--out: {out} exists; choose another name or pass --overwrite" in err
+    assert out.read_bytes() == before  # nothing lost
 
 
 def one_line_error(capsys, argv, code):
@@ -257,7 +262,7 @@ def test_listen_says_what_its_figures_mean(monkeypatch, capsys, sc, level, says)
                "posterior_steps": 100}
     monkeypatch.setattr(command, "listen", lambda *a, **k: figures)
     args = argparse.Namespace(run="r", file="f", out="o.wav", through="vae", seconds=None,
-                              inversion="auto", seed=0, posterior_steps=None)
+                              inversion="auto", seed=0, posterior_steps=None, overwrite=False)
     assert command.run(args) == 0
     out = capsys.readouterr().out
     assert says in out and ("than silence" in out) == (sc >= 1)

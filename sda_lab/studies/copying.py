@@ -23,7 +23,8 @@ As a set, samples that hand back training clips would lie as near their nearest 
 reconstructions do. The check compares the two sets of relative distances with a one-sided
 Mann-Whitney U test (samples further than reconstructions; ``scipy.stats.mannwhitneyu``): a
 small p says the samples, taken together, are further from any one training clip than the
-model's own reconstructions are, whatever the per-sample sensitivity.
+model's own reconstructions are, whatever the per-sample sensitivity. The test takes distinct
+samples (one sound made twice is one observation) and needs :data:`MIN_SET` of them.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ import torch
 
 from .prior import decode_samples
 
-__all__ = ["COPY_RATIO", "NEIGHBOURS", "MIN_SENSITIVITY", "nearest_clips", "copying_check",
-           "copy_summary", "reconstruction_distances", "can_tell", "copying_sentence"]
+__all__ = ["COPY_RATIO", "NEIGHBOURS", "MIN_SENSITIVITY", "MIN_SET", "nearest_clips",
+           "copying_check", "copy_summary", "reconstruction_distances", "can_tell",
+           "copying_sentence"]
 
 COPY_RATIO = 1 / 3  # a copy: nearest at most a third of the mean of the NEIGHBOURS nearest
 NEIGHBOURS = 5  # Carlini et al. use 50 of ~10^5 images; our training sets hold tens of clips
 MIN_SENSITIVITY = 0.5  # an unflagged sample is cleared only where most reconstructions are flagged
+MIN_SET = 5  # distinct samples the set-level test needs (with fewer, a p says little)
 
 
 @torch.no_grad()
@@ -92,20 +95,25 @@ def copy_summary(relative: np.ndarray, references: dict) -> dict:
     :data:`COPY_RATIO`), ``copies``, ``n``, ``median_relative``; ``reconstruction_share`` (the
     check's sensitivity), ``reconstruction_median`` and ``n_reconstructions`` (the model's
     reconstructions of its training clips), ``can_tell`` (:func:`can_tell`),
-    ``further_p`` (one-sided Mann-Whitney U p that the samples' relative distances are larger
-    than the reconstructions'; module docstring); ``heldout_share``, ``heldout_median`` and
-    ``n_heldout`` (held-out recordings; None and 0 without them)."""
+    ``n_distinct`` (samples of distinct relative distances: a sound made twice counts once),
+    ``further_p`` (one-sided Mann-Whitney U p that the distinct samples' relative distances are
+    larger than the reconstructions'; None with fewer than :data:`MIN_SET`; module docstring);
+    ``heldout_share``, ``heldout_median`` and ``n_heldout`` (held-out recordings; None and 0
+    without them)."""
     from scipy.stats import mannwhitneyu
 
     rel = np.asarray(relative, dtype=float)
     recon, held = np.asarray(references["reconstructions"], dtype=float), references["heldout"]
     copies = rel <= COPY_RATIO
-    further = float(mannwhitneyu(rel, recon, alternative="greater").pvalue)
+    distinct = np.unique(rel)  # (k,)
+    further = (float(mannwhitneyu(distinct, recon, alternative="greater").pvalue)
+               if len(distinct) >= MIN_SET else None)
     return {"copy_share": float(copies.mean()), "copies": int(copies.sum()),
             "n": int(len(rel)), "median_relative": float(np.median(rel)),
             "reconstruction_share": float((recon <= COPY_RATIO).mean()),
             "reconstruction_median": float(np.median(recon)), "n_reconstructions": int(len(recon)),
-            "can_tell": can_tell(references), "further_p": further,
+            "can_tell": can_tell(references), "n_distinct": int(len(distinct)),
+            "further_p": further,
             "heldout_share": None if held is None else float((held <= COPY_RATIO).mean()),
             "heldout_median": None if held is None else float(np.median(held)),
             "n_heldout": 0 if held is None else int(len(held))}
@@ -143,12 +151,15 @@ def copying_sentence(check: dict) -> str:
                    if h else ""))
     if check["can_tell"]:
         return (f"{check['copies']} of {check['n']} samples are copies of a training clip (their "
-                f"nearest at most 1/3 as far as their {NEIGHBOURS} nearest on average; Carlini "
+                f"nearest at most 1/3 as far as their "
+                f"{min(NEIGHBOURS, check['n_reconstructions'])} nearest on average; Carlini "
                 f"et al. 2023); for comparison, {k} of {check['n_reconstructions']} of the "
                 "model's reconstructions of its own training clips count as copies (a sample "
                 f"that handed back a training clip would count about as often){held}")
     p = check["further_p"]
-    as_set = (f"as a set, the samples lie further from their nearest training clip than the "
+    as_set = (f"too few distinct samples ({check['n_distinct']}; the test needs {MIN_SET}) to "
+              "compare with the reconstructions as a set" if p is None else
+              f"as a set, the samples lie further from their nearest training clip than the "
               f"reconstructions (median relative distance {check['median_relative']:.2f} against "
               f"{check['reconstruction_median']:.2f}; one-sided Mann-Whitney p = {p:.2g})"
               if p < 0.05 else

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from ..core._io import atomic_write_json
+from ..training.checkpoint import last_checkpoint_hint
 from ..training.rundir import RunDir
 from .continuation import MAX_SECONDS
 
@@ -93,7 +94,7 @@ def run_identity(run_dir: str | Path) -> tuple[Path, str, int]:
     except Exception as exc:
         raise ValueError(f"RUN: {path} is not a readable sda-lab checkpoint "
                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-                         ) from exc
+                         f"{last_checkpoint_hint(path)}") from exc
     return path, hashlib.sha256(data).hexdigest(), latent_dim
 
 

@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .history import History
 
 __all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "best_path_for", "load_checkpoint",
-           "save_checkpoint", "write_checkpoint"]
+           "last_checkpoint_hint", "save_checkpoint", "write_checkpoint"]
 
 CHECKPOINT_FORMAT = 1
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel/DDP, torch.compile
@@ -156,12 +156,40 @@ def _config(cls, stored: dict, where):
     return cls(**stored)
 
 
-def _last_checkpoint_hint(path: Path) -> str:
-    """Where an unreadable ``best.pt`` has the run's last checkpoint beside it: a clause saying
-    how to open the run from that one; else ''."""
+def _payload(path: Path) -> dict:
+    """The dict :func:`save_checkpoint` wrote to ``path`` (a file), read and checked; else
+    ``ValueError`` (one line: not readable, not a dict, keys missing, another format)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is not a readable sda-lab checkpoint ({why})") from exc
+    if not isinstance(payload, dict):
+        raise ValueError(f"{path} is not an sda-lab checkpoint: it holds a "
+                         f"{type(payload).__name__}, expected a dict")
+    missing = {"format", "model_config", "model_state"} - set(payload)
+    if missing:
+        raise ValueError(f"{path} is not an sda-lab checkpoint: missing {sorted(missing)}")
+    if payload["format"] != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} has checkpoint format {payload['format']}, this sda-lab reads "
+                         f"{CHECKPOINT_FORMAT}")
+    return payload
+
+
+def last_checkpoint_hint(path: str | Path) -> str:
+    """For a run's ``best.pt`` that cannot be opened: a clause on the run's last checkpoint
+    beside it (``checkpoint.pt``): move best.pt aside to open the run from it, or, where it
+    cannot be read either, that the run must be trained again; '' for any other file or
+    where there is no ``checkpoint.pt``."""
+    path = Path(path)
     best, last = RUN_CHECKPOINTS
     if path.name != best or not (path.parent / last).is_file():
         return ""
+    try:
+        _payload(path.parent / last)
+    except ValueError:
+        return (f"; the run's last checkpoint {path.parent / last} cannot be read either: "
+                "train the run again")
     return (f"; the run's last checkpoint {path.parent / last} is beside it: move {best} aside "
             f"to open the run from {last}")
 
@@ -178,28 +206,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     FileNotFoundError
         If ``path`` is not a file.
     ValueError
-        If it is not an sda-lab checkpoint (an unreadable ``best.pt`` with ``checkpoint.pt``
-        beside it: the line says to move it aside), has another format, or its weights do not
-        fit the model its config describes (one line: how many keys are unexpected, missing or
+        If it is not an sda-lab checkpoint or has another format (for a ``best.pt``, the line
+        ends with :func:`last_checkpoint_hint`), or its weights do not fit the model its config
+        describes (one line: how many keys are unexpected, missing or
         of another shape, with an example of each).
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path} is not a readable sda-lab checkpoint ({exc})"
-                         f"{_last_checkpoint_hint(path)}") from exc
-    if not isinstance(payload, dict):
-        raise ValueError(f"{path} is not an sda-lab checkpoint: it holds a "
-                         f"{type(payload).__name__}, expected a dict")
-    missing = {"format", "model_config", "model_state"} - set(payload)
-    if missing:
-        raise ValueError(f"{path} is not an sda-lab checkpoint: missing {sorted(missing)}")
-    if payload["format"] != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} has checkpoint format {payload['format']}, this sda-lab reads "
-                         f"{CHECKPOINT_FORMAT}")
+        payload = _payload(path)
+    except ValueError as exc:
+        raise ValueError(f"{exc}{last_checkpoint_hint(path)}") from exc
     model = ConvVAE.from_config(_config(VAEConfig, payload["model_config"], path))
     reference = model.state_dict()
     state = _strip_wrapper_prefix(dict(payload["model_state"]), set(reference))

@@ -87,8 +87,6 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
     if seconds is not None and not 0 < seconds <= MAX_SECONDS:
         raise ValueError(f"--seconds: expected {_SECONDS}, got {seconds!r}")
     out_path = check_wav_out(out)
-    if out_path.exists() and not overwrite:
-        raise ValueError(f"--out: {out} exists; choose another name or pass --overwrite")
     check_audio_file(file)
     inputs = {"FILE": Path(file)}
     for flag, run in (("RUN_A", run_a), ("RUN_B", run_b)):
@@ -98,6 +96,8 @@ def blend_file(run_a: str, run_b: str, file: str, out: str, alpha: float = 0.5,
             raise FileNotFoundError(f"{flag}: {str(exc).removeprefix('RUN: ')}") from exc
         inputs.update(_training_files(run, flag))
     check_out_is_not_an_input(out_path, inputs)
+    if out_path.exists() and not overwrite:
+        raise ValueError(f"--out: {out} exists; choose another name or pass --overwrite")
     check_writable_dir(out_path.parent if str(out_path.parent) else ".", "--out folder")
     pair = BlendPair.open(run_a, run_b)
     sr = pair.spec.config.sample_rate

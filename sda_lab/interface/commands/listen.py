@@ -17,8 +17,9 @@ below :data:`SILENT_DBFS`) they are undefined, and said to be.
 
 Errors are one line naming the flag or path, before any work: no such run, a run without a
 checkpoint, no such file, unreadable audio, a bad option (``--seconds`` outside one FFT window
-of the run .. :data:`MAX_SECONDS`), an ``--out`` that is one of the inputs (FILE or the run's
-files, by path or by inode), an output that cannot be written.
+of the run .. :data:`MAX_SECONDS`), an ``--out`` that exists (without ``--overwrite``) or is
+one of the inputs (FILE or the run's files, by path or by inode), an output that cannot be
+written.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def add_parser(subparsers) -> None:
         "listen", help="hear a file through a run's representation (and VAE), as WAV",
         description="Write FILE's first seconds as the run hears them: through its mel and "
                     "inversion (--through mel) or also through its VAE (--through vae); print "
-                    "spectral convergence and log-spectral distance against the input.")
+                    "spectral convergence, log-spectral distance and level against the input.")
     p._sub_name = "listen"
     p.add_argument("run", metavar="RUN", type=opt.path, help="run folder of 'python -m sda_lab train'")
     p.add_argument("file", metavar="FILE", type=opt.path, help="audio file to listen to")
@@ -69,6 +70,7 @@ def add_parser(subparsers) -> None:
                         "heard; 0: the encoder's mean as it is)")
     p.add_argument("--seed", type=opt.seed, default=0,
                    help="seeds the random phases (of the coefficients too small for PGHI)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)
 
 
@@ -162,7 +164,7 @@ def check_out_is_not_an_input(out: Path, inputs: dict[str, Path]) -> None:
 
 def listen(run_dir: str, file: str, out: str, through: str = "mel",
            seconds: float | None = None, inversion: str = "auto", seed: int = 0,
-           posterior_steps: int | None = None) -> dict:
+           posterior_steps: int | None = None, overwrite: bool = False) -> dict:
     """Do what ``listen`` does; returns ``{"spectral_convergence", "log_spectral_distance_db",
     "level_db", "silent_input", "input_dbfs", "inversion", "samples", "sample_rate",
     "file_seconds", "out", "limited_db", "posterior_steps"}``.
@@ -206,6 +208,8 @@ def listen(run_dir: str, file: str, out: str, through: str = "mel",
     check_out_is_not_an_input(out_path, {"FILE": Path(file), "RUN's checkpoint": ckpt_path,
                                          "RUN's learned inverse mel": inverse_path,
                                          **_training_files(run_dir)})
+    if out_path.exists() and not overwrite:
+        raise ValueError(f"--out: {out} exists; choose another name or pass --overwrite")
     check_writable_dir(out_path.parent if str(out_path.parent) else ".", "--out folder")
     if inversion == "learned" and not inverse_path.is_file():
         raise FileNotFoundError(f"--inversion learned: RUN has no {INVERSE_MEL_FILE} "
@@ -306,7 +310,8 @@ def run(args: argparse.Namespace) -> int:
     from ...core._io import limited_clause
 
     r = listen(args.run, args.file, args.out, through=args.through, seconds=args.seconds,
-               inversion=args.inversion, seed=args.seed, posterior_steps=args.posterior_steps)
+               inversion=args.inversion, seed=args.seed, posterior_steps=args.posterior_steps,
+               overwrite=args.overwrite)
     scaled = limited_clause(r["limited_db"])
     whole = (f" (FILE holds only {r['file_seconds']:.2f} s: all of it)"
              if r["file_seconds"] is not None and args.seconds is not None else "")

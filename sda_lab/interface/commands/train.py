@@ -78,8 +78,9 @@ def add_parser(subparsers) -> None:
     t.add_argument("--out", metavar="DIR", type=opt.path, required=True,
                    help="output folder (created; must not hold another run unless --overwrite)")
     t.add_argument("--overwrite", action="store_true",
-                   help="replace the run already in --out (its files are removed when training "
-                        "starts)")
+                   help="replace the run already in --out (its files move to "
+                        "--out/previous-run/ when training starts, deleted once the new run is "
+                        "written)")
     t.add_argument("--resume", action="store_true",
                    help="go on with the run in --out from its last checkpoint (stopped by Ctrl-C, "
                         "a budget or a closed lid): its own settings and files; --max-steps and "
@@ -474,7 +475,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
         print(f"took {time.perf_counter() - started:.1f} s of the {plan.total_s:.0f} s budget")
     print(f"wrote {', '.join(str(p) for p in written)}")
     print(f'open the explorer on this run: from sda_lab.interface.widgets import LatentExplorer; '
-          f'LatentExplorer.from_run({str(out.path)!r})')
+          f'LatentExplorer.from_run({str(out.path.resolve())!r})')
     return 0
 
 
