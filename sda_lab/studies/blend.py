@@ -300,7 +300,7 @@ class BlendPair:
             text = (f"blended the decoded mels: (1 - {alpha:g}) x A's reconstruction + "
                     f"{alpha:g} x B's, each run encoding the clip with its own encoder "
                     f"({means}) and decoding it with its own decoder (A = {a}, B = {b}); "
-                    f"no latent is mixed; {cos_text}; {audio}")
+                    f"no latent is mixed, so the two latent spaces need not agree; {audio}")
             return Blended(mel, alpha, space, None, cosine, aligned, text)
         z = (1 - alpha) * mu_a + alpha * mu_b  # (B, D)
         model = self.model_a if decoder == "a" else self.model_b

@@ -76,7 +76,7 @@ PATHS = ("model", "mel_round_trip", "average_sound")
 ENCODER_MEAN = "encoder_mean"  # the fourth path where the model's posterior is refined
 FIGURES = ("spectral_convergence", "log_spectral_distance_db", "level_db")
 MEANING = ("spectral convergence is the share of the input's spectrum the output gets wrong "
-           "(0: identical, 1: as far off as silence)")
+           "(0: identical, 1: as far off as silence, above 1: further off than silence)")
 LEARNED_SHARE = 0.5  # nearer the mel round trip than the average sound: learned
 VERDICTS = ("learned", "partly learned", "at the average", "collapsed")
 

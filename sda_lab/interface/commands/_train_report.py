@@ -62,6 +62,10 @@ def audio_table(summary: dict) -> str:
                  if "level_db_worst_file" in f else "")
         lines.append(f"  {label:18} {f['spectral_convergence']:14.3f} "
                      f"{f['log_spectral_distance_db']:16.2f} dB {f['level_db']:+6.1f} dB{worst}")
+    if "nothing_learned_sc" in summary:
+        lines.append(f"  {'nothing learned':18} {summary['nothing_learned_sc']:14.3f}   "
+                     "(per file, the average sound or silence, whichever is closer: what the "
+                     "verdict measures from)")
     if steps:
         lines.append(f"  (through the model: each clip's posterior mean refined by {steps} "
                      "gradient steps on its own loss, as listen --through vae and blend play "
@@ -151,7 +155,8 @@ def closing_lines(metrics: dict, folder: str, out: str, quiet: bool = False) -> 
                  f"{side} clips: {spectral}"
                  f"{val}; training mel MSE {_fmt(metrics['train_ratio'], '.2f')}x"
                  f"{', ' + metrics['train_ratio_note'] if metrics['train_ratio_note'] else ''}"
-                 f" the average mel's; {metrics['active_units']} active latent units")
+                 f" the average mel's (each against its own set's average mel); "
+                 f"{metrics['active_units']} active latent units")
     lines.append(f"verdict: {metrics['verdict']['sentence']}")
     learning = still_learning_line(metrics, folder, out)
     if learning:

@@ -107,9 +107,11 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
              "pick_start_loss": start_loss, "config": asdict(inv.config)}
     chosen = ", ".join(f"{k} {v:.3f}" for k, v in entry["start_sc"].items())
     if chosen:
-        print(f"learned inverse mel: start {inv.start} (pick-set SC of each start: {chosen})")
+        print(f"learned inverse mel: start {inv.start} (spectral convergence of each start's "
+              f"audio on the pick set: {chosen})")
     if learned:
-        print(f"learned inverse mel: kept the fit: pick-set loss {fitted:.4g} against its "
+        print(f"learned inverse mel: kept the fit: pick-set magnitude loss (spectral "
+              f"convergence + log-magnitude L1) {fitted:.4g} against its "
               f"start's {start_loss:.4g} ({1 - fitted / start_loss:.1%} lower, step "
               f"{h['best_step']} of {h['steps']})")
     else:

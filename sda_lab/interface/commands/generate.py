@@ -51,7 +51,9 @@ def add_parser(subparsers) -> None:
     g.add_argument("--prior", choices=PRIORS, default="gmm",
                    help="gmm: Gaussian mixture on the training posterior means (default); "
                         "normal: N(0, I)")
-    g.add_argument("--seed", type=opt.seed, default=0, help="random seed of the samples (default 0)")
+    g.add_argument("--seed", type=opt.seed, default=0,
+                   help="random seed of the samples (default 0): the same --seed and --n make "
+                        "the same sounds; another --n draws others")
     g.add_argument("--seconds", type=opt._number(float, lambda v: 0 < v <= MAX_SECONDS,
                                                  f"a length in seconds above 0, at most "
                                                  f"{MAX_SECONDS:g}"),

@@ -430,7 +430,11 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
                   f"{out.path} to use it again", file=sys.stderr)
         raise
     t_trained = time.perf_counter()
-    print(stopped_line(result.history.stop_reason))
+    share = ""
+    if plan is not None and result.history.stop_reason.startswith("max_minutes"):
+        share = (f" (training's share of the --max-minutes {args.max_minutes:g} budget; the "
+                 "rest is for the inverse mels, listening and writing)")
+    print(stopped_line(result.history.stop_reason) + share)
     inverse_entry = inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse,
                                       earlier, len(train_files))
     t_inverse = time.perf_counter()
