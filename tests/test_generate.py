@@ -138,7 +138,7 @@ def test_copying_check_clears_no_sample_it_would_likely_miss():
     assert far["further_p"] < 0.001 and "lie further from their nearest training clip" in line
     near = copy_summary(recon[::-2][:8], {"reconstructions": recon, "heldout": None})
     assert near["further_p"] > 0.05 and "not shown to lie further" in copying_sentence(near)
-    assert copying_sentence(near).count("some may be copies") == 1
+    assert copying_sentence(near).count("some may be this model's renderings of training") == 1
     same = copy_summary(np.full(8, 0.9), {"reconstructions": recon, "heldout": None})
     assert same["n_distinct"] == 1 and same["further_p"] is None  # one sound made 8 times
     assert "too few distinct samples (1; the test needs 5) to compare" in copying_sentence(same)

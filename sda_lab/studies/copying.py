@@ -166,7 +166,8 @@ def copying_sentence(check: dict) -> str:
               f"as a set, the samples are not shown to lie further from their nearest training "
               f"clip than the reconstructions (median relative distance "
               f"{check['median_relative']:.2f} against {check['reconstruction_median']:.2f}; "
-              f"one-sided Mann-Whitney p = {p:.2g}): some may be copies")
+              f"one-sided Mann-Whitney p = {p:.2g}): some may be this model's renderings of "
+              "training clips")
     some = f"only {k} of" if k else "none of"
     return (f"cannot tell per sample whether a sample is a copy: {some} "
             f"{check['n_reconstructions']} of this model's reconstructions of its own training "
