@@ -184,7 +184,7 @@ def test_cli_blend_at_alpha_0_prints_what_listen_prints(runs, tmp_path, capsys):
     sf.write(silent, torch.zeros(SR).numpy(), SR)
     assert main(["blend", str(runs["a"]), str(runs["b"]), str(silent),
                  "--out", str(tmp_path / "s.wav")]) == 0
-    assert "undefined, the input is silent" in capsys.readouterr().out
+    assert "undefined, the input (mixed to mono) is silent" in capsys.readouterr().out
 
 
 def test_cli_will_not_overwrite_either_runs_training_files(runs, tmp_path, capsys):

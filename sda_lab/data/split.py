@@ -17,6 +17,7 @@ __all__ = ["split_by_file", "same_recordings", "check_training_clips", "SAME_REC
 
 SAME_RECORDING = 0.9  # peak normalised cross-correlation of two files' first clips: one recording
 MAX_LAG_S = 0.01  # the lags searched: one file may start a little later than its copy
+SEGMENT_S = 0.25  # how much of each file is correlated, from just before its loudest sample
 _POOL = 8  # STFT bins pooled for the prefilter
 
 
@@ -25,12 +26,13 @@ def same_recordings(clips) -> dict[str, str]:
     its group}`` for every file of ``clips`` (an :class:`~sda_lab.data.clips.AudioClips`; a
     file alone maps to itself).
 
-    Two files are one recording where the first clips of both, as waveforms, have a peak
+    Two files are one recording where their first clips, as waveforms, have a peak
     normalised cross-correlation of at least :data:`SAME_RECORDING` within :data:`MAX_LAG_S`
-    (either polarity): a gain changes nothing in it, a different recording of a similar sound
-    scores far lower (one-shot drum hits of one kit: at most 0.65; a pack's velocity layers
-    scaled from one hit: 0.999 and more). Groups are the connected pairs. Only pairs whose
-    pooled STFT magnitudes have a cosine of at least :data:`SAME_RECORDING` are correlated.
+    (either polarity), over :data:`SEGMENT_S` from just before each clip's loudest sample: a
+    gain changes nothing in it, a different recording of a similar sound scores far lower
+    (one-shot drum hits of one kit: at most 0.65; a pack's velocity layers scaled from one hit:
+    0.999 and more). Groups are the connected pairs. Only pairs whose pooled STFT magnitudes
+    have a cosine of at least :data:`SAME_RECORDING` are correlated.
     """
     files = list(clips.files)
     first: dict[str, int] = {}
@@ -39,18 +41,30 @@ def same_recordings(clips) -> dict[str, str]:
     names = sorted(first)
     if len(names) < 2:
         return {f: f for f in names}
-    x = clips.waveforms[[first[f] for f in names], 0].double()  # (F, n)
+    x = clips.waveforms[[first[f] for f in names], 0].float()  # (F, n)
     n = x.shape[-1]
     n_fft = min(1024, 1 << (n.bit_length() - 1))
+    window = torch.hann_window(n_fft)
     with torch.no_grad():
-        mag = torch.stft(x, n_fft, n_fft // 2, window=torch.hann_window(n_fft, dtype=x.dtype),
-                         return_complex=True).abs()  # (F, n_fft/2 + 1, frames)
-        pooled = torch.nn.functional.avg_pool1d(mag.transpose(1, 2), _POOL).flatten(1)  # (F, P)
+        pooled = torch.cat([torch.nn.functional.avg_pool1d(
+            torch.stft(part, n_fft, n_fft // 2, window=window, return_complex=True).abs()
+            .transpose(1, 2), _POOL).flatten(1)
+            for part in x.split(64)])  # (F, P): in parts, so a large folder fits in memory
         unit = pooled / pooled.norm(dim=1, keepdim=True).clamp_min(1e-12)
         candidates = torch.triu(unit @ unit.T >= SAME_RECORDING, diagonal=1)  # (F, F)
         lag = int(MAX_LAG_S * clips.sample_rate)
-        spectra = torch.fft.rfft(x, 2 * n)  # (F, n + 1)
-        norms = x.norm(dim=1)  # (F,)
+        # each file's SEGMENT_S from just before its loudest sample: a copy's is the same stretch
+        m = min(n, max(2 * lag + 1, round(SEGMENT_S * clips.sample_rate)))
+        starts = (x.abs().argmax(dim=1) - lag).clamp(0, n - m)  # (F,)
+        seg = torch.stack([x[k, s:s + m] for k, s in enumerate(starts.tolist())])  # (F, m)
+        norms = seg.norm(dim=1)  # (F,)
+        spectra: dict[int, torch.Tensor] = {}  # rfft of the segments some pair needs, (m + 1,)
+
+        def spectrum(k: int) -> torch.Tensor:
+            if k not in spectra:
+                spectra[k] = torch.fft.rfft(seg[k], 2 * m)
+            return spectra[k]
+
         parent = list(range(len(names)))
 
         def root(a: int) -> int:
@@ -60,14 +74,16 @@ def same_recordings(clips) -> dict[str, str]:
             return a
 
         for i in range(len(names)):
-            js = candidates[i].nonzero().flatten()
-            if not len(js):
-                continue
-            cc = torch.fft.irfft(spectra[i].conj() * spectra[js], 2 * n)  # (J, 2n)
-            near = torch.cat([cc[:, :lag + 1], cc[:, 2 * n - lag:]], dim=1).abs().amax(dim=1)
-            score = near / (norms[i] * norms[js]).clamp_min(1e-12)  # (J,)
-            for j in js[score >= SAME_RECORDING].tolist():
-                parent[root(j)] = root(i)
+            every = candidates[i].nonzero().flatten().tolist()
+            for at in range(0, len(every), 64):
+                js = every[at:at + 64]
+                others = torch.stack([spectrum(j) for j in js])  # (J, m + 1)
+                cc = torch.fft.irfft(spectrum(i).conj() * others, 2 * m)  # (J, 2m)
+                near = torch.cat([cc[:, :lag + 1], cc[:, 2 * m - lag:]], dim=1).abs().amax(1)
+                score = near / (norms[i] * norms[js]).clamp_min(1e-12)  # (J,)
+                for j, same in zip(js, (score >= SAME_RECORDING).tolist()):
+                    if same:
+                        parent[root(j)] = root(i)
     return {f: names[root(k)] for k, f in enumerate(names)}
 
 

@@ -293,8 +293,9 @@ def figures_line(r: dict) -> str:
     from ...training.audio_eval import LEVEL_JND_DB
 
     if r["silent_input"]:
-        return (f"spectral convergence, log-spectral distance and level: undefined, the input is "
-                f"silent (its loudest 20 ms frame is {r['input_dbfs']:.1f} dBFS, below "
+        return (f"spectral convergence, log-spectral distance and level: undefined, the input "
+                f"(mixed to mono) is silent (its loudest 20 ms frame is {r['input_dbfs']:.1f} "
+                f"dBFS, below "
                 f"{SILENT_DBFS:g}): there is nothing in it to compare against")
     level, sc = r["level_db"], r["spectral_convergence"]
     side = ("at the input's level" if abs(level) < LEVEL_JND_DB else
