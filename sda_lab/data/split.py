@@ -84,7 +84,10 @@ def same_recordings(clips) -> dict[str, str]:
                 for j, same in zip(js, (score >= SAME_RECORDING).tolist()):
                     if same:
                         parent[root(j)] = root(i)
-    return {f: names[root(k)] for k, f in enumerate(names)}
+    first_of = {}  # each group's key: its first file by name
+    for k, f in enumerate(names):
+        first_of.setdefault(root(k), f)
+    return {f: first_of[root(k)] for k, f in enumerate(names)}
 
 
 def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
