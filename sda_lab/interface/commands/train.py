@@ -301,17 +301,13 @@ def _copies_line(groups: dict[str, str], val_files: list[str]) -> str:
     """The line on files that are one recording up to gain (``groups``:
     :func:`sda_lab.data.split.same_recordings`): how many, and where a held-out file has a copy
     in training (``--val-files``, or a run resumed from before the groups: a fraction's split
-    holds out whole groups); '' where
-    every file is its own recording."""
-    members: dict[str, list[str]] = {}
-    for f, g in groups.items():
-        members.setdefault(g, []).append(f)
+    holds out whole groups); '' where every file is its own recording."""
     shared = _shared(groups)
     if not shared:
         return ""
     held = set(val_files)
-    leaks = [(f, next(o for o in members[groups[f]] if o not in held)) for f in sorted(held)
-             if f in groups and not set(members[groups[f]]) <= held]
+    leaks = [(f, next(o for o in m if o not in held)) for m in shared for f in m
+             if f in held and not set(m) <= held]
     shown = "; ".join(" = ".join(Path(f).name for f in m[:3]) + (" ..." if len(m) > 3 else "")
                       for m in shared[:3]) + ("; ..." if len(shared) > 3 else "")
     line = (f"one recording up to gain: {sum(map(len, shared))} files in "
@@ -323,6 +319,7 @@ def _copies_line(groups: dict[str, str], val_files: list[str]) -> str:
             + (f" (and {len(leaks) - 1} more held-out files have a copy in training)"
                if len(leaks) > 1 else "")
             + ": the held-out figures flatter the model on it")
+
 
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
@@ -432,8 +429,8 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     t_trained = time.perf_counter()
     share = ""
     if plan is not None and result.history.stop_reason.startswith("max_minutes"):
-        share = (f" (training's share of the --max-minutes {args.max_minutes:g} budget; the "
-                 "rest is for the inverse mels, listening and writing)")
+        share = (f" (training's share of the {plan.total_s / 60:.3g}-minute budget; the rest "
+                 "is for the inverse mels, listening and writing)")
     print(stopped_line(result.history.stop_reason) + share)
     inverse_entry = inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse,
                                       earlier, len(train_files))
