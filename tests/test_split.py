@@ -108,3 +108,15 @@ def test_a_folder_of_one_recording_cannot_be_split():
     with pytest.raises(ValueError, match=r"at least 2 different recordings, found 2 files "
                                          r"that are all one recording up to gain"):
         split_by_file(clips, 0.2, groups=same_recordings(clips))
+
+
+def test_a_group_too_big_to_hold_out_is_passed_over():
+    """Five copies of one recording and one other file: at any seed the other file is held
+    out, since holding out the five would leave one training clip."""
+    files = [f"v{i}.wav" for i in range(5)] + ["b.wav"]
+    groups = {**{f: "v0.wav" for f in files[:5]}, "b.wav": "b.wav"}
+    assert {tuple(split_by_file(files, 0.2, s, groups=groups)[2]) for s in range(8)} == {
+        ("b.wav",)}
+    with pytest.raises(ValueError, match="no file can be held out for validation and leave 2 "
+                                         "training clips"):
+        split_by_file(["a.wav", "b.wav"], 0.5)

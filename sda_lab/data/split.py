@@ -15,24 +15,25 @@ import torch
 
 __all__ = ["split_by_file", "same_recordings", "check_training_clips", "SAME_RECORDING"]
 
-SAME_RECORDING = 0.9  # peak normalised cross-correlation of two files' first clips: one recording
-MAX_LAG_S = 0.01  # the lags searched: one file may start a little later than its copy
-SEGMENT_S = 0.25  # how much of each file is correlated, from just before its loudest sample
-_POOL = 8  # STFT bins pooled for the prefilter
+SAME_RECORDING = 0.85  # peak normalised cross-correlation of two files' first clips: one recording
+CORRELATION_RATE = 8_000  # Hz: the clips are correlated at about this rate (a box low-pass)
+_POOL = 8  # spectrum bins pooled for the prefilter
+MIN_TRAINING_CLIPS = 2  # what a split leaves at least (check_training_clips)
 
 
 def same_recordings(clips) -> dict[str, str]:
-    """Files that are one recording up to gain and a small shift: ``{file: the first file of
-    its group}`` for every file of ``clips`` (an :class:`~sda_lab.data.clips.AudioClips`; a
+    """Files that are one recording up to gain and a shift: ``{file: the first file of its
+    group by name}`` for every file of ``clips`` (an :class:`~sda_lab.data.clips.AudioClips`; a
     file alone maps to itself).
 
-    Two files are one recording where their first clips, as waveforms, have a peak
-    normalised cross-correlation of at least :data:`SAME_RECORDING` within :data:`MAX_LAG_S`
-    (either polarity), over :data:`SEGMENT_S` from just before each clip's loudest sample: a
-    gain changes nothing in it, a different recording of a similar sound scores far lower
-    (one-shot drum hits of one kit: at most 0.65; a pack's velocity layers scaled from one hit:
-    0.999 and more). Groups are the connected pairs. Only pairs whose pooled STFT magnitudes
-    have a cosine of at least :data:`SAME_RECORDING` are correlated.
+    Two files are one recording where their first clips, as waveforms averaged down to about
+    :data:`CORRELATION_RATE`, have a peak normalised cross-correlation (any lag, either
+    polarity) of at least :data:`SAME_RECORDING`: a gain, a shift, a resampling or a little
+    noise change little in it (a pack's velocity layers scaled from one hit: 0.97 and more; a
+    copy with its first 0.3 s cut: 0.87), a different recording scores lower (one-shot drum
+    hits of one kit: at most 0.70; the synthetic set: 0.66; sines 1 Hz apart: 0.32; one synth
+    tone under two different noises: 0.99, one recording here). Groups are the connected pairs. Only pairs whose clips' average magnitude spectra (pooled) have a cosine
+    of at least :data:`SAME_RECORDING` are correlated.
     """
     files = list(clips.files)
     first: dict[str, int] = {}
@@ -41,30 +42,21 @@ def same_recordings(clips) -> dict[str, str]:
     names = sorted(first)
     if len(names) < 2:
         return {f: f for f in names}
-    x = clips.waveforms[[first[f] for f in names], 0].float()  # (F, n)
-    n = x.shape[-1]
-    n_fft = min(1024, 1 << (n.bit_length() - 1))
-    window = torch.hann_window(n_fft)
+    factor = max(1, clips.sample_rate // CORRELATION_RATE)
     with torch.no_grad():
-        pooled = torch.cat([torch.nn.functional.avg_pool1d(
-            torch.stft(part, n_fft, n_fft // 2, window=window, return_complex=True).abs()
-            .transpose(1, 2), _POOL).flatten(1)
-            for part in x.split(64)])  # (F, P): in parts, so a large folder fits in memory
+        x = torch.nn.functional.avg_pool1d(
+            clips.waveforms[[first[f] for f in names]].float(), factor)[:, 0]  # (F, n)
+        n = x.shape[-1]
+        n_fft = min(512, 1 << (n.bit_length() - 1))
+        window = torch.hann_window(n_fft)
+        spectrum_mean = torch.cat([
+            torch.stft(part, n_fft, n_fft // 4, window=window, return_complex=True).abs()
+            .mean(dim=-1) for part in x.split(64)])  # (F, n_fft/2 + 1): shift-invariant
+        pooled = torch.nn.functional.avg_pool1d(spectrum_mean[:, None], _POOL)[:, 0]  # (F, P)
         unit = pooled / pooled.norm(dim=1, keepdim=True).clamp_min(1e-12)
         candidates = torch.triu(unit @ unit.T >= SAME_RECORDING, diagonal=1)  # (F, F)
-        lag = int(MAX_LAG_S * clips.sample_rate)
-        # each file's SEGMENT_S from just before its loudest sample: a copy's is the same stretch
-        m = min(n, max(2 * lag + 1, round(SEGMENT_S * clips.sample_rate)))
-        starts = (x.abs().argmax(dim=1) - lag).clamp(0, n - m)  # (F,)
-        seg = torch.stack([x[k, s:s + m] for k, s in enumerate(starts.tolist())])  # (F, m)
-        norms = seg.norm(dim=1)  # (F,)
-        spectra: dict[int, torch.Tensor] = {}  # rfft of the segments some pair needs, (m + 1,)
-
-        def spectrum(k: int) -> torch.Tensor:
-            if k not in spectra:
-                spectra[k] = torch.fft.rfft(seg[k], 2 * m)
-            return spectra[k]
-
+        norms = x.double().norm(dim=1)  # (F,)
+        spectra = torch.fft.rfft(x.double(), 2 * n)  # (F, n + 1)
         parent = list(range(len(names)))
 
         def root(a: int) -> int:
@@ -74,14 +66,11 @@ def same_recordings(clips) -> dict[str, str]:
             return a
 
         for i in range(len(names)):
-            every = candidates[i].nonzero().flatten().tolist()
-            for at in range(0, len(every), 64):
-                js = every[at:at + 64]
-                others = torch.stack([spectrum(j) for j in js])  # (J, m + 1)
-                cc = torch.fft.irfft(spectrum(i).conj() * others, 2 * m)  # (J, 2m)
-                near = torch.cat([cc[:, :lag + 1], cc[:, 2 * m - lag:]], dim=1).abs().amax(1)
-                score = near / (norms[i] * norms[js]).clamp_min(1e-12)  # (J,)
-                for j, same in zip(js, (score >= SAME_RECORDING).tolist()):
+            every = candidates[i].nonzero().flatten()
+            for js in every.split(64) if len(every) else ():
+                cc = torch.fft.irfft(spectra[i].conj() * spectra[js], 2 * n)  # (J, 2n)
+                score = cc.abs().amax(dim=1) / (norms[i] * norms[js]).clamp_min(1e-12)  # (J,)
+                for j, same in zip(js.tolist(), (score >= SAME_RECORDING).tolist()):
                     if same:
                         parent[root(j)] = root(i)
     first_of = {}  # each group's key: its first file by name
@@ -110,7 +99,9 @@ def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
         name); ``val_fraction`` and ``groups`` are then ignored.
     groups : mapping of str to str, optional
         ``{file: its group}`` (:func:`same_recordings`): the fraction is then of the groups,
-        and each group is held out or kept whole (files not in it are groups of one).
+        and each group is held out or kept whole (files not in it are groups of one). Groups
+        (or files) are drawn in the seed's order, passing over one whose holding out would
+        leave fewer than :data:`MIN_TRAINING_CLIPS` training clips.
 
     Returns
     -------
@@ -120,8 +111,9 @@ def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
     Raises
     ------
     ValueError
-        Fraction outside [0, 1), fewer than two files to split, an unknown validation file, or
-        every file held out.
+        Fraction outside [0, 1), fewer than two files (or recordings) to split, no file that
+        can be held out leaving :data:`MIN_TRAINING_CLIPS` training clips, an unknown
+        validation file, or every file held out.
     """
     files = list(getattr(clips_or_files, "files", clips_or_files))
     if not files:
@@ -163,7 +155,21 @@ def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
                                  "train without validation (val_fraction=0)")
             n_val = min(len(keys) - 1, max(1, round(val_fraction * len(keys))))
             order = np.random.default_rng(seed).permutation(len(keys))
-            held = {keys[i] for i in order[:n_val]}
+            clips_of = {k: 0 for k in keys}  # clips per group
+            for f in files:
+                clips_of[group[f]] += 1
+            held, left = set(), len(files)
+            for i in order:  # in the seed's order, passing over a group that would leave too
+                if len(held) == n_val:  # few training clips
+                    break
+                if left - clips_of[keys[i]] >= MIN_TRAINING_CLIPS:
+                    held.add(keys[i])
+                    left -= clips_of[keys[i]]
+            if not held:
+                raise ValueError(f"no file can be held out for validation and leave "
+                                 f"{MIN_TRAINING_CLIPS} training clips ({len(files)} clips in "
+                                 f"{len(unique)} files); add audio or train without "
+                                 "validation (val_fraction=0)")
             chosen = {f for f in unique if group[f] in held}
     train_idx = [i for i, f in enumerate(files) if f not in chosen]
     val_idx = [i for i, f in enumerate(files) if f in chosen]
@@ -179,7 +185,7 @@ def check_training_clips(n_train: int, held_out_files: Sequence[str] = ()) -> No
     ValueError
         One line: how many training clips are left, and what to do.
     """
-    if n_train < 2:
+    if n_train < MIN_TRAINING_CLIPS:
         held = (f" after holding out {len(held_out_files)} file"
                 f"{'s' if len(held_out_files) != 1 else ''}" if held_out_files else "")
         raise ValueError(f"only {n_train} training clip{'s' if n_train != 1 else ''}{held}; "

@@ -312,6 +312,8 @@ def _copies_line(groups: dict[str, str], val_files: list[str]) -> str:
                       for m in shared[:3]) + ("; ..." if len(shared) > 3 else "")
     line = (f"one recording up to gain: {sum(map(len, shared))} files in "
             f"{opt.count(len(shared), 'group')} ({shown})")
+    if not held:
+        return line + ": nothing is held out, all of them train"
     if not leaks:
         return line + ": each group is held out or trained on whole"
     f, o = leaks[0]
