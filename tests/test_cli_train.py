@@ -264,7 +264,7 @@ def test_one_training_file_skips_the_inverse_mel_with_a_note(tmp_path, capsys, t
     captured = capsys.readouterr()
     assert code == 0, captured.err
     notes = [s for s in captured.out.splitlines() if "skipped the learned inverse mel" in s]
-    assert len(notes) == 1 and "1 training file" in notes[0]
+    assert len(notes) == 1 and "1 training recording" in notes[0]
     assert not (out / INVERSE_MEL_FILE).exists()
     assert json.loads((out / "metrics.json").read_text())["inverse_mel"]["trained"] is False
 

@@ -86,7 +86,7 @@ def test_a_fine_tuning_share_too_short_to_fit_goes_to_training(tmp_path, monkeyp
     # the first fit is handed the whole inverse part; the fine-tuning is skipped with its reason
     seconds = []
     monkeypatch.setattr(_train_steps, "train_inverse_mel",
-                        lambda *a: seconds.append(a[-1]) or {"trained": True})
+                        lambda *a: seconds.append(a[6]) or {"trained": True})
     monkeypatch.setattr(_train_steps, "collapsed", lambda r: False)
     args = types.SimpleNamespace(no_inverse_mel=False, inverse_mel_minutes=1.0, quiet=True)
     run = types.SimpleNamespace(spectrogram=None, clips=None, train_idx=[0, 1])
@@ -340,7 +340,8 @@ def test_a_kept_inverse_leaves_its_first_share_to_training_and_the_rest_to_its_f
     assert "the kept inverse mel, not fine-tuned (its share" in short.line()
     seconds = []
     monkeypatch.setattr(_train_steps, "train_decoded_inverse",
-                        lambda args, result, path, seed, s: seconds.append(s) or {"kept": True})
+                        lambda args, result, path, seed, s, groups: seconds.append(s)
+                        or {"kept": True})
     monkeypatch.setattr(_train_steps, "collapsed", lambda r: False)
     args = types.SimpleNamespace(no_inverse_mel=False, inverse_mel_minutes=1.0, quiet=True)
     entry = _train_steps.inverse_entry_for(args, None, RunDir(tmp_path), 0, kept, None, True,
@@ -474,3 +475,36 @@ def test_a_huge_latent_and_a_changed_setting_on_resume_are_named_before_any_work
                                        "--resume", *given])
         assert code == 1 and f"got {given[0].split('=')[0]}" in line, line
     assert not (tmp_path / "r").exists()  # nothing was made
+
+
+def test_the_inverse_mels_pick_files_are_whole_recordings(tmp_path, monkeypatch):
+    """Files that are one recording up to gain (``groups``) are all fit or all pick, so the
+    weights are not picked on copies of what they were fitted to; training files that are one
+    recording leave nothing to pick on, which is said, not raised."""
+    spec = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=256,
+                                              n_mels=32))
+    monkeypatch.setattr(IMF, "fit_inverse_mel", lambda *a, **k: _fake_fit(spec, 0.9))
+    files = [f"f{i}.wav" for i in range(10)]
+    clips = types.SimpleNamespace(files=files, waveforms=torch.zeros(10, 1, 4000))
+    groups = {f: "f0.wav" for f in files[:4]} | {f: "f4.wav" for f in files[4:8]}
+    args = types.SimpleNamespace(quiet=True)
+    seen = set()
+    for seed in range(40):
+        entry = train_inverse_mel(args, spec, clips, list(range(10)), tmp_path, seed, 30.0,
+                                  groups)
+        picked = {groups.get(f, f) for f in entry["pick_files"]}
+        assert all(groups.get(f, f) not in picked or f in entry["pick_files"] for f in files)
+        seen |= picked
+    assert "f0.wav" in seen and "f4.wav" in seen  # the groups were picked, whole
+    one = {f: "f0.wav" for f in files}
+    entry = train_inverse_mel(args, spec, clips, list(range(10)), tmp_path, 0, 30.0, one)
+    assert not entry["trained"] and "2 different recordings" in entry["note"]
+
+
+def test_training_files_that_are_one_recording_fit_no_inverse_and_say_so(tmp_path, capsys):
+    from sda_lab.interface.commands._train_steps import inverse_entry_for
+
+    args = types.SimpleNamespace(no_inverse_mel=False, inverse_mel_minutes=1.0, quiet=True)
+    entry = inverse_entry_for(args, None, RunDir(tmp_path), 0, None, None, False, None, 1)
+    assert not entry["trained"] and "1 training recording" in entry["note"]
+    assert "NNLS" in capsys.readouterr().out

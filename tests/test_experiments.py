@@ -215,3 +215,27 @@ def test_workers_do_not_get_dasks_malloc_trim_threshold():
     env = worker_environ()
     assert "MALLOC_TRIM_THRESHOLD_" not in env
     assert env.get("OMP_NUM_THREADS") in (1, "1")  # the rest of Dask's settings are kept
+
+
+def test_a_folders_split_holds_out_one_recording_up_to_gain_whole(tmp_path):
+    """A sweep over a folder splits as ``train`` does: files that are one recording up to gain
+    (a hit at three levels) are held out together or trained on together."""
+    import soundfile as sf
+
+    from sda_lab.studies.experiments import load_split
+
+    sr = 48_000
+    t = torch.arange(sr) / sr
+    kick = torch.sin(2 * torch.pi * 60 * t * (1 + 2 * torch.exp(-t * 30))) * torch.exp(-t * 8)
+    g = torch.Generator().manual_seed(0)
+    waves = {"kick_v127": kick, "kick_v100": 0.6 * kick, "kick_v60": 0.2 * kick,
+             "tone": 0.5 * torch.sin(2 * torch.pi * 440 * t) * torch.exp(-t * 3),
+             "noise": 0.3 * torch.randn(sr, generator=g), "noise2": 0.3 * torch.randn(sr, generator=g)}
+    for name, w in waves.items():
+        sf.write(tmp_path / f"{name}.wav", w.numpy(), sr)
+    held = []
+    for seed in range(6):
+        _, val = load_split(DataSpec(source="folder", folder=str(tmp_path), val_fraction=0.5,
+                                     split_seed=seed))
+        held.append(len(val))  # one clip per file: 4 with the kick's three, else 2
+    assert set(held) == {2, 4}, held  # never 3: the kick's files are never split up

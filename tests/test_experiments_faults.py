@@ -129,17 +129,20 @@ def test_tables_over_an_arm_whose_runs_all_failed_say_so():
     assert any(message in t.get_text() for t in fig.texts)
 
 
-def test_grid_refuses_what_run_grid_can_never_honour():
+def test_grid_refuses_what_run_grid_can_never_honour(tmp_path):
     with pytest.raises(ValueError, match="augment's waveform parts"):
         grid({"aug": TrainConfig(epochs=1, augment=True)}, [0], TINY)
     from sda_lab.data.augment import NO_WAVEFORM, SPEC_AUGMENT, AugmentConfig
 
     mel_only = TrainConfig(epochs=1, augment=AugmentConfig(**NO_WAVEFORM, **SPEC_AUGMENT))
     assert len(grid({"masks": mel_only}, [0], TINY)) == 1  # runs on the cached mels
-    # 5 clips, 4 held out: one training clip
+    from .test_cli import write_folder
+
+    one_clip = write_folder(tmp_path / "one", names=("a.wav",), seconds=1.0)
     with pytest.raises(ValueError, match=r"leaves 1 training clip"):
-        grid({"a": FAST}, [0], DataSpec(clips_per_kind=1, val_fraction=0.8))
-    assert len(grid({"a": FAST}, [0], DataSpec(clips_per_kind=1, val_fraction=0.6))) == 1
+        grid({"a": FAST}, [0], DataSpec(source="folder", folder=str(one_clip)))
+    # 5 clips: 4 of 5 files would leave one training clip, so the split holds out 3
+    assert len(grid({"a": FAST}, [0], DataSpec(clips_per_kind=1, val_fraction=0.8))) == 1
 
 
 def test_bad_environment_variables_are_one_line_naming_the_variable(monkeypatch):

@@ -37,7 +37,7 @@ def test_dataspec_scale_and_split_by_file():
     assert db_train.shape == train.shape
     assert (db_train - train).abs().mean() > 0.01
     # the held-out clips are whole files, never on both sides, and load_split returns them
-    mels, files = load_clip_mels(TINY_DATA)
+    mels, files, _ = load_clip_mels(TINY_DATA)
     train_idx, val_idx, val_files = split_by_file(files, TINY_DATA.val_fraction,
                                                   TINY_DATA.split_seed)
     assert not {files[i] for i in train_idx} & {files[i] for i in val_idx}
@@ -54,7 +54,7 @@ def test_held_out_files_keep_all_their_clips_on_one_side(tmp_path):
     for i in range(4):  # 4 files of 2.5 s: several 1 s clips each
         sf.write(tmp_path / f"f{i}.wav", 0.1 * rng.standard_normal(120_000), 48_000)
     data = DataSpec(source="folder", folder=str(tmp_path), val_fraction=0.5)
-    mels, files = load_clip_mels(data)
+    mels, files, _ = load_clip_mels(data)
     assert len(files) > len(set(files)) == 4
     train, val = load_split(data)
     train_idx, val_idx, _ = split_by_file(files, 0.5, 0)
@@ -83,8 +83,8 @@ def test_dataspec_defaults_keep_old_keys():
 
 
 def test_max_clips_keeps_every_file_evenly():
-    _, every = load_clip_mels(DataSpec(source="default", clips_per_kind=4))
-    mels, files = load_clip_mels(DataSpec(source="default", clips_per_kind=4, max_clips=5))
+    _, every, _ = load_clip_mels(DataSpec(source="default", clips_per_kind=4))
+    mels, files, _ = load_clip_mels(DataSpec(source="default", clips_per_kind=4, max_clips=5))
     assert mels.shape[0] == 5 and len(files) == 5
     # spread over the whole clip order (a folder's files come one after the other), not the
     # first five
@@ -184,10 +184,13 @@ def test_example_folder_reads_only_the_variable_then_the_bundled_examples(monkey
         example_folder("instruments")
 
 
-def test_the_sweep_refuses_data_that_leaves_one_training_clip():
+def test_the_sweep_refuses_data_that_cannot_leave_two_training_clips(tmp_path):
+    from .test_cli import write_folder
+
     cfg = SweepConfig(betas=(1.0,), model=TINY_MODEL, max_steps=2)
-    one_left = DataSpec(source="default", clips_per_kind=1, val_fraction=0.8, tag="tiny")
-    with pytest.raises(ValueError, match="leaves 1 training clip"):
+    folder = write_folder(tmp_path / "two", names=("a.wav", "b.wav"), seconds=1.0)
+    one_left = DataSpec(source="folder", folder=str(folder), val_fraction=0.5)
+    with pytest.raises(ValueError, match="no file can be held out .* leave 2 training clips"):
         rate_distortion_grid(one_left, [0], cfg)
 
 

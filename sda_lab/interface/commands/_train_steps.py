@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -19,13 +20,27 @@ HEAR_MAX_FILES = 24  # held-out files heard at most
 PICK_HEARD_CLIPS = 16  # pick clips heard to keep or drop the fine-tuning, spread over the set
 
 
-def _fit_pick(clips, train_idx: list[int], seed: int) -> tuple[list[int], list[int], list[str]]:
+def training_recordings(files, groups: Mapping[str, str] | None) -> int:
+    """How many different recordings ``files`` are (``groups``:
+    :func:`sda_lab.data.split.same_recordings`; a file not in it is its own)."""
+    return len({(groups or {}).get(f, f) for f in files})
+
+
+def _fit_pick(clips, train_idx: list[int], seed: int, groups: Mapping[str, str] | None
+              ) -> tuple[list[int], list[int], list[str]]:
     """The training clips that fit the inverse mels and those that pick their weights (whole
-    files, :data:`PICK_FRACTION` of them), and the pick files' names."""
+    recordings, :data:`PICK_FRACTION` of them: files that are one recording up to gain,
+    ``groups``, are on one side), and the pick files' names.
+
+    Raises
+    ------
+    ValueError
+        From :func:`sda_lab.data.split.split_by_file` (fewer than 2 recordings, or none that
+        can pick and leave 2 clips to fit)."""
     from ...data.split import split_by_file
 
     files = [clips.files[i] for i in train_idx]
-    fit, pick, pick_files = split_by_file(files, PICK_FRACTION, seed)
+    fit, pick, pick_files = split_by_file(files, PICK_FRACTION, seed, groups=groups)
     return [train_idx[i] for i in fit], [train_idx[i] for i in pick], pick_files
 
 
@@ -57,14 +72,20 @@ def _keep_start(inv) -> None:
 
 
 def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int], out: Path,
-                      seed: int, max_seconds: float) -> dict:
+                      seed: int, max_seconds: float,
+                      groups: Mapping[str, str] | None = None) -> dict:
     """Fit, pick and save the learned inverse mel on the training clips ``train_idx``, for at
     most ``max_seconds`` of wall time (start choice and pairs included).
 
+    The pick files are whole recordings (``groups``: :func:`sda_lab.data.split.same_recordings`;
+    None takes every file as its own), so no pick file has a copy among the fit files; a split
+    that cannot be made (fewer than 2 recordings) is a note, as a failed fit is.
+
     The fit is kept when its pick-set loss
-    (:func:`sda_lab.representation.inverse_mel_fit.magnitude_loss` on held-back training files) is at least :data:`INVERSE_MARGIN` of the
-    start's below the start's; else the start is kept (the file is the start, marked so). Both
-    ways ``inverse_mel.pt`` is written and one line says which.
+    (:func:`sda_lab.representation.inverse_mel_fit.magnitude_loss` on held-back training files)
+    is at least :data:`INVERSE_MARGIN` of the start's below the start's; else the start is kept
+    (the file is the start, marked so). Both ways ``inverse_mel.pt`` is written and one line
+    says which.
 
     Returns its ``metrics.json`` entry: ``trained`` (a file was written), ``kept``
     (``"learned"`` or ``"start"``), ``margin``, and either ``note`` (why there is no file) or
@@ -75,12 +96,12 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
     from ...representation import inverse_mel as IM
     from ...representation import inverse_mel_fit as IMF
 
-    fit_idx, pick_idx, pick_files = _fit_pick(clips, train_idx, seed)
-    config = IM.InverseMelConfig(max_seconds=max_seconds, seed=seed)
-    print(f"learned inverse mel: fitting on {opt.count(len(fit_idx), 'clip')}, picking on "
-          f"{opt.count(len(pick_idx), 'clip')} of {opt.count(len(pick_files), 'file')}, for at "
-          f"most {max_seconds:.0f} s")
     try:
+        fit_idx, pick_idx, pick_files = _fit_pick(clips, train_idx, seed, groups)
+        config = IM.InverseMelConfig(max_seconds=max_seconds, seed=seed)
+        print(f"learned inverse mel: fitting on {opt.count(len(fit_idx), 'clip')}, picking on "
+              f"{opt.count(len(pick_idx), 'clip')} of {opt.count(len(pick_files), 'file')}, "
+              f"for at most {max_seconds:.0f} s")
         inv = IMF.fit_inverse_mel(spec, clips.waveforms[fit_idx], config,
                                  progress=not args.quiet,
                                  val_waveforms=clips.waveforms[pick_idx])
@@ -122,13 +143,14 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
 
 
 def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int,
-                          max_seconds: float) -> dict:
+                          max_seconds: float, groups: Mapping[str, str] | None = None) -> dict:
     """Fine-tune the run's ``inverse_mel.pt`` for at most ``max_seconds`` on the heard model's
     (:func:`heard_model`) decoded mels of the training clips as the run hears a clip (each
     posterior mean refined by the run's ``posterior_steps``,
     :func:`~sda_lab.training.posterior.heard_reconstruction`: the decodes the inverse will be
     given), against their clips' spectra
-    (:func:`sda_lab.representation.inverse_mel_fit.fit_inverse_mel` with ``mels`` and ``init``), on the fit/pick split of :func:`train_inverse_mel`.
+    (:func:`sda_lab.representation.inverse_mel_fit.fit_inverse_mel` with ``mels`` and
+    ``init``), on the fit/pick split of :func:`train_inverse_mel`.
 
     Kept, as ``decoded_inverse_mel.pt``, where what it makes of the pick clips' decoded mels is
     heard closer to those clips than what the inverse makes of them: their mean spectral
@@ -136,11 +158,11 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     most :data:`PICK_HEARD_CLIPS` of them) at least :data:`INVERSE_MARGIN` of the inverse's below
     it (the weights themselves are picked by the fit's pick-set loss). Decoding the clips and
     hearing them twice are inside ``max_seconds``: both are timed and the fit gets what is
-    left after the decoding and twice the first hearing. Else no such file is written and the model is heard through
-    ``inverse_mel.pt``. One line says which. Returns its ``metrics.json`` entry: ``kept``
-    (bool), ``file``, ``margin``, steps, seconds, ``best_step``, the pick-set losses and
-    spectral convergences of the fine-tuned and of the inverse it started from, or ``note``
-    where nothing was fitted. A ``KeyboardInterrupt`` is re-raised with its entry as the
+    left after the decoding and twice the first hearing. Else no such file is written and the
+    model is heard through ``inverse_mel.pt``. One line says which. Returns its ``metrics.json``
+    entry: ``kept`` (bool), ``file``, ``margin``, steps, seconds, ``best_step``, the pick-set
+    losses and spectral convergences of the fine-tuned and of the inverse it started from, or
+    ``note`` where nothing was fitted. A ``KeyboardInterrupt`` is re-raised with its entry as the
     exception's ``decoded``.
     """
     import torch
@@ -151,7 +173,7 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
 
     path = out / IM.DECODED_INVERSE_MEL_FILE
     base = IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)
-    fit_idx, pick_idx, _ = _fit_pick(result.clips, list(result.train_idx), seed)
+    fit_idx, pick_idx, _ = _fit_pick(result.clips, list(result.train_idx), seed, groups)
     t0 = time.perf_counter()
     decoded = heard_reconstruction(heard_model(result, out).model,
                                    result.mels[fit_idx + pick_idx], result.train_config,
@@ -267,7 +289,7 @@ def hear(result, out: Path, quiet: bool, max_seconds: float | None = None):
 
 
 def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, earlier,
-                      n_train_files):
+                      n_recordings: int, groups: Mapping[str, str] | None = None):
     """The run's inverse-mel entry, fitting where wanted: the inverse of the training clips'
     mels (:func:`train_inverse_mel`; kept as it was on ``--resume``, as it depends on the
     training files only), then its fine-tuning on the model's decoded mels
@@ -275,7 +297,9 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     (its ``fine_tune_s`` for the second, the rest for the first; without a budget,
     ``--inverse-mel-minutes`` for the first and half that for the second). A
     ``decoded_inverse_mel.pt`` already there (before ``--resume``) is removed first: it was
-    fitted to the model before this training. An interrupt while fitting is returned (with its
+    fitted to the model before this training. ``n_recordings``: the training files' different
+    recordings (:func:`training_recordings` of ``groups``); under 2 nothing is fitted (one
+    must fit, another pick the weights). An interrupt while fitting is returned (with its
     entry as ``.inverse_mel``) for the command to finish the run."""
     from ...training.budget import MIN_INVERSE_S
 
@@ -284,9 +308,10 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
 
     if args.no_inverse_mel:
         return {"trained": False, "note": "--no-inverse-mel"}
-    if n_train_files < 2:
-        note = (f"skipped the learned inverse mel: {n_train_files} training file, it needs "
-                "at least 2 (one to fit, one to pick its weights); the run uses NNLS")
+    if n_recordings < 2:
+        note = (f"skipped the learned inverse mel: {n_recordings} training recording (a file, "
+                "or files that are one recording up to gain), it needs at least 2 different "
+                "ones (one to fit, one to pick its weights); the run uses NNLS")
         print(note)
         return {"trained": False, "note": note}
     if interrupted is not None and not kept_inverse:
@@ -311,7 +336,7 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     else:
         try:
             entry = train_inverse_mel(args, result.spectrogram, result.clips,
-                                      list(result.train_idx), out.path, seed, first)
+                                      list(result.train_idx), out.path, seed, first, groups)
         except KeyboardInterrupt as exc:
             return exc
     if not entry.get("trained") or interrupted is not None:
@@ -330,7 +355,8 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
         entry["decoded"] = {"kept": False, "note": skip}
         return entry
     try:
-        entry["decoded"] = train_decoded_inverse(args, result, out.path, seed, second)
+        entry["decoded"] = train_decoded_inverse(args, result, out.path, seed, second,
+                                                 groups)
     except KeyboardInterrupt as exc:
         entry["decoded"] = getattr(exc, "decoded", {"kept": False})
         exc.inverse_mel = entry

@@ -47,7 +47,7 @@ from . import _options as opt
 from ...training.rundir import RUN_FILES
 from ._train_report import DEGENERATE_BASELINE, check_written, closing_lines, run_metrics, stopped_line
 from ._train_resume import check_resume_options, resume_files, resume_point
-from ._train_steps import clips_to_hear, hear, inverse_entry_for
+from ._train_steps import clips_to_hear, hear, inverse_entry_for, training_recordings
 
 __all__ = ["add_parser", "check_out", "run"]
 
@@ -404,7 +404,8 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
                          "beyond the average; add different audio")
     earlier = out.read_metrics() if args.resume else None
     kept_inverse = args.resume and _readable_inverse(out.inverse_mel)
-    inverse_wanted = not (args.no_inverse_mel or len(train_files) < 2)
+    n_recordings = training_recordings(train_files, groups)
+    inverse_wanted = not (args.no_inverse_mel or n_recordings < 2)
     plan, train_cfg = _plan(args, train_cfg, started, inverse_wanted, kept_inverse,
                             clips_to_hear(clips.files, val_idx or train_idx))
     t_loaded = time.perf_counter()
@@ -435,7 +436,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
                  "is for the inverse mels, listening and writing)")
     print(stopped_line(result.history.stop_reason) + share)
     inverse_entry = inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse,
-                                      earlier, len(train_files))
+                                      earlier, n_recordings, groups)
     t_inverse = time.perf_counter()
     mel_verdict = result.verdict()  # {"fired", "kind", "why"}: in the model's own domain
     audio, verdict = None, {"kind": mel_verdict["kind"], "sentence": (

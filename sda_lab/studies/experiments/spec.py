@@ -19,7 +19,7 @@ from ...core import __version__
 from ...model.vae import VAEConfig
 from ...training.config import TrainConfig
 
-RESULT_FORMAT = 1
+RESULT_FORMAT = 2
 MIN_TRAIN_CLIPS = 2  # the active-units count needs (N >= 2, latent_dim) posterior means
 
 __all__ = ["RESULT_FORMAT", "MIN_TRAIN_CLIPS", "DataSpec", "RunSpec", "load_clip_mels",
@@ -70,16 +70,20 @@ class DataSpec:
 
 @lru_cache(maxsize=8)
 def load_clip_mels(data: DataSpec):
-    """``(mels, files)``: the normalised mels ``(N, 1, n_mels, T)`` of ``data`` in its scale and
-    each clip's source file (after ``max_clips``), cached per process."""
+    """``(mels, files, groups)``: the normalised mels ``(N, 1, n_mels, T)`` of ``data`` in its
+    scale, each clip's source file (after ``max_clips``) and a folder's files that are one
+    recording up to gain (:func:`sda_lab.data.split.same_recordings`; empty for the synthetic
+    set, whose clips are synthesised apart), cached per process."""
     from ...data.load import load_folder
+    from ...data.split import same_recordings
     from ...data.synth import make_default_dataset
     from ...representation.spectrogram import AudioSpectrogram, SpectrogramConfig
 
     if data.source == "default":
-        clips = make_default_dataset(data.clips_per_kind, seed=data.seed)
+        clips, groups = make_default_dataset(data.clips_per_kind, seed=data.seed), {}
     else:
         clips = load_folder(data.folder)
+        groups = same_recordings(clips)
     files = list(clips.files)
     waves = clips.waveforms  # (N, 1, samples)
     if data.max_clips is not None and len(files) > data.max_clips:
@@ -87,21 +91,24 @@ def load_clip_mels(data: DataSpec):
         waves = waves[keep]  # (max_clips, 1, samples)
         files = [files[i] for i in keep]
     spec = AudioSpectrogram(SpectrogramConfig(scale=data.scale))
-    return spec.waveform_to_mel(waves), files  # (N, 1, 128, T)
+    return spec.waveform_to_mel(waves), files, groups  # (N, 1, 128, T)
 
 
-def _split_indices(data: DataSpec, files: Sequence[str]) -> tuple[list[int], list[int] | None]:
+def _split_indices(data: DataSpec, files: Sequence[str], groups: Mapping[str, str]
+                   ) -> tuple[list[int], list[int] | None]:
     from ...data.split import split_by_file
 
     if data.val_fraction == 0:
         return list(range(len(files))), None
-    train_idx, val_idx, _ = split_by_file(list(files), data.val_fraction, data.split_seed)
+    train_idx, val_idx, _ = split_by_file(list(files), data.val_fraction, data.split_seed,
+                                          groups=groups)
     return train_idx, val_idx
 
 
 def load_split(data: DataSpec):
     """``(train_mels, val_mels)`` of ``data``, split by file with ``data.val_fraction`` and
-    ``data.split_seed`` (:func:`sda_lab.data.split_by_file`); ``val_mels`` is None without a
+    ``data.split_seed`` (:func:`sda_lab.data.split_by_file`; a folder's files that are one
+    recording up to gain are held out together); ``val_mels`` is None without a
     split. Shapes ``(N_train, 1, n_mels, T)``, ``(N_val, 1, n_mels, T)``.
 
     Raises
@@ -109,8 +116,8 @@ def load_split(data: DataSpec):
     ValueError
         From :func:`~sda_lab.data.split_by_file` (e.g. a folder with a single file).
     """
-    mels, files = load_clip_mels(data)
-    train_idx, val_idx = _split_indices(data, files)
+    mels, files, groups = load_clip_mels(data)
+    train_idx, val_idx = _split_indices(data, files, groups)
     if val_idx is None:
         return mels, None
     return mels[train_idx], mels[val_idx]  # (N_train, 1, M, T), (N_val, 1, M, T)
@@ -124,10 +131,10 @@ def _training_clips(data: DataSpec) -> int:
         n = len(KINDS) * data.clips_per_kind  # one pseudo-file per clip
         if data.max_clips is not None:
             n = min(n, data.max_clips)
-        files = [str(i) for i in range(n)]
+        files, groups = [str(i) for i in range(n)], {}
     else:
-        files = load_clip_mels(data)[1]  # the folder is read once per process (cached)
-    return len(_split_indices(data, files)[0])
+        _, files, groups = load_clip_mels(data)  # the folder is read once per process (cached)
+    return len(_split_indices(data, files, groups)[0])
 
 
 def check_runnable(train: TrainConfig, data: DataSpec, arm: str = "") -> None:
