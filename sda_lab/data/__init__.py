@@ -8,6 +8,6 @@ from .load import REPORT_COLUMNS, NoUsableAudioError, load_folder
 from .split import check_training_clips, split_by_file
 from .synth import KINDS, make_default_dataset, synthesize_clip
 
-__all__ = ["AudioClips", "DataConfig", "load_folder", "NoUsableAudioError", "REPORT_COLUMNS", "SHORT_FILES",
-           "CUTS", "TOO_LOUD", "KINDS", "make_default_dataset", "synthesize_clip",
+__all__ = ["AudioClips", "DataConfig", "load_folder", "NoUsableAudioError", "REPORT_COLUMNS",
+           "SHORT_FILES", "CUTS", "TOO_LOUD", "KINDS", "make_default_dataset", "synthesize_clip",
            "example_folder", "user_or_example_folder", "split_by_file", "check_training_clips"]

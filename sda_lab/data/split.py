@@ -32,8 +32,9 @@ def same_recordings(clips) -> dict[str, str]:
     noise change little in it (a pack's velocity layers scaled from one hit: 0.97 and more; a
     copy with its first 0.3 s cut: 0.87), a different recording scores lower (one-shot drum
     hits of one kit: at most 0.70; the synthetic set: 0.66; sines 1 Hz apart: 0.32; one synth
-    tone under two different noises: 0.99, one recording here). Groups are the connected pairs. Only pairs whose clips' average magnitude spectra (pooled) have a cosine
-    of at least :data:`SAME_RECORDING` are correlated.
+    tone under two different noises: 0.99, one recording here). Groups are the connected
+    pairs. Only pairs whose clips' average magnitude spectra (pooled) have a cosine of at least
+    :data:`SAME_RECORDING` are correlated.
     """
     files = list(clips.files)
     first: dict[str, int] = {}

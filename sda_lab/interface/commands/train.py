@@ -45,7 +45,8 @@ from pathlib import Path
 
 from . import _options as opt
 from ...training.rundir import RUN_FILES
-from ._train_report import DEGENERATE_BASELINE, check_written, closing_lines, run_metrics, stopped_line
+from ._train_report import (DEGENERATE_BASELINE, check_written, closing_lines, run_metrics,
+                            stopped_line)
 from ._train_resume import check_resume_options, resume_files, resume_point
 from ._train_steps import clips_to_hear, hear, inverse_entry_for, training_recordings
 
@@ -74,7 +75,8 @@ def add_parser(subparsers) -> None:
     t._sub_name = "train"
     r, recipe_model = OWN_AUDIO_RECIPE.train, OWN_AUDIO_RECIPE.model
     recipe_scale = OWN_AUDIO_RECIPE.spectrogram.scale
-    t.add_argument("folder", metavar="FOLDER", type=opt.path, help="folder of audio files (searched recursively)")
+    t.add_argument("folder", metavar="FOLDER", type=opt.path,
+                   help="folder of audio files (searched recursively)")
     t.add_argument("--out", metavar="DIR", type=opt.path, required=True,
                    help="output folder (created; must not hold another run unless --overwrite)")
     t.add_argument("--overwrite", action="store_true",
