@@ -76,7 +76,7 @@ def test_one_recording_up_to_gain_is_one_group_and_held_out_whole():
     groups holds each out or keeps it whole, at any seed."""
     import torch
 
-    from sda_lab.data.split import same_recordings
+    from sda_lab.data.split import count_recordings, recording_groups, same_recordings
 
     g = torch.Generator().manual_seed(0)
     t = torch.arange(16_000) / 16_000
@@ -89,6 +89,8 @@ def test_one_recording_up_to_gain_is_one_group_and_held_out_whole():
     groups = same_recordings(_clips(waves))
     assert groups["k_v100.wav"] == groups["k_v60.wav"] == groups["k_v127.wav"] == "k_v100.wav"
     assert len(set(groups.values())) == 4  # the kick's three, the other hit, two noises
+    assert recording_groups(groups) == [["k_v100.wav", "k_v127.wav", "k_v60.wav"]]
+    assert count_recordings(list(waves), groups) == 4 and count_recordings(list(waves), None) == 6
     files = list(waves)
     for seed in range(8):
         _, _, held = split_by_file(files, 0.5, seed, groups=groups)

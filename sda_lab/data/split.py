@@ -13,7 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["split_by_file", "same_recordings", "check_training_clips", "SAME_RECORDING"]
+__all__ = ["split_by_file", "same_recordings", "recording_groups", "count_recordings",
+           "check_training_clips", "SAME_RECORDING"]
 
 SAME_RECORDING = 0.85  # peak normalised cross-correlation of two files' first clips: one recording
 CORRELATION_RATE = 8_000  # Hz: the clips are correlated at about this rate (a box low-pass)
@@ -79,6 +80,20 @@ def same_recordings(clips) -> dict[str, str]:
         first_of.setdefault(root(k), f)
     return {f: first_of[root(k)] for k, f in enumerate(names)}
 
+
+def recording_groups(groups: Mapping[str, str]) -> list[list[str]]:
+    """The groups of :func:`same_recordings` (``groups``) with more than one file, each sorted,
+    in sorted order (as ``metrics.json`` keeps them)."""
+    members: dict[str, list[str]] = {}
+    for f, g in groups.items():
+        members.setdefault(g, []).append(f)
+    return sorted(sorted(m) for m in members.values() if len(m) > 1)
+
+
+def count_recordings(files: Sequence[str], groups: Mapping[str, str] | None) -> int:
+    """How many different recordings ``files`` are (``groups``: :func:`same_recordings`; a file
+    not in it is its own)."""
+    return len({(groups or {}).get(f, f) for f in files})
 
 def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
                   val_files: Sequence[str] | None = None,

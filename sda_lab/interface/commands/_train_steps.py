@@ -20,12 +20,6 @@ HEAR_MAX_FILES = 24  # held-out files heard at most
 PICK_HEARD_CLIPS = 16  # pick clips heard to keep or drop the fine-tuning, spread over the set
 
 
-def training_recordings(files, groups: Mapping[str, str] | None) -> int:
-    """How many different recordings ``files`` are (``groups``:
-    :func:`sda_lab.data.split.same_recordings`; a file not in it is its own)."""
-    return len({(groups or {}).get(f, f) for f in files})
-
-
 def _fit_pick(clips, train_idx: list[int], seed: int, groups: Mapping[str, str] | None
               ) -> tuple[list[int], list[int], list[str]]:
     """The training clips that fit the inverse mels and those that pick their weights (whole
@@ -298,7 +292,7 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     ``--inverse-mel-minutes`` for the first and half that for the second). A
     ``decoded_inverse_mel.pt`` already there (before ``--resume``) is removed first: it was
     fitted to the model before this training. ``n_recordings``: the training files' different
-    recordings (:func:`training_recordings` of ``groups``); under 2 nothing is fitted (one
+    recordings (:func:`sda_lab.data.split.count_recordings` of ``groups``); under 2 nothing is fitted (one
     must fit, another pick the weights). An interrupt while fitting is returned (with its
     entry as ``.inverse_mel``) for the command to finish the run."""
     from ...training.budget import MIN_INVERSE_S

@@ -48,7 +48,7 @@ from ...training.rundir import RUN_FILES
 from ._train_report import (DEGENERATE_BASELINE, check_written, closing_lines, run_metrics,
                             stopped_line)
 from ._train_resume import check_resume_options, resume_files, resume_point
-from ._train_steps import clips_to_hear, hear, inverse_entry_for, training_recordings
+from ._train_steps import clips_to_hear, hear, inverse_entry_for
 
 __all__ = ["add_parser", "check_out", "run"]
 
@@ -289,22 +289,14 @@ def _plan(args, train_cfg, started: float, inverse_wanted: bool, kept_inverse: b
     return plan, replace(train_cfg, max_minutes=plan.training_s / 60.0)
 
 
-
-def _shared(groups: dict[str, str]) -> list[list[str]]:
-    """The groups of :func:`sda_lab.data.split.same_recordings` with more than one file, each
-    sorted (as ``metrics.json`` keeps them)."""
-    members: dict[str, list[str]] = {}
-    for f, g in groups.items():
-        members.setdefault(g, []).append(f)
-    return sorted(sorted(m) for m in members.values() if len(m) > 1)
-
-
 def _copies_line(groups: dict[str, str], val_files: list[str]) -> str:
     """The line on files that are one recording up to gain (``groups``:
     :func:`sda_lab.data.split.same_recordings`): how many, and where a held-out file has a copy
     in training (``--val-files``, or a run resumed from before the groups: a fraction's split
     holds out whole groups); '' where every file is its own recording."""
-    shared = _shared(groups)
+    from ...data.split import recording_groups
+
+    shared = recording_groups(groups)
     if not shared:
         return ""
     held = set(val_files)
@@ -357,7 +349,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     """:func:`run` once ``--out`` is locked."""
     from ...core._io import atomic_write_json
     from ...data.config import DataConfig
-    from ...data.split import same_recordings, split_by_file
+    from ...data.split import count_recordings, recording_groups, same_recordings, split_by_file
     from ...training.callbacks import Sinks
     from ...training.diagnostics import mean_mel_baseline
     from ...training.own_audio import clips_to_mels, train_on_clips
@@ -406,7 +398,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
                          "beyond the average; add different audio")
     earlier = out.read_metrics() if args.resume else None
     kept_inverse = args.resume and _readable_inverse(out.inverse_mel)
-    n_recordings = training_recordings(train_files, groups)
+    n_recordings = count_recordings(train_files, groups)
     inverse_wanted = not (args.no_inverse_mel or n_recordings < 2)
     plan, train_cfg = _plan(args, train_cfg, started, inverse_wanted, kept_inverse,
                             clips_to_hear(clips.files, val_idx or train_idx))
@@ -415,7 +407,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
     record = {"folder": str(folder), "train_files": train_files, "val_files": val_files,
               "fingerprints": fingerprints, "data_config": asdict(data_config), "seed": seed,
               "budget": budget_flags, "run_id": run_id,
-              "same_recordings": _shared(groups),
+              "same_recordings": recording_groups(groups),
               "no_inverse_mel": bool(args.no_inverse_mel)}  # --resume keeps it
     previous = _set_aside(out.path, old)  # --overwrite: the earlier run moves aside only now
     interrupted = None
