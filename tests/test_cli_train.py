@@ -47,6 +47,8 @@ def test_the_real_command_writes_checkpoints_and_metrics(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "training" in proc.stderr  # the progress bar
+    assert "\r" not in proc.stderr  # a pipe gets the bar as lines, not redraws
+    assert any(line.startswith("training: 100%") for line in proc.stderr.splitlines())
     m = json.loads((out / "metrics.json").read_text())
     assert m["n_train_clips"] == 3 and m["n_val_clips"] == 1 and len(m["val_files"]) == 1
     assert m["val_files"][0] not in m["train_files"]

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..core._checks import check_frames, check_mel
+from ..core.progress import progress_bar
 from ..core.run_layout import file_sha256, find_checkpoint
 from .inverse_mel import (DECODED_INVERSE_MEL_FILE, INVERSE_MEL_FILE, STARTS, InverseMel,
                           load_inverse_mel, mel_to_waveform_learned)
@@ -224,10 +225,8 @@ class Inverter:
             On a bad mel, too few frames, or a ``length`` that does not fit ``T``.
         """
         if progress and mel.shape[0] > PROGRESS_CLIPS:
-            from tqdm.auto import tqdm
-
             parts = []
-            with tqdm(total=mel.shape[0], desc="invert", unit="clip", leave=False) as bar:
+            with progress_bar(total=mel.shape[0], desc="invert", unit="clip", leave=False) as bar:
                 for part in mel.split(PROGRESS_CLIPS):  # (<= PROGRESS_CLIPS, 1, n_mels, T)
                     parts.append(self(part, length, generator))
                     bar.update(part.shape[0])

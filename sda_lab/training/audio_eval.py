@@ -59,6 +59,7 @@ import pandas as pd
 import torch
 
 from ..core._io import limit_peaks
+from ..core.progress import progress_bar
 from ..model.vae import eval_batches
 from ..representation.inverter import Inverter
 from ..representation.metrics import level_db, log_spectral_distance, spectral_convergence
@@ -239,9 +240,7 @@ def evaluate_audio(model, spectrogram, waveforms: torch.Tensor, files: Sequence[
     todo = [(mean_mel, "average_sound")] + [
         (m[i:i + batch], path) for path, m in paths.items() for i in range(0, len(flat), batch)]
     if progress:
-        from tqdm.auto import tqdm
-
-        todo = tqdm(todo, desc="listening", unit="batch", leave=False)
+        todo = progress_bar(todo, desc="listening", unit="batch", leave=False)
     heard: dict[str, list[torch.Tensor]] = {p: [] for p in ("average_sound", *paths)}
     analysed = round_trip_inverter or inverter
     through = {"mel_round_trip": analysed, "average_sound": analysed}

@@ -19,8 +19,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
+from ..core.progress import progress_bar
 from ..core.utils import pick_device
 from ..data.augment import augment_mels, augment_waveforms, mixup_waveforms
 from ..data.split import check_training_clips
@@ -348,7 +348,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             raise ValueError(f"resume: expected a budget beyond what the run has done, got "
                              f"{' and '.join(reached)} for a run at {state.step_count} steps "
                              f"in {state.epoch} epochs: give a larger one")
-        bar = tqdm(total=planned if math.isfinite(planned) else None, initial=state.step_count,
+        bar = progress_bar(total=planned if math.isfinite(planned) else None, initial=state.step_count,
                    disable=not sinks.progress, unit="step", desc="training", leave=True,
                    mininterval=0.5)
         hooks = [LiveState(bar), BestCheckpoint(best_path, sinks.save_every_s)]

@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from ..core._checks import check_mel
+from ..core.progress import progress_bar
 from ..model.losses import spectral_convergence_loss, vae_loss
 from ..model.vae import ConvVAE
 from .config import TrainConfig
@@ -121,9 +122,7 @@ def heard_means(model: ConvVAE, mels: torch.Tensor, config: TrainConfig,
     out = []
     bar = None
     if progress and config.posterior_steps * mels.shape[0] > PROGRESS_CLIP_STEPS:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=config.posterior_steps * -(-mels.shape[0] // batch),
+        bar = progress_bar(total=config.posterior_steps * -(-mels.shape[0] // batch),
                    desc="refining posteriors", unit="step", leave=False)
     try:
         for i in range(0, mels.shape[0], batch):

@@ -35,6 +35,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..core.progress import progress_bar
 from ..representation.inverter import Inverter
 from ..representation.vocoder import (VOCODER_FILE, HiFiGANGenerator, Vocoder, VocoderConfig,
                                       load_training_state, load_vocoder, save_vocoder)
@@ -307,9 +308,7 @@ def train_vocoder(run_dir: str | Path, data: VocoderData, config: VocoderConfig 
     stopped = "max_steps"
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(desc="vocoder", unit="step", initial=step, total=max_steps)
+        bar = progress_bar(desc="vocoder", unit="step", initial=step, total=max_steps)
     parts.generator.train()
     try:
         while max_steps is None or step < max_steps:

@@ -133,9 +133,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``generate``; returns the exit status (errors propagate to the CLI's one line)."""
     import sys
 
-    from tqdm.auto import tqdm
-
     from ...core._io import check_writable_dir
+    from ...core.progress import progress_bar
     from ...studies.continuation import check_seconds, describe
     from ...studies.copying import copying_sentence
     from ...studies.generate import SILENT_DBFS, generate_run, load_run
@@ -172,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
               f"{', ' + preset.note if preset.note else ''})")
     if args.seconds is not None:
         print(f"length: {args.seconds:g} s each; {describe(run_.model.config)}")
-    bar = tqdm(total=args.n, unit="sound", desc="generate", disable=args.quiet, leave=False)
+    bar = progress_bar(total=args.n, unit="sound", desc="generate", disable=args.quiet, leave=False)
 
     def progress(done: int, n: int) -> None:
         bar.update(done - bar.n)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from ...core.progress import progress_bar
 from ...core.settings import dask_address
 from .results import Results
 from .spec import MIN_TRAIN_CLIPS, RunSpec, load_split
@@ -242,7 +243,7 @@ def run_grid(specs: Sequence[RunSpec], executor=None, store: ResultStore | str |
     store : ResultStore or folder, optional
         The cache; default ``data/cache/runs`` (``$SDA_LAB_CACHE/runs``).
     progress : bool
-        A tqdm bar over runs.
+        A progress bar over runs (:func:`~sda_lab.core.progress.progress_bar`).
 
     Returns
     -------
@@ -259,8 +260,6 @@ def run_grid(specs: Sequence[RunSpec], executor=None, store: ResultStore | str |
     KeyboardInterrupt
         Ctrl-C: raised again after every finished run is stored and the rest cancelled.
     """
-    from tqdm.auto import tqdm
-
     if not specs:
         raise ValueError("no runs to do: specs is empty")
     store = store if isinstance(store, ResultStore) else ResultStore(store)
@@ -276,19 +275,19 @@ def run_grid(specs: Sequence[RunSpec], executor=None, store: ResultStore | str |
             todo[spec.key] = spec
     if todo:
         store.check_writable()
-        _run_todo(list(todo.values()), executor, store, records, progress, tqdm,
+        _run_todo(list(todo.values()), executor, store, records, progress,
                   n_cached=len(specs) - len(todo))
     return Results([records[s.key] | {"arm": s.arm} for s in specs])
 
 
-def _run_todo(todo, executor, store, records, progress, tqdm, n_cached: int) -> None:
+def _run_todo(todo, executor, store, records, progress, n_cached: int) -> None:
     own_client = None
     if executor is None or executor == "dask":
         executor = own_client = dask_client()
     elif executor == "serial":
         executor = SerialExecutor()
     futures: dict = {}
-    bar = tqdm(total=len(todo), desc=f"runs ({n_cached} cached)", unit="run",
+    bar = progress_bar(total=len(todo), desc=f"runs ({n_cached} cached)", unit="run",
                disable=not progress)
     try:
         threads = _threads_for(executor)
