@@ -7,8 +7,8 @@ import torch
 
 from sda_lab.model.vae import ConvVAE
 from sda_lab.training.config import TrainConfig
-from sda_lab.training.diagnostics import (ALARM_COLLAPSE, ALARM_KINDS, ALARM_NO_GENERALISATION,
-                                          BASELINE_ZERO, Alarm, baseline_ratio, eval_recon, judge,
+from sda_lab.training.diagnostics import (ALARM_AT_AVERAGE, ALARM_COLLAPSE, ALARM_KINDS,
+                                          ALARM_NO_GENERALISATION, BASELINE_ZERO, Alarm, baseline_ratio, eval_recon, judge,
                                           live_state, mean_mel_baseline, mean_mel_sc_baseline,
                                           reconstruct, verdict)
 from sda_lab.training.history import History
@@ -79,10 +79,13 @@ def test_judge_gives_each_kind():
     quiet_train = judge(0.012, 0.02, 5, "training")
     assert quiet_train.kind == "not_validated" and not quiet_train.fired
     assert "nothing was held out" in quiet_train.message and "--val-fraction" in quiet_train.message
-    collapsed = judge(0.019, 0.02, 5, "validation", config=cfg, train_ratio=0.95)
+    average = judge(0.019, 0.02, 5, "validation", config=cfg, train_ratio=0.95)
+    assert average.kind == "at_average" and average.fired  # units in use: not collapse
+    assert average.message.startswith(ALARM_AT_AVERAGE)
+    assert "lower KL weight (now 0.01)" in average.message and "dB" in average.message
+    collapsed = judge(0.019, 0.02, 0, "validation", config=cfg, train_ratio=0.95)
     assert collapsed.kind == "collapse" and collapsed.fired
-    assert collapsed.message.startswith(ALARM_COLLAPSE)
-    assert "lower KL weight (now 0.01)" in collapsed.message and "dB" in collapsed.message
+    assert collapsed.message.startswith(ALARM_COLLAPSE) and "no latent unit" in collapsed.message
     memorised = judge(0.019, 0.02, 5, "validation", config=TrainConfig(kl_weight=1e-4),
                       train_ratio=0.2)
     assert memorised.kind == "no_generalisation" and memorised.fired
@@ -90,18 +93,19 @@ def test_judge_gives_each_kind():
     assert "higher KL weight (now 0.0001)" in memorised.message
     assert "lower KL weight" not in memorised.message
     assert judge(0.004, 0.02, 0, "validation", train_ratio=0.2).kind == "collapse"  # no unit
-    assert judge(0.019, 0.02, 5, "training").kind == "collapse"  # at the average on training
+    assert judge(0.019, 0.02, 5, "training").kind == "at_average"  # on training clips
     undefined = judge(0.01, 0.0, 5, "training")
     assert undefined.kind == "undefined" and not undefined.fired
     assert undefined.message.startswith(BASELINE_ZERO) and math.isnan(undefined.ratio)
-    assert {a.kind for a in (quiet_train, collapsed, memorised, undefined)} < set(ALARM_KINDS)
+    assert {a.kind for a in (quiet_train, average, collapsed, memorised, undefined)} \
+        < set(ALARM_KINDS)
     with pytest.raises(ValueError, match="Alarm.kind must be one of"):
         Alarm("collapse?", "x")
 
 
 def test_judge_threshold_and_the_db_tip():
     assert judge(0.0179, 0.02, 1, "validation").kind == "learned"  # 0.895x
-    assert judge(0.02, 0.02, 1, "validation").kind == "collapse"  # 1x: at the average
+    assert judge(0.02, 0.02, 1, "validation").kind == "at_average"  # 1x: at the average
     assert "dB representation" in judge(0.02, 0.02, 0).message
     assert "dB representation" not in judge(0.02, 0.02, 0, scale="db").message
 
@@ -133,10 +137,13 @@ def test_the_report_is_the_verdict():
     v = verdict(heard)
     assert v.figure == "sc" and v.ratio == pytest.approx(0.95) and v.kind == "no_generalisation"
     assert "spectral error is 0.95x" in v.message
-    collapsed = replace(healthy, val_recon=[0.019], train_recon=[0.019])
+    average = replace(healthy, val_recon=[0.019], train_recon=[0.019])
+    assert verdict(average).message.startswith("no learning beyond the average mel")
+    report = verdict(average).report()
+    assert report["fired"] and report["kind"] == "at_average"
+    collapsed = replace(average, active_units=[0])
     assert verdict(collapsed).message.startswith("posterior collapse")
-    report = verdict(collapsed).report()
-    assert report["fired"] and report["kind"] == "collapse"
+    assert verdict(collapsed).report()["kind"] == "collapse"
     assert not judge(0.004, 0.02, 5, "training").fired  # not_validated is not a firing
 
 
@@ -145,7 +152,7 @@ def test_live_state_is_a_reading():
     assert text == "held-out mel MSE 0.42x the average · 60 active units" and looks == ""
     text, looks = live_state(0.019, 0.02, 3, "training", figure="sc")
     assert text == "training spectral error 0.95x the average · 3 active units"
-    assert looks == "collapse"  # kept in History.alarms; the bar shows numbers only
+    assert looks == "at_average"  # kept in History.alarms; the bar shows numbers only
     text, looks = live_state(0.01, 0.0, 3, "training")  # baseline 0: no ZeroDivisionError
     assert "undefined (baseline 0)" in text
     assert live_state(0.001, 0.02, 0)[1] == "collapse"

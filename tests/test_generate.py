@@ -239,6 +239,7 @@ def test_cli_generate_end_to_end(tmp_path, capsys):
 @pytest.mark.parametrize("kind, expect", [
     ("partly learned", "blurred outlines"), ("at the average", "no closer to your files"),
     ("collapsed", "about one sound"), ("collapse", "about one sound"),  # interrupted: the alarm's
+    ("at_average", "no closer to your files"),
     ("no_generalisation", "no closer to your files"), ("learned", None)])
 def test_generate_says_what_to_expect_from_a_run_not_judged_learned(tmp_path, capsys, kind, expect):
     import json

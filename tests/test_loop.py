@@ -93,7 +93,9 @@ def test_step_budget_and_validation_baselines(mels):
     assert row["val recon / baseline"] == pytest.approx(h.val_recon[-1] / h.val_baseline,
                                                          abs=1e-3)
     assert row["steps"] == 5 and row["stopped by"] == "max_steps"
-    assert row["verdict"] == h.alarm_kind and (row["alarm"] == "fired") == (h.alarm is not None)
+    assert row["mel verdict"] == h.alarm_kind
+    assert (row["mel alarm"] == "fired") == (h.alarm is not None)
+    assert not h.val_sc and "val spectral error / baseline" not in row  # no spectrogram given
 
 
 def test_minute_budget_stops_cleanly(mels):
@@ -110,7 +112,7 @@ def test_minute_budget_stops_cleanly(mels):
 
 def test_a_quiet_run_emits_no_warning_though_early_epochs_looked_collapsed(mels, recwarn):
     _, h = train_run(TINY, small(**LEARNS), mels[:8], val_mels=mels[:8], sinks=Sinks())
-    assert h.alarms[0] == "collapse"  # epoch 0 sat above the average...
+    assert h.alarms[0] == "collapse"  # epoch 0 had no active unit yet...
     assert h.alarm_kind == "learned" and h.alarm is None  # ...the run's verdict is learned
     assert "held-out files its mel MSE" in h.verdict and h.val_recon[-1] < 0.9 * h.val_baseline
     assert not [w for w in recwarn.list if issubclass(w.category, UserWarning)]
@@ -205,7 +207,7 @@ def test_identical_clips_have_an_undefined_ratio_not_a_crash(mels):
     _, h = train_run(TINY, small(epochs=2), same, sinks=Sinks())  # the bar shows the ratio
     assert h.train_baseline == 0.0 and math.isnan(h.ratios()["train"])
     assert h.alarm_kind == "undefined" and "the baseline is 0" in h.verdict
-    assert h.summary()["verdict"] == "undefined"
+    assert h.summary()["mel verdict"] == "undefined"
 
 
 def test_bad_training_input_is_refused_before_any_epoch(mels, monkeypatch):
@@ -291,7 +293,11 @@ def test_history_summary_and_informative_dims():
     assert row["epochs"] == 2 and row["wall s"] == 3.0 and row["raw KL epoch 0"] == 100.0
     assert row["final recon"] == 0.25 and row["final active units"] == 4
     assert row["max active units"] == 10 and row["dims with KL > 0.1 nats"] == 2
-    assert row["train recon / baseline"] == 0.5 and row["verdict"] == "not_validated"
+    assert row["train recon / baseline"] == 0.5 and row["mel verdict"] == "not_validated"
+    assert "train spectral error / baseline" not in row  # not recorded
+    heard = replace(h, train_sc=[0.9, 0.6], train_sc_baseline=0.8, alarm_kind="at_average")
+    row = heard.summary()  # the figure the mel verdict reads is in the row beside it
+    assert row["train spectral error / baseline"] == 0.75 and row["mel verdict"] == "at_average"
 
 
 def test_profiling_names_its_median():

@@ -21,17 +21,21 @@ import torch
 
 from ..model.vae import eval_batches
 
-__all__ = ["COLLAPSE_RATIO", "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION", "ALARM_KINDS",
+__all__ = ["COLLAPSE_RATIO", "ALARM_AT_AVERAGE", "ALARM_COLLAPSE", "ALARM_NO_GENERALISATION",
+           "ALARM_KINDS",
            "BASELINE_ZERO", "Alarm", "baseline_ratio", "eval_recon", "format_ratio", "judge",
            "live_state", "mean_mel_baseline", "mean_mel_sc_baseline", "reconstruct",
            "Reconstruction", "verdict"]
 
 COLLAPSE_RATIO = 0.9  # recon at or above this fraction of the mean-mel baseline: the alarm fires
-ALARM_COLLAPSE = "posterior collapse or no learning"
+ALARM_AT_AVERAGE = "no learning beyond the average mel"
+ALARM_COLLAPSE = "posterior collapse"
 ALARM_NO_GENERALISATION = "no generalisation to the held-out files"
 # learned: validated and better than the average; not_validated: nothing held out, judged on
-# training clips only; collapse / no_generalisation: the alarm fired; undefined: baseline 0
-ALARM_KINDS = ("learned", "not_validated", "collapse", "no_generalisation", "undefined")
+# training clips only; at_average (latent units in use), collapse (none in use),
+# no_generalisation: the alarm fired; undefined: baseline 0
+ALARM_KINDS = ("learned", "not_validated", "at_average", "collapse", "no_generalisation",
+               "undefined")
 # what a verdict's numbers are: the mel magnitudes' spectral convergence where the spectrogram
 # was known (loud bins weigh as a listener hears them), else the MSE of the normalised mel
 FIGURE_NAMES = {"sc": "spectral error", "mse": "mel MSE"}
@@ -140,7 +144,8 @@ class Alarm:
     kind : str
         One of :data:`ALARM_KINDS`: ``"learned"`` (validated, better than ``threshold`` x the
         average), ``"not_validated"`` (nothing held out: better on training clips only),
-        ``"collapse"`` (no better than the average, or no active unit), ``"no_generalisation"``
+        ``"at_average"`` (no better than the average with latent units in use),
+        ``"collapse"`` (posterior collapse: no active latent unit), ``"no_generalisation"``
         (training clips learnt, held-out files at the average), ``"undefined"`` (baseline 0).
     message : str
         What was seen and, when it fired, what to try.
@@ -170,8 +175,8 @@ class Alarm:
 
     @property
     def fired(self) -> bool:
-        """True for ``"collapse"`` and ``"no_generalisation"``."""
-        return self.kind in ("collapse", "no_generalisation")
+        """True for ``"at_average"``, ``"collapse"`` and ``"no_generalisation"``."""
+        return self.kind in ("at_average", "collapse", "no_generalisation")
 
     def report(self) -> dict[str, object]:
         """``{"fired": bool, "kind": str, "why": str}`` (the CLI's and notebook 06's form)."""
@@ -232,9 +237,13 @@ def judge(recon: float, baseline: float, active: int, on: str = "validation",
             "unseen files. Try more or more varied audio (the held-out files may be unlike "
             f"every training file), augmentation, a higher KL weight{weight}, fewer steps, or "
             "best.pt (the lowest validation error)."), **common)
-    why = seen if r >= ratio else f"no latent unit is in use ({seen})"
-    return Alarm("collapse", (
-        f"{ALARM_COLLAPSE}: {why}: the model is no better than predicting the average mel. "
+    if active == 0:
+        return Alarm("collapse", (
+            f"{ALARM_COLLAPSE}: no latent unit is in use ({seen}): the decoder makes one mel "
+            "whatever the latent. Try " + ", ".join(_collapse_tips(config, scale)) + "."),
+            **common)
+    return Alarm("at_average", (
+        f"{ALARM_AT_AVERAGE}: {seen}: the model is no better than predicting the average mel. "
         "Try " + ", ".join(_collapse_tips(config, scale)) + "."), **common)
 
 
@@ -289,13 +298,15 @@ def verdict(history, ratio: float = COLLAPSE_RATIO, config=None, scale: str | No
 def live_state(recon: float, baseline: float | None, active: int, on: str = "validation",
                ratio: float = COLLAPSE_RATIO, figure: str = "mse") -> tuple[str, str]:
     """The progress bar's reading after an epoch, numbers only (e.g. ``"held-out spectral
-    error 0.42x the average · 60 active units"``), and ``"collapse"`` when they sit at the
-    average now (at or above ``ratio`` x the baseline, or no active unit), else ``""`` (kept in
-    ``History.alarms``). A reading, not a verdict: :func:`verdict` judges once, at the end."""
+    error 0.42x the average · 60 active units"``), and ``"collapse"`` where no unit is active,
+    ``"at_average"`` where they sit at the average now (at or above ``ratio`` x the baseline),
+    else ``""`` (kept in ``History.alarms``). A reading, not a verdict: :func:`verdict` judges
+    once, at the end."""
     r = baseline_ratio(recon, baseline)
     where = "held-out" if on == "validation" else "training"
     text = (f"{where} {FIGURE_NAMES[figure]} " + (f"{r:.2f}x the average" if math.isfinite(r)
                                                    else "undefined (baseline 0)")
             + f" · {active} active units")
-    looks = "collapse" if (math.isfinite(r) and r >= ratio) or active == 0 else ""
+    looks = ("collapse" if active == 0 else
+             "at_average" if math.isfinite(r) and r >= ratio else "")
     return text, looks

@@ -21,8 +21,8 @@ class History:
     validation data), ``train_sc`` and ``val_sc`` (eval-mode spectral convergence of the mel
     magnitudes, where the spectrogram was known: loud bins weigh as a listener hears them),
     ``steps`` (optimiser steps done by the end of the epoch) and ``alarms``
-    (the live state: ``"collapse"`` where that epoch sat at the average, else ``""``; a reading,
-    not a verdict). Scalars: the mean-mel baselines ``train_baseline`` / ``val_baseline`` (MSE) and
+    (the live state: ``"at_average"`` where that epoch sat at the average, ``"collapse"``
+    where no latent unit was active, else ``""``; a reading, not a verdict). Scalars: the mean-mel baselines ``train_baseline`` / ``val_baseline`` (MSE) and
     ``train_sc_baseline`` / ``val_sc_baseline`` (spectral convergence), the
     run's one verdict (``alarm_kind``, one of :data:`sda_lab.training.diagnostics.ALARM_KINDS`;
     ``verdict``, its message; ``alarm``, the message when it fired, else ``None``),
@@ -44,7 +44,7 @@ class History:
     train_sc: list[float] = field(default_factory=list)  # eval mode, mel magnitudes' SC
     val_sc: list[float] = field(default_factory=list)  # eval mode, mel magnitudes' SC
     steps: list[int] = field(default_factory=list)  # cumulative optimiser steps
-    alarms: list[str] = field(default_factory=list)  # live state per epoch, "" or "collapse"
+    alarms: list[str] = field(default_factory=list)  # per epoch: "", "at_average", "collapse"
     train_baseline: float | None = None  # MSE of the training mean mel on training clips
     val_baseline: float | None = None  # ... on validation clips
     train_sc_baseline: float | None = None  # SC of the training mean mel on training clips
@@ -74,7 +74,10 @@ class History:
 
     def summary(self) -> dict[str, object]:
         """One table row: epochs, wall time, first and final KL, final recon, active units, and
-        where recorded, eval-mode recon against the mean-mel baseline and the verdict."""
+        where recorded, eval-mode recon (MSE) and spectral error (the mel magnitudes' spectral
+        convergence) against the mean mel's, and the verdict in the model's own domain (``mel
+        alarm``, ``mel verdict``: read from the spectral error where it was recorded, else the
+        MSE; not the audio verdict of :func:`~sda_lab.training.audio_eval.judge`)."""
         row = {
             "epochs": self.epoch[-1] + 1 if self.epoch else 0,  # evaluated or not
             "wall s": round(sum(self.seconds), 1),
@@ -96,10 +99,14 @@ class History:
                 row[f"{side} baseline"] = round(base, 4)
             if side in ratios:
                 row[f"{side} recon / baseline"] = round(ratios[side], 3)
+            sc, sc_base = getattr(self, f"{side}_sc"), getattr(self, f"{side}_sc_baseline")
+            if sc and sc_base is not None:
+                row[f"{side} spectral error / baseline"] = round(
+                    baseline_ratio(sc[-1], sc_base), 3)
         if self.train_recon or self.val_recon:
-            row["alarm"] = "fired" if self.alarm else "no"
+            row["mel alarm"] = "fired" if self.alarm else "no"
         if self.alarm_kind:
-            row["verdict"] = self.alarm_kind
+            row["mel verdict"] = self.alarm_kind
         if self.stop_reason:
             row["stopped by"] = self.stop_reason.split(":")[0]
         return row
