@@ -508,3 +508,45 @@ def test_training_files_that_are_one_recording_fit_no_inverse_and_say_so(tmp_pat
     entry = inverse_entry_for(args, None, RunDir(tmp_path), 0, None, None, False, None, 1)
     assert not entry["trained"] and "1 training recording" in entry["note"]
     assert "NNLS" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("share, fitted", [(0.03, True), (1e-4, False)])
+def test_the_decoding_for_the_fine_tuning_stays_inside_its_share(tmp_path, capsys, monkeypatch,
+                                                                 tiny, share, fitted):
+    """The pick clips are decoded first and timed; only as many fit clips as the decoding's
+    share holds are decoded (spread over them), and none are fitted where fewer than 2 fit."""
+    import time
+
+    import sda_lab.interface.commands._train_steps as steps
+    import sda_lab.training.posterior as posterior
+
+    folder = write_folder(tmp_path / "a", names=[f"f{i}.wav" for i in range(8)])
+    from sda_lab.training.recipes import OWN_AUDIO_RECIPE
+
+    spec = OWN_AUDIO_RECIPE.audio_spectrogram()
+    fits = []
+
+    def fake_fit(spec_, waves, config, **kwargs):
+        fits.append(kwargs)
+        return _fake_fit(spec, 0.9)
+
+    def slow(model, mels, *args, **kwargs):  # 0.2 s a clip
+        time.sleep(0.2 * mels.shape[0])
+        return mels.clone()
+
+    monkeypatch.setattr(IMF, "fit_inverse_mel", fake_fit)
+    monkeypatch.setattr(posterior, "heard_reconstruction", slow)
+    monkeypatch.setattr(steps, "collapsed", lambda result: False)
+    monkeypatch.setattr(steps, "_heard_sc", lambda *a: 1.0)
+    monkeypatch.setattr(steps, "DECODING_SHARE", share)  # of 30 s: 0.9 s (2-3 clips), or 3 ms
+    out = tmp_path / "run"
+    assert main(["train", str(folder), "--out", str(out), "--max-steps", "1", *BASE]) == 0
+    printed = capsys.readouterr().out
+    entry = json.loads((out / "metrics.json").read_text())["inverse_mel"]["decoded"]
+    if fitted:
+        n = entry["fit_clips"]
+        assert 2 <= n == len(fits[1]["mels"]) < entry["training_fit_clips"]
+        assert f"decoded mels of {n} clips (of {entry['training_fit_clips']}" in printed
+    else:
+        assert len(fits) == 1 and entry["kept"] is False  # the first fit only
+        assert "holds 0 of the" in entry["note"] and entry["note"] in printed

@@ -18,6 +18,7 @@ PICK_FRACTION = 0.2  # of the training files: the part that picks the inverse me
 INVERSE_MARGIN = 0.01  # the fit is kept when its pick-set loss is this share below its start's
 HEAR_MAX_FILES = 24  # held-out files heard at most
 PICK_HEARD_CLIPS = 16  # pick clips heard to keep or drop the fine-tuning, spread over the set
+DECODING_SHARE = 0.5  # of the fine-tuning's time: the most that refining and decoding may take
 
 
 def _fit_pick(clips, train_idx: list[int], seed: int, groups: Mapping[str, str] | None
@@ -151,13 +152,16 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     convergence (the run's full inversion, PGHI and fast Griffin-Lim, as the verdict hears; at
     most :data:`PICK_HEARD_CLIPS` of them) at least :data:`INVERSE_MARGIN` of the inverse's below
     it (the weights themselves are picked by the fit's pick-set loss). Decoding the clips and
-    hearing them twice are inside ``max_seconds``: both are timed and the fit gets what is
-    left after the decoding and twice the first hearing. Else no such file is written and the
-    model is heard through ``inverse_mel.pt``. One line says which. Returns its ``metrics.json``
-    entry: ``kept`` (bool), ``file``, ``margin``, steps, seconds, ``best_step``, the pick-set
-    losses and spectral convergences of the fine-tuned and of the inverse it started from, or
-    ``note`` where nothing was fitted. A ``KeyboardInterrupt`` is re-raised with its entry as the
-    exception's ``decoded``.
+    hearing them twice are inside ``max_seconds``: the pick clips are decoded first and timed,
+    then as many fit clips (spread over them) as keep the decoding within
+    :data:`DECODING_SHARE` of ``max_seconds`` (none fitted, with a note, where that leaves
+    fewer than 2); the fit gets what is left after the decoding and twice the first hearing.
+    Else no such file is written and the model is heard through ``inverse_mel.pt``. One line
+    says which. Returns its ``metrics.json`` entry: ``kept`` (bool), ``file``, ``margin``,
+    steps, seconds, ``best_step``, the fit clips decoded (``fit_clips``, of
+    ``training_fit_clips``), the pick-set losses and spectral convergences of the fine-tuned
+    and of the inverse it started from, or ``note`` where nothing was fitted. A
+    ``KeyboardInterrupt`` is re-raised with its entry as the exception's ``decoded``.
     """
     import torch
 
@@ -168,13 +172,31 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     path = out / IM.DECODED_INVERSE_MEL_FILE
     base = IM.load_inverse_mel(out / IM.INVERSE_MEL_FILE)
     fit_idx, pick_idx, _ = _fit_pick(result.clips, list(result.train_idx), seed, groups)
+    n_training_fit = len(fit_idx)
+    model = heard_model(result, out).model
     t0 = time.perf_counter()
-    decoded = heard_reconstruction(heard_model(result, out).model,
-                                   result.mels[fit_idx + pick_idx], result.train_config,
-                                   result.spectrogram.mel_magnitude)  # (n, 1, n_mels, T)
+
+    def decode(idx: list[int]) -> torch.Tensor:
+        return heard_reconstruction(model, result.mels[idx], result.train_config,
+                                    result.spectrogram.mel_magnitude)  # (n, 1, n_mels, T)
+
+    pick_decoded = decode(pick_idx)
+    per_clip = (time.perf_counter() - t0) / len(pick_idx)
+    room = DECODING_SHARE * max_seconds - (time.perf_counter() - t0)
+    n_fit = min(len(fit_idx), max(0, math.floor(room / max(per_clip, 1e-6))))
+    if n_fit < 2:
+        note = (f"not fine-tuned on the model's decoded mels: refining and decoding a clip took "
+                f"{per_clip:.2f} s, so {DECODING_SHARE:.0%} of its {max_seconds:.0f} s share holds "
+                f"{n_fit} of the {len(fit_idx)} fit clips (2 needed); the model is heard through "
+                "inverse_mel.pt")
+        print(f"learned inverse mel: {note}")
+        return {"kept": False, "note": note}
+    fit_idx = [fit_idx[int(i)] for i in torch.linspace(0, len(fit_idx) - 1, n_fit).long()]
+    decoded = torch.cat([decode(fit_idx), pick_decoded])  # (n_fit + n_pick, 1, n_mels, T)
     decoding_s = time.perf_counter() - t0
-    print(f"learned inverse mel: fine-tuning it on the model's decoded mels of {len(fit_idx)} "
-          f"clips, picking on {len(pick_idx)}, for at most {max_seconds:.0f} s")
+    of = "" if n_fit == n_training_fit else f" (of {n_training_fit}: what its share holds)"
+    print(f"learned inverse mel: fine-tuning it on the model's decoded mels of {n_fit} "
+          f"clips{of}, picking on {len(pick_idx)}, for at most {max_seconds:.0f} s")
     waves = result.clips.waveforms
     heard = [int(i) for i in torch.linspace(0, len(pick_idx) - 1,
                                             min(PICK_HEARD_CLIPS, len(pick_idx))).long()]
@@ -204,7 +226,8 @@ def train_decoded_inverse(args: argparse.Namespace, result, out: Path, seed: int
     kept = sc <= (1.0 - INVERSE_MARGIN) * sc_before
     entry = {"kept": kept, "file": IM.DECODED_INVERSE_MEL_FILE if kept else None,
              "margin": INVERSE_MARGIN, "steps": h["steps"], "seconds": h["seconds"],
-             "best_step": h["best_step"], "pick_loss": losses[h["best_step"]],
+             "best_step": h["best_step"], "fit_clips": n_fit,
+             "training_fit_clips": n_training_fit, "pick_loss": losses[h["best_step"]],
              "pick_before_loss": losses[0], "pick_sc": sc, "pick_before_sc": sc_before}
     said = (f"{len(heard)} pick clips' decoded mels heard at spectral convergence {sc:.3f} "
             f"against {sc_before:.3f} through inverse_mel.pt")
