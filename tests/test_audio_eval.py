@@ -123,7 +123,7 @@ def test_a_quieter_model_is_heard_quieter_and_a_clipping_one_as_written():
 
 
 def test_every_figure_is_judged_by_the_threshold():
-    def ev(model_sc, avg_sc, mel_sc=0.2):
+    def ev(model_sc, avg_sc, mel_sc=0.2, model_lsd=3.0):
         import pandas as pd
 
         row = {"file": "a", "clips": 1}
@@ -131,6 +131,7 @@ def test_every_figure_is_judged_by_the_threshold():
                          ("average_sound", avg_sc)):
             row.update({f"{path}_spectral_convergence": sc, f"{path}_log_spectral_distance_db": 3.0,
                         f"{path}_level_db": -0.5})
+        row["model_log_spectral_distance_db"] = model_lsd
         return AudioEvaluation(pd.DataFrame([row]), "validation", "x", 0.0)
 
     # between the average sound (0.8) and the mel round trip (0.2): halfway is SC 0.5
@@ -152,6 +153,11 @@ def test_every_figure_is_judged_by_the_threshold():
     assert "as close as the mel round trip" in judge(ev(0.15, 0.8), 2).sentence
     assert judge(ev(0.0, 0.8, 0.0), 2).kind == "learned"
     assert "than silence" not in judge(ev(0.4, 0.8), 2).sentence
+    # the verdict reads the spectral convergence; a log-spectral distance further than the
+    # average sound's (quiet bins) is said beside it, not hidden
+    assert "log-spectral distance" not in judge(ev(0.4, 0.8), 2).sentence
+    assert "further than the average sound's (3.5 against 3.0 dB)" in judge(
+        ev(0.4, 0.8, model_lsd=3.5), 2).sentence
 
 
 def test_a_short_file_is_scored_without_the_zeros_that_filled_its_clip():

@@ -538,3 +538,15 @@ def test_a_budget_that_ends_while_learning_names_the_resume_command(tmp_path):
     # metrics.json holds NaN and Inf as null: no line, no error
     assert still_learning_line(metrics([1.0, 0.8, 0.6, 0.5, 0.4, None]), "s", out) is None
     assert still_learning_line(metrics([1.0, 0.8, 0.6, float("nan"), 0.4, 0.3]), "s", out) is None
+
+
+def test_the_copies_line_shows_the_largest_groups_with_their_sizes():
+    from sda_lab.interface.commands.train import _copies_line
+
+    groups = {f"hit_35_{v}.wav": "hit_35_a.wav" for v in "abc"}  # two notes, one sample
+    groups |= {f"hit_36_{v}.wav": "hit_35_a.wav" for v in "abc"}
+    groups |= {f"k{i}_{v}.wav": f"k{i}_a.wav" for i in range(4) for v in "ab"}
+    line = _copies_line(groups, [])
+    assert line.startswith("one recording up to gain: 14 files in 5 groups (hit_35_a.wav = "
+                           "hit_35_b.wav = hit_35_c.wav = ... (6 files); k0_a.wav = k0_b.wav; ")
+    assert "; 2 more in metrics.json's same_recordings)" in line

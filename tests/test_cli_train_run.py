@@ -165,6 +165,21 @@ def test_an_inverse_that_does_not_beat_its_start_by_the_margin_keeps_the_start(
         assert heard.inverse is not None and "learned" in heard.name
 
 
+def test_a_fit_that_never_beat_its_start_says_so(tmp_path, capsys, monkeypatch):
+    spec = AudioSpectrogram(SpectrogramConfig(sample_rate=16_000, n_fft=512, hop_length=256,
+                                              n_mels=32))
+    fake = _fake_fit(spec, 1.2)
+    fake.history.update(best_step=0)  # the start's weights were the best on the pick set
+    monkeypatch.setattr(IMF, "fit_inverse_mel", lambda *a, **k: fake)
+    clips = types.SimpleNamespace(files=[f"f{i}.wav" for i in range(5)],
+                                  waveforms=torch.zeros(5, 1, 4000))
+    entry = train_inverse_mel(types.SimpleNamespace(quiet=True), spec, clips, list(range(5)),
+                              tmp_path, 0, 30.0)
+    line = next(s for s in capsys.readouterr().out.splitlines() if "kept" in s)
+    assert entry["kept"] == "start" and entry["best_step"] == 0
+    assert "no step of the fit came below the start's pick-set magnitude loss, 1 (30" in line
+
+
 @pytest.mark.parametrize("heard_sc, kept", [(0.5, True), (1 - INVERSE_MARGIN / 2, False)])
 def test_what_the_model_makes_is_heard_through_the_inverse_fine_tuned_on_it_where_kept(
         tmp_path, capsys, monkeypatch, tiny, heard_sc, kept):

@@ -192,7 +192,7 @@ def fit_inverse_mel(spec, waveforms: torch.Tensor, config: InverseMelConfig | No
         losses.append(float(loss.detach()))
         step += 1
         if progress and step % 50 == 0:
-            print(f"inverse mel: step {step}, loss {losses[-1]:.4f}")
+            print(f"inverse mel: step {step}, loss on the fit clips {losses[-1]:.4f}")
         if val is not None and step % eval_every == 0:
             validate()
     history = {"loss": losses, "start_loss": start_loss, "steps": step,

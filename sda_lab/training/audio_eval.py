@@ -305,7 +305,12 @@ def judge(evaluation: AudioEvaluation, active_units: int) -> AudioVerdict:
     silence = (f"; {beyond} of {len(per_file)} files came out further from the input than "
                f"silence is (spectral convergence up to {per_file.max():.2f})"
                if beyond else "")
-    heard = f"{error}{loud} (worst file {worst:+.1f} dB){silence}"
+    lsd = evaluation.mean("model", "log_spectral_distance_db")
+    lsd_average = evaluation.mean("average_sound", "log_spectral_distance_db")
+    quiet = (f"; its log-spectral distance, which counts quiet bins as much as loud ones, is "
+             f"further than the average sound's ({lsd:.1f} against {lsd_average:.1f} dB): "
+             "the quiet detail is off" if lsd > lsd_average else "")
+    heard = f"{error}{loud} (worst file {worst:+.1f} dB){silence}{quiet}"
     if active_units == 0:
         return AudioVerdict("collapsed", f"collapsed: no latent unit is in use, so every clip "
                             f"decodes to about the same sound ({figures}: {heard})")

@@ -130,10 +130,14 @@ def train_inverse_mel(args: argparse.Namespace, spec, clips, train_idx: list[int
               f"convergence + log-magnitude L1) {fitted:.4g} against its "
               f"start's {start_loss:.4g} ({1 - fitted / start_loss:.1%} lower, step "
               f"{h['best_step']} of {h['steps']})")
+    elif h["best_step"] == 0:
+        print(f"learned inverse mel: kept its {inv.start} start: no step of the fit came below "
+              f"the start's pick-set magnitude loss, {start_loss:.4g} ({h['steps']} steps; the "
+              "fit's own loss, printed as it went, is on the fit clips)")
     else:
-        print(f"learned inverse mel: kept its {inv.start} start: the fit's pick-set loss "
-              f"{fitted:.4g} is not {INVERSE_MARGIN:.0%} below the start's {start_loss:.4g} "
-              f"({h['steps']} steps)")
+        print(f"learned inverse mel: kept its {inv.start} start: the fit's best pick-set "
+              f"magnitude loss, {fitted:.4g} at step {h['best_step']}, is not "
+              f"{INVERSE_MARGIN:.0%} below the start's {start_loss:.4g} ({h['steps']} steps)")
     return entry
 
 

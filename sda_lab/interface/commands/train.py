@@ -302,8 +302,11 @@ def _copies_line(groups: dict[str, str], val_files: list[str]) -> str:
     held = set(val_files)
     leaks = [(f, next(o for o in m if o not in held)) for m in shared for f in m
              if f in held and not set(m) <= held]
-    shown = "; ".join(" = ".join(Path(f).name for f in m[:3]) + (" ..." if len(m) > 3 else "")
-                      for m in shared[:3]) + ("; ..." if len(shared) > 3 else "")
+    largest = sorted(shared, key=len, reverse=True)  # a merged group shows first
+    shown = "; ".join(" = ".join(Path(f).name for f in m[:3])
+                      + (f" = ... ({len(m)} files)" if len(m) > 3 else "") for m in largest[:3])
+    if len(shared) > 3:
+        shown += f"; {len(shared) - 3} more in metrics.json's same_recordings"
     line = (f"one recording up to gain: {sum(map(len, shared))} files in "
             f"{opt.count(len(shared), 'group')} ({shown})")
     if not held:
