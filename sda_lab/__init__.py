@@ -29,21 +29,35 @@ import sys
 if sys.argv[:1] == ["-m"]:  # the package being imported by `python -m` (sys.argv[0] is "-m")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .core import __version__  # noqa: E402
-from .data import AudioClips, DataConfig, load_folder, make_default_dataset, split_by_file
-from .model.losses import active_units, compute_kl_divergence, get_kl_weight, vae_loss
-from .model.vae import ConvDecoder, ConvEncoder, ConvVAE, VAEConfig
-from .representation.inversion import griffin_lim, mel_to_linear
-from .representation.metrics import log_spectral_distance, mel_consistency, spectral_convergence
-from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
-from .studies.experiments import DataSpec, grid, run_grid
-from .training.cache import load_or_train_default
-from .training.checkpoint import load_checkpoint, save_checkpoint
-from .training.config import TrainConfig
-from .training.diagnostics import Alarm
-from .training.loop import train_run
-from .training.own_audio import train_on_clips
-from .training.recipes import DEFAULT_RECIPE, OWN_AUDIO_RECIPE, Recipe
+
+def _interrupted_while_starting() -> None:
+    """Ctrl-C while ``python -m sda_lab`` imports: one line and exit status 130, not a
+    traceback; a library user's import re-raises ``KeyboardInterrupt``."""
+    argv = sys.orig_argv
+    if "-m" in argv and argv[argv.index("-m") + 1:][:1] == ["sda_lab"]:
+        print("sda-lab: interrupted before any work started", file=sys.stderr)
+        raise SystemExit(130) from None
+    raise KeyboardInterrupt
+
+
+try:  # torch and the rest load here: seconds, in which Ctrl-C must not end in a traceback
+    from .core import __version__
+    from .data import AudioClips, DataConfig, load_folder, make_default_dataset, split_by_file
+    from .model.losses import active_units, compute_kl_divergence, get_kl_weight, vae_loss
+    from .model.vae import ConvDecoder, ConvEncoder, ConvVAE, VAEConfig
+    from .representation.inversion import griffin_lim, mel_to_linear
+    from .representation.metrics import log_spectral_distance, mel_consistency, spectral_convergence
+    from .representation.spectrogram import AudioSpectrogram, SpectrogramConfig
+    from .studies.experiments import DataSpec, grid, run_grid
+    from .training.cache import load_or_train_default
+    from .training.checkpoint import load_checkpoint, save_checkpoint
+    from .training.config import TrainConfig
+    from .training.diagnostics import Alarm
+    from .training.loop import train_run
+    from .training.own_audio import train_on_clips
+    from .training.recipes import DEFAULT_RECIPE, OWN_AUDIO_RECIPE, Recipe
+except KeyboardInterrupt:
+    _interrupted_while_starting()
 
 __all__ = [
     "__version__", "SpectrogramConfig", "AudioSpectrogram", "mel_to_linear", "griffin_lim",

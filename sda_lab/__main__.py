@@ -2,7 +2,12 @@
 
 import sys
 
-from .interface.cli import main
+from . import _interrupted_while_starting
+
+try:
+    from .interface.cli import main
+except KeyboardInterrupt:
+    _interrupted_while_starting()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -215,3 +215,18 @@ def test_option_types_are_argparse_types():
 def test_an_empty_path_is_refused_not_taken_for_the_current_folder(argv, flag, capsys):
     code, line = error_of(capsys, argv)
     assert code == 2 and line.startswith(f"sda-lab: error: {flag}: expected a path, got an empty")
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
+    """SIGINT while ``python -m sda_lab`` imports torch (seconds): one line, status 130."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "sda_lab", "train", str(tmp_path / "nope"),
+                             "--out", str(tmp_path / "o")], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # inside the imports (torch alone takes longer)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err, out) == (130, "sda-lab: interrupted before any work started\n",
+                                           "")
