@@ -1,4 +1,5 @@
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -64,7 +65,17 @@ def test_load_errors(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=r"not a readable sda-lab checkpoint \([^;]*\)$"):
+    with pytest.raises(ValueError, match=r"not a readable sda-lab checkpoint: expected the zip "
+                                         r"archive torch.save writes, got a file that starts "
+                                         r"with b'garb'$"):
+        load_checkpoint(bad)
+    bad.write_bytes(b"PK\x03\x04" + bytes(60))  # a zip's magic, then nothing torch can read
+    with pytest.raises(ValueError, match=r"not a readable sda-lab checkpoint \([^;.]*\)$"):
+        load_checkpoint(bad)
+    torch.save({"format": 1, "model_config": {}, "model_state": {}, "x": Path("x")},
+               bad)  # a pickled object: torch's "weights_only=False" advice is not passed on
+    with pytest.raises(ValueError, match=r"\(it holds objects other than tensors, numbers and "
+                                         r"strings\)$"):
         load_checkpoint(bad)
     run = tmp_path / "run"
     run.mkdir()
@@ -77,7 +88,14 @@ def test_load_errors(tmp_path):
     with pytest.raises(ValueError, match=r"holds a Tensor, expected a dict; .* move best.pt"):
         load_checkpoint(run / "best.pt")
     (run / "best.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match=r"checkpoint \(\w+.*\); the run's last"):  # no "()"
+    with pytest.raises(ValueError, match=r"checkpoint: it is empty \(0 bytes\); the run's last"):
+        load_checkpoint(run / "best.pt")
+    nan = ConvVAE.from_config(TINY)
+    with torch.no_grad():
+        next(nan.parameters()).fill_(float("nan"))
+    save_checkpoint(run / "best.pt", nan, None, None)
+    with pytest.raises(ValueError, match=r"best.pt: its weights hold \d+ NaN/Inf values \(of "
+                                         r"\d+\): the model cannot be used; the run's last"):
         load_checkpoint(run / "best.pt")
     (run / "checkpoint.pt").write_bytes(b"junk")  # the last one is broken too: no dead end
     with pytest.raises(ValueError, match=r"checkpoint.pt cannot be read either: train the run "

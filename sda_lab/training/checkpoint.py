@@ -158,11 +158,22 @@ def _config(cls, stored: dict, where):
 
 def _payload(path: Path) -> dict:
     """The dict :func:`save_checkpoint` wrote to ``path`` (a file), read and checked; else
-    ``ValueError`` (one line: not readable, not a dict, keys missing, another format)."""
+    ``ValueError`` (one line: empty, not a file ``torch.save`` writes, not readable, not a dict,
+    keys missing, another format)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise ValueError(f"{path} is not a readable sda-lab checkpoint: it is empty (0 bytes)")
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise ValueError(f"{path} is not a readable sda-lab checkpoint: expected the zip archive "
+                         f"torch.save writes, got a file that starts with {head!r}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in why or "Weights only load failed" in why:
+            why = "it holds objects other than tensors, numbers and strings"  # not torch's advice
+        why = why.split(". ")[0]  # torch's first sentence: what failed, not its guesses
         raise ValueError(f"{path} is not a readable sda-lab checkpoint ({why})") from exc
     if not isinstance(payload, dict):
         raise ValueError(f"{path} is not an sda-lab checkpoint: it holds a "
@@ -207,9 +218,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
         If ``path`` is not a file.
     ValueError
         If it is not an sda-lab checkpoint or has another format (for a ``best.pt``, the line
-        ends with :func:`last_checkpoint_hint`), or its weights do not fit the model its config
+        ends with :func:`last_checkpoint_hint`), its weights do not fit the model its config
         describes (one line: how many keys are unexpected, missing or
-        of another shape, with an example of each).
+        of another shape, with an example of each), or they hold NaN/Inf values.
     """
     path = Path(path)
     if not path.is_file():
@@ -225,6 +236,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device | None = None) 
     if mismatch:
         raise ValueError(f"{path}: the saved weights do not fit the model its config describes "
                          f"({len(state)} saved tensors, {len(reference)} expected): {mismatch}")
+    bad = sum(int((~torch.isfinite(t)).sum()) for t in state.values() if t.is_floating_point())
+    if bad:
+        total = sum(t.numel() for t in state.values() if t.is_floating_point())
+        raise ValueError(f"{path}: its weights hold {bad} NaN/Inf values (of {total}): the "
+                         f"model cannot be used{last_checkpoint_hint(path)}")
     model.load_state_dict(state)
     model.to(pick_device(str(device)) if device is not None else pick_device()).eval()
     hist = History(**payload["history"]) if payload.get("history") else None
