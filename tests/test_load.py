@@ -326,6 +326,20 @@ def test_symlinked_folder_is_followed_and_a_loop_reported(tmp_path):
     assert "loop" in rep.loc["linked/back/", "reason"]
 
 
+def test_a_broken_or_looping_file_symlink_is_reported_and_skipped(tmp_path):
+    sf.write(tmp_path / "hit.wav", _tone(1.0, 48_000), 48_000)
+    (tmp_path / "broken.wav").symlink_to(tmp_path / "gone" / "x.wav")
+    (tmp_path / "a.wav").symlink_to(tmp_path / "b.wav")
+    (tmp_path / "b.wav").symlink_to(tmp_path / "a.wav")  # a loop of two links
+    clips, warned = _load(tmp_path)
+    rep = clips.report.set_index("file")
+    assert clips.files == ["hit.wav"] and len(rep) == 4  # each link a row, none dropped
+    assert rep.loc["broken.wav", "reason"] == "broken symlink (its target does not exist)"
+    assert rep.loc["a.wav", "reason"].startswith("symlink not followed (")
+    assert set(rep.loc[["broken.wav", "a.wav", "b.wav"], "format"]) == {"symlink"}
+    assert sum("not reading broken.wav: broken symlink" in w for w in warned) == 1
+
+
 def test_unreadable_file_and_folder_say_permission_denied(tmp_path, monkeypatch):
     sf.write(tmp_path / "ok.wav", _tone(1.0, 48_000), 48_000)
     sf.write(tmp_path / "locked.wav", _tone(1.0, 48_000), 48_000)

@@ -65,16 +65,22 @@ def walk(root: Path, recursive: bool = True
     found : list of (path, relative path, note)
         Every file that is not :func:`is_ignored`, sorted by relative path (``"sub/a.wav"``);
         ``note`` is ``"found through the symlinked folder <link>"`` or ``""``.
-    unread : list of (folder, reason)
-        Folders not read, ``folder`` a :func:`display_name` ending in ``/`` (``"./"`` for
+    unread : list of (name, reason)
+        Folders not read, ``name`` a :func:`display_name` ending in ``/`` (``"./"`` for
         ``root`` itself): "permission denied (folder not read)", "folder not read (<OS error>)",
-        or "symlink to a folder already read (a loop): not read twice".
+        or "symlink to a folder already read (a loop): not read twice"; and symlinks that lead
+        to no file or folder, ``name`` without the ``/``: "broken symlink (its target does not
+        exist)" or "symlink not followed (<OS error>, e.g. a loop)".
     """
     found: list[tuple[Path, str, str]] = []
     unread: list[tuple[str, str]] = []
 
     def not_read(rel: str, reason: str) -> None:
         unread.append((display_name(rel.rstrip("/") + "/"), reason))
+
+    def bad_link(rel: str, reason: str) -> None:
+        if not is_ignored(rel):
+            unread.append((display_name(rel), reason))
 
     seen: set[tuple[int, int]] = set()
     # (folder, its path relative to root, the symlinked folder it was reached through)
@@ -97,7 +103,13 @@ def walk(root: Path, recursive: bool = True
                 is_dir = entry.is_dir()  # follows links
                 is_file = not is_dir and entry.is_file()
             except OSError as exc:
-                not_read(sub, _why_unread(exc))
+                if entry.is_symlink():
+                    bad_link(sub, f"symlink not followed ({exc.strerror or exc})")
+                else:
+                    not_read(sub, _why_unread(exc))
+                continue
+            if not (is_dir or is_file) and entry.is_symlink():
+                bad_link(sub, "broken symlink (its target does not exist)")
                 continue
             if is_dir:
                 if recursive and not entry.name.startswith("."):

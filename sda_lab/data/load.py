@@ -58,10 +58,12 @@ def _add_note(row: dict, text: str) -> None:
     row["note"] = "; ".join(filter(None, [row["note"], text]))
 
 
-def _folder_row(folder: str, reason: str) -> dict:
-    """A report row for a folder :func:`~sda_lab.data.folders.walk` could not read."""
+def _folder_row(name: str, reason: str) -> dict:
+    """A report row for a folder :func:`~sda_lab.data.folders.walk` could not read (``name``
+    ends in ``/``) or a symlink it could not follow."""
     row = dict.fromkeys(REPORT_COLUMNS)
-    row.update(file=folder, format="folder", clips=0, silent_clips=0, padded_clips=0,
+    row.update(file=name, format="folder" if name.endswith("/") else "symlink", clips=0,
+               silent_clips=0, padded_clips=0,
                status="skipped", reason=reason, note="")
     return row
 
