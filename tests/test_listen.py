@@ -102,7 +102,8 @@ class _nothing:
         return False
 
 
-def test_errors_are_one_line_naming_the_path_or_flag(runs, audio, tmp_path, capsys):
+def test_errors_are_one_line_naming_the_path_or_flag(runs, audio, tmp_path, capsys,
+                                                     monkeypatch):
     out = str(tmp_path / "o.wav")
     junk = tmp_path / "junk.wav"
     junk.write_text("not audio")
@@ -112,6 +113,21 @@ def test_errors_are_one_line_naming_the_path_or_flag(runs, audio, tmp_path, caps
         capsys, ["listen", str(runs[0]), str(tmp_path / "missing.wav"), "--out", out], 1)
     assert "FILE: expected an audio file, got a folder" in one_line_error(
         capsys, ["listen", str(runs[0]), str(tmp_path), "--out", out], 1)
+    (tmp_path / "loop_a.wav").symlink_to(tmp_path / "loop_b.wav")
+    (tmp_path / "loop_b.wav").symlink_to(tmp_path / "loop_a.wav")
+    assert "FILE: a symlink that leads to no file (broken, or a loop)" in one_line_error(
+        capsys, ["listen", str(runs[0]), str(tmp_path / "loop_a.wav"), "--out", out], 1)
+    real_open = open
+
+    def refuse(path, *args, **kwargs):  # as the OS refuses a file without read permission
+        if str(path) == str(audio):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr("builtins.open", refuse)
+        line = one_line_error(capsys, ["listen", str(runs[0]), str(audio), "--out", out], 1)
+    assert line == f"sda-lab: error: FILE: permission denied: {audio}"
     assert "not readable audio" in one_line_error(capsys, ["listen", str(runs[0]), str(junk),
                                                            "--out", out], 1)
     assert "--out" in one_line_error(capsys, ["listen", str(runs[0]), str(audio), "--out",

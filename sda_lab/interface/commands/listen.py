@@ -145,11 +145,20 @@ def check_wav_out(out: str) -> Path:
 
 
 def check_audio_file(file: str) -> None:
-    """One line unless ``FILE`` is an existing file (a folder is named as one)."""
+    """One line unless ``FILE`` is an existing file that can be opened (a folder, a symlink to
+    nothing and a file without read permission are named as such)."""
     if Path(file).is_dir():
         raise ValueError(f"FILE: expected an audio file, got a folder: {file}")
     if not Path(file).is_file():
+        if Path(file).is_symlink():
+            raise FileNotFoundError(f"FILE: a symlink that leads to no file (broken, or a "
+                                    f"loop): {file}")
         raise FileNotFoundError(f"FILE: no such file: {file}")
+    try:
+        with open(file, "rb"):
+            pass
+    except PermissionError:
+        raise PermissionError(f"FILE: permission denied: {file}") from None
 
 
 def check_out_is_not_an_input(out: Path, inputs: dict[str, Path]) -> None:
