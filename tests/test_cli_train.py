@@ -10,6 +10,7 @@ import json
 import re
 import warnings
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -550,3 +551,22 @@ def test_the_copies_line_shows_the_largest_groups_with_their_sizes():
     assert line.startswith("one recording up to gain: 14 files in 5 groups (hit_35_a.wav = "
                            "hit_35_b.wav = hit_35_c.wav = ... (6 files); k0_a.wav = k0_b.wav; ")
     assert "; 2 more in metrics.json's same_recordings)" in line
+
+
+def test_val_files_are_checked_against_the_folder_before_any_audio_is_read(tmp_path, capsys,
+                                                                            tiny):
+    folder = write_folder(tmp_path / "audio")
+    other = write_folder(tmp_path / "other", names=("a.wav",))
+    argv = ["train", str(folder), "--out", str(tmp_path / "o"), "--max-steps", "1", "--quiet",
+            "--latent-dim", "4", "--latent", "vector", "--no-inverse-mel", "--val-files"]
+    code, line = error_of(capsys, argv + [str(other / "a.wav")])
+    assert line == (f"sda-lab: error: --val-files: expected files under FOLDER "
+                    f"({folder.resolve()}), got {other / 'a.wav'}")
+    code, line = error_of(capsys, argv + ["zzz.wav"])
+    assert "got 'zzz.wav', which is none of its 4 files (a.wav, b.flac, c.ogg, sub/d.wav)" in line
+    assert not (tmp_path / "o").exists()
+    assert main(argv + [str(folder / "sub" / "d.wav")]) == 0  # a path under FOLDER: its name
+    printed = capsys.readouterr().out
+    assert printed.startswith("Found")  # the folder is read after the check, not before
+    m = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert [Path(f).name for f in m["val_files"]] == ["d.wav"]

@@ -320,6 +320,35 @@ def _copies_line(groups: dict[str, str], val_files: list[str]) -> str:
             + ": the held-out figures flatter the model on it")
 
 
+def held_out_names(folder: Path, given: list[str]) -> list[str]:
+    """``--val-files`` as names relative to ``folder``, checked against the files it holds
+    before any audio is read: a path (absolute, or relative to the working folder) under
+    ``folder``, or a name :func:`sda_lab.data.split.split_by_file` matches to exactly one file
+    (relative path, file name or stem); else one line naming ``--val-files``, the value and the
+    folder."""
+    from ...data.folders import display_name, walk
+
+    folder = folder.resolve()
+    files = [display_name(rel) for _, rel, _ in walk(folder)[0]]
+    names = []
+    for value in given:
+        path = Path(value).expanduser()
+        if path.is_file() and (path.is_absolute() or len(path.parts) > 1):
+            try:
+                value = display_name(path.resolve().relative_to(folder).as_posix())
+            except ValueError:
+                raise ValueError(f"--val-files: expected files under FOLDER ({folder}), got "
+                                 f"{value}") from None
+        matches = [f for f in files if value in (f, Path(f).name, Path(f).stem)]
+        if len(matches) != 1:
+            shown = ", ".join(files[:5]) + (" ..." if len(files) > 5 else "")
+            why = f"matches {len(matches)} of" if matches else "is none of"
+            raise ValueError(f"--val-files: expected files under FOLDER ({folder}), got "
+                             f"{value!r}, which {why} its {len(files)} files ({shown})")
+        names.append(matches[0])
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``train``; returns the exit status. Errors are raised (``main`` prints one line)."""
     from ...core._io import check_writable_dir
@@ -328,6 +357,8 @@ def run(args: argparse.Namespace) -> int:
     started = getattr(args, "started", None) or time.perf_counter()
     check_resume_options(args)  # first: a changed setting is named as such
     model_cfg, train_cfg, spec = _configs(args)  # bad values: one line naming the flag
+    if args.val_files and Path(args.folder).is_dir():  # a missing FOLDER is said after
+        args.val_files = held_out_names(Path(args.folder), args.val_files)
     out = RunDir(args.out)
     created = [p for p in (out.path, *out.path.parents) if not p.exists()]  # deepest first
     try:
