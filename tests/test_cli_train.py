@@ -225,7 +225,7 @@ def test_train_writes_a_learned_inverse_mel_picked_on_other_training_files(
                  "--latent-dim", "4", "--latent", "vector", "--inverse-mel-minutes", "2"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "learned inverse mel: start" in printed and "pick-set loss" in printed
+    assert "learned inverse mel: start" in printed and "pick-set magnitude loss" in printed
     assert "inverse_mel.pt" in printed
     m = json.loads((out / "metrics.json").read_text())
     e = m["inverse_mel"]
