@@ -230,3 +230,22 @@ def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, err, out) == (130, "sda-lab: interrupted before any work started\n",
                                            "")
+
+
+def test_ctrl_c_before_train_wrote_anything_says_nothing_was_written(tmp_path, capsys,
+                                                                     monkeypatch):
+    import sda_lab.interface.commands.train as train_cmd
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cmd, "run", interrupted)
+    folder = write_folder(tmp_path / "a")
+    argv = ["train", str(folder), "--out", str(tmp_path / "o")]
+    assert cli.main(argv) == 130
+    assert capsys.readouterr().err == "sda-lab: interrupted; nothing was written\n"
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "checkpoint.pt").write_bytes(b"a run's last checkpoint")
+    assert cli.main(argv) == 130
+    assert capsys.readouterr().err == ("sda-lab: interrupted; the last checkpoint written is "
+                                       "kept\n")

@@ -51,6 +51,7 @@ def test_ctrl_c_saves_the_last_completed_step_and_resume_takes_the_uninterrupted
         train_run(NOISY, CFG, mels[:8], val_mels=mels[8:], seed=4,
                   sinks=Sinks(path, progress=False, save_every_s=1e9))
     assert info.value.history.stop_reason.startswith("interrupted")
+    assert info.value.history.step_count == 5  # the steps done, whatever was last evaluated
     ck = load_checkpoint(path, device="cpu")
     assert ck.history.steps[-1] == 5 and ck.resume["step_count"] == 5  # not the epoch-0 save
     assert ck.resume["order"] is not None and ck.resume["next_batch"] == 1  # mid-epoch 2

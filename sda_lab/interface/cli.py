@@ -80,7 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        kept = ("the last checkpoint written is kept" if args.command.startswith("train") else
+        from pathlib import Path
+
+        out = Path(getattr(args, "out", None) or "")  # train's --out; train-vocoder's RUN
+        wrote = (out / "checkpoint.pt").is_file() if args.command == "train" else True
+        kept = ("the last checkpoint written is kept" if args.command.startswith("train") and wrote
+                else "nothing was written" if args.command == "train" else
                 "no file was half-written")
         print(f"sda-lab: interrupted; {kept}", file=sys.stderr)
         return 130

@@ -22,11 +22,13 @@ class History:
     magnitudes, where the spectrogram was known: loud bins weigh as a listener hears them),
     ``steps`` (optimiser steps done by the end of the epoch) and ``alarms``
     (the live state: ``"at_average"`` where that epoch sat at the average, ``"collapse"``
-    where no latent unit was active, else ``""``; a reading, not a verdict). Scalars: the mean-mel baselines ``train_baseline`` / ``val_baseline`` (MSE) and
+    where no latent unit was active, else ``""``; a reading, not a verdict). Scalars: the
+    mean-mel baselines ``train_baseline`` / ``val_baseline`` (MSE) and
     ``train_sc_baseline`` / ``val_sc_baseline`` (spectral convergence), the
     run's one verdict (``alarm_kind``, one of :data:`sda_lab.training.diagnostics.ALARM_KINDS`;
     ``verdict``, its message; ``alarm``, the message when it fired, else ``None``),
-    ``stop_reason``, ``best_epoch`` and the clip counts.
+    ``stop_reason``, ``step_count`` (the optimiser steps done when it stopped: an interrupt
+    can come after the last evaluation's ``steps``), ``best_epoch`` and the clip counts.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -51,6 +53,7 @@ class History:
     val_sc_baseline: float | None = None  # ... on validation clips
     alarm: str | None = None  # the verdict's message when it fired; None: it did not
     stop_reason: str = ""
+    step_count: int | None = None  # optimiser steps done when the run stopped (None: running)
     best_epoch: int | None = None  # epoch of the best checkpoint (lowest val, else train recon)
     n_train: int = 0
     n_val: int = 0

@@ -348,9 +348,9 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
             raise ValueError(f"resume: expected a budget beyond what the run has done, got "
                              f"{' and '.join(reached)} for a run at {state.step_count} steps "
                              f"in {state.epoch} epochs: give a larger one")
-        bar = progress_bar(total=planned if math.isfinite(planned) else None, initial=state.step_count,
-                   disable=not sinks.progress, unit="step", desc="training", leave=True,
-                   mininterval=0.5)
+        bar = progress_bar(total=planned if math.isfinite(planned) else None,
+                           initial=state.step_count, disable=not sinks.progress, unit="step",
+                           desc="training", leave=True, mininterval=0.5)
         hooks = [LiveState(bar), BestCheckpoint(best_path, sinks.save_every_s)]
         if checkpoint_path is not None:
             hooks.append(LastCheckpoint(checkpoint_path, sinks.save_every_s))
@@ -369,7 +369,7 @@ def train(model: ConvVAE, mels: torch.Tensor, config: TrainConfig | None = None,
                     state.eval_s = t0 - t_eval
                 if state.order is None:
                     state.epoch += 1
-            history.stop_reason = state.stop
+            history.stop_reason, history.step_count = state.stop, state.step_count
             alarm = verdict(history, config=config, scale=scale)
             history.alarm_kind, history.verdict = alarm.kind, alarm.message
             history.alarm = alarm.message if alarm.fired else None

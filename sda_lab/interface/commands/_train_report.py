@@ -116,7 +116,7 @@ def run_metrics(result, clips, spec, folder: Path, record: dict, audio, verdict:
         "stop_reason": history.stop_reason,
         "interrupted": interrupted,
         "epochs": history.epoch[-1] + 1,
-        "steps": history.steps[-1],
+        "steps": history.step_count,
         "best_epoch": history.best_epoch,
         "wall_s": wall_s,
         "train_s": sum(history.seconds),

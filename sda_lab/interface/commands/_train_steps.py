@@ -319,8 +319,8 @@ def inverse_entry_for(args, result, out, seed, plan, interrupted, kept_inverse, 
     ``--inverse-mel-minutes`` for the first and half that for the second). A
     ``decoded_inverse_mel.pt`` already there (before ``--resume``) is removed first: it was
     fitted to the model before this training. ``n_recordings``: the training files' different
-    recordings (:func:`sda_lab.data.split.count_recordings` of ``groups``); under 2 nothing is fitted (one
-    must fit, another pick the weights). An interrupt while fitting is returned (with its
+    recordings (:func:`sda_lab.data.split.count_recordings` of ``groups``); under 2 nothing is
+    fitted (one must fit, another pick the weights). An interrupt while fitting is returned (with its
     entry as ``.inverse_mel``) for the command to finish the run."""
     from ...training.budget import MIN_INVERSE_S
 

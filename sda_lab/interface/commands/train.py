@@ -495,7 +495,7 @@ def _run_locked(args, out, started, model_cfg, train_cfg, spec) -> int:
         kept = ("" if previous is None else
                 f"; the earlier run is still kept in {previous}")
         if isinstance(interrupted, TrainingInterrupted):
-            print(f"sda-lab: interrupted after {result.history.steps[-1]} steps: the run so far "
+            print(f"sda-lab: interrupted after {result.history.step_count} steps: the run so far "
                   f"is in {out.path} ({', '.join(p.name for p in written)}); go on with: "
                   f"python -m sda_lab train {shlex.quote(str(args.folder))} --out "
                   f"{shlex.quote(str(args.out))} --resume{kept}",
