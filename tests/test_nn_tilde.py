@@ -184,12 +184,18 @@ def test_the_latent_channels_are_the_explorers_top_dimensions_named_as_it_names_
 
 
 def test_the_export_command_says_what_it_wrote_and_refuses_in_one_line(exported, tmp_path,
-                                                                       capsys):
+                                                                       capsys, monkeypatch):
+    import sda_lab.interface.widgets.clips as clips
     from sda_lab.interface.commands import export as command
     from sda_lab.interface.nn_tilde import GL_ITERS as DEFAULT_GL_ITERS
 
     assert command.GL_ITERS == DEFAULT_GL_ITERS  # the --help text's copy
     run, _ = exported
+
+    def not_yet(*args, **kwargs):
+        raise AssertionError("the training folder was read before the options were checked")
+
+    monkeypatch.setattr(clips, "mels_for", not_yet)
     for argv, says in (
             (["--latents", "3"], "--latents: applies to --for nn~ only"),
             (["--for", "nn~", "--latents", "5"], "--latents: expected 1 to 4"),

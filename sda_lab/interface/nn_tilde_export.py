@@ -126,9 +126,7 @@ def build_nn_tilde(model, spec, inverter, mels: torch.Tensor, n_latents: int = 8
     from ..studies.descriptors import dimension_labels
     from ..studies.dimensions import rank_dimensions
 
-    D = model.latent_dim
-    if not 1 <= n_latents <= D:
-        raise ValueError(f"--latents: expected 1 to {D} (the model's latent), got {n_latents}")
+    check_latents(n_latents, model.latent_dim)
     model = model.eval().cpu()
     order, kl, mu, scale = rank_dimensions(model, mels)
     centre = mu.mean(0)  # (D,)
@@ -209,6 +207,13 @@ def _run_folder(run: Path, ckpt) -> str | None:
     return None
 
 
+def check_latents(n_latents: int, latent_dim: int) -> None:
+    """``ValueError`` (one line naming ``--latents``) unless ``1 <= n_latents <= latent_dim``."""
+    if not 1 <= n_latents <= latent_dim:
+        raise ValueError(f"--latents: expected 1 to {latent_dim} (the model's latent), got "
+                         f"{n_latents}")
+
+
 def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
                         gl_iters: int | None = None) -> Path:
     """Export a run folder of ``python -m sda_lab train`` (``best.pt`` preferred) for nn~:
@@ -231,6 +236,7 @@ def export_run_nn_tilde(run: str | Path, out: str | Path, n_latents: int = 8,
 
     ckpt_path, out, ckpt = run_checkpoint_for(run, out)
     model, spec = ckpt.model.eval(), ckpt.spectrogram()
+    check_latents(n_latents, model.latent_dim)  # before the training folder is read
     inverter = Inverter.for_run(run, spec)  # its learned inverse mel, or the start it kept
     folder = _run_folder(Path(run), ckpt)
     mels, _ = mels_for(model, spec, folder)
