@@ -116,10 +116,11 @@ def test_copying_sentence_says_when_the_check_cannot_tell():
     assert "cannot tell" not in copying_sentence(sharp)
     assert "2 of 2 of the model's reconstructions of its own training clips count" in (
         copying_sentence(sharp))
-    assert copying_sentence(sharp).endswith("held-out clips: 0 of 1")
+    assert copying_sentence(sharp).endswith("held-out clips as near a training clip as a copy: "
+                                            "0 of 1")
     twin = copy_summary(np.array([0.8]), {"reconstructions": np.array([0.1]),
                                           "heldout": np.array([0.1, 0.9])})
-    assert "held-out clips: 1 of 2 (as near one training clip as a copy" in (
+    assert "held-out clips as near a training clip as a copy: 1 of 2 (the folder holds " in (
         copying_sentence(twin))
 
 

@@ -146,9 +146,9 @@ def copying_sentence(check: dict) -> str:
     held = ""
     if check["heldout_share"] is not None:
         h = round(check["heldout_share"] * check["n_heldout"])
-        held = (f"; held-out clips: {h} of {check['n_heldout']}"
-                + (" (as near one training clip as a copy: the folder holds near-duplicates)"
-                   if h else ""))
+        held = (f"; held-out clips as near a training clip as a copy: {h} of "
+                f"{check['n_heldout']}"
+                + (" (the folder holds near-duplicates)" if h else ""))
     if check["can_tell"]:
         return (f"{check['copies']} of {check['n']} samples are copies of a training clip (their "
                 f"nearest at most 1/3 as far as their "
