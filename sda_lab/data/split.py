@@ -13,8 +13,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["split_by_file", "same_recordings", "recording_groups", "count_recordings",
-           "check_training_clips", "SAME_RECORDING"]
+__all__ = ["split_by_file", "match_file", "same_recordings", "recording_groups",
+           "count_recordings", "check_training_clips", "SAME_RECORDING"]
 
 SAME_RECORDING = 0.85  # peak normalised cross-correlation of two files' first clips: one recording
 CORRELATION_RATE = 8_000  # Hz: the clips are correlated at about this rate (a box low-pass)
@@ -95,6 +95,20 @@ def count_recordings(files: Sequence[str], groups: Mapping[str, str] | None) -> 
     not in it is its own)."""
     return len({(groups or {}).get(f, f) for f in files})
 
+def match_file(name: str, files: Sequence[str]) -> str:
+    """The one of ``files`` (sorted names relative to a folder) that ``name`` names: the name
+    itself, or a file name or stem that exactly one of them has; else ``ValueError`` (one line:
+    none or several, with the first few files)."""
+    if name in files:
+        return name
+    matches = [f for f in files if Path(f).name == name or Path(f).stem == name]
+    if len(matches) != 1:
+        shown = ", ".join(files[:5]) + (" ..." if len(files) > 5 else "")
+        why = "matches several" if matches else "is not one of the"
+        raise ValueError(f"validation file {name!r} {why} {len(files)} files ({shown})")
+    return matches[0]
+
+
 def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
                   val_files: Sequence[str] | None = None,
                   groups: Mapping[str, str] | None = None
@@ -138,16 +152,7 @@ def split_by_file(clips_or_files, val_fraction: float = 0.2, seed: int = 0,
     if val_files is not None:
         chosen = set()
         for name in val_files:
-            if name in unique:
-                chosen.add(name)
-                continue
-            matches = [f for f in unique if Path(f).name == name or Path(f).stem == name]
-            if len(matches) != 1:
-                shown = ", ".join(unique[:5]) + (" ..." if len(unique) > 5 else "")
-                why = "matches several" if matches else "is not one of the"
-                raise ValueError(f"validation file {name!r} {why} {len(unique)} files "
-                                 f"({shown})")
-            chosen.add(matches[0])
+            chosen.add(match_file(name, unique))
         if len(chosen) == len(unique):
             raise ValueError(f"all {len(unique)} files are held out for validation; keep at "
                              "least one for training")

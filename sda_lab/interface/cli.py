@@ -82,11 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         from pathlib import Path
 
-        out = Path(getattr(args, "out", None) or "")  # train's --out; train-vocoder's RUN
-        wrote = (out / "checkpoint.pt").is_file() if args.command == "train" else True
-        kept = ("the last checkpoint written is kept" if args.command.startswith("train") and wrote
-                else "nothing was written" if args.command == "train" else
-                "no file was half-written")
+        if args.command == "train":
+            kept = ("the last checkpoint written is kept"
+                    if (Path(args.out) / "checkpoint.pt").is_file() else "nothing was written")
+        elif args.command.startswith("train"):  # train-vocoder: its checkpoint in RUN
+            kept = "the last checkpoint written is kept"
+        else:
+            kept = "no file was half-written"
         print(f"sda-lab: interrupted; {kept}", file=sys.stderr)
         return 130
     except (OSError, ValueError, TypeError, RuntimeError) as exc:

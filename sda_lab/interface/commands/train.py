@@ -323,10 +323,10 @@ def _copies_line(groups: dict[str, str], val_files: list[str]) -> str:
 def held_out_names(folder: Path, given: list[str]) -> list[str]:
     """``--val-files`` as names relative to ``folder``, checked against the files it holds
     before any audio is read: a path (absolute, or relative to the working folder) under
-    ``folder``, or a name :func:`sda_lab.data.split.split_by_file` matches to exactly one file
-    (relative path, file name or stem); else one line naming ``--val-files``, the value and the
-    folder."""
+    ``folder``, or a name :func:`sda_lab.data.split.match_file` finds there; else one line
+    naming ``--val-files``, the folder and the value."""
     from ...data.folders import display_name, walk
+    from ...data.split import match_file
 
     folder = folder.resolve()
     files = [display_name(rel) for _, rel, _ in walk(folder)[0]]
@@ -339,13 +339,11 @@ def held_out_names(folder: Path, given: list[str]) -> list[str]:
             except ValueError:
                 raise ValueError(f"--val-files: expected files under FOLDER ({folder}), got "
                                  f"{value}") from None
-        matches = [f for f in files if value in (f, Path(f).name, Path(f).stem)]
-        if len(matches) != 1:
-            shown = ", ".join(files[:5]) + (" ..." if len(files) > 5 else "")
-            why = f"matches {len(matches)} of" if matches else "is none of"
-            raise ValueError(f"--val-files: expected files under FOLDER ({folder}), got "
-                             f"{value!r}, which {why} its {len(files)} files ({shown})")
-        names.append(matches[0])
+        try:
+            names.append(match_file(value, files))
+        except ValueError as exc:
+            raise ValueError(f"--val-files: expected files under FOLDER ({folder}): "
+                             f"{exc}") from None
     return names
 
 
